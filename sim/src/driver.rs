@@ -1,0 +1,542 @@
+//! The step-by-step driving interface of the simulated cluster, in Nomad's shapes.
+//!
+//! Two drivers share one core ([`crate::cluster::Cluster`]):
+//! * `stampede sim` runs a whole scenario as fast as possible ([`crate::runner`]);
+//! * `stampede emulate` serves the core behind Nomad's HTTP API in real time: it submits requests
+//!   ([`JobSpec`] in), advances simulated time with the wall clock, and turns the [`ChangeBatch`]es the core
+//!   emits into Nomad's event stream and state tables.
+//!
+//! Times are ns since the cluster's t = 0; the emulator adds its wall-clock start to get Nomad's Unix ns.
+//! A [`ChangeBatch`] is one Raft index's worth of changes, exactly as Nomad's event broker publishes them:
+//! the `kind` is the Raft message type that caused the change, every object changed by that entry is in it,
+//! and each object is a snapshot as of that index.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::scenario::{JobType, RunDuration};
+
+/// Simulated time: ns since t = 0.
+pub type SimTime = u64;
+
+/// How one allocation of a group runs on its node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunPlan {
+    /// Durations from a model, and a per-attempt failure probability (batch).
+    Model {
+        /// Run duration.
+        duration: RunDuration,
+        /// Probability that an attempt exits non-zero.
+        fail_rate: f64,
+    },
+    /// Recorded per-allocation outcomes (trace replay): index `i` is allocation `i` of the group (the list
+    /// repeats cyclically if the count is larger). `(run_ns, succeeded)`.
+    Recorded(Arc<Vec<(u64, bool)>>),
+}
+
+/// One task group of a submitted job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupSpec {
+    /// Group name.
+    pub name: String,
+    /// Allocations wanted.
+    pub count: u32,
+    /// CPU per allocation (sum over tasks), MHz.
+    pub cpu_mhz: u32,
+    /// Memory per allocation (sum over tasks), MB.
+    pub memory_mb: u32,
+    /// Task names (for `TaskStates`), at least one.
+    pub tasks: Vec<String>,
+    /// Image the main task runs.
+    pub image: String,
+    /// Image size, bytes (0 = already present everywhere).
+    pub image_bytes: u64,
+    /// How allocations run.
+    pub run: RunPlan,
+    /// Node class constraint (`${node.class} = X`), if any.
+    pub node_class: Option<String>,
+}
+
+/// A job submitted to the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    /// Job ID (also its name).
+    pub id: String,
+    /// Type.
+    pub job_type: JobType,
+    /// Priority 1–100.
+    pub priority: u32,
+    /// Datacenters it may run in (`*` or empty = all).
+    pub datacenters: Vec<String>,
+    /// `AllAtOnce`.
+    pub all_at_once: bool,
+    /// Job-level `spread` block (raises the node limit to `max(count, 100)`).
+    pub spread_block: bool,
+    /// Parameterized parent: registering creates no evaluation; `dispatch` creates children.
+    pub parameterized: bool,
+    /// Groups.
+    pub groups: Vec<GroupSpec>,
+    /// Job meta.
+    pub meta: BTreeMap<String, String>,
+    /// The original Nomad JSON job, if the submitter sent one (echoed back by the emulator).
+    pub source_json: Option<Arc<String>>,
+}
+
+impl JobSpec {
+    /// Allocations the job asks for.
+    pub fn total_count(&self) -> u64 {
+        self.groups.iter().map(|g| g.count as u64).sum()
+    }
+}
+
+/// Handle of a write request whose Raft entry has not committed yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RequestId(pub u64);
+
+/// Outcome of a committed write request, in the shape of Nomad's replies.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestOutcome {
+    /// `POST /v1/jobs`.
+    Registered {
+        /// New eval ID (empty for parameterized parents).
+        eval_id: String,
+        /// Raft index of the eval (0 when none).
+        eval_create_index: u64,
+        /// Job modify index.
+        job_modify_index: u64,
+        /// Raft index of the entry.
+        index: u64,
+    },
+    /// `DELETE /v1/job/:id`.
+    Deregistered {
+        /// Eval created to stop the allocs.
+        eval_id: String,
+        /// Raft index.
+        index: u64,
+    },
+    /// `POST /v1/job/:id/dispatch`.
+    Dispatched {
+        /// ID of the child job.
+        dispatched_job_id: String,
+        /// Eval ID.
+        eval_id: String,
+        /// Eval create index.
+        eval_create_index: u64,
+        /// Job create index.
+        job_create_index: u64,
+        /// Raft index.
+        index: u64,
+    },
+    /// The request failed after being accepted (e.g. leader lost): Nomad answers 500 with this text.
+    Failed(String),
+}
+
+/// Nomad's event `Type`: the Raft message that caused a change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ChangeKind {
+    /// `Job.Register` (Job and Evaluation topics).
+    JobRegistered,
+    /// `Job.Deregister`.
+    JobDeregistered,
+    /// Plan apply (Allocation, Evaluation, Job topics).
+    PlanResult,
+    /// Client alloc updates (Allocation, Job, Evaluation topics).
+    AllocationUpdated,
+    /// Eval updates by workers (complete, blocked, failed).
+    EvaluationUpdated,
+    /// Desired-transition update (drain, stop).
+    AllocationUpdateDesiredStatus,
+    /// Node register.
+    NodeRegistration,
+    /// Node deregister.
+    NodeDeregistration,
+    /// Node status change (down, ready).
+    NodeStreamEvent,
+    /// Node drain.
+    NodeDrain,
+}
+
+impl ChangeKind {
+    /// The event `Type` string Nomad uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::JobRegistered => "JobRegistered",
+            ChangeKind::JobDeregistered => "JobDeregistered",
+            ChangeKind::PlanResult => "PlanResult",
+            ChangeKind::AllocationUpdated => "AllocationUpdated",
+            ChangeKind::EvaluationUpdated => "EvaluationUpdated",
+            ChangeKind::AllocationUpdateDesiredStatus => "AllocationUpdateDesiredStatus",
+            ChangeKind::NodeRegistration => "NodeRegistration",
+            ChangeKind::NodeDeregistration => "NodeDeregistration",
+            ChangeKind::NodeStreamEvent => "NodeStreamEvent",
+            ChangeKind::NodeDrain => "NodeDrain",
+        }
+    }
+}
+
+/// Job status as Nomad reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobStatus {
+    /// No allocation running yet.
+    Pending,
+    /// Some allocation placed and not terminal.
+    Running,
+    /// Every allocation terminal (or stopped).
+    Dead,
+}
+
+impl JobStatus {
+    /// Nomad's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobStatus::Pending => "pending",
+            JobStatus::Running => "running",
+            JobStatus::Dead => "dead",
+        }
+    }
+}
+
+/// Per-group allocation counts (`JobSummary.Summary[tg]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GroupSummary {
+    /// Not yet placed.
+    pub queued: u32,
+    /// Placed, not yet running.
+    pub starting: u32,
+    /// Running.
+    pub running: u32,
+    /// Complete.
+    pub complete: u32,
+    /// Failed.
+    pub failed: u32,
+    /// Lost.
+    pub lost: u32,
+}
+
+/// A job as of some Raft index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobView {
+    /// The submitted spec.
+    pub spec: Arc<JobSpec>,
+    /// Status.
+    pub status: JobStatus,
+    /// Whether the job was deregistered (stopped).
+    pub stop: bool,
+    /// Submit time (leader clock), ns since t = 0.
+    pub submit_time: SimTime,
+    /// Raft index of creation.
+    pub create_index: u64,
+    /// Raft index of the last change.
+    pub modify_index: u64,
+    /// Raft index of the last spec change.
+    pub job_modify_index: u64,
+    /// Version, incremented by each re-register.
+    pub version: u64,
+    /// Per-group counts, by group name.
+    pub summary: BTreeMap<String, GroupSummary>,
+    /// Parent job for dispatched children.
+    pub parent_id: Option<String>,
+}
+
+/// Evaluation status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvalStatus {
+    /// Waiting in the broker or being processed.
+    Pending,
+    /// Waiting for capacity.
+    Blocked,
+    /// Done.
+    Complete,
+    /// Delivery limit reached.
+    Failed,
+    /// Superseded.
+    Canceled,
+}
+
+impl EvalStatus {
+    /// Nomad's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EvalStatus::Pending => "pending",
+            EvalStatus::Blocked => "blocked",
+            EvalStatus::Complete => "complete",
+            EvalStatus::Failed => "failed",
+            EvalStatus::Canceled => "canceled",
+        }
+    }
+}
+
+/// An evaluation as of some Raft index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalView {
+    /// UUID.
+    pub id: String,
+    /// Job.
+    pub job_id: String,
+    /// Priority.
+    pub priority: u32,
+    /// Job type.
+    pub job_type: JobType,
+    /// `job-register`, `job-deregister`, `node-update`, `alloc-failure`, `queued-allocs`, …
+    pub triggered_by: &'static str,
+    /// Status.
+    pub status: EvalStatus,
+    /// Status description.
+    pub status_description: String,
+    /// Job modify index that triggered it.
+    pub job_modify_index: u64,
+    /// Node that triggered it (node-update evals).
+    pub node_id: String,
+    /// Blocked eval created by this one, if any.
+    pub blocked_eval: String,
+    /// Eval this one was created from (blocked/follow-up evals).
+    pub previous_eval: String,
+    /// Allocations still queued per group after this eval.
+    pub queued_allocs: BTreeMap<String, u32>,
+    /// Groups that could not be placed (`FailedTGAllocs` keys).
+    pub failed_tg_allocs: Vec<String>,
+    /// Raft indexes.
+    pub create_index: u64,
+    /// Raft index of the last change.
+    pub modify_index: u64,
+    /// Create time, ns since t = 0.
+    pub create_time: SimTime,
+    /// Modify time, ns since t = 0.
+    pub modify_time: SimTime,
+}
+
+/// Client status of an allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientStatus {
+    /// Placed, not yet running.
+    Pending,
+    /// Running.
+    Running,
+    /// Finished successfully.
+    Complete,
+    /// Failed.
+    Failed,
+    /// Lost with its node.
+    Lost,
+}
+
+impl ClientStatus {
+    /// Nomad's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ClientStatus::Pending => "pending",
+            ClientStatus::Running => "running",
+            ClientStatus::Complete => "complete",
+            ClientStatus::Failed => "failed",
+            ClientStatus::Lost => "lost",
+        }
+    }
+}
+
+/// Desired status of an allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DesiredStatus {
+    /// Should run.
+    Run,
+    /// Should stop.
+    Stop,
+    /// Preempted.
+    Evict,
+}
+
+impl DesiredStatus {
+    /// Nomad's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DesiredStatus::Run => "run",
+            DesiredStatus::Stop => "stop",
+            DesiredStatus::Evict => "evict",
+        }
+    }
+}
+
+/// An allocation as of some Raft index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllocView {
+    /// UUID.
+    pub id: String,
+    /// Eval that placed it.
+    pub eval_id: String,
+    /// `job.group[i]`.
+    pub name: String,
+    /// Node UUID.
+    pub node_id: String,
+    /// Node name.
+    pub node_name: String,
+    /// Job.
+    pub job_id: String,
+    /// Job type.
+    pub job_type: JobType,
+    /// Group.
+    pub task_group: String,
+    /// Task names of the group.
+    pub tasks: Vec<String>,
+    /// Desired status.
+    pub desired_status: DesiredStatus,
+    /// Desired description.
+    pub desired_description: String,
+    /// Client status.
+    pub client_status: ClientStatus,
+    /// Client description.
+    pub client_description: String,
+    /// CPU, MHz.
+    pub cpu_mhz: u32,
+    /// Memory, MB.
+    pub memory_mb: u32,
+    /// `CreateTime`, ns since t = 0 (set by the plan applier).
+    pub create_time: SimTime,
+    /// `ModifyTime`.
+    pub modify_time: SimTime,
+    /// When the task started on the client (`StartedAt`), if it did.
+    pub started_at: Option<SimTime>,
+    /// When the task finished (`FinishedAt`), if it did.
+    pub finished_at: Option<SimTime>,
+    /// When the client received it (`Received` task event).
+    pub received_at: Option<SimTime>,
+    /// Restarts so far.
+    pub restarts: u32,
+    /// Allocation this one replaces.
+    pub previous_allocation: String,
+    /// Allocation that replaced this one.
+    pub next_allocation: String,
+    /// Raft index of creation.
+    pub create_index: u64,
+    /// Raft index of the last change.
+    pub modify_index: u64,
+    /// Scheduler compute time for this placement, ns (`Metrics.AllocationTime`).
+    pub allocation_time_ns: u64,
+    /// Nodes evaluated for this placement (`Metrics.NodesEvaluated`).
+    pub nodes_evaluated: u32,
+}
+
+/// Node status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeStatus {
+    /// Booting.
+    Initializing,
+    /// Ready.
+    Ready,
+    /// Down (missed heartbeats, or gone).
+    Down,
+}
+
+impl NodeStatus {
+    /// Nomad's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeStatus::Initializing => "initializing",
+            NodeStatus::Ready => "ready",
+            NodeStatus::Down => "down",
+        }
+    }
+}
+
+/// A client node as of some Raft index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NodeView {
+    /// UUID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Datacenter.
+    pub datacenter: String,
+    /// Node class.
+    pub node_class: String,
+    /// Node pool.
+    pub pool: String,
+    /// Instance type.
+    pub instance_type: String,
+    /// Region.
+    pub region: String,
+    /// Synthetic address.
+    pub address: String,
+    /// Status.
+    pub status: NodeStatus,
+    /// Scheduling eligibility.
+    pub eligible: bool,
+    /// Draining.
+    pub drain: bool,
+    /// CPU cores.
+    pub cores: u32,
+    /// Total CPU, MHz.
+    pub cpu_mhz: u32,
+    /// Memory, MB.
+    pub memory_mb: u32,
+    /// Reserved CPU, MHz.
+    pub reserved_cpu_mhz: u32,
+    /// Reserved memory, MB.
+    pub reserved_memory_mb: u32,
+    /// Raft index of creation.
+    pub create_index: u64,
+    /// Raft index of the last change.
+    pub modify_index: u64,
+    /// Last status change, ns since t = 0.
+    pub status_updated_at: SimTime,
+}
+
+/// One Raft index's worth of changes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChangeBatch {
+    /// Raft index.
+    pub index: u64,
+    /// Commit time, ns since t = 0.
+    pub time: SimTime,
+    /// Event type.
+    pub kind: ChangeKind,
+    /// Jobs changed.
+    pub jobs: Vec<JobView>,
+    /// Evaluations changed.
+    pub evals: Vec<EvalView>,
+    /// Allocations changed.
+    pub allocs: Vec<AllocView>,
+    /// Nodes changed.
+    pub nodes: Vec<NodeView>,
+    /// Jobs deregistered with purge (removed from state).
+    pub purged_jobs: Vec<String>,
+}
+
+/// Live gauges of one server, as its `/v1/metrics` would show them.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ServerGauges {
+    /// Server name.
+    pub name: String,
+    /// Leader now.
+    pub leader: bool,
+    /// Cumulative CPU seconds (like `process_cpu_seconds_total`).
+    pub cpu_seconds_total: f64,
+    /// RSS bytes now.
+    pub rss_bytes: f64,
+    /// Cumulative Raft bytes written.
+    pub raft_bytes_written_total: f64,
+    /// Cumulative fsyncs.
+    pub fsyncs_total: f64,
+    /// Cumulative Raft entries applied.
+    pub raft_applied_total: f64,
+    /// Last Raft index.
+    pub raft_last_index: u64,
+    /// Broker ready.
+    pub broker_ready: f64,
+    /// Broker unacked.
+    pub broker_unacked: f64,
+    /// Blocked evals.
+    pub blocked_evals: f64,
+    /// Plan queue depth.
+    pub plan_queue_depth: f64,
+    /// Cumulative plan node rejections.
+    pub plan_node_rejected_total: f64,
+    /// Cumulative heartbeats handled.
+    pub heartbeats_total: f64,
+    /// Cumulative placements (leader).
+    pub placements_total: f64,
+    /// Mean Raft commit time over the last second, ms.
+    pub raft_commit_time_ms: f64,
+    /// Mean plan evaluate time over the last second, ms.
+    pub plan_evaluate_ms: f64,
+    /// Mean plan apply (submit→applied) time over the last second, ms.
+    pub plan_apply_ms: f64,
+}

@@ -1,0 +1,171 @@
+//! Every calibrated model parameter, in one place, with its default and its source.
+//!
+//! A scenario overrides any of them in its `[params]` table (same names). `sim/CALIBRATION.md` explains how
+//! the defaults were chosen; tags: **[src]** a constant read from Nomad's source, **[doc]** Nomad's docs,
+//! **[c2m]** calibrated so `scenarios/c2m.toml` reproduces the published C2M run, **[est]** an engineering
+//! estimate (documented, overridable, and the first thing to re-calibrate against a real cluster).
+
+use serde::{Deserialize, Serialize};
+
+macro_rules! params {
+    ($( $(#[doc = $doc:literal])* $name:ident : $ty:ty = $default:expr ;)*) => {
+        /// Model parameters (all durations in microseconds unless the name says otherwise).
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, default)]
+        pub struct ModelParams {
+            $( $(#[doc = $doc])* pub $name: $ty, )*
+        }
+        impl Default for ModelParams {
+            fn default() -> Self {
+                Self { $( $name: $default, )* }
+            }
+        }
+        impl ModelParams {
+            /// Names of every parameter, in declaration order.
+            pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),*];
+        }
+    };
+}
+
+params! {
+    // ---- eval broker [src nomad/eval_broker.go] ----
+    /// Broker nack timeout: an unacked eval is redelivered after this long, µs. [src] 60 s.
+    broker_nack_timeout_us: u64 = 60_000_000;
+    /// Broker delivery limit: after this many deliveries an eval fails. [src] 3.
+    broker_delivery_limit: u32 = 3;
+    /// Re-enqueue delay after the first nack, µs. [src] 1 s.
+    broker_initial_nack_delay_us: u64 = 1_000_000;
+    /// Re-enqueue delay after later nacks, µs. [src] 20 s.
+    broker_subsequent_nack_delay_us: u64 = 20_000_000;
+
+    // ---- scheduler workers ----
+    /// Fixed cost of one scheduler invocation: snapshot, reconcile, eval bookkeeping, µs. [est]
+    sched_eval_base_us: u64 = 800;
+    /// Cost per allocation placed (alloc construction, plan append), µs. [est]
+    sched_per_alloc_us: u64 = 15;
+    /// Cost per node examined by the ranking stack (feasibility + fit score), µs. [est] Nomad's
+    /// `Metrics.AllocationTime` ≈ 75 µs for a placement examining a handful of nodes.
+    sched_per_node_scored_us: u64 = 6;
+    /// Extra latency for a follower's worker to dequeue from the leader (RPC round trip), µs. [est]
+    worker_dequeue_rpc_us: u64 = 400;
+    /// Scheduler attempts for batch jobs before the eval is blocked. [src] 2.
+    batch_max_attempts: u32 = 2;
+    /// Scheduler attempts for service jobs before the eval is blocked. [src] 5.
+    service_max_attempts: u32 = 5;
+    /// Node limit when a job has a `spread` block or affinities (`NodeLimitForFeasibilityChecks`). [src] 100.
+    node_limit_for_feasibility_checks: u32 = 100;
+
+    // ---- plan applier [src nomad/plan_apply.go] ----
+    /// Fixed cost of verifying one plan on the leader, µs. [est]
+    plan_verify_base_us: u64 = 150;
+    /// Cost to verify one node of a plan (AllocsFit against current state), µs. The applier verifies nodes
+    /// on a pool of NumCPU/2 goroutines; this is the effective serial cost. [c2m]
+    plan_verify_per_node_us: u64 = 40;
+
+    // ---- Raft and FSM ----
+    /// Median leader fsync latency of one Raft append batch, µs (local NVMe). [est] i3 NVMe fsync ≈ 0.2–0.5 ms.
+    raft_fsync_median_us: u64 = 350;
+    /// Log-normal sigma of the fsync latency. [est]
+    raft_fsync_sigma: f64 = 0.35;
+    /// Raft replication round trip leader → follower (same region), µs. [est] 0.3–0.5 ms intra-region.
+    raft_rtt_us: u64 = 450;
+    /// Sequential log write bandwidth of the leader's disk, bytes/s. [est] i3 NVMe ≈ 1 GB/s.
+    raft_disk_bytes_per_s: u64 = 1_000_000_000;
+    /// Bytes of a job register entry, before task groups. [est] msgpack of a small jobspec.
+    raft_job_register_bytes: u64 = 3_000;
+    /// Bytes per task group in a job register entry. [est]
+    raft_job_group_bytes: u64 = 1_200;
+    /// Bytes per allocation in a plan-result entry (normalised allocs, job sent once). [est]
+    raft_plan_alloc_bytes: u64 = 600;
+    /// Bytes per allocation in a client-update entry. [est]
+    raft_client_update_alloc_bytes: u64 = 350;
+    /// Fixed bytes of any entry (Raft log framing, eval updates riding along). [est]
+    raft_entry_overhead_bytes: u64 = 400;
+    /// FSM apply cost of a job register (memdb insert, eval create, summary), µs. [est]
+    fsm_register_job_us: u64 = 300;
+    /// FSM apply cost per allocation of a plan result (memdb upserts across indexes, job-summary update). [c2m]
+    fsm_plan_alloc_us: u64 = 480;
+    /// FSM apply cost per allocation of a client update batch. [c2m]
+    fsm_client_update_alloc_us: u64 = 120;
+    /// FSM apply fixed cost per entry, µs. [est]
+    fsm_entry_base_us: u64 = 50;
+    /// Server-side batching window for client alloc updates into one Raft entry, µs. [src] 50 ms.
+    server_update_batch_us: u64 = 50_000;
+    /// Raft entries between snapshots (`raft_snapshot_threshold`). [src] 8192.
+    raft_snapshot_threshold: u64 = 8_192;
+    /// Minimum time between snapshots (`raft_snapshot_interval`), µs. [src] 120 s.
+    raft_snapshot_interval_us: u64 = 120_000_000;
+
+    // ---- clients [src client/] ----
+    /// Client batching interval of alloc status updates, µs. [src] 200 ms.
+    client_update_batch_us: u64 = 200_000;
+    /// Delay from plan commit until the client's blocking query returns the new alloc, µs. [est]
+    client_notice_us: u64 = 30_000;
+    /// Median task driver start (Docker create + start of a small image), µs. [est] `docker run alpine` ≈ 0.4 s.
+    driver_start_median_us: u64 = 400_000;
+    /// Log-normal sigma of driver start. [est]
+    driver_start_sigma: f64 = 0.4;
+    /// Image pull bandwidth per node, bytes/s. [est] ≈ 100 MB/s from a regional registry.
+    image_pull_bytes_per_s: u64 = 100_000_000;
+    /// Fixed per-pull overhead (manifest, auth, extract start), µs. [est]
+    image_pull_base_us: u64 = 1_500_000;
+    /// Unused images are garbage-collected after this long, µs. [src] 3 min.
+    image_gc_after_us: u64 = 180_000_000;
+    /// Heartbeat floor `min_heartbeat_ttl`, µs. [src] 10 s.
+    min_heartbeat_ttl_us: u64 = 10_000_000;
+    /// `max_heartbeats_per_second`. [src] 50.
+    max_heartbeats_per_second: f64 = 50.0;
+    /// Grace after a missed TTL before a node is marked down, µs. [src] 10 s.
+    heartbeat_grace_us: u64 = 10_000_000;
+    /// Server CPU per heartbeat handled, µs. [est]
+    heartbeat_cpu_us: u64 = 60;
+    /// Spot interruption notice, µs. [doc AWS] 2 min.
+    spot_notice_us: u64 = 120_000_000;
+    /// Batch restart policy: attempts before the alloc fails. [src] 3.
+    restart_attempts: u32 = 3;
+    /// Batch restart delay, µs. [src] 15 s.
+    restart_delay_us: u64 = 15_000_000;
+    /// Reschedule delay for a failed batch alloc, µs. [src] 5 s.
+    reschedule_delay_us: u64 = 5_000_000;
+
+    // ---- server resources ----
+    /// RSS of a server with no state, bytes. [doc C2M] < 100 MB with no nodes.
+    mem_base_bytes: u64 = 90_000_000;
+    /// State bytes per client node (node struct, fingerprints, indexes, heartbeat timers). [c2m] 3.5 GB
+    /// before any work with 6,100 nodes ⇒ ≈ 560 kB/node.
+    mem_per_node_bytes: u64 = 560_000;
+    /// State bytes per job (job struct, versions, summary). [est]
+    mem_per_job_bytes: u64 = 24_000;
+    /// State bytes per allocation (alloc struct without the job, indexes). [est]
+    mem_per_alloc_bytes: u64 = 2_600;
+    /// State bytes per evaluation. [est]
+    mem_per_eval_bytes: u64 = 1_500;
+    /// Go heap overhead factor applied to live state (GOGC=100 keeps up to 2× live; RSS sits between). [est]
+    mem_gc_factor: f64 = 1.4;
+    /// CPU overhead factor on modelled busy time (GC, RPC, serialisation). [est]
+    cpu_overhead_factor: f64 = 1.3;
+    /// CPU cost per allocation of client updates received over RPC (decode, batch), µs. [est]
+    rpc_client_update_alloc_us: u64 = 20;
+}
+
+impl ModelParams {
+    /// Heartbeat TTL base `max(min_heartbeat_ttl, N / max_heartbeats_per_second)`, µs ([src] `nomad/heartbeat.go`).
+    pub fn heartbeat_ttl_base_us(&self, nodes: usize) -> u64 {
+        let rate = (nodes as f64 / self.max_heartbeats_per_second * 1e6) as u64;
+        self.min_heartbeat_ttl_us.max(rate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeat_ttl_matches_nomad_formula() {
+        let p = ModelParams::default();
+        assert_eq!(p.heartbeat_ttl_base_us(10), 10_000_000);
+        assert_eq!(p.heartbeat_ttl_base_us(500), 10_000_000);
+        assert_eq!(p.heartbeat_ttl_base_us(5_000), 100_000_000);
+        assert_eq!(p.heartbeat_ttl_base_us(6_100), 122_000_000);
+    }
+}

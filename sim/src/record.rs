@@ -1,0 +1,831 @@
+//! The **run record**: the shared language of the project.
+//!
+//! A real run (`source = "nomad"`), an emulated run (`"emulator"`) and a simulated run (`"sim"`) all produce
+//! the same record, so reports, comparisons, cost models and capacity plans never care where it came from.
+//!
+//! On disk a record is a directory (`reports/<run-id>/`) holding:
+//!
+//! | file          | content                                                                       |
+//! |---------------|-------------------------------------------------------------------------------|
+//! | `run.json`    | [`RunMeta`]: identity, scenario, fleet, [`Summary`], notable [`RunEvent`]s     |
+//! | `allocs.csv`  | one [`AllocRow`] per allocation ([`ALLOCS_CSV_HEADER`])                       |
+//! | `metrics.csv` | one [`MetricRow`] per second per server ([`METRICS_CSV_HEADER`])              |
+//! | `nodes.csv`   | one [`NodeRow`] per client node that was ever part of the fleet               |
+//!
+//! All times inside a record are **nanoseconds since t = 0** (`u64`), where t = 0 is the wall-clock instant
+//! `RunMeta::start_unix_ns` (a fixed epoch for simulated runs, [`SIM_EPOCH_UNIX_NS`]). Latencies in the
+//! summary are milliseconds (`f64`). This module only (de)serialises; the harness does the file IO.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the run-record format. Bump on any incompatible change to a field name, unit or meaning.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The fixed wall-clock epoch of simulated runs: 2020-11-17T00:00:00Z (the C2M publication week), in Unix ns.
+/// Simulated records never read the wall clock, so two runs with the same seed are byte-identical.
+pub const SIM_EPOCH_UNIX_NS: u64 = 1_605_571_200_000_000_000;
+
+/// Where a record came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// `stampede sim`: the discrete-event simulator, as fast as possible.
+    Sim,
+    /// `stampede run` against `stampede emulate` (the simulator behind Nomad's HTTP API, in real time).
+    Emulator,
+    /// `stampede run` against a real Nomad cluster.
+    Nomad,
+}
+
+impl Source {
+    /// The lowercase name used in `run.json`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Sim => "sim",
+            Source::Emulator => "emulator",
+            Source::Nomad => "nomad",
+        }
+    }
+}
+
+/// `run.json`: everything about a run except the per-allocation and per-second tables.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunMeta {
+    /// Format version of the record ([`SCHEMA_VERSION`]); readers refuse versions they don't know.
+    pub schema_version: u32,
+    /// Version of the stampede tool that wrote the record (Cargo package version).
+    pub tool_version: String,
+    /// Identifier of the run; also the default directory name under `reports/`.
+    pub run_id: String,
+    /// Where the record came from.
+    pub source: Source,
+    /// Root seed of the run (simulator seed, or the harness's jitter/ID seed). `null` when not applicable.
+    pub seed: Option<u64>,
+    /// Nomad version reported by `/v1/agent/self` on real runs; `"sim"` or `"emulator"` otherwise.
+    pub nomad_version: String,
+    /// Wall-clock instant of t = 0, Unix nanoseconds. Fixed ([`SIM_EPOCH_UNIX_NS`]) for simulated runs.
+    pub start_unix_ns: u64,
+    /// Length of the observed run, seconds from t = 0 to the end of observation.
+    pub duration_s: f64,
+    /// The scenario that ran.
+    pub scenario: ScenarioInfo,
+    /// The servers (control plane) of the run.
+    pub servers: Vec<ServerInfo>,
+    /// Client fleet by pool (instance type, region); per-node detail is in `nodes.csv`.
+    pub fleet: Vec<FleetEntry>,
+    /// Headline figures.
+    pub summary: Summary,
+    /// Notable events on the run's time axis (spot interruptions, leader changes, scaling), in time order.
+    #[serde(default)]
+    pub events: Vec<RunEvent>,
+    /// Free-form notes (e.g. "event stream reconnected 3 times"), in the order they were made.
+    #[serde(default)]
+    pub notes: Vec<String>,
+}
+
+/// What ran: enough to tell two records apart and to refuse comparing unlike runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioInfo {
+    /// Scenario name (`name` in the scenario file, or `adhoc` for flag-built workloads).
+    pub name: String,
+    /// Path of the scenario file as given on the command line, if any.
+    pub path: Option<String>,
+    /// Scale factor applied to nodes and jobs (`--scale`), 1.0 when unscaled.
+    pub scale: f64,
+    /// Cluster-wide scheduler algorithm (`binpack` or `spread`).
+    pub algorithm: String,
+    /// Number of jobs submitted.
+    pub jobs: u64,
+    /// Job type (`batch`, `service`, or `mixed` for traces).
+    pub job_type: String,
+    /// Task groups per job (0 for traces with varying shapes).
+    pub groups_per_job: u32,
+    /// Count per task group (0 for traces with varying shapes).
+    pub count_per_group: u32,
+    /// CPU asked per allocation, MHz (0 when it varies).
+    pub cpu_mhz: u32,
+    /// Memory asked per allocation, MB (0 when it varies).
+    pub memory_mb: u32,
+    /// Whether jobs carry a job-level `spread` block (the expensive kind of spreading).
+    pub spread_block: bool,
+    /// Arrival model, e.g. `closed-loop workers=75`, `open-loop rate=100/s burst=10`, `trace FILE`.
+    pub arrival: String,
+    /// Service-level objectives stated by the scenario, e.g. `submit_to_running_p99_ms = 5000`.
+    #[serde(default)]
+    pub slo: BTreeMap<String, f64>,
+}
+
+/// One server of the control plane.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerInfo {
+    /// Server name as used in `metrics.csv` (`server` column).
+    pub name: String,
+    /// Address (real runs) or a synthetic `10.0.0.N:4647` (simulated).
+    pub address: String,
+    /// Whether this server was the Raft leader at t = 0.
+    pub leader: bool,
+    /// Instance type, when known.
+    pub instance_type: Option<String>,
+    /// CPU cores of the server, when known.
+    pub cores: Option<u32>,
+}
+
+/// A homogeneous part of the client fleet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetEntry {
+    /// Node pool name.
+    pub pool: String,
+    /// EC2 instance type (or `unknown`).
+    pub instance_type: String,
+    /// Cloud region.
+    pub region: String,
+    /// Nomad datacenter.
+    pub datacenter: String,
+    /// Whether the pool runs on spot capacity.
+    pub spot: bool,
+    /// Nodes in the pool at t = 0.
+    pub nodes_initial: u32,
+    /// Most nodes the pool had at any time.
+    pub nodes_peak: u32,
+    /// Node-hours the pool accumulated over the run (for cost models), hours.
+    pub node_hours: f64,
+    /// CPU per node, MHz.
+    pub cpu_mhz: u32,
+    /// Memory per node, MB.
+    pub memory_mb: u32,
+}
+
+/// Latency percentiles of one interval, in milliseconds (HDR histogram, 3 significant digits).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Percentiles {
+    /// Number of samples.
+    pub count: u64,
+    /// Mean, ms.
+    pub mean: f64,
+    /// Median, ms.
+    pub p50: f64,
+    /// 90th percentile, ms.
+    pub p90: f64,
+    /// 95th percentile, ms.
+    pub p95: f64,
+    /// 99th percentile, ms.
+    pub p99: f64,
+    /// Maximum, ms.
+    pub max: f64,
+}
+
+/// Latency distributions between the allocation milestones, ms.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Latencies {
+    /// Job submission (intended send time) → allocation placed (`CreateTime`).
+    pub submit_to_placed: Percentiles,
+    /// Placed → first task started (`TaskStates[*].StartedAt`).
+    pub placed_to_running: Percentiles,
+    /// Submission → first task started: the CI "queue wait" a developer feels.
+    pub submit_to_running: Percentiles,
+}
+
+/// Peak and total figures of the control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ServerPeaks {
+    /// Highest per-second CPU use of any server, percent of all its cores (100 = every core busy).
+    pub cpu_pct_max: f64,
+    /// Highest resident memory of any server, bytes.
+    pub rss_bytes_max: f64,
+    /// Raft log bytes written by the leader over the run, bytes.
+    pub raft_bytes_written_total: f64,
+    /// Leader fsyncs over the run.
+    pub fsyncs_total: f64,
+    /// Deepest plan queue seen.
+    pub plan_queue_depth_max: f64,
+    /// Most evaluations ready in the broker at once.
+    pub broker_ready_max: f64,
+    /// Most blocked evaluations at once.
+    pub blocked_evals_max: f64,
+}
+
+/// Headline figures of a run. Every figure is computed from `allocs.csv` and `metrics.csv`
+/// ([`Summary::compute`]), so records from any source summarise the same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Summary {
+    /// Jobs submitted (registered or dispatched successfully).
+    pub jobs_submitted: u64,
+    /// Jobs whose submission failed for good (after retries).
+    pub jobs_failed_to_submit: u64,
+    /// Allocations asked for (sum of group counts of submitted jobs).
+    pub allocs_desired: u64,
+    /// Allocation rows that were placed on a node (including replacements).
+    pub allocs_placed: u64,
+    /// Allocations that reached running.
+    pub allocs_running: u64,
+    /// Allocations that finished successfully.
+    pub allocs_complete: u64,
+    /// Allocations that failed.
+    pub allocs_failed: u64,
+    /// Allocations lost with their node (spot interruption, node down).
+    pub allocs_lost: u64,
+    /// Allocations that replace a lost or failed one.
+    pub allocs_rescheduled: u64,
+    /// Evaluations that were blocked for lack of capacity at some point.
+    pub evals_blocked: u64,
+    /// Evaluations that failed (delivery limit reached).
+    pub evals_failed: u64,
+    /// Seconds from t = 0 until the last allocation reached running (or was placed, if none ran).
+    pub completion_s: f64,
+    /// Allocations placed per second over the placement window (first submit → last placement), 1/s.
+    pub placement_rate_per_s: f64,
+    /// Latency percentiles, ms.
+    pub latency_ms: Latencies,
+    /// Control-plane peaks and totals.
+    pub servers: ServerPeaks,
+    /// Spot interruptions during the run.
+    pub spot_interruptions: u64,
+    /// Fraction of allocations whose submit→running latency met each scenario SLO; `slo_met` says pass/fail.
+    #[serde(default)]
+    pub slo: BTreeMap<String, SloResult>,
+}
+
+/// Outcome of one stated SLO.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloResult {
+    /// The threshold, in the SLO's unit (ms for latencies).
+    pub threshold: f64,
+    /// The measured value, same unit.
+    pub measured: f64,
+    /// Whether the run met the objective.
+    pub met: bool,
+}
+
+/// A notable moment on the run's time axis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunEvent {
+    /// When, ns since t = 0.
+    pub t_ns: u64,
+    /// What: `spot_interruption`, `spot_notice`, `node_down`, `node_joined`, `scale_up`, `scale_down`,
+    /// `leader_change`, `fault`.
+    pub kind: String,
+    /// Node (or server) affected, if any.
+    pub node_id: Option<String>,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+/// Final status of an allocation row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum AllocStatus {
+    /// Placed but never started (or not yet).
+    Pending,
+    /// Still running at the end of observation.
+    Running,
+    /// Finished successfully.
+    Complete,
+    /// Finished unsuccessfully.
+    Failed,
+    /// Lost with its node.
+    Lost,
+    /// Stopped by the server (job deregistered, preempted, or replaced).
+    Stopped,
+}
+
+impl AllocStatus {
+    /// Name as written in `allocs.csv` (Nomad's `ClientStatus` spelling where one exists).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AllocStatus::Pending => "pending",
+            AllocStatus::Running => "running",
+            AllocStatus::Complete => "complete",
+            AllocStatus::Failed => "failed",
+            AllocStatus::Lost => "lost",
+            AllocStatus::Stopped => "stopped",
+        }
+    }
+    /// Parses [`AllocStatus::as_str`] names.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "pending" => AllocStatus::Pending,
+            "running" => AllocStatus::Running,
+            "complete" => AllocStatus::Complete,
+            "failed" => AllocStatus::Failed,
+            "lost" => AllocStatus::Lost,
+            "stopped" => AllocStatus::Stopped,
+            _ => return None,
+        })
+    }
+}
+
+/// Column header of `allocs.csv`.
+pub const ALLOCS_CSV_HEADER: &str =
+    "job_id,alloc_id,node_id,task_group,submit_ns,sent_ns,placed_ns,running_ns,done_ns,status,lost,rescheduled,replaces";
+
+/// One row of `allocs.csv`: the timeline of one allocation. Times are ns since t = 0; `None` (an empty cell)
+/// when the milestone was never reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AllocRow {
+    /// Nomad job ID.
+    pub job_id: String,
+    /// Allocation ID (Nomad's UUID on real runs; seed-derived UUID-shaped in the simulator).
+    pub alloc_id: String,
+    /// Node the allocation was placed on (empty if never placed).
+    pub node_id: String,
+    /// Task group name.
+    pub task_group: String,
+    /// Intended submission time of the job (open-loop schedule), ns. Latencies are measured from here.
+    pub submit_ns: Option<u64>,
+    /// Actual send time of the register request, ns (≥ `submit_ns`; equal in the simulator).
+    pub sent_ns: Option<u64>,
+    /// Placement time (`CreateTime`), ns.
+    pub placed_ns: Option<u64>,
+    /// First task start (`StartedAt`), ns.
+    pub running_ns: Option<u64>,
+    /// Terminal time (last `FinishedAt`, or the terminal update), ns.
+    pub done_ns: Option<u64>,
+    /// Final status.
+    pub status: AllocStatus,
+    /// Whether the allocation was lost with its node.
+    pub lost: bool,
+    /// Whether this allocation replaces an earlier one (reconciler replacement or reschedule).
+    pub rescheduled: bool,
+    /// The allocation this one replaces, if any.
+    pub replaces: String,
+}
+
+/// Column header of `metrics.csv`.
+pub const METRICS_CSV_HEADER: &str = "t_s,server,leader,cpu_pct,rss_bytes,raft_bytes_written,fsyncs,broker_ready,broker_unacked,broker_blocked,plan_queue_depth,plan_node_rejections,placements,heartbeats,gc_pause_ms_max,nodes_ready,allocs_running";
+
+/// One row of `metrics.csv`: one server during one second. Per-second quantities are what happened in the
+/// second `[t_s, t_s + 1)`; gauges are the value at the end of it. Empty cells are figures the source did
+/// not provide (e.g. a Nomad without Prometheus has no CPU figure).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct MetricRow {
+    /// Second since t = 0.
+    pub t_s: u64,
+    /// Server name (matches `ServerInfo::name`).
+    pub server: String,
+    /// Whether the server was the leader during this second.
+    pub leader: bool,
+    /// CPU use, percent of all the server's cores (100 = every core busy).
+    pub cpu_pct: Option<f64>,
+    /// Resident memory, bytes.
+    pub rss_bytes: Option<f64>,
+    /// Raft log bytes written during the second, bytes.
+    pub raft_bytes_written: Option<f64>,
+    /// Raft log fsyncs (boltdb/WAL batch writes) during the second.
+    pub fsyncs: Option<f64>,
+    /// Eval broker: ready evaluations (gauge).
+    pub broker_ready: Option<f64>,
+    /// Eval broker: unacked (in-flight) evaluations (gauge).
+    pub broker_unacked: Option<f64>,
+    /// Blocked evaluations (gauge).
+    pub broker_blocked: Option<f64>,
+    /// Plan queue depth (gauge).
+    pub plan_queue_depth: Option<f64>,
+    /// Nodes rejected by the plan applier during the second.
+    pub plan_node_rejections: Option<f64>,
+    /// Allocations placed (committed) during the second, cluster-wide (leader row; 0 on followers).
+    pub placements: Option<f64>,
+    /// Client heartbeats this server handled during the second.
+    pub heartbeats: Option<f64>,
+    /// Longest GC pause during the second, ms (real Nomad only).
+    pub gc_pause_ms_max: Option<f64>,
+    /// Client nodes ready at the end of the second, cluster-wide (same on every server's row).
+    pub nodes_ready: Option<f64>,
+    /// Allocations running at the end of the second, cluster-wide (same on every server's row).
+    pub allocs_running: Option<f64>,
+}
+
+/// Column header of `nodes.csv`.
+pub const NODES_CSV_HEADER: &str =
+    "node_id,name,pool,instance_type,region,datacenter,spot,cpu_mhz,memory_mb,joined_ns,left_ns,left_reason";
+
+/// One row of `nodes.csv`: one client node's life in the run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeRow {
+    /// Node ID.
+    pub node_id: String,
+    /// Node name.
+    pub name: String,
+    /// Pool it belongs to.
+    pub pool: String,
+    /// EC2 instance type (or `unknown`).
+    pub instance_type: String,
+    /// Region.
+    pub region: String,
+    /// Nomad datacenter.
+    pub datacenter: String,
+    /// Whether it ran on spot capacity.
+    pub spot: bool,
+    /// Schedulable CPU, MHz.
+    pub cpu_mhz: u32,
+    /// Schedulable memory, MB.
+    pub memory_mb: u32,
+    /// When it became ready, ns since t = 0 (0 for the initial fleet).
+    pub joined_ns: u64,
+    /// When it left (interrupted, scaled down, failed), ns; empty if it stayed to the end.
+    pub left_ns: Option<u64>,
+    /// Why it left: `spot_interruption`, `scale_down`, `fault`; empty if it stayed.
+    pub left_reason: String,
+}
+
+/// A complete run record in memory.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    /// `run.json`.
+    pub meta: RunMeta,
+    /// `allocs.csv` rows, in placement order (then submit order for unplaced rows).
+    pub allocs: Vec<AllocRow>,
+    /// `metrics.csv` rows, by second then server.
+    pub metrics: Vec<MetricRow>,
+    /// `nodes.csv` rows.
+    pub nodes: Vec<NodeRow>,
+}
+
+/// Errors reading a record's tables.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// A CSV line could not be parsed.
+    #[error("{file}:{line}: {msg}")]
+    Csv {
+        /// File name (`allocs.csv`, …).
+        file: &'static str,
+        /// 1-based line number.
+        line: usize,
+        /// What was wrong.
+        msg: String,
+    },
+    /// `run.json` was not valid.
+    #[error("run.json: {0}")]
+    Json(String),
+    /// Unsupported schema version.
+    #[error("run.json: schema_version {found} is not supported (this build reads version {supported})")]
+    SchemaVersion {
+        /// Version found.
+        found: u32,
+        /// Version this build reads.
+        supported: u32,
+    },
+    /// Reading failed.
+    #[error("{file}: {source}")]
+    Io {
+        /// File name.
+        file: &'static str,
+        /// Underlying error.
+        source: std::io::Error,
+    },
+}
+
+fn opt_u64(v: Option<u64>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+fn opt_f64(v: Option<f64>) -> String {
+    match v {
+        None => String::new(),
+        Some(x) => fmt_f64(x),
+    }
+}
+
+/// Formats a float compactly and deterministically (integers without a fraction, else up to 6 decimals).
+pub fn fmt_f64(x: f64) -> String {
+    if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        let s = format!("{x:.6}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        s.to_string()
+    }
+}
+
+/// Quotes a CSV field when needed (RFC 4180).
+pub fn csv_field(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains([',', '"', '\n', '\r']) {
+        std::borrow::Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
+/// Splits one CSV line (RFC 4180 quoting, no embedded newlines).
+pub fn split_csv_line(line: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut chars = line.chars().peekable();
+    let mut in_quotes = false;
+    let mut was_quoted = false;
+    while let Some(c) = chars.next() {
+        if in_quotes {
+            if c == '"' {
+                if chars.peek() == Some(&'"') {
+                    cur.push('"');
+                    chars.next();
+                } else {
+                    in_quotes = false;
+                }
+            } else {
+                cur.push(c);
+            }
+        } else if c == '"' {
+            if !cur.is_empty() || was_quoted {
+                return Err("quote in the middle of an unquoted field".into());
+            }
+            in_quotes = true;
+            was_quoted = true;
+        } else if c == ',' {
+            out.push(std::mem::take(&mut cur));
+            was_quoted = false;
+        } else {
+            if was_quoted {
+                return Err("text after a closing quote".into());
+            }
+            cur.push(c);
+        }
+    }
+    if in_quotes {
+        return Err("unterminated quoted field".into());
+    }
+    out.push(cur);
+    Ok(out)
+}
+
+impl AllocRow {
+    /// Writes the row as one CSV line (with `\n`).
+    pub fn write_csv<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
+        writeln!(
+            w,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            csv_field(&self.job_id),
+            csv_field(&self.alloc_id),
+            csv_field(&self.node_id),
+            csv_field(&self.task_group),
+            opt_u64(self.submit_ns),
+            opt_u64(self.sent_ns),
+            opt_u64(self.placed_ns),
+            opt_u64(self.running_ns),
+            opt_u64(self.done_ns),
+            self.status.as_str(),
+            self.lost as u8,
+            self.rescheduled as u8,
+            csv_field(&self.replaces),
+        )
+    }
+}
+
+impl MetricRow {
+    /// Writes the row as one CSV line (with `\n`).
+    pub fn write_csv<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
+        writeln!(
+            w,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            self.t_s,
+            csv_field(&self.server),
+            self.leader as u8,
+            opt_f64(self.cpu_pct),
+            opt_f64(self.rss_bytes),
+            opt_f64(self.raft_bytes_written),
+            opt_f64(self.fsyncs),
+            opt_f64(self.broker_ready),
+            opt_f64(self.broker_unacked),
+            opt_f64(self.broker_blocked),
+            opt_f64(self.plan_queue_depth),
+            opt_f64(self.plan_node_rejections),
+            opt_f64(self.placements),
+            opt_f64(self.heartbeats),
+            opt_f64(self.gc_pause_ms_max),
+            opt_f64(self.nodes_ready),
+            opt_f64(self.allocs_running),
+        )
+    }
+}
+
+impl NodeRow {
+    /// Writes the row as one CSV line (with `\n`).
+    pub fn write_csv<W: Write>(&self, w: &mut W) -> std::io::Result<()> {
+        writeln!(
+            w,
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
+            csv_field(&self.node_id),
+            csv_field(&self.name),
+            csv_field(&self.pool),
+            csv_field(&self.instance_type),
+            csv_field(&self.region),
+            csv_field(&self.datacenter),
+            self.spot as u8,
+            self.cpu_mhz,
+            self.memory_mb,
+            self.joined_ns,
+            opt_u64(self.left_ns),
+            csv_field(&self.left_reason),
+        )
+    }
+}
+
+struct CsvCursor<'a> {
+    file: &'static str,
+    line: usize,
+    fields: Vec<String>,
+    names: &'a [&'a str],
+}
+
+impl CsvCursor<'_> {
+    fn err(&self, msg: String) -> RecordError {
+        RecordError::Csv { file: self.file, line: self.line, msg }
+    }
+    fn s(&self, i: usize) -> String {
+        self.fields[i].clone()
+    }
+    fn opt_u64(&self, i: usize) -> Result<Option<u64>, RecordError> {
+        let v = &self.fields[i];
+        if v.is_empty() {
+            return Ok(None);
+        }
+        v.parse()
+            .map(Some)
+            .map_err(|_| self.err(format!("column `{}`: `{v}` is not a non-negative integer", self.names[i])))
+    }
+    fn u64(&self, i: usize) -> Result<u64, RecordError> {
+        self.opt_u64(i)?.ok_or_else(|| self.err(format!("column `{}` is empty", self.names[i])))
+    }
+    fn u32(&self, i: usize) -> Result<u32, RecordError> {
+        let v = self.u64(i)?;
+        u32::try_from(v).map_err(|_| self.err(format!("column `{}`: {v} is too large", self.names[i])))
+    }
+    fn opt_f64(&self, i: usize) -> Result<Option<f64>, RecordError> {
+        let v = &self.fields[i];
+        if v.is_empty() {
+            return Ok(None);
+        }
+        match v.parse::<f64>() {
+            Ok(x) if x.is_finite() => Ok(Some(x)),
+            _ => Err(self.err(format!("column `{}`: `{v}` is not a finite number", self.names[i]))),
+        }
+    }
+    fn bool(&self, i: usize) -> Result<bool, RecordError> {
+        match self.fields[i].as_str() {
+            "1" | "true" => Ok(true),
+            "0" | "false" | "" => Ok(false),
+            v => Err(self.err(format!("column `{}`: `{v}` is not 0 or 1", self.names[i]))),
+        }
+    }
+}
+
+fn read_table<R: BufRead, T>(
+    r: R,
+    file: &'static str,
+    header: &'static str,
+    mut row: impl FnMut(&CsvCursor) -> Result<T, RecordError>,
+) -> Result<Vec<T>, RecordError> {
+    let names: Vec<&str> = header.split(',').collect();
+    let mut out = Vec::new();
+    let mut saw_header = false;
+    for (i, line) in r.lines().enumerate() {
+        let line = line.map_err(|source| RecordError::Io { file, source })?;
+        let lineno = i + 1;
+        if !saw_header {
+            if line.trim_end() != header {
+                return Err(RecordError::Csv {
+                    file,
+                    line: lineno,
+                    msg: format!("expected header `{header}`, found `{line}`"),
+                });
+            }
+            saw_header = true;
+            continue;
+        }
+        if line.is_empty() {
+            continue;
+        }
+        let fields = split_csv_line(&line).map_err(|msg| RecordError::Csv { file, line: lineno, msg })?;
+        if fields.len() != names.len() {
+            return Err(RecordError::Csv {
+                file,
+                line: lineno,
+                msg: format!("expected {} columns, found {}", names.len(), fields.len()),
+            });
+        }
+        let cur = CsvCursor { file, line: lineno, fields, names: &names };
+        out.push(row(&cur)?);
+    }
+    if !saw_header {
+        return Err(RecordError::Csv { file, line: 1, msg: "file is empty (no header)".into() });
+    }
+    Ok(out)
+}
+
+/// Reads `allocs.csv`.
+pub fn read_allocs_csv<R: BufRead>(r: R) -> Result<Vec<AllocRow>, RecordError> {
+    read_table(r, "allocs.csv", ALLOCS_CSV_HEADER, |c| {
+        let status = AllocStatus::parse(&c.fields[9])
+            .ok_or_else(|| c.err(format!("column `status`: unknown status `{}`", c.fields[9])))?;
+        Ok(AllocRow {
+            job_id: c.s(0),
+            alloc_id: c.s(1),
+            node_id: c.s(2),
+            task_group: c.s(3),
+            submit_ns: c.opt_u64(4)?,
+            sent_ns: c.opt_u64(5)?,
+            placed_ns: c.opt_u64(6)?,
+            running_ns: c.opt_u64(7)?,
+            done_ns: c.opt_u64(8)?,
+            status,
+            lost: c.bool(10)?,
+            rescheduled: c.bool(11)?,
+            replaces: c.s(12),
+        })
+    })
+}
+
+/// Reads `metrics.csv`.
+pub fn read_metrics_csv<R: BufRead>(r: R) -> Result<Vec<MetricRow>, RecordError> {
+    read_table(r, "metrics.csv", METRICS_CSV_HEADER, |c| {
+        Ok(MetricRow {
+            t_s: c.u64(0)?,
+            server: c.s(1),
+            leader: c.bool(2)?,
+            cpu_pct: c.opt_f64(3)?,
+            rss_bytes: c.opt_f64(4)?,
+            raft_bytes_written: c.opt_f64(5)?,
+            fsyncs: c.opt_f64(6)?,
+            broker_ready: c.opt_f64(7)?,
+            broker_unacked: c.opt_f64(8)?,
+            broker_blocked: c.opt_f64(9)?,
+            plan_queue_depth: c.opt_f64(10)?,
+            plan_node_rejections: c.opt_f64(11)?,
+            placements: c.opt_f64(12)?,
+            heartbeats: c.opt_f64(13)?,
+            gc_pause_ms_max: c.opt_f64(14)?,
+            nodes_ready: c.opt_f64(15)?,
+            allocs_running: c.opt_f64(16)?,
+        })
+    })
+}
+
+/// Reads `nodes.csv`.
+pub fn read_nodes_csv<R: BufRead>(r: R) -> Result<Vec<NodeRow>, RecordError> {
+    read_table(r, "nodes.csv", NODES_CSV_HEADER, |c| {
+        Ok(NodeRow {
+            node_id: c.s(0),
+            name: c.s(1),
+            pool: c.s(2),
+            instance_type: c.s(3),
+            region: c.s(4),
+            datacenter: c.s(5),
+            spot: c.bool(6)?,
+            cpu_mhz: c.u32(7)?,
+            memory_mb: c.u32(8)?,
+            joined_ns: c.u64(9)?,
+            left_ns: c.opt_u64(10)?,
+            left_reason: c.s(11),
+        })
+    })
+}
+
+/// Parses `run.json`, checking the schema version first so an old or new record gets a clear error.
+pub fn parse_run_json(text: &str) -> Result<RunMeta, RecordError> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| RecordError::Json(e.to_string()))?;
+    let found = v
+        .get("schema_version")
+        .and_then(|x| x.as_u64())
+        .ok_or_else(|| RecordError::Json("missing or non-integer `schema_version`".into()))?;
+    if found != SCHEMA_VERSION as u64 {
+        return Err(RecordError::SchemaVersion { found: found as u32, supported: SCHEMA_VERSION });
+    }
+    serde_json::from_value(v).map_err(|e| RecordError::Json(e.to_string()))
+}
+
+/// Serialises `run.json` (pretty, stable key order, trailing newline).
+pub fn run_json_string(meta: &RunMeta) -> String {
+    let mut s = serde_json::to_string_pretty(meta).expect("RunMeta serialises");
+    s.push('\n');
+    s
+}
+
+/// Writes a whole table with its header.
+pub fn write_allocs_csv<W: Write>(w: &mut W, rows: &[AllocRow]) -> std::io::Result<()> {
+    writeln!(w, "{ALLOCS_CSV_HEADER}")?;
+    rows.iter().try_for_each(|r| r.write_csv(w))
+}
+
+/// Writes a whole table with its header.
+pub fn write_metrics_csv<W: Write>(w: &mut W, rows: &[MetricRow]) -> std::io::Result<()> {
+    writeln!(w, "{METRICS_CSV_HEADER}")?;
+    rows.iter().try_for_each(|r| r.write_csv(w))
+}
+
+/// Writes a whole table with its header.
+pub fn write_nodes_csv<W: Write>(w: &mut W, rows: &[NodeRow]) -> std::io::Result<()> {
+    writeln!(w, "{NODES_CSV_HEADER}")?;
+    rows.iter().try_for_each(|r| r.write_csv(w))
+}

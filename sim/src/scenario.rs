@@ -1,0 +1,982 @@
+//! Scenarios: TOML files in `scenarios/` describing a cluster, a fleet, a workload, faults and SLOs.
+//!
+//! Parsing follows dslab's two-step config: an all-`Option` [`RawScenario`] with `deny_unknown_fields`, then
+//! [`Scenario::from_raw`] applies the defaults documented on each field and validates. Every error names the
+//! file, the line and the key.
+//!
+//! ```toml
+//! name = "smoke"
+//! [cluster]            # servers = 3, algorithm = "binpack", num_schedulers = cores
+//! servers = 3
+//! [[pools]]            # node pools: instance type, count, datacenter, region, spot
+//! instance_type = "m5.xlarge"
+//! count = 20
+//! [workload]           # job shape and arrival model
+//! jobs = 50
+//! type = "batch"
+//! count = 4
+//! duration = "5s"
+//! [workload.arrival]
+//! mode = "closed_loop"
+//! workers = 8
+//! [[faults]]           # scripted faults
+//! at = "30s"
+//! kind = "spot_loss"
+//! fraction = 0.15
+//! [slo]
+//! submit_to_running_p99_ms = 5000
+//! [params]             # overrides of ModelParams (see params.rs)
+//! raft_fsync_median_us = 2000
+//! ```
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::duration::parse_duration_ns;
+use crate::instances;
+use crate::params::ModelParams;
+
+/// A scenario error, naming the file, line and key.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{file}:{line}: {key}{sep}{msg}", line = line.map(|l| l.to_string()).unwrap_or_else(|| "?".into()), sep = if key.is_empty() { "" } else { ": " })]
+pub struct ScenarioError {
+    /// File the scenario came from.
+    pub file: String,
+    /// 1-based line, when it could be located.
+    pub line: Option<usize>,
+    /// Dotted key path (`workload.arrival.workers`), empty for syntax errors.
+    pub key: String,
+    /// What is wrong.
+    pub msg: String,
+}
+
+/// Raw scenario, as written (every field optional).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    /// Scenario name (default: the file stem).
+    pub name: Option<String>,
+    /// One-line description.
+    pub description: Option<String>,
+    /// Default seed (default 1); `--seed` overrides.
+    pub seed: Option<u64>,
+    /// Control plane.
+    pub cluster: Option<RawCluster>,
+    /// Client node pools.
+    pub pools: Option<Vec<RawPool>>,
+    /// Workload.
+    pub workload: Option<RawWorkload>,
+    /// Scripted faults.
+    pub faults: Option<Vec<RawFault>>,
+    /// SLOs: key → threshold (see `summary::slo_measure` for keys).
+    pub slo: Option<BTreeMap<String, f64>>,
+    /// Model parameter overrides.
+    pub params: Option<ModelParams>,
+    /// Simulation budgets and switches.
+    pub sim: Option<RawSimSection>,
+}
+
+/// Raw `[cluster]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// Number of servers (1, 3, 5 or 7; default 3).
+    pub servers: Option<u32>,
+    /// Server instance type (default `i3.16xlarge`... sets cores and memory defaults).
+    pub instance_type: Option<String>,
+    /// Server cores (default: from the instance type).
+    pub cores: Option<u32>,
+    /// Server memory, GiB (default: from the instance type).
+    pub memory_gib: Option<f64>,
+    /// Scheduler workers per server (default = cores, as Nomad).
+    pub num_schedulers: Option<u32>,
+    /// Cluster-wide scheduler algorithm, `binpack` (default) or `spread`.
+    pub algorithm: Option<String>,
+}
+
+/// Raw `[[pools]]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPool {
+    /// Pool name (default `<instance_type>-<datacenter>`).
+    pub name: Option<String>,
+    /// EC2 instance type (required).
+    pub instance_type: Option<String>,
+    /// Number of nodes at t = 0 (required unless `autoscale` gives `min`).
+    pub count: Option<u32>,
+    /// Nomad datacenter (default `dc1`).
+    pub datacenter: Option<String>,
+    /// Region (default `us-east-1`).
+    pub region: Option<String>,
+    /// Spot capacity (default true).
+    pub spot: Option<bool>,
+    /// Node class (default empty).
+    pub node_class: Option<String>,
+    /// Schedulable CPU per node, MHz (default from the instance type).
+    pub cpu_mhz: Option<u32>,
+    /// Schedulable memory per node, MB (default from the instance type).
+    pub memory_mb: Option<u32>,
+    /// CPU reserved for the OS and agent, MHz (default 0).
+    pub reserved_cpu_mhz: Option<u32>,
+    /// Memory reserved, MB (default 0).
+    pub reserved_memory_mb: Option<u32>,
+    /// Images present on every node at boot (default none).
+    pub prepulled_images: Option<Vec<String>>,
+    /// Spot interruptions per node per month (fraction; Spot-Advisor buckets: 0.05, 0.10, …; default 0).
+    pub interruption_rate_per_month: Option<f64>,
+    /// Autoscaling policy (default: fixed size).
+    pub autoscale: Option<RawAutoscale>,
+}
+
+/// Raw `[pools.autoscale]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoscale {
+    /// Fewest nodes (default 1).
+    pub min: Option<u32>,
+    /// Most nodes (required).
+    pub max: Option<u32>,
+    /// Queued allocations per extra node wanted (default: allocations that fit on one node).
+    pub queue_per_node: Option<u32>,
+    /// How often the scaler looks, e.g. `30s` (default 30 s).
+    pub interval: Option<String>,
+    /// Boot to Nomad-ready, including the base-image pull done before the agent starts (default 5m).
+    pub boot_time: Option<String>,
+    /// Idle time before a node is scaled down (default 10m).
+    pub scale_down_idle: Option<String>,
+}
+
+/// Raw `[workload]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWorkload {
+    /// Number of jobs (default 1).
+    pub jobs: Option<u32>,
+    /// `batch` (default) or `service`.
+    #[serde(rename = "type")]
+    pub job_type: Option<String>,
+    /// Task groups per job (default 1).
+    pub groups: Option<u32>,
+    /// Count per task group (default 1).
+    pub count: Option<u32>,
+    /// CPU per allocation, MHz (default 100).
+    pub cpu_mhz: Option<u32>,
+    /// Memory per allocation, MB (default 64).
+    pub memory_mb: Option<u32>,
+    /// Job priority 1–100 (default 50).
+    pub priority: Option<u32>,
+    /// Priorities to draw from uniformly instead of `priority` (seeded).
+    pub priorities: Option<Vec<u32>>,
+    /// Job-level `spread` block on `${node.datacenter}` (default false).
+    pub spread_block: Option<bool>,
+    /// `AllAtOnce` jobs: a partially rejected plan is dropped whole (default false).
+    pub all_at_once: Option<bool>,
+    /// Image name (default `alpine:3.12`).
+    pub image: Option<String>,
+    /// Image size, MB (default 3).
+    pub image_size_mb: Option<u64>,
+    /// Run duration: `forever`, a duration (`5s`), or `lognormal:MEDIAN:SIGMA` (default `forever` for
+    /// service, `10s` for batch).
+    pub duration: Option<String>,
+    /// Fraction of batch allocations whose task fails (exit ≠ 0) on each attempt (default 0).
+    pub fail_rate: Option<f64>,
+    /// Job ID prefix (default `<scenario>-`).
+    pub id_prefix: Option<String>,
+    /// Arrival model.
+    pub arrival: Option<RawArrival>,
+    /// A recorded trace to replay instead of the synthetic job shape (path relative to the scenario).
+    pub trace: Option<String>,
+}
+
+/// Raw `[workload.arrival]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArrival {
+    /// `all_at_once`, `closed_loop` (default) or `open_loop`.
+    pub mode: Option<String>,
+    /// Closed loop: concurrent submitters (default 20, Journey's default; C2M used 75).
+    pub workers: Option<u32>,
+    /// Open loop: jobs per second.
+    pub rate_per_s: Option<f64>,
+    /// Open loop: jobs sent back-to-back at each tick (default 1).
+    pub burst: Option<u32>,
+    /// Open loop: uniform jitter added to each intended send time, e.g. `500ms` (default 0).
+    pub jitter: Option<String>,
+}
+
+/// Raw `[[faults]]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFault {
+    /// When, e.g. `600s`.
+    pub at: Option<String>,
+    /// `spot_loss` (lose a fraction of nodes) or `leader_change`.
+    pub kind: Option<String>,
+    /// Fraction of the (pool's) ready nodes lost, 0–1.
+    pub fraction: Option<f64>,
+    /// Restrict to one pool.
+    pub pool: Option<String>,
+    /// Whether the 2-minute notice arrives and nodes are drained on it (default false).
+    pub notice: Option<bool>,
+}
+
+/// Raw `[sim]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSimSection {
+    /// Event budget (default 2,000,000,000).
+    pub max_events: Option<u64>,
+    /// Simulated-time budget (default `30d`).
+    pub max_time: Option<String>,
+    /// Model client heartbeats (default true).
+    pub heartbeats: Option<bool>,
+    /// Stop once every job's allocations are terminal or running and nothing is queued (default true).
+    /// Service jobs never finish, so a run ends when all their allocations run.
+    pub stop_when_idle: Option<bool>,
+}
+
+/// Cluster-wide scheduler algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Algorithm {
+    /// Best fit (Nomad's default).
+    Binpack,
+    /// Worst fit.
+    Spread,
+}
+
+impl Algorithm {
+    /// Nomad's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Algorithm::Binpack => "binpack",
+            Algorithm::Spread => "spread",
+        }
+    }
+    /// Parses Nomad's spelling (`""` means binpack, as in Nomad).
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "binpack" | "" => Some(Algorithm::Binpack),
+            "spread" => Some(Algorithm::Spread),
+            _ => None,
+        }
+    }
+}
+
+/// Job type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, Deserialize, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum JobType {
+    /// Runs to completion.
+    Batch,
+    /// Runs until stopped.
+    Service,
+}
+
+impl JobType {
+    /// Nomad's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobType::Batch => "batch",
+            JobType::Service => "service",
+        }
+    }
+    /// Parses Nomad's spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "batch" => Some(JobType::Batch),
+            "service" => Some(JobType::Service),
+            _ => None,
+        }
+    }
+}
+
+/// How long a task runs.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, Deserialize)]
+pub enum RunDuration {
+    /// Until stopped (service jobs).
+    Forever,
+    /// A fixed time, ns.
+    Fixed(u64),
+    /// Log-normal with the given median (ns) and sigma.
+    LogNormal {
+        /// Median, ns.
+        median_ns: u64,
+        /// Sigma of the underlying normal.
+        sigma: f64,
+    },
+}
+
+impl RunDuration {
+    /// Parses `forever`, `5s`, `lognormal:30s:0.8`.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s == "forever" {
+            return Ok(RunDuration::Forever);
+        }
+        if let Some(rest) = s.strip_prefix("lognormal:") {
+            let (m, sg) = rest.split_once(':').ok_or("expected `lognormal:MEDIAN:SIGMA`")?;
+            let median_ns = parse_duration_ns(m)?;
+            let sigma: f64 = sg.parse().map_err(|_| format!("bad sigma `{sg}`"))?;
+            if !(0.0..=5.0).contains(&sigma) {
+                return Err(format!("sigma {sigma} must be within 0..=5"));
+            }
+            return Ok(RunDuration::LogNormal { median_ns, sigma });
+        }
+        Ok(RunDuration::Fixed(parse_duration_ns(s)?))
+    }
+}
+
+/// Arrival model of a synthetic workload.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Arrival {
+    /// Every job submitted at t = 0 (registrations still serialise through Raft).
+    AllAtOnce,
+    /// `workers` submitters, each sending the next job when the previous register returns.
+    ClosedLoop {
+        /// Concurrent submitters.
+        workers: u32,
+    },
+    /// Jobs at a fixed rate, `burst` at a time, with uniform jitter.
+    OpenLoop {
+        /// Jobs per second.
+        rate_per_s: f64,
+        /// Jobs per tick.
+        burst: u32,
+        /// Uniform jitter added to each intended time, ns.
+        jitter_ns: u64,
+    },
+}
+
+impl Arrival {
+    /// Human description, as stored in the run record.
+    pub fn describe(&self) -> String {
+        match self {
+            Arrival::AllAtOnce => "all-at-once".into(),
+            Arrival::ClosedLoop { workers } => format!("closed-loop workers={workers}"),
+            Arrival::OpenLoop { rate_per_s, burst, jitter_ns } => {
+                format!("open-loop rate={rate_per_s}/s burst={burst} jitter={}ms", jitter_ns / 1_000_000)
+            }
+        }
+    }
+}
+
+/// The job shape of a synthetic workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobTemplate {
+    /// Number of jobs.
+    pub jobs: u32,
+    /// Job type.
+    pub job_type: JobType,
+    /// Task groups per job.
+    pub groups: u32,
+    /// Count per group.
+    pub count: u32,
+    /// CPU per allocation, MHz.
+    pub cpu_mhz: u32,
+    /// Memory per allocation, MB.
+    pub memory_mb: u32,
+    /// Priority (when `priorities` is empty).
+    pub priority: u32,
+    /// Priorities drawn uniformly per job (seeded), if non-empty.
+    pub priorities: Vec<u32>,
+    /// Job-level spread block.
+    pub spread_block: bool,
+    /// AllAtOnce.
+    pub all_at_once: bool,
+    /// Image.
+    pub image: String,
+    /// Image size, bytes.
+    pub image_bytes: u64,
+    /// Run duration.
+    pub duration: RunDuration,
+    /// Per-attempt failure probability (batch).
+    pub fail_rate: f64,
+    /// Job ID prefix.
+    pub id_prefix: String,
+}
+
+/// Where the jobs come from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum WorkloadSource {
+    /// Copies of one job shape, arriving by a model.
+    Synthetic {
+        /// Job shape.
+        template: JobTemplate,
+        /// Arrival model.
+        arrival: Arrival,
+    },
+    /// A recorded trace (path as resolved against the scenario file).
+    Trace {
+        /// Path to the trace.
+        path: String,
+    },
+}
+
+/// Validated control-plane config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterConfig {
+    /// Number of servers.
+    pub servers: u32,
+    /// Server instance type.
+    pub instance_type: String,
+    /// Cores per server.
+    pub cores: u32,
+    /// Memory per server, GiB.
+    pub memory_gib: f64,
+    /// Scheduler workers per server.
+    pub num_schedulers: u32,
+    /// Cluster-wide algorithm.
+    pub algorithm: Algorithm,
+}
+
+/// Validated autoscaling policy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AutoscaleConfig {
+    /// Fewest nodes.
+    pub min: u32,
+    /// Most nodes.
+    pub max: u32,
+    /// Queued allocations per extra node wanted (0 = computed from node and job size).
+    pub queue_per_node: u32,
+    /// Evaluation interval, ns.
+    pub interval_ns: u64,
+    /// Boot-to-ready time including the base-image pull, ns.
+    pub boot_ns: u64,
+    /// Idle time before scale-down, ns.
+    pub scale_down_idle_ns: u64,
+}
+
+/// Validated node pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PoolConfig {
+    /// Pool name.
+    pub name: String,
+    /// Instance type.
+    pub instance_type: String,
+    /// Nodes at t = 0.
+    pub count: u32,
+    /// Datacenter.
+    pub datacenter: String,
+    /// Region.
+    pub region: String,
+    /// Spot capacity.
+    pub spot: bool,
+    /// Node class.
+    pub node_class: String,
+    /// CPU per node, MHz.
+    pub cpu_mhz: u32,
+    /// Memory per node, MB.
+    pub memory_mb: u32,
+    /// Reserved CPU, MHz.
+    pub reserved_cpu_mhz: u32,
+    /// Reserved memory, MB.
+    pub reserved_memory_mb: u32,
+    /// Images present at boot.
+    pub prepulled_images: Vec<String>,
+    /// Spot interruptions per node per month.
+    pub interruption_rate_per_month: f64,
+    /// Autoscaling, if any.
+    pub autoscale: Option<AutoscaleConfig>,
+}
+
+/// Kind of scripted fault.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FaultKind {
+    /// Lose a fraction of the (pool's) ready nodes at once.
+    SpotLoss {
+        /// Fraction lost.
+        fraction: f64,
+        /// Whether the 2-minute notice arrives (and the nodes are drained on it).
+        notice: bool,
+    },
+    /// The leader steps down; another server takes over and every node gets a 300 s TTL.
+    LeaderChange,
+}
+
+/// A scripted fault.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultConfig {
+    /// When, ns.
+    pub at_ns: u64,
+    /// What.
+    pub kind: FaultKind,
+    /// Restrict to one pool.
+    pub pool: Option<String>,
+}
+
+/// Budgets and switches of a simulation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimSettings {
+    /// Event budget: exceeding it is an error.
+    pub max_events: u64,
+    /// Simulated-time budget, ns: exceeding it is an error.
+    pub max_time_ns: u64,
+    /// Model heartbeats.
+    pub heartbeats: bool,
+    /// Stop when the workload is done.
+    pub stop_when_idle: bool,
+}
+
+/// A validated scenario.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    /// Name.
+    pub name: String,
+    /// Description.
+    pub description: String,
+    /// File it came from (as given), if any.
+    pub path: Option<String>,
+    /// Default seed.
+    pub seed: u64,
+    /// Control plane.
+    pub cluster: ClusterConfig,
+    /// Node pools.
+    pub pools: Vec<PoolConfig>,
+    /// Workload.
+    pub workload: WorkloadSource,
+    /// Scripted faults, by time.
+    pub faults: Vec<FaultConfig>,
+    /// SLOs.
+    pub slo: BTreeMap<String, f64>,
+    /// Model parameters.
+    pub params: ModelParams,
+    /// Budgets and switches.
+    pub sim: SimSettings,
+    /// Scale factor applied (`scale`).
+    pub scale: f64,
+}
+
+/// Finds the line of `key` inside `[table]` (or `[[table]]` number `index`) in TOML source; best effort.
+fn locate(src: &str, table: &str, index: Option<usize>, key: &str) -> Option<usize> {
+    let mut in_table = table.is_empty();
+    let mut seen = 0usize;
+    let mut table_line = None;
+    for (i, line) in src.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            let name = t.trim_start_matches('[').trim_end_matches(']').trim();
+            let is_array = t.starts_with("[[");
+            in_table = false;
+            if name == table {
+                if is_array {
+                    if Some(seen) == index {
+                        in_table = true;
+                        table_line = Some(i + 1);
+                    }
+                    seen += 1;
+                } else {
+                    in_table = true;
+                    table_line = Some(i + 1);
+                }
+            }
+            continue;
+        }
+        if in_table {
+            if key.is_empty() {
+                return table_line;
+            }
+            if let Some((k, _)) = t.split_once('=') {
+                if k.trim().trim_matches('"') == key {
+                    return Some(i + 1);
+                }
+            }
+        }
+    }
+    table_line
+}
+
+struct Ctx<'a> {
+    file: &'a str,
+    src: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, table: &str, index: Option<usize>, key: &str, msg: impl Into<String>) -> ScenarioError {
+        let path = match (table.is_empty(), index) {
+            (true, _) => key.to_string(),
+            (false, Some(i)) => format!("{table}[{i}].{key}"),
+            (false, None) => format!("{table}.{key}"),
+        };
+        ScenarioError { file: self.file.to_string(), line: locate(self.src, table, index, key), key: path, msg: msg.into() }
+    }
+    fn dur(&self, table: &str, index: Option<usize>, key: &str, v: &Option<String>, default: u64) -> Result<u64, ScenarioError> {
+        match v {
+            None => Ok(default),
+            Some(s) => parse_duration_ns(s).map_err(|e| self.err(table, index, key, e)),
+        }
+    }
+}
+
+impl Scenario {
+    /// Parses and validates a scenario from TOML source. `file` is used in error messages only.
+    pub fn from_toml(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
+        let raw: RawScenario = toml::from_str(src).map_err(|e| {
+            let line = e.span().map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
+            ScenarioError { file: file.to_string(), line, key: String::new(), msg: e.message().trim().to_string() }
+        })?;
+        let stem = std::path::Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("scenario").to_string();
+        let stem = stem.trim_end_matches(".toml").to_string();
+        Scenario::from_raw(raw, file, src, &stem)
+    }
+
+    /// Validates a raw scenario. `src` is the TOML text (for line numbers), `stem` the default name.
+    pub fn from_raw(raw: RawScenario, file: &str, src: &str, stem: &str) -> Result<Scenario, ScenarioError> {
+        let cx = Ctx { file, src };
+        let name = raw.name.clone().unwrap_or_else(|| stem.to_string());
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(cx.err("", None, "name", format!("`{name}` must be non-empty letters, digits, `-` or `_`")));
+        }
+
+        // ---- cluster ----
+        let rc = raw.cluster.unwrap_or_default();
+        let servers = rc.servers.unwrap_or(3);
+        if !(1..=7).contains(&servers) {
+            return Err(cx.err("cluster", None, "servers", format!("{servers} servers: use 1 to 7 (Nomad runs 3 or 5)")));
+        }
+        let sit = rc.instance_type.clone().unwrap_or_else(|| "i3.16xlarge".into());
+        let known = instances::lookup(&sit);
+        let cores = match (rc.cores, known) {
+            (Some(c), _) => c,
+            (None, Some(t)) => t.vcpus,
+            (None, None) => return Err(cx.err("cluster", None, "instance_type", format!("unknown instance type `{sit}`: give `cores` and `memory_gib`"))),
+        };
+        if cores == 0 {
+            return Err(cx.err("cluster", None, "cores", "must be at least 1"));
+        }
+        let memory_gib = match (rc.memory_gib, known) {
+            (Some(m), _) => m,
+            (None, Some(t)) => t.memory_gib,
+            (None, None) => return Err(cx.err("cluster", None, "memory_gib", "required for an unknown instance type")),
+        };
+        let num_schedulers = rc.num_schedulers.unwrap_or(cores);
+        if num_schedulers == 0 || num_schedulers > 1024 {
+            return Err(cx.err("cluster", None, "num_schedulers", "must be 1..=1024"));
+        }
+        let algorithm = match &rc.algorithm {
+            None => Algorithm::Binpack,
+            Some(a) => Algorithm::parse(a).ok_or_else(|| cx.err("cluster", None, "algorithm", format!("`{a}`: use `binpack` or `spread`")))?,
+        };
+        let cluster = ClusterConfig { servers, instance_type: sit, cores, memory_gib, num_schedulers, algorithm };
+
+        // ---- pools ----
+        let raw_pools = raw.pools.unwrap_or_default();
+        if raw_pools.is_empty() {
+            return Err(cx.err("", None, "pools", "at least one [[pools]] entry is required"));
+        }
+        let mut pools = Vec::new();
+        for (i, rp) in raw_pools.into_iter().enumerate() {
+            let ix = Some(i);
+            let it = rp.instance_type.clone().ok_or_else(|| cx.err("pools", ix, "instance_type", "required"))?;
+            let known = instances::lookup(&it);
+            let cpu_mhz = match (rp.cpu_mhz, known) {
+                (Some(c), _) => c,
+                (None, Some(t)) => t.cpu_mhz(),
+                (None, None) => return Err(cx.err("pools", ix, "instance_type", format!("unknown instance type `{it}`: give `cpu_mhz` and `memory_mb`"))),
+            };
+            let memory_mb = match (rp.memory_mb, known) {
+                (Some(c), _) => c,
+                (None, Some(t)) => t.memory_mb(),
+                (None, None) => return Err(cx.err("pools", ix, "memory_mb", "required for an unknown instance type")),
+            };
+            let reserved_cpu_mhz = rp.reserved_cpu_mhz.unwrap_or(0);
+            let reserved_memory_mb = rp.reserved_memory_mb.unwrap_or(0);
+            if reserved_cpu_mhz >= cpu_mhz || reserved_memory_mb >= memory_mb {
+                return Err(cx.err("pools", ix, "reserved_cpu_mhz", "reserved resources must be below the node's capacity"));
+            }
+            let datacenter = rp.datacenter.clone().unwrap_or_else(|| "dc1".into());
+            let rate = rp.interruption_rate_per_month.unwrap_or(0.0);
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(cx.err("pools", ix, "interruption_rate_per_month", format!("{rate} must be a fraction within 0..=1")));
+            }
+            let autoscale = match rp.autoscale {
+                None => None,
+                Some(a) => {
+                    let max = a.max.ok_or_else(|| cx.err("pools.autoscale", None, "max", "required"))?;
+                    let min = a.min.unwrap_or(1);
+                    if min > max || max == 0 {
+                        return Err(cx.err("pools.autoscale", None, "min", format!("min {min} must be ≤ max {max}, and max ≥ 1")));
+                    }
+                    Some(AutoscaleConfig {
+                        min,
+                        max,
+                        queue_per_node: a.queue_per_node.unwrap_or(0),
+                        interval_ns: cx.dur("pools.autoscale", None, "interval", &a.interval, 30_000_000_000)?,
+                        boot_ns: cx.dur("pools.autoscale", None, "boot_time", &a.boot_time, 300_000_000_000)?,
+                        scale_down_idle_ns: cx.dur("pools.autoscale", None, "scale_down_idle", &a.scale_down_idle, 600_000_000_000)?,
+                    })
+                }
+            };
+            let count = match (rp.count, &autoscale) {
+                (Some(c), Some(a)) if c < a.min || c > a.max => {
+                    return Err(cx.err("pools", ix, "count", format!("{c} is outside autoscale bounds {}..={}", a.min, a.max)))
+                }
+                (Some(c), _) => c,
+                (None, Some(a)) => a.min,
+                (None, None) => return Err(cx.err("pools", ix, "count", "required")),
+            };
+            pools.push(PoolConfig {
+                name: rp.name.clone().unwrap_or_else(|| format!("{it}-{datacenter}")),
+                instance_type: it,
+                count,
+                datacenter,
+                region: rp.region.clone().unwrap_or_else(|| "us-east-1".into()),
+                spot: rp.spot.unwrap_or(true),
+                node_class: rp.node_class.clone().unwrap_or_default(),
+                cpu_mhz,
+                memory_mb,
+                reserved_cpu_mhz,
+                reserved_memory_mb,
+                prepulled_images: rp.prepulled_images.clone().unwrap_or_default(),
+                interruption_rate_per_month: rate,
+                autoscale,
+            });
+        }
+        {
+            let mut names: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+            names.sort();
+            if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+                return Err(cx.err("pools", None, "name", format!("pool name `{}` is used twice", w[0])));
+            }
+        }
+
+        // ---- workload ----
+        let rw = raw.workload.unwrap_or_default();
+        let workload = if let Some(trace) = &rw.trace {
+            let base = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new(""));
+            WorkloadSource::Trace { path: base.join(trace).to_string_lossy().into_owned() }
+        } else {
+            let t = "workload";
+            let job_type = match &rw.job_type {
+                None => JobType::Batch,
+                Some(s) => JobType::parse(s).ok_or_else(|| cx.err(t, None, "type", format!("`{s}`: use `batch` or `service`")))?,
+            };
+            let pos = |k: &str, v: Option<u32>, d: u32| -> Result<u32, ScenarioError> {
+                let v = v.unwrap_or(d);
+                if v == 0 {
+                    Err(cx.err(t, None, k, "must be at least 1"))
+                } else {
+                    Ok(v)
+                }
+            };
+            let priority = rw.priority.unwrap_or(50);
+            if !(1..=100).contains(&priority) {
+                return Err(cx.err(t, None, "priority", format!("{priority} must be 1..=100")));
+            }
+            let priorities = rw.priorities.clone().unwrap_or_default();
+            if priorities.iter().any(|p| !(1..=100).contains(p)) {
+                return Err(cx.err(t, None, "priorities", "every priority must be 1..=100"));
+            }
+            let duration = match &rw.duration {
+                None if job_type == JobType::Service => RunDuration::Forever,
+                None => RunDuration::Fixed(10_000_000_000),
+                Some(s) => RunDuration::parse(s).map_err(|e| cx.err(t, None, "duration", e))?,
+            };
+            let fail_rate = rw.fail_rate.unwrap_or(0.0);
+            if !(0.0..=1.0).contains(&fail_rate) {
+                return Err(cx.err(t, None, "fail_rate", "must be within 0..=1"));
+            }
+            let ra = rw.arrival.clone().unwrap_or_default();
+            let ta = "workload.arrival";
+            let arrival = match ra.mode.as_deref().unwrap_or("closed_loop") {
+                "all_at_once" => Arrival::AllAtOnce,
+                "closed_loop" => {
+                    let workers = ra.workers.unwrap_or(20);
+                    if workers == 0 {
+                        return Err(cx.err(ta, None, "workers", "must be at least 1"));
+                    }
+                    Arrival::ClosedLoop { workers }
+                }
+                "open_loop" => {
+                    let rate_per_s = ra.rate_per_s.ok_or_else(|| cx.err(ta, None, "rate_per_s", "required for open_loop"))?;
+                    if !(rate_per_s > 0.0 && rate_per_s.is_finite()) {
+                        return Err(cx.err(ta, None, "rate_per_s", "must be a positive number"));
+                    }
+                    let burst = ra.burst.unwrap_or(1).max(1);
+                    let jitter_ns = cx.dur(ta, None, "jitter", &ra.jitter, 0)?;
+                    Arrival::OpenLoop { rate_per_s, burst, jitter_ns }
+                }
+                m => return Err(cx.err(ta, None, "mode", format!("`{m}`: use `all_at_once`, `closed_loop` or `open_loop`"))),
+            };
+            let cpu_mhz = pos("cpu_mhz", rw.cpu_mhz, 100)?;
+            let memory_mb = pos("memory_mb", rw.memory_mb, 64)?;
+            if !pools.iter().any(|p| p.cpu_mhz - p.reserved_cpu_mhz >= cpu_mhz && p.memory_mb - p.reserved_memory_mb >= memory_mb) {
+                return Err(cx.err(t, None, "cpu_mhz", "no pool's nodes are large enough for one allocation"));
+            }
+            WorkloadSource::Synthetic {
+                template: JobTemplate {
+                    jobs: pos("jobs", rw.jobs, 1)?,
+                    job_type,
+                    groups: pos("groups", rw.groups, 1)?,
+                    count: pos("count", rw.count, 1)?,
+                    cpu_mhz,
+                    memory_mb,
+                    priority,
+                    priorities,
+                    spread_block: rw.spread_block.unwrap_or(false),
+                    all_at_once: rw.all_at_once.unwrap_or(false),
+                    image: rw.image.clone().unwrap_or_else(|| "alpine:3.12".into()),
+                    image_bytes: rw.image_size_mb.unwrap_or(3) * 1_000_000,
+                    duration,
+                    fail_rate,
+                    id_prefix: rw.id_prefix.clone().unwrap_or_else(|| format!("{name}-")),
+                },
+                arrival,
+            }
+        };
+
+        // ---- faults ----
+        let mut faults = Vec::new();
+        for (i, rf) in raw.faults.unwrap_or_default().into_iter().enumerate() {
+            let ix = Some(i);
+            let at = rf.at.as_ref().ok_or_else(|| cx.err("faults", ix, "at", "required"))?;
+            let at_ns = parse_duration_ns(at).map_err(|e| cx.err("faults", ix, "at", e))?;
+            let kind = match rf.kind.as_deref() {
+                Some("spot_loss") => {
+                    let fraction = rf.fraction.ok_or_else(|| cx.err("faults", ix, "fraction", "required for spot_loss"))?;
+                    if !(fraction > 0.0 && fraction <= 1.0) {
+                        return Err(cx.err("faults", ix, "fraction", format!("{fraction} must be within (0, 1]")));
+                    }
+                    FaultKind::SpotLoss { fraction, notice: rf.notice.unwrap_or(false) }
+                }
+                Some("leader_change") => FaultKind::LeaderChange,
+                Some(k) => return Err(cx.err("faults", ix, "kind", format!("`{k}`: use `spot_loss` or `leader_change`"))),
+                None => return Err(cx.err("faults", ix, "kind", "required")),
+            };
+            if let Some(p) = &rf.pool {
+                if !pools.iter().any(|x| &x.name == p) {
+                    return Err(cx.err("faults", ix, "pool", format!("no pool named `{p}`")));
+                }
+            }
+            faults.push(FaultConfig { at_ns, kind, pool: rf.pool.clone() });
+        }
+        faults.sort_by_key(|f| f.at_ns);
+
+        // ---- slo ----
+        let slo = raw.slo.unwrap_or_default();
+        let probe = crate::record::Summary::default();
+        for (k, v) in &slo {
+            if crate::summary::slo_measure(k, &probe).is_none() {
+                return Err(cx.err("slo", None, k, "unknown SLO key: use `<submit_to_placed|placed_to_running|submit_to_running|queue_wait>_<p50|p90|p95|p99|max|mean>_ms` or `completion_s`"));
+            }
+            if !(v.is_finite() && *v >= 0.0) {
+                return Err(cx.err("slo", None, k, "threshold must be a non-negative number"));
+            }
+        }
+
+        // ---- sim ----
+        let rs = raw.sim.unwrap_or_default();
+        let sim = SimSettings {
+            max_events: rs.max_events.unwrap_or(2_000_000_000),
+            max_time_ns: cx.dur("sim", None, "max_time", &rs.max_time, 30 * 86_400_000_000_000)?,
+            heartbeats: rs.heartbeats.unwrap_or(true),
+            stop_when_idle: rs.stop_when_idle.unwrap_or(true),
+        };
+
+        Ok(Scenario {
+            name,
+            description: raw.description.unwrap_or_default(),
+            path: Some(file.to_string()),
+            seed: raw.seed.unwrap_or(1),
+            cluster,
+            pools,
+            workload,
+            faults,
+            slo,
+            params: raw.params.unwrap_or_default(),
+            sim,
+            scale: 1.0,
+        })
+    }
+
+    /// Shrinks (or grows) nodes and jobs proportionally (`--scale`); at least one of each remains.
+    pub fn scaled(mut self, f: f64) -> Result<Scenario, String> {
+        if !(f > 0.0 && f.is_finite()) {
+            return Err(format!("scale {f} must be a positive number"));
+        }
+        let s = |n: u32| ((n as f64 * f).round() as u32).max(1);
+        for p in &mut self.pools {
+            p.count = s(p.count);
+            if let Some(a) = &mut p.autoscale {
+                a.min = s(a.min).min(a.max);
+                a.max = s(a.max).max(a.min);
+                p.count = p.count.clamp(a.min, a.max);
+            }
+        }
+        if let WorkloadSource::Synthetic { template, .. } = &mut self.workload {
+            template.jobs = s(template.jobs);
+        }
+        self.scale *= f;
+        Ok(self)
+    }
+
+    /// Total nodes at t = 0.
+    pub fn initial_nodes(&self) -> u64 {
+        self.pools.iter().map(|p| p.count as u64).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = r#"
+name = "t"
+[cluster]
+servers = 3
+algorithm = "spread"
+[[pools]]
+instance_type = "m5.xlarge"
+count = 10
+[workload]
+jobs = 5
+count = 3
+"#;
+
+    #[test]
+    fn parses_with_defaults() {
+        let s = Scenario::from_toml("t.toml", OK).unwrap();
+        assert_eq!(s.cluster.cores, 64);
+        assert_eq!(s.cluster.num_schedulers, 64);
+        assert_eq!(s.cluster.algorithm, Algorithm::Spread);
+        assert_eq!(s.pools[0].cpu_mhz, 4 * 3100);
+        assert_eq!(s.pools[0].name, "m5.xlarge-dc1");
+        match &s.workload {
+            WorkloadSource::Synthetic { template, arrival } => {
+                assert_eq!(template.jobs, 5);
+                assert_eq!(template.job_type, JobType::Batch);
+                assert_eq!(*arrival, Arrival::ClosedLoop { workers: 20 });
+            }
+            _ => panic!(),
+        }
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        let bad = OK.replace("algorithm = \"spread\"", "algorithm = \"fastest\"");
+        let e = Scenario::from_toml("x/t.toml", &bad).unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert_eq!(e.key, "cluster.algorithm");
+        assert!(e.to_string().starts_with("x/t.toml:5: cluster.algorithm: `fastest`"), "{e}");
+
+        let unknown = OK.replace("count = 10", "count = 10\ncolour = 3");
+        let e = Scenario::from_toml("t.toml", &unknown).unwrap_err();
+        assert_eq!(e.line, Some(9), "{e}");
+        assert!(e.msg.contains("colour"), "{e}");
+
+        let bad = OK.replace("count = 3", "count = 3\nduration = \"5 parsecs\"");
+        let e = Scenario::from_toml("t.toml", &bad).unwrap_err();
+        assert_eq!(e.key, "workload.duration");
+        assert_eq!(e.line, Some(12));
+
+        let bad = OK.replace("count = 10", "count = 10\n[pools.autoscale]\nmin = 5\nmax = 2");
+        assert!(Scenario::from_toml("t.toml", &bad).is_err());
+    }
+
+    #[test]
+    fn scale_shrinks() {
+        let s = Scenario::from_toml("t.toml", OK).unwrap().scaled(0.1).unwrap();
+        assert_eq!(s.pools[0].count, 1);
+        assert!(Scenario::from_toml("t.toml", OK).unwrap().scaled(-1.0).is_err());
+    }
+}
