@@ -1,1 +1,203 @@
-//! (being built)
+//! The eval broker and the blocked-evals tracker ([src] `nomad/eval_broker.go`, `nomad/blocked_evals.go`).
+//!
+//! Ready evaluations are served by **priority, then FIFO** (a counter stands in for `CreateIndex`). **At most
+//! one evaluation per job is in flight** (ready or unacked); later ones wait in the job's pending set and are
+//! promoted when the in-flight one is acked. Unacked evaluations are redelivered after the nack timeout, up
+//! to the delivery limit. Blocked evaluations (one per job) wait for a capacity change.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Key ordering ready evaluations: highest priority first, then oldest.
+type ReadyKey = (Reverse<u32>, u64, u32);
+
+/// The eval broker.
+#[derive(Debug, Default)]
+pub struct EvalBroker {
+    ready: BTreeSet<ReadyKey>,
+    /// Per job: evaluations waiting because another one of the job is in flight.
+    pending: BTreeMap<u32, BTreeSet<ReadyKey>>,
+    /// Jobs with an evaluation ready or unacked.
+    in_flight: BTreeSet<u32>,
+    unacked: usize,
+    seq: u64,
+}
+
+impl EvalBroker {
+    /// An empty broker.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Enqueues `eval` of `job` at `priority`. Returns true if it became ready (false: it waits behind
+    /// another evaluation of the same job).
+    pub fn enqueue(&mut self, eval: u32, job: u32, priority: u32) -> bool {
+        let key = (Reverse(priority), self.seq, eval);
+        self.seq += 1;
+        if self.in_flight.contains(&job) {
+            self.pending.entry(job).or_default().insert(key);
+            false
+        } else {
+            self.in_flight.insert(job);
+            self.ready.insert(key);
+            true
+        }
+    }
+
+    /// Takes the next ready evaluation (highest priority, then oldest).
+    pub fn dequeue(&mut self) -> Option<u32> {
+        let k = self.ready.pop_first()?;
+        self.unacked += 1;
+        Some(k.2)
+    }
+
+    /// Acknowledges the in-flight evaluation of `job`; promotes the job's next pending one, if any.
+    pub fn ack(&mut self, job: u32) {
+        self.unacked = self.unacked.saturating_sub(1);
+        self.release(job);
+    }
+
+    /// The in-flight evaluation of `job` was nacked (timed out) and will be re-enqueued later (or failed):
+    /// the job stays in flight so no other evaluation of it starts meanwhile.
+    pub fn nack(&mut self) {
+        self.unacked = self.unacked.saturating_sub(1);
+    }
+
+    /// Re-enqueues a nacked evaluation of a job that is still in flight.
+    pub fn requeue(&mut self, eval: u32, priority: u32) {
+        let key = (Reverse(priority), self.seq, eval);
+        self.seq += 1;
+        self.ready.insert(key);
+    }
+
+    /// The nacked evaluation of `job` failed for good: promote the job's next pending one.
+    pub fn fail(&mut self, job: u32) {
+        self.release(job);
+    }
+
+    fn release(&mut self, job: u32) {
+        let next = self.pending.get_mut(&job).and_then(|p| p.pop_first());
+        match next {
+            Some(k) => {
+                self.ready.insert(k);
+            }
+            None => {
+                self.in_flight.remove(&job);
+                self.pending.remove(&job);
+            }
+        }
+    }
+
+    /// Ready evaluations.
+    pub fn ready_len(&self) -> usize {
+        self.ready.len()
+    }
+
+    /// Unacked (in-flight) evaluations.
+    pub fn unacked_len(&self) -> usize {
+        self.unacked
+    }
+
+    /// Evaluations waiting behind another of their job.
+    pub fn pending_len(&self) -> usize {
+        self.pending.values().map(|p| p.len()).sum()
+    }
+}
+
+/// Blocked evaluations: at most one per job, unblocked all together by a capacity change.
+#[derive(Debug, Default)]
+pub struct BlockedEvals {
+    by_job: BTreeMap<u32, u32>,
+    /// Evaluations that were ever blocked.
+    pub total_blocked_ever: u64,
+}
+
+impl BlockedEvals {
+    /// Blocks `eval` of `job`. Returns a previously blocked eval of the same job that this one supersedes
+    /// (Nomad cancels the older one).
+    pub fn block(&mut self, job: u32, eval: u32) -> Option<u32> {
+        self.total_blocked_ever += 1;
+        self.by_job.insert(job, eval)
+    }
+
+    /// Removes the blocked eval of `job` (job stopped), returning it.
+    pub fn remove_job(&mut self, job: u32) -> Option<u32> {
+        self.by_job.remove(&job)
+    }
+
+    /// Capacity changed: every blocked evaluation is released, in job order.
+    pub fn unblock_all(&mut self) -> Vec<(u32, u32)> {
+        std::mem::take(&mut self.by_job).into_iter().collect()
+    }
+
+    /// Blocked evaluations now.
+    pub fn len(&self) -> usize {
+        self.by_job.len()
+    }
+
+    /// Whether none is blocked.
+    pub fn is_empty(&self) -> bool {
+        self.by_job.is_empty()
+    }
+
+    /// Blocked (job, eval) pairs, in job order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.by_job.iter().map(|(&j, &e)| (j, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priority_then_fifo() {
+        let mut b = EvalBroker::new();
+        assert!(b.enqueue(1, 10, 50));
+        assert!(b.enqueue(2, 11, 70));
+        assert!(b.enqueue(3, 12, 50));
+        assert_eq!(b.dequeue(), Some(2));
+        assert_eq!(b.dequeue(), Some(1));
+        assert_eq!(b.dequeue(), Some(3));
+        assert_eq!(b.dequeue(), None);
+        assert_eq!(b.unacked_len(), 3);
+    }
+
+    #[test]
+    fn one_eval_per_job_in_flight() {
+        let mut b = EvalBroker::new();
+        assert!(b.enqueue(1, 10, 50));
+        assert!(!b.enqueue(2, 10, 90), "second eval of the same job waits");
+        assert_eq!(b.pending_len(), 1);
+        assert_eq!(b.dequeue(), Some(1));
+        assert_eq!(b.dequeue(), None, "job 10 already has one in flight");
+        b.ack(10);
+        assert_eq!(b.dequeue(), Some(2));
+        b.ack(10);
+        assert!(b.enqueue(3, 10, 50), "job is free again");
+    }
+
+    #[test]
+    fn nack_requeue_keeps_job_in_flight() {
+        let mut b = EvalBroker::new();
+        b.enqueue(1, 10, 50);
+        assert_eq!(b.dequeue(), Some(1));
+        b.nack();
+        assert!(!b.enqueue(2, 10, 50));
+        b.requeue(1, 50);
+        assert_eq!(b.dequeue(), Some(1));
+        b.ack(10);
+        assert_eq!(b.dequeue(), Some(2));
+    }
+
+    #[test]
+    fn blocked_evals_one_per_job() {
+        let mut bl = BlockedEvals::default();
+        assert_eq!(bl.block(1, 100), None);
+        assert_eq!(bl.block(1, 101), Some(100));
+        bl.block(2, 200);
+        assert_eq!(bl.len(), 2);
+        assert_eq!(bl.unblock_all(), vec![(1, 101), (2, 200)]);
+        assert!(bl.is_empty());
+    }
+}

@@ -128,12 +128,29 @@ params! {
     /// Reschedule delay for a failed batch alloc, µs. [src] 5 s.
     reschedule_delay_us: u64 = 5_000_000;
 
+    // ---- control plane, misc ----
+    /// HTTP round trip between a submitter and the leader (register request → response), µs. [est]
+    api_rtt_us: u64 = 1_000;
+    /// Capacity changes within this window unblock blocked evals together (one pass), µs. [est] Nomad's
+    /// blocked-evals watcher processes capacity updates in a loop; this coalescing keeps unblock storms cheap.
+    unblock_coalesce_us: u64 = 100_000;
+    /// Leader election after a leader loss (no scheduling meanwhile), µs. [est] raft election timeout 1 s ×
+    /// jitter, plus barrier and broker restore.
+    leader_election_us: u64 = 2_500_000;
+    /// Heartbeat TTL given to every node after a leader failover, µs. [src] 300 s (`failoverHeartbeatTTL`).
+    failover_heartbeat_ttl_us: u64 = 300_000_000;
+    /// Probability that a rate-based spot interruption comes with a usable 2-minute notice (drain). [est]
+    /// ci-traffic.md: "the 2-minute notice rarely arrives".
+    spot_notice_probability: f64 = 0.1;
+    /// Time for a client to kill a stopped allocation's task, µs. [est] docker stop of an idle container.
+    client_kill_us: u64 = 500_000;
+
     // ---- server resources ----
     /// RSS of a server with no state, bytes. [doc C2M] < 100 MB with no nodes.
-    mem_base_bytes: u64 = 90_000_000;
-    /// State bytes per client node (node struct, fingerprints, indexes, heartbeat timers). [c2m] 3.5 GB
-    /// before any work with 6,100 nodes ⇒ ≈ 560 kB/node.
-    mem_per_node_bytes: u64 = 560_000;
+    mem_base_bytes: u64 = 65_000_000;
+    /// State bytes per client node (node struct, fingerprints, indexes, heartbeat timers). [c2m]
+    /// RSS before any work with 6,100 nodes ⇒ 3.5 GB / 1.4 (GC factor) / 6,100 ≈ 400 kB/node.
+    mem_per_node_bytes: u64 = 400_000;
     /// State bytes per job (job struct, versions, summary). [est]
     mem_per_job_bytes: u64 = 24_000;
     /// State bytes per allocation (alloc struct without the job, indexes). [est]

@@ -1,1 +1,132 @@
-//! (being built)
+//! Workloads: where jobs come from and when. One interface ([`JobSource`]) serves synthetic arrival models
+//! and recorded traces, so the runner never cares which it replays.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand::Rng;
+
+use crate::driver::{GroupSpec, JobSpec, RunPlan, SimTime};
+use crate::rng;
+use crate::scenario::{Arrival, JobTemplate};
+
+/// How a source paces its jobs.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pacing {
+    /// Each job has an intended submit time (open loop, all-at-once, traces).
+    Timed,
+    /// `workers` submitters each send the next job when the previous register returns.
+    ClosedLoop {
+        /// Concurrent submitters.
+        workers: u32,
+    },
+}
+
+/// One job to submit.
+#[derive(Debug, Clone)]
+pub struct Submission {
+    /// Intended submit time (Timed pacing; ignored in closed loop), ns.
+    pub at: SimTime,
+    /// The job.
+    pub spec: JobSpec,
+}
+
+/// A source of jobs, in non-decreasing `at` order for timed sources (like dslab's `DatasetReader`).
+pub trait JobSource {
+    /// Pacing of the source.
+    fn pacing(&self) -> Pacing;
+    /// The next job, or None when exhausted.
+    fn next_job(&mut self) -> Option<Submission>;
+    /// Jobs in total, if known (for progress).
+    fn len_hint(&self) -> Option<u64>;
+    /// Human description (run record `scenario.arrival`).
+    fn describe(&self) -> String;
+}
+
+/// Copies of one job shape arriving by a model.
+pub struct SyntheticSource {
+    template: JobTemplate,
+    arrival: Arrival,
+    times: Vec<SimTime>,
+    next: u32,
+    priorities: Vec<u32>,
+}
+
+impl SyntheticSource {
+    /// A source for `template` × `arrival`, with the seed's `workload` stream for jitter and priorities.
+    pub fn new(template: JobTemplate, arrival: Arrival, seed: u64) -> Self {
+        let mut r = rng::stream(seed, "workload");
+        let n = template.jobs as usize;
+        let priorities: Vec<u32> = (0..n)
+            .map(|_| if template.priorities.is_empty() { template.priority } else { template.priorities[r.random_range(0..template.priorities.len())] })
+            .collect();
+        let times = match arrival {
+            Arrival::AllAtOnce | Arrival::ClosedLoop { .. } => vec![0; n],
+            Arrival::OpenLoop { rate_per_s, burst, jitter_ns } => {
+                let mut t: Vec<SimTime> = (0..n)
+                    .map(|i| {
+                        let tick = (i as u64 / burst as u64) as f64 * burst as f64 / rate_per_s;
+                        let j = if jitter_ns > 0 { r.random_range(0..jitter_ns) } else { 0 };
+                        (tick * 1e9) as u64 + j
+                    })
+                    .collect();
+                t.sort_unstable();
+                t
+            }
+        };
+        SyntheticSource { template, arrival, times, next: 0, priorities }
+    }
+
+    /// The job spec of job `i`.
+    pub fn job(&self, i: u32) -> JobSpec {
+        let t = &self.template;
+        let groups = (0..t.groups)
+            .map(|g| GroupSpec {
+                name: if t.groups == 1 { "g".to_string() } else { format!("g{g}") },
+                count: t.count,
+                cpu_mhz: t.cpu_mhz,
+                memory_mb: t.memory_mb,
+                tasks: vec!["t".to_string()],
+                image: t.image.clone(),
+                image_bytes: t.image_bytes,
+                run: RunPlan::Model { duration: t.duration, fail_rate: t.fail_rate },
+                node_class: None,
+            })
+            .collect();
+        JobSpec {
+            id: format!("{}{:06}", t.id_prefix, i),
+            job_type: t.job_type,
+            priority: self.priorities[i as usize],
+            datacenters: vec!["*".to_string()],
+            all_at_once: t.all_at_once,
+            spread_block: t.spread_block,
+            parameterized: false,
+            groups,
+            meta: BTreeMap::new(),
+            source_json: None::<Arc<String>>,
+        }
+    }
+}
+
+impl JobSource for SyntheticSource {
+    fn pacing(&self) -> Pacing {
+        match self.arrival {
+            Arrival::ClosedLoop { workers } => Pacing::ClosedLoop { workers },
+            _ => Pacing::Timed,
+        }
+    }
+    fn next_job(&mut self) -> Option<Submission> {
+        if self.next >= self.template.jobs {
+            return None;
+        }
+        let i = self.next;
+        self.next += 1;
+        Some(Submission { at: self.times[i as usize], spec: self.job(i) })
+    }
+    fn len_hint(&self) -> Option<u64> {
+        Some(self.template.jobs as u64)
+    }
+    fn describe(&self) -> String {
+        self.arrival.describe()
+    }
+}
