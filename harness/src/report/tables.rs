@@ -124,10 +124,16 @@ pub(crate) fn interval_label(key: &str) -> &'static str {
 /// One-paragraph headline: what a person wants to know first.
 pub(crate) fn headline(meta: &RunMeta) -> String {
     let s = &meta.summary;
+    let replacements = if s.allocs_rescheduled > 0 {
+        format!(" incl. {} replacements", int(s.allocs_rescheduled))
+    } else {
+        String::new()
+    };
     let mut out = format!(
-        "{} of {} allocations placed in {} ({} allocs/s); submit → running p50 {} ms, p99 {} ms.",
+        "{} allocations placed ({} desired{replacements}), last one running after {} ({} allocs/s); \
+         submit → running p50 {} ms, p99 {} ms.",
         int(s.allocs_placed),
-        int(s.allocs_desired.max(s.allocs_placed)),
+        int(s.allocs_desired),
         secs(s.completion_s),
         num(s.placement_rate_per_s),
         num(s.latency_ms.submit_to_running.p50),

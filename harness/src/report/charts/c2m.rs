@@ -80,7 +80,7 @@ pub(crate) fn render(rec: &RunRecord) -> Result<Chart> {
             .label_style(label_font())
             .y_label_formatter(&|v| tick(*v))
             .x_label_formatter(&|v| tick(*v))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(246, 246, 246))
             .draw()?;
         for (i, (label, pts)) in series.iter().enumerate() {
             let c = color(i);

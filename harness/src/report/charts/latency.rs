@@ -100,7 +100,7 @@ pub(crate) fn draw_cdfs(
         .label_style(label_font())
         .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| format!("{v:.0}"))
-        .light_line_style(RGBColor(235, 235, 235))
+        .light_line_style(RGBColor(246, 246, 246))
         .draw()?;
     let grid = quantile_grid();
     for (label, v, c, w) in curves {

@@ -357,7 +357,7 @@ pub(crate) fn time_panel(
         .y_label_formatter(&|v| tick(*v))
         .x_labels(8)
         .y_labels(6)
-        .light_line_style(RGBColor(238, 238, 238))
+        .light_line_style(RGBColor(246, 246, 246))
         .draw()?;
     for &m in marks {
         let x = ax.x(m);

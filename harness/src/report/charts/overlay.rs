@@ -68,7 +68,7 @@ pub fn c2m(base: &[RunRecord], new: &[RunRecord]) -> Result<String> {
             .label_style(label_font())
             .x_label_formatter(&|v| tick(*v))
             .y_label_formatter(&|v| tick(*v))
-            .light_line_style(RGBColor(235, 235, 235))
+            .light_line_style(RGBColor(246, 246, 246))
             .draw()?;
         for (label, series, c) in &curves {
             let c = *c;

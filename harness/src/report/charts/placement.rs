@@ -85,7 +85,7 @@ fn skew(root: &super::Area<'_>, per_node: &[u64], algorithm: &str) -> super::Dra
         .label_style(label_font())
         .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| tick(*v))
-        .light_line_style(RGBColor(238, 238, 238))
+        .light_line_style(RGBColor(246, 246, 246))
         .draw()?;
     let c = color(0);
     chart.draw_series(b.iter().filter(|x| x.2 > 0).map(|&(lo, w, n)| {
