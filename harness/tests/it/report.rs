@@ -146,15 +146,18 @@ pub fn make_record(sh: &Shape) -> RunRecord {
                 row.status = AllocStatus::Lost;
                 row.lost = true;
                 row.done_ns = Some(t * S);
-                let rep_placed = t * S + 2 * S + rng.next() % S;
+                let rep_placed = t * S + ((2 * S + rng.next() % S) as f64 * sh.slowdown) as u64;
                 let rep_node =
                     (node + 1 + (rng.next() % (sh.nodes as u64 - 1)) as usize) % sh.nodes;
                 allocs.push(row.clone());
                 row = AllocRow {
                     alloc_id: format!("{}-r", row.alloc_id),
+                    // The replacement is asked for when the node goes; measure it from there.
+                    submit_ns: Some(t * S),
+                    sent_ns: Some(t * S),
                     node_id: nodes[rep_node].node_id.clone(),
                     placed_ns: Some(rep_placed),
-                    running_ns: Some(rep_placed + 400 * MS as u64),
+                    running_ns: Some(rep_placed + (400.0 * MS * sh.slowdown) as u64),
                     done_ns: Some(rep_placed + 70 * S),
                     status: AllocStatus::Complete,
                     lost: false,
