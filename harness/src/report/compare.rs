@@ -690,76 +690,6 @@ pub fn better(key: &str) -> Better {
     better_of(key)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn st(v: &[f64]) -> Stats {
-        Stats::of(v)
-    }
-
-    #[test]
-    fn parses_threshold_forms() {
-        let t = parse_threshold("submit_to_running.p99 > +10%", "--fail-if").unwrap();
-        assert_eq!(
-            (t.key.as_str(), t.op, t.limit),
-            ("submit_to_running.p99", Op::Gt, Limit::RelativePct(10.0))
-        );
-        let t = parse_threshold("placement_rate < -5%", "x").unwrap();
-        assert_eq!(
-            (t.key.as_str(), t.op, t.limit),
-            ("placement_rate_per_s", Op::Lt, Limit::RelativePct(-5.0))
-        );
-        let t = parse_threshold("servers.cpu_pct_max>=80", "x").unwrap();
-        assert_eq!((t.op, t.limit), (Op::Ge, Limit::Absolute(80.0)));
-        let t = parse_threshold("completion_s > +30", "x").unwrap();
-        assert_eq!(t.limit, Limit::Delta(30.0));
-        let t = parse_threshold("latency_ms.queue_wait.p50 <= 200", "x").unwrap();
-        assert_eq!(t.key, "submit_to_running.p50");
-        for bad in [
-            "p99 > 10%",
-            "submit_to_running.p99 10%",
-            "submit_to_running.p99 > ten",
-            "completion_s > +x%",
-        ] {
-            let e = parse_threshold(bad, "f.txt:3").unwrap_err().to_string();
-            assert!(e.starts_with("f.txt:3: "), "{e}");
-        }
-    }
-
-    #[test]
-    fn rule_needs_change_beyond_spread_and_threshold() {
-        let t = parse_threshold("submit_to_running.p99 > +10%", "x").unwrap();
-        // single run: plain threshold
-        assert!(evaluate(&t, &st(&[100.0]), &st(&[111.0])).crossed);
-        assert!(!evaluate(&t, &st(&[100.0]), &st(&[109.0])).crossed);
-        // base spread 90..130, mean 110: bound = 130 + 11 = 141
-        let b = st(&[90.0, 110.0, 130.0]);
-        assert!(
-            !evaluate(&t, &b, &st(&[135.0, 140.0, 145.0])).crossed,
-            "140 is within spread + 10%"
-        );
-        assert!(evaluate(&t, &b, &st(&[150.0, 150.0, 151.0])).crossed);
-        let r = parse_threshold("placement_rate < -5%", "x").unwrap();
-        let b = st(&[1000.0, 1100.0]);
-        // bound = 1000 − 52.5 = 947.5
-        assert!(!evaluate(&r, &b, &st(&[950.0])).crossed);
-        assert!(evaluate(&r, &b, &st(&[940.0])).crossed);
-        let a = parse_threshold("servers.cpu_pct_max > 80", "x").unwrap();
-        assert!(evaluate(&a, &st(&[10.0]), &st(&[81.0])).crossed);
-    }
-
-    #[test]
-    fn stats_and_verdicts() {
-        let s = st(&[2.0, 4.0, 6.0]);
-        assert_eq!((s.mean, s.min, s.max, s.stddev), (4.0, 2.0, 6.0, 2.0));
-        assert_eq!(verdict(&s, &st(&[5.0]), Better::Lower), "within spread");
-        assert_eq!(verdict(&s, &st(&[7.0]), Better::Lower), "worse");
-        assert_eq!(verdict(&s, &st(&[7.0]), Better::Higher), "better");
-        assert_eq!(verdict(&st(&[3.0]), &st(&[3.0]), Better::Lower), "same");
-    }
-}
-
 /// The side-by-side HTML page of `--html`: verdict, table, overlaid C2M chart and latency CDFs.
 pub fn render_html(
     c: &Comparison,
@@ -839,4 +769,74 @@ pub fn render_html(
     o.push_str(&format!("<figure id=\"chart-latency-overlay\"><h2>Latency distributions</h2>{cdfs}<figcaption>Base records in blue, new in orange; dots mark p50, p90, p99 and max.</figcaption></figure>\n"));
     o.push_str("</body></html>\n");
     Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(v: &[f64]) -> Stats {
+        Stats::of(v)
+    }
+
+    #[test]
+    fn parses_threshold_forms() {
+        let t = parse_threshold("submit_to_running.p99 > +10%", "--fail-if").unwrap();
+        assert_eq!(
+            (t.key.as_str(), t.op, t.limit),
+            ("submit_to_running.p99", Op::Gt, Limit::RelativePct(10.0))
+        );
+        let t = parse_threshold("placement_rate < -5%", "x").unwrap();
+        assert_eq!(
+            (t.key.as_str(), t.op, t.limit),
+            ("placement_rate_per_s", Op::Lt, Limit::RelativePct(-5.0))
+        );
+        let t = parse_threshold("servers.cpu_pct_max>=80", "x").unwrap();
+        assert_eq!((t.op, t.limit), (Op::Ge, Limit::Absolute(80.0)));
+        let t = parse_threshold("completion_s > +30", "x").unwrap();
+        assert_eq!(t.limit, Limit::Delta(30.0));
+        let t = parse_threshold("latency_ms.queue_wait.p50 <= 200", "x").unwrap();
+        assert_eq!(t.key, "submit_to_running.p50");
+        for bad in [
+            "p99 > 10%",
+            "submit_to_running.p99 10%",
+            "submit_to_running.p99 > ten",
+            "completion_s > +x%",
+        ] {
+            let e = parse_threshold(bad, "f.txt:3").unwrap_err().to_string();
+            assert!(e.starts_with("f.txt:3: "), "{e}");
+        }
+    }
+
+    #[test]
+    fn rule_needs_change_beyond_spread_and_threshold() {
+        let t = parse_threshold("submit_to_running.p99 > +10%", "x").unwrap();
+        // single run: plain threshold
+        assert!(evaluate(&t, &st(&[100.0]), &st(&[111.0])).crossed);
+        assert!(!evaluate(&t, &st(&[100.0]), &st(&[109.0])).crossed);
+        // base spread 90..130, mean 110: bound = 130 + 11 = 141
+        let b = st(&[90.0, 110.0, 130.0]);
+        assert!(
+            !evaluate(&t, &b, &st(&[135.0, 140.0, 145.0])).crossed,
+            "140 is within spread + 10%"
+        );
+        assert!(evaluate(&t, &b, &st(&[150.0, 150.0, 151.0])).crossed);
+        let r = parse_threshold("placement_rate < -5%", "x").unwrap();
+        let b = st(&[1000.0, 1100.0]);
+        // bound = 1000 − 52.5 = 947.5
+        assert!(!evaluate(&r, &b, &st(&[950.0])).crossed);
+        assert!(evaluate(&r, &b, &st(&[940.0])).crossed);
+        let a = parse_threshold("servers.cpu_pct_max > 80", "x").unwrap();
+        assert!(evaluate(&a, &st(&[10.0]), &st(&[81.0])).crossed);
+    }
+
+    #[test]
+    fn stats_and_verdicts() {
+        let s = st(&[2.0, 4.0, 6.0]);
+        assert_eq!((s.mean, s.min, s.max, s.stddev), (4.0, 2.0, 6.0, 2.0));
+        assert_eq!(verdict(&s, &st(&[5.0]), Better::Lower), "within spread");
+        assert_eq!(verdict(&s, &st(&[7.0]), Better::Lower), "worse");
+        assert_eq!(verdict(&s, &st(&[7.0]), Better::Higher), "better");
+        assert_eq!(verdict(&st(&[3.0]), &st(&[3.0]), Better::Lower), "same");
+    }
 }

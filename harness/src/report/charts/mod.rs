@@ -284,33 +284,6 @@ pub(crate) fn legend_line(c: RGBColor, w: u32) -> impl Fn((i32, i32)) -> PathEle
     move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(w))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bucketing_caps_points_and_keeps_peaks() {
-        let samples: Vec<(u64, f64)> = (0..10_000u64)
-            .map(|t| (t, if t == 5_000 { 99.0 } else { 1.0 }))
-            .collect();
-        let (pts, w) = bucket_series(&samples, Agg::Max);
-        assert!(pts.len() <= MAX_POINTS, "{}", pts.len());
-        assert_eq!(w, 17);
-        assert!(pts.iter().any(|p| p.1 == 99.0));
-        let (mean, _) = bucket_series(&samples, Agg::Mean);
-        assert!(mean.iter().all(|p| p.1 < 99.0));
-        assert!(bucket_series(&[], Agg::Mean).0.is_empty());
-    }
-
-    #[test]
-    fn ticks_are_compact() {
-        assert_eq!(tick(1500.0), "1.5k");
-        assert_eq!(tick(2_000_000.0), "2.0M");
-        assert_eq!(tick(0.5), "0.50");
-        assert_eq!(tick(42.0), "42");
-    }
-}
-
 /// One line on a time panel.
 pub(crate) struct Line {
     /// Legend label.
@@ -386,4 +359,31 @@ pub(crate) fn time_panel(
         .border_style(RGBColor(180, 180, 180))
         .draw()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucketing_caps_points_and_keeps_peaks() {
+        let samples: Vec<(u64, f64)> = (0..10_000u64)
+            .map(|t| (t, if t == 5_000 { 99.0 } else { 1.0 }))
+            .collect();
+        let (pts, w) = bucket_series(&samples, Agg::Max);
+        assert!(pts.len() <= MAX_POINTS, "{}", pts.len());
+        assert_eq!(w, 17);
+        assert!(pts.iter().any(|p| p.1 == 99.0));
+        let (mean, _) = bucket_series(&samples, Agg::Mean);
+        assert!(mean.iter().all(|p| p.1 < 99.0));
+        assert!(bucket_series(&[], Agg::Mean).0.is_empty());
+    }
+
+    #[test]
+    fn ticks_are_compact() {
+        assert_eq!(tick(1500.0), "1.5k");
+        assert_eq!(tick(2_000_000.0), "2.0M");
+        assert_eq!(tick(0.5), "0.50");
+        assert_eq!(tick(42.0), "42");
+    }
 }

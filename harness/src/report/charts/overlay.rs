@@ -10,6 +10,9 @@ use super::{
     COLORS, WIDTH,
 };
 
+/// A record's label, its submitted/placed/running curves, and its colour.
+type Curves = (String, Vec<Vec<(f64, f64)>>, RGBColor);
+
 const BASE: RGBColor = COLORS[0];
 const NEW: RGBColor = COLORS[1];
 
@@ -32,7 +35,7 @@ pub fn c2m(base: &[RunRecord], new: &[RunRecord]) -> Result<String> {
     const TITLE: &str = "Allocations placed (solid) and running (thin) over time";
     let recs = sides(base, new);
     let end = recs.iter().map(|r| record_end_s(r.1)).fold(1.0, f64::max);
-    let curves: Vec<(String, Vec<Vec<(f64, f64)>>, RGBColor)> = recs
+    let curves: Vec<Curves> = recs
         .iter()
         .map(|(l, r, c)| {
             (
