@@ -342,7 +342,9 @@ pub struct FigureRow {
     pub delta: f64,
     /// Delta in percent of `|base.mean|`; `null` when the base mean is 0.
     pub delta_pct: Option<f64>,
-    /// `same`, `within spread`, `better` or `worse` (see the module docs).
+    /// `same` (equal or within 1 % of the base mean), `within spread` (inside the base's min–max with several
+    /// base runs), else `better` or `worse` by the figure's direction. Informative only: exit codes come from
+    /// thresholds.
     pub verdict: &'static str,
 }
 
@@ -498,7 +500,10 @@ fn side_stats(side: &Side, key: &str) -> Stats {
 }
 
 fn verdict(base: &Stats, new: &Stats, better: Better) -> &'static str {
-    if new.mean == base.mean {
+    // Changes under 1 % of the base are not worth a colour, whatever the spread.
+    if new.mean == base.mean
+        || (base.mean != 0.0 && ((new.mean - base.mean) / base.mean).abs() < 0.01)
+    {
         return "same";
     }
     if base.n > 1 && new.mean >= base.min && new.mean <= base.max {
@@ -838,5 +843,13 @@ mod tests {
         assert_eq!(verdict(&s, &st(&[7.0]), Better::Lower), "worse");
         assert_eq!(verdict(&s, &st(&[7.0]), Better::Higher), "better");
         assert_eq!(verdict(&st(&[3.0]), &st(&[3.0]), Better::Lower), "same");
+        assert_eq!(
+            verdict(&st(&[1000.0]), &st(&[1005.0]), Better::Lower),
+            "same"
+        );
+        assert_eq!(
+            verdict(&st(&[1000.0]), &st(&[1020.0]), Better::Lower),
+            "worse"
+        );
     }
 }

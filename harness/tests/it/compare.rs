@@ -192,6 +192,12 @@ fn thresholds_file_and_html() {
     .unwrap();
     assert_eq!(code, 1);
     let page = std::fs::read_to_string(&html).unwrap();
+    // Kept for people to open.
+    std::fs::write(
+        std::env::temp_dir().join("stampede-compare-sample.html"),
+        &page,
+    )
+    .unwrap();
     assert!(page.contains("REGRESSION"));
     for id in ["chart-c2m-overlay", "chart-latency-overlay"] {
         let i = page
