@@ -110,7 +110,12 @@ impl Node {
 
     /// Image state at `now`: `Ok(())` if present, `Err(Some(t))` if a pull finishes at `t`, `Err(None)` if
     /// absent. Garbage-collects it if unused for longer than `gc_after`.
-    pub fn image_state(&mut self, image: u32, now: SimTime, gc_after_ns: u64) -> Result<(), Option<SimTime>> {
+    pub fn image_state(
+        &mut self,
+        image: u32,
+        now: SimTime,
+        gc_after_ns: u64,
+    ) -> Result<(), Option<SimTime>> {
         if let Some(i) = self.images.iter().position(|c| c.image == image) {
             let c = &mut self.images[i];
             if let Some(t) = c.pulling_until {
@@ -130,7 +135,13 @@ impl Node {
     /// Marks a pull of `image` finishing at `until`.
     pub fn start_pull(&mut self, image: u32, now: SimTime, until: SimTime) {
         self.images.retain(|c| c.image != image);
-        self.images.push(CachedImage { image, in_use: 0, released_at: now, pinned: false, pulling_until: Some(until) });
+        self.images.push(CachedImage {
+            image,
+            in_use: 0,
+            released_at: now,
+            pinned: false,
+            pulling_until: Some(until),
+        });
     }
 
     /// An allocation started using `image`.
@@ -224,12 +235,20 @@ mod tests {
         let gc = 180_000_000_000;
         assert_eq!(n.image_state(7, 0, gc), Err(None));
         n.start_pull(7, 0, 5_000);
-        assert_eq!(n.image_state(7, 100, gc), Err(Some(5_000)), "concurrent pull is deduplicated");
+        assert_eq!(
+            n.image_state(7, 100, gc),
+            Err(Some(5_000)),
+            "concurrent pull is deduplicated"
+        );
         assert_eq!(n.image_state(7, 5_000, gc), Ok(()));
         n.use_image(7);
         n.release_image(7, 10_000);
         assert_eq!(n.image_state(7, 10_000 + gc - 1, gc), Ok(()));
-        assert_eq!(n.image_state(7, 10_000 + gc, gc), Err(None), "collected after 3 minutes unused");
+        assert_eq!(
+            n.image_state(7, 10_000 + gc, gc),
+            Err(None),
+            "collected after 3 minutes unused"
+        );
         assert!(n.fits(1000, 1000) && !n.fits(1001, 1));
     }
 }

@@ -192,14 +192,40 @@ struct Worker {
 
 #[derive(Debug, Clone)]
 enum Entry {
-    Register { req: u64, spec: Arc<JobSpec>, parent: Option<u32>, intended: SimTime, sent: SimTime },
-    Deregister { req: u64, job: u32, purge: bool },
+    Register {
+        req: u64,
+        spec: Arc<JobSpec>,
+        parent: Option<u32>,
+        intended: SimTime,
+        sent: SimTime,
+    },
+    Deregister {
+        req: u64,
+        job: u32,
+        purge: bool,
+    },
     Plan(u32),
     ClientUpdate(Vec<(u32, ClientStatus)>),
-    EvalUpdate { eval: u32, worker: u32, token: u64, status: EvalStatus, block: bool, desc: String },
-    EvalCreate { job: u32, triggered_by: &'static str, node: u32 },
-    NodeStatus { node: u32, status: NodeStatus },
-    NodeDrain { node: u32 },
+    EvalUpdate {
+        eval: u32,
+        worker: u32,
+        token: u64,
+        status: EvalStatus,
+        block: bool,
+        desc: String,
+    },
+    EvalCreate {
+        job: u32,
+        triggered_by: &'static str,
+        node: u32,
+    },
+    NodeStatus {
+        node: u32,
+        status: NodeStatus,
+    },
+    NodeDrain {
+        node: u32,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -232,15 +258,30 @@ enum Ev {
 impl Ev {
     /// Background events do not keep a run alive.
     fn background(&self) -> bool {
-        matches!(self, Ev::Second | Ev::AutoscaleTick(_) | Ev::NodeDeath(_) | Ev::Fault(_))
+        matches!(
+            self,
+            Ev::Second | Ev::AutoscaleTick(_) | Ev::NodeDeath(_) | Ev::Fault(_)
+        )
     }
 }
 
 #[derive(Debug, Clone)]
 enum Request {
-    Register { spec: Arc<JobSpec>, intended: SimTime, sent: SimTime },
-    Deregister { job: String, purge: bool },
-    Dispatch { parent: String, meta: BTreeMap<String, String>, intended: SimTime, sent: SimTime },
+    Register {
+        spec: Arc<JobSpec>,
+        intended: SimTime,
+        sent: SimTime,
+    },
+    Deregister {
+        job: String,
+        purge: bool,
+    },
+    Dispatch {
+        parent: String,
+        meta: BTreeMap<String, String>,
+        intended: SimTime,
+        sent: SimTime,
+    },
 }
 
 struct PoolRt {
@@ -369,7 +410,11 @@ fn lognormal(rng: &mut ChaCha8Rng, median_ns: u64, sigma: f64) -> u64 {
 impl Cluster {
     /// Builds the cluster of a scenario at t = 0 with its initial fleet registered (Raft indexes 1..=N).
     pub fn new(sc: &Scenario, seed: u64, opts: ClusterOptions) -> Result<Cluster, SimError> {
-        if sc.pools.iter().all(|p| p.count == 0 && p.autoscale.as_ref().is_none_or(|a| a.max == 0)) {
+        if sc
+            .pools
+            .iter()
+            .all(|p| p.count == 0 && p.autoscale.as_ref().is_none_or(|a| a.max == 0))
+        {
             return Err(SimError::Scenario("the fleet has no nodes".into()));
         }
         let q = match opts.tie_shuffle_seed {
@@ -378,14 +423,23 @@ impl Cluster {
         };
         let servers = sc.cluster.servers;
         let res = (0..servers)
-            .map(|i| ServerRes { name: format!("server-{}", i + 1), cores: sc.cluster.cores, ..Default::default() })
+            .map(|i| ServerRes {
+                name: format!("server-{}", i + 1),
+                cores: sc.cluster.cores,
+                ..Default::default()
+            })
             .collect();
         let mut workers = Vec::new();
         let mut free_workers = vec![Vec::new(); servers as usize];
         for s in 0..servers {
             for _ in 0..sc.cluster.num_schedulers {
                 free_workers[s as usize].push(workers.len() as u32);
-                workers.push(Worker { server: s, eval: NONE, token: 0, attempts: 0 });
+                workers.push(Worker {
+                    server: s,
+                    eval: NONE,
+                    token: 0,
+                    attempts: 0,
+                });
             }
             free_workers[s as usize].reverse();
         }
@@ -404,7 +458,15 @@ impl Cluster {
             heartbeats: sc.sim.heartbeats,
             record_changes: opts.record_changes,
             nodes: Vec::new(),
-            pools: sc.pools.iter().map(|p| PoolRt { cfg: p.clone(), nodes: Vec::new(), booting: 0 }).collect(),
+            pools: sc
+                .pools
+                .iter()
+                .map(|p| PoolRt {
+                    cfg: p.clone(),
+                    nodes: Vec::new(),
+                    booting: 0,
+                })
+                .collect(),
             dcs,
             jobs: Vec::new(),
             job_by_id: BTreeMap::new(),
@@ -521,11 +583,22 @@ impl Cluster {
     /// Submits a job registration at the current time, intended (scheduled) at `intended`. The request
     /// reaches the leader after half an API round trip; its outcome appears in
     /// [`Cluster::take_completed`] when the response would reach the submitter.
-    pub fn submit_register(&mut self, spec: JobSpec, intended: SimTime) -> Result<RequestId, SimError> {
+    pub fn submit_register(
+        &mut self,
+        spec: JobSpec,
+        intended: SimTime,
+    ) -> Result<RequestId, SimError> {
         validate_job(&spec)?;
         let id = self.next_req;
         self.next_req += 1;
-        self.requests.insert(id, Request::Register { spec: Arc::new(spec), intended, sent: self.now });
+        self.requests.insert(
+            id,
+            Request::Register {
+                spec: Arc::new(spec),
+                intended,
+                sent: self.now,
+            },
+        );
         self.push(self.now + self.p.api_rtt_us * US / 2, Ev::RequestArrive(id));
         Ok(RequestId(id))
     }
@@ -537,23 +610,47 @@ impl Cluster {
         }
         let id = self.next_req;
         self.next_req += 1;
-        self.requests.insert(id, Request::Deregister { job: job_id.to_string(), purge });
+        self.requests.insert(
+            id,
+            Request::Deregister {
+                job: job_id.to_string(),
+                purge,
+            },
+        );
         self.push(self.now + self.p.api_rtt_us * US / 2, Ev::RequestArrive(id));
         Ok(RequestId(id))
     }
 
     /// Dispatches a parameterized job.
-    pub fn submit_dispatch(&mut self, parent: &str, meta: BTreeMap<String, String>, intended: SimTime) -> Result<RequestId, SimError> {
-        let j = *self.job_by_id.get(parent).ok_or_else(|| SimError::NotFound("job not found".into()))?;
+    pub fn submit_dispatch(
+        &mut self,
+        parent: &str,
+        meta: BTreeMap<String, String>,
+        intended: SimTime,
+    ) -> Result<RequestId, SimError> {
+        let j = *self
+            .job_by_id
+            .get(parent)
+            .ok_or_else(|| SimError::NotFound("job not found".into()))?;
         if !self.jobs[j as usize].spec.parameterized {
-            return Err(SimError::InvalidJob("Specified job is not a parameterized job".into()));
+            return Err(SimError::InvalidJob(
+                "Specified job is not a parameterized job".into(),
+            ));
         }
         if self.jobs[j as usize].stopped {
             return Err(SimError::InvalidJob("Job is stopped".into()));
         }
         let id = self.next_req;
         self.next_req += 1;
-        self.requests.insert(id, Request::Dispatch { parent: parent.to_string(), meta, intended, sent: self.now });
+        self.requests.insert(
+            id,
+            Request::Dispatch {
+                parent: parent.to_string(),
+                meta,
+                intended,
+                sent: self.now,
+            },
+        );
         self.push(self.now + self.p.api_rtt_us * US / 2, Ev::RequestArrive(id));
         Ok(RequestId(id))
     }
@@ -581,13 +678,20 @@ impl Cluster {
     /// Whether nothing is in flight: no foreground event pending, nothing ready, unacked or queued for the
     /// plan applier. Blocked evaluations may remain (they wait for capacity).
     pub fn is_idle(&self) -> bool {
-        self.active_events == 0 && self.plan_queue.is_empty() && self.broker.ready_len() == 0 && self.broker.unacked_len() == 0
+        self.active_events == 0
+            && self.plan_queue.is_empty()
+            && self.broker.ready_len() == 0
+            && self.broker.unacked_len() == 0
     }
 
     /// Whether an autoscaled pool could still add nodes for queued work.
     pub fn can_scale_up(&self) -> bool {
         self.unplaced > 0
-            && self.pools.iter().any(|p| p.cfg.autoscale.as_ref().is_some_and(|a| (self.live_pool_nodes(p) + p.booting as usize) < a.max as usize))
+            && self.pools.iter().any(|p| {
+                p.cfg.autoscale.as_ref().is_some_and(|a| {
+                    (self.live_pool_nodes(p) + p.booting as usize) < a.max as usize
+                })
+            })
     }
 
     /// Allocations wanted but not placed (queue depth).
@@ -629,18 +733,27 @@ impl Cluster {
 
     /// Processes the next event. Returns false if none is pending.
     pub fn step(&mut self) -> Result<bool, SimError> {
-        let Some((t, ev)) = self.q.pop() else { return Ok(false) };
+        let Some((t, ev)) = self.q.pop() else {
+            return Ok(false);
+        };
         if !ev.background() {
             self.active_events -= 1;
         }
         self.counters.events += 1;
         if self.counters.events > self.max_events {
-            return Err(SimError::EventBudget { max: self.max_events, t_ns: t });
+            return Err(SimError::EventBudget {
+                max: self.max_events,
+                t_ns: t,
+            });
         }
         if t > self.max_time {
             return Err(SimError::TimeBudget {
                 max_ns: self.max_time,
-                detail: format!("{} allocations unplaced, {} events pending", self.unplaced, self.q.len()),
+                detail: format!(
+                    "{} allocations unplaced, {} events pending",
+                    self.unplaced,
+                    self.q.len()
+                ),
             });
         }
         debug_assert!(t >= self.now);
@@ -654,7 +767,9 @@ impl Cluster {
         let mut cands: Vec<u32> = (0..self.nodes.len() as u32)
             .filter(|&n| {
                 let nd = &self.nodes[n as usize];
-                !nd.dead && nd.status == NodeStatus::Ready && pool.is_none_or(|p| self.pools[nd.pool as usize].cfg.name == p)
+                !nd.dead
+                    && nd.status == NodeStatus::Ready
+                    && pool.is_none_or(|p| self.pools[nd.pool as usize].cfg.name == p)
             })
             .collect();
         let k = ((cands.len() as f64) * fraction).round() as usize;
@@ -680,7 +795,10 @@ impl Cluster {
             t_ns: self.now,
             kind: "leader_change".into(),
             node_id: Some(self.res[self.leader].name.clone()),
-            detail: format!("{} stepped down; {} elected", self.res[old].name, self.res[self.leader].name),
+            detail: format!(
+                "{} stepped down; {} elected",
+                self.res[old].name, self.res[self.leader].name
+            ),
         });
         self.push(self.election_until, Ev::ElectionDone);
     }
@@ -702,7 +820,12 @@ impl Cluster {
 
     /// Closes the current (partial) second into a metric row; call once at the end of a run.
     pub fn close_metrics(&mut self) {
-        if self.now % SEC != 0 || self.metrics.last().is_none_or(|m| (m.t_s + 1) * SEC < self.now) {
+        if self.now % SEC != 0
+            || self
+                .metrics
+                .last()
+                .is_none_or(|m| (m.t_s + 1) * SEC < self.now)
+        {
             self.now = self.now.div_ceil(SEC).max(1) * SEC;
             self.second();
         }
@@ -737,13 +860,37 @@ impl Cluster {
                     fsyncs_total: self.raft.fsyncs as f64,
                     raft_applied_total: self.raft.entries as f64,
                     raft_last_index: self.raft_index,
-                    broker_ready: if leader { self.broker.ready_len() as f64 } else { 0.0 },
-                    broker_unacked: if leader { self.broker.unacked_len() as f64 } else { 0.0 },
-                    blocked_evals: if leader { self.blocked.len() as f64 } else { 0.0 },
-                    plan_queue_depth: if leader { self.plan_queue.len() as f64 } else { 0.0 },
-                    plan_node_rejected_total: if leader { self.counters.plan_node_rejections as f64 } else { 0.0 },
+                    broker_ready: if leader {
+                        self.broker.ready_len() as f64
+                    } else {
+                        0.0
+                    },
+                    broker_unacked: if leader {
+                        self.broker.unacked_len() as f64
+                    } else {
+                        0.0
+                    },
+                    blocked_evals: if leader {
+                        self.blocked.len() as f64
+                    } else {
+                        0.0
+                    },
+                    plan_queue_depth: if leader {
+                        self.plan_queue.len() as f64
+                    } else {
+                        0.0
+                    },
+                    plan_node_rejected_total: if leader {
+                        self.counters.plan_node_rejections as f64
+                    } else {
+                        0.0
+                    },
                     heartbeats_total: if leader { r.heartbeats_total } else { 0.0 },
-                    placements_total: if leader { self.counters.placements as f64 } else { 0.0 },
+                    placements_total: if leader {
+                        self.counters.placements as f64
+                    } else {
+                        0.0
+                    },
                     raft_commit_time_ms: self.raft.commit_ns_sum as f64 / entries / 1e6,
                     plan_evaluate_ms: 0.0,
                     plan_apply_ms: 0.0,
@@ -756,12 +903,16 @@ impl Cluster {
 
     /// Every node (including departed ones), as views.
     pub fn node_views(&self) -> Vec<NodeView> {
-        (0..self.nodes.len() as u32).map(|n| self.node_view(n)).collect()
+        (0..self.nodes.len() as u32)
+            .map(|n| self.node_view(n))
+            .collect()
     }
 
     /// Every allocation, as views.
     pub fn alloc_views(&self) -> Vec<AllocView> {
-        (0..self.allocs.len() as u32).map(|a| self.alloc_view(a)).collect()
+        (0..self.allocs.len() as u32)
+            .map(|a| self.alloc_view(a))
+            .collect()
     }
 
     /// Job view by ID.
@@ -805,7 +956,11 @@ impl Cluster {
             status,
             lost: a.lost,
             rescheduled: a.rescheduled,
-            replaces: if a.prev == NONE { String::new() } else { rng::uuid(self.seed, IdKind::Alloc, a.prev as u64) },
+            replaces: if a.prev == NONE {
+                String::new()
+            } else {
+                rng::uuid(self.seed, IdKind::Alloc, a.prev as u64)
+            },
         }
     }
 
@@ -856,7 +1011,10 @@ impl Cluster {
 
     /// Nodes ready now.
     pub fn nodes_ready(&self) -> usize {
-        self.nodes.iter().filter(|n| n.status == NodeStatus::Ready && !n.dead).count()
+        self.nodes
+            .iter()
+            .filter(|n| n.status == NodeStatus::Ready && !n.dead)
+            .count()
     }
 
     /// Pools: `(name, instance type, region, datacenter, spot, initial count, cpu, mem, peak, node-hours)`.
@@ -947,7 +1105,10 @@ impl Cluster {
             }
             Ev::NackTimeout(e, tok) => self.nack_timeout(e, tok),
             Ev::Redeliver(e) => {
-                let (pr, st) = (self.evals[e as usize].priority, self.evals[e as usize].status);
+                let (pr, st) = (
+                    self.evals[e as usize].priority,
+                    self.evals[e as usize].status,
+                );
                 if st == EvalStatus::Pending {
                     self.broker.requeue(e, pr);
                     self.dispatch_workers();
@@ -969,12 +1130,19 @@ impl Cluster {
             Ev::Reschedule(a) => {
                 let job = self.allocs[a as usize].job;
                 if !self.jobs[job as usize].stopped {
-                    let (g, s) = (self.allocs[a as usize].group as usize, self.allocs[a as usize].slot as usize);
+                    let (g, s) = (
+                        self.allocs[a as usize].group as usize,
+                        self.allocs[a as usize].slot as usize,
+                    );
                     let slot = &mut self.jobs[job as usize].groups[g].slots[s];
                     if slot.state == SlotState::WaitingReschedule {
                         slot.state = SlotState::Empty;
                         self.add_unplaced(job, g, 1);
-                        self.raft_append(Entry::EvalCreate { job, triggered_by: "alloc-failure", node: NONE });
+                        self.raft_append(Entry::EvalCreate {
+                            job,
+                            triggered_by: "alloc-failure",
+                            node: NONE,
+                        });
                     }
                 }
             }
@@ -988,7 +1156,12 @@ impl Cluster {
             }
             Ev::AllocKilled(a) => {
                 let al = &mut self.allocs[a as usize];
-                if !self.nodes[al.node as usize].dead && !matches!(al.client_side, ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost) {
+                if !self.nodes[al.node as usize].dead
+                    && !matches!(
+                        al.client_side,
+                        ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+                    )
+                {
                     let was_running = al.client_side == ClientStatus::Running;
                     al.client_side = ClientStatus::Complete;
                     al.finished = self.now;
@@ -1014,11 +1187,19 @@ impl Cluster {
             .iter()
             .map(|im| {
                 let id = self.intern_image(im, 0);
-                CachedImage { image: id, in_use: 0, released_at: 0, pinned: true, pulling_until: None }
+                CachedImage {
+                    image: id,
+                    in_use: 0,
+                    released_at: 0,
+                    pinned: true,
+                    pulling_until: None,
+                }
             })
             .collect();
         let dc = self.dcs.binary_search(&pc.datacenter).unwrap_or(0) as u32;
-        let phase = self.rng_client.random_range(0..self.p.client_update_batch_us.max(1) * US);
+        let phase = self
+            .rng_client
+            .random_range(0..self.p.client_update_batch_us.max(1) * US);
         self.nodes.push(Node {
             id: rng::uuid(self.seed, IdKind::Node, idx as u64),
             name: format!("{}-{}", pc.name, self.pools[pool as usize].nodes.len()),
@@ -1051,7 +1232,9 @@ impl Cluster {
         self.pools[pool as usize].nodes.push(idx);
         if pc.interruption_rate_per_month > 0.0 {
             let rate_per_ns = pc.interruption_rate_per_month / (30.0 * 86_400.0 * 1e9);
-            let dt = Exp::new(rate_per_ns).map(|d| d.sample(&mut self.rng_fault)).unwrap_or(f64::INFINITY);
+            let dt = Exp::new(rate_per_ns)
+                .map(|d| d.sample(&mut self.rng_fault))
+                .unwrap_or(f64::INFINITY);
             if dt.is_finite() && (t as f64 + dt) < self.max_time as f64 {
                 self.push(t + dt as u64, Ev::NodeDeath(idx));
             }
@@ -1069,7 +1252,12 @@ impl Cluster {
         nd.create_index = self.raft_index;
         nd.modify_index = self.raft_index;
         if self.now > 0 {
-            self.run_events.push(RunEvent { t_ns: self.now, kind: "node_joined".into(), node_id: Some(nd.id.clone()), detail: nd.name.clone() });
+            self.run_events.push(RunEvent {
+                t_ns: self.now,
+                kind: "node_joined".into(),
+                node_id: Some(nd.id.clone()),
+                detail: nd.name.clone(),
+            });
         }
         if self.record_changes {
             let v = self.node_view(n);
@@ -1087,12 +1275,23 @@ impl Cluster {
     }
 
     fn live_pool_nodes(&self, p: &PoolRt) -> usize {
-        p.nodes.iter().filter(|&&n| !self.nodes[n as usize].dead && self.nodes[n as usize].status != NodeStatus::Initializing).count()
+        p.nodes
+            .iter()
+            .filter(|&&n| {
+                !self.nodes[n as usize].dead
+                    && self.nodes[n as usize].status != NodeStatus::Initializing
+            })
+            .count()
     }
 
     fn spot_notice(&mut self, n: u32) {
         let id = self.nodes[n as usize].id.clone();
-        self.run_events.push(RunEvent { t_ns: self.now, kind: "spot_notice".into(), node_id: Some(id), detail: "2-minute interruption notice; draining".into() });
+        self.run_events.push(RunEvent {
+            t_ns: self.now,
+            kind: "spot_notice".into(),
+            node_id: Some(id),
+            detail: "2-minute interruption notice; draining".into(),
+        });
         self.raft_append(Entry::NodeDrain { node: n });
         self.push(self.now + self.p.spot_notice_us * US, Ev::SpotNotice(n));
     }
@@ -1107,7 +1306,12 @@ impl Cluster {
         let name = nd.name.clone();
         if reason == "spot_interruption" {
             self.counters.spot_interruptions += 1;
-            self.run_events.push(RunEvent { t_ns: now, kind: "spot_interruption".into(), node_id: Some(id), detail: name });
+            self.run_events.push(RunEvent {
+                t_ns: now,
+                kind: "spot_interruption".into(),
+                node_id: Some(id),
+                detail: name,
+            });
         }
         // Tasks on the node stop with it (truth); the servers find out at detection.
         for &a in &self.node_allocs[n as usize] {
@@ -1127,7 +1331,10 @@ impl Cluster {
 
     fn node_detected(&mut self, n: u32) {
         if self.nodes[n as usize].status != NodeStatus::Down {
-            self.raft_append(Entry::NodeStatus { node: n, status: NodeStatus::Down });
+            self.raft_append(Entry::NodeStatus {
+                node: n,
+                status: NodeStatus::Down,
+            });
         }
     }
 
@@ -1140,7 +1347,10 @@ impl Cluster {
                     t_ns: self.now,
                     kind: "fault".into(),
                     node_id: None,
-                    detail: format!("scripted spot loss: {k} nodes ({:.0}%), notice={notice}", fraction * 100.0),
+                    detail: format!(
+                        "scripted spot loss: {k} nodes ({:.0}%), notice={notice}",
+                        fraction * 100.0
+                    ),
                 });
             }
             FaultKind::LeaderChange => self.inject_leader_change(),
@@ -1148,12 +1358,17 @@ impl Cluster {
     }
 
     fn autoscale(&mut self, pi: u32) {
-        let Some(a) = self.pools[pi as usize].cfg.autoscale.clone() else { return };
+        let Some(a) = self.pools[pi as usize].cfg.autoscale.clone() else {
+            return;
+        };
         self.push(self.now + a.interval_ns, Ev::AutoscaleTick(pi));
         let pool = &self.pools[pi as usize];
         let live = self.live_pool_nodes(pool) as u32;
         let booting = pool.booting;
-        let (cpu_cap, mem_cap) = (pool.cfg.cpu_mhz - pool.cfg.reserved_cpu_mhz, pool.cfg.memory_mb - pool.cfg.reserved_memory_mb);
+        let (cpu_cap, mem_cap) = (
+            pool.cfg.cpu_mhz - pool.cfg.reserved_cpu_mhz,
+            pool.cfg.memory_mb - pool.cfg.reserved_memory_mb,
+        );
         let want_extra = if self.unplaced == 0 {
             0
         } else if a.queue_per_node > 0 {
@@ -1176,7 +1391,10 @@ impl Cluster {
                 t_ns: self.now,
                 kind: "scale_up".into(),
                 node_id: None,
-                detail: format!("{}: +{add} nodes ({} queued allocs)", self.pools[pi as usize].cfg.name, self.unplaced),
+                detail: format!(
+                    "{}: +{add} nodes ({} queued allocs)",
+                    self.pools[pi as usize].cfg.name, self.unplaced
+                ),
             });
         } else if self.unplaced == 0 && booting == 0 {
             let mut removable = live.saturating_sub(a.min);
@@ -1187,11 +1405,18 @@ impl Cluster {
                     break;
                 }
                 let nd = &self.nodes[n as usize];
-                if !nd.dead && nd.status == NodeStatus::Ready && nd.live_allocs == 0 && self.now >= nd.idle_since + a.scale_down_idle_ns {
+                if !nd.dead
+                    && nd.status == NodeStatus::Ready
+                    && nd.live_allocs == 0
+                    && self.now >= nd.idle_since + a.scale_down_idle_ns
+                {
                     self.nodes[n as usize].dead = true;
                     self.nodes[n as usize].left = Some(self.now);
                     self.nodes[n as usize].left_reason = "scale_down";
-                    self.raft_append(Entry::NodeStatus { node: n, status: NodeStatus::Down });
+                    self.raft_append(Entry::NodeStatus {
+                        node: n,
+                        status: NodeStatus::Down,
+                    });
                     removable -= 1;
                     removed += 1;
                 }
@@ -1201,7 +1426,10 @@ impl Cluster {
                     t_ns: self.now,
                     kind: "scale_down".into(),
                     node_id: None,
-                    detail: format!("{}: -{removed} idle nodes", self.pools[pi as usize].cfg.name),
+                    detail: format!(
+                        "{}: -{removed} idle nodes",
+                        self.pools[pi as usize].cfg.name
+                    ),
                 });
             }
         }
@@ -1228,16 +1456,35 @@ impl Cluster {
         }
         let req = self.requests.get(&r).cloned();
         match req {
-            Some(Request::Register { spec, intended, sent }) => {
-                self.raft_append(Entry::Register { req: r, spec, parent: None, intended, sent });
+            Some(Request::Register {
+                spec,
+                intended,
+                sent,
+            }) => {
+                self.raft_append(Entry::Register {
+                    req: r,
+                    spec,
+                    parent: None,
+                    intended,
+                    sent,
+                });
             }
             Some(Request::Deregister { job, purge }) => match self.job_by_id.get(&job) {
                 Some(&j) => {
-                    self.raft_append(Entry::Deregister { req: r, job: j, purge });
+                    self.raft_append(Entry::Deregister {
+                        req: r,
+                        job: j,
+                        purge,
+                    });
                 }
                 None => self.complete(r, RequestOutcome::Failed("job not found".into())),
             },
-            Some(Request::Dispatch { parent, meta, intended, sent }) => {
+            Some(Request::Dispatch {
+                parent,
+                meta,
+                intended,
+                sent,
+            }) => {
                 let Some(&pj) = self.job_by_id.get(&parent) else {
                     self.complete(r, RequestOutcome::Failed("job not found".into()));
                     return;
@@ -1247,10 +1494,21 @@ impl Cluster {
                 let n = pjob.dispatch_count;
                 let mut spec = (*pjob.spec).clone();
                 let suffix = &rng::uuid(self.seed, IdKind::Dispatch, (pj as u64) << 32 | n)[..8];
-                spec.id = format!("{}/dispatch-{}-{}", parent, 1_605_571_200 + self.now / SEC, suffix);
+                spec.id = format!(
+                    "{}/dispatch-{}-{}",
+                    parent,
+                    1_605_571_200 + self.now / SEC,
+                    suffix
+                );
                 spec.parameterized = false;
                 spec.meta.extend(meta);
-                self.raft_append(Entry::Register { req: r, spec: Arc::new(spec), parent: Some(pj), intended, sent });
+                self.raft_append(Entry::Register {
+                    req: r,
+                    spec: Arc::new(spec),
+                    parent: Some(pj),
+                    intended,
+                    sent,
+                });
             }
             None => {}
         }
@@ -1267,11 +1525,14 @@ impl Cluster {
         let p = &self.p;
         p.raft_entry_overhead_bytes
             + match e {
-                Entry::Register { spec, .. } => p.raft_job_register_bytes + p.raft_job_group_bytes * spec.groups.len() as u64,
+                Entry::Register { spec, .. } => {
+                    p.raft_job_register_bytes + p.raft_job_group_bytes * spec.groups.len() as u64
+                }
                 Entry::Deregister { .. } => 200,
                 Entry::Plan(pl) => {
                     let plan = self.plans[*pl as usize].as_ref().expect("plan");
-                    let n = plan.accepted.iter().filter(|&&a| a).count() as u64 + plan.stops.len() as u64;
+                    let n = plan.accepted.iter().filter(|&&a| a).count() as u64
+                        + plan.stops.len() as u64;
                     n * p.raft_plan_alloc_bytes
                 }
                 Entry::ClientUpdate(v) => v.len() as u64 * p.raft_client_update_alloc_bytes,
@@ -1287,7 +1548,8 @@ impl Cluster {
                 Entry::Register { .. } => p.fsm_register_job_us,
                 Entry::Plan(pl) => {
                     let plan = self.plans[*pl as usize].as_ref().expect("plan");
-                    let n = plan.accepted.iter().filter(|&&a| a).count() as u64 + plan.stops.len() as u64;
+                    let n = plan.accepted.iter().filter(|&&a| a).count() as u64
+                        + plan.stops.len() as u64;
                     n * p.fsm_plan_alloc_us
                 }
                 Entry::ClientUpdate(v) => v.len() as u64 * p.fsm_client_update_alloc_us,
@@ -1336,16 +1598,35 @@ impl Cluster {
     }
 
     fn applied(&mut self, id: u32) {
-        let e = self.entries[id as usize].take().expect("entry applied once");
+        let e = self.entries[id as usize]
+            .take()
+            .expect("entry applied once");
         let index = self.entry_index[id as usize];
         self.free_entries.push(id);
         match e {
-            Entry::Register { req, spec, parent, intended, sent } => self.apply_register(req, spec, parent, intended, sent, index),
+            Entry::Register {
+                req,
+                spec,
+                parent,
+                intended,
+                sent,
+            } => self.apply_register(req, spec, parent, intended, sent, index),
             Entry::Deregister { req, job, purge } => self.apply_deregister(req, job, purge, index),
             Entry::Plan(pl) => self.apply_plan(pl, index),
             Entry::ClientUpdate(v) => self.apply_client_update(v, index),
-            Entry::EvalUpdate { eval, worker, token, status, block, desc } => self.apply_eval_update(eval, worker, token, status, block, desc, index),
-            Entry::EvalCreate { job, triggered_by, node } => {
+            Entry::EvalUpdate {
+                eval,
+                worker,
+                token,
+                status,
+                block,
+                desc,
+            } => self.apply_eval_update(eval, worker, token, status, block, desc, index),
+            Entry::EvalCreate {
+                job,
+                triggered_by,
+                node,
+            } => {
                 let e = self.create_eval(job, triggered_by, node, index);
                 self.emit(index, ChangeKind::EvaluationUpdated, &[], &[e], &[], &[]);
                 self.enqueue_eval(e);
@@ -1354,7 +1635,9 @@ impl Cluster {
             Entry::NodeDrain { node } => self.apply_node_drain(node, index),
         }
         if self.raft.snapshot_due(self.now, &self.p) {
-            let b = self.raft.take_snapshot(self.now, resources::state_bytes(&self.p, self.state_size()));
+            let b = self
+                .raft
+                .take_snapshot(self.now, resources::state_bytes(&self.p, self.state_size()));
             let cost = b * SEC / self.p.raft_disk_bytes_per_s.max(1) / 4;
             for r in &mut self.res {
                 r.busy_ns += cost;
@@ -1363,17 +1646,36 @@ impl Cluster {
         }
     }
 
-    fn apply_register(&mut self, req: u64, spec: Arc<JobSpec>, parent: Option<u32>, intended: SimTime, sent: SimTime, index: u64) {
+    fn apply_register(
+        &mut self,
+        req: u64,
+        spec: Arc<JobSpec>,
+        parent: Option<u32>,
+        intended: SimTime,
+        sent: SimTime,
+        index: u64,
+    ) {
         let id = spec.id.clone();
         let groups: Vec<GroupRt> = spec
             .groups
             .iter()
             .map(|g| GroupRt {
-                slots: (0..g.count).map(|_| Slot { state: SlotState::Empty, plan_token: 0, alloc: NONE, reschedules_left: 1 }).collect(),
+                slots: (0..g.count)
+                    .map(|_| Slot {
+                        state: SlotState::Empty,
+                        plan_token: 0,
+                        alloc: NONE,
+                        reschedules_left: 1,
+                    })
+                    .collect(),
                 image: 0,
             })
             .collect();
-        let images: Vec<u32> = spec.groups.iter().map(|g| self.intern_image(&g.image, g.image_bytes)).collect();
+        let images: Vec<u32> = spec
+            .groups
+            .iter()
+            .map(|g| self.intern_image(&g.image, g.image_bytes))
+            .collect();
         let j = match self.job_by_id.get(&id) {
             Some(&j) if !self.jobs[j as usize].purged => {
                 // Re-register: a new version. Existing live allocations are kept by slot; extra slots empty.
@@ -1386,7 +1688,15 @@ impl Cluster {
                 for (gi, g) in groups.into_iter().enumerate() {
                     if gi < job.groups.len() {
                         let old = &mut job.groups[gi];
-                        old.slots.resize(g.slots.len(), Slot { state: SlotState::Empty, plan_token: 0, alloc: NONE, reschedules_left: 1 });
+                        old.slots.resize(
+                            g.slots.len(),
+                            Slot {
+                                state: SlotState::Empty,
+                                plan_token: 0,
+                                alloc: NONE,
+                                reschedules_left: 1,
+                            },
+                        );
                     } else {
                         job.groups.push(g);
                     }
@@ -1421,7 +1731,11 @@ impl Cluster {
         }
         let mut added = 0u64;
         for gi in 0..self.jobs[j as usize].groups.len() {
-            let empty = self.jobs[j as usize].groups[gi].slots.iter().filter(|s| s.state == SlotState::Empty).count() as u64;
+            let empty = self.jobs[j as usize].groups[gi]
+                .slots
+                .iter()
+                .filter(|s| s.state == SlotState::Empty)
+                .count() as u64;
             if !spec.parameterized {
                 self.add_unplaced(j, gi, empty);
                 added += empty;
@@ -1432,7 +1746,15 @@ impl Cluster {
         }
         if spec.parameterized {
             self.emit(index, ChangeKind::JobRegistered, &[j], &[], &[], &[]);
-            self.complete(req, RequestOutcome::Registered { eval_id: String::new(), eval_create_index: 0, job_modify_index: index, index });
+            self.complete(
+                req,
+                RequestOutcome::Registered {
+                    eval_id: String::new(),
+                    eval_create_index: 0,
+                    job_modify_index: index,
+                    index,
+                },
+            );
             return;
         }
         let e = self.create_eval(j, "job-register", NONE, index);
@@ -1446,7 +1768,12 @@ impl Cluster {
                 job_create_index: self.jobs[j as usize].create_index,
                 index,
             },
-            None => RequestOutcome::Registered { eval_id, eval_create_index: index, job_modify_index: index, index },
+            None => RequestOutcome::Registered {
+                eval_id,
+                eval_create_index: index,
+                job_modify_index: index,
+                index,
+            },
         };
         let _ = parent.map(|pj| self.jobs[pj as usize].modify_index = index);
         self.complete(req, outcome);
@@ -1498,7 +1825,10 @@ impl Cluster {
 
     fn job_unit(&self, j: u32, g: usize) -> (u32, u32) {
         let s = &self.jobs[j as usize].spec;
-        s.groups.get(g).map(|g| (g.cpu_mhz, g.memory_mb)).unwrap_or((0, 0))
+        s.groups
+            .get(g)
+            .map(|g| (g.cpu_mhz, g.memory_mb))
+            .unwrap_or((0, 0))
     }
 
     fn add_unplaced(&mut self, j: u32, g: usize, n: u64) {
@@ -1570,7 +1900,9 @@ impl Cluster {
             let mut best: Option<usize> = None;
             for s in 0..self.free_workers.len() {
                 let si = (self.leader + s) % self.free_workers.len();
-                if !self.free_workers[si].is_empty() && best.is_none_or(|b| self.free_workers[si].len() > self.free_workers[b].len()) {
+                if !self.free_workers[si].is_empty()
+                    && best.is_none_or(|b| self.free_workers[si].len() > self.free_workers[b].len())
+                {
                     best = Some(si);
                 }
             }
@@ -1586,7 +1918,11 @@ impl Cluster {
             self.workers[w as usize].attempts = 0;
             self.counters.evals_processed += 1;
             self.arm_nack(e);
-            let rpc = if s == self.leader { 0 } else { self.p.worker_dequeue_rpc_us * US };
+            let rpc = if s == self.leader {
+                0
+            } else {
+                self.p.worker_dequeue_rpc_us * US
+            };
             self.schedule_eval(w, rpc);
         }
     }
@@ -1638,7 +1974,12 @@ impl Cluster {
         let mut replace: Vec<(u16, u32, u32)> = Vec::new();
         for &a in &self.jobs[j as usize].allocs {
             let al = &self.allocs[a as usize];
-            if al.desired != DesiredStatus::Run || matches!(al.server_status, ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost) {
+            if al.desired != DesiredStatus::Run
+                || matches!(
+                    al.server_status,
+                    ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+                )
+            {
                 continue;
             }
             if stopped {
@@ -1660,7 +2001,9 @@ impl Cluster {
             for (si, s) in g.slots.iter().enumerate() {
                 // A slot held by a plan of an earlier (timed-out) delivery is free for this one: that plan
                 // will be rejected for its stale token.
-                if s.state == SlotState::Empty || (s.state == SlotState::Planned && s.plan_token != token) {
+                if s.state == SlotState::Empty
+                    || (s.state == SlotState::Planned && s.plan_token != token)
+                {
                     let prev = if s.alloc != NONE { s.alloc } else { NONE };
                     wanted.push((gi as u16, si as u32, prev));
                 }
@@ -1671,11 +2014,15 @@ impl Cluster {
             return (plan, cost);
         }
         // Feasible nodes, shuffled once per evaluation.
-        let dc_filter: Vec<u32> = if spec.datacenters.is_empty() || spec.datacenters.iter().any(|d| d == "*") {
-            Vec::new()
-        } else {
-            spec.datacenters.iter().filter_map(|d| self.dcs.binary_search(d).ok().map(|i| i as u32)).collect()
-        };
+        let dc_filter: Vec<u32> =
+            if spec.datacenters.is_empty() || spec.datacenters.iter().any(|d| d == "*") {
+                Vec::new()
+            } else {
+                spec.datacenters
+                    .iter()
+                    .filter_map(|d| self.dcs.binary_search(d).ok().map(|i| i as u32))
+                    .collect()
+            };
         self.order.clear();
         for (i, n) in self.nodes.iter().enumerate() {
             if n.schedulable() && !n.dead && (dc_filter.is_empty() || dc_filter.contains(&n.dc)) {
@@ -1685,7 +2032,12 @@ impl Cluster {
         // Nodes the servers consider ready even if dead (not yet detected) are included: the scheduler
         // cannot know. (Dead nodes are filtered above only once they are down.)
         for (i, n) in self.nodes.iter().enumerate() {
-            if n.dead && n.status == NodeStatus::Ready && n.eligible && !n.drain && (dc_filter.is_empty() || dc_filter.contains(&n.dc)) {
+            if n.dead
+                && n.status == NodeStatus::Ready
+                && n.eligible
+                && !n.drain
+                && (dc_filter.is_empty() || dc_filter.contains(&n.dc))
+            {
                 self.order.push(i as u32);
             }
         }
@@ -1696,7 +2048,12 @@ impl Cluster {
         let mut touched_nodes: Vec<u32> = Vec::new();
         for &a in &self.jobs[j as usize].allocs {
             let al = &self.allocs[a as usize];
-            if al.desired == DesiredStatus::Run && !matches!(al.server_status, ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost) {
+            if al.desired == DesiredStatus::Run
+                && !matches!(
+                    al.server_status,
+                    ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+                )
+            {
                 if self.job_on_node[al.node as usize] == 0 {
                     touched_nodes.push(al.node);
                 }
@@ -1712,7 +2069,13 @@ impl Cluster {
             }
             let g = &spec.groups[gi as usize];
             let (cpu, mem) = (g.cpu_mhz, g.memory_mb);
-            let lim = ranking::limit(spec.job_type, spec.spread_block, g.count, n, p.node_limit_for_feasibility_checks);
+            let lim = ranking::limit(
+                spec.job_type,
+                spec.spread_block,
+                g.count,
+                n,
+                p.node_limit_for_feasibility_checks,
+            );
             let class = g.node_class.as_deref();
             let count = g.count;
             let nodes = &self.nodes;
@@ -1724,8 +2087,13 @@ impl Cluster {
             let sel = ranking::select(n, &mut cursor, lim, |pos| {
                 let ni = order[pos] as usize;
                 let nd = &nodes[ni];
-                if !nd.fits(cpu, mem) || class.is_some_and(|c| pools[nd.pool as usize].cfg.node_class != c) {
-                    return Candidate { fits: false, score: 0.0 };
+                if !nd.fits(cpu, mem)
+                    || class.is_some_and(|c| pools[nd.pool as usize].cfg.node_class != c)
+                {
+                    return Candidate {
+                        fits: false,
+                        score: 0.0,
+                    };
                 }
                 let (fc, fm) = nd.free_after(cpu, mem);
                 let mut sum = ranking::fit_score(algorithm, fc, fm);
@@ -1741,9 +2109,13 @@ impl Cluster {
                     sum += ((mean - here) / mean.max(1.0)).clamp(-1.0, 1.0);
                     k += 1.0;
                 }
-                Candidate { fits: true, score: sum / k }
+                Candidate {
+                    fits: true,
+                    score: sum / k,
+                }
             });
-            let step_cost = p.sched_per_alloc_us * US + sel.examined as u64 * p.sched_per_node_scored_us * US;
+            let step_cost =
+                p.sched_per_alloc_us * US + sel.examined as u64 * p.sched_per_node_scored_us * US;
             cost += step_cost;
             match sel.chosen {
                 Some(pos) => {
@@ -1813,7 +2185,8 @@ impl Cluster {
         let plan = self.plans[pid as usize].take().expect("plan");
         self.free_plans.push(pid);
         for pl in &plan.placements {
-            let s = &mut self.jobs[plan.job as usize].groups[pl.group as usize].slots[pl.slot as usize];
+            let s =
+                &mut self.jobs[plan.job as usize].groups[pl.group as usize].slots[pl.slot as usize];
             if s.state == SlotState::Planned && s.plan_token == plan.token {
                 s.state = SlotState::Empty;
             }
@@ -1834,7 +2207,9 @@ impl Cluster {
         if self.applier_busy || self.apply_waiting.is_some() || self.now < self.election_until {
             return;
         }
-        let Some((_, _, pid)) = self.plan_queue.pop_first() else { return };
+        let Some((_, _, pid)) = self.plan_queue.pop_first() else {
+            return;
+        };
         let stale = {
             let plan = self.plans[pid as usize].as_ref().expect("plan");
             self.evals[plan.eval as usize].token != plan.token
@@ -1843,7 +2218,9 @@ impl Cluster {
         let mut nodes_in_plan: Vec<u32> = plan.placements.iter().map(|p| p.node).collect();
         nodes_in_plan.sort_unstable();
         nodes_in_plan.dedup();
-        let t_verify = (self.p.plan_verify_base_us + self.p.plan_verify_per_node_us * nodes_in_plan.len() as u64) * US;
+        let t_verify = (self.p.plan_verify_base_us
+            + self.p.plan_verify_per_node_us * nodes_in_plan.len() as u64)
+            * US;
         plan.accepted = vec![false; plan.placements.len()];
         if !stale {
             // Verify node by node against current state (which includes verified in-flight plans).
@@ -1855,7 +2232,11 @@ impl Cluster {
                 if reject_node.contains(&pl.node) {
                     continue;
                 }
-                if nd.status == NodeStatus::Ready && nd.eligible && !nd.drain && nd.fits(g.cpu_mhz, g.memory_mb) {
+                if nd.status == NodeStatus::Ready
+                    && nd.eligible
+                    && !nd.drain
+                    && nd.fits(g.cpu_mhz, g.memory_mb)
+                {
                     nd.cpu_used += g.cpu_mhz;
                     nd.mem_used += g.memory_mb;
                     plan.accepted[i] = true;
@@ -1947,21 +2328,30 @@ impl Cluster {
                 (al.node, al.group as usize, al.slot as usize)
             };
             if !self.nodes[node as usize].dead {
-                self.push(self.now + (self.p.client_notice_us + self.p.client_kill_us) * US, Ev::AllocKilled(a));
+                self.push(
+                    self.now + (self.p.client_notice_us + self.p.client_kill_us) * US,
+                    Ev::AllocKilled(a),
+                );
             }
             let stopped = self.jobs[j as usize].stopped;
             let slot = &mut self.jobs[j as usize].groups[g].slots[s];
             if slot.alloc == a && slot.state == SlotState::Placed {
-                slot.state = if stopped { SlotState::Done } else { SlotState::Empty };
+                slot.state = if stopped {
+                    SlotState::Done
+                } else {
+                    SlotState::Empty
+                };
             }
             changed_allocs.push(a);
         }
         let spec = self.jobs[j as usize].spec.clone();
         let mut placed = 0u64;
         for (i, pl) in plan.placements.iter().enumerate() {
-            let slot_state = self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize].state;
+            let slot_state =
+                self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize].state;
             if !plan.accepted[i] {
-                let sl = &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+                let sl =
+                    &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
                 if slot_state == SlotState::Planned && sl.plan_token == plan.token {
                     sl.state = SlotState::Empty;
                 }
@@ -1974,7 +2364,9 @@ impl Cluster {
                     match *duration {
                         RunDuration::Forever => u64::MAX,
                         RunDuration::Fixed(d) => d,
-                        RunDuration::LogNormal { median_ns, sigma } => lognormal(&mut self.rng_client, median_ns, sigma),
+                        RunDuration::LogNormal { median_ns, sigma } => {
+                            lognormal(&mut self.rng_client, median_ns, sigma)
+                        }
                     },
                     None,
                 ),
@@ -1987,7 +2379,9 @@ impl Cluster {
                     }
                 }
             };
-            let migrating = pl.prev != NONE && self.allocs[pl.prev as usize].desired != DesiredStatus::Run && !self.allocs[pl.prev as usize].lost;
+            let migrating = pl.prev != NONE
+                && self.allocs[pl.prev as usize].desired != DesiredStatus::Run
+                && !self.allocs[pl.prev as usize].lost;
             let rescheduled = pl.prev != NONE;
             self.allocs.push(Alloc {
                 job: j,
@@ -2033,13 +2427,23 @@ impl Cluster {
             nd.total_allocs += 1;
             changed_allocs.push(a);
             placed += 1;
-            let jitter = (self.rng_client.random::<f64>() * self.p.client_notice_us as f64 * 0.5) as u64 * US;
-            self.push(self.now + self.p.client_notice_us * US + jitter, Ev::AllocNotice(a));
+            let jitter = (self.rng_client.random::<f64>() * self.p.client_notice_us as f64 * 0.5)
+                as u64
+                * US;
+            self.push(
+                self.now + self.p.client_notice_us * US + jitter,
+                Ev::AllocNotice(a),
+            );
         }
         // Unplaced counts: placements leave the queue (migrations did not enter it).
         let mut by_group: BTreeMap<u16, u64> = BTreeMap::new();
         for (i, pl) in plan.placements.iter().enumerate() {
-            if plan.accepted[i] && !(pl.prev != NONE && self.allocs[pl.prev as usize].desired != DesiredStatus::Run && !self.allocs[pl.prev as usize].lost && self.is_migration(pl.prev)) {
+            if plan.accepted[i]
+                && !(pl.prev != NONE
+                    && self.allocs[pl.prev as usize].desired != DesiredStatus::Run
+                    && !self.allocs[pl.prev as usize].lost
+                    && self.is_migration(pl.prev))
+            {
                 *by_group.entry(pl.group).or_default() += 1;
             }
         }
@@ -2053,7 +2457,14 @@ impl Cluster {
         let e = plan.eval;
         self.evals[e as usize].modify_index = index;
         if self.record_changes {
-            self.emit(index, ChangeKind::PlanResult, &[j], &[e], &changed_allocs, &[]);
+            self.emit(
+                index,
+                ChangeKind::PlanResult,
+                &[j],
+                &[e],
+                &changed_allocs,
+                &[],
+            );
         }
         if !plan.stops.is_empty() {
             self.capacity_changed();
@@ -2075,7 +2486,8 @@ impl Cluster {
         let (e, w, tok, j) = (plan.eval, plan.worker, plan.token, plan.job);
         if self.evals[e as usize].token != tok {
             for pl in &plan.placements {
-                let s = &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+                let s =
+                    &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
                 if s.state == SlotState::Planned && s.plan_token == tok {
                     s.state = SlotState::Empty;
                 }
@@ -2085,7 +2497,16 @@ impl Cluster {
         }
         self.arm_nack(e);
         let progress = plan.accepted.iter().any(|&a| a);
-        let remaining = self.jobs[j as usize].groups.iter().map(|g| g.slots.iter().filter(|s| s.state == SlotState::Empty).count()).sum::<usize>();
+        let remaining = self.jobs[j as usize]
+            .groups
+            .iter()
+            .map(|g| {
+                g.slots
+                    .iter()
+                    .filter(|s| s.state == SlotState::Empty)
+                    .count()
+            })
+            .sum::<usize>();
         let stopped = self.jobs[j as usize].stopped;
         if plan.rejected_nodes > 0 && remaining > 0 && !stopped {
             let wk = &mut self.workers[w as usize];
@@ -2107,12 +2528,32 @@ impl Cluster {
         let block = remaining > 0 && !stopped;
         self.evals[e as usize].queued = remaining as u32;
         self.evals[e as usize].failed_tgs = plan.failed_tgs.clone();
-        let desc = if block { format!("{remaining} allocations could not be placed") } else { String::new() };
-        self.raft_append(Entry::EvalUpdate { eval: e, worker: w, token: tok, status: EvalStatus::Complete, block, desc });
+        let desc = if block {
+            format!("{remaining} allocations could not be placed")
+        } else {
+            String::new()
+        };
+        self.raft_append(Entry::EvalUpdate {
+            eval: e,
+            worker: w,
+            token: tok,
+            status: EvalStatus::Complete,
+            block,
+            desc,
+        });
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn apply_eval_update(&mut self, e: u32, w: u32, tok: u64, status: EvalStatus, block: bool, desc: String, index: u64) {
+    fn apply_eval_update(
+        &mut self,
+        e: u32,
+        w: u32,
+        tok: u64,
+        status: EvalStatus,
+        block: bool,
+        desc: String,
+        index: u64,
+    ) {
         if self.evals[e as usize].token != tok {
             self.free_worker(w);
             return;
@@ -2141,7 +2582,14 @@ impl Cluster {
         if status == EvalStatus::Failed {
             self.counters.evals_failed += 1;
         }
-        self.emit(index, ChangeKind::EvaluationUpdated, &[], &changed, &[], &[]);
+        self.emit(
+            index,
+            ChangeKind::EvaluationUpdated,
+            &[],
+            &changed,
+            &[],
+            &[],
+        );
         self.broker.ack(job);
         self.free_worker(w);
     }
@@ -2158,7 +2606,10 @@ impl Cluster {
         let ev = &mut self.evals[e as usize];
         ev.nack_seq += 1;
         let seq = ev.nack_seq;
-        self.push(self.now + self.p.broker_nack_timeout_us * US, Ev::NackTimeout(e, seq));
+        self.push(
+            self.now + self.p.broker_nack_timeout_us * US,
+            Ev::NackTimeout(e, seq),
+        );
     }
 
     /// Nomad pauses the nack timer while the eval's plan sits in the plan queue (`PauseNackTimeout`).
@@ -2183,7 +2634,11 @@ impl Cluster {
             self.broker.fail(job);
             self.dispatch_workers();
         } else {
-            let delay = if ev.deliveries == 1 { self.p.broker_initial_nack_delay_us } else { self.p.broker_subsequent_nack_delay_us };
+            let delay = if ev.deliveries == 1 {
+                self.p.broker_initial_nack_delay_us
+            } else {
+                self.p.broker_subsequent_nack_delay_us
+            };
             self.push(self.now + delay * US, Ev::Redeliver(e));
         }
     }
@@ -2233,7 +2688,8 @@ impl Cluster {
                 Ok(()) => self.now,
                 Err(Some(t)) => t,
                 Err(None) => {
-                    let dur = self.p.image_pull_base_us * US + bytes * SEC / self.p.image_pull_bytes_per_s.max(1);
+                    let dur = self.p.image_pull_base_us * US
+                        + bytes * SEC / self.p.image_pull_bytes_per_s.max(1);
                     let until = self.now + dur;
                     self.nodes[node as usize].start_pull(img, self.now, until);
                     until
@@ -2244,13 +2700,20 @@ impl Cluster {
         if bytes > 0 {
             self.nodes[node as usize].use_image(img);
         }
-        let start = lognormal(&mut self.rng_client, self.p.driver_start_median_us * US, self.p.driver_start_sigma);
+        let start = lognormal(
+            &mut self.rng_client,
+            self.p.driver_start_median_us * US,
+            self.p.driver_start_sigma,
+        );
         self.push(ready_at + start, Ev::TaskStarted(a));
     }
 
     fn task_started(&mut self, a: u32) {
         let al = &mut self.allocs[a as usize];
-        if self.nodes[al.node as usize].dead || al.desired != DesiredStatus::Run || al.client_side != ClientStatus::Pending && al.restarts == 0 {
+        if self.nodes[al.node as usize].dead
+            || al.desired != DesiredStatus::Run
+            || al.client_side != ClientStatus::Pending && al.restarts == 0
+        {
             return;
         }
         if al.started == TIME_NONE {
@@ -2270,14 +2733,20 @@ impl Cluster {
 
     fn task_exited(&mut self, a: u32, attempt: u32) {
         let al = &self.allocs[a as usize];
-        if self.nodes[al.node as usize].dead || al.desired != DesiredStatus::Run || al.attempt != attempt || al.client_side != ClientStatus::Running {
+        if self.nodes[al.node as usize].dead
+            || al.desired != DesiredStatus::Run
+            || al.attempt != attempt
+            || al.client_side != ClientStatus::Running
+        {
             return;
         }
         let (j, g) = (al.job as usize, al.group as usize);
         let ok = match al.recorded_ok {
             Some(ok) => ok,
             None => match &self.jobs[j].spec.groups[g].run {
-                RunPlan::Model { fail_rate, .. } => !(*fail_rate > 0.0 && self.rng_client.random::<f64>() < *fail_rate),
+                RunPlan::Model { fail_rate, .. } => {
+                    !(*fail_rate > 0.0 && self.rng_client.random::<f64>() < *fail_rate)
+                }
                 RunPlan::Recorded(_) => true,
             },
         };
@@ -2289,14 +2758,22 @@ impl Cluster {
             let att = al.attempt;
             let run = al.run_ns;
             let delay = self.p.restart_delay_us * US;
-            let start = lognormal(&mut self.rng_client, self.p.driver_start_median_us * US, self.p.driver_start_sigma);
+            let start = lognormal(
+                &mut self.rng_client,
+                self.p.driver_start_median_us * US,
+                self.p.driver_start_sigma,
+            );
             if run != u64::MAX {
                 self.push(self.now + delay + start + run, Ev::TaskExited(a, att));
             }
             return;
         }
         let al = &mut self.allocs[a as usize];
-        al.client_side = if ok { ClientStatus::Complete } else { ClientStatus::Failed };
+        al.client_side = if ok {
+            ClientStatus::Complete
+        } else {
+            ClientStatus::Failed
+        };
         al.finished = self.now;
         let node = al.node;
         self.running_now -= 1;
@@ -2338,7 +2815,10 @@ impl Cluster {
         }
         if !self.server_flush_scheduled {
             self.server_flush_scheduled = true;
-            self.push(self.now + self.p.server_update_batch_us * US, Ev::ServerFlush);
+            self.push(
+                self.now + self.p.server_update_batch_us * US,
+                Ev::ServerFlush,
+            );
         }
     }
 
@@ -2373,10 +2853,16 @@ impl Cluster {
                 if al.desired == DesiredStatus::Run {
                     let slot = &mut self.jobs[j as usize].groups[g].slots[s];
                     if slot.alloc == a {
-                        if st == ClientStatus::Failed && slot.reschedules_left > 0 && al.recorded_ok.is_none() {
+                        if st == ClientStatus::Failed
+                            && slot.reschedules_left > 0
+                            && al.recorded_ok.is_none()
+                        {
                             slot.reschedules_left -= 1;
                             slot.state = SlotState::WaitingReschedule;
-                            self.push(self.now + self.p.reschedule_delay_us * US, Ev::Reschedule(a));
+                            self.push(
+                                self.now + self.p.reschedule_delay_us * US,
+                                Ev::Reschedule(a),
+                            );
                         } else {
                             slot.state = SlotState::Done;
                         }
@@ -2386,12 +2872,22 @@ impl Cluster {
         }
         if self.record_changes {
             let jobs: Vec<u32> = {
-                let mut js: Vec<u32> = changed.iter().map(|&a| self.allocs[a as usize].job).collect();
+                let mut js: Vec<u32> = changed
+                    .iter()
+                    .map(|&a| self.allocs[a as usize].job)
+                    .collect();
                 js.sort_unstable();
                 js.dedup();
                 js
             };
-            self.emit(index, ChangeKind::AllocationUpdated, &jobs, &[], &changed, &[]);
+            self.emit(
+                index,
+                ChangeKind::AllocationUpdated,
+                &jobs,
+                &[],
+                &changed,
+                &[],
+            );
         }
         if freed {
             self.capacity_changed();
@@ -2412,7 +2908,12 @@ impl Cluster {
             let list = self.node_allocs[n as usize].clone();
             for a in list {
                 let al = &self.allocs[a as usize];
-                if al.freed || matches!(al.server_status, ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost) {
+                if al.freed
+                    || matches!(
+                        al.server_status,
+                        ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+                    )
+                {
                     continue;
                 }
                 let (j, g, s) = (al.job, al.group as usize, al.slot as usize);
@@ -2446,7 +2947,14 @@ impl Cluster {
         jobs.sort_unstable();
         jobs.dedup();
         if self.record_changes {
-            self.emit(index, ChangeKind::NodeStreamEvent, &jobs, &[], &changed, &[n]);
+            self.emit(
+                index,
+                ChangeKind::NodeStreamEvent,
+                &jobs,
+                &[],
+                &changed,
+                &[n],
+            );
         }
         for j in jobs {
             let e = self.create_eval(j, "node-update", n, index);
@@ -2482,7 +2990,11 @@ impl Cluster {
 
     fn state_size(&self) -> StateSize {
         StateSize {
-            nodes: self.nodes.iter().filter(|n| n.status != NodeStatus::Initializing).count() as u64,
+            nodes: self
+                .nodes
+                .iter()
+                .filter(|n| n.status != NodeStatus::Initializing)
+                .count() as u64,
             jobs: self.jobs.len() as u64,
             allocs: self.allocs.len() as u64,
             evals: self.evals.len() as u64,
@@ -2526,7 +3038,15 @@ impl Cluster {
 
     // ------------------------------------------------------------------ views and change batches
 
-    fn emit(&mut self, index: u64, kind: ChangeKind, jobs: &[u32], evals: &[u32], allocs: &[u32], nodes: &[u32]) {
+    fn emit(
+        &mut self,
+        index: u64,
+        kind: ChangeKind,
+        jobs: &[u32],
+        evals: &[u32],
+        allocs: &[u32],
+        nodes: &[u32],
+    ) {
         if !self.record_changes {
             return;
         }
@@ -2567,7 +3087,12 @@ impl Cluster {
                     ClientStatus::Failed => s.failed += 1,
                     ClientStatus::Lost => s.lost += 1,
                 }
-                if al.desired == DesiredStatus::Run && matches!(al.server_status, ClientStatus::Pending | ClientStatus::Running) {
+                if al.desired == DesiredStatus::Run
+                    && matches!(
+                        al.server_status,
+                        ClientStatus::Pending | ClientStatus::Running
+                    )
+                {
                     any_live = true;
                 }
                 any_started = true;
@@ -2607,7 +3132,11 @@ impl Cluster {
         let job = &self.jobs[ev.job as usize];
         let mut queued = BTreeMap::new();
         for (gi, g) in job.spec.groups.iter().enumerate() {
-            let q = job.groups[gi].slots.iter().filter(|s| s.state == SlotState::Empty).count() as u32;
+            let q = job.groups[gi]
+                .slots
+                .iter()
+                .filter(|s| s.state == SlotState::Empty)
+                .count() as u32;
             queued.insert(g.name.clone(), q);
         }
         EvalView {
@@ -2619,11 +3148,27 @@ impl Cluster {
             status: ev.status,
             status_description: ev.status_description.clone(),
             job_modify_index: ev.job_modify_index,
-            node_id: if ev.node == NONE { String::new() } else { self.nodes[ev.node as usize].id.clone() },
-            blocked_eval: if ev.blocked_eval == NONE { String::new() } else { self.eval_id(ev.blocked_eval) },
-            previous_eval: if ev.previous_eval == NONE { String::new() } else { self.eval_id(ev.previous_eval) },
+            node_id: if ev.node == NONE {
+                String::new()
+            } else {
+                self.nodes[ev.node as usize].id.clone()
+            },
+            blocked_eval: if ev.blocked_eval == NONE {
+                String::new()
+            } else {
+                self.eval_id(ev.blocked_eval)
+            },
+            previous_eval: if ev.previous_eval == NONE {
+                String::new()
+            } else {
+                self.eval_id(ev.previous_eval)
+            },
             queued_allocs: queued,
-            failed_tg_allocs: ev.failed_tgs.iter().map(|&g| job.spec.groups[g as usize].name.clone()).collect(),
+            failed_tg_allocs: ev
+                .failed_tgs
+                .iter()
+                .map(|&g| job.spec.groups[g as usize].name.clone())
+                .collect(),
             create_index: ev.create_index,
             modify_index: ev.modify_index,
             create_time: ev.create_time,
@@ -2657,11 +3202,26 @@ impl Cluster {
             create_time: al.create_time,
             modify_time: al.modify_time,
             started_at: if known { some(al.started) } else { None },
-            finished_at: if matches!(al.server_status, ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost) { some(al.finished) } else { None },
+            finished_at: if matches!(
+                al.server_status,
+                ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+            ) {
+                some(al.finished)
+            } else {
+                None
+            },
             received_at: if known { some(al.received) } else { None },
             restarts: al.restarts,
-            previous_allocation: if al.prev == NONE { String::new() } else { rng::uuid(self.seed, IdKind::Alloc, al.prev as u64) },
-            next_allocation: if al.next == NONE { String::new() } else { rng::uuid(self.seed, IdKind::Alloc, al.next as u64) },
+            previous_allocation: if al.prev == NONE {
+                String::new()
+            } else {
+                rng::uuid(self.seed, IdKind::Alloc, al.prev as u64)
+            },
+            next_allocation: if al.next == NONE {
+                String::new()
+            } else {
+                rng::uuid(self.seed, IdKind::Alloc, al.next as u64)
+            },
             create_index: al.create_index,
             modify_index: al.modify_index,
             allocation_time_ns: al.alloc_time_ns as u64,
@@ -2684,7 +3244,9 @@ impl Cluster {
             status: nd.status,
             eligible: nd.eligible,
             drain: nd.drain,
-            cores: crate::instances::lookup(&pc.instance_type).map(|t| t.vcpus).unwrap_or((pc.cpu_mhz / 2_500).max(1)),
+            cores: crate::instances::lookup(&pc.instance_type)
+                .map(|t| t.vcpus)
+                .unwrap_or((pc.cpu_mhz / 2_500).max(1)),
             cpu_mhz: pc.cpu_mhz,
             memory_mb: pc.memory_mb,
             reserved_cpu_mhz: pc.reserved_cpu_mhz,
@@ -2701,13 +3263,20 @@ fn validate_job(spec: &JobSpec) -> Result<(), SimError> {
         return Err(SimError::InvalidJob("Job ID hasn't been provided".into()));
     }
     if spec.id.contains(' ') || spec.id.contains('\0') {
-        return Err(SimError::InvalidJob("1 error occurred:\n\t* Job ID contains a space or null character\n\n".into()));
+        return Err(SimError::InvalidJob(
+            "1 error occurred:\n\t* Job ID contains a space or null character\n\n".into(),
+        ));
     }
     if spec.groups.is_empty() {
-        return Err(SimError::InvalidJob("1 error occurred:\n\t* Missing job task groups\n\n".into()));
+        return Err(SimError::InvalidJob(
+            "1 error occurred:\n\t* Missing job task groups\n\n".into(),
+        ));
     }
     if !(1..=100).contains(&spec.priority) {
-        return Err(SimError::InvalidJob(format!("1 error occurred:\n\t* Job priority must be between [1, 100]; got {}\n\n", spec.priority)));
+        return Err(SimError::InvalidJob(format!(
+            "1 error occurred:\n\t* Job priority must be between [1, 100]; got {}\n\n",
+            spec.priority
+        )));
     }
     for g in &spec.groups {
         if g.tasks.is_empty() {

@@ -54,12 +54,20 @@ impl<E> Default for EventQueue<E> {
 impl<E> EventQueue<E> {
     /// An empty FIFO-tie queue.
     pub fn new() -> Self {
-        EventQueue { heap: BinaryHeap::with_capacity(1 << 12), seq: 0, tie_rng: None, popped: 0 }
+        EventQueue {
+            heap: BinaryHeap::with_capacity(1 << 12),
+            seq: 0,
+            tie_rng: None,
+            popped: 0,
+        }
     }
 
     /// An empty queue that permutes same-time events with the given RNG.
     pub fn with_tie_shuffle(rng: ChaCha8Rng) -> Self {
-        EventQueue { tie_rng: Some(rng), ..Self::new() }
+        EventQueue {
+            tie_rng: Some(rng),
+            ..Self::new()
+        }
     }
 
     /// Schedules `ev` at `time`.
@@ -132,7 +140,11 @@ mod tests {
         assert_eq!(order[0], 1000);
         assert_eq!(*order.last().unwrap(), 2000);
         let mid = &order[1..51];
-        assert_ne!(mid, (0..50).collect::<Vec<_>>().as_slice(), "same-time events were permuted");
+        assert_ne!(
+            mid,
+            (0..50).collect::<Vec<_>>().as_slice(),
+            "same-time events were permuted"
+        );
         let mut sorted = mid.to_vec();
         sorted.sort();
         assert_eq!(sorted, (0..50).collect::<Vec<_>>());

@@ -74,7 +74,13 @@ impl RaftModel {
     }
 
     /// Queues entry `id` of `bytes`. Returns the completion time of a disk write if one started now.
-    pub fn append(&mut self, now: SimTime, id: u32, bytes: u64, p: &ModelParams) -> Option<SimTime> {
+    pub fn append(
+        &mut self,
+        now: SimTime,
+        id: u32,
+        bytes: u64,
+        p: &ModelParams,
+    ) -> Option<SimTime> {
         self.queue.push_back((id, bytes));
         if self.disk_busy {
             None
@@ -106,7 +112,12 @@ impl RaftModel {
 
     /// The leader's disk write finished at `now`. Returns the committed entries with their commit time, and
     /// the completion time of the next write if one started.
-    pub fn on_disk_done(&mut self, now: SimTime, p: &ModelParams, out: &mut Vec<Committed>) -> Option<SimTime> {
+    pub fn on_disk_done(
+        &mut self,
+        now: SimTime,
+        p: &ModelParams,
+        out: &mut Vec<Committed>,
+    ) -> Option<SimTime> {
         let bytes: u64 = self.in_write.iter().map(|e| e.1).sum();
         // Quorum: the leader plus floor(servers/2) followers. Followers receive the batch one RTT after the
         // leader started writing, then write it themselves; the needed follower is the quorum-th fastest.
@@ -117,7 +128,10 @@ impl RaftModel {
             let mut acks: Vec<SimTime> = (0..self.followers)
                 .map(|_| {
                     let fs = self.lognormal_us(p.raft_fsync_median_us, p.raft_fsync_sigma);
-                    self.write_start + p.raft_rtt_us * 1_000 + fs + bytes * 1_000_000_000 / p.raft_disk_bytes_per_s.max(1)
+                    self.write_start
+                        + p.raft_rtt_us * 1_000
+                        + fs
+                        + bytes * 1_000_000_000 / p.raft_disk_bytes_per_s.max(1)
                 })
                 .collect();
             acks.sort_unstable();
@@ -151,7 +165,8 @@ impl RaftModel {
 
     /// Whether a snapshot is due at `now`.
     pub fn snapshot_due(&self, now: SimTime, p: &ModelParams) -> bool {
-        self.entries_since_snapshot >= p.raft_snapshot_threshold && now >= self.last_snapshot + p.raft_snapshot_interval_us * 1_000
+        self.entries_since_snapshot >= p.raft_snapshot_threshold
+            && now >= self.last_snapshot + p.raft_snapshot_interval_us * 1_000
     }
 
     /// Takes a snapshot of `state_bytes` at `now`; returns the bytes written.
@@ -187,13 +202,22 @@ mod tests {
         assert!(r.append(10, 2, 1000, &p).is_none(), "disk busy: queued");
         assert!(r.append(20, 3, 1000, &p).is_none());
         let mut out = Vec::new();
-        let next = r.on_disk_done(done, &p, &mut out).expect("second batch starts");
+        let next = r
+            .on_disk_done(done, &p, &mut out)
+            .expect("second batch starts");
         assert_eq!(out.len(), 1);
         assert!(out[0].1 >= done);
-        assert!(out[0].1 >= p.raft_rtt_us * 1000, "needs a follower round trip");
+        assert!(
+            out[0].1 >= p.raft_rtt_us * 1000,
+            "needs a follower round trip"
+        );
         out.clear();
         assert!(r.on_disk_done(next, &p, &mut out).is_none());
-        assert_eq!(out.iter().map(|c| c.0).collect::<Vec<_>>(), vec![2, 3], "entries 2 and 3 share one fsync");
+        assert_eq!(
+            out.iter().map(|c| c.0).collect::<Vec<_>>(),
+            vec![2, 3],
+            "entries 2 and 3 share one fsync"
+        );
         assert_eq!(r.fsyncs, 2);
         assert_eq!(r.bytes_written, 3000);
     }

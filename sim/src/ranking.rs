@@ -38,7 +38,13 @@ pub fn anti_affinity(collisions: u32, desired_count: u32) -> Option<f64> {
 /// How many fitting nodes the limit iterator scores for one placement ([src] `stack.go`):
 /// batch 2 (power of two choices); service `max(2, ceil(log2 N))`; with a job `spread` block or affinities
 /// `max(count, node_limit_for_feasibility_checks)`.
-pub fn limit(job_type: JobType, spread_or_affinity: bool, count: u32, nodes: usize, node_limit: u32) -> usize {
+pub fn limit(
+    job_type: JobType,
+    spread_or_affinity: bool,
+    count: u32,
+    nodes: usize,
+    node_limit: u32,
+) -> usize {
     if spread_or_affinity {
         return count.max(node_limit) as usize;
     }
@@ -86,14 +92,23 @@ pub struct Selection {
 /// best of the first `limit` fitting nodes (skipping up to [`MAX_SKIP`] nodes with score ≤ 0, which are used
 /// only if fewer than `limit` others turn up). The cursor moves past the last node examined, so successive
 /// placements of one evaluation continue around the ring, as Nomad's `StaticIterator` does.
-pub fn select(n: usize, cursor: &mut usize, limit: usize, mut candidate: impl FnMut(usize) -> Candidate) -> Selection {
+pub fn select(
+    n: usize,
+    cursor: &mut usize,
+    limit: usize,
+    mut candidate: impl FnMut(usize) -> Candidate,
+) -> Selection {
     let mut best: Option<(usize, f64)> = None;
     let mut skipped: [(usize, f64); MAX_SKIP] = [(0, 0.0); MAX_SKIP];
     let mut nskipped = 0;
     let mut seen = 0usize;
     let mut examined = 0u32;
     if n == 0 {
-        return Selection { chosen: None, score: 0.0, examined };
+        return Selection {
+            chosen: None,
+            score: 0.0,
+            examined,
+        };
     }
     let start = *cursor % n;
     let mut pos = start;
@@ -126,7 +141,11 @@ pub fn select(n: usize, cursor: &mut usize, limit: usize, mut candidate: impl Fn
             }
         }
     }
-    Selection { chosen: best.map(|b| b.0), score: best.map(|b| b.1).unwrap_or(0.0), examined }
+    Selection {
+        chosen: best.map(|b| b.0),
+        score: best.map(|b| b.1).unwrap_or(0.0),
+        examined,
+    }
 }
 
 #[inline]
@@ -149,10 +168,23 @@ mod tests {
     #[test]
     fn fit_vectors_from_the_reference() {
         // (free_cpu, free_mem) → binpack / spread raw scores, scheduler-model.md §2.
-        let v = [((0.9, 0.9), 4.113, 13.887), ((0.5, 0.5), 13.675, 4.325), ((0.1, 0.1), 17.482, 0.518), ((0.2, 0.6), 14.434, 3.566)];
+        let v = [
+            ((0.9, 0.9), 4.113, 13.887),
+            ((0.5, 0.5), 13.675, 4.325),
+            ((0.1, 0.1), 17.482, 0.518),
+            ((0.2, 0.6), 14.434, 3.566),
+        ];
         for ((c, m), bp, sp) in v {
-            assert!(close(fit_raw(Algorithm::Binpack, c, m), bp), "binpack {c},{m}: {}", fit_raw(Algorithm::Binpack, c, m));
-            assert!(close(fit_raw(Algorithm::Spread, c, m), sp), "spread {c},{m}: {}", fit_raw(Algorithm::Spread, c, m));
+            assert!(
+                close(fit_raw(Algorithm::Binpack, c, m), bp),
+                "binpack {c},{m}: {}",
+                fit_raw(Algorithm::Binpack, c, m)
+            );
+            assert!(
+                close(fit_raw(Algorithm::Spread, c, m), sp),
+                "spread {c},{m}: {}",
+                fit_raw(Algorithm::Spread, c, m)
+            );
         }
         assert_eq!(fit_raw(Algorithm::Binpack, 1.0, 1.0), 0.0);
         assert_eq!(fit_raw(Algorithm::Spread, 0.0, 0.0), 0.0);
@@ -179,15 +211,24 @@ mod tests {
     fn select_takes_best_of_limit_and_advances_cursor() {
         let scores = [0.1, 0.9, 0.5, 0.7, 0.95];
         let mut cur = 0;
-        let s = select(5, &mut cur, 2, |p| Candidate { fits: true, score: scores[p] });
+        let s = select(5, &mut cur, 2, |p| Candidate {
+            fits: true,
+            score: scores[p],
+        });
         assert_eq!(s.chosen, Some(1));
         assert_eq!(s.examined, 2);
         assert_eq!(cur, 2);
-        let s = select(5, &mut cur, 2, |p| Candidate { fits: true, score: scores[p] });
+        let s = select(5, &mut cur, 2, |p| Candidate {
+            fits: true,
+            score: scores[p],
+        });
         assert_eq!(s.chosen, Some(3));
         assert_eq!(cur, 4);
         // wraps around
-        let s = select(5, &mut cur, 2, |p| Candidate { fits: true, score: scores[p] });
+        let s = select(5, &mut cur, 2, |p| Candidate {
+            fits: true,
+            score: scores[p],
+        });
         assert_eq!(s.chosen, Some(4));
         assert_eq!(cur, 1);
     }
@@ -197,16 +238,25 @@ mod tests {
         let fits = [false, true, true, false, true];
         let scores = [0.0, -0.5, 0.3, 0.0, 0.2];
         let mut cur = 0;
-        let s = select(5, &mut cur, 2, |p| Candidate { fits: fits[p], score: scores[p] });
+        let s = select(5, &mut cur, 2, |p| Candidate {
+            fits: fits[p],
+            score: scores[p],
+        });
         // node 1 (score ≤ 0) is skipped; 2 and 4 are the two scored; 2 wins.
         assert_eq!(s.chosen, Some(2));
         assert_eq!(s.examined, 5);
         // nothing fits
-        let s = select(5, &mut cur, 2, |_| Candidate { fits: false, score: 1.0 });
+        let s = select(5, &mut cur, 2, |_| Candidate {
+            fits: false,
+            score: 1.0,
+        });
         assert_eq!(s.chosen, None);
         assert_eq!(s.examined, 5);
         // only a skipped node fits: it is used
-        let s = select(3, &mut cur, 2, |p| Candidate { fits: p == 1, score: -1.0 });
+        let s = select(3, &mut cur, 2, |p| Candidate {
+            fits: p == 1,
+            score: -1.0,
+        });
         assert_eq!(s.chosen, Some(1));
     }
 }

@@ -86,11 +86,19 @@ pub struct SecondSample {
 }
 
 /// Closes second `t_s`: turns the accumulators into one row per server and resets them.
-pub fn close_second(p: &ModelParams, servers: &mut [ServerRes], t_s: u64, s: &SecondSample, out: &mut Vec<MetricRow>) {
+pub fn close_second(
+    p: &ModelParams,
+    servers: &mut [ServerRes],
+    t_s: u64,
+    s: &SecondSample,
+    out: &mut Vec<MetricRow>,
+) {
     let rss = rss_bytes(p, s.state);
     for (i, sv) in servers.iter_mut().enumerate() {
         let leader = i == s.leader;
-        let cpu = (sv.busy_ns as f64 * p.cpu_overhead_factor / (sv.cores.max(1) as f64 * 1e9) * 100.0).min(100.0);
+        let cpu = (sv.busy_ns as f64 * p.cpu_overhead_factor / (sv.cores.max(1) as f64 * 1e9)
+            * 100.0)
+            .min(100.0);
         let hb = sv.heartbeats.floor();
         sv.heartbeats -= hb;
         out.push(MetricRow {
@@ -123,7 +131,13 @@ mod tests {
     #[test]
     fn c2m_idle_rss_is_about_3_5_gb() {
         let p = ModelParams::default();
-        let rss = rss_bytes(&p, StateSize { nodes: 6_100, ..Default::default() });
+        let rss = rss_bytes(
+            &p,
+            StateSize {
+                nodes: 6_100,
+                ..Default::default()
+            },
+        );
         // C2M: "3.5 GB before any work, mostly node state"; mem_gc_factor inflates live state.
         assert!(rss > 3.3e9 && rss < 3.8e9, "{rss}");
         let empty = rss_bytes(&p, StateSize::default());
@@ -133,7 +147,12 @@ mod tests {
     #[test]
     fn cpu_percent_is_capped_and_per_core() {
         let p = ModelParams::default();
-        let mut s = vec![ServerRes { name: "a".into(), cores: 4, busy_ns: 2_000_000_000, ..Default::default() }];
+        let mut s = vec![ServerRes {
+            name: "a".into(),
+            cores: 4,
+            busy_ns: 2_000_000_000,
+            ..Default::default()
+        }];
         let mut rows = Vec::new();
         close_second(&p, &mut s, 0, &SecondSample::default(), &mut rows);
         let expect = 2e9 * p.cpu_overhead_factor / 4e9 * 100.0;

@@ -6,7 +6,9 @@ use std::collections::BinaryHeap;
 use crate::cluster::{Cluster, ClusterOptions};
 use crate::driver::{RequestOutcome, SimTime};
 use crate::error::SimError;
-use crate::record::{RunMeta, RunRecord, ScenarioInfo, ServerInfo, Source, SCHEMA_VERSION, SIM_EPOCH_UNIX_NS};
+use crate::record::{
+    RunMeta, RunRecord, ScenarioInfo, ServerInfo, Source, SCHEMA_VERSION, SIM_EPOCH_UNIX_NS,
+};
 use crate::scenario::{JobType, Scenario, WorkloadSource};
 use crate::summary::SummaryInputs;
 use crate::workload::{JobSource, Pacing, Submission, SyntheticSource};
@@ -57,8 +59,14 @@ pub struct RunStats {
 /// reads the file (`sim` does no file IO).
 pub fn synthetic_source(sc: &Scenario, seed: u64) -> Result<Box<dyn JobSource>, SimError> {
     match &sc.workload {
-        WorkloadSource::Synthetic { template, arrival } => Ok(Box::new(SyntheticSource::new(template.clone(), *arrival, seed))),
-        WorkloadSource::Trace { path } => Err(SimError::Scenario(format!("the workload is a trace ({path}): load it and pass a trace source"))),
+        WorkloadSource::Synthetic { template, arrival } => Ok(Box::new(SyntheticSource::new(
+            template.clone(),
+            *arrival,
+            seed,
+        ))),
+        WorkloadSource::Trace { path } => Err(SimError::Scenario(format!(
+            "the workload is a trace ({path}): load it and pass a trace source"
+        ))),
     }
 }
 
@@ -69,16 +77,27 @@ pub fn run_scenario(
     opts: &RunOptions,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<(RunRecord, RunStats), SimError> {
-    let mut cluster = Cluster::new(sc, opts.seed, ClusterOptions { record_changes: false, tie_shuffle_seed: opts.tie_shuffle })?;
+    let mut cluster = Cluster::new(
+        sc,
+        opts.seed,
+        ClusterOptions {
+            record_changes: false,
+            tie_shuffle_seed: opts.tie_shuffle,
+        },
+    )?;
     let mut source = source;
     let pacing = source.pacing();
     let total = source.len_hint();
     let describe = source.describe();
     // Pending submissions by time (ties by arrival order).
     let mut heap: BinaryHeap<Reverse<(SimTime, u64)>> = BinaryHeap::new();
-    let mut waiting: std::collections::BTreeMap<u64, Submission> = std::collections::BTreeMap::new();
+    let mut waiting: std::collections::BTreeMap<u64, Submission> =
+        std::collections::BTreeMap::new();
     let mut seq = 0u64;
-    let mut push = |heap: &mut BinaryHeap<Reverse<(SimTime, u64)>>, waiting: &mut std::collections::BTreeMap<u64, Submission>, t: SimTime, s: Submission| {
+    let mut push = |heap: &mut BinaryHeap<Reverse<(SimTime, u64)>>,
+                    waiting: &mut std::collections::BTreeMap<u64, Submission>,
+                    t: SimTime,
+                    s: Submission| {
         heap.push(Reverse((t, seq)));
         waiting.insert(seq, s);
         seq += 1;
@@ -107,7 +126,14 @@ pub fn run_scenario(
         let ev = c.counters().events;
         if force || ev >= last_report + (1 << 18) {
             last_report = ev;
-            progress(&Progress { sim_time: c.now(), jobs_submitted: submitted, jobs_total: total, placed: c.counters().placements, running: c.running_now(), events: ev });
+            progress(&Progress {
+                sim_time: c.now(),
+                jobs_submitted: submitted,
+                jobs_total: total,
+                placed: c.counters().placements,
+                running: c.running_now(),
+                events: ev,
+            });
         }
     };
     loop {
@@ -131,13 +157,21 @@ pub fn run_scenario(
             heap.pop();
             let s = waiting.remove(&id).expect("waiting submission");
             cluster.advance_to(ts)?;
-            let intended = if matches!(pacing, Pacing::Timed) { s.at } else { ts };
+            let intended = if matches!(pacing, Pacing::Timed) {
+                s.at
+            } else {
+                ts
+            };
             match cluster.submit_register(s.spec, intended) {
                 Ok(_) => {
                     submitted += 1;
                     outstanding += 1;
                 }
-                Err(e) => return Err(SimError::InvalidJob(format!("job rejected by the simulated cluster: {e}"))),
+                Err(e) => {
+                    return Err(SimError::InvalidJob(format!(
+                        "job rejected by the simulated cluster: {e}"
+                    )))
+                }
             }
             if let Pacing::Timed = pacing {
                 if let Some(n) = source.next_job() {
@@ -182,13 +216,33 @@ pub fn run_scenario(
     let end = cluster.now();
     cluster.close_metrics();
     report(&cluster, submitted, true);
-    let stats = RunStats { events: cluster.counters().events, sim_time: end, unplaced: cluster.unplaced() };
-    let rec = build_record(sc, &cluster, opts, &describe, submitted, failed_submit, Source::Sim);
+    let stats = RunStats {
+        events: cluster.counters().events,
+        sim_time: end,
+        unplaced: cluster.unplaced(),
+    };
+    let rec = build_record(
+        sc,
+        &cluster,
+        opts,
+        &describe,
+        submitted,
+        failed_submit,
+        Source::Sim,
+    );
     Ok((rec, stats))
 }
 
 /// Builds the run record of a cluster's ground truth.
-pub fn build_record(sc: &Scenario, c: &Cluster, opts: &RunOptions, arrival: &str, submitted: u64, failed_submit: u64, source: Source) -> RunRecord {
+pub fn build_record(
+    sc: &Scenario,
+    c: &Cluster,
+    opts: &RunOptions,
+    arrival: &str,
+    submitted: u64,
+    failed_submit: u64,
+    source: Source,
+) -> RunRecord {
     let allocs: Vec<_> = (0..c.alloc_count()).map(|i| c.alloc_truth(i)).collect();
     let metrics = c.metric_rows().to_vec();
     let nodes = c.node_rows();
@@ -204,7 +258,15 @@ pub fn build_record(sc: &Scenario, c: &Cluster, opts: &RunOptions, arrival: &str
     };
     let summary = crate::record::Summary::compute(&allocs, &metrics, &inputs);
     let (job_type, groups, count, cpu, mem, spread, jobs) = match &sc.workload {
-        WorkloadSource::Synthetic { template: t, .. } => (t.job_type.as_str().to_string(), t.groups, t.count, t.cpu_mhz, t.memory_mb, t.spread_block, t.jobs as u64),
+        WorkloadSource::Synthetic { template: t, .. } => (
+            t.job_type.as_str().to_string(),
+            t.groups,
+            t.count,
+            t.cpu_mhz,
+            t.memory_mb,
+            t.spread_block,
+            t.jobs as u64,
+        ),
         WorkloadSource::Trace { .. } => ("mixed".to_string(), 0, 0, 0, 0, false, submitted),
     };
     let _ = JobType::Batch;
@@ -213,13 +275,18 @@ pub fn build_record(sc: &Scenario, c: &Cluster, opts: &RunOptions, arrival: &str
         notes.push(format!("{} allocations were still unplaced when the run ended (no capacity left and no way to add any)", c.unplaced()));
     }
     if let Some(t) = opts.tie_shuffle {
-        notes.push(format!("tie-shuffle mode: same-time events permuted with seed {t}"));
+        notes.push(format!(
+            "tie-shuffle mode: same-time events permuted with seed {t}"
+        ));
     }
     let names = c.server_names();
     let meta = RunMeta {
         schema_version: SCHEMA_VERSION,
         tool_version: opts.tool_version.clone(),
-        run_id: opts.run_id.clone().unwrap_or_else(|| format!("{}-{}", sc.name, opts.seed)),
+        run_id: opts
+            .run_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", sc.name, opts.seed)),
         source,
         seed: Some(opts.seed),
         nomad_version: "sim".to_string(),
@@ -256,5 +323,10 @@ pub fn build_record(sc: &Scenario, c: &Cluster, opts: &RunOptions, arrival: &str
         events,
         notes,
     };
-    RunRecord { meta, allocs, metrics, nodes }
+    RunRecord {
+        meta,
+        allocs,
+        metrics,
+        nodes,
+    }
 }

@@ -58,15 +58,29 @@ impl SyntheticSource {
         let mut r = rng::stream(seed, "workload");
         let n = template.jobs as usize;
         let priorities: Vec<u32> = (0..n)
-            .map(|_| if template.priorities.is_empty() { template.priority } else { template.priorities[r.random_range(0..template.priorities.len())] })
+            .map(|_| {
+                if template.priorities.is_empty() {
+                    template.priority
+                } else {
+                    template.priorities[r.random_range(0..template.priorities.len())]
+                }
+            })
             .collect();
         let times = match arrival {
             Arrival::AllAtOnce | Arrival::ClosedLoop { .. } => vec![0; n],
-            Arrival::OpenLoop { rate_per_s, burst, jitter_ns } => {
+            Arrival::OpenLoop {
+                rate_per_s,
+                burst,
+                jitter_ns,
+            } => {
                 let mut t: Vec<SimTime> = (0..n)
                     .map(|i| {
                         let tick = (i as u64 / burst as u64) as f64 * burst as f64 / rate_per_s;
-                        let j = if jitter_ns > 0 { r.random_range(0..jitter_ns) } else { 0 };
+                        let j = if jitter_ns > 0 {
+                            r.random_range(0..jitter_ns)
+                        } else {
+                            0
+                        };
                         (tick * 1e9) as u64 + j
                     })
                     .collect();
@@ -74,7 +88,13 @@ impl SyntheticSource {
                 t
             }
         };
-        SyntheticSource { template, arrival, times, next: 0, priorities }
+        SyntheticSource {
+            template,
+            arrival,
+            times,
+            next: 0,
+            priorities,
+        }
     }
 
     /// The job spec of job `i`.
@@ -82,14 +102,21 @@ impl SyntheticSource {
         let t = &self.template;
         let groups = (0..t.groups)
             .map(|g| GroupSpec {
-                name: if t.groups == 1 { "g".to_string() } else { format!("g{g}") },
+                name: if t.groups == 1 {
+                    "g".to_string()
+                } else {
+                    format!("g{g}")
+                },
                 count: t.count,
                 cpu_mhz: t.cpu_mhz,
                 memory_mb: t.memory_mb,
                 tasks: vec!["t".to_string()],
                 image: t.image.clone(),
                 image_bytes: t.image_bytes,
-                run: RunPlan::Model { duration: t.duration, fail_rate: t.fail_rate },
+                run: RunPlan::Model {
+                    duration: t.duration,
+                    fail_rate: t.fail_rate,
+                },
                 node_class: None,
             })
             .collect();
@@ -121,7 +148,10 @@ impl JobSource for SyntheticSource {
         }
         let i = self.next;
         self.next += 1;
-        Some(Submission { at: self.times[i as usize], spec: self.job(i) })
+        Some(Submission {
+            at: self.times[i as usize],
+            spec: self.job(i),
+        })
     }
     fn len_hint(&self) -> Option<u64> {
         Some(self.template.jobs as u64)

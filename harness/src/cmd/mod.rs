@@ -12,6 +12,8 @@ pub mod sim;
 pub mod trace;
 
 /// A job source replaying a trace file (JSON Lines or CSV).
-pub fn trace_source(path: &std::path::Path) -> anyhow::Result<Box<dyn stampede_sim::workload::JobSource>> {
+pub fn trace_source(
+    path: &std::path::Path,
+) -> anyhow::Result<Box<dyn stampede_sim::workload::JobSource>> {
     anyhow::bail!("trace replay is not built yet ({})", path.display())
 }

@@ -45,17 +45,26 @@ pub struct SimArgs {
 
 /// Loads and validates a scenario file, with `--scale` applied.
 pub fn load_scenario(path: &Path, scale: f64) -> Result<Scenario> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading scenario {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading scenario {}", path.display()))?;
     let sc = Scenario::from_toml(&path.display().to_string(), &text)?;
     if scale != 1.0 {
-        return sc.scaled(scale).map_err(|e| anyhow::anyhow!("--scale: {e}"));
+        return sc
+            .scaled(scale)
+            .map_err(|e| anyhow::anyhow!("--scale: {e}"));
     }
     Ok(sc)
 }
 
 /// Runs a simulation and returns the record (no files written).
-pub fn simulate(sc: &Scenario, source: Box<dyn JobSource>, opts: &RunOptions, progress: &mut dyn FnMut(&Progress)) -> Result<(RunRecord, RunStats)> {
-    runner::run_scenario(sc, source, opts, progress).with_context(|| format!("simulating scenario `{}` with seed {}", sc.name, opts.seed))
+pub fn simulate(
+    sc: &Scenario,
+    source: Box<dyn JobSource>,
+    opts: &RunOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<(RunRecord, RunStats)> {
+    runner::run_scenario(sc, source, opts, progress)
+        .with_context(|| format!("simulating scenario `{}` with seed {}", sc.name, opts.seed))
 }
 
 /// The job source for a scenario: its synthetic workload, or a trace file.
@@ -73,7 +82,10 @@ pub fn source_for(sc: &Scenario, seed: u64, trace: Option<&Path>) -> Result<Box<
 pub fn run(args: SimArgs) -> Result<u8> {
     let sc = load_scenario(&args.scenario, args.scale)?;
     let seed = args.seed.unwrap_or(sc.seed);
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-{}", sc.name, seed)));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("reports").join(format!("{}-{}", sc.name, seed)));
     let source = source_for(&sc, seed, args.trace.as_deref())?;
     let opts = RunOptions {
         seed,
@@ -86,14 +98,23 @@ pub fn run(args: SimArgs) -> Result<u8> {
         eprintln!(
             "simulating {} (seed {seed}{}): {} nodes, {} servers",
             sc.name,
-            if args.scale != 1.0 { format!(", scale {}", args.scale) } else { String::new() },
+            if args.scale != 1.0 {
+                format!(", scale {}", args.scale)
+            } else {
+                String::new()
+            },
             sc.initial_nodes(),
             sc.cluster.servers
         );
     }
     let bar = if loud && std::io::stderr().is_terminal() {
         let b = indicatif::ProgressBar::new(source.len_hint().unwrap_or(0));
-        b.set_style(indicatif::ProgressStyle::with_template("{spinner} sim t={msg} [{bar:30}] {pos}/{len} jobs").expect("template"));
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} sim t={msg} [{bar:30}] {pos}/{len} jobs",
+            )
+            .expect("template"),
+        );
         Some(b)
     } else {
         None
@@ -102,7 +123,12 @@ pub fn run(args: SimArgs) -> Result<u8> {
     let (rec, stats) = simulate(&sc, source, &opts, &mut |p: &Progress| {
         if let Some(b) = &bar {
             b.set_position(p.jobs_submitted);
-            b.set_message(format!("{} placed={} running={}", format_duration_ns(p.sim_time), p.placed, p.running));
+            b.set_message(format!(
+                "{} placed={} running={}",
+                format_duration_ns(p.sim_time),
+                p.placed,
+                p.running
+            ));
         }
     })?;
     let elapsed = wall.elapsed();
@@ -111,7 +137,8 @@ pub fn run(args: SimArgs) -> Result<u8> {
     }
     crate::record_io::write_record(&out, &rec)?;
     if !args.no_report {
-        crate::report::write_reports(&out, &rec).with_context(|| format!("writing reports into {}", out.display()))?;
+        crate::report::write_reports(&out, &rec)
+            .with_context(|| format!("writing reports into {}", out.display()))?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rec.meta.summary)?);
@@ -124,10 +151,20 @@ pub fn run(args: SimArgs) -> Result<u8> {
 fn print_summary(rec: &RunRecord, stats: &RunStats, wall_s: f64, out: &Path) {
     let s = &rec.meta.summary;
     let l = &s.latency_ms;
-    println!("run {} (seed {})", rec.meta.run_id, rec.meta.seed.unwrap_or(0));
+    println!(
+        "run {} (seed {})",
+        rec.meta.run_id,
+        rec.meta.seed.unwrap_or(0)
+    );
     println!(
         "  placed {} / desired {}, running {}, complete {}, failed {}, lost {}, rescheduled {}",
-        s.allocs_placed, s.allocs_desired, s.allocs_running, s.allocs_complete, s.allocs_failed, s.allocs_lost, s.allocs_rescheduled
+        s.allocs_placed,
+        s.allocs_desired,
+        s.allocs_running,
+        s.allocs_complete,
+        s.allocs_failed,
+        s.allocs_lost,
+        s.allocs_rescheduled
     );
     println!(
         "  completion {} ({:.1} s), placement rate {:.1}/s",
@@ -135,8 +172,15 @@ fn print_summary(rec: &RunRecord, stats: &RunStats, wall_s: f64, out: &Path) {
         s.completion_s,
         s.placement_rate_per_s
     );
-    for (name, p) in [("submit→placed", &l.submit_to_placed), ("placed→running", &l.placed_to_running), ("submit→running", &l.submit_to_running)] {
-        println!("  {name:<15} p50 {:>9.1} ms  p90 {:>9.1} ms  p99 {:>9.1} ms  max {:>9.1} ms", p.p50, p.p90, p.p99, p.max);
+    for (name, p) in [
+        ("submit→placed", &l.submit_to_placed),
+        ("placed→running", &l.placed_to_running),
+        ("submit→running", &l.submit_to_running),
+    ] {
+        println!(
+            "  {name:<15} p50 {:>9.1} ms  p90 {:>9.1} ms  p99 {:>9.1} ms  max {:>9.1} ms",
+            p.p50, p.p90, p.p99, p.max
+        );
     }
     println!(
         "  servers: cpu max {:.1}%, rss max {:.2} GB, raft {:.1} MB written, {} fsyncs; evals blocked {}, failed {}",
@@ -148,7 +192,12 @@ fn print_summary(rec: &RunRecord, stats: &RunStats, wall_s: f64, out: &Path) {
         s.evals_failed
     );
     for (k, v) in &s.slo {
-        println!("  SLO {k} ≤ {}: measured {:.1} → {}", v.threshold, v.measured, if v.met { "MET" } else { "MISSED" });
+        println!(
+            "  SLO {k} ≤ {}: measured {:.1} → {}",
+            v.threshold,
+            v.measured,
+            if v.met { "MET" } else { "MISSED" }
+        );
     }
     for n in &rec.meta.notes {
         println!("  note: {n}");
