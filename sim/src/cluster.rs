@@ -1054,6 +1054,35 @@ impl Cluster {
             .collect()
     }
 
+    /// Consistency check for tests: describes every slot that still wants a placement while no evaluation
+    /// of its job is ready, in flight or blocked (an allocation the cluster has forgotten). Empty when sound.
+    pub fn orphaned_slots(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let blocked: BTreeSet<u32> = self.blocked.iter().map(|(j, _)| j).collect();
+        let busy: BTreeSet<u32> = self.workers.iter().filter(|w| w.eval != NONE).map(|w| self.evals[w.eval as usize].job).collect();
+        let pending: BTreeSet<u32> = self.evals.iter().filter(|e| e.status == EvalStatus::Pending).map(|e| e.job).collect();
+        for (j, job) in self.jobs.iter().enumerate() {
+            let j = j as u32;
+            if job.stopped || blocked.contains(&j) || busy.contains(&j) || pending.contains(&j) {
+                continue;
+            }
+            for (gi, g) in job.groups.iter().enumerate() {
+                for (si, s) in g.slots.iter().enumerate() {
+                    if matches!(s.state, SlotState::Empty | SlotState::Planned) {
+                        let evs: Vec<String> = self
+                            .evals
+                            .iter()
+                            .filter(|e| e.job == j)
+                            .map(|e| format!("{}:{:?}:d{}:t{}", e.triggered_by, e.status, e.deliveries, e.token))
+                            .collect();
+                        out.push(format!("job {} group {gi} slot {si}: {:?} (plan token {}) evals {evs:?}", job.spec.id, s.state, s.plan_token));
+                    }
+                }
+            }
+        }
+        out
+    }
+
     // ------------------------------------------------------------------ internals: events
 
     #[inline]
@@ -2496,6 +2525,15 @@ impl Cluster {
             return;
         }
         self.arm_nack(e);
+        // Placements the applier rejected go back to wanting a placement.
+        for (i, pl) in plan.placements.iter().enumerate() {
+            if !plan.accepted.get(i).copied().unwrap_or(false) {
+                let s = &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+                if s.state == SlotState::Planned && s.plan_token == tok {
+                    s.state = SlotState::Empty;
+                }
+            }
+        }
         let progress = plan.accepted.iter().any(|&a| a);
         let remaining = self.jobs[j as usize]
             .groups

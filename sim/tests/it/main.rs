@@ -1,0 +1,4 @@
+//! Integration tests of the simulator, one module per behaviour.
+
+mod determinism;
+mod scenarios;
