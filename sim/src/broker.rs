@@ -120,6 +120,11 @@ impl BlockedEvals {
         self.by_job.insert(job, eval)
     }
 
+    /// Re-blocks an unblocked evaluation that still could not place (not counted as newly blocked).
+    pub fn reblock(&mut self, job: u32, eval: u32) -> Option<u32> {
+        self.by_job.insert(job, eval)
+    }
+
     /// Removes the blocked eval of `job` (job stopped), returning it.
     pub fn remove_job(&mut self, job: u32) -> Option<u32> {
         self.by_job.remove(&job)

@@ -2605,7 +2605,17 @@ impl Cluster {
         ev.token += 1;
         ev.nack_seq += 1; // disarms the nack timer
         let mut changed = vec![e];
-        if block && status == EvalStatus::Complete {
+        if block && status == EvalStatus::Complete && self.evals[e as usize].triggered_by == "queued-allocs" {
+            // An unblocked eval that still cannot place is re-blocked as it is ([src] `Worker.ReblockEval`).
+            let ev = &mut self.evals[e as usize];
+            ev.status = EvalStatus::Blocked;
+            if let Some(old) = self.blocked.reblock(job, e) {
+                if old != e {
+                    self.evals[old as usize].status = EvalStatus::Canceled;
+                }
+            }
+            self.capacity_check_after_block();
+        } else if block && status == EvalStatus::Complete {
             let b = self.create_eval(job, "queued-allocs", NONE, index);
             self.evals[b as usize].status = EvalStatus::Blocked;
             self.evals[b as usize].previous_eval = e;

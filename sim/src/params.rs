@@ -84,9 +84,9 @@ params! {
     /// FSM apply cost of a job register (memdb insert, eval create, summary), µs. [est]
     fsm_register_job_us: u64 = 300;
     /// FSM apply cost per allocation of a plan result (memdb upserts across indexes, job-summary update). [c2m]
-    fsm_plan_alloc_us: u64 = 480;
+    fsm_plan_alloc_us: u64 = 530;
     /// FSM apply cost per allocation of a client update batch. [c2m]
-    fsm_client_update_alloc_us: u64 = 120;
+    fsm_client_update_alloc_us: u64 = 135;
     /// FSM apply fixed cost per entry, µs. [est]
     fsm_entry_base_us: u64 = 50;
     /// Server-side batching window for client alloc updates into one Raft entry, µs. [src] 50 ms.

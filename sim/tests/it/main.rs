@@ -1,4 +1,6 @@
 //! Integration tests of the simulator, one module per behaviour.
 
 mod determinism;
+mod golden;
+mod scheduling;
 mod scenarios;
