@@ -104,10 +104,13 @@ impl EvalBroker {
     }
 }
 
-/// Blocked evaluations: at most one per job, unblocked all together by a capacity change.
+/// Blocked evaluations: at most one per job, kept in broker order (priority, then age) so a capacity change
+/// can release them in the order the broker would serve them.
 #[derive(Debug, Default)]
 pub struct BlockedEvals {
-    by_job: BTreeMap<u32, u32>,
+    by_job: BTreeMap<u32, (ReadyKey, u32)>,
+    ordered: BTreeSet<ReadyKey>,
+    seq: u64,
     /// Evaluations that were ever blocked.
     pub total_blocked_ever: u64,
 }
@@ -115,24 +118,34 @@ pub struct BlockedEvals {
 impl BlockedEvals {
     /// Blocks `eval` of `job`. Returns a previously blocked eval of the same job that this one supersedes
     /// (Nomad cancels the older one).
-    pub fn block(&mut self, job: u32, eval: u32) -> Option<u32> {
+    pub fn block(&mut self, job: u32, eval: u32, priority: u32) -> Option<u32> {
         self.total_blocked_ever += 1;
-        self.by_job.insert(job, eval)
+        self.reblock(job, eval, priority)
     }
 
     /// Re-blocks an unblocked evaluation that still could not place (not counted as newly blocked).
-    pub fn reblock(&mut self, job: u32, eval: u32) -> Option<u32> {
-        self.by_job.insert(job, eval)
+    pub fn reblock(&mut self, job: u32, eval: u32, priority: u32) -> Option<u32> {
+        let old = self.remove_job(job);
+        let key = (Reverse(priority), self.seq, job);
+        self.seq += 1;
+        self.ordered.insert(key);
+        self.by_job.insert(job, (key, eval));
+        old
     }
 
-    /// Removes the blocked eval of `job` (job stopped), returning it.
+    /// Removes the blocked eval of `job` (job stopped, superseded or released), returning it.
     pub fn remove_job(&mut self, job: u32) -> Option<u32> {
-        self.by_job.remove(&job)
+        let (key, e) = self.by_job.remove(&job)?;
+        self.ordered.remove(&key);
+        Some(e)
     }
 
-    /// Capacity changed: every blocked evaluation is released, in job order.
+    /// Capacity changed: every blocked evaluation is released, in broker order.
     pub fn unblock_all(&mut self) -> Vec<(u32, u32)> {
-        std::mem::take(&mut self.by_job).into_iter().collect()
+        let out = self.iter().collect();
+        self.by_job.clear();
+        self.ordered.clear();
+        out
     }
 
     /// Blocked evaluations now.
@@ -145,9 +158,9 @@ impl BlockedEvals {
         self.by_job.is_empty()
     }
 
-    /// Blocked (job, eval) pairs, in job order.
+    /// Blocked (job, eval) pairs in broker order (highest priority, then oldest).
     pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
-        self.by_job.iter().map(|(&j, &e)| (j, e))
+        self.ordered.iter().map(|k| (k.2, self.by_job[&k.2].1))
     }
 }
 
@@ -198,11 +211,12 @@ mod tests {
     #[test]
     fn blocked_evals_one_per_job() {
         let mut bl = BlockedEvals::default();
-        assert_eq!(bl.block(1, 100), None);
-        assert_eq!(bl.block(1, 101), Some(100));
-        bl.block(2, 200);
-        assert_eq!(bl.len(), 2);
-        assert_eq!(bl.unblock_all(), vec![(1, 101), (2, 200)]);
+        assert_eq!(bl.block(1, 100, 50), None);
+        assert_eq!(bl.block(1, 101, 50), Some(100));
+        bl.block(2, 200, 80);
+        bl.block(3, 300, 50);
+        assert_eq!(bl.len(), 3);
+        assert_eq!(bl.unblock_all(), vec![(2, 200), (1, 101), (3, 300)], "priority first, then age");
         assert!(bl.is_empty());
     }
 }

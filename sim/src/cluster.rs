@@ -1145,16 +1145,7 @@ impl Cluster {
             }
             Ev::Unblock => {
                 self.unblock_scheduled = false;
-                let list = self.blocked.unblock_all();
-                for (job, e) in list {
-                    if self.jobs[job as usize].stopped {
-                        continue;
-                    }
-                    self.evals[e as usize].status = EvalStatus::Pending;
-                    let pr = self.evals[e as usize].priority;
-                    self.broker.enqueue(e, job, pr);
-                }
-                self.dispatch_workers();
+                self.unblock();
             }
             Ev::Reschedule(a) => {
                 let job = self.allocs[a as usize].job;
@@ -2609,7 +2600,8 @@ impl Cluster {
             // An unblocked eval that still cannot place is re-blocked as it is ([src] `Worker.ReblockEval`).
             let ev = &mut self.evals[e as usize];
             ev.status = EvalStatus::Blocked;
-            if let Some(old) = self.blocked.reblock(job, e) {
+            let pr = self.evals[e as usize].priority;
+            if let Some(old) = self.blocked.reblock(job, e, pr) {
                 if old != e {
                     self.evals[old as usize].status = EvalStatus::Canceled;
                 }
@@ -2620,7 +2612,8 @@ impl Cluster {
             self.evals[b as usize].status = EvalStatus::Blocked;
             self.evals[b as usize].previous_eval = e;
             self.evals[e as usize].blocked_eval = b;
-            if let Some(old) = self.blocked.block(job, b) {
+            let pr = self.evals[b as usize].priority;
+            if let Some(old) = self.blocked.block(job, b, pr) {
                 self.evals[old as usize].status = EvalStatus::Canceled;
             }
             self.counters.evals_blocked += 1;
@@ -2689,6 +2682,69 @@ impl Cluster {
             };
             self.push(self.now + delay * US, Ev::Redeliver(e));
         }
+    }
+
+    /// A capacity change releases blocked evaluations. Nomad releases all of them and lets the broker serve
+    /// them by priority; those that still cannot place are re-blocked after a full scheduling pass. The
+    /// model releases, in the same order, the evaluations for which a first-fit check over the current free
+    /// capacity finds room for at least one allocation, and charges the scheduling passes the others would
+    /// have made (`sched_eval_base_us` + a scan of every node) to the servers' workers without simulating
+    /// them: same placements, same server CPU, none of the event storm (see CALIBRATION.md).
+    fn unblock(&mut self) {
+        let mut free: Vec<(u32, u32)> = self
+            .nodes
+            .iter()
+            .filter(|n| n.schedulable() && !n.dead)
+            .map(|n| (n.cpu_cap - n.cpu_used, n.mem_cap - n.mem_used))
+            .collect();
+        let scan_ns = (self.p.sched_eval_base_us + self.p.sched_per_node_scored_us * free.len() as u64) * US;
+        let mut max_cpu = free.iter().map(|f| f.0).max().unwrap_or(0);
+        let mut max_mem = free.iter().map(|f| f.1).max().unwrap_or(0);
+        let list: Vec<(u32, u32)> = self.blocked.iter().collect();
+        let mut skipped = 0u64;
+        for (job, e) in list {
+            if self.jobs[job as usize].stopped {
+                self.blocked.remove_job(job);
+                continue;
+            }
+            // First fit of the job's wanted allocations into the free capacity.
+            let mut fits_any = false;
+            let spec = self.jobs[job as usize].spec.clone();
+            for (gi, g) in spec.groups.iter().enumerate() {
+                if g.cpu_mhz > max_cpu || g.memory_mb > max_mem {
+                    continue;
+                }
+                let wanted = self.jobs[job as usize].groups[gi].slots.iter().filter(|s| s.state == SlotState::Empty).count();
+                for _ in 0..wanted {
+                    let Some(slot) = free.iter_mut().find(|f| f.0 >= g.cpu_mhz && f.1 >= g.memory_mb) else { break };
+                    slot.0 -= g.cpu_mhz;
+                    slot.1 -= g.memory_mb;
+                    fits_any = true;
+                }
+                if fits_any {
+                    max_cpu = free.iter().map(|f| f.0).max().unwrap_or(0);
+                    max_mem = free.iter().map(|f| f.1).max().unwrap_or(0);
+                }
+            }
+            if fits_any {
+                self.blocked.remove_job(job);
+                self.evals[e as usize].status = EvalStatus::Pending;
+                let pr = self.evals[e as usize].priority;
+                self.broker.enqueue(e, job, pr);
+            } else {
+                skipped += 1;
+            }
+        }
+        if skipped > 0 {
+            let n = self.res.len() as u64;
+            let per = skipped * scan_ns / n.max(1);
+            for r in &mut self.res {
+                r.busy_ns += per;
+                r.busy_ns_total += per;
+            }
+            self.counters.evals_processed += skipped;
+        }
+        self.dispatch_workers();
     }
 
     fn capacity_changed(&mut self) {

@@ -17,3 +17,11 @@ pub fn trace_source(
 ) -> anyhow::Result<Box<dyn stampede_sim::workload::JobSource>> {
     anyhow::bail!("trace replay is not built yet ({})", path.display())
 }
+
+/// A factory of job sources replaying one trace file, parsed once and shared across threads.
+pub type TraceSourceFactory = std::sync::Arc<dyn Fn() -> anyhow::Result<Box<dyn stampede_sim::workload::JobSource>> + Send + Sync>;
+
+/// Loads a trace once and returns a factory of sources replaying it.
+pub fn trace_source_factory(path: &std::path::Path) -> anyhow::Result<TraceSourceFactory> {
+    anyhow::bail!("trace replay is not built yet ({})", path.display())
+}
