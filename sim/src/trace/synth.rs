@@ -11,7 +11,7 @@
 //!    dispatched evenly over `nightly_window_s`, at `nightly_priority`. Its durations are drawn like any
 //!    other and then scaled so its total first-attempt run time is exactly `nightly_compute_hours`.
 //! 3. **Changes** fill the rest of the volume: fan-outs are drawn from a discrete Pareto (Zipf-like) law
-//!    `⌈U^(-1/fanout_alpha)⌉` capped at `fanout_max` until the day's volume is reached (the last change is
+//!    `⌊U^(-1/fanout_alpha)⌋` (U uniform on (0, 1]) capped at `fanout_max` until the day's volume is reached (the last change is
 //!    clipped). Given their number, the change arrival times of a non-homogeneous Poisson process are i.i.d.
 //!    with density proportional to the intensity, so each change time is drawn from the piecewise-constant
 //!    diurnal profile `hourly_weights` and the times are sorted. Each change picks its targets without
@@ -69,7 +69,7 @@ pub struct SynthProfile {
     /// Test targets a change can fan out to. Source: a core library with ~6,600 transitive dependents.
     pub targets: u32,
     /// Shape of the discrete Pareto fan-out law (smaller = heavier tail). Assumption: 0.75, so that most
-    /// changes touch a handful of targets (median 2) and a few touch thousands.
+    /// changes touch a handful of targets (41% touch one, median 2) and a few touch thousands.
     pub fanout_alpha: f64,
     /// Largest fan-out of a change. Source: ~6,600 transitive dependents of the core library.
     pub fanout_max: u32,
@@ -413,7 +413,7 @@ impl Gen<'_> {
         while budget > 0 {
             let f = unit_open0(&mut rng)
                 .powf(-1.0 / p.fanout_alpha)
-                .ceil()
+                .floor()
                 .min(p.fanout_max.min(p.targets) as f64) as u64;
             let f = f.clamp(1, budget);
             fanouts.push(f);
