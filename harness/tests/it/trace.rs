@@ -496,7 +496,7 @@ proptest! {
         bytes.truncate(cut.max(1).min(bytes.len()));
         let text = String::from_utf8_lossy(&bytes);
         if let Err(e) = parse_jsonl(&text) {
-            if let Some(l) = e.line() { prop_assert!(l >= 1 && l <= 4, "{}", e); }
+            if let Some(l) = e.line() { prop_assert!((1..=4).contains(&l), "{}", e); }
         }
         let t = parse_jsonl(BASE).unwrap();
         let mut csv = Vec::new();
