@@ -9,7 +9,7 @@
 //!
 //! | submodule  | what |
 //! |------------|------|
-//! | [`format`] | JSON Lines: [`parse_jsonl`], the streaming [`TraceReader`], [`Trace::write_jsonl`] |
+//! | [`format`](mod@format) | JSON Lines: [`parse_jsonl`], the streaming [`TraceReader`], [`Trace::write_jsonl`] |
 //! | [`csv`]    | the spreadsheet flavour, one row per task group |
 //! | [`swf`]    | import of the Standard Workload Format |
 //! | [`synth`]  | [`synth::synth_monorepo`]: a synthetic monorepo CI day, calibrated to published figures |
