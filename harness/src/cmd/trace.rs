@@ -92,9 +92,10 @@ pub enum TraceCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
-        /// Quantile of run times above which the Pareto tail is fitted.
-        #[arg(long, default_value_t = 0.95)]
-        tail_quantile: f64,
+        /// Quantile of run times above which the Pareto tail is fitted (default: the threshold with the
+        /// smallest KS statistic, after Clauset, Shalizi & Newman 2009).
+        #[arg(long)]
+        tail_quantile: Option<f64>,
     },
     /// Convert between JSON Lines and CSV (by extension).
     Convert {
@@ -200,8 +201,8 @@ pub fn run(args: TraceArgs) -> Result<u8> {
             json,
             tail_quantile,
         } => {
-            if !(0.0..1.0).contains(&tail_quantile) {
-                bail!("--tail-quantile {tail_quantile} must be within [0, 1)");
+            if let Some(q) = tail_quantile.filter(|q| !(0.0..1.0).contains(q)) {
+                bail!("--tail-quantile {q} must be within [0, 1)");
             }
             let trace = read_trace(&file)?;
             let st = trace_stats(&trace, tail_quantile);
@@ -362,8 +363,11 @@ pub fn render_stats(s: &TraceStats) -> String {
         Some(p) => {
             let _ = writeln!(
                 o,
-                "  Pareto tail fit (Hill) above the p{:.0} = {:.1} s: alpha {:.3} over {} outcomes ({:.1}%), KS D = {:.4}",
-                d.tail_quantile * 100.0,
+                "  Pareto tail fit (Hill) above {} = {:.1} s: alpha {:.3} over {} outcomes ({:.1}%), KS D = {:.4}",
+                match d.tail_quantile {
+                    Some(q) => format!("the p{}", q * 100.0),
+                    None => "the min-KS threshold".to_string(),
+                },
                 p.x_min_s,
                 p.alpha,
                 p.n_tail,

@@ -141,6 +141,31 @@ pub fn fit_pareto_tail(sorted: &[f64], x_min: f64) -> Option<ParetoFit> {
     })
 }
 
+/// Pareto tail fit with the threshold chosen as Clauset, Shalizi & Newman (2009) do: among candidate
+/// thresholds (the sample's quantiles 0.50, 0.505, …, 0.995), the one whose fit has the smallest KS
+/// statistic, keeping at least `min_tail` samples in the tail. `None` if no candidate qualifies.
+pub fn fit_pareto_tail_auto(sorted: &[f64], min_tail: usize) -> Option<ParetoFit> {
+    let mut best: Option<ParetoFit> = None;
+    let mut last = f64::NAN;
+    for k in 0..100 {
+        let x_min = quantile(sorted, 0.5 + 0.005 * k as f64);
+        if x_min == last {
+            continue;
+        }
+        last = x_min;
+        if let Some(f) = fit_pareto_tail(sorted, x_min) {
+            let better = match best {
+                None => true,
+                Some(b) => f.ks < b.ks,
+            };
+            if (f.n_tail as usize) >= min_tail.max(2) && better {
+                best = Some(f);
+            }
+        }
+    }
+    best
+}
+
 /// Nearest-rank quantile of an ascending sample (`q` in 0..=1); 0 for an empty one.
 pub fn quantile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
@@ -212,10 +237,11 @@ pub struct DurationStats {
     pub max_s: f64,
     /// Lognormal MLE of the whole sample.
     pub lognormal: Option<LognormalFit>,
-    /// Pareto fit above the `tail_quantile` quantile.
+    /// Pareto fit of the tail.
     pub pareto_tail: Option<ParetoFit>,
-    /// Quantile used as the tail threshold.
-    pub tail_quantile: f64,
+    /// Quantile used as the tail threshold; `null` when it was chosen by minimum KS statistic
+    /// ([`fit_pareto_tail_auto`], at least 50 samples in the tail).
+    pub tail_quantile: Option<f64>,
 }
 
 /// Everything `stampede trace inspect` reports.
@@ -249,9 +275,9 @@ pub struct TraceStats {
     pub durations: DurationStats,
 }
 
-/// Computes the statistics of a trace; the Pareto tail is fitted above the `tail_quantile` quantile
-/// of run times (e.g. 0.95).
-pub fn trace_stats(t: &Trace, tail_quantile: f64) -> TraceStats {
+/// Computes the statistics of a trace. The Pareto tail is fitted above the `tail_quantile` quantile of
+/// run times (e.g. 0.95), or, when `None`, above the threshold that minimises the KS statistic.
+pub fn trace_stats(t: &Trace, tail_quantile: Option<f64>) -> TraceStats {
     let mut per_hour: BTreeMap<u64, u64> = BTreeMap::new();
     let mut per_min: BTreeMap<u64, u64> = BTreeMap::new();
     let mut changes: BTreeMap<&str, u64> = BTreeMap::new();
@@ -316,7 +342,10 @@ pub fn trace_stats(t: &Trace, tail_quantile: f64) -> TraceStats {
             fan.iter().filter(|f| **f >= lo && **f <= hi).count() as u64,
         );
     }
-    let x_min = quantile(&durs, tail_quantile);
+    let pareto_tail = match tail_quantile {
+        Some(q) => fit_pareto_tail(&durs, quantile(&durs, q)),
+        None => fit_pareto_tail_auto(&durs, 50),
+    };
     TraceStats {
         name: t.header.name.clone(),
         source: t.header.source.as_str().to_string(),
@@ -368,7 +397,7 @@ pub fn trace_stats(t: &Trace, tail_quantile: f64) -> TraceStats {
             p99_s: quantile(&durs, 0.99),
             max_s: durs.last().copied().unwrap_or(0.0),
             lognormal: fit_lognormal(&durs),
-            pareto_tail: fit_pareto_tail(&durs, x_min),
+            pareto_tail,
             tail_quantile,
         },
     }
@@ -441,6 +470,29 @@ mod tests {
         let g = fit_pareto_tail(&ln, quantile(&ln, 0.5)).unwrap();
         assert!(g.ks > 0.05, "{g:?}");
         assert!(fit_pareto_tail(&[1.0, 2.0], 0.0).is_none());
+    }
+
+    #[test]
+    fn auto_threshold_finds_the_tail_of_a_mixture() {
+        // 97% lognormal body (median 45 s), 3% Pareto tail above 600 s with alpha 1.8: the synth model.
+        let mut r = ChaCha8Rng::seed_from_u64(10);
+        let mut v: Vec<f64> = (0..60_000)
+            .map(|_| {
+                if r.random::<f64>() < 0.03 {
+                    600.0 * (1.0 - r.random::<f64>()).powf(-1.0 / 1.8)
+                } else {
+                    (45f64.ln() + 0.85 * r.sample::<f64, _>(StandardNormal)).exp()
+                }
+            })
+            .collect();
+        v.sort_by(f64::total_cmp);
+        let f = fit_pareto_tail_auto(&v, 50).unwrap();
+        assert!((f.alpha - 1.8).abs() < 0.3, "{f:?}");
+        assert!(f.x_min_s > 250.0, "{f:?}");
+        assert!(f.ks < 0.05, "{f:?}");
+        // Much better than a fixed threshold inside the body.
+        let fixed = fit_pareto_tail(&v, quantile(&v, 0.9)).unwrap();
+        assert!(fixed.ks > 2.0 * f.ks, "{fixed:?} vs {f:?}");
     }
 
     #[test]
