@@ -12,6 +12,7 @@
 //! | [`report`] | summary.md, report.html, exports, compare |
 //! | [`record_io`] | reading and (incrementally) writing run-record directories |
 //! | [`prices`] | the committed, dated EC2 price table |
+//! | [`cost`] | the cost model of a run record or a scenario fleet |
 #![deny(missing_docs)]
 
 use std::process::ExitCode;
@@ -19,6 +20,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod cmd;
+pub mod cost;
 pub mod emulator;
 pub mod nomad;
 pub mod prices;

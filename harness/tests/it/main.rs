@@ -2,3 +2,5 @@
 
 mod compare;
 mod report;
+mod cost;
+mod trace;
