@@ -108,7 +108,10 @@ impl EvalBroker {
 /// can release them in the order the broker would serve them.
 #[derive(Debug, Default)]
 pub struct BlockedEvals {
-    by_job: BTreeMap<u32, (ReadyKey, u32)>,
+    by_job: BTreeMap<u32, (ReadyKey, u32, (u32, u32))>,
+    /// Multisets of the smallest CPU and memory asks of blocked jobs (to stop scanning early).
+    cpu_asks: BTreeMap<u32, u32>,
+    mem_asks: BTreeMap<u32, u32>,
     ordered: BTreeSet<ReadyKey>,
     seq: u64,
     /// Evaluations that were ever blocked.
@@ -118,25 +121,41 @@ pub struct BlockedEvals {
 impl BlockedEvals {
     /// Blocks `eval` of `job`. Returns a previously blocked eval of the same job that this one supersedes
     /// (Nomad cancels the older one).
-    pub fn block(&mut self, job: u32, eval: u32, priority: u32) -> Option<u32> {
+    pub fn block(&mut self, job: u32, eval: u32, priority: u32, ask: (u32, u32)) -> Option<u32> {
         self.total_blocked_ever += 1;
-        self.reblock(job, eval, priority)
+        self.reblock(job, eval, priority, ask)
     }
 
     /// Re-blocks an unblocked evaluation that still could not place (not counted as newly blocked).
-    pub fn reblock(&mut self, job: u32, eval: u32, priority: u32) -> Option<u32> {
+    /// `ask` is the job's smallest (CPU MHz, memory MB) allocation.
+    pub fn reblock(&mut self, job: u32, eval: u32, priority: u32, ask: (u32, u32)) -> Option<u32> {
         let old = self.remove_job(job);
         let key = (Reverse(priority), self.seq, job);
         self.seq += 1;
         self.ordered.insert(key);
-        self.by_job.insert(job, (key, eval));
+        self.by_job.insert(job, (key, eval, ask));
+        *self.cpu_asks.entry(ask.0).or_default() += 1;
+        *self.mem_asks.entry(ask.1).or_default() += 1;
         old
+    }
+
+    /// The smallest CPU and memory asks among blocked jobs (each may come from a different job).
+    pub fn min_ask(&self) -> Option<(u32, u32)> {
+        Some((*self.cpu_asks.keys().next()?, *self.mem_asks.keys().next()?))
     }
 
     /// Removes the blocked eval of `job` (job stopped, superseded or released), returning it.
     pub fn remove_job(&mut self, job: u32) -> Option<u32> {
-        let (key, e) = self.by_job.remove(&job)?;
+        let (key, e, ask) = self.by_job.remove(&job)?;
         self.ordered.remove(&key);
+        for (m, v) in [(&mut self.cpu_asks, ask.0), (&mut self.mem_asks, ask.1)] {
+            if let Some(c) = m.get_mut(&v) {
+                *c -= 1;
+                if *c == 0 {
+                    m.remove(&v);
+                }
+            }
+        }
         Some(e)
     }
 
@@ -145,6 +164,8 @@ impl BlockedEvals {
         let out = self.iter().collect();
         self.by_job.clear();
         self.ordered.clear();
+        self.cpu_asks.clear();
+        self.mem_asks.clear();
         out
     }
 
@@ -211,11 +232,12 @@ mod tests {
     #[test]
     fn blocked_evals_one_per_job() {
         let mut bl = BlockedEvals::default();
-        assert_eq!(bl.block(1, 100, 50), None);
-        assert_eq!(bl.block(1, 101, 50), Some(100));
-        bl.block(2, 200, 80);
-        bl.block(3, 300, 50);
+        assert_eq!(bl.block(1, 100, 50, (1, 1)), None);
+        assert_eq!(bl.block(1, 101, 50, (1, 1)), Some(100));
+        bl.block(2, 200, 80, (5, 9));
+        bl.block(3, 300, 50, (2, 2));
         assert_eq!(bl.len(), 3);
+        assert_eq!(bl.min_ask(), Some((1, 1)));
         assert_eq!(bl.unblock_all(), vec![(2, 200), (1, 101), (3, 300)], "priority first, then age");
         assert!(bl.is_empty());
     }

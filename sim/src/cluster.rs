@@ -78,6 +78,8 @@ struct Slot {
 struct GroupRt {
     slots: Vec<Slot>,
     image: u32,
+    /// Recorded replacement outcomes used so far (trace replay: entries at `count + k`).
+    replacements_used: u32,
 }
 
 struct Job {
@@ -1689,6 +1691,7 @@ impl Cluster {
                     })
                     .collect(),
                 image: 0,
+                replacements_used: 0,
             })
             .collect();
         let images: Vec<u32> = spec
@@ -2394,7 +2397,20 @@ impl Cluster {
                     if v.is_empty() {
                         (0, Some(true))
                     } else {
-                        let (d, ok) = v[pl.slot as usize % v.len()];
+                        // A replacement of a failed allocation replays the next recorded replacement
+                        // outcome (entries at `count + k`); first attempts (and replacements of lost
+                        // allocations, whose work restarts) replay entry `slot % len`.
+                        let replacing_failed = pl.prev != NONE
+                            && self.allocs[pl.prev as usize].server_status == ClientStatus::Failed;
+                        let grt = &mut self.jobs[j as usize].groups[pl.group as usize];
+                        let next = (g.count + grt.replacements_used) as usize;
+                        let idx = if replacing_failed && next < v.len() {
+                            grt.replacements_used += 1;
+                            next
+                        } else {
+                            pl.slot as usize % v.len()
+                        };
+                        let (d, ok) = v[idx];
                         (d, Some(ok))
                     }
                 }
@@ -2601,7 +2617,8 @@ impl Cluster {
             let ev = &mut self.evals[e as usize];
             ev.status = EvalStatus::Blocked;
             let pr = self.evals[e as usize].priority;
-            if let Some(old) = self.blocked.reblock(job, e, pr) {
+            let ask = self.job_min_ask(job);
+            if let Some(old) = self.blocked.reblock(job, e, pr, ask) {
                 if old != e {
                     self.evals[old as usize].status = EvalStatus::Canceled;
                 }
@@ -2613,7 +2630,8 @@ impl Cluster {
             self.evals[b as usize].previous_eval = e;
             self.evals[e as usize].blocked_eval = b;
             let pr = self.evals[b as usize].priority;
-            if let Some(old) = self.blocked.block(job, b, pr) {
+            let ask = self.job_min_ask(job);
+            if let Some(old) = self.blocked.block(job, b, pr, ask) {
                 self.evals[old as usize].status = EvalStatus::Canceled;
             }
             self.counters.evals_blocked += 1;
@@ -2701,8 +2719,14 @@ impl Cluster {
         let mut max_cpu = free.iter().map(|f| f.0).max().unwrap_or(0);
         let mut max_mem = free.iter().map(|f| f.1).max().unwrap_or(0);
         let list: Vec<(u32, u32)> = self.blocked.iter().collect();
-        let mut skipped = 0u64;
+        let total = list.len() as u64;
+        let mut released = 0u64;
         for (job, e) in list {
+            // Nothing left that any blocked job could use: the rest fail their pass and stay blocked.
+            match self.blocked.min_ask() {
+                Some((c, m)) if c <= max_cpu && m <= max_mem => {}
+                _ => break,
+            }
             if self.jobs[job as usize].stopped {
                 self.blocked.remove_job(job);
                 continue;
@@ -2731,10 +2755,10 @@ impl Cluster {
                 self.evals[e as usize].status = EvalStatus::Pending;
                 let pr = self.evals[e as usize].priority;
                 self.broker.enqueue(e, job, pr);
-            } else {
-                skipped += 1;
+                released += 1;
             }
         }
+        let skipped = total - released;
         if skipped > 0 {
             let n = self.res.len() as u64;
             let per = skipped * scan_ns / n.max(1);
@@ -2745,6 +2769,12 @@ impl Cluster {
             self.counters.evals_processed += skipped;
         }
         self.dispatch_workers();
+    }
+
+    /// The smallest (CPU, memory) allocation of a job's groups.
+    fn job_min_ask(&self, job: u32) -> (u32, u32) {
+        let g = &self.jobs[job as usize].spec.groups;
+        (g.iter().map(|g| g.cpu_mhz).min().unwrap_or(0), g.iter().map(|g| g.memory_mb).min().unwrap_or(0))
     }
 
     fn capacity_changed(&mut self) {
@@ -2955,12 +2985,17 @@ impl Cluster {
                 let al = &self.allocs[a as usize];
                 let (j, g, s) = (al.job, al.group as usize, al.slot as usize);
                 if al.desired == DesiredStatus::Run {
+                    // Recorded failures are retried only as often as the trace recorded replacements.
+                    let retry_allowed = match &self.jobs[j as usize].spec.groups[g].run {
+                        RunPlan::Recorded(v) => {
+                            let used = self.jobs[j as usize].groups[g].replacements_used;
+                            ((self.jobs[j as usize].spec.groups[g].count + used) as usize) < v.len()
+                        }
+                        RunPlan::Model { .. } => true,
+                    };
                     let slot = &mut self.jobs[j as usize].groups[g].slots[s];
                     if slot.alloc == a {
-                        if st == ClientStatus::Failed
-                            && slot.reschedules_left > 0
-                            && al.recorded_ok.is_none()
-                        {
+                        if st == ClientStatus::Failed && slot.reschedules_left > 0 && retry_allowed {
                             slot.reschedules_left -= 1;
                             slot.state = SlotState::WaitingReschedule;
                             self.push(
