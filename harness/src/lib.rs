@@ -8,6 +8,8 @@
 //! |---|---|
 //! | [`cmd`] | one file per subcommand: argument structs and the command's top level |
 //! | [`nomad`] | the Nomad HTTP client, event-stream reader, metrics parsers |
+//! | [`load`] | `stampede run`: load generator, observer/timeline, reconciler, metrics scraper, record writer |
+//! | [`jobspec`] | job JSON from a workload template, and HCL2 jobspec → job JSON conversion |
 //! | [`emulator`] | `stampede emulate`: the simulator behind Nomad's HTTP API |
 //! | [`report`] | summary.md, report.html, exports, compare |
 //! | [`record_io`] | reading and (incrementally) writing run-record directories |
@@ -20,6 +22,8 @@ use clap::{Parser, Subcommand};
 
 pub mod cmd;
 pub mod emulator;
+pub mod jobspec;
+pub mod load;
 pub mod nomad;
 pub mod prices;
 pub mod record_io;
