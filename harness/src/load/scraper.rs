@@ -93,13 +93,26 @@ pub async fn run_scraper(mut targets: Vec<Target>, t0: Instant, timeline: Arc<Mu
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_placed = 0u64;
     let leader_rpc = if let Some(t) = targets.first() { t.client.leader().await.unwrap_or_default() } else { String::new() };
-    loop {
+    // Baseline scrape (counters need two points), then one per second, and a final one at stop so even a
+    // sub-second run has a row.
+    for t in targets.iter_mut() {
+        if let Some(snap) = scrape(t).await {
+            t.prev = Some((Instant::now(), snap));
+        }
+    }
+    let mut last = false;
+    let mut last_t_s = None;
+    while !last {
         tokio::select! {
-            _ = stop.cancelled() => break,
+            _ = stop.cancelled() => last = true,
             _ = tick.tick() => {}
         }
         let now = Instant::now();
-        let t_s = now.saturating_duration_since(t0).as_secs().saturating_sub(1);
+        let t_s = now.saturating_duration_since(t0).as_secs_f64().ceil().max(1.0) as u64 - 1;
+        if last && last_t_s == Some(t_s) {
+            break;
+        }
+        last_t_s = Some(t_s);
         let p = timeline.lock().unwrap_or_else(|p| p.into_inner()).progress();
         let mut rows = Vec::new();
         for t in targets.iter_mut() {
