@@ -55,7 +55,11 @@ pub fn job_from_template(id: &str, t: &JobTemplate, datacenters: &[String]) -> V
 
 /// Sum of group counts of a job JSON (allocations it asks for).
 pub fn desired_allocs(job: &Value) -> u32 {
-    job["TaskGroups"].as_array().map_or(0, |gs| gs.iter().map(|g| g["Count"].as_u64().unwrap_or(1) as u32).sum())
+    job["TaskGroups"].as_array().map_or(0, |gs| {
+        gs.iter()
+            .map(|g| g["Count"].as_u64().unwrap_or(1) as u32)
+            .sum()
+    })
 }
 
 /// Returns `job` with a new ID (and Name).
@@ -91,8 +95,12 @@ impl Src<'_> {
 
 fn duration_ns(v: &Value, what: &str) -> Result<u64> {
     match v {
-        Value::Number(n) => n.as_u64().ok_or_else(|| anyhow!("{what}: `{n}` is not a non-negative duration")),
-        Value::String(s) => humantime::parse_duration(s).map(|d| d.as_nanos() as u64).map_err(|e| anyhow!("{what}: bad duration `{s}`: {e}")),
+        Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| anyhow!("{what}: `{n}` is not a non-negative duration")),
+        Value::String(s) => humantime::parse_duration(s)
+            .map(|d| d.as_nanos() as u64)
+            .map_err(|e| anyhow!("{what}: bad duration `{s}`: {e}")),
         _ => bail!("{what}: expected a duration string like \"30s\""),
     }
 }
@@ -102,18 +110,29 @@ fn to_json(e: &Expression) -> Value {
 }
 
 fn attrs(body: &Body) -> BTreeMap<String, Value> {
-    body.attributes().map(|a| (a.key.to_string(), to_json(&a.expr))).collect()
+    body.attributes()
+        .map(|a| (a.key.to_string(), to_json(&a.expr)))
+        .collect()
 }
 
 /// Converts attributes by a table of (hcl name, json name, kind). Unknown attributes are an error.
-fn convert_attrs(src: &Src, body: &Body, table: &[(&str, &str, Kind)], ctx_line: usize, out: &mut Map<String, Value>) -> Result<()> {
+fn convert_attrs(
+    src: &Src,
+    body: &Body,
+    table: &[(&str, &str, Kind)],
+    ctx_line: usize,
+    out: &mut Map<String, Value>,
+) -> Result<()> {
     for (k, v) in attrs(body) {
         let Some((_, jk, kind)) = table.iter().find(|(h, _, _)| *h == k) else {
             return Err(src.unsupported("attribute", &k, ctx_line));
         };
         let v = match kind {
             Kind::Plain => v,
-            Kind::Duration => json!(duration_ns(&v, &format!("{}:{}: `{k}`", src.file, src.line_of(&k, ctx_line)))?),
+            Kind::Duration => json!(duration_ns(
+                &v,
+                &format!("{}:{}: `{k}`", src.file, src.line_of(&k, ctx_line))
+            )?),
         };
         out.insert(jk.to_string(), v);
     }
@@ -128,7 +147,10 @@ enum Kind {
 use Kind::{Duration as D, Plain as P};
 
 fn label(b: &Block) -> String {
-    b.labels.first().map(|l| l.as_str().to_string()).unwrap_or_default()
+    b.labels
+        .first()
+        .map(|l| l.as_str().to_string())
+        .unwrap_or_default()
 }
 
 fn map_block(b: &Block) -> Value {
@@ -137,20 +159,48 @@ fn map_block(b: &Block) -> Value {
 
 fn constraint(src: &Src, b: &Block, line: usize) -> Result<Value> {
     let mut m = Map::new();
-    convert_attrs(src, &b.body, &[("attribute", "LTarget", P), ("value", "RTarget", P), ("operator", "Operand", P)], line, &mut m)?;
+    convert_attrs(
+        src,
+        &b.body,
+        &[
+            ("attribute", "LTarget", P),
+            ("value", "RTarget", P),
+            ("operator", "Operand", P),
+        ],
+        line,
+        &mut m,
+    )?;
     m.entry("Operand").or_insert(json!("="));
     Ok(Value::Object(m))
 }
 
 fn spread(src: &Src, b: &Block, line: usize) -> Result<Value> {
     let mut m = Map::new();
-    convert_attrs(src, &b.body, &[("attribute", "Attribute", P), ("weight", "Weight", P)], line, &mut m)?;
+    convert_attrs(
+        src,
+        &b.body,
+        &[("attribute", "Attribute", P), ("weight", "Weight", P)],
+        line,
+        &mut m,
+    )?;
     Ok(Value::Object(m))
 }
 
 fn restart(src: &Src, b: &Block, line: usize) -> Result<Value> {
     let mut m = Map::new();
-    convert_attrs(src, &b.body, &[("attempts", "Attempts", P), ("interval", "Interval", D), ("delay", "Delay", D), ("mode", "Mode", P), ("render_templates", "RenderTemplates", P)], line, &mut m)?;
+    convert_attrs(
+        src,
+        &b.body,
+        &[
+            ("attempts", "Attempts", P),
+            ("interval", "Interval", D),
+            ("delay", "Delay", D),
+            ("mode", "Mode", P),
+            ("render_templates", "RenderTemplates", P),
+        ],
+        line,
+        &mut m,
+    )?;
     Ok(Value::Object(m))
 }
 
@@ -159,7 +209,14 @@ fn reschedule(src: &Src, b: &Block, line: usize) -> Result<Value> {
     convert_attrs(
         src,
         &b.body,
-        &[("attempts", "Attempts", P), ("interval", "Interval", D), ("delay", "Delay", D), ("delay_function", "DelayFunction", P), ("max_delay", "MaxDelay", D), ("unlimited", "Unlimited", P)],
+        &[
+            ("attempts", "Attempts", P),
+            ("interval", "Interval", D),
+            ("delay", "Delay", D),
+            ("delay_function", "DelayFunction", P),
+            ("max_delay", "MaxDelay", D),
+            ("unlimited", "Unlimited", P),
+        ],
         line,
         &mut m,
     )?;
@@ -171,7 +228,17 @@ fn update(src: &Src, b: &Block, line: usize) -> Result<Value> {
     convert_attrs(
         src,
         &b.body,
-        &[("max_parallel", "MaxParallel", P), ("health_check", "HealthCheck", P), ("min_healthy_time", "MinHealthyTime", D), ("healthy_deadline", "HealthyDeadline", D), ("progress_deadline", "ProgressDeadline", D), ("auto_revert", "AutoRevert", P), ("auto_promote", "AutoPromote", P), ("canary", "Canary", P), ("stagger", "Stagger", D)],
+        &[
+            ("max_parallel", "MaxParallel", P),
+            ("health_check", "HealthCheck", P),
+            ("min_healthy_time", "MinHealthyTime", D),
+            ("healthy_deadline", "HealthyDeadline", D),
+            ("progress_deadline", "ProgressDeadline", D),
+            ("auto_revert", "AutoRevert", P),
+            ("auto_promote", "AutoPromote", P),
+            ("canary", "Canary", P),
+            ("stagger", "Stagger", D),
+        ],
         line,
         &mut m,
     )?;
@@ -182,7 +249,19 @@ fn task(src: &Src, b: &Block, line: usize) -> Result<Value> {
     let line = src.line_of("task", line);
     let mut m = Map::new();
     m.insert("Name".into(), json!(label(b)));
-    convert_attrs(src, &b.body, &[("driver", "Driver", P), ("user", "User", P), ("kill_timeout", "KillTimeout", D), ("leader", "Leader", P), ("kill_signal", "KillSignal", P)], line, &mut m)?;
+    convert_attrs(
+        src,
+        &b.body,
+        &[
+            ("driver", "Driver", P),
+            ("user", "User", P),
+            ("kill_timeout", "KillTimeout", D),
+            ("leader", "Leader", P),
+            ("kill_signal", "KillSignal", P),
+        ],
+        line,
+        &mut m,
+    )?;
     for blk in b.body.blocks() {
         let id = blk.identifier.as_str();
         match id {
@@ -197,20 +276,51 @@ fn task(src: &Src, b: &Block, line: usize) -> Result<Value> {
             }
             "resources" => {
                 let mut r = Map::new();
-                convert_attrs(src, &blk.body, &[("cpu", "CPU", P), ("memory", "MemoryMB", P), ("memory_max", "MemoryMaxMB", P), ("cores", "Cores", P)], line, &mut r)?;
+                convert_attrs(
+                    src,
+                    &blk.body,
+                    &[
+                        ("cpu", "CPU", P),
+                        ("memory", "MemoryMB", P),
+                        ("memory_max", "MemoryMaxMB", P),
+                        ("cores", "Cores", P),
+                    ],
+                    line,
+                    &mut r,
+                )?;
                 if let Some(nb) = blk.body.blocks().next() {
-                    return Err(src.unsupported("task resources block", nb.identifier.as_str(), line));
+                    return Err(src.unsupported(
+                        "task resources block",
+                        nb.identifier.as_str(),
+                        line,
+                    ));
                 }
                 m.insert("Resources".into(), Value::Object(r));
             }
             "logs" => {
                 let mut r = Map::new();
-                convert_attrs(src, &blk.body, &[("max_files", "MaxFiles", P), ("max_file_size", "MaxFileSizeMB", P), ("disabled", "Disabled", P)], line, &mut r)?;
+                convert_attrs(
+                    src,
+                    &blk.body,
+                    &[
+                        ("max_files", "MaxFiles", P),
+                        ("max_file_size", "MaxFileSizeMB", P),
+                        ("disabled", "Disabled", P),
+                    ],
+                    line,
+                    &mut r,
+                )?;
                 m.insert("LogConfig".into(), Value::Object(r));
             }
             "lifecycle" => {
                 let mut r = Map::new();
-                convert_attrs(src, &blk.body, &[("hook", "Hook", P), ("sidecar", "Sidecar", P)], line, &mut r)?;
+                convert_attrs(
+                    src,
+                    &blk.body,
+                    &[("hook", "Hook", P), ("sidecar", "Sidecar", P)],
+                    line,
+                    &mut r,
+                )?;
                 m.insert("Lifecycle".into(), Value::Object(r));
             }
             "restart" => {
@@ -234,7 +344,21 @@ fn group(src: &Src, b: &Block, line: usize) -> Result<Value> {
     let line = src.line_of("group", line);
     let mut m = Map::new();
     m.insert("Name".into(), json!(label(b)));
-    convert_attrs(src, &b.body, &[("count", "Count", P), ("shutdown_delay", "ShutdownDelay", D), ("stop_after_client_disconnect", "StopAfterClientDisconnect", D)], line, &mut m)?;
+    convert_attrs(
+        src,
+        &b.body,
+        &[
+            ("count", "Count", P),
+            ("shutdown_delay", "ShutdownDelay", D),
+            (
+                "stop_after_client_disconnect",
+                "StopAfterClientDisconnect",
+                D,
+            ),
+        ],
+        line,
+        &mut m,
+    )?;
     m.entry("Count").or_insert(json!(1));
     for blk in b.body.blocks() {
         match blk.identifier.as_str() {
@@ -250,7 +374,17 @@ fn group(src: &Src, b: &Block, line: usize) -> Result<Value> {
             }
             "ephemeral_disk" => {
                 let mut r = Map::new();
-                convert_attrs(src, &blk.body, &[("size", "SizeMB", P), ("sticky", "Sticky", P), ("migrate", "Migrate", P)], line, &mut r)?;
+                convert_attrs(
+                    src,
+                    &blk.body,
+                    &[
+                        ("size", "SizeMB", P),
+                        ("sticky", "Sticky", P),
+                        ("migrate", "Migrate", P),
+                    ],
+                    line,
+                    &mut r,
+                )?;
                 m.insert("EphemeralDisk".into(), Value::Object(r));
             }
             "meta" => {
@@ -279,29 +413,49 @@ pub fn hcl_to_job(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Re
         match s {
             Structure::Block(b) if b.identifier.as_str() == "variable" => {
                 let name = label(b);
-                let default = b.body.attributes().find(|a| a.key.as_str() == "default").map(|a| hcl::Value::from(a.expr.clone()));
+                let default = b
+                    .body
+                    .attributes()
+                    .find(|a| a.key.as_str() == "default")
+                    .map(|a| hcl::Value::from(a.expr.clone()));
                 let v = match vars.get(&name) {
                     Some(s) => match &default {
                         Some(hcl::Value::Number(_)) => s
                             .parse::<i64>()
                             .map(hcl::Value::from)
                             .or_else(|_| s.parse::<f64>().map(hcl::Value::from))
-                            .map_err(|_| anyhow!("{file}: variable `{name}`: `{s}` is not a number"))?,
-                        Some(hcl::Value::Bool(_)) => hcl::Value::Bool(s.parse().map_err(|_| anyhow!("{file}: variable `{name}`: `{s}` is not true/false"))?),
+                            .map_err(|_| {
+                                anyhow!("{file}: variable `{name}`: `{s}` is not a number")
+                            })?,
+                        Some(hcl::Value::Bool(_)) => hcl::Value::Bool(s.parse().map_err(|_| {
+                            anyhow!("{file}: variable `{name}`: `{s}` is not true/false")
+                        })?),
                         _ => hcl::Value::String(s.clone()),
                     },
-                    None => default.ok_or_else(|| anyhow!("{file}:{}: variable `{name}` has no default and no value was given", src.line_of("variable", 1)))?,
+                    None => default.ok_or_else(|| {
+                        anyhow!(
+                            "{file}:{}: variable `{name}` has no default and no value was given",
+                            src.line_of("variable", 1)
+                        )
+                    })?,
                 };
                 var_obj.insert(name, v);
             }
             Structure::Block(b) if b.identifier.as_str() == "job" => {
                 if job_block.is_some() {
-                    bail!("{file}:{}: more than one `job` block", src.line_of("job", 1));
+                    bail!(
+                        "{file}:{}: more than one `job` block",
+                        src.line_of("job", 1)
+                    );
                 }
                 job_block = Some(b);
             }
-            Structure::Block(b) => return Err(src.unsupported("top-level block", b.identifier.as_str(), 1)),
-            Structure::Attribute(a) => return Err(src.unsupported("top-level attribute", a.key.as_str(), 1)),
+            Structure::Block(b) => {
+                return Err(src.unsupported("top-level block", b.identifier.as_str(), 1))
+            }
+            Structure::Attribute(a) => {
+                return Err(src.unsupported("top-level attribute", a.key.as_str(), 1))
+            }
         }
     }
     for k in vars.keys() {
@@ -312,7 +466,10 @@ pub fn hcl_to_job(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Re
     ctx.declare_var("var", hcl::Value::Object(var_obj));
     let job = job_block.ok_or_else(|| anyhow!("{file}: no `job` block"))?;
     let jline = src.line_of("job", 1);
-    let jb = job.body.evaluate(&ctx).map_err(|e| anyhow!("{file}:{jline}: evaluating the job block: {e}"))?;
+    let jb = job
+        .body
+        .evaluate(&ctx)
+        .map_err(|e| anyhow!("{file}:{jline}: evaluating the job block: {e}"))?;
     let mut m = Map::new();
     let id = label(job);
     m.insert("ID".into(), json!(id));
@@ -320,7 +477,15 @@ pub fn hcl_to_job(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Re
     convert_attrs(
         &src,
         &jb,
-        &[("datacenters", "Datacenters", P), ("type", "Type", P), ("priority", "Priority", P), ("region", "Region", P), ("namespace", "Namespace", P), ("node_pool", "NodePool", P), ("all_at_once", "AllAtOnce", P)],
+        &[
+            ("datacenters", "Datacenters", P),
+            ("type", "Type", P),
+            ("priority", "Priority", P),
+            ("region", "Region", P),
+            ("namespace", "Namespace", P),
+            ("node_pool", "NodePool", P),
+            ("all_at_once", "AllAtOnce", P),
+        ],
         jline,
         &mut m,
     )?;
@@ -342,7 +507,17 @@ pub fn hcl_to_job(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Re
             "spread" => push(&mut m, "Spreads", spread(&src, blk, jline)?),
             "parameterized" => {
                 let mut r = Map::new();
-                convert_attrs(&src, &blk.body, &[("payload", "Payload", P), ("meta_required", "MetaRequired", P), ("meta_optional", "MetaOptional", P)], jline, &mut r)?;
+                convert_attrs(
+                    &src,
+                    &blk.body,
+                    &[
+                        ("payload", "Payload", P),
+                        ("meta_required", "MetaRequired", P),
+                        ("meta_optional", "MetaOptional", P),
+                    ],
+                    jline,
+                    &mut r,
+                )?;
                 m.insert("ParameterizedJob".into(), Value::Object(r));
             }
             other => return Err(src.unsupported("job block", other, jline)),
@@ -387,9 +562,22 @@ mod tests {
             let (p, t) = repo_file(f);
             let j = hcl_to_job(&p, &t, &BTreeMap::new()).unwrap();
             assert_eq!(j["Type"], "batch", "{f}");
-            assert_eq!(j["TaskGroups"][0]["Tasks"].as_array().unwrap().len(), 2, "{f}");
-            assert!(j["TaskGroups"][0]["ReschedulePolicy"]["Attempts"].is_number(), "{f}");
-            assert!(j["TaskGroups"][0]["RestartPolicy"]["Delay"].as_u64().unwrap() > 0, "{f}");
+            assert_eq!(
+                j["TaskGroups"][0]["Tasks"].as_array().unwrap().len(),
+                2,
+                "{f}"
+            );
+            assert!(
+                j["TaskGroups"][0]["ReschedulePolicy"]["Attempts"].is_number(),
+                "{f}"
+            );
+            assert!(
+                j["TaskGroups"][0]["RestartPolicy"]["Delay"]
+                    .as_u64()
+                    .unwrap()
+                    > 0,
+                "{f}"
+            );
         }
         let (p, t) = repo_file("ci-test.nomad.hcl");
         let vars = BTreeMap::from([("priority".to_string(), "70".to_string())]);
@@ -400,8 +588,13 @@ mod tests {
     #[test]
     fn unsupported_feature_names_file_and_line() {
         let t = "job \"x\" {\n  group \"g\" {\n    task \"t\" {\n      driver = \"docker\"\n      template {\n        data = \"x\"\n      }\n    }\n  }\n}\n";
-        let e = hcl_to_job("x.hcl", t, &BTreeMap::new()).unwrap_err().to_string();
+        let e = hcl_to_job("x.hcl", t, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("x.hcl:5") && e.contains("template"), "{e}");
-        assert!(hcl_to_job("y.hcl", "job {", &BTreeMap::new()).unwrap_err().to_string().contains("y.hcl"));
+        assert!(hcl_to_job("y.hcl", "job {", &BTreeMap::new())
+            .unwrap_err()
+            .to_string()
+            .contains("y.hcl"));
     }
 }

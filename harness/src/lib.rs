@@ -44,7 +44,7 @@ pub enum Command {
     /// Run a scenario in the deterministic simulator and write a run record.
     Sim(cmd::sim::SimArgs),
     /// Flood a Nomad cluster (or the embedded emulator) with jobs and measure it.
-    Run(cmd::run::RunArgs),
+    Run(Box<cmd::run::RunArgs>),
     /// Serve the simulator behind Nomad's HTTP API, in real time.
     Emulate(cmd::emulate::EmulateArgs),
     /// Write summary.md and report.html for a run record.
@@ -74,7 +74,7 @@ pub const EXIT_ERROR: u8 = 2;
 pub fn run(opts: Opts) -> anyhow::Result<u8> {
     match opts.command {
         Command::Sim(a) => cmd::sim::run(a),
-        Command::Run(a) => cmd::run::run(a),
+        Command::Run(a) => cmd::run::run(*a),
         Command::Emulate(a) => cmd::emulate::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Compare(a) => cmd::compare::run(a),
@@ -110,5 +110,8 @@ pub fn main_entry() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use stampede_sim::record::ScenarioInfo;
-use stampede_sim::scenario::{Arrival, JobTemplate, JobType, RunDuration, Scenario, WorkloadSource};
+use stampede_sim::scenario::{
+    Arrival, JobTemplate, JobType, RunDuration, Scenario, WorkloadSource,
+};
 
 use crate::jobspec;
 use crate::load::{run_load, Pacing, RunPlan, WorkloadPlan};
@@ -117,54 +119,113 @@ pub struct RunArgs {
 
 fn parse_vars(v: &[String]) -> Result<BTreeMap<String, String>> {
     v.iter()
-        .map(|s| s.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).with_context(|| format!("--var `{s}`: expected NAME=VALUE")))
+        .map(|s| {
+            s.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("--var `{s}`: expected NAME=VALUE"))
+        })
         .collect()
 }
 
 /// Turns flags into a plan (reads the scenario/jobspec files; may call /v1/jobs/parse).
 pub async fn plan_from_args(a: &RunArgs) -> Result<RunPlan> {
-    let run_id = a.run_id.clone().unwrap_or_else(|| chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
-    let prefix = a.prefix.clone().unwrap_or_else(|| format!("stampede-{run_id}-"));
-    let seed = a.seed.unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64) ^ u64::from(std::process::id()));
+    let run_id = a
+        .run_id
+        .clone()
+        .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
+    let prefix = a
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("stampede-{run_id}-"));
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id())
+    });
     let mut slo = BTreeMap::new();
     let mut pacing = match (a.rate, a.workers) {
-        (Some(r), _) if !(r.is_finite() && r > 0.0) => bail!("--rate {r}: must be a positive number of jobs per second"),
-        (Some(rate_per_s), _) => Pacing::Open { rate_per_s, burst: a.burst.max(1), jitter: a.jitter, max_in_flight: 64 },
-        (None, w) => Pacing::Closed { workers: w.unwrap_or(20).max(1) },
+        (Some(r), _) if !(r.is_finite() && r > 0.0) => {
+            bail!("--rate {r}: must be a positive number of jobs per second")
+        }
+        (Some(rate_per_s), _) => Pacing::Open {
+            rate_per_s,
+            burst: a.burst.max(1),
+            jitter: a.jitter,
+            max_in_flight: 64,
+        },
+        (None, w) => Pacing::Closed {
+            workers: w.unwrap_or(20).max(1),
+        },
     };
     let (job, jobs, info_name, path) = if let Some(p) = &a.scenario {
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        let sc = Scenario::from_toml(&p.display().to_string(), &text).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let sc = Scenario::from_toml(&p.display().to_string(), &text)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         slo = sc.slo.clone();
         let WorkloadSource::Synthetic { template, arrival } = &sc.workload else {
-            bail!("{}: trace workloads are replayed with `stampede trace`, not `run`", p.display())
+            bail!(
+                "{}: trace workloads are replayed with `stampede trace`, not `run`",
+                p.display()
+            )
         };
         pacing = match arrival {
             Arrival::AllAtOnce => Pacing::Closed { workers: 64 },
             Arrival::ClosedLoop { workers } => Pacing::Closed { workers: *workers },
-            Arrival::OpenLoop { rate_per_s, burst, jitter_ns } => Pacing::Open { rate_per_s: *rate_per_s, burst: *burst, jitter: Duration::from_nanos(*jitter_ns), max_in_flight: 64 },
+            Arrival::OpenLoop {
+                rate_per_s,
+                burst,
+                jitter_ns,
+            } => Pacing::Open {
+                rate_per_s: *rate_per_s,
+                burst: *burst,
+                jitter: Duration::from_nanos(*jitter_ns),
+                max_in_flight: 64,
+            },
         };
-        (jobspec::job_from_template("x", template, &a.datacenters), template.jobs, sc.name.clone(), Some(p.display().to_string()))
+        (
+            jobspec::job_from_template("x", template, &a.datacenters),
+            template.jobs,
+            sc.name.clone(),
+            Some(p.display().to_string()),
+        )
     } else if let Some(p) = &a.jobspec {
-        let text = std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
         let vars = parse_vars(&a.vars)?;
         let remote = match a.parse_remote {
             Some(r) => r,
             None => match NomadClient::new(&a.conn) {
-                Ok(c) => c.version().await.map(|v| !v.contains("emulator")).unwrap_or(false),
+                Ok(c) => c
+                    .version()
+                    .await
+                    .map(|v| !v.contains("emulator"))
+                    .unwrap_or(false),
                 Err(_) => false,
             },
         };
         let job = if remote {
             let c = NomadClient::new(&a.conn)?;
-            let hclvars: String = vars.iter().map(|(k, v)| format!("{k} = \"{}\"\n", v.replace('"', "\\\""))).collect();
-            c.parse_job(&text, &hclvars).await.with_context(|| format!("parsing {} with the server's /v1/jobs/parse", p.display()))?
+            let hclvars: String = vars
+                .iter()
+                .map(|(k, v)| format!("{k} = \"{}\"\n", v.replace('"', "\\\"")))
+                .collect();
+            c.parse_job(&text, &hclvars).await.with_context(|| {
+                format!("parsing {} with the server's /v1/jobs/parse", p.display())
+            })?
         } else {
             jobspec::hcl_to_job(&p.display().to_string(), &text, &vars)?
         };
-        (job, a.jobs, "jobspec".to_string(), Some(p.display().to_string()))
+        (
+            job,
+            a.jobs,
+            "jobspec".to_string(),
+            Some(p.display().to_string()),
+        )
     } else {
-        let job_type = JobType::parse(&a.job_type).with_context(|| format!("--type {}", a.job_type))?;
+        let job_type =
+            JobType::parse(&a.job_type).with_context(|| format!("--type {}", a.job_type))?;
         let t = JobTemplate {
             jobs: a.jobs,
             job_type,
@@ -178,11 +239,20 @@ pub async fn plan_from_args(a: &RunArgs) -> Result<RunPlan> {
             all_at_once: false,
             image: "alpine:3.12".into(),
             image_bytes: 0,
-            duration: if job_type == JobType::Service { RunDuration::Forever } else { RunDuration::Fixed(a.duration.as_nanos() as u64) },
+            duration: if job_type == JobType::Service {
+                RunDuration::Forever
+            } else {
+                RunDuration::Fixed(a.duration.as_nanos() as u64)
+            },
             fail_rate: 0.0,
             id_prefix: prefix.clone(),
         };
-        (jobspec::job_from_template("x", &t, &a.datacenters), a.jobs, "adhoc".to_string(), None)
+        (
+            jobspec::job_from_template("x", &t, &a.datacenters),
+            a.jobs,
+            "adhoc".to_string(),
+            None,
+        )
     };
     let g = job["TaskGroups"].as_array().map_or(0, |g| g.len()) as u32;
     let first_task = &job["TaskGroups"][0]["Tasks"][0]["Resources"];
@@ -190,24 +260,36 @@ pub async fn plan_from_args(a: &RunArgs) -> Result<RunPlan> {
         name: info_name,
         path,
         scale: 1.0,
-        algorithm: a.algorithm.clone().unwrap_or_else(|| "cluster-default".into()),
+        algorithm: a
+            .algorithm
+            .clone()
+            .unwrap_or_else(|| "cluster-default".into()),
         jobs: jobs as u64,
         job_type: job["Type"].as_str().unwrap_or("service").to_string(),
         groups_per_job: g,
         count_per_group: job["TaskGroups"][0]["Count"].as_u64().unwrap_or(1) as u32,
         cpu_mhz: first_task["CPU"].as_u64().unwrap_or(0) as u32,
         memory_mb: first_task["MemoryMB"].as_u64().unwrap_or(0) as u32,
-        spread_block: job.get("Spreads").is_some_and(|s| s.as_array().is_some_and(|a| !a.is_empty())),
+        spread_block: job
+            .get("Spreads")
+            .is_some_and(|s| s.as_array().is_some_and(|a| !a.is_empty())),
         arrival: pacing.describe(),
         slo: slo.clone(),
     };
     Ok(RunPlan {
         conn: a.conn.clone(),
-        out_dir: a.out.clone().unwrap_or_else(|| PathBuf::from("reports").join(&run_id)),
+        out_dir: a
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("reports").join(&run_id)),
         run_id,
         prefix,
         seed,
-        workload: WorkloadPlan { job, jobs, dispatch: a.dispatch },
+        workload: WorkloadPlan {
+            job,
+            jobs,
+            dispatch: a.dispatch,
+        },
         pacing,
         algorithm: a.algorithm.clone(),
         cleanup: a.cleanup,
@@ -224,7 +306,10 @@ pub async fn plan_from_args(a: &RunArgs) -> Result<RunPlan> {
 
 /// Runs the command.
 pub fn run(args: RunArgs) -> Result<u8> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
     rt.block_on(async {
         let plan = plan_from_args(&args).await?;
         if !args.quiet && !args.json {

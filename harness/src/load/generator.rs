@@ -36,7 +36,12 @@ pub fn job_id(prefix: &str, i: u32) -> String {
     format!("{prefix}{i:06}")
 }
 
-async fn with_retries<T, F, Fut>(max_attempts: u32, stop: &CancellationToken, retries: &mut u64, mut f: F) -> Result<T, NomadError>
+async fn with_retries<T, F, Fut>(
+    max_attempts: u32,
+    stop: &CancellationToken,
+    retries: &mut u64,
+    mut f: F,
+) -> Result<T, NomadError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, NomadError>>,
@@ -78,12 +83,20 @@ impl Shared {
             Some(parent) => {
                 let mut meta = serde_json::Map::new();
                 meta.insert("shard".into(), Value::String(i.to_string()));
-                with_retries(self.max_attempts, &self.stop, &mut retries, || self.client.dispatch_job(parent, &meta)).await.map(|r| r.dispatched_job_id)
+                with_retries(self.max_attempts, &self.stop, &mut retries, || {
+                    self.client.dispatch_job(parent, &meta)
+                })
+                .await
+                .map(|r| r.dispatched_job_id)
             }
             None => {
                 let id = job_id(&self.prefix, i);
                 let job = with_id(&self.job, &id);
-                with_retries(self.max_attempts, &self.stop, &mut retries, || self.client.register_job(&job)).await.map(|_| id)
+                with_retries(self.max_attempts, &self.stop, &mut retries, || {
+                    self.client.register_job(&job)
+                })
+                .await
+                .map(|_| id)
             }
         };
         let submit_ns = intended.saturating_duration_since(self.t0).as_nanos() as u64;
@@ -95,14 +108,20 @@ impl Shared {
             Ok(id) => {
                 st.submitted += 1;
                 drop(st);
-                self.timeline.lock().unwrap_or_else(|p| p.into_inner()).record_submit(&id, submit_ns, sent_ns.max(submit_ns), self.desired);
+                self.timeline
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .record_submit(&id, submit_ns, sent_ns.max(submit_ns), self.desired);
             }
             Err(e) => {
                 st.failed += 1;
                 let msg: String = e.to_string().chars().take(200).collect();
                 *st.errors.entry(msg).or_insert(0) += 1;
                 drop(st);
-                self.timeline.lock().unwrap_or_else(|p| p.into_inner()).record_submit_failure();
+                self.timeline
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .record_submit_failure();
             }
         }
     }
@@ -126,12 +145,15 @@ pub async fn submit_all(
         let parent = format!("{prefix}parent");
         let mut job = with_id(&workload.job, &parent);
         if job.get("ParameterizedJob").is_none_or(Value::is_null) {
-            job["ParameterizedJob"] = serde_json::json!({"Payload": "optional", "MetaOptional": ["shard"]});
+            job["ParameterizedJob"] =
+                serde_json::json!({"Payload": "optional", "MetaOptional": ["shard"]});
         }
         let mut r = 0;
-        with_retries(max_attempts.max(3), &stop, &mut r, || client.register_job(&job))
-            .await
-            .map_err(|e| anyhow::anyhow!("registering the parameterized parent job `{parent}`: {e}"))?;
+        with_retries(max_attempts.max(3), &stop, &mut r, || {
+            client.register_job(&job)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("registering the parameterized parent job `{parent}`: {e}"))?;
         dispatch_parent = Some(parent);
     }
     let shared = Arc::new(Shared {
@@ -167,14 +189,23 @@ pub async fn submit_all(
                 t.await?;
             }
         }
-        Pacing::Open { rate_per_s, burst, jitter, max_in_flight } => {
+        Pacing::Open {
+            rate_per_s,
+            burst,
+            jitter,
+            max_in_flight,
+        } => {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
             let sem = Arc::new(tokio::sync::Semaphore::new((*max_in_flight).max(1) as usize));
             let burst = (*burst).max(1);
             let mut tasks = tokio::task::JoinSet::new();
             for i in 0..n {
                 let tick = (i / burst) as f64 * burst as f64 / rate_per_s.max(1e-9);
-                let j = if jitter.is_zero() { 0 } else { rng.random_range(0..jitter.as_nanos() as u64) };
+                let j = if jitter.is_zero() {
+                    0
+                } else {
+                    rng.random_range(0..jitter.as_nanos() as u64)
+                };
                 let intended = t0 + Duration::from_secs_f64(tick) + Duration::from_nanos(j);
                 tokio::select! {
                     _ = stop.cancelled() => break,
@@ -196,6 +227,10 @@ pub async fn submit_all(
             }
         }
     }
-    let st = shared.stats.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let st = shared
+        .stats
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
     Ok(st)
 }

@@ -34,7 +34,15 @@ impl Pacing {
     /// Description stored in the run record.
     pub fn describe(&self) -> String {
         match self {
-            Pacing::Open { rate_per_s, burst, jitter, .. } => format!("open-loop rate={rate_per_s}/s burst={burst} jitter={}ms", jitter.as_millis()),
+            Pacing::Open {
+                rate_per_s,
+                burst,
+                jitter,
+                ..
+            } => format!(
+                "open-loop rate={rate_per_s}/s burst={burst} jitter={}ms",
+                jitter.as_millis()
+            ),
             Pacing::Closed { workers } => format!("closed-loop workers={workers}"),
         }
     }

@@ -31,8 +31,12 @@ use crate::record_io::{self, CsvAppender};
 /// with [`set_embedded_target`]; it returns the HTTP address and a guard that stops the target on drop.
 pub trait EmbeddedTarget: Send + Sync {
     /// Starts the target.
-    fn start(&self) -> Pin<Box<dyn Future<Output = Result<(String, Box<dyn std::any::Any + Send>)>> + Send>>;
+    fn start(&self) -> EmbeddedStart;
 }
+
+/// What [`EmbeddedTarget::start`] returns: the HTTP address and a guard that stops the target on drop.
+pub type EmbeddedStart =
+    Pin<Box<dyn Future<Output = Result<(String, Box<dyn std::any::Any + Send>)>> + Send>>;
 
 static EMBEDDED: OnceLock<Box<dyn EmbeddedTarget>> = OnceLock::new();
 
@@ -61,7 +65,10 @@ pub struct RunOutcome {
 }
 
 fn unix_ns_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
 }
 
 /// Executes a plan against a Nomad (or emulator) and writes the run record into `plan.out_dir`.
@@ -80,16 +87,33 @@ pub async fn run_load(plan: RunPlan) -> Result<RunOutcome> {
         None
     };
     let client = NomadClient::new(&conn)?;
-    let version = client.version().await.with_context(|| format!("asking {} for its version (is Nomad running there?)", client.base()))?;
-    let source = if version.contains("emulator") { Source::Emulator } else { Source::Nomad };
+    let version = client.version().await.with_context(|| {
+        format!(
+            "asking {} for its version (is Nomad running there?)",
+            client.base()
+        )
+    })?;
+    let source = if version.contains("emulator") {
+        Source::Emulator
+    } else {
+        Source::Nomad
+    };
 
     let saved_sched = match &plan.algorithm {
-        Some(alg) => Some(client.set_scheduler_algorithm(alg).await.with_context(|| format!("setting the scheduler algorithm to `{alg}`"))?),
+        Some(alg) => Some(
+            client
+                .set_scheduler_algorithm(alg)
+                .await
+                .with_context(|| format!("setting the scheduler algorithm to `{alg}`"))?,
+        ),
         None => None,
     };
     let res = run_inner(&plan, &conn, &client, version, source).await;
     if let Some(old) = saved_sched {
-        let r = client.restore_scheduler_config(&old).await.context("restoring the scheduler configuration");
+        let r = client
+            .restore_scheduler_config(&old)
+            .await
+            .context("restoring the scheduler configuration");
         if let Err(e) = r {
             return Err(match res {
                 Ok(_) => e,
@@ -100,13 +124,21 @@ pub async fn run_load(plan: RunPlan) -> Result<RunOutcome> {
     res
 }
 
-async fn run_inner(plan: &RunPlan, conn: &NomadConnArgs, client: &NomadClient, version: String, source: Source) -> Result<RunOutcome> {
+async fn run_inner(
+    plan: &RunPlan,
+    conn: &NomadConnArgs,
+    client: &NomadClient,
+    version: String,
+    source: Source,
+) -> Result<RunOutcome> {
     let dir = plan.out_dir.clone();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let t0 = Instant::now();
     let start_unix_ns = unix_ns_now();
     let timeline = Arc::new(Mutex::new(Timeline::new(&plan.prefix, start_unix_ns)));
-    let lock = |t: &Arc<Mutex<Timeline>>| -> Progress { t.lock().unwrap_or_else(|p| p.into_inner()).progress() };
+    let lock = |t: &Arc<Mutex<Timeline>>| -> Progress {
+        t.lock().unwrap_or_else(|p| p.into_inner()).progress()
+    };
 
     // Observer: the event stream, filtered to our jobs.
     let stop_stream = CancellationToken::new();
@@ -123,11 +155,21 @@ async fn run_inner(plan: &RunPlan, conn: &NomadConnArgs, client: &NomadClient, v
 
     // Metrics scraper.
     let stop_scrape = CancellationToken::new();
-    let targets = if plan.scrape_metrics { scraper::discover(client).await } else { Vec::new() };
+    let targets = if plan.scrape_metrics {
+        scraper::discover(client).await
+    } else {
+        Vec::new()
+    };
     let leader = client.leader().await.unwrap_or_default();
     let servers = scraper::server_infos(&targets, &leader);
     let appender = CsvAppender::create(&dir, record_io::METRICS_CSV, METRICS_CSV_HEADER)?;
-    let scrape_task = tokio::spawn(scraper::run_scraper(targets, t0, timeline.clone(), appender, stop_scrape.clone()));
+    let scrape_task = tokio::spawn(scraper::run_scraper(
+        targets,
+        t0,
+        timeline.clone(),
+        appender,
+        stop_scrape.clone(),
+    ));
 
     // Progress bar.
     let stop_progress = CancellationToken::new();
@@ -136,12 +178,23 @@ async fn run_inner(plan: &RunPlan, conn: &NomadConnArgs, client: &NomadClient, v
         let jobs = plan.workload.jobs as u64;
         tokio::spawn(async move {
             let pb = indicatif::ProgressBar::new(jobs);
-            pb.set_style(indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} jobs  {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+            pb.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{elapsed_precise} [{bar:30}] {pos}/{len} jobs  {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
             loop {
                 let p = lock(&tl);
                 let secs = t0.elapsed().as_secs_f64().max(1e-3);
                 pb.set_position(p.submitted + p.submit_failed);
-                pb.set_message(format!("placed {}/{} running {}  ({:.0} placed/s)", p.placed, p.desired, p.running, p.placed as f64 / secs));
+                pb.set_message(format!(
+                    "placed {}/{} running {}  ({:.0} placed/s)",
+                    p.placed,
+                    p.desired,
+                    p.running,
+                    p.placed as f64 / secs
+                ));
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     _ = tokio::time::sleep(Duration::from_millis(200)) => {}
@@ -162,7 +215,10 @@ async fn run_inner(plan: &RunPlan, conn: &NomadConnArgs, client: &NomadClient, v
                     _ = tokio::time::sleep(Duration::from_secs(10)) => {}
                 }
                 let rows = tl.lock().unwrap_or_else(|p| p.into_inner()).rows();
-                let _ = record_io::write_atomic_with(&dir.join(format!("{}.partial", record_io::ALLOCS_CSV)), |w| record::write_allocs_csv(w, &rows));
+                let _ = record_io::write_atomic_with(
+                    &dir.join(format!("{}.partial", record_io::ALLOCS_CSV)),
+                    |w| record::write_allocs_csv(w, &rows),
+                );
             }
         })
     };
@@ -171,7 +227,17 @@ async fn run_inner(plan: &RunPlan, conn: &NomadConnArgs, client: &NomadClient, v
     let deadline = t0 + plan.timeout;
     let stop_submit = CancellationToken::new();
     let mut interrupted = false;
-    let submit_fut = submit_all(client.clone(), &plan.workload, &plan.pacing, &plan.prefix, plan.seed, plan.max_attempts, t0, timeline.clone(), stop_submit.clone());
+    let submit_fut = submit_all(
+        client.clone(),
+        &plan.workload,
+        &plan.pacing,
+        &plan.prefix,
+        plan.seed,
+        plan.max_attempts,
+        t0,
+        timeline.clone(),
+        stop_submit.clone(),
+    );
     tokio::pin!(submit_fut);
     let submit = loop {
         tokio::select! {
@@ -182,7 +248,8 @@ async fn run_inner(plan: &RunPlan, conn: &NomadConnArgs, client: &NomadClient, v
     };
 
     // Drain: wait (bounded) until every desired allocation is placed and started.
-    let drain_until = (Instant::now() + plan.drain_timeout).min(deadline.max(Instant::now() + Duration::from_secs(1)));
+    let drain_until = (Instant::now() + plan.drain_timeout)
+        .min(deadline.max(Instant::now() + Duration::from_secs(1)));
     loop {
         if timeline.lock().unwrap_or_else(|p| p.into_inner()).settled() {
             break;
@@ -202,21 +269,38 @@ async fn run_inner(plan: &RunPlan, conn: &NomadConnArgs, client: &NomadClient, v
     // Reconcile with a final paginated poll.
     let before = timeline.lock().unwrap_or_else(|p| p.into_inner()).len();
     let filter = format!("JobID matches \"^{}\"", regex_escape(&plan.prefix));
-    let mut q = ListQuery { filter: Some(filter.clone()), per_page: Some(plan.per_page), extra: vec![("task_states".into(), "true".into())], ..Default::default() };
+    let mut q = ListQuery {
+        filter: Some(filter.clone()),
+        per_page: Some(plan.per_page),
+        extra: vec![("task_states".into(), "true".into())],
+        ..Default::default()
+    };
     let allocs: Vec<AllocStub> = match client.list_all("/v1/allocations", &q).await {
         Ok((a, _)) => a,
         Err(e) if e.status() == Some(400) => {
             q.filter = None;
-            client.list_all("/v1/allocations", &q).await.context("reconciling allocations")?.0
+            client
+                .list_all("/v1/allocations", &q)
+                .await
+                .context("reconciling allocations")?
+                .0
         }
         Err(e) => return Err(e).context("reconciling allocations"),
     };
-    let mut eq = ListQuery { filter: Some(filter), per_page: Some(plan.per_page), ..Default::default() };
+    let mut eq = ListQuery {
+        filter: Some(filter),
+        per_page: Some(plan.per_page),
+        ..Default::default()
+    };
     let evals: Vec<Evaluation> = match client.list_all("/v1/evaluations", &eq).await {
         Ok((e, _)) => e,
         Err(e) if e.status() == Some(400) => {
             eq.filter = None;
-            client.list_all("/v1/evaluations", &eq).await.context("reconciling evaluations")?.0
+            client
+                .list_all("/v1/evaluations", &eq)
+                .await
+                .context("reconciling evaluations")?
+                .0
         }
         Err(e) => return Err(e).context("reconciling evaluations"),
     };
@@ -241,14 +325,25 @@ async fn run_inner(plan: &RunPlan, conn: &NomadConnArgs, client: &NomadClient, v
     }
 
     // Nodes.
-    let nq = ListQuery { per_page: Some(plan.per_page), ..Default::default() };
-    let nodes: Vec<NodeStub> = client.list_all("/v1/nodes", &nq).await.context("listing nodes")?.0;
+    let nq = ListQuery {
+        per_page: Some(plan.per_page),
+        ..Default::default()
+    };
+    let nodes: Vec<NodeStub> = client
+        .list_all("/v1/nodes", &nq)
+        .await
+        .context("listing nodes")?
+        .0;
     let node_rows: Vec<NodeRow> = nodes
         .iter()
         .map(|n| NodeRow {
             node_id: n.id.clone(),
             name: n.name.clone(),
-            pool: if n.node_pool.is_empty() { "default".into() } else { n.node_pool.clone() },
+            pool: if n.node_pool.is_empty() {
+                "default".into()
+            } else {
+                n.node_pool.clone()
+            },
             instance_type: "unknown".into(),
             region: conn.region.clone().unwrap_or_else(|| "global".into()),
             datacenter: n.datacenter.clone(),
@@ -257,38 +352,64 @@ async fn run_inner(plan: &RunPlan, conn: &NomadConnArgs, client: &NomadClient, v
             memory_mb: 0,
             joined_ns: 0,
             left_ns: None,
-            left_reason: if n.status == "down" { "down".into() } else { String::new() },
+            left_reason: if n.status == "down" {
+                "down".into()
+            } else {
+                String::new()
+            },
         })
         .collect();
 
     // Cleanup: only our own jobs.
     let mut notes = Vec::new();
     if plan.cleanup {
-        let jobs = client.list_jobs(&plan.prefix).await.context("listing jobs for cleanup")?;
+        let jobs = client
+            .list_jobs(&plan.prefix)
+            .await
+            .context("listing jobs for cleanup")?;
         let mut n = 0;
         for j in jobs.iter().filter(|j| j.id.starts_with(&plan.prefix)) {
-            client.deregister_job(&j.id, true).await.with_context(|| format!("deregistering {}", j.id))?;
+            client
+                .deregister_job(&j.id, true)
+                .await
+                .with_context(|| format!("deregistering {}", j.id))?;
             n += 1;
         }
-        notes.push(format!("cleanup: deregistered and purged {n} jobs with prefix `{}`", plan.prefix));
+        notes.push(format!(
+            "cleanup: deregistered and purged {n} jobs with prefix `{}`",
+            plan.prefix
+        ));
     }
 
     // Write the record.
     let (rows, bytes_per_alloc, (evals_blocked, evals_failed), progress) = {
         let tl = timeline.lock().unwrap_or_else(|p| p.into_inner());
-        let per = if tl.is_empty() { 0.0 } else { tl.heap_bytes_estimate() as f64 / tl.len() as f64 };
+        let per = if tl.is_empty() {
+            0.0
+        } else {
+            tl.heap_bytes_estimate() as f64 / tl.len() as f64
+        };
         (tl.rows(), per, tl.eval_counts(), tl.progress())
     };
-    record_io::write_atomic_with(&dir.join(record_io::ALLOCS_CSV), |w| record::write_allocs_csv(w, &rows))?;
+    record_io::write_atomic_with(&dir.join(record_io::ALLOCS_CSV), |w| {
+        record::write_allocs_csv(w, &rows)
+    })?;
     let _ = std::fs::remove_file(dir.join(format!("{}.partial", record_io::ALLOCS_CSV)));
-    record_io::write_atomic_with(&dir.join(record_io::NODES_CSV), |w| record::write_nodes_csv(w, &node_rows))?;
+    record_io::write_atomic_with(&dir.join(record_io::NODES_CSV), |w| {
+        record::write_nodes_csv(w, &node_rows)
+    })?;
     appender.finish()?;
     let summary = Summary::compute(
         &rows,
         &metric_rows,
         &SummaryInputs {
             jobs_submitted: submit.submitted,
-            jobs_failed_to_submit: submit.failed + if interrupted { plan.workload.jobs as u64 - submit.submitted - submit.failed } else { 0 },
+            jobs_failed_to_submit: submit.failed
+                + if interrupted {
+                    plan.workload.jobs as u64 - submit.submitted - submit.failed
+                } else {
+                    0
+                },
             allocs_desired: progress.desired,
             evals_blocked,
             evals_failed,
@@ -300,7 +421,11 @@ async fn run_inner(plan: &RunPlan, conn: &NomadConnArgs, client: &NomadClient, v
         "event stream: {} connections, {} batches, {} duplicate batches dropped, {} bad lines; reconcile poll found {} allocations the stream missed",
         stream_stats.connects, stream_stats.batches, stream_stats.duplicate_batches, stream_stats.bad_lines, reconciled_new
     ));
-    notes.push(format!("submission: {} retries; largest send lag behind schedule {:.1} ms", submit.retries, submit.max_send_lag_ns as f64 / 1e6));
+    notes.push(format!(
+        "submission: {} retries; largest send lag behind schedule {:.1} ms",
+        submit.retries,
+        submit.max_send_lag_ns as f64 / 1e6
+    ));
     for (msg, n) in &submit.errors {
         notes.push(format!("submit error ×{n}: {msg}"));
     }
@@ -328,7 +453,15 @@ async fn run_inner(plan: &RunPlan, conn: &NomadConnArgs, client: &NomadClient, v
         notes,
     };
     record_io::write_run_json(&dir, &meta)?;
-    Ok(RunOutcome { dir, meta, submit, stream: stream_stats, reconciled_new_allocs: reconciled_new, timeline_bytes_per_alloc: bytes_per_alloc, interrupted })
+    Ok(RunOutcome {
+        dir,
+        meta,
+        submit,
+        stream: stream_stats,
+        reconciled_new_allocs: reconciled_new,
+        timeline_bytes_per_alloc: bytes_per_alloc,
+        interrupted,
+    })
 }
 
 /// Escapes regex metacharacters for a go-bexpr `matches` filter.

@@ -40,10 +40,19 @@ pub async fn discover(client: &NomadClient) -> Vec<Target> {
         for p in peers.iter().filter(|_| peers.len() > 1) {
             let host = p.rsplit_once(':').map_or(p.as_str(), |(h, _)| h);
             let http = format!("{}://{}:{}", url.scheme(), host, port);
-            let Ok(c) = client.with_base(&http) else { continue };
+            let Ok(c) = client.with_base(&http) else {
+                continue;
+            };
             let c = c.with_timeout(Duration::from_secs(2));
             if c.leader().await.is_ok() {
-                out.push(Target { name: format!("{host}:{port}"), rpc: p.clone(), client: c, cores: 1.0, prometheus: true, prev: None });
+                out.push(Target {
+                    name: format!("{host}:{port}"),
+                    rpc: p.clone(),
+                    client: c,
+                    cores: 1.0,
+                    prometheus: true,
+                    prev: None,
+                });
             }
         }
         if out.len() != peers.len() {
@@ -51,13 +60,32 @@ pub async fn discover(client: &NomadClient) -> Vec<Target> {
         }
     }
     if out.is_empty() {
-        let name = url.as_ref().map(|u| format!("{}:{}", u.host_str().unwrap_or("?"), u.port_or_known_default().unwrap_or(4646))).unwrap_or(base.clone());
+        let name = url
+            .as_ref()
+            .map(|u| {
+                format!(
+                    "{}:{}",
+                    u.host_str().unwrap_or("?"),
+                    u.port_or_known_default().unwrap_or(4646)
+                )
+            })
+            .unwrap_or(base.clone());
         let rpc = client.leader().await.unwrap_or_default();
-        out.push(Target { name, rpc, client: client.clone().with_timeout(Duration::from_secs(2)), cores: 1.0, prometheus: true, prev: None });
+        out.push(Target {
+            name,
+            rpc,
+            client: client.clone().with_timeout(Duration::from_secs(2)),
+            cores: 1.0,
+            prometheus: true,
+            prev: None,
+        });
     }
     for t in &mut out {
         if let Ok(v) = t.client.agent_self().await {
-            let cpus = v["stats"]["runtime"]["cpu_count"].as_str().and_then(|s| s.parse::<f64>().ok()).or_else(|| v["stats"]["runtime"]["cpu_count"].as_f64());
+            let cpus = v["stats"]["runtime"]["cpu_count"]
+                .as_str()
+                .and_then(|s| s.parse::<f64>().ok())
+                .or_else(|| v["stats"]["runtime"]["cpu_count"].as_f64());
             t.cores = cpus.unwrap_or(1.0).max(1.0);
         }
     }
@@ -68,7 +96,13 @@ pub async fn discover(client: &NomadClient) -> Vec<Target> {
 pub fn server_infos(targets: &[Target], leader: &str) -> Vec<ServerInfo> {
     targets
         .iter()
-        .map(|t| ServerInfo { name: t.name.clone(), address: t.rpc.clone(), leader: !leader.is_empty() && t.rpc == leader, instance_type: None, cores: Some(t.cores as u32) })
+        .map(|t| ServerInfo {
+            name: t.name.clone(),
+            address: t.rpc.clone(),
+            leader: !leader.is_empty() && t.rpc == leader,
+            instance_type: None,
+            cores: Some(t.cores as u32),
+        })
         .collect()
 }
 
@@ -83,16 +117,30 @@ async fn scrape(t: &mut Target) -> Option<ServerSnapshot> {
             Err(_) => return None,
         }
     }
-    t.client.metrics_json().await.ok().map(|m| ServerSnapshot::from_json(&m))
+    t.client
+        .metrics_json()
+        .await
+        .ok()
+        .map(|m| ServerSnapshot::from_json(&m))
 }
 
 /// Scrapes every second until `stop`, appending rows. Returns the rows written (also kept for the summary).
-pub async fn run_scraper(mut targets: Vec<Target>, t0: Instant, timeline: Arc<Mutex<Timeline>>, mut out: CsvAppender, stop: CancellationToken) -> anyhow::Result<(Vec<MetricRow>, CsvAppender)> {
+pub async fn run_scraper(
+    mut targets: Vec<Target>,
+    t0: Instant,
+    timeline: Arc<Mutex<Timeline>>,
+    mut out: CsvAppender,
+    stop: CancellationToken,
+) -> anyhow::Result<(Vec<MetricRow>, CsvAppender)> {
     let mut rows_all = Vec::new();
     let mut tick = tokio::time::interval_at(t0 + Duration::from_secs(1), Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_placed = 0u64;
-    let leader_rpc = if let Some(t) = targets.first() { t.client.leader().await.unwrap_or_default() } else { String::new() };
+    let leader_rpc = if let Some(t) = targets.first() {
+        t.client.leader().await.unwrap_or_default()
+    } else {
+        String::new()
+    };
     // Baseline scrape (counters need two points), then one per second, and a final one at stop so even a
     // sub-second run has a row.
     for t in targets.iter_mut() {
@@ -108,23 +156,38 @@ pub async fn run_scraper(mut targets: Vec<Target>, t0: Instant, timeline: Arc<Mu
             _ = tick.tick() => {}
         }
         let now = Instant::now();
-        let t_s = now.saturating_duration_since(t0).as_secs_f64().ceil().max(1.0) as u64 - 1;
+        let t_s = now
+            .saturating_duration_since(t0)
+            .as_secs_f64()
+            .ceil()
+            .max(1.0) as u64
+            - 1;
         if last && last_t_s == Some(t_s) {
             break;
         }
         last_t_s = Some(t_s);
-        let p = timeline.lock().unwrap_or_else(|p| p.into_inner()).progress();
+        let p = timeline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .progress();
         let mut rows = Vec::new();
         for t in targets.iter_mut() {
-            let Some(snap) = scrape(t).await else { continue };
+            let Some(snap) = scrape(t).await else {
+                continue;
+            };
             let (dt, prev) = match &t.prev {
                 Some((at, s)) => (now.saturating_duration_since(*at).as_secs_f64(), Some(s)),
                 None => (0.0, None),
             };
-            let leader = !leader_rpc.is_empty() && t.rpc == leader_rpc || targets_len_is_one(&rows, &leader_rpc);
+            let leader = !leader_rpc.is_empty() && t.rpc == leader_rpc
+                || targets_len_is_one(&rows, &leader_rpc);
             let mut row = snap.row(prev, dt, t.cores, t_s, &t.name, leader);
             row.allocs_running = Some((p.running - p.done.min(p.running)) as f64);
-            row.placements = Some(if leader { (p.placed - last_placed) as f64 } else { 0.0 });
+            row.placements = Some(if leader {
+                (p.placed - last_placed) as f64
+            } else {
+                0.0
+            });
             rows.push(row);
             t.prev = Some((now, snap));
         }

@@ -56,7 +56,9 @@ impl Interner {
         self.names.is_empty()
     }
     fn heap_bytes(&self) -> usize {
-        self.bytes + self.map.capacity() * (std::mem::size_of::<(Box<str>, u32)>() + 1) + self.names.capacity() * std::mem::size_of::<Box<str>>()
+        self.bytes
+            + self.map.capacity() * (std::mem::size_of::<(Box<str>, u32)>() + 1)
+            + self.names.capacity() * std::mem::size_of::<Box<str>>()
     }
 }
 
@@ -311,7 +313,11 @@ impl Timeline {
     fn job(&mut self, job: &str) -> u32 {
         let j = self.jobs.intern(job);
         if j as usize >= self.job_info.len() {
-            self.job_info.push(JobInfo { submit: NONE, sent: NONE, desired: 0 });
+            self.job_info.push(JobInfo {
+                submit: NONE,
+                sent: NONE,
+                desired: 0,
+            });
         }
         j
     }
@@ -319,7 +325,11 @@ impl Timeline {
     /// Records a job submission: intended and actual send time (ns since t = 0) and allocations desired.
     pub fn record_submit(&mut self, job: &str, submit_ns: u64, sent_ns: u64, desired: u32) {
         let j = self.job(job) as usize;
-        self.job_info[j] = JobInfo { submit: submit_ns, sent: sent_ns, desired };
+        self.job_info[j] = JobInfo {
+            submit: submit_ns,
+            sent: sent_ns,
+            desired,
+        };
         self.progress.submitted += 1;
         self.progress.desired += desired as u64;
     }
@@ -410,9 +420,18 @@ impl Timeline {
         let terminal = matches!(status, ST_COMPLETE | ST_FAILED | ST_LOST);
         let placed = self.rel(u.create_time);
         let started = u.started.map_or(NONE, |s| self.rel(s));
-        let finished = if terminal { u.finished.map_or_else(|| self.rel(u.modify_time), |f| self.rel(f)) } else { NONE };
+        let finished = if terminal {
+            u.finished
+                .map_or_else(|| self.rel(u.modify_time), |f| self.rel(f))
+        } else {
+            NONE
+        };
         let prev_key = u.previous.map(|p| key_of(p, &mut self.odd_ids));
-        let node = if u.node.is_empty() { None } else { Some(self.nodes.intern(u.node)) };
+        let node = if u.node.is_empty() {
+            None
+        } else {
+            Some(self.nodes.intern(u.node))
+        };
         let t = &mut self.allocs[idx];
         if t.placed == NONE && placed != NONE {
             t.placed = placed;
@@ -474,7 +493,11 @@ impl Timeline {
     /// (or a terminal state): the drain condition.
     pub fn settled(&self) -> bool {
         let p = self.progress;
-        p.placed >= p.desired && self.allocs.iter().all(|t| t.running != NONE || t.done != NONE || t.status == ST_STOPPED)
+        p.placed >= p.desired
+            && self
+                .allocs
+                .iter()
+                .all(|t| t.running != NONE || t.done != NONE || t.status == ST_STOPPED)
     }
 
     fn id_string(&self, k: &[u8; 16]) -> String {
@@ -494,7 +517,15 @@ impl Timeline {
         let mut rows = Vec::with_capacity(self.allocs.len());
         for i in order {
             let t = &self.allocs[i];
-            let ji = self.job_info.get(t.job as usize).copied().unwrap_or(JobInfo { submit: NONE, sent: NONE, desired: 0 });
+            let ji = self
+                .job_info
+                .get(t.job as usize)
+                .copied()
+                .unwrap_or(JobInfo {
+                    submit: NONE,
+                    sent: NONE,
+                    desired: 0,
+                });
             if t.flags & F_RESCHEDULED == 0 {
                 placed_per_job[t.job as usize] += 1;
             }
@@ -518,7 +549,11 @@ impl Timeline {
                 },
                 lost: t.flags & F_LOST != 0,
                 rescheduled: t.flags & F_RESCHEDULED != 0,
-                replaces: if t.flags & F_HAS_PREV != 0 { self.id_string(&t.prev) } else { String::new() },
+                replaces: if t.flags & F_HAS_PREV != 0 {
+                    self.id_string(&t.prev)
+                } else {
+                    String::new()
+                },
             });
         }
         for (j, ji) in self.job_info.iter().enumerate() {
@@ -558,7 +593,11 @@ mod tests {
 
     #[test]
     fn tracked_is_small() {
-        assert!(std::mem::size_of::<Tracked>() <= 80, "{}", std::mem::size_of::<Tracked>());
+        assert!(
+            std::mem::size_of::<Tracked>() <= 80,
+            "{}",
+            std::mem::size_of::<Tracked>()
+        );
     }
 
     fn upd<'a>(id: &'a str, client: &'a str, mi: u64, started: Option<i64>) -> AllocUpdate<'a> {
@@ -595,8 +634,14 @@ mod tests {
         assert_eq!(b.progress().placed, 1);
         assert_eq!(b.progress().running, 1);
         let r = &b.rows()[0];
-        assert_eq!((r.placed_ns, r.running_ns, r.status), (Some(1_000), Some(3_000), AllocStatus::Running));
-        a.apply_alloc(&AllocUpdate { job: "other", ..upd("6457f16d-0f87-8e6b-5e91-0c7da3a41eb7", "pending", 9, None) });
+        assert_eq!(
+            (r.placed_ns, r.running_ns, r.status),
+            (Some(1_000), Some(3_000), AllocStatus::Running)
+        );
+        a.apply_alloc(&AllocUpdate {
+            job: "other",
+            ..upd("6457f16d-0f87-8e6b-5e91-0c7da3a41eb7", "pending", 9, None)
+        });
         assert_eq!(a.len(), 1);
     }
 
@@ -604,7 +649,12 @@ mod tests {
     fn unplaced_desired_allocs_get_rows() {
         let mut t = Timeline::new("p-", 0);
         t.record_submit("p-1", 10, 20, 3);
-        t.apply_alloc(&upd("5457f16d-0f87-8e6b-5e91-0c7da3a41eb7", "pending", 5, None));
+        t.apply_alloc(&upd(
+            "5457f16d-0f87-8e6b-5e91-0c7da3a41eb7",
+            "pending",
+            5,
+            None,
+        ));
         let rows = t.rows();
         assert_eq!(rows.len(), 3);
         assert_eq!(rows.iter().filter(|r| r.alloc_id.is_empty()).count(), 2);

@@ -65,7 +65,9 @@ impl NomadError {
     pub fn is_retryable(&self) -> bool {
         match self {
             NomadError::Status { status, .. } => *status == 429 || *status >= 500,
-            NomadError::Connect { .. } | NomadError::Timeout { .. } | NomadError::Transport { .. } => true,
+            NomadError::Connect { .. }
+            | NomadError::Timeout { .. }
+            | NomadError::Transport { .. } => true,
             NomadError::Decode { .. } | NomadError::Config(_) => false,
         }
     }
@@ -84,9 +86,17 @@ impl NomadError {
         if e.is_timeout() {
             NomadError::Timeout { method, url }
         } else if e.is_connect() {
-            NomadError::Connect { method, url, source: e.without_url() }
+            NomadError::Connect {
+                method,
+                url,
+                source: e.without_url(),
+            }
         } else {
-            NomadError::Transport { method, url, source: e.without_url() }
+            NomadError::Transport {
+                method,
+                url,
+                source: e.without_url(),
+            }
         }
     }
 }
@@ -97,14 +107,27 @@ mod tests {
 
     #[test]
     fn retryable_classification() {
-        let st = |status| NomadError::Status { method: "GET".into(), url: "u".into(), status, body: String::new() };
+        let st = |status| NomadError::Status {
+            method: "GET".into(),
+            url: "u".into(),
+            status,
+            body: String::new(),
+        };
         assert!(st(429).is_retryable());
         assert!(st(500).is_retryable());
         assert!(st(503).is_retryable());
         assert!(!st(400).is_retryable());
         assert!(!st(403).is_retryable());
         assert!(!st(404).is_retryable());
-        assert!(!NomadError::Decode { url: "u".into(), msg: "m".into() }.is_retryable());
-        assert!(NomadError::Timeout { method: "GET".into(), url: "u".into() }.is_retryable());
+        assert!(!NomadError::Decode {
+            url: "u".into(),
+            msg: "m".into()
+        }
+        .is_retryable());
+        assert!(NomadError::Timeout {
+            method: "GET".into(),
+            url: "u".into()
+        }
+        .is_retryable());
     }
 }

@@ -43,12 +43,19 @@ pub struct ServerSnapshot {
 }
 
 fn first(samples: &[PromSample], name: &str) -> Option<f64> {
-    samples.iter().find(|s| s.name == name).map(|s| s.value).filter(|v| v.is_finite())
+    samples
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.value)
+        .filter(|v| v.is_finite())
 }
 
 fn sum(samples: &[PromSample], name: &str) -> Option<f64> {
     let mut acc = None;
-    for s in samples.iter().filter(|s| s.name == name && s.value.is_finite()) {
+    for s in samples
+        .iter()
+        .filter(|s| s.name == name && s.value.is_finite())
+    {
         *acc.get_or_insert(0.0) += s.value;
     }
     acc
@@ -80,7 +87,12 @@ impl ServerSnapshot {
     /// From the JSON in-memory sink.
     pub fn from_json(m: &MetricsSummary) -> ServerSnapshot {
         let gauge = |n: &str| m.gauges.iter().find(|g| g.name == n).map(|g| g.value);
-        let sample = |n: &str| m.samples.iter().chain(m.counters.iter()).find(|g| g.name == n);
+        let sample = |n: &str| {
+            m.samples
+                .iter()
+                .chain(m.counters.iter())
+                .find(|g| g.name == n)
+        };
         ServerSnapshot {
             rss_bytes: gauge("nomad.runtime.sys_bytes"),
             raft_bytes_per_s: sample("nomad.raft.boltdb.logBatchSize").map(|x| x.rate),
@@ -97,7 +109,15 @@ impl ServerSnapshot {
 
     /// The `metrics.csv` row for the second ending with this scrape, given the previous scrape `prev`
     /// taken `dt_s` seconds earlier and the server's core count.
-    pub fn row(&self, prev: Option<&ServerSnapshot>, dt_s: f64, cores: f64, t_s: u64, server: &str, leader: bool) -> MetricRow {
+    pub fn row(
+        &self,
+        prev: Option<&ServerSnapshot>,
+        dt_s: f64,
+        cores: f64,
+        t_s: u64,
+        server: &str,
+        leader: bool,
+    ) -> MetricRow {
         let rate = |cur: Option<f64>, old: Option<f64>| match (cur, old) {
             (Some(c), Some(o)) if dt_s > 0.0 && c >= o => Some((c - o) / dt_s),
             _ => None,
@@ -107,15 +127,18 @@ impl ServerSnapshot {
             t_s,
             server: server.to_string(),
             leader,
-            cpu_pct: rate(self.cpu_seconds_total, p.cpu_seconds_total).map(|r| 100.0 * r / cores.max(1.0)),
+            cpu_pct: rate(self.cpu_seconds_total, p.cpu_seconds_total)
+                .map(|r| 100.0 * r / cores.max(1.0)),
             rss_bytes: self.rss_bytes,
-            raft_bytes_written: rate(self.raft_bytes_total, p.raft_bytes_total).or(self.raft_bytes_per_s),
+            raft_bytes_written: rate(self.raft_bytes_total, p.raft_bytes_total)
+                .or(self.raft_bytes_per_s),
             fsyncs: rate(self.fsyncs_total, p.fsyncs_total).or(self.fsyncs_per_s),
             broker_ready: self.broker_ready,
             broker_unacked: self.broker_unacked,
             broker_blocked: self.blocked,
             plan_queue_depth: self.plan_queue_depth,
-            plan_node_rejections: rate(self.node_rejected_total, p.node_rejected_total).or(self.node_rejected_per_s),
+            plan_node_rejections: rate(self.node_rejected_total, p.node_rejected_total)
+                .or(self.node_rejected_per_s),
             gc_pause_ms_max: self.gc_pause_ms_max,
             ..Default::default()
         }
@@ -128,8 +151,17 @@ mod tests {
 
     #[test]
     fn cpu_percent_from_two_scrapes() {
-        let a = ServerSnapshot { cpu_seconds_total: Some(10.0), fsyncs_total: Some(5.0), ..Default::default() };
-        let b = ServerSnapshot { cpu_seconds_total: Some(11.0), fsyncs_total: Some(9.0), rss_bytes: Some(1e9), ..Default::default() };
+        let a = ServerSnapshot {
+            cpu_seconds_total: Some(10.0),
+            fsyncs_total: Some(5.0),
+            ..Default::default()
+        };
+        let b = ServerSnapshot {
+            cpu_seconds_total: Some(11.0),
+            fsyncs_total: Some(9.0),
+            rss_bytes: Some(1e9),
+            ..Default::default()
+        };
         let r = b.row(Some(&a), 1.0, 4.0, 3, "s1", true);
         assert_eq!(r.cpu_pct, Some(25.0));
         assert_eq!(r.fsyncs, Some(4.0));

@@ -49,7 +49,13 @@ pub struct LineSplitter {
 impl LineSplitter {
     /// A splitter with the given bound.
     pub fn new(max_line: usize) -> LineSplitter {
-        LineSplitter { buf: Vec::new(), start: 0, scanned: 0, max_line: max_line.max(1), overflow: false }
+        LineSplitter {
+            buf: Vec::new(),
+            start: 0,
+            scanned: 0,
+            max_line: max_line.max(1),
+            overflow: false,
+        }
     }
 
     /// Appends a chunk of the body. Lines are taken with [`LineSplitter::next_line`].
@@ -270,16 +276,21 @@ pub struct JobEvent<'a> {
 
 /// Decodes one line: blank → `None`; `{}` → heartbeat; otherwise a batch. Invalid UTF-8 or JSON → error.
 pub fn decode_line(line: &[u8]) -> Result<Option<StreamItem<'_>>, LineError> {
-    let text = std::str::from_utf8(line).map_err(|e| LineError::Utf8 { at: e.valid_up_to() })?;
+    let text = std::str::from_utf8(line).map_err(|e| LineError::Utf8 {
+        at: e.valid_up_to(),
+    })?;
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
     if !text.starts_with('{') {
-        return Err(LineError::Json(format!("expected a JSON object, found `{}`", text.chars().take(40).collect::<String>())));
+        return Err(LineError::Json(format!(
+            "expected a JSON object, found `{}`",
+            text.chars().take(40).collect::<String>()
+        )));
     }
     let b: Batch<'_> = serde_json::from_str(text).map_err(|e| LineError::Json(e.to_string()))?;
-    if b.index == 0 && !b.events.as_ref().is_some_and(|e| !e.is_empty()) {
+    if b.index == 0 && b.events.as_ref().is_none_or(|e| e.is_empty()) {
         return Ok(Some(StreamItem::Heartbeat));
     }
     Ok(Some(StreamItem::Batch(b)))
@@ -336,12 +347,17 @@ mod tests {
 
     #[test]
     fn decodes_heartbeat_and_batch() {
-        assert!(matches!(decode_line(b"{}"), Ok(Some(StreamItem::Heartbeat))));
+        assert!(matches!(
+            decode_line(b"{}"),
+            Ok(Some(StreamItem::Heartbeat))
+        ));
         assert!(matches!(decode_line(b"  "), Ok(None)));
         let line = br#"{"Index":1050,"Events":[{"Topic":"Allocation","Type":"PlanResult","Key":"a","Index":1050,
             "Payload":{"Allocation":{"ID":"5457f16d-0f87-8e6b-5e91-0c7da3a41eb7","JobID":"j\"1","ClientStatus":"pending",
             "TaskStates":null,"CreateTime":1636017249798459000,"Metrics":{"AllocationTime":75475},"Unknown":[1,2]}}}]}"#;
-        let Ok(Some(StreamItem::Batch(b))) = decode_line(line) else { panic!("not a batch") };
+        let Ok(Some(StreamItem::Batch(b))) = decode_line(line) else {
+            panic!("not a batch")
+        };
         assert_eq!(b.index, 1050);
         let ev = &b.events.as_ref().unwrap()[0];
         let a = ev.payload.allocation.as_ref().unwrap();
@@ -354,8 +370,14 @@ mod tests {
 
     #[test]
     fn rfc3339() {
-        assert_eq!(rfc3339_to_unix_ns("1970-01-01T00:00:01.5Z"), Some(1_500_000_000));
-        assert_eq!(rfc3339_to_unix_ns("2021-11-04T09:14:09.878484123+01:00"), Some(1_636_013_649_878_484_123));
+        assert_eq!(
+            rfc3339_to_unix_ns("1970-01-01T00:00:01.5Z"),
+            Some(1_500_000_000)
+        );
+        assert_eq!(
+            rfc3339_to_unix_ns("2021-11-04T09:14:09.878484123+01:00"),
+            Some(1_636_013_649_878_484_123)
+        );
         assert_eq!(rfc3339_to_unix_ns("0001-01-01T00:00:00Z"), None);
         assert_eq!(rfc3339_to_unix_ns("yesterday"), None);
     }

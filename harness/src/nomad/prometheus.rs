@@ -18,7 +18,10 @@ pub struct PromSample {
 impl PromSample {
     /// The value of label `k`.
     pub fn label(&self, k: &str) -> Option<&str> {
-        self.labels.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+        self.labels
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -52,7 +55,9 @@ pub fn parse(body: &[u8]) -> Result<Vec<PromSample>, PromError> {
     if body.len() > MAX_BODY {
         return Err(PromError::TooLarge { max: MAX_BODY });
     }
-    let text = std::str::from_utf8(body).map_err(|e| PromError::Utf8 { at: e.valid_up_to() })?;
+    let text = std::str::from_utf8(body).map_err(|e| PromError::Utf8 {
+        at: e.valid_up_to(),
+    })?;
     let mut out = Vec::new();
     for (i, raw) in text.split('\n').enumerate() {
         let line = raw.trim();
@@ -102,9 +107,13 @@ fn parse_line(line: &str) -> Result<PromSample, String> {
             }
             let lname = rest[..end].to_string();
             rest = rest[end..].trim_start();
-            rest = rest.strip_prefix('=').ok_or_else(|| format!("expected `=` after label `{lname}`"))?;
+            rest = rest
+                .strip_prefix('=')
+                .ok_or_else(|| format!("expected `=` after label `{lname}`"))?;
             rest = rest.trim_start();
-            rest = rest.strip_prefix('"').ok_or_else(|| format!("expected `\"` to open label `{lname}`"))?;
+            rest = rest
+                .strip_prefix('"')
+                .ok_or_else(|| format!("expected `\"` to open label `{lname}`"))?;
             let mut val = String::new();
             let mut closed = None;
             let mut it = rest.char_indices();
@@ -133,20 +142,31 @@ fn parse_line(line: &str) -> Result<PromSample, String> {
             if let Some(r) = rest.strip_prefix(',') {
                 rest = r;
             } else if !rest.starts_with('}') {
-                return Err(format!("expected `,` or `}}` after label value in `{}`", snippet(line)));
+                return Err(format!(
+                    "expected `,` or `}}` after label value in `{}`",
+                    snippet(line)
+                ));
             }
         }
     }
     let mut parts = rest.split_whitespace();
-    let v = parts.next().ok_or_else(|| format!("metric `{name}` has no value"))?;
-    let value = parse_value(v).ok_or_else(|| format!("metric `{name}`: `{}` is not a number", snippet(v)))?;
+    let v = parts
+        .next()
+        .ok_or_else(|| format!("metric `{name}` has no value"))?;
+    let value = parse_value(v)
+        .ok_or_else(|| format!("metric `{name}`: `{}` is not a number", snippet(v)))?;
     if let Some(ts) = parts.next() {
-        ts.parse::<i64>().map_err(|_| format!("metric `{name}`: bad timestamp `{}`", snippet(ts)))?;
+        ts.parse::<i64>()
+            .map_err(|_| format!("metric `{name}`: bad timestamp `{}`", snippet(ts)))?;
     }
     if parts.next().is_some() {
         return Err(format!("metric `{name}`: trailing text"));
     }
-    Ok(PromSample { name, labels, value })
+    Ok(PromSample {
+        name,
+        labels,
+        value,
+    })
 }
 
 fn parse_value(v: &str) -> Option<f64> {
@@ -168,7 +188,8 @@ mod tests {
 
     #[test]
     fn parses_exposition() {
-        let body = b"# HELP process_cpu_seconds_total CPU.\n# TYPE process_cpu_seconds_total counter\n\
+        let body =
+            b"# HELP process_cpu_seconds_total CPU.\n# TYPE process_cpu_seconds_total counter\n\
 process_cpu_seconds_total 12.5\n\
 nomad_nomad_plan_submit{host=\"srv1\",quantile=\"0.5\"} 0.23\n\
 nomad_nomad_plan_submit_sum{host=\"s\\\"1\"} NaN 1700000000000\n\
@@ -185,7 +206,13 @@ go_x{a=\"1\",} +Inf\n";
 
     #[test]
     fn errors_name_the_line() {
-        assert_eq!(parse(b"ok 1\nbad{x=\"1\" 2\n").unwrap_err(), PromError::Syntax { line: 2, msg: "expected `,` or `}` after label value in `bad{x=\"1\" 2`".into() });
+        assert_eq!(
+            parse(b"ok 1\nbad{x=\"1\" 2\n").unwrap_err(),
+            PromError::Syntax {
+                line: 2,
+                msg: "expected `,` or `}` after label value in `bad{x=\"1\" 2`".into()
+            }
+        );
         assert!(parse(b"x\n").is_err());
         assert!(parse(b"x abc\n").is_err());
         assert!(parse(b"{a=\"b\"} 1\n").is_err());

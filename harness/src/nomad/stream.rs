@@ -60,11 +60,19 @@ impl Default for StreamOptions {
 
 /// Reads the event stream until `stop` is cancelled, calling `on_batch` once per new batch in index order.
 /// Never returns an error: failures reconnect (with backoff) and are counted in the returned stats.
-pub async fn read_event_stream<F>(client: &NomadClient, opts: &StreamOptions, stop: CancellationToken, mut on_batch: F) -> StreamStats
+pub async fn read_event_stream<F>(
+    client: &NomadClient,
+    opts: &StreamOptions,
+    stop: CancellationToken,
+    mut on_batch: F,
+) -> StreamStats
 where
     F: FnMut(&Batch<'_>),
 {
-    let mut st = StreamStats { last_index: opts.start_index.saturating_sub(1), ..Default::default() };
+    let mut st = StreamStats {
+        last_index: opts.start_index.saturating_sub(1),
+        ..Default::default()
+    };
     let mut have_seen = opts.start_index > 0;
     let mut backoff = Duration::from_millis(50);
     while !stop.is_cancelled() {
@@ -147,7 +155,10 @@ where
                 }
                 Err(_) => {
                     st.disconnects += 1;
-                    st.last_error = Some(format!("event stream idle for {:?}; reconnecting", opts.idle_timeout));
+                    st.last_error = Some(format!(
+                        "event stream idle for {:?}; reconnecting",
+                        opts.idle_timeout
+                    ));
                     break;
                 }
             }

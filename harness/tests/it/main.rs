@@ -2,4 +2,5 @@
 
 mod mock_nomad;
 mod nomad;
+mod parsers;
 mod run;

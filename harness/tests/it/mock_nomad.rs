@@ -2,7 +2,7 @@
 //! chunked or close-delimited event streams, raw 429s), following nomad-api.md. It runs a toy scheduler
 //! (register → eval → PlanResult → running → complete) and records the ground truth of every allocation.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::too_many_arguments)]
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -105,15 +105,27 @@ impl Drop for MockNomad {
 }
 
 fn now_ns() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64
 }
 
 fn rfc3339(ns: i64) -> String {
-    chrono::DateTime::from_timestamp(ns / 1_000_000_000, (ns % 1_000_000_000) as u32).unwrap().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+    chrono::DateTime::from_timestamp(ns / 1_000_000_000, (ns % 1_000_000_000) as u32)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
 fn uuid(seq: u64, kind: u8) -> String {
-    format!("{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}", seq as u32, kind as u16, (seq >> 32) & 0xfff, kind as u64 & 0xfff, seq)
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        seq as u32,
+        kind as u16,
+        (seq >> 32) & 0xfff,
+        kind as u64 & 0xfff,
+        seq
+    )
 }
 
 impl State {
@@ -127,7 +139,8 @@ impl State {
                 e
             })
             .collect();
-        self.batches.push((idx, json!({"Index": idx, "Events": evs}).to_string()));
+        self.batches
+            .push((idx, json!({"Index": idx, "Events": evs}).to_string()));
         if self.batches.len() > ring {
             let n = self.batches.len() - ring;
             self.batches.drain(..n);
@@ -153,19 +166,33 @@ impl MockNomad {
         let (s2, n2, c2) = (state.clone(), notify.clone(), cfg.clone());
         let task = tokio::spawn(async move {
             loop {
-                let Ok((sock, _)) = l.accept().await else { return };
+                let Ok((sock, _)) = l.accept().await else {
+                    return;
+                };
                 let (s, n, c) = (s2.clone(), n2.clone(), c2.clone());
                 tokio::spawn(async move {
                     let _ = serve_conn(sock, s, n, c).await;
                 });
             }
         });
-        MockNomad { addr, state, notify, cfg, task }
+        MockNomad {
+            addr,
+            state,
+            notify,
+            cfg,
+            task,
+        }
     }
 
     /// Ground truth, by alloc ID.
     pub fn truth(&self) -> BTreeMap<String, Truth> {
-        self.state.lock().unwrap().truth.iter().map(|t| (t.alloc.clone(), t.clone())).collect()
+        self.state
+            .lock()
+            .unwrap()
+            .truth
+            .iter()
+            .map(|t| (t.alloc.clone(), t.clone()))
+            .collect()
     }
 }
 
@@ -178,7 +205,10 @@ struct Req {
 
 impl Req {
     fn q(&self, k: &str) -> Option<&str> {
-        self.query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str())
+        self.query
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -187,7 +217,7 @@ fn pct_decode(s: &str) -> String {
     let mut out = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'%' && i + 2 < b.len() + 0 && i + 2 <= b.len() - 1 {
+        if b[i] == b'%' && i + 2 < b.len() {
             if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
                 out.push(v);
                 i += 3;
@@ -229,7 +259,12 @@ async fn read_req(r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>) -> Option<R
         let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
         (pct_decode(k), pct_decode(v))
     });
-    Some(Req { method, path: path.to_string(), query: query.collect(), body })
+    Some(Req {
+        method,
+        path: path.to_string(),
+        query: query.collect(),
+        body,
+    })
 }
 
 fn resp(code: u16, ctype: &str, body: &str, extra: &[(&str, String)]) -> Vec<u8> {
@@ -241,7 +276,10 @@ fn resp(code: u16, ctype: &str, body: &str, extra: &[(&str, String)]) -> Vec<u8>
         500 => "Internal Server Error",
         _ => "Other",
     };
-    let mut s = format!("HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n", body.len());
+    let mut s = format!(
+        "HTTP/1.1 {code} {reason}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (k, v) in extra {
         s.push_str(&format!("{k}: {v}\r\n"));
     }
@@ -251,7 +289,10 @@ fn resp(code: u16, ctype: &str, body: &str, extra: &[(&str, String)]) -> Vec<u8>
 }
 
 fn json_resp(v: &Value, index: u64, extra: &[(&str, String)]) -> Vec<u8> {
-    let mut e = vec![("X-Nomad-Index", index.to_string()), ("X-Nomad-Knownleader", "true".to_string())];
+    let mut e = vec![
+        ("X-Nomad-Index", index.to_string()),
+        ("X-Nomad-Knownleader", "true".to_string()),
+    ];
     e.extend(extra.iter().cloned());
     resp(200, "application/json", &v.to_string(), &e)
 }
@@ -260,7 +301,12 @@ fn text_err(code: u16, msg: &str) -> Vec<u8> {
     resp(code, "text/plain; charset=utf-8", msg, &[])
 }
 
-async fn serve_conn(sock: TcpStream, st: Arc<Mutex<State>>, notify: Arc<Notify>, cfg: MockConfig) -> std::io::Result<()> {
+async fn serve_conn(
+    sock: TcpStream,
+    st: Arc<Mutex<State>>,
+    notify: Arc<Notify>,
+    cfg: MockConfig,
+) -> std::io::Result<()> {
     let (r, mut w) = sock.into_split();
     let mut r = BufReader::new(r);
     while let Some(req) = read_req(&mut r).await {
@@ -281,7 +327,13 @@ async fn serve_conn(sock: TcpStream, st: Arc<Mutex<State>>, notify: Arc<Notify>,
     Ok(())
 }
 
-async fn stream(mut w: tokio::net::tcp::OwnedWriteHalf, req: Req, st: Arc<Mutex<State>>, notify: Arc<Notify>, cfg: MockConfig) -> std::io::Result<()> {
+async fn stream(
+    mut w: tokio::net::tcp::OwnedWriteHalf,
+    req: Req,
+    st: Arc<Mutex<State>>,
+    notify: Arc<Notify>,
+    cfg: MockConfig,
+) -> std::io::Result<()> {
     let head = if cfg.chunked {
         "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nCache-Control: no-cache\r\nTransfer-Encoding: chunked\r\n\r\n"
     } else {
@@ -316,10 +368,19 @@ async fn stream(mut w: tokio::net::tcp::OwnedWriteHalf, req: Req, st: Arc<Mutex<
             want
         }
     };
-    let deadline = cfg.drop_stream_every.map(|d| tokio::time::Instant::now() + d);
+    let deadline = cfg
+        .drop_stream_every
+        .map(|d| tokio::time::Instant::now() + d);
     loop {
         let notified = notify.notified();
-        let pending: Vec<(u64, String)> = st.lock().unwrap().batches.iter().filter(|b| b.0 >= next).cloned().collect();
+        let pending: Vec<(u64, String)> = st
+            .lock()
+            .unwrap()
+            .batches
+            .iter()
+            .filter(|b| b.0 >= next)
+            .cloned()
+            .collect();
         for (i, line) in pending {
             // Split each line into two writes to exercise chunk reassembly.
             let bytes = send(line);
@@ -346,7 +407,16 @@ async fn stream(mut w: tokio::net::tcp::OwnedWriteHalf, req: Req, st: Arc<Mutex<
     }
 }
 
-fn alloc_json(id: &str, job: &str, node: &str, create: i64, mi: u64, client: &str, started: Option<i64>, finished: Option<i64>) -> Value {
+fn alloc_json(
+    id: &str,
+    job: &str,
+    node: &str,
+    create: i64,
+    mi: u64,
+    client: &str,
+    started: Option<i64>,
+    finished: Option<i64>,
+) -> Value {
     let ts = json!({"t": {"State": if finished.is_some() {"dead"} else if started.is_some() {"running"} else {"pending"}, "Failed": false,
         "StartedAt": started.map(rfc3339), "FinishedAt": finished.map(rfc3339), "Events": []}});
     json!({"ID": id, "EvalID": "e", "Name": format!("{job}.g0[0]"), "Namespace": "default", "NodeID": node, "NodeName": "n",
@@ -359,11 +429,19 @@ fn alloc_event(a: &Value, ty: &str) -> Value {
     json!({"Topic":"Allocation","Type":ty,"Key":a["ID"],"Namespace":"default","FilterKeys":[a["JobID"],""],"Payload":{"Allocation":a}})
 }
 
-fn spawn_lifecycle(st: Arc<Mutex<State>>, notify: Arc<Notify>, cfg: MockConfig, job: Value, eval_id: String) {
+fn spawn_lifecycle(
+    st: Arc<Mutex<State>>,
+    notify: Arc<Notify>,
+    cfg: MockConfig,
+    job: Value,
+    eval_id: String,
+) {
     tokio::spawn(async move {
         tokio::time::sleep(cfg.place_delay).await;
         let id = job["ID"].as_str().unwrap_or("").to_string();
-        let count: u64 = job["TaskGroups"].as_array().map_or(0, |g| g.iter().map(|g| g["Count"].as_u64().unwrap_or(1)).sum());
+        let count: u64 = job["TaskGroups"].as_array().map_or(0, |g| {
+            g.iter().map(|g| g["Count"].as_u64().unwrap_or(1)).sum()
+        });
         let batch = job["Type"] == "batch";
         let mut ids = Vec::new();
         {
@@ -378,7 +456,13 @@ fn spawn_lifecycle(st: Arc<Mutex<State>>, notify: Arc<Notify>, cfg: MockConfig, 
                 let a = alloc_json(&aid, &id, &node, create, mi, "pending", None, None);
                 evs.push(alloc_event(&a, "PlanResult"));
                 s.allocs.push(a);
-                s.truth.push(Truth { job: id.clone(), alloc: aid.clone(), create_ns: create, started_ns: None, finished_ns: None });
+                s.truth.push(Truth {
+                    job: id.clone(),
+                    alloc: aid.clone(),
+                    create_ns: create,
+                    started_ns: None,
+                    finished_ns: None,
+                });
                 ids.push(aid);
             }
             s.emit(evs, cfg.ring);
@@ -390,7 +474,11 @@ fn spawn_lifecycle(st: Arc<Mutex<State>>, notify: Arc<Notify>, cfg: MockConfig, 
         }
         notify.notify_waiters();
         tokio::time::sleep(cfg.start_delay).await;
-        let phases: &[&str] = if batch { &["running", "complete"] } else { &["running"] };
+        let phases: &[&str] = if batch {
+            &["running", "complete"]
+        } else {
+            &["running"]
+        };
         for (k, phase) in phases.iter().enumerate() {
             if k == 1 {
                 tokio::time::sleep(cfg.run_time).await;
@@ -407,8 +495,21 @@ fn spawn_lifecycle(st: Arc<Mutex<State>>, notify: Arc<Notify>, cfg: MockConfig, 
                     tr.finished_ns = Some(t);
                 }
                 let tr = tr.clone();
-                let a = alloc_json(aid, &id, "n", tr.create_ns, mi, phase, tr.started_ns, tr.finished_ns);
-                let slot = s.allocs.iter_mut().find(|x| x["ID"] == aid.as_str()).unwrap();
+                let a = alloc_json(
+                    aid,
+                    &id,
+                    "n",
+                    tr.create_ns,
+                    mi,
+                    phase,
+                    tr.started_ns,
+                    tr.finished_ns,
+                );
+                let slot = s
+                    .allocs
+                    .iter_mut()
+                    .find(|x| x["ID"] == aid.as_str())
+                    .unwrap();
                 let node = slot["NodeID"].clone();
                 *slot = a;
                 slot["NodeID"] = node;
@@ -440,26 +541,44 @@ fn prefix_filter(f: Option<&str>) -> Option<String> {
 }
 
 fn page(items: Vec<Value>, req: &Req, index: u64) -> Vec<u8> {
-    let per: usize = req.q("per_page").and_then(|v| v.parse().ok()).unwrap_or(usize::MAX);
+    let per: usize = req
+        .q("per_page")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(usize::MAX);
     let start = match req.q("next_token") {
-        Some(t) => items.iter().position(|a| a["ID"] == t).unwrap_or(items.len()),
+        Some(t) => items
+            .iter()
+            .position(|a| a["ID"] == t)
+            .unwrap_or(items.len()),
         None => 0,
     };
     let end = start.saturating_add(per).min(items.len());
     let mut extra = Vec::new();
     if end < items.len() {
-        extra.push(("X-Nomad-Nexttoken", items[end]["ID"].as_str().unwrap_or("").to_string()));
+        extra.push((
+            "X-Nomad-Nexttoken",
+            items[end]["ID"].as_str().unwrap_or("").to_string(),
+        ));
     }
     json_resp(&Value::Array(items[start..end].to_vec()), index, &extra)
 }
 
-async fn handle(req: &Req, st: &Arc<Mutex<State>>, notify: &Arc<Notify>, cfg: &MockConfig) -> Option<Vec<u8>> {
+async fn handle(
+    req: &Req,
+    st: &Arc<Mutex<State>>,
+    notify: &Arc<Notify>,
+    cfg: &MockConfig,
+) -> Option<Vec<u8>> {
     let m = req.method.as_str();
     let p = req.path.as_str();
     // Blocking queries on list endpoints.
     if m == "GET" && matches!(p, "/v1/allocations" | "/v1/nodes" | "/v1/evaluations") {
         if let Some(idx) = req.q("index").and_then(|v| v.parse::<u64>().ok()) {
-            let wait = req.q("wait").and_then(|w| w.strip_suffix("ms")).and_then(|w| w.parse::<u64>().ok()).unwrap_or(300_000);
+            let wait = req
+                .q("wait")
+                .and_then(|w| w.strip_suffix("ms"))
+                .and_then(|w| w.parse::<u64>().ok())
+                .unwrap_or(300_000);
             let until = tokio::time::Instant::now() + Duration::from_millis(wait);
             loop {
                 let n = notify.notified();
@@ -473,23 +592,42 @@ async fn handle(req: &Req, st: &Arc<Mutex<State>>, notify: &Arc<Notify>, cfg: &M
     let mut s = st.lock().unwrap();
     let index = s.index;
     Some(match (m, p) {
-        ("GET", "/v1/agent/self") => json_resp(&json!({"config":{"Version":{"Version":cfg.version,"VersionPrerelease":""}},"member":{"Tags":{}},"stats":{"runtime":{"cpu_count":"4"}}}), index, &[]),
+        ("GET", "/v1/agent/self") => json_resp(
+            &json!({"config":{"Version":{"Version":cfg.version,"VersionPrerelease":""}},"member":{"Tags":{}},"stats":{"runtime":{"cpu_count":"4"}}}),
+            index,
+            &[],
+        ),
         ("GET", "/v1/status/leader") => json_resp(&json!("127.0.0.1:4647"), index, &[]),
         ("GET", "/v1/status/peers") => json_resp(&json!(["127.0.0.1:4647"]), index, &[]),
-        ("GET", "/v1/operator/scheduler/configuration") => json_resp(&json!({"SchedulerConfig": s.sched, "Index": index, "KnownLeader": true}), index, &[]),
-        ("PUT", "/v1/operator/scheduler/configuration") | ("POST", "/v1/operator/scheduler/configuration") => {
-            let Ok(mut body) = serde_json::from_slice::<Value>(&req.body) else { return Some(text_err(400, "Error parsing scheduler config: bad json")) };
+        ("GET", "/v1/operator/scheduler/configuration") => json_resp(
+            &json!({"SchedulerConfig": s.sched, "Index": index, "KnownLeader": true}),
+            index,
+            &[],
+        ),
+        ("PUT", "/v1/operator/scheduler/configuration")
+        | ("POST", "/v1/operator/scheduler/configuration") => {
+            let Ok(mut body) = serde_json::from_slice::<Value>(&req.body) else {
+                return Some(text_err(400, "Error parsing scheduler config: bad json"));
+            };
             s.sched_puts.push(body.clone());
             let cas: Option<u64> = req.q("cas").and_then(|v| v.parse().ok());
             let cur = s.sched["ModifyIndex"].as_u64().unwrap_or(0);
             if cas.is_some_and(|c| c != cur) {
-                return Some(json_resp(&json!({"Updated": false, "Index": index}), index, &[]));
+                return Some(json_resp(
+                    &json!({"Updated": false, "Index": index}),
+                    index,
+                    &[],
+                ));
             }
             s.index += 1;
             body["ModifyIndex"] = json!(s.index);
             body["CreateIndex"] = s.sched["CreateIndex"].clone();
             s.sched = body;
-            json_resp(&json!({"Updated": cas.is_some(), "Index": s.index}), s.index, &[])
+            json_resp(
+                &json!({"Updated": cas.is_some(), "Index": s.index}),
+                s.index,
+                &[],
+            )
         }
         ("PUT", "/v1/jobs") | ("POST", "/v1/jobs") => {
             s.register_calls += 1;
@@ -497,14 +635,22 @@ async fn handle(req: &Req, st: &Arc<Mutex<State>>, notify: &Arc<Notify>, cfg: &M
             if cfg.register_429_at == Some(n) {
                 return None;
             }
-            if cfg.fail_register_every > 0 && n % cfg.fail_register_every == 0 {
+            if cfg.fail_register_every > 0 && n.is_multiple_of(cfg.fail_register_every) {
                 return Some(text_err(500, "No cluster leader"));
             }
-            let Ok(body) = serde_json::from_slice::<Value>(&req.body) else { return Some(text_err(400, "JSON decode error")) };
+            let Ok(body) = serde_json::from_slice::<Value>(&req.body) else {
+                return Some(text_err(400, "JSON decode error"));
+            };
             let job = body["Job"].clone();
-            let Some(id) = job["ID"].as_str().map(str::to_string) else { return Some(text_err(400, "Job ID hasn't been provided")) };
+            let Some(id) = job["ID"].as_str().map(str::to_string) else {
+                return Some(text_err(400, "Job ID hasn't been provided"));
+            };
             if s.jobs.contains_key(&id) {
-                return Some(json_resp(&json!({"EvalID":"","EvalCreateIndex":0,"JobModifyIndex":index}), index, &[]));
+                return Some(json_resp(
+                    &json!({"EvalID":"","EvalCreateIndex":0,"JobModifyIndex":index}),
+                    index,
+                    &[],
+                ));
             }
             s.registered_ok += 1;
             s.jobs.insert(id.clone(), job.clone());
@@ -523,12 +669,27 @@ async fn handle(req: &Req, st: &Arc<Mutex<State>>, notify: &Arc<Notify>, cfg: &M
             );
             drop(s);
             notify.notify_waiters();
-            spawn_lifecycle(st.clone(), notify.clone(), cfg.clone(), job, eval_id.clone());
-            json_resp(&json!({"EvalID":eval_id,"EvalCreateIndex":idx,"JobModifyIndex":idx,"Warnings":"","Index":idx}), idx, &[])
+            spawn_lifecycle(
+                st.clone(),
+                notify.clone(),
+                cfg.clone(),
+                job,
+                eval_id.clone(),
+            );
+            json_resp(
+                &json!({"EvalID":eval_id,"EvalCreateIndex":idx,"JobModifyIndex":idx,"Warnings":"","Index":idx}),
+                idx,
+                &[],
+            )
         }
         ("GET", "/v1/jobs") => {
             let pre = req.q("prefix").unwrap_or("");
-            let list: Vec<Value> = s.jobs.iter().filter(|(k, _)| k.starts_with(pre)).map(|(k, j)| json!({"ID": k, "Type": j["Type"], "Status": "running"})).collect();
+            let list: Vec<Value> = s
+                .jobs
+                .iter()
+                .filter(|(k, _)| k.starts_with(pre))
+                .map(|(k, j)| json!({"ID": k, "Type": j["Type"], "Status": "running"}))
+                .collect();
             json_resp(&Value::Array(list), index, &[])
         }
         ("DELETE", path) if path.starts_with("/v1/job/") => {
@@ -541,12 +702,28 @@ async fn handle(req: &Req, st: &Arc<Mutex<State>>, notify: &Arc<Notify>, cfg: &M
         }
         ("GET", "/v1/allocations") => {
             let pre = prefix_filter(req.q("filter"));
-            let items: Vec<Value> = s.allocs.iter().filter(|a| pre.as_ref().is_none_or(|p| a["JobID"].as_str().unwrap_or("").starts_with(p.as_str()))).cloned().collect();
+            let items: Vec<Value> = s
+                .allocs
+                .iter()
+                .filter(|a| {
+                    pre.as_ref()
+                        .is_none_or(|p| a["JobID"].as_str().unwrap_or("").starts_with(p.as_str()))
+                })
+                .cloned()
+                .collect();
             page(items, req, index)
         }
         ("GET", "/v1/evaluations") => {
             let pre = prefix_filter(req.q("filter"));
-            let items: Vec<Value> = s.evals.iter().filter(|a| pre.as_ref().is_none_or(|p| a["JobID"].as_str().unwrap_or("").starts_with(p.as_str()))).cloned().collect();
+            let items: Vec<Value> = s
+                .evals
+                .iter()
+                .filter(|a| {
+                    pre.as_ref()
+                        .is_none_or(|p| a["JobID"].as_str().unwrap_or("").starts_with(p.as_str()))
+                })
+                .cloned()
+                .collect();
             page(items, req, index)
         }
         ("GET", "/v1/nodes") => {
@@ -569,10 +746,16 @@ nomad_nomad_plan_queue_depth{{host=\"m\"}} 0\nnomad_raft_boltdb_logBatchSize_sum
                 );
                 resp(200, "text/plain; version=0.0.4", &body, &[])
             } else {
-                json_resp(&json!({"Timestamp":"now","Gauges":[{"Name":"nomad.nomad.broker.total_ready","Value":2,"Labels":{}},{"Name":"nomad.runtime.sys_bytes","Value":5.0e7,"Labels":{}}],"Counters":[],"Samples":[],"Points":[]}), index, &[])
+                json_resp(
+                    &json!({"Timestamp":"now","Gauges":[{"Name":"nomad.nomad.broker.total_ready","Value":2,"Labels":{}},{"Name":"nomad.runtime.sys_bytes","Value":5.0e7,"Labels":{}}],"Counters":[],"Samples":[],"Points":[]}),
+                    index,
+                    &[],
+                )
             }
         }
-        ("POST", "/v1/jobs/parse") => text_err(400, "Failed to parse job: not supported by the mock"),
+        ("POST", "/v1/jobs/parse") => {
+            text_err(400, "Failed to parse job: not supported by the mock")
+        }
         _ => text_err(404, ""),
     })
 }

@@ -17,7 +17,11 @@ fn plan(addr: &str, dir: &std::path::Path, jobs: u32, count: u32, pacing: Pacing
         prefix: "stampede-t1-".into(),
         out_dir: dir.to_path_buf(),
         seed: 7,
-        workload: WorkloadPlan { job, jobs, dispatch: false },
+        workload: WorkloadPlan {
+            job,
+            jobs,
+            dispatch: false,
+        },
         pacing,
         algorithm: Some("spread".into()),
         cleanup: true,
@@ -46,21 +50,42 @@ fn plan(addr: &str, dir: &std::path::Path, jobs: u32, count: u32, pacing: Pacing
     }
 }
 
-async fn check_against_truth(m: &MockNomad, p: RunPlan, jobs: u32, count: u32) -> stampede::load::RunOutcome {
+async fn check_against_truth(
+    m: &MockNomad,
+    p: RunPlan,
+    jobs: u32,
+    count: u32,
+) -> stampede::load::RunOutcome {
     let before = m.state.lock().unwrap().sched.clone();
     let out = run_load(p).await.unwrap();
     let rec = stampede::record_io::read_record(&out.dir).unwrap();
     let truth = m.truth();
     assert_eq!(truth.len() as u32, jobs * count);
-    assert_eq!(rec.allocs.len(), truth.len(), "one row per allocation, none lost, none doubled");
+    assert_eq!(
+        rec.allocs.len(),
+        truth.len(),
+        "one row per allocation, none lost, none doubled"
+    );
     let t0 = rec.meta.start_unix_ns as i64;
     let rel = |ns: i64| Some((ns - t0) as u64);
     for r in &rec.allocs {
-        let t = truth.get(&r.alloc_id).unwrap_or_else(|| panic!("row for unknown alloc {}", r.alloc_id));
+        let t = truth
+            .get(&r.alloc_id)
+            .unwrap_or_else(|| panic!("row for unknown alloc {}", r.alloc_id));
         assert_eq!(r.job_id, t.job);
         assert_eq!(r.placed_ns, rel(t.create_ns), "placed of {}", r.alloc_id);
-        assert_eq!(r.running_ns, t.started_ns.and_then(rel), "running of {}", r.alloc_id);
-        assert_eq!(r.done_ns, t.finished_ns.and_then(rel), "done of {}", r.alloc_id);
+        assert_eq!(
+            r.running_ns,
+            t.started_ns.and_then(rel),
+            "running of {}",
+            r.alloc_id
+        );
+        assert_eq!(
+            r.done_ns,
+            t.finished_ns.and_then(rel),
+            "done of {}",
+            r.alloc_id
+        );
         assert_eq!(r.status, AllocStatus::Complete);
         assert!(r.submit_ns.is_some() && r.sent_ns >= r.submit_ns);
         assert!(r.placed_ns > r.submit_ns);
@@ -81,7 +106,10 @@ async fn check_against_truth(m: &MockNomad, p: RunPlan, jobs: u32, count: u32) -
     assert_eq!(st.deregistered.len() as u32, jobs);
     assert!(st.jobs.is_empty());
     assert!(!rec.metrics.is_empty(), "metrics.csv has rows");
-    assert!(rec.metrics.iter().any(|r| r.cpu_pct.is_some()), "CPU% from Prometheus");
+    assert!(
+        rec.metrics.iter().any(|r| r.cpu_pct.is_some()),
+        "CPU% from Prometheus"
+    );
     assert_eq!(rec.nodes.len(), 3);
     assert_eq!(rec.meta.source, stampede_sim::record::Source::Nomad);
     assert!(!out.dir.join("metrics.csv.partial").exists());
@@ -92,9 +120,19 @@ async fn check_against_truth(m: &MockNomad, p: RunPlan, jobs: u32, count: u32) -
 async fn measured_timeline_equals_ground_truth() {
     let m = MockNomad::start(MockConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let out = check_against_truth(&m, plan(&m.addr, dir.path(), 20, 3, Pacing::Closed { workers: 4 }), 20, 3).await;
+    let out = check_against_truth(
+        &m,
+        plan(&m.addr, dir.path(), 20, 3, Pacing::Closed { workers: 4 }),
+        20,
+        3,
+    )
+    .await;
     assert_eq!(out.submit.retries, 0);
-    assert!(out.timeline_bytes_per_alloc <= 150.0 * 4.0, "{}", out.timeline_bytes_per_alloc);
+    assert!(
+        out.timeline_bytes_per_alloc <= 150.0 * 4.0,
+        "{}",
+        out.timeline_bytes_per_alloc
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -109,9 +147,24 @@ async fn faults_lose_nothing_and_double_count_nothing() {
     };
     let m = MockNomad::start(cfg).await;
     let dir = tempfile::tempdir().unwrap();
-    let p = plan(&m.addr, dir.path(), 60, 2, Pacing::Open { rate_per_s: 40.0, burst: 2, jitter: Duration::from_millis(20), max_in_flight: 16 });
+    let p = plan(
+        &m.addr,
+        dir.path(),
+        60,
+        2,
+        Pacing::Open {
+            rate_per_s: 40.0,
+            burst: 2,
+            jitter: Duration::from_millis(20),
+            max_in_flight: 16,
+        },
+    );
     let out = check_against_truth(&m, p, 60, 2).await;
-    assert!(out.submit.retries >= 2, "500s and the 429 were retried: {:?}", out.submit);
+    assert!(
+        out.submit.retries >= 2,
+        "500s and the 429 were retried: {:?}",
+        out.submit
+    );
     assert!(out.stream.connects >= 3, "{:?}", out.stream);
     let st = m.state.lock().unwrap();
     assert_eq!(st.registered_ok, 60);
