@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::Result;
 
 use crate::load::timeline::Timeline;
-use crate::nomad::ndjson::{decode_line, LineSplitter, StreamItem, DEFAULT_MAX_LINE};
+use crate::nomad::ndjson::{decode_line_events, LineSplitter, DEFAULT_MAX_LINE};
 
 /// Arguments of `stampede bench`.
 #[derive(Debug, clap::Args)]
@@ -75,10 +75,10 @@ pub fn ingest(body: &[u8]) -> (u64, Timeline) {
     for chunk in body.chunks(64 << 10) {
         sp.push(chunk);
         while let Some(Ok(line)) = sp.next_line() {
-            if let Ok(Some(StreamItem::Batch(b))) = decode_line(line) {
-                events += b.events.as_ref().map_or(0, |e| e.len() as u64);
-                tl.apply_batch(&b);
-            }
+            let _ = decode_line_events(line, |_, ev| {
+                events += 1;
+                tl.apply_event(&ev);
+            });
         }
     }
     (events, tl)
@@ -90,6 +90,28 @@ pub fn run(args: BenchArgs) -> Result<u8> {
     let t = Instant::now();
     let (events, tl) = ingest(&body);
     let secs = t.elapsed().as_secs_f64();
+    // Breakdown: framing only, framing + JSON decode (no bookkeeping).
+    let t1 = Instant::now();
+    let mut sp = LineSplitter::new(DEFAULT_MAX_LINE);
+    let mut lines = 0u64;
+    for chunk in body.chunks(64 << 10) {
+        sp.push(chunk);
+        while let Some(Ok(_)) = sp.next_line() {
+            lines += 1;
+        }
+    }
+    let split_s = t1.elapsed().as_secs_f64();
+    let t2 = Instant::now();
+    let mut decoded = 0u64;
+    let mut sp = LineSplitter::new(DEFAULT_MAX_LINE);
+    for chunk in body.chunks(64 << 10) {
+        sp.push(chunk);
+        while let Some(Ok(line)) = sp.next_line() {
+            let _ = decode_line_events(line, |_, _| decoded += 1);
+        }
+    }
+    let decode_s = t2.elapsed().as_secs_f64();
+    println!("breakdown: framing {lines} lines in {split_s:.3} s; framing+decode {decoded} events in {decode_s:.3} s; bookkeeping ≈ {:.3} s", (secs - decode_s).max(0.0));
     let rows = tl.rows();
     anyhow::ensure!(
         rows.len() == args.allocs as usize && rows.iter().all(|r| r.done_ns.is_some()),

@@ -146,8 +146,8 @@ async fn run_inner(
         let (c, tl, stop) = (client.clone(), timeline.clone(), stop_stream.clone());
         let opts = StreamOptions::default();
         tokio::spawn(async move {
-            read_event_stream(&c, &opts, stop, |b| {
-                tl.lock().unwrap_or_else(|p| p.into_inner()).apply_batch(b);
+            read_event_stream(&c, &opts, stop, |_, ev| {
+                tl.lock().unwrap_or_else(|p| p.into_inner()).apply_event(ev);
             })
             .await
         })

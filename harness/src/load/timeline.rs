@@ -11,18 +11,48 @@
 //! - status, node and desired status come from the update with the highest `ModifyIndex`.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use stampede_sim::record::{AllocRow, AllocStatus};
 
-use crate::nomad::ndjson::{rfc3339_to_unix_ns, AllocEvent, Batch};
+use crate::nomad::ndjson::{rfc3339_to_unix_ns, AllocEvent, Batch, Event};
 use crate::nomad::types::AllocStub;
 
 const NONE: u64 = u64::MAX;
 
+/// FNV-1a with a final avalanche: a fast, fixed hasher for UUID bytes and interned strings (SipHash costs
+/// more than the rest of the bookkeeping). Inputs come from our own server, not an adversary.
+#[derive(Default)]
+pub struct FastHasher(u64);
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = self.0 ^ 0xcbf29ce484222325;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            h = (h ^ u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .wrapping_mul(0x100000001b3)
+                .rotate_left(23);
+        }
+        for &b in chunks.remainder() {
+            h = (h ^ b as u64).wrapping_mul(0x100000001b3);
+        }
+        self.0 = h;
+    }
+    fn finish(&self) -> u64 {
+        let mut h = self.0;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51afd7ed558ccd);
+        h ^ (h >> 33)
+    }
+}
+
+type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+
 /// Interns strings to dense `u32` ids.
 #[derive(Debug, Default)]
 pub struct Interner {
-    map: HashMap<Box<str>, u32>,
+    map: FastMap<Box<str>, u32>,
     names: Vec<Box<str>>,
     bytes: usize,
 }
@@ -259,13 +289,13 @@ pub struct Timeline {
     groups: Interner,
     nodes: Interner,
     allocs: Vec<Tracked>,
-    index: HashMap<[u8; 16], u32>,
-    odd_ids: HashMap<[u8; 16], Box<str>>,
-    evals: HashMap<[u8; 16], u8>,
+    index: FastMap<[u8; 16], u32>,
+    odd_ids: FastMap<[u8; 16], Box<str>>,
+    evals: FastMap<[u8; 16], u8>,
     progress: Progress,
 }
 
-fn key_of(id: &str, odd: &mut HashMap<[u8; 16], Box<str>>) -> [u8; 16] {
+fn key_of(id: &str, odd: &mut FastMap<[u8; 16], Box<str>>) -> [u8; 16] {
     if let Some(k) = parse_uuid(id) {
         return k;
     }
@@ -291,9 +321,9 @@ impl Timeline {
             groups: Interner::default(),
             nodes: Interner::default(),
             allocs: Vec::new(),
-            index: HashMap::new(),
-            odd_ids: HashMap::new(),
-            evals: HashMap::new(),
+            index: FastMap::default(),
+            odd_ids: FastMap::default(),
+            evals: FastMap::default(),
             progress: Progress::default(),
         }
     }
@@ -348,13 +378,18 @@ impl Timeline {
     pub fn apply_batch(&mut self, b: &Batch<'_>) {
         let Some(events) = &b.events else { return };
         for ev in events {
-            if let Some(a) = &ev.payload.allocation {
-                if self.owns(&a.job_id) {
-                    self.apply_alloc(&AllocUpdate::from_event(a));
-                }
-            } else if let Some(e) = &ev.payload.evaluation {
-                self.apply_eval(&e.id, &e.job_id, &e.status);
+            self.apply_event(ev);
+        }
+    }
+
+    /// Applies one stream event (allocations and evaluations of the run's jobs; the rest is ignored).
+    pub fn apply_event(&mut self, ev: &Event<'_>) {
+        if let Some(a) = &ev.payload.allocation {
+            if self.owns(&a.job_id) {
+                self.apply_alloc(&AllocUpdate::from_event(a));
             }
+        } else if let Some(e) = &ev.payload.evaluation {
+            self.apply_eval(&e.id, &e.job_id, &e.status);
         }
     }
 

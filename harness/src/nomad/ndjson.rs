@@ -60,7 +60,10 @@ impl LineSplitter {
 
     /// Appends a chunk of the body. Lines are taken with [`LineSplitter::next_line`].
     pub fn push(&mut self, chunk: &[u8]) {
-        if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.len() / 2) {
+        // Compact only when the consumed prefix dwarfs the partial line that must move, so the copying
+        // stays amortised (at most a third of a byte moved per byte pushed).
+        let rest = self.buf.len() - self.start;
+        if self.start > 0 && (rest == 0 || self.start >= 3 * rest) {
             self.buf.drain(..self.start);
             self.scanned -= self.start;
             self.start = 0;
@@ -132,7 +135,7 @@ impl LineSplitter {
 }
 
 fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|&b| b == needle)
+    memchr::memchr(needle, hay)
 }
 
 /// One decoded line of the stream.
@@ -296,11 +299,197 @@ pub fn decode_line(line: &[u8]) -> Result<Option<StreamItem<'_>>, LineError> {
     Ok(Some(StreamItem::Batch(b)))
 }
 
+/// What [`decode_line_events`] found on a line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineKind {
+    /// A blank line.
+    Blank,
+    /// A heartbeat (`{}`, or index 0 with no events).
+    Heartbeat,
+    /// A batch: its index and how many events were handed over.
+    Batch {
+        /// Raft index (the `Index` key, else the highest event `Index`).
+        index: u64,
+        /// Events passed to the callback.
+        events: u64,
+    },
+}
+
+/// Streaming form of [`decode_line`]: calls `on_event(index, event)` for each event as it is parsed,
+/// without collecting the batch into a `Vec` (the ingest hot path). `index` is the batch's `Index` when
+/// it precedes `Events` on the line (as Nomad writes it), else the event's own `Index`. If the line
+/// turns out malformed after some events, those events were already delivered and an error is returned;
+/// callers merge idempotently, so this is harmless.
+pub fn decode_line_events<'a, F>(line: &'a [u8], mut on_event: F) -> Result<LineKind, LineError>
+where
+    F: FnMut(u64, Event<'a>),
+{
+    let text = std::str::from_utf8(line).map_err(|e| LineError::Utf8 {
+        at: e.valid_up_to(),
+    })?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(LineKind::Blank);
+    }
+    if !text.starts_with('{') {
+        return Err(LineError::Json(format!(
+            "expected a JSON object, found `{}`",
+            text.chars().take(40).collect::<String>()
+        )));
+    }
+    let mut seed = BatchSeed {
+        f: &mut on_event,
+        index: 0,
+        max_event_index: 0,
+        events: 0,
+    };
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde::de::DeserializeSeed::deserialize(&mut seed, &mut de)
+        .map_err(|e| LineError::Json(e.to_string()))?;
+    de.end().map_err(|e| LineError::Json(e.to_string()))?;
+    let index = if seed.index > 0 {
+        seed.index
+    } else {
+        seed.max_event_index
+    };
+    if index == 0 && seed.events == 0 {
+        return Ok(LineKind::Heartbeat);
+    }
+    Ok(LineKind::Batch {
+        index,
+        events: seed.events,
+    })
+}
+
+struct BatchSeed<'f, F> {
+    f: &'f mut F,
+    index: u64,
+    max_event_index: u64,
+    events: u64,
+}
+
+impl<'de, F: FnMut(u64, Event<'de>)> serde::de::DeserializeSeed<'de> for &mut BatchSeed<'_, F> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, F: FnMut(u64, Event<'de>)> serde::de::Visitor<'de> for &mut BatchSeed<'_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an event batch object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "Index" => self.index = map.next_value()?,
+                "Events" => map.next_value_seed(EventsSeed(&mut *self))?,
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+struct EventsSeed<'s, 'f, F>(&'s mut BatchSeed<'f, F>);
+
+impl<'de, F: FnMut(u64, Event<'de>)> serde::de::DeserializeSeed<'de> for EventsSeed<'_, '_, F> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_option(self)
+    }
+}
+
+impl<'de, F: FnMut(u64, Event<'de>)> serde::de::Visitor<'de> for EventsSeed<'_, '_, F> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of events or null")
+    }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let b = self.0;
+        while let Some(ev) = seq.next_element::<Event<'de>>()? {
+            b.max_event_index = b.max_event_index.max(ev.index);
+            let idx = if b.index > 0 { b.index } else { ev.index };
+            b.events += 1;
+            (b.f)(idx, ev);
+        }
+        Ok(())
+    }
+}
+
 /// Parses Nomad's RFC 3339 task times to Unix ns. `None` for null, Go's zero time, or anything unparsable.
 pub fn rfc3339_to_unix_ns(s: &str) -> Option<i64> {
+    if let Some(ns) = fast_rfc3339_utc(s.as_bytes()) {
+        return (ns > 0).then_some(ns);
+    }
     let t = chrono::DateTime::parse_from_rfc3339(s).ok()?;
     let ns = t.timestamp_nanos_opt()?;
     (ns > 0).then_some(ns)
+}
+
+/// Fast path for the common `YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z` form; anything else → `None` (then chrono).
+fn fast_rfc3339_utc(b: &[u8]) -> Option<i64> {
+    if b.len() < 20
+        || b[b.len() - 1] != b'Z'
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<i64> {
+        let mut v = 0i64;
+        for &c in &b[r] {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + (c - b'0') as i64;
+        }
+        Some(v)
+    };
+    let (y, mo, d, h, mi, sec) = (
+        num(0..4)?,
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    );
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut frac = 0i64;
+    let rest = &b[19..b.len() - 1];
+    if !rest.is_empty() {
+        if rest[0] != b'.' || rest.len() < 2 || rest.len() > 10 {
+            return None;
+        }
+        frac = num(20..b.len() - 1)? * 10i64.pow((10 - rest.len()) as u32);
+    }
+    // Days from civil (Howard Hinnant's algorithm).
+    let y2 = if mo <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (mo + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + h * 3600 + mi * 60 + sec;
+    secs.checked_mul(1_000_000_000)?.checked_add(frac)
 }
 
 #[cfg(test)]
@@ -369,6 +558,47 @@ mod tests {
     }
 
     #[test]
+    fn streaming_decode_matches_vec_decode() {
+        let line = br#"{"Index":9,"Events":[{"Topic":"Allocation","Type":"PlanResult","Key":"a","Index":9,"Payload":{"Allocation":{"ID":"x","JobID":"j"}}},
+            {"Topic":"Evaluation","Type":"EvaluationUpdated","Key":"e","Index":9,"Payload":{"Evaluation":{"ID":"e","JobID":"j","Status":"blocked"}}}]}"#;
+        let mut got = Vec::new();
+        assert_eq!(
+            decode_line_events(line, |i, e| got.push((i, e.topic.to_string()))),
+            Ok(LineKind::Batch {
+                index: 9,
+                events: 2
+            })
+        );
+        assert_eq!(
+            got,
+            vec![(9, "Allocation".to_string()), (9, "Evaluation".to_string())]
+        );
+        assert_eq!(
+            decode_line_events(b"{}", |_, _| panic!("no events")),
+            Ok(LineKind::Heartbeat)
+        );
+        assert_eq!(
+            decode_line_events(br#"{"Index":0,"Events":null}"#, |_, _| panic!("no events")),
+            Ok(LineKind::Heartbeat)
+        );
+        assert_eq!(decode_line_events(b" ", |_, _| {}), Ok(LineKind::Blank));
+        assert!(decode_line_events(b"{\"Index\":1,\"Events\":[", |_, _| {}).is_err());
+        assert!(decode_line_events(b"{} x", |_, _| {}).is_err());
+        assert!(decode_line_events(b"\xfe", |_, _| {}).is_err());
+        // Events before Index: the events' own Index is used.
+        let mut idx = Vec::new();
+        let l2 = br#"{"Events":[{"Index":4,"Payload":{}}],"Index":4}"#;
+        assert_eq!(
+            decode_line_events(l2, |i, _| idx.push(i)),
+            Ok(LineKind::Batch {
+                index: 4,
+                events: 1
+            })
+        );
+        assert_eq!(idx, vec![4]);
+    }
+
+    #[test]
     fn rfc3339() {
         assert_eq!(
             rfc3339_to_unix_ns("1970-01-01T00:00:01.5Z"),
@@ -380,5 +610,17 @@ mod tests {
         );
         assert_eq!(rfc3339_to_unix_ns("0001-01-01T00:00:00Z"), None);
         assert_eq!(rfc3339_to_unix_ns("yesterday"), None);
+        for t in [
+            "2021-11-04T09:14:09.878484Z",
+            "2024-02-29T23:59:59.999999999Z",
+            "2026-11-22T01:30:00Z",
+            "1999-12-31T00:00:00.1Z",
+        ] {
+            let want = chrono::DateTime::parse_from_rfc3339(t)
+                .unwrap()
+                .timestamp_nanos_opt()
+                .unwrap();
+            assert_eq!(fast_rfc3339_utc(t.as_bytes()), Some(want), "{t}");
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::client::NomadClient;
-use super::ndjson::{decode_line, Batch, LineSplitter, StreamItem, DEFAULT_MAX_LINE};
+use super::ndjson::{decode_line_events, Event, LineKind, LineSplitter, DEFAULT_MAX_LINE};
 
 /// Counters of one stream reader's life.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,16 +58,17 @@ impl Default for StreamOptions {
     }
 }
 
-/// Reads the event stream until `stop` is cancelled, calling `on_batch` once per new batch in index order.
+/// Reads the event stream until `stop` is cancelled, calling `on_event(index, event)` for every event of
+/// every new batch, in index order (events are decoded one by one, never collected).
 /// Never returns an error: failures reconnect (with backoff) and are counted in the returned stats.
 pub async fn read_event_stream<F>(
     client: &NomadClient,
     opts: &StreamOptions,
     stop: CancellationToken,
-    mut on_batch: F,
+    mut on_event: F,
 ) -> StreamStats
 where
-    F: FnMut(&Batch<'_>),
+    F: FnMut(u64, &Event<'_>),
 {
     let mut st = StreamStats {
         last_index: opts.start_index.saturating_sub(1),
@@ -114,29 +115,41 @@ where
                                 continue;
                             }
                         };
-                        match decode_line(line) {
-                            Ok(None) => {}
-                            Ok(Some(StreamItem::Heartbeat)) => {
+                        // Events of a batch already seen (replayed after a reconnect) are dropped.
+                        let floor = if have_seen { Some(st.last_index) } else { None };
+                        let mut delivered = 0u64;
+                        let mut dropped = 0u64;
+                        let kind = decode_line_events(line, |idx, ev| {
+                            if floor.is_some_and(|f| idx <= f) {
+                                dropped += 1;
+                            } else {
+                                delivered += 1;
+                                on_event(idx, &ev);
+                            }
+                        });
+                        match kind {
+                            Ok(LineKind::Blank) => {}
+                            Ok(LineKind::Heartbeat) => {
                                 st.heartbeats += 1;
                                 got_any = true;
                             }
-                            Ok(Some(StreamItem::Batch(b))) => {
+                            Ok(LineKind::Batch { index, .. }) => {
                                 got_any = true;
-                                if have_seen && b.index <= st.last_index {
+                                if delivered == 0 && floor.is_some_and(|f| index <= f) {
                                     st.duplicate_batches += 1;
                                     continue;
                                 }
                                 st.batches += 1;
-                                st.events += b.events.as_ref().map_or(0, |e| e.len() as u64);
-                                st.last_index = b.index;
+                                st.events += delivered;
+                                st.last_index = st.last_index.max(index);
                                 have_seen = true;
-                                on_batch(&b);
                             }
                             Err(e) => {
                                 st.bad_lines += 1;
                                 st.last_error = Some(e.to_string());
                             }
                         }
+                        let _ = dropped;
                     }
                 }
                 Ok(Ok(None)) => {
