@@ -49,6 +49,46 @@ impl Hasher for FastHasher {
 
 type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
+const BLOCK: usize = 4096;
+
+/// Append-only storage in fixed blocks: no 2× slack from `Vec` doubling, no copy on growth.
+#[derive(Debug, Default)]
+struct Blocks<T> {
+    blocks: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T> Blocks<T> {
+    fn push(&mut self, v: T) -> usize {
+        if self.len % BLOCK == 0 {
+            self.blocks.push(Vec::with_capacity(BLOCK));
+        }
+        if let Some(b) = self.blocks.last_mut() {
+            b.push(v);
+        }
+        self.len += 1;
+        self.len - 1
+    }
+    fn get(&self, i: usize) -> &T {
+        &self.blocks[i / BLOCK][i % BLOCK]
+    }
+    fn get_mut(&mut self, i: usize) -> &mut T {
+        &mut self.blocks[i / BLOCK][i % BLOCK]
+    }
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.blocks.iter().flatten()
+    }
+    fn heap_bytes(&self) -> usize {
+        self.blocks.len() * BLOCK * std::mem::size_of::<T>()
+            + self.blocks.capacity() * std::mem::size_of::<Vec<T>>()
+    }
+}
+
+fn lo(k: &[u8; 16]) -> u64 {
+    u64::from_le_bytes([k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]])
+        ^ u64::from_le_bytes([k[8], k[9], k[10], k[11], k[12], k[13], k[14], k[15]])
+}
+
 /// Interns strings to dense `u32` ids.
 #[derive(Debug, Default)]
 pub struct Interner {
@@ -145,11 +185,10 @@ const F_LOST: u8 = 1;
 const F_RESCHEDULED: u8 = 2;
 const F_HAS_PREV: u8 = 4;
 
-/// One tracked allocation (80 bytes).
+/// One tracked allocation (64 bytes).
 #[derive(Debug, Clone)]
 pub struct Tracked {
     id: [u8; 16],
-    prev: [u8; 16],
     placed: u64,
     running: u64,
     done: u64,
@@ -288,8 +327,11 @@ pub struct Timeline {
     job_info: Vec<JobInfo>,
     groups: Interner,
     nodes: Interner,
-    allocs: Vec<Tracked>,
-    index: FastMap<[u8; 16], u32>,
+    allocs: Blocks<Tracked>,
+    /// Folded 64-bit UUID → position; a second map holds the (astronomically rare) folded collisions.
+    index: FastMap<u64, u32>,
+    collide: FastMap<[u8; 16], u32>,
+    prevs: FastMap<u32, [u8; 16]>,
     odd_ids: FastMap<[u8; 16], Box<str>>,
     evals: FastMap<[u8; 16], u8>,
     progress: Progress,
@@ -320,8 +362,10 @@ impl Timeline {
             job_info: Vec::new(),
             groups: Interner::default(),
             nodes: Interner::default(),
-            allocs: Vec::new(),
+            allocs: Blocks { blocks: Vec::new(), len: 0 },
             index: FastMap::default(),
+            collide: FastMap::default(),
+            prevs: FastMap::default(),
             odd_ids: FastMap::default(),
             evals: FastMap::default(),
             progress: Progress::default(),
@@ -420,15 +464,19 @@ impl Timeline {
             return;
         }
         let k = key_of(u.id, &mut self.odd_ids);
-        let idx = match self.index.get(&k) {
-            Some(&i) => i as usize,
+        let found = match self.index.get(&lo(&k)) {
+            Some(&i) if self.allocs.get(i as usize).id == k => Some(i as usize),
+            Some(_) => self.collide.get(&k).map(|&i| i as usize),
+            None => None,
+        };
+        let idx = match found {
+            Some(i) => i,
             None => {
                 let job = self.job(u.job);
                 let group = self.groups.intern(u.group);
                 let node = self.nodes.intern(u.node);
-                self.allocs.push(Tracked {
+                let i = self.allocs.push(Tracked {
                     id: k,
-                    prev: [0; 16],
                     placed: NONE,
                     running: NONE,
                     done: NONE,
@@ -439,8 +487,12 @@ impl Timeline {
                     status: ST_PENDING,
                     flags: 0,
                 });
-                self.index.insert(k, (self.allocs.len() - 1) as u32);
-                self.allocs.len() - 1
+                if self.index.contains_key(&lo(&k)) {
+                    self.collide.insert(k, i as u32);
+                } else {
+                    self.index.insert(lo(&k), i as u32);
+                }
+                i
             }
         };
         let status = match (u.client, u.desired) {
@@ -467,7 +519,10 @@ impl Timeline {
         } else {
             Some(self.nodes.intern(u.node))
         };
-        let t = &mut self.allocs[idx];
+        if let Some(p) = prev_key {
+            self.prevs.insert(idx as u32, p);
+        }
+        let t = self.allocs.get_mut(idx);
         if t.placed == NONE && placed != NONE {
             t.placed = placed;
             self.progress.placed += 1;
@@ -484,8 +539,7 @@ impl Timeline {
             }
             t.done = finished;
         }
-        if let Some(p) = prev_key {
-            t.prev = p;
+        if prev_key.is_some() {
             t.flags |= F_HAS_PREV | F_RESCHEDULED;
         }
         if u.rescheduled {
@@ -505,18 +559,20 @@ impl Timeline {
 
     /// Allocations tracked.
     pub fn len(&self) -> usize {
-        self.allocs.len()
+        self.allocs.len
     }
 
     /// Whether nothing is tracked.
     pub fn is_empty(&self) -> bool {
-        self.allocs.is_empty()
+        self.allocs.len == 0
     }
 
     /// Estimated heap bytes of the whole timeline (tracked allocations, index, interners, evals).
     pub fn heap_bytes_estimate(&self) -> usize {
-        self.allocs.capacity() * std::mem::size_of::<Tracked>()
-            + self.index.capacity() * (std::mem::size_of::<([u8; 16], u32)>() + 1)
+        self.allocs.heap_bytes()
+            + self.index.capacity() * (std::mem::size_of::<(u64, u32)>() + 1)
+            + self.collide.capacity() * (std::mem::size_of::<([u8; 16], u32)>() + 1)
+            + self.prevs.capacity() * (std::mem::size_of::<(u32, [u8; 16])>() + 1)
             + self.evals.capacity() * (std::mem::size_of::<([u8; 16], u8)>() + 1)
             + self.job_info.capacity() * std::mem::size_of::<JobInfo>()
             + self.jobs.heap_bytes()
@@ -546,12 +602,12 @@ impl Timeline {
     /// that was never placed (empty `alloc_id`), in job order.
     pub fn rows(&self) -> Vec<AllocRow> {
         let opt = |v: u64| (v != NONE).then_some(v);
-        let mut order: Vec<usize> = (0..self.allocs.len()).collect();
-        order.sort_by_key(|&i| (self.allocs[i].placed, i));
+        let mut order: Vec<usize> = (0..self.allocs.len).collect();
+        order.sort_by_key(|&i| (self.allocs.get(i).placed, i));
         let mut placed_per_job = vec![0u32; self.jobs.len()];
-        let mut rows = Vec::with_capacity(self.allocs.len());
+        let mut rows = Vec::with_capacity(self.allocs.len);
         for i in order {
-            let t = &self.allocs[i];
+            let t = self.allocs.get(i);
             let ji = self
                 .job_info
                 .get(t.job as usize)
@@ -585,7 +641,10 @@ impl Timeline {
                 lost: t.flags & F_LOST != 0,
                 rescheduled: t.flags & F_RESCHEDULED != 0,
                 replaces: if t.flags & F_HAS_PREV != 0 {
-                    self.id_string(&t.prev)
+                    self.prevs
+                        .get(&(i as u32))
+                        .map(|p| self.id_string(p))
+                        .unwrap_or_default()
                 } else {
                     String::new()
                 },
