@@ -60,7 +60,7 @@ struct Blocks<T> {
 
 impl<T> Blocks<T> {
     fn push(&mut self, v: T) -> usize {
-        if self.len % BLOCK == 0 {
+        if self.len.is_multiple_of(BLOCK) {
             self.blocks.push(Vec::with_capacity(BLOCK));
         }
         if let Some(b) = self.blocks.last_mut() {
@@ -362,7 +362,10 @@ impl Timeline {
             job_info: Vec::new(),
             groups: Interner::default(),
             nodes: Interner::default(),
-            allocs: Blocks { blocks: Vec::new(), len: 0 },
+            allocs: Blocks {
+                blocks: Vec::new(),
+                len: 0,
+            },
             index: FastMap::default(),
             collide: FastMap::default(),
             prevs: FastMap::default(),
@@ -487,10 +490,13 @@ impl Timeline {
                     status: ST_PENDING,
                     flags: 0,
                 });
-                if self.index.contains_key(&lo(&k)) {
-                    self.collide.insert(k, i as u32);
-                } else {
-                    self.index.insert(lo(&k), i as u32);
+                match self.index.entry(lo(&k)) {
+                    std::collections::hash_map::Entry::Occupied(_) => {
+                        self.collide.insert(k, i as u32);
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => {
+                        v.insert(i as u32);
+                    }
                 }
                 i
             }
