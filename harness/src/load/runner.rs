@@ -141,7 +141,10 @@ async fn run_inner(
     };
 
     // Observer: the event stream, filtered to our jobs.
-    let stop_stream = CancellationToken::new();
+    // Every background task stops when this function returns, also on an early `?` error.
+    let root = CancellationToken::new();
+    let _stop_all = root.clone().drop_guard();
+    let stop_stream = root.child_token();
     let stream_task = {
         let (c, tl, stop) = (client.clone(), timeline.clone(), stop_stream.clone());
         let opts = StreamOptions::default();
@@ -154,7 +157,7 @@ async fn run_inner(
     };
 
     // Metrics scraper.
-    let stop_scrape = CancellationToken::new();
+    let stop_scrape = root.child_token();
     let targets = if plan.scrape_metrics {
         scraper::discover(client).await
     } else {
@@ -172,7 +175,7 @@ async fn run_inner(
     ));
 
     // Progress bar.
-    let stop_progress = CancellationToken::new();
+    let stop_progress = root.child_token();
     let progress_task = plan.progress.then(|| {
         let (tl, stop) = (timeline.clone(), stop_progress.clone());
         let jobs = plan.workload.jobs as u64;
@@ -205,7 +208,7 @@ async fn run_inner(
     });
 
     // Partial allocs snapshots every 10 s, so an interrupted run keeps what it measured.
-    let stop_snap = CancellationToken::new();
+    let stop_snap = root.child_token();
     let snap_task = {
         let (tl, stop, dir) = (timeline.clone(), stop_snap.clone(), dir.clone());
         tokio::spawn(async move {
@@ -225,7 +228,7 @@ async fn run_inner(
 
     // Submit, bounded by the run timeout and Ctrl-C.
     let deadline = t0 + plan.timeout;
-    let stop_submit = CancellationToken::new();
+    let stop_submit = root.child_token();
     let mut interrupted = false;
     let submit_fut = submit_all(
         client.clone(),
@@ -404,12 +407,7 @@ async fn run_inner(
         &metric_rows,
         &SummaryInputs {
             jobs_submitted: submit.submitted,
-            jobs_failed_to_submit: submit.failed
-                + if interrupted {
-                    plan.workload.jobs as u64 - submit.submitted - submit.failed
-                } else {
-                    0
-                },
+            jobs_failed_to_submit: submit.failed,
             allocs_desired: progress.desired,
             evals_blocked,
             evals_failed,
@@ -430,7 +428,8 @@ async fn run_inner(
         notes.push(format!("submit error ×{n}: {msg}"));
     }
     if interrupted {
-        notes.push("run interrupted (Ctrl-C or --timeout): submission stopped early".into());
+        let unsent = (plan.workload.jobs as u64).saturating_sub(submit.submitted + submit.failed);
+        notes.push(format!("run interrupted (Ctrl-C or --timeout): submission stopped early, {unsent} jobs never sent"));
     }
     let mut scenario = plan.scenario.clone();
     if let Some(a) = &plan.algorithm {

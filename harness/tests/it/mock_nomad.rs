@@ -654,6 +654,15 @@ async fn handle(
             }
             s.registered_ok += 1;
             s.jobs.insert(id.clone(), job.clone());
+            if !job["ParameterizedJob"].is_null() {
+                // Parameterized parents get no evaluation.
+                s.index += 1;
+                return Some(json_resp(
+                    &json!({"EvalID":"","EvalCreateIndex":0,"JobModifyIndex":s.index}),
+                    s.index,
+                    &[],
+                ));
+            }
             s.seq += 1;
             let eval_id = uuid(s.seq, 0xe);
             let ev = json!({"ID": eval_id, "JobID": id, "Status": "pending", "TriggeredBy": "job-register", "CreateTime": now_ns()});
@@ -678,6 +687,40 @@ async fn handle(
             );
             json_resp(
                 &json!({"EvalID":eval_id,"EvalCreateIndex":idx,"JobModifyIndex":idx,"Warnings":"","Index":idx}),
+                idx,
+                &[],
+            )
+        }
+        ("POST", path) if path.starts_with("/v1/job/") && path.ends_with("/dispatch") => {
+            let parent = pct_decode(&path["/v1/job/".len()..path.len() - "/dispatch".len()]);
+            let Some(pj) = s.jobs.get(&parent).cloned() else {
+                return Some(text_err(404, "job not found"));
+            };
+            if pj["ParameterizedJob"].is_null() {
+                return Some(text_err(400, "Specified job is not a parameterized job"));
+            }
+            s.seq += 1;
+            let child = format!("{parent}/dispatch-{}-{:08x}", 1_730_920_906 + s.seq, s.seq);
+            let mut job = pj.clone();
+            job["ID"] = json!(child);
+            job["ParameterizedJob"] = Value::Null;
+            s.jobs.insert(child.clone(), job.clone());
+            s.seq += 1;
+            let eval_id = uuid(s.seq, 0xe);
+            let ev = json!({"ID": eval_id, "JobID": child, "Status": "pending", "TriggeredBy": "job-register", "CreateTime": now_ns()});
+            s.evals.push(ev.clone());
+            let idx = s.emit(vec![json!({"Topic":"Evaluation","Type":"JobRegistered","Key":eval_id,"Payload":{"Evaluation":ev}})], cfg.ring);
+            drop(s);
+            notify.notify_waiters();
+            spawn_lifecycle(
+                st.clone(),
+                notify.clone(),
+                cfg.clone(),
+                job,
+                eval_id.clone(),
+            );
+            json_resp(
+                &json!({"DispatchedJobID": child, "EvalID": eval_id, "EvalCreateIndex": idx, "JobCreateIndex": idx, "Index": idx}),
                 idx,
                 &[],
             )
