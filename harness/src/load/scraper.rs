@@ -179,8 +179,8 @@ pub async fn run_scraper(
                 Some((at, s)) => (now.saturating_duration_since(*at).as_secs_f64(), Some(s)),
                 None => (0.0, None),
             };
-            let leader = !leader_rpc.is_empty() && t.rpc == leader_rpc
-                || targets_len_is_one(&rows, &leader_rpc);
+            // Unknown leader (status/leader failed): every row claims leadership rather than none.
+            let leader = leader_rpc.is_empty() || t.rpc == leader_rpc;
             let mut row = snap.row(prev, dt, t.cores, t_s, &t.name, leader);
             row.allocs_running = Some((p.running - p.done.min(p.running)) as f64);
             row.placements = Some(if leader {
@@ -196,8 +196,4 @@ pub async fn run_scraper(
         rows_all.extend(rows);
     }
     Ok((rows_all, out))
-}
-
-fn targets_len_is_one(_rows: &[MetricRow], leader: &str) -> bool {
-    leader.is_empty()
 }

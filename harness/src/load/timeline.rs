@@ -75,9 +75,6 @@ impl<T> Blocks<T> {
     fn get_mut(&mut self, i: usize) -> &mut T {
         &mut self.blocks[i / BLOCK][i % BLOCK]
     }
-    fn iter(&self) -> impl Iterator<Item = &T> {
-        self.blocks.iter().flatten()
-    }
     fn heap_bytes(&self) -> usize {
         self.blocks.len() * BLOCK * std::mem::size_of::<T>()
             + self.blocks.capacity() * std::mem::size_of::<Vec<T>>()
@@ -184,6 +181,7 @@ const ST_STOPPED: u8 = 5;
 const F_LOST: u8 = 1;
 const F_RESCHEDULED: u8 = 2;
 const F_HAS_PREV: u8 = 4;
+const F_SETTLED: u8 = 8;
 
 /// One tracked allocation (64 bytes).
 #[derive(Debug, Clone)]
@@ -335,6 +333,8 @@ pub struct Timeline {
     odd_ids: FastMap<[u8; 16], Box<str>>,
     evals: FastMap<[u8; 16], u8>,
     progress: Progress,
+    /// Allocations that started, ended or were stopped (the drain condition), O(1) to check.
+    settled_count: usize,
 }
 
 fn key_of(id: &str, odd: &mut FastMap<[u8; 16], Box<str>>) -> [u8; 16] {
@@ -372,6 +372,7 @@ impl Timeline {
             odd_ids: FastMap::default(),
             evals: FastMap::default(),
             progress: Progress::default(),
+            settled_count: 0,
         }
     }
 
@@ -561,6 +562,12 @@ impl Timeline {
                 t.flags |= F_LOST;
             }
         }
+        if t.flags & F_SETTLED == 0
+            && (t.running != NONE || t.done != NONE || t.status == ST_STOPPED)
+        {
+            t.flags |= F_SETTLED;
+            self.settled_count += 1;
+        }
     }
 
     /// Allocations tracked.
@@ -590,11 +597,7 @@ impl Timeline {
     /// (or a terminal state): the drain condition.
     pub fn settled(&self) -> bool {
         let p = self.progress;
-        p.placed >= p.desired
-            && self
-                .allocs
-                .iter()
-                .all(|t| t.running != NONE || t.done != NONE || t.status == ST_STOPPED)
+        p.placed >= p.desired && self.settled_count >= self.allocs.len
     }
 
     fn id_string(&self, k: &[u8; 16]) -> String {
@@ -727,7 +730,11 @@ mod tests {
         a.apply_alloc(&upd(id, "running", 7, Some(3_000)));
         let mut b = Timeline::new("p-", 0);
         b.record_submit("p-1", 10, 20, 1);
+        assert!(!b.settled(), "nothing placed yet");
+        b.apply_alloc(&upd(id, "pending", 5, None));
+        assert!(!b.settled(), "placed, not running");
         b.apply_alloc(&upd(id, "running", 7, Some(3_000)));
+        assert!(b.settled());
         b.apply_alloc(&upd(id, "pending", 5, None));
         b.apply_alloc(&upd(id, "running", 7, Some(3_000)));
         assert_eq!(a.rows(), b.rows());
