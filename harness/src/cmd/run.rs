@@ -254,6 +254,13 @@ pub async fn plan_from_args(a: &RunArgs) -> Result<RunPlan> {
             None,
         )
     };
+    let parameterized = job.get("ParameterizedJob").is_some_and(|p| !p.is_null());
+    if parameterized && !a.dispatch {
+        bail!(
+            "{}: the job is parameterized (it has a `parameterized` block), so registering copies would place nothing; pass --dispatch to dispatch it --jobs times",
+            a.jobspec.as_ref().map_or_else(|| "the workload".to_string(), |p| p.display().to_string())
+        );
+    }
     let g = job["TaskGroups"].as_array().map_or(0, |g| g.len()) as u32;
     let first_task = &job["TaskGroups"][0]["Tasks"][0]["Resources"];
     let scenario = ScenarioInfo {

@@ -302,7 +302,9 @@ fn cli_run_with_jobspec_conversion_and_json_summary() {
         "3",
         "--drain-timeout",
         "10s",
+        "--dispatch",
     ]);
+    let t = std::time::Instant::now();
     let code = stampede::run(opts).unwrap();
     assert_eq!(code, 0);
     let rec = stampede::record_io::read_record(&out).unwrap();
@@ -313,14 +315,39 @@ fn cli_run_with_jobspec_conversion_and_json_summary() {
         "resources come from the converted jobspec"
     );
     assert_eq!(rec.allocs.len(), 4);
-    let jobs = &m.state.lock().unwrap().jobs;
+    assert!(
+        rec.allocs.iter().all(|r| r.running_ns.is_some()),
+        "every dispatched child ran"
+    );
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(8),
+        "drained without waiting for the drain timeout"
+    );
+    let jobs = m.state.lock().unwrap().jobs.clone();
     assert!(jobs.keys().all(|k| k.starts_with("cli-")));
     assert_eq!(
-        jobs["cli-000000"]["TaskGroups"][0]["Tasks"]
+        jobs["cli-parent"]["TaskGroups"][0]["Tasks"]
             .as_array()
             .unwrap()
             .len(),
         2
+    );
+    // Without --dispatch a parameterized jobspec is refused with a clear error.
+    let opts = <stampede::Opts as clap::Parser>::parse_from([
+        "stampede",
+        "run",
+        "--addr",
+        &m.addr,
+        "--jobspec",
+        &spec,
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let e = format!("{:#}", stampede::run(opts).unwrap_err());
+    assert!(
+        e.contains("ci-test.nomad.hcl") && e.contains("--dispatch"),
+        "{e}"
     );
     drop(rt);
 }
