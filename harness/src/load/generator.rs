@@ -200,13 +200,16 @@ pub async fn submit_all(
             let burst = (*burst).max(1);
             let mut tasks = tokio::task::JoinSet::new();
             for i in 0..n {
-                let tick = (i / burst) as f64 * burst as f64 / rate_per_s.max(1e-9);
+                // Integer ns, rounded: the schedule is exact and reproducible (tick k at round(k·burst·1e9/rate)).
+                let tick_ns = ((i / burst) as f64 * burst as f64 * 1e9 / rate_per_s.max(1e-9))
+                    .round()
+                    .min(u64::MAX as f64 / 2.0) as u64;
                 let j = if jitter.is_zero() {
                     0
                 } else {
                     rng.random_range(0..jitter.as_nanos() as u64)
                 };
-                let intended = t0 + Duration::from_secs_f64(tick) + Duration::from_nanos(j);
+                let intended = t0 + Duration::from_nanos(tick_ns.saturating_add(j));
                 tokio::select! {
                     _ = stop.cancelled() => break,
                     _ = tokio::time::sleep_until(intended) => {}

@@ -87,3 +87,24 @@ fn huge_line_is_an_error_with_bounded_memory() {
         Err(prometheus::PromError::TooLarge { .. })
     ));
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn streaming_decoder_never_panics_and_agrees(bytes in proptest::collection::vec(any::<u8>(), 0..500)) {
+        let mut n = 0u64;
+        let r = stampede::nomad::ndjson::decode_line_events(&bytes, |_, _| n += 1);
+        if let Ok(stampede::nomad::ndjson::LineKind::Batch { events, .. }) = r {
+            prop_assert_eq!(events, n);
+        }
+    }
+
+    #[test]
+    fn streaming_decoder_on_truncated_batches(cut in 1usize..220) {
+        let line = br#"{"Index":7,"Events":[{"Topic":"Allocation","Type":"PlanResult","Key":"k","Index":7,"Payload":{"Allocation":{"ID":"5457f16d-0f87-8e6b-5e91-0c7da3a41eb7","JobID":"j","CreateTime":5}}}]}"#;
+        let cut = cut.min(line.len() - 1);
+        let r = stampede::nomad::ndjson::decode_line_events(&line[..cut], |_, _| ());
+        prop_assert!(r.is_err());
+    }
+}

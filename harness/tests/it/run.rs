@@ -373,3 +373,54 @@ fn cli_without_address_says_so() {
         "{e:#}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scenario_workload_open_loop_with_slo() {
+    let m = MockNomad::start(MockConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sc = dir.path().join("s.toml");
+    std::fs::write(
+        &sc,
+        "name = \"mini\"\n[cluster]\nservers = 1\n[[pools]]\ninstance_type = \"m5.xlarge\"\ncount = 3\n[workload]\njobs = 6\ncount = 2\ntype = \"batch\"\nduration = \"1s\"\n[workload.arrival]\nmode = \"open_loop\"\nrate_per_s = 30.0\nburst = 2\n[slo]\nsubmit_to_running_p99_ms = 60000\n",
+    )
+    .unwrap();
+    let out = dir.path().join("rec");
+    let opts = <stampede::Opts as clap::Parser>::parse_from([
+        "stampede",
+        "run",
+        "--addr",
+        &m.addr,
+        "--scenario",
+        sc.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        "--no-metrics",
+    ]);
+    let stampede::Command::Run(args) = opts.command else {
+        panic!("not run")
+    };
+    let plan = stampede::cmd::run::plan_from_args(&args).await.unwrap();
+    assert!(matches!(plan.pacing, Pacing::Open { burst: 2, .. }));
+    assert_eq!(plan.workload.jobs, 6);
+    let res = run_load(plan).await.unwrap();
+    let rec = stampede::record_io::read_record(&res.dir).unwrap();
+    assert_eq!(rec.meta.scenario.name, "mini");
+    assert!(
+        rec.meta
+            .scenario
+            .arrival
+            .starts_with("open-loop rate=30/s burst=2"),
+        "{}",
+        rec.meta.scenario.arrival
+    );
+    assert_eq!(rec.allocs.len(), 12);
+    let slo = &rec.meta.summary.slo["submit_to_running_p99_ms"];
+    assert!(slo.met && slo.measured > 0.0, "{slo:?}");
+    assert!(rec.metrics.is_empty(), "--no-metrics");
+    // Bursts of 2 at 30 jobs/s: pairs share an intended time, pairs are 66.7 ms apart.
+    let mut submits: Vec<u64> = rec.allocs.iter().filter_map(|r| r.submit_ns).collect();
+    submits.sort();
+    submits.dedup();
+    assert_eq!(submits, vec![0, 66_666_667, 133_333_333]);
+}
