@@ -269,43 +269,35 @@ async fn run_inner(
     stop_stream.cancel();
     let stream_stats = stream_task.await.context("event-stream task")?;
 
-    // Reconcile with a final paginated poll.
+    // Reconcile with a final paginated poll. A failing poll does not throw away what the stream measured:
+    // the record is written with a note saying it holds stream data only.
+    let mut notes = Vec::new();
     let before = timeline.lock().unwrap_or_else(|p| p.into_inner()).len();
     let filter = format!("JobID matches \"^{}\"", regex_escape(&plan.prefix));
-    let mut q = ListQuery {
+    let aq = ListQuery {
         filter: Some(filter.clone()),
         per_page: Some(plan.per_page),
         extra: vec![("task_states".into(), "true".into())],
         ..Default::default()
     };
-    let allocs: Vec<AllocStub> = match client.list_all("/v1/allocations", &q).await {
-        Ok((a, _)) => a,
-        Err(e) if e.status() == Some(400) => {
-            q.filter = None;
-            client
-                .list_all("/v1/allocations", &q)
-                .await
-                .context("reconciling allocations")?
-                .0
+    let allocs: Vec<AllocStub> = match list_filtered(client, "/v1/allocations", aq).await {
+        Ok(a) => a,
+        Err(e) => {
+            notes.push(format!("reconcile poll of allocations failed ({e:#}); allocation rows come from the event stream only"));
+            Vec::new()
         }
-        Err(e) => return Err(e).context("reconciling allocations"),
     };
-    let mut eq = ListQuery {
+    let eq = ListQuery {
         filter: Some(filter),
         per_page: Some(plan.per_page),
         ..Default::default()
     };
-    let evals: Vec<Evaluation> = match client.list_all("/v1/evaluations", &eq).await {
-        Ok((e, _)) => e,
-        Err(e) if e.status() == Some(400) => {
-            eq.filter = None;
-            client
-                .list_all("/v1/evaluations", &eq)
-                .await
-                .context("reconciling evaluations")?
-                .0
+    let evals: Vec<Evaluation> = match list_filtered(client, "/v1/evaluations", eq).await {
+        Ok(e) => e,
+        Err(e) => {
+            notes.push(format!("reconcile poll of evaluations failed ({e:#}); evaluation counts come from the event stream only"));
+            Vec::new()
         }
-        Err(e) => return Err(e).context("reconciling evaluations"),
     };
     {
         let mut tl = timeline.lock().unwrap_or_else(|p| p.into_inner());
@@ -332,11 +324,13 @@ async fn run_inner(
         per_page: Some(plan.per_page),
         ..Default::default()
     };
-    let nodes: Vec<NodeStub> = client
-        .list_all("/v1/nodes", &nq)
-        .await
-        .context("listing nodes")?
-        .0;
+    let nodes: Vec<NodeStub> = match list_filtered(client, "/v1/nodes", nq).await {
+        Ok(n) => n,
+        Err(e) => {
+            notes.push(format!("listing nodes failed ({e:#}); nodes.csv is empty"));
+            Vec::new()
+        }
+    };
     let node_rows: Vec<NodeRow> = nodes
         .iter()
         .map(|n| NodeRow {
@@ -364,7 +358,6 @@ async fn run_inner(
         .collect();
 
     // Cleanup: only our own jobs.
-    let mut notes = Vec::new();
     if plan.cleanup {
         let jobs = client
             .list_jobs(&plan.prefix)
@@ -461,6 +454,29 @@ async fn run_inner(
         timeline_bytes_per_alloc: bytes_per_alloc,
         interrupted,
     })
+}
+
+/// A paginated list with a `filter`, retried on retryable errors; a server that rejects the filter (400)
+/// is asked again without it (the timeline ignores other jobs anyway).
+async fn list_filtered<T: serde::de::DeserializeOwned>(
+    client: &NomadClient,
+    path: &str,
+    mut q: ListQuery,
+) -> Result<Vec<T>> {
+    let mut delay = Duration::from_millis(100);
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        match client.list_all(path, &q).await {
+            Ok((v, _)) => return Ok(v),
+            Err(e) if e.status() == Some(400) && q.filter.is_some() => q.filter = None,
+            Err(e) if e.is_retryable() && attempt < 5 => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Escapes regex metacharacters for a go-bexpr `matches` filter.

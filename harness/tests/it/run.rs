@@ -135,13 +135,13 @@ async fn check_against_truth(
 async fn measured_timeline_equals_ground_truth() {
     let m = MockNomad::start(MockConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
-    let out = check_against_truth(
-        &m,
-        plan(&m.addr, dir.path(), 20, 3, Pacing::Closed { workers: 4 }),
-        20,
-        3,
-    )
-    .await;
+    let mut p = plan(&m.addr, dir.path(), 20, 3, Pacing::Closed { workers: 4 });
+    p.conn.token = Some("s3cr3t-t0ken-value".into());
+    let out = check_against_truth(&m, p, 20, 3).await;
+    for f in ["run.json", "allocs.csv", "metrics.csv", "nodes.csv"] {
+        let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
+        assert!(!text.contains("s3cr3t"), "token leaked into {f}");
+    }
     assert_eq!(out.submit.retries, 0);
     // Memory per allocation is measured by the ingest bench (small runs are dominated by the first block).
     assert!(out.timeline_bytes_per_alloc > 0.0);
