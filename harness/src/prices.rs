@@ -48,14 +48,12 @@ pub struct PriceTable {
 impl PriceTable {
     /// The committed table.
     pub fn embedded() -> PriceTable {
-        Self::parse(EMBEDDED_CSV, &format!("embedded table of {EMBEDDED_DATE}"))
-            .expect("embedded price table parses")
+        Self::parse(EMBEDDED_CSV, &format!("embedded table of {EMBEDDED_DATE}")).expect("embedded price table parses")
     }
 
     /// Reads a table from a CSV file (same columns as the embedded one).
     pub fn from_file(path: &Path) -> anyhow::Result<PriceTable> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading price table {}", path.display()))?;
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading price table {}", path.display()))?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -83,13 +81,7 @@ impl PriceTable {
             }
             let f: Vec<&str> = t.split(',').map(str::trim).collect();
             if !header {
-                if f != [
-                    "instance_type",
-                    "region",
-                    "on_demand_usd_per_h",
-                    "spot_usd_per_h",
-                    "interruption_bucket",
-                ] {
+                if f != ["instance_type", "region", "on_demand_usd_per_h", "spot_usd_per_h", "interruption_bucket"] {
                     bail!("{origin}:{ln}: expected header `instance_type,region,on_demand_usd_per_h,spot_usd_per_h,interruption_bucket`");
                 }
                 header = true;
@@ -109,29 +101,17 @@ impl PriceTable {
             let rate = bucket_rate(f[4]).with_context(|| {
                 format!("{origin}:{ln}: column `interruption_bucket`: `{}` is not one of <5%, 5-10%, 10-15%, 15-20%, >20%", f[4])
             })?;
-            prices.insert(
-                (f[0].to_string(), f[1].to_string()),
-                Price {
-                    on_demand,
-                    spot,
-                    interruption_rate_per_month: rate,
-                },
-            );
+            prices.insert((f[0].to_string(), f[1].to_string()), Price { on_demand, spot, interruption_rate_per_month: rate });
         }
         if !header {
             bail!("{origin}: no header line");
         }
-        Ok(PriceTable {
-            source: origin.to_string(),
-            prices,
-        })
+        Ok(PriceTable { source: origin.to_string(), prices })
     }
 
     /// Prices of a type in a region.
     pub fn get(&self, instance_type: &str, region: &str) -> Option<Price> {
-        self.prices
-            .get(&(instance_type.to_string(), region.to_string()))
-            .copied()
+        self.prices.get(&(instance_type.to_string(), region.to_string())).copied()
     }
 
     /// Prices of a type in a region, or an error naming what is missing.
@@ -143,8 +123,7 @@ impl PriceTable {
 
     /// Sets (or replaces) one entry, e.g. from live spot prices.
     pub fn set(&mut self, instance_type: &str, region: &str, price: Price) {
-        self.prices
-            .insert((instance_type.to_string(), region.to_string()), price);
+        self.prices.insert((instance_type.to_string(), region.to_string()), price);
     }
 
     /// Every (type, region) in the table.
@@ -160,32 +139,17 @@ mod tests {
     #[test]
     fn embedded_has_the_c2m_and_monorepo_types() {
         let t = PriceTable::embedded();
-        for ty in [
-            "m4.xlarge",
-            "m5.2xlarge",
-            "m5a.4xlarge",
-            "t3.xlarge",
-            "t3a.2xlarge",
-            "i3.2xlarge",
-            "i3.16xlarge",
-            "m5.4xlarge",
-        ] {
+        for ty in ["m4.xlarge", "m5.2xlarge", "m5a.4xlarge", "t3.xlarge", "t3a.2xlarge", "i3.2xlarge", "i3.16xlarge", "m5.4xlarge"] {
             let p = t.require(ty, "us-east-1").unwrap();
             assert!(p.spot < p.on_demand, "{ty}");
         }
-        assert!(
-            t.get("m5.xlarge", "eu-central-1").unwrap().on_demand
-                > t.get("m5.xlarge", "us-east-1").unwrap().on_demand
-        );
+        assert!(t.get("m5.xlarge", "eu-central-1").unwrap().on_demand > t.get("m5.xlarge", "us-east-1").unwrap().on_demand);
     }
 
     #[test]
     fn bad_rows_name_the_line() {
         let e = PriceTable::parse("instance_type,region,on_demand_usd_per_h,spot_usd_per_h,interruption_bucket\nm5.xlarge,us-east-1,abc,0.1,<5%\n", "p.csv").unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "p.csv:2: column `on_demand_usd_per_h`: `abc` is not a non-negative number"
-        );
+        assert_eq!(e.to_string(), "p.csv:2: column `on_demand_usd_per_h`: `abc` is not a non-negative number");
         assert!(PriceTable::parse("a,b\n", "p.csv").is_err());
         assert!(PriceTable::parse("instance_type,region,on_demand_usd_per_h,spot_usd_per_h,interruption_bucket\nx,y,1,1,often\n", "p.csv").is_err());
     }

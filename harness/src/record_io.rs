@@ -26,41 +26,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_path(path);
     {
         let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("syncing {}", tmp.display()))?;
+        f.write_all(bytes).with_context(|| format!("writing {}", tmp.display()))?;
+        f.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
     }
-    fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 /// Streams into `path` through a temporary file that is renamed into place by `finish`.
-pub fn write_atomic_with(
-    path: &Path,
-    f: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
-) -> Result<()> {
+pub fn write_atomic_with(path: &Path, f: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>) -> Result<()> {
     let tmp = tmp_path(path);
     {
         let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         f(&mut w).with_context(|| format!("writing {}", tmp.display()))?;
-        let file = w
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("flushing {}", tmp.display()))?;
-        file.sync_all()
-            .with_context(|| format!("syncing {}", tmp.display()))?;
+        let file = w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("flushing {}", tmp.display()))?;
+        file.sync_all().with_context(|| format!("syncing {}", tmp.display()))?;
     }
-    fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
 }
 
 fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(".tmp");
     path.with_file_name(name)
 }
@@ -69,36 +55,21 @@ fn tmp_path(path: &Path) -> PathBuf {
 /// `run.json` is complete.
 pub fn write_record(dir: &Path, rec: &RunRecord) -> Result<()> {
     fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    write_atomic_with(&dir.join(ALLOCS_CSV), |w| {
-        record::write_allocs_csv(w, &rec.allocs)
-    })?;
-    write_atomic_with(&dir.join(METRICS_CSV), |w| {
-        record::write_metrics_csv(w, &rec.metrics)
-    })?;
-    write_atomic_with(&dir.join(NODES_CSV), |w| {
-        record::write_nodes_csv(w, &rec.nodes)
-    })?;
+    write_atomic_with(&dir.join(ALLOCS_CSV), |w| record::write_allocs_csv(w, &rec.allocs))?;
+    write_atomic_with(&dir.join(METRICS_CSV), |w| record::write_metrics_csv(w, &rec.metrics))?;
+    write_atomic_with(&dir.join(NODES_CSV), |w| record::write_nodes_csv(w, &rec.nodes))?;
     write_run_json(dir, &rec.meta)
 }
 
 /// Writes `run.json` atomically.
 pub fn write_run_json(dir: &Path, meta: &RunMeta) -> Result<()> {
-    write_atomic(
-        &dir.join(RUN_JSON),
-        record::run_json_string(meta).as_bytes(),
-    )
+    write_atomic(&dir.join(RUN_JSON), record::run_json_string(meta).as_bytes())
 }
 
 /// Reads `run.json` from a record directory.
 pub fn read_meta(dir: &Path) -> Result<RunMeta> {
     let p = dir.join(RUN_JSON);
-    let text = fs::read_to_string(&p).with_context(|| {
-        format!(
-            "reading {} (is {} a run record directory?)",
-            p.display(),
-            dir.display()
-        )
-    })?;
+    let text = fs::read_to_string(&p).with_context(|| format!("reading {} (is {} a run record directory?)", p.display(), dir.display()))?;
     record::parse_run_json(&text).with_context(|| format!("parsing {}", p.display()))
 }
 
@@ -107,27 +78,16 @@ pub fn read_record(dir: &Path) -> Result<RunRecord> {
     let meta = read_meta(dir)?;
     let open = |name: &str| -> Result<BufReader<File>> {
         let p = dir.join(name);
-        Ok(BufReader::with_capacity(
-            1 << 20,
-            File::open(&p).with_context(|| format!("opening {}", p.display()))?,
-        ))
+        Ok(BufReader::with_capacity(1 << 20, File::open(&p).with_context(|| format!("opening {}", p.display()))?))
     };
-    let allocs = record::read_allocs_csv(open(ALLOCS_CSV)?)
-        .with_context(|| format!("reading {}", dir.join(ALLOCS_CSV).display()))?;
-    let metrics = record::read_metrics_csv(open(METRICS_CSV)?)
-        .with_context(|| format!("reading {}", dir.join(METRICS_CSV).display()))?;
+    let allocs = record::read_allocs_csv(open(ALLOCS_CSV)?).with_context(|| format!("reading {}", dir.join(ALLOCS_CSV).display()))?;
+    let metrics = record::read_metrics_csv(open(METRICS_CSV)?).with_context(|| format!("reading {}", dir.join(METRICS_CSV).display()))?;
     let nodes = if dir.join(NODES_CSV).exists() {
-        record::read_nodes_csv(open(NODES_CSV)?)
-            .with_context(|| format!("reading {}", dir.join(NODES_CSV).display()))?
+        record::read_nodes_csv(open(NODES_CSV)?).with_context(|| format!("reading {}", dir.join(NODES_CSV).display()))?
     } else {
         Vec::new()
     };
-    Ok(RunRecord {
-        meta,
-        allocs,
-        metrics,
-        nodes,
-    })
+    Ok(RunRecord { meta, allocs, metrics, nodes })
 }
 
 /// Appends rows to `<dir>/<name>.partial`, flushing after each batch; [`CsvAppender::finish`] renames it to
@@ -145,22 +105,15 @@ impl CsvAppender {
         fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let final_path = dir.join(name);
         let partial = dir.join(format!("{name}.partial"));
-        let f =
-            File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
+        let f = File::create(&partial).with_context(|| format!("creating {}", partial.display()))?;
         let mut w = BufWriter::with_capacity(1 << 16, f);
         writeln!(w, "{header}").with_context(|| format!("writing {}", partial.display()))?;
-        Ok(CsvAppender {
-            partial,
-            final_path,
-            w,
-            rows: 0,
-        })
+        Ok(CsvAppender { partial, final_path, w, rows: 0 })
     }
     /// Appends metric rows and flushes.
     pub fn append_metrics(&mut self, rows: &[MetricRow]) -> Result<()> {
         for r in rows {
-            r.write_csv(&mut self.w)
-                .with_context(|| format!("writing {}", self.partial.display()))?;
+            r.write_csv(&mut self.w).with_context(|| format!("writing {}", self.partial.display()))?;
         }
         self.rows += rows.len() as u64;
         self.flush()
@@ -168,8 +121,7 @@ impl CsvAppender {
     /// Appends allocation rows and flushes.
     pub fn append_allocs(&mut self, rows: &[AllocRow]) -> Result<()> {
         for r in rows {
-            r.write_csv(&mut self.w)
-                .with_context(|| format!("writing {}", self.partial.display()))?;
+            r.write_csv(&mut self.w).with_context(|| format!("writing {}", self.partial.display()))?;
         }
         self.rows += rows.len() as u64;
         self.flush()
@@ -177,8 +129,7 @@ impl CsvAppender {
     /// Appends node rows and flushes.
     pub fn append_nodes(&mut self, rows: &[NodeRow]) -> Result<()> {
         for r in rows {
-            r.write_csv(&mut self.w)
-                .with_context(|| format!("writing {}", self.partial.display()))?;
+            r.write_csv(&mut self.w).with_context(|| format!("writing {}", self.partial.display()))?;
         }
         self.rows += rows.len() as u64;
         self.flush()
@@ -188,26 +139,14 @@ impl CsvAppender {
         self.rows
     }
     fn flush(&mut self) -> Result<()> {
-        self.w
-            .flush()
-            .with_context(|| format!("flushing {}", self.partial.display()))
+        self.w.flush().with_context(|| format!("flushing {}", self.partial.display()))
     }
     /// Flushes, syncs and renames the file to its final name.
     pub fn finish(self) -> Result<PathBuf> {
-        let f = self
-            .w
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("flushing {}", self.partial.display()))?;
-        f.sync_all()
-            .with_context(|| format!("syncing {}", self.partial.display()))?;
-        fs::rename(&self.partial, &self.final_path).with_context(|| {
-            format!(
-                "renaming {} to {}",
-                self.partial.display(),
-                self.final_path.display()
-            )
-        })?;
+        let f = self.w.into_inner().map_err(|e| e.into_error()).with_context(|| format!("flushing {}", self.partial.display()))?;
+        f.sync_all().with_context(|| format!("syncing {}", self.partial.display()))?;
+        fs::rename(&self.partial, &self.final_path)
+            .with_context(|| format!("renaming {} to {}", self.partial.display(), self.final_path.display()))?;
         Ok(self.final_path)
     }
 }

@@ -24,27 +24,19 @@ pub fn parse_duration_ns(s: &str) -> Result<u64, String> {
     let mut total: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
+        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
         if num_len == 0 {
             return Err(format!("`{s}`: expected a number at `{rest}`"));
         }
-        let num: f64 = rest[..num_len]
-            .parse()
-            .map_err(|_| format!("`{s}`: bad number `{}`", &rest[..num_len]))?;
+        let num: f64 = rest[..num_len].parse().map_err(|_| format!("`{s}`: bad number `{}`", &rest[..num_len]))?;
         rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let unit = &rest[..unit_len];
         let mult = UNITS
             .iter()
             .find(|(u, _)| *u == unit)
             .map(|(_, m)| *m)
-            .ok_or_else(|| {
-                format!("`{s}`: unknown or missing unit `{unit}` (use ns, us, ms, s, m, h or d)")
-            })?;
+            .ok_or_else(|| format!("`{s}`: unknown or missing unit `{unit}` (use ns, us, ms, s, m, h or d)"))?;
         total += (num * mult as f64).round() as u128;
         rest = &rest[unit_len..];
     }

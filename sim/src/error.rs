@@ -16,9 +16,7 @@ pub enum SimError {
         t_ns: SimTime,
     },
     /// The simulated-time budget ran out (`[sim] max_time`) before the workload finished.
-    #[error(
-        "simulated-time budget of {max_ns}ns exhausted with work still outstanding ({detail})"
-    )]
+    #[error("simulated-time budget of {max_ns}ns exhausted with work still outstanding ({detail})")]
     TimeBudget {
         /// Budget.
         max_ns: SimTime,

@@ -31,13 +31,7 @@ impl InstanceType {
 
 macro_rules! it {
     ($n:literal, $v:literal, $m:literal, $mhz:literal, $nvme:literal) => {
-        InstanceType {
-            name: $n,
-            vcpus: $v,
-            memory_gib: $m,
-            mhz_per_core: $mhz,
-            nvme_gb: $nvme,
-        }
+        InstanceType { name: $n, vcpus: $v, memory_gib: $m, mhz_per_core: $mhz, nvme_gb: $nvme }
     };
 }
 

@@ -470,9 +470,7 @@ pub enum RecordError {
     #[error("run.json: {0}")]
     Json(String),
     /// Unsupported schema version.
-    #[error(
-        "run.json: schema_version {found} is not supported (this build reads version {supported})"
-    )]
+    #[error("run.json: schema_version {found} is not supported (this build reads version {supported})")]
     SchemaVersion {
         /// Version found.
         found: u32,
@@ -643,11 +641,7 @@ struct CsvCursor<'a> {
 
 impl CsvCursor<'_> {
     fn err(&self, msg: String) -> RecordError {
-        RecordError::Csv {
-            file: self.file,
-            line: self.line,
-            msg,
-        }
+        RecordError::Csv { file: self.file, line: self.line, msg }
     }
     fn s(&self, i: usize) -> String {
         self.fields[i].clone()
@@ -657,21 +651,16 @@ impl CsvCursor<'_> {
         if v.is_empty() {
             return Ok(None);
         }
-        v.parse().map(Some).map_err(|_| {
-            self.err(format!(
-                "column `{}`: `{v}` is not a non-negative integer",
-                self.names[i]
-            ))
-        })
+        v.parse()
+            .map(Some)
+            .map_err(|_| self.err(format!("column `{}`: `{v}` is not a non-negative integer", self.names[i])))
     }
     fn u64(&self, i: usize) -> Result<u64, RecordError> {
-        self.opt_u64(i)?
-            .ok_or_else(|| self.err(format!("column `{}` is empty", self.names[i])))
+        self.opt_u64(i)?.ok_or_else(|| self.err(format!("column `{}` is empty", self.names[i])))
     }
     fn u32(&self, i: usize) -> Result<u32, RecordError> {
         let v = self.u64(i)?;
-        u32::try_from(v)
-            .map_err(|_| self.err(format!("column `{}`: {v} is too large", self.names[i])))
+        u32::try_from(v).map_err(|_| self.err(format!("column `{}`: {v} is too large", self.names[i])))
     }
     fn opt_f64(&self, i: usize) -> Result<Option<f64>, RecordError> {
         let v = &self.fields[i];
@@ -680,10 +669,7 @@ impl CsvCursor<'_> {
         }
         match v.parse::<f64>() {
             Ok(x) if x.is_finite() => Ok(Some(x)),
-            _ => Err(self.err(format!(
-                "column `{}`: `{v}` is not a finite number",
-                self.names[i]
-            ))),
+            _ => Err(self.err(format!("column `{}`: `{v}` is not a finite number", self.names[i]))),
         }
     }
     fn bool(&self, i: usize) -> Result<bool, RecordError> {
@@ -721,11 +707,7 @@ fn read_table<R: BufRead, T>(
         if line.is_empty() {
             continue;
         }
-        let fields = split_csv_line(&line).map_err(|msg| RecordError::Csv {
-            file,
-            line: lineno,
-            msg,
-        })?;
+        let fields = split_csv_line(&line).map_err(|msg| RecordError::Csv { file, line: lineno, msg })?;
         if fields.len() != names.len() {
             return Err(RecordError::Csv {
                 file,
@@ -733,20 +715,11 @@ fn read_table<R: BufRead, T>(
                 msg: format!("expected {} columns, found {}", names.len(), fields.len()),
             });
         }
-        let cur = CsvCursor {
-            file,
-            line: lineno,
-            fields,
-            names: &names,
-        };
+        let cur = CsvCursor { file, line: lineno, fields, names: &names };
         out.push(row(&cur)?);
     }
     if !saw_header {
-        return Err(RecordError::Csv {
-            file,
-            line: 1,
-            msg: "file is empty (no header)".into(),
-        });
+        return Err(RecordError::Csv { file, line: 1, msg: "file is empty (no header)".into() });
     }
     Ok(out)
 }
@@ -821,17 +794,13 @@ pub fn read_nodes_csv<R: BufRead>(r: R) -> Result<Vec<NodeRow>, RecordError> {
 
 /// Parses `run.json`, checking the schema version first so an old or new record gets a clear error.
 pub fn parse_run_json(text: &str) -> Result<RunMeta, RecordError> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| RecordError::Json(e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| RecordError::Json(e.to_string()))?;
     let found = v
         .get("schema_version")
         .and_then(|x| x.as_u64())
         .ok_or_else(|| RecordError::Json("missing or non-integer `schema_version`".into()))?;
     if found != SCHEMA_VERSION as u64 {
-        return Err(RecordError::SchemaVersion {
-            found: found as u32,
-            supported: SCHEMA_VERSION,
-        });
+        return Err(RecordError::SchemaVersion { found: found as u32, supported: SCHEMA_VERSION });
     }
     serde_json::from_value(v).map_err(|e| RecordError::Json(e.to_string()))
 }

@@ -315,9 +315,7 @@ impl RunDuration {
             return Ok(RunDuration::Forever);
         }
         if let Some(rest) = s.strip_prefix("lognormal:") {
-            let (m, sg) = rest
-                .split_once(':')
-                .ok_or("expected `lognormal:MEDIAN:SIGMA`")?;
+            let (m, sg) = rest.split_once(':').ok_or("expected `lognormal:MEDIAN:SIGMA`")?;
             let median_ns = parse_duration_ns(m)?;
             let sigma: f64 = sg.parse().map_err(|_| format!("bad sigma `{sg}`"))?;
             if !(0.0..=5.0).contains(&sigma) {
@@ -356,15 +354,8 @@ impl Arrival {
         match self {
             Arrival::AllAtOnce => "all-at-once".into(),
             Arrival::ClosedLoop { workers } => format!("closed-loop workers={workers}"),
-            Arrival::OpenLoop {
-                rate_per_s,
-                burst,
-                jitter_ns,
-            } => {
-                format!(
-                    "open-loop rate={rate_per_s}/s burst={burst} jitter={}ms",
-                    jitter_ns / 1_000_000
-                )
+            Arrival::OpenLoop { rate_per_s, burst, jitter_ns } => {
+                format!("open-loop rate={rate_per_s}/s burst={burst} jitter={}ms", jitter_ns / 1_000_000)
             }
         }
     }
@@ -601,33 +592,15 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn err(
-        &self,
-        table: &str,
-        index: Option<usize>,
-        key: &str,
-        msg: impl Into<String>,
-    ) -> ScenarioError {
+    fn err(&self, table: &str, index: Option<usize>, key: &str, msg: impl Into<String>) -> ScenarioError {
         let path = match (table.is_empty(), index) {
             (true, _) => key.to_string(),
             (false, Some(i)) => format!("{table}[{i}].{key}"),
             (false, None) => format!("{table}.{key}"),
         };
-        ScenarioError {
-            file: self.file.to_string(),
-            line: locate(self.src, table, index, key),
-            key: path,
-            msg: msg.into(),
-        }
+        ScenarioError { file: self.file.to_string(), line: locate(self.src, table, index, key), key: path, msg: msg.into() }
     }
-    fn dur(
-        &self,
-        table: &str,
-        index: Option<usize>,
-        key: &str,
-        v: &Option<String>,
-        default: u64,
-    ) -> Result<u64, ScenarioError> {
+    fn dur(&self, table: &str, index: Option<usize>, key: &str, v: &Option<String>, default: u64) -> Result<u64, ScenarioError> {
         match v {
             None => Ok(default),
             Some(s) => parse_duration_ns(s).map_err(|e| self.err(table, index, key, e)),
@@ -639,74 +612,34 @@ impl Scenario {
     /// Parses and validates a scenario from TOML source. `file` is used in error messages only.
     pub fn from_toml(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
         let raw: RawScenario = toml::from_str(src).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
-            ScenarioError {
-                file: file.to_string(),
-                line,
-                key: String::new(),
-                msg: e.message().trim().to_string(),
-            }
+            let line = e.span().map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
+            ScenarioError { file: file.to_string(), line, key: String::new(), msg: e.message().trim().to_string() }
         })?;
-        let stem = std::path::Path::new(file)
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or("scenario")
-            .to_string();
+        let stem = std::path::Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("scenario").to_string();
         let stem = stem.trim_end_matches(".toml").to_string();
         Scenario::from_raw(raw, file, src, &stem)
     }
 
     /// Validates a raw scenario. `src` is the TOML text (for line numbers), `stem` the default name.
-    pub fn from_raw(
-        raw: RawScenario,
-        file: &str,
-        src: &str,
-        stem: &str,
-    ) -> Result<Scenario, ScenarioError> {
+    pub fn from_raw(raw: RawScenario, file: &str, src: &str, stem: &str) -> Result<Scenario, ScenarioError> {
         let cx = Ctx { file, src };
         let name = raw.name.clone().unwrap_or_else(|| stem.to_string());
-        if name.is_empty()
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(cx.err(
-                "",
-                None,
-                "name",
-                format!("`{name}` must be non-empty letters, digits, `-` or `_`"),
-            ));
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(cx.err("", None, "name", format!("`{name}` must be non-empty letters, digits, `-` or `_`")));
         }
 
         // ---- cluster ----
         let rc = raw.cluster.unwrap_or_default();
         let servers = rc.servers.unwrap_or(3);
         if !(1..=7).contains(&servers) {
-            return Err(cx.err(
-                "cluster",
-                None,
-                "servers",
-                format!("{servers} servers: use 1 to 7 (Nomad runs 3 or 5)"),
-            ));
+            return Err(cx.err("cluster", None, "servers", format!("{servers} servers: use 1 to 7 (Nomad runs 3 or 5)")));
         }
-        let sit = rc
-            .instance_type
-            .clone()
-            .unwrap_or_else(|| "i3.16xlarge".into());
+        let sit = rc.instance_type.clone().unwrap_or_else(|| "i3.16xlarge".into());
         let known = instances::lookup(&sit);
         let cores = match (rc.cores, known) {
             (Some(c), _) => c,
             (None, Some(t)) => t.vcpus,
-            (None, None) => {
-                return Err(cx.err(
-                    "cluster",
-                    None,
-                    "instance_type",
-                    format!("unknown instance type `{sit}`: give `cores` and `memory_gib`"),
-                ))
-            }
+            (None, None) => return Err(cx.err("cluster", None, "instance_type", format!("unknown instance type `{sit}`: give `cores` and `memory_gib`"))),
         };
         if cores == 0 {
             return Err(cx.err("cluster", None, "cores", "must be at least 1"));
@@ -714,14 +647,7 @@ impl Scenario {
         let memory_gib = match (rc.memory_gib, known) {
             (Some(m), _) => m,
             (None, Some(t)) => t.memory_gib,
-            (None, None) => {
-                return Err(cx.err(
-                    "cluster",
-                    None,
-                    "memory_gib",
-                    "required for an unknown instance type",
-                ))
-            }
+            (None, None) => return Err(cx.err("cluster", None, "memory_gib", "required for an unknown instance type")),
         };
         let num_schedulers = rc.num_schedulers.unwrap_or(cores);
         if num_schedulers == 0 || num_schedulers > 1024 {
@@ -729,147 +655,68 @@ impl Scenario {
         }
         let algorithm = match &rc.algorithm {
             None => Algorithm::Binpack,
-            Some(a) => Algorithm::parse(a).ok_or_else(|| {
-                cx.err(
-                    "cluster",
-                    None,
-                    "algorithm",
-                    format!("`{a}`: use `binpack` or `spread`"),
-                )
-            })?,
+            Some(a) => Algorithm::parse(a).ok_or_else(|| cx.err("cluster", None, "algorithm", format!("`{a}`: use `binpack` or `spread`")))?,
         };
-        let cluster = ClusterConfig {
-            servers,
-            instance_type: sit,
-            cores,
-            memory_gib,
-            num_schedulers,
-            algorithm,
-        };
+        let cluster = ClusterConfig { servers, instance_type: sit, cores, memory_gib, num_schedulers, algorithm };
 
         // ---- pools ----
         let raw_pools = raw.pools.unwrap_or_default();
         if raw_pools.is_empty() {
-            return Err(cx.err(
-                "",
-                None,
-                "pools",
-                "at least one [[pools]] entry is required",
-            ));
+            return Err(cx.err("", None, "pools", "at least one [[pools]] entry is required"));
         }
         let mut pools = Vec::new();
         for (i, rp) in raw_pools.into_iter().enumerate() {
             let ix = Some(i);
-            let it = rp
-                .instance_type
-                .clone()
-                .ok_or_else(|| cx.err("pools", ix, "instance_type", "required"))?;
+            let it = rp.instance_type.clone().ok_or_else(|| cx.err("pools", ix, "instance_type", "required"))?;
             let known = instances::lookup(&it);
             let cpu_mhz = match (rp.cpu_mhz, known) {
                 (Some(c), _) => c,
                 (None, Some(t)) => t.cpu_mhz(),
-                (None, None) => {
-                    return Err(cx.err(
-                        "pools",
-                        ix,
-                        "instance_type",
-                        format!("unknown instance type `{it}`: give `cpu_mhz` and `memory_mb`"),
-                    ))
-                }
+                (None, None) => return Err(cx.err("pools", ix, "instance_type", format!("unknown instance type `{it}`: give `cpu_mhz` and `memory_mb`"))),
             };
             let memory_mb = match (rp.memory_mb, known) {
                 (Some(c), _) => c,
                 (None, Some(t)) => t.memory_mb(),
-                (None, None) => {
-                    return Err(cx.err(
-                        "pools",
-                        ix,
-                        "memory_mb",
-                        "required for an unknown instance type",
-                    ))
-                }
+                (None, None) => return Err(cx.err("pools", ix, "memory_mb", "required for an unknown instance type")),
             };
             let reserved_cpu_mhz = rp.reserved_cpu_mhz.unwrap_or(0);
             let reserved_memory_mb = rp.reserved_memory_mb.unwrap_or(0);
             if reserved_cpu_mhz >= cpu_mhz || reserved_memory_mb >= memory_mb {
-                return Err(cx.err(
-                    "pools",
-                    ix,
-                    "reserved_cpu_mhz",
-                    "reserved resources must be below the node's capacity",
-                ));
+                return Err(cx.err("pools", ix, "reserved_cpu_mhz", "reserved resources must be below the node's capacity"));
             }
             let datacenter = rp.datacenter.clone().unwrap_or_else(|| "dc1".into());
             let rate = rp.interruption_rate_per_month.unwrap_or(0.0);
             if !(0.0..=1.0).contains(&rate) {
-                return Err(cx.err(
-                    "pools",
-                    ix,
-                    "interruption_rate_per_month",
-                    format!("{rate} must be a fraction within 0..=1"),
-                ));
+                return Err(cx.err("pools", ix, "interruption_rate_per_month", format!("{rate} must be a fraction within 0..=1")));
             }
             let autoscale = match rp.autoscale {
                 None => None,
                 Some(a) => {
-                    let max = a
-                        .max
-                        .ok_or_else(|| cx.err("pools.autoscale", None, "max", "required"))?;
+                    let max = a.max.ok_or_else(|| cx.err("pools.autoscale", None, "max", "required"))?;
                     let min = a.min.unwrap_or(1);
                     if min > max || max == 0 {
-                        return Err(cx.err(
-                            "pools.autoscale",
-                            None,
-                            "min",
-                            format!("min {min} must be ≤ max {max}, and max ≥ 1"),
-                        ));
+                        return Err(cx.err("pools.autoscale", None, "min", format!("min {min} must be ≤ max {max}, and max ≥ 1")));
                     }
                     Some(AutoscaleConfig {
                         min,
                         max,
                         queue_per_node: a.queue_per_node.unwrap_or(0),
-                        interval_ns: cx.dur(
-                            "pools.autoscale",
-                            None,
-                            "interval",
-                            &a.interval,
-                            30_000_000_000,
-                        )?,
-                        boot_ns: cx.dur(
-                            "pools.autoscale",
-                            None,
-                            "boot_time",
-                            &a.boot_time,
-                            300_000_000_000,
-                        )?,
-                        scale_down_idle_ns: cx.dur(
-                            "pools.autoscale",
-                            None,
-                            "scale_down_idle",
-                            &a.scale_down_idle,
-                            600_000_000_000,
-                        )?,
+                        interval_ns: cx.dur("pools.autoscale", None, "interval", &a.interval, 30_000_000_000)?,
+                        boot_ns: cx.dur("pools.autoscale", None, "boot_time", &a.boot_time, 300_000_000_000)?,
+                        scale_down_idle_ns: cx.dur("pools.autoscale", None, "scale_down_idle", &a.scale_down_idle, 600_000_000_000)?,
                     })
                 }
             };
             let count = match (rp.count, &autoscale) {
                 (Some(c), Some(a)) if c < a.min || c > a.max => {
-                    return Err(cx.err(
-                        "pools",
-                        ix,
-                        "count",
-                        format!("{c} is outside autoscale bounds {}..={}", a.min, a.max),
-                    ))
+                    return Err(cx.err("pools", ix, "count", format!("{c} is outside autoscale bounds {}..={}", a.min, a.max)))
                 }
                 (Some(c), _) => c,
                 (None, Some(a)) => a.min,
                 (None, None) => return Err(cx.err("pools", ix, "count", "required")),
             };
             pools.push(PoolConfig {
-                name: rp
-                    .name
-                    .clone()
-                    .unwrap_or_else(|| format!("{it}-{datacenter}")),
+                name: rp.name.clone().unwrap_or_else(|| format!("{it}-{datacenter}")),
                 instance_type: it,
                 count,
                 datacenter,
@@ -889,31 +736,20 @@ impl Scenario {
             let mut names: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
             names.sort();
             if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
-                return Err(cx.err(
-                    "pools",
-                    None,
-                    "name",
-                    format!("pool name `{}` is used twice", w[0]),
-                ));
+                return Err(cx.err("pools", None, "name", format!("pool name `{}` is used twice", w[0])));
             }
         }
 
         // ---- workload ----
         let rw = raw.workload.unwrap_or_default();
         let workload = if let Some(trace) = &rw.trace {
-            let base = std::path::Path::new(file)
-                .parent()
-                .unwrap_or(std::path::Path::new(""));
-            WorkloadSource::Trace {
-                path: base.join(trace).to_string_lossy().into_owned(),
-            }
+            let base = std::path::Path::new(file).parent().unwrap_or(std::path::Path::new(""));
+            WorkloadSource::Trace { path: base.join(trace).to_string_lossy().into_owned() }
         } else {
             let t = "workload";
             let job_type = match &rw.job_type {
                 None => JobType::Batch,
-                Some(s) => JobType::parse(s).ok_or_else(|| {
-                    cx.err(t, None, "type", format!("`{s}`: use `batch` or `service`"))
-                })?,
+                Some(s) => JobType::parse(s).ok_or_else(|| cx.err(t, None, "type", format!("`{s}`: use `batch` or `service`")))?,
             };
             let pos = |k: &str, v: Option<u32>, d: u32| -> Result<u32, ScenarioError> {
                 let v = v.unwrap_or(d);
@@ -952,41 +788,20 @@ impl Scenario {
                     Arrival::ClosedLoop { workers }
                 }
                 "open_loop" => {
-                    let rate_per_s = ra
-                        .rate_per_s
-                        .ok_or_else(|| cx.err(ta, None, "rate_per_s", "required for open_loop"))?;
+                    let rate_per_s = ra.rate_per_s.ok_or_else(|| cx.err(ta, None, "rate_per_s", "required for open_loop"))?;
                     if !(rate_per_s > 0.0 && rate_per_s.is_finite()) {
                         return Err(cx.err(ta, None, "rate_per_s", "must be a positive number"));
                     }
                     let burst = ra.burst.unwrap_or(1).max(1);
                     let jitter_ns = cx.dur(ta, None, "jitter", &ra.jitter, 0)?;
-                    Arrival::OpenLoop {
-                        rate_per_s,
-                        burst,
-                        jitter_ns,
-                    }
+                    Arrival::OpenLoop { rate_per_s, burst, jitter_ns }
                 }
-                m => {
-                    return Err(cx.err(
-                        ta,
-                        None,
-                        "mode",
-                        format!("`{m}`: use `all_at_once`, `closed_loop` or `open_loop`"),
-                    ))
-                }
+                m => return Err(cx.err(ta, None, "mode", format!("`{m}`: use `all_at_once`, `closed_loop` or `open_loop`"))),
             };
             let cpu_mhz = pos("cpu_mhz", rw.cpu_mhz, 100)?;
             let memory_mb = pos("memory_mb", rw.memory_mb, 64)?;
-            if !pools.iter().any(|p| {
-                p.cpu_mhz - p.reserved_cpu_mhz >= cpu_mhz
-                    && p.memory_mb - p.reserved_memory_mb >= memory_mb
-            }) {
-                return Err(cx.err(
-                    t,
-                    None,
-                    "cpu_mhz",
-                    "no pool's nodes are large enough for one allocation",
-                ));
+            if !pools.iter().any(|p| p.cpu_mhz - p.reserved_cpu_mhz >= cpu_mhz && p.memory_mb - p.reserved_memory_mb >= memory_mb) {
+                return Err(cx.err(t, None, "cpu_mhz", "no pool's nodes are large enough for one allocation"));
             }
             WorkloadSource::Synthetic {
                 template: JobTemplate {
@@ -1014,38 +829,18 @@ impl Scenario {
         let mut faults = Vec::new();
         for (i, rf) in raw.faults.unwrap_or_default().into_iter().enumerate() {
             let ix = Some(i);
-            let at = rf
-                .at
-                .as_ref()
-                .ok_or_else(|| cx.err("faults", ix, "at", "required"))?;
+            let at = rf.at.as_ref().ok_or_else(|| cx.err("faults", ix, "at", "required"))?;
             let at_ns = parse_duration_ns(at).map_err(|e| cx.err("faults", ix, "at", e))?;
             let kind = match rf.kind.as_deref() {
                 Some("spot_loss") => {
-                    let fraction = rf.fraction.ok_or_else(|| {
-                        cx.err("faults", ix, "fraction", "required for spot_loss")
-                    })?;
+                    let fraction = rf.fraction.ok_or_else(|| cx.err("faults", ix, "fraction", "required for spot_loss"))?;
                     if !(fraction > 0.0 && fraction <= 1.0) {
-                        return Err(cx.err(
-                            "faults",
-                            ix,
-                            "fraction",
-                            format!("{fraction} must be within (0, 1]"),
-                        ));
+                        return Err(cx.err("faults", ix, "fraction", format!("{fraction} must be within (0, 1]")));
                     }
-                    FaultKind::SpotLoss {
-                        fraction,
-                        notice: rf.notice.unwrap_or(false),
-                    }
+                    FaultKind::SpotLoss { fraction, notice: rf.notice.unwrap_or(false) }
                 }
                 Some("leader_change") => FaultKind::LeaderChange,
-                Some(k) => {
-                    return Err(cx.err(
-                        "faults",
-                        ix,
-                        "kind",
-                        format!("`{k}`: use `spot_loss` or `leader_change`"),
-                    ))
-                }
+                Some(k) => return Err(cx.err("faults", ix, "kind", format!("`{k}`: use `spot_loss` or `leader_change`"))),
                 None => return Err(cx.err("faults", ix, "kind", "required")),
             };
             if let Some(p) = &rf.pool {
@@ -1053,11 +848,7 @@ impl Scenario {
                     return Err(cx.err("faults", ix, "pool", format!("no pool named `{p}`")));
                 }
             }
-            faults.push(FaultConfig {
-                at_ns,
-                kind,
-                pool: rf.pool.clone(),
-            });
+            faults.push(FaultConfig { at_ns, kind, pool: rf.pool.clone() });
         }
         faults.sort_by_key(|f| f.at_ns);
 
@@ -1077,13 +868,7 @@ impl Scenario {
         let rs = raw.sim.unwrap_or_default();
         let sim = SimSettings {
             max_events: rs.max_events.unwrap_or(2_000_000_000),
-            max_time_ns: cx.dur(
-                "sim",
-                None,
-                "max_time",
-                &rs.max_time,
-                30 * 86_400_000_000_000,
-            )?,
+            max_time_ns: cx.dur("sim", None, "max_time", &rs.max_time, 30 * 86_400_000_000_000)?,
             heartbeats: rs.heartbeats.unwrap_or(true),
             stop_when_idle: rs.stop_when_idle.unwrap_or(true),
         };
@@ -1172,11 +957,7 @@ count = 3
         let e = Scenario::from_toml("x/t.toml", &bad).unwrap_err();
         assert_eq!(e.line, Some(5));
         assert_eq!(e.key, "cluster.algorithm");
-        assert!(
-            e.to_string()
-                .starts_with("x/t.toml:5: cluster.algorithm: `fastest`"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("x/t.toml:5: cluster.algorithm: `fastest`"), "{e}");
 
         let unknown = OK.replace("count = 10", "count = 10\ncolour = 3");
         let e = Scenario::from_toml("t.toml", &unknown).unwrap_err();
@@ -1188,23 +969,14 @@ count = 3
         assert_eq!(e.key, "workload.duration");
         assert_eq!(e.line, Some(12));
 
-        let bad = OK.replace(
-            "count = 10",
-            "count = 10\n[pools.autoscale]\nmin = 5\nmax = 2",
-        );
+        let bad = OK.replace("count = 10", "count = 10\n[pools.autoscale]\nmin = 5\nmax = 2");
         assert!(Scenario::from_toml("t.toml", &bad).is_err());
     }
 
     #[test]
     fn scale_shrinks() {
-        let s = Scenario::from_toml("t.toml", OK)
-            .unwrap()
-            .scaled(0.1)
-            .unwrap();
+        let s = Scenario::from_toml("t.toml", OK).unwrap().scaled(0.1).unwrap();
         assert_eq!(s.pools[0].count, 1);
-        assert!(Scenario::from_toml("t.toml", OK)
-            .unwrap()
-            .scaled(-1.0)
-            .is_err());
+        assert!(Scenario::from_toml("t.toml", OK).unwrap().scaled(-1.0).is_err());
     }
 }

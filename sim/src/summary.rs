@@ -4,10 +4,7 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
-use crate::record::{
-    AllocRow, AllocStatus, Latencies, MetricRow, Percentiles, RunEvent, ServerPeaks, SloResult,
-    Summary,
-};
+use crate::record::{AllocRow, AllocStatus, Latencies, MetricRow, Percentiles, RunEvent, ServerPeaks, SloResult, Summary};
 
 /// An HDR histogram of latencies recorded in microseconds, reported in milliseconds.
 ///
@@ -26,8 +23,7 @@ impl Default for LatencyHistogram {
 impl LatencyHistogram {
     /// An empty histogram.
     pub fn new() -> Self {
-        let h = Histogram::new_with_bounds(1, 30 * 86_400 * 1_000_000, 3)
-            .expect("valid histogram bounds");
+        let h = Histogram::new_with_bounds(1, 30 * 86_400 * 1_000_000, 3).expect("valid histogram bounds");
         Self { h }
     }
     /// Records one latency given in nanoseconds (clamped to the histogram's range).
@@ -156,11 +152,7 @@ impl Summary {
         s.completion_s = end as f64 / 1e9;
         if let (Some(f), Some(l)) = (first_submit, last_placed) {
             let window = l.saturating_sub(f) as f64 / 1e9;
-            s.placement_rate_per_s = if window > 0.0 {
-                round3(s.allocs_placed as f64 / window)
-            } else {
-                0.0
-            };
+            s.placement_rate_per_s = if window > 0.0 { round3(s.allocs_placed as f64 / window) } else { 0.0 };
         }
         s.latency_ms = Latencies {
             submit_to_placed: to_placed.percentiles(),
@@ -168,21 +160,10 @@ impl Summary {
             submit_to_running: to_running.percentiles(),
         };
         s.servers = peaks(metrics);
-        s.spot_interruptions = inp
-            .events
-            .iter()
-            .filter(|e| e.kind == "spot_interruption")
-            .count() as u64;
+        s.spot_interruptions = inp.events.iter().filter(|e| e.kind == "spot_interruption").count() as u64;
         for (key, &threshold) in inp.slo {
             if let Some(measured) = slo_measure(key, &s) {
-                s.slo.insert(
-                    key.clone(),
-                    SloResult {
-                        threshold,
-                        measured,
-                        met: measured <= threshold,
-                    },
-                );
+                s.slo.insert(key.clone(), SloResult { threshold, measured, met: measured <= threshold });
             }
         }
         s
@@ -266,28 +247,15 @@ mod tests {
 
     #[test]
     fn percentiles_and_rate() {
-        let allocs: Vec<_> = (0..100u64)
-            .map(|i| row(0, (i + 1) * 10_000_000, (i + 1) * 10_000_000 + 500_000_000))
-            .collect();
+        let allocs: Vec<_> = (0..100u64).map(|i| row(0, (i + 1) * 10_000_000, (i + 1) * 10_000_000 + 500_000_000)).collect();
         let mut slo = BTreeMap::new();
         slo.insert("submit_to_running_p99_ms".to_string(), 1000.0);
-        let s = Summary::compute(
-            &allocs,
-            &[],
-            &SummaryInputs {
-                slo: &slo,
-                ..Default::default()
-            },
-        );
+        let s = Summary::compute(&allocs, &[], &SummaryInputs { slo: &slo, ..Default::default() });
         assert_eq!(s.allocs_placed, 100);
         assert_eq!(s.allocs_running, 100);
         // placements span 0 → 1 s: 100/s
         assert!((s.placement_rate_per_s - 100.0).abs() < 1e-9);
-        assert!(
-            (s.latency_ms.submit_to_placed.p50 - 500.0).abs() < 1.0,
-            "{:?}",
-            s.latency_ms.submit_to_placed
-        );
+        assert!((s.latency_ms.submit_to_placed.p50 - 500.0).abs() < 1.0, "{:?}", s.latency_ms.submit_to_placed);
         assert!((s.latency_ms.placed_to_running.max - 500.0).abs() < 1.0);
         assert!((s.completion_s - 1.5).abs() < 1e-9);
         let r = &s.slo["submit_to_running_p99_ms"];
