@@ -8,6 +8,8 @@
 //! |---|---|
 //! | [`cmd`] | one file per subcommand: argument structs and the command's top level |
 //! | [`nomad`] | the Nomad HTTP client, event-stream reader, metrics parsers |
+//! | [`load`] | `stampede run`: load generator, observer/timeline, reconciler, metrics scraper, record writer |
+//! | [`jobspec`] | job JSON from a workload template, and HCL2 jobspec → job JSON conversion |
 //! | [`emulator`] | `stampede emulate`: the simulator behind Nomad's HTTP API |
 //! | [`report`] | summary.md, report.html, exports, compare |
 //! | [`record_io`] | reading and (incrementally) writing run-record directories |
@@ -22,6 +24,8 @@ use clap::{Parser, Subcommand};
 pub mod cmd;
 pub mod cost;
 pub mod emulator;
+pub mod jobspec;
+pub mod load;
 pub mod nomad;
 pub mod prices;
 pub mod record_io;
@@ -42,7 +46,7 @@ pub enum Command {
     /// Run a scenario in the deterministic simulator and write a run record.
     Sim(cmd::sim::SimArgs),
     /// Flood a Nomad cluster (or the embedded emulator) with jobs and measure it.
-    Run(cmd::run::RunArgs),
+    Run(Box<cmd::run::RunArgs>),
     /// Serve the simulator behind Nomad's HTTP API, in real time.
     Emulate(cmd::emulate::EmulateArgs),
     /// Write summary.md and report.html for a run record.
@@ -72,7 +76,7 @@ pub const EXIT_ERROR: u8 = 2;
 pub fn run(opts: Opts) -> anyhow::Result<u8> {
     match opts.command {
         Command::Sim(a) => cmd::sim::run(a),
-        Command::Run(a) => cmd::run::run(a),
+        Command::Run(a) => cmd::run::run(*a),
         Command::Emulate(a) => cmd::emulate::run(a),
         Command::Report(a) => cmd::report::run(a),
         Command::Compare(a) => cmd::compare::run(a),

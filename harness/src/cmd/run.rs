@@ -1,10 +1,337 @@
-//! `stampede run` (not built yet).
+//! `stampede run`: flood a Nomad cluster (or the embedded emulator) with jobs and measure it.
+//! Flags become a typed [`RunPlan`] before any IO; the work is [`crate::load::run_load`].
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use stampede_sim::record::ScenarioInfo;
+use stampede_sim::scenario::{
+    Arrival, JobTemplate, JobType, RunDuration, Scenario, WorkloadSource,
+};
+
+use crate::jobspec;
+use crate::load::{run_load, Pacing, RunPlan, WorkloadPlan};
+use crate::nomad::{NomadClient, NomadConnArgs};
 
 /// Arguments of `stampede run`.
 #[derive(Debug, clap::Args)]
-pub struct RunArgs {}
+pub struct RunArgs {
+    /// Connection (address, token, TLS).
+    #[command(flatten)]
+    pub conn: NomadConnArgs,
+    /// Take the workload from this scenario's `[workload]` section.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["jobspec"])]
+    pub scenario: Option<PathBuf>,
+    /// Submit copies of this HCL2 jobspec.
+    #[arg(long, value_name = "FILE")]
+    pub jobspec: Option<PathBuf>,
+    /// Convert the jobspec through the server's /v1/jobs/parse (default against a real Nomad).
+    #[arg(long)]
+    pub parse_remote: Option<bool>,
+    /// Jobspec variable `NAME=VALUE` (repeatable).
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Number of jobs.
+    #[arg(long, default_value_t = 100)]
+    pub jobs: u32,
+    /// Count per task group.
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
+    /// Task groups per job.
+    #[arg(long, default_value_t = 1)]
+    pub groups: u32,
+    /// Job type.
+    #[arg(long = "type", default_value = "batch", value_parser = ["batch", "service"])]
+    pub job_type: String,
+    /// CPU per allocation, MHz.
+    #[arg(long, default_value_t = 100)]
+    pub cpu: u32,
+    /// Memory per allocation, MB.
+    #[arg(long, default_value_t = 64)]
+    pub memory: u32,
+    /// Task run time (batch), e.g. `5s`.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Job priority.
+    #[arg(long, default_value_t = 50)]
+    pub priority: u32,
+    /// Add a job-level spread block.
+    #[arg(long)]
+    pub spread_block: bool,
+    /// Dispatch a parameterized job instead of registering copies.
+    #[arg(long)]
+    pub dispatch: bool,
+    /// Datacenters of generated jobs.
+    #[arg(long, value_delimiter = ',', default_value = "*")]
+    pub datacenters: Vec<String>,
+    /// Open loop: jobs per second.
+    #[arg(long, conflicts_with = "workers")]
+    pub rate: Option<f64>,
+    /// Open loop: jobs released together.
+    #[arg(long, default_value_t = 1, requires = "rate")]
+    pub burst: u32,
+    /// Open loop: uniform jitter added to each intended send time.
+    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    pub jitter: Duration,
+    /// Closed loop: concurrent submitters (default 20 when no --rate).
+    #[arg(long)]
+    pub workers: Option<u32>,
+    /// Seed of the jitter RNG (printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Job-ID prefix (default `stampede-<run-id>-`).
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Run ID (default: UTC timestamp).
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// Output directory (default `reports/<run-id>/`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Set the cluster scheduler algorithm for the run (restored afterwards).
+    #[arg(long, value_parser = ["spread", "binpack"])]
+    pub algorithm: Option<String>,
+    /// Deregister and purge the run's own jobs at the end.
+    #[arg(long)]
+    pub cleanup: bool,
+    /// Bound on the whole run.
+    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    pub timeout: Duration,
+    /// Bound on waiting for placements after the last submission.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pub drain_timeout: Duration,
+    /// Attempts per submission for retryable errors.
+    #[arg(long, default_value_t = 5)]
+    pub max_attempts: u32,
+    /// Don't scrape /v1/metrics.
+    #[arg(long)]
+    pub no_metrics: bool,
+    /// No progress output.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Print the final summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_vars(v: &[String]) -> Result<BTreeMap<String, String>> {
+    v.iter()
+        .map(|s| {
+            s.split_once('=')
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .with_context(|| format!("--var `{s}`: expected NAME=VALUE"))
+        })
+        .collect()
+}
+
+/// Turns flags into a plan (reads the scenario/jobspec files; may call /v1/jobs/parse).
+pub async fn plan_from_args(a: &RunArgs) -> Result<RunPlan> {
+    let run_id = a
+        .run_id
+        .clone()
+        .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
+    let prefix = a
+        .prefix
+        .clone()
+        .unwrap_or_else(|| format!("stampede-{run_id}-"));
+    let seed = a.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id())
+    });
+    let mut slo = BTreeMap::new();
+    let mut pacing = match (a.rate, a.workers) {
+        (Some(r), _) if !(r.is_finite() && r > 0.0) => {
+            bail!("--rate {r}: must be a positive number of jobs per second")
+        }
+        (Some(rate_per_s), _) => Pacing::Open {
+            rate_per_s,
+            burst: a.burst.max(1),
+            jitter: a.jitter,
+            max_in_flight: 64,
+        },
+        (None, w) => Pacing::Closed {
+            workers: w.unwrap_or(20).max(1),
+        },
+    };
+    let (job, jobs, info_name, path) = if let Some(p) = &a.scenario {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let sc = Scenario::from_toml(&p.display().to_string(), &text)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        slo = sc.slo.clone();
+        let WorkloadSource::Synthetic { template, arrival } = &sc.workload else {
+            bail!(
+                "{}: trace workloads are replayed with `stampede trace`, not `run`",
+                p.display()
+            )
+        };
+        pacing = match arrival {
+            Arrival::AllAtOnce => Pacing::Closed { workers: 64 },
+            Arrival::ClosedLoop { workers } => Pacing::Closed { workers: *workers },
+            Arrival::OpenLoop {
+                rate_per_s,
+                burst,
+                jitter_ns,
+            } => Pacing::Open {
+                rate_per_s: *rate_per_s,
+                burst: *burst,
+                jitter: Duration::from_nanos(*jitter_ns),
+                max_in_flight: 64,
+            },
+        };
+        (
+            jobspec::job_from_template("x", template, &a.datacenters),
+            template.jobs,
+            sc.name.clone(),
+            Some(p.display().to_string()),
+        )
+    } else if let Some(p) = &a.jobspec {
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+        let vars = parse_vars(&a.vars)?;
+        let remote = match a.parse_remote {
+            Some(r) => r,
+            None => match NomadClient::new(&a.conn) {
+                Ok(c) => c
+                    .version()
+                    .await
+                    .map(|v| !v.contains("emulator"))
+                    .unwrap_or(false),
+                Err(_) => false,
+            },
+        };
+        let job = if remote {
+            let c = NomadClient::new(&a.conn)?;
+            let hclvars: String = vars
+                .iter()
+                .map(|(k, v)| format!("{k} = \"{}\"\n", v.replace('"', "\\\"")))
+                .collect();
+            c.parse_job(&text, &hclvars).await.with_context(|| {
+                format!("parsing {} with the server's /v1/jobs/parse", p.display())
+            })?
+        } else {
+            jobspec::hcl_to_job(&p.display().to_string(), &text, &vars)?
+        };
+        (
+            job,
+            a.jobs,
+            "jobspec".to_string(),
+            Some(p.display().to_string()),
+        )
+    } else {
+        let job_type =
+            JobType::parse(&a.job_type).with_context(|| format!("--type {}", a.job_type))?;
+        let t = JobTemplate {
+            jobs: a.jobs,
+            job_type,
+            groups: a.groups.max(1),
+            count: a.count,
+            cpu_mhz: a.cpu,
+            memory_mb: a.memory,
+            priority: a.priority,
+            priorities: Vec::new(),
+            spread_block: a.spread_block,
+            all_at_once: false,
+            image: "alpine:3.12".into(),
+            image_bytes: 0,
+            duration: if job_type == JobType::Service {
+                RunDuration::Forever
+            } else {
+                RunDuration::Fixed(a.duration.as_nanos() as u64)
+            },
+            fail_rate: 0.0,
+            id_prefix: prefix.clone(),
+        };
+        (
+            jobspec::job_from_template("x", &t, &a.datacenters),
+            a.jobs,
+            "adhoc".to_string(),
+            None,
+        )
+    };
+    let parameterized = job.get("ParameterizedJob").is_some_and(|p| !p.is_null());
+    if parameterized && !a.dispatch {
+        bail!(
+            "{}: the job is parameterized (it has a `parameterized` block), so registering copies would place nothing; pass --dispatch to dispatch it --jobs times",
+            a.jobspec.as_ref().map_or_else(|| "the workload".to_string(), |p| p.display().to_string())
+        );
+    }
+    let g = job["TaskGroups"].as_array().map_or(0, |g| g.len()) as u32;
+    let first_task = &job["TaskGroups"][0]["Tasks"][0]["Resources"];
+    let scenario = ScenarioInfo {
+        name: info_name,
+        path,
+        scale: 1.0,
+        algorithm: a
+            .algorithm
+            .clone()
+            .unwrap_or_else(|| "cluster-default".into()),
+        jobs: jobs as u64,
+        job_type: job["Type"].as_str().unwrap_or("service").to_string(),
+        groups_per_job: g,
+        count_per_group: job["TaskGroups"][0]["Count"].as_u64().unwrap_or(1) as u32,
+        cpu_mhz: first_task["CPU"].as_u64().unwrap_or(0) as u32,
+        memory_mb: first_task["MemoryMB"].as_u64().unwrap_or(0) as u32,
+        spread_block: job
+            .get("Spreads")
+            .is_some_and(|s| s.as_array().is_some_and(|a| !a.is_empty())),
+        arrival: pacing.describe(),
+        slo: slo.clone(),
+    };
+    Ok(RunPlan {
+        conn: a.conn.clone(),
+        out_dir: a
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("reports").join(&run_id)),
+        run_id,
+        prefix,
+        seed,
+        workload: WorkloadPlan {
+            job,
+            jobs,
+            dispatch: a.dispatch,
+        },
+        pacing,
+        algorithm: a.algorithm.clone(),
+        cleanup: a.cleanup,
+        timeout: a.timeout,
+        drain_timeout: a.drain_timeout,
+        max_attempts: a.max_attempts,
+        scrape_metrics: !a.no_metrics,
+        progress: !a.quiet && !a.json && std::io::stderr().is_terminal(),
+        scenario,
+        slo,
+        per_page: 500,
+    })
+}
 
 /// Runs the command.
-pub fn run(_args: RunArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`stampede run` is not built yet")
+pub fn run(args: RunArgs) -> Result<u8> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(async {
+        let plan = plan_from_args(&args).await?;
+        if !args.quiet && !args.json {
+            eprintln!("stampede run {}: seed {}, prefix `{}`, writing {}", plan.run_id, plan.seed, plan.prefix, plan.out_dir.display());
+        }
+        let out = run_load(plan).await?;
+        let s = &out.meta.summary;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(s)?);
+        } else if !args.quiet {
+            eprintln!(
+                "{} jobs submitted ({} failed), {} allocs placed, {} running; submit→running p50 {:.0} ms p99 {:.0} ms; record in {}",
+                s.jobs_submitted, s.jobs_failed_to_submit, s.allocs_placed, s.allocs_running, s.latency_ms.submit_to_running.p50, s.latency_ms.submit_to_running.p99, out.dir.display()
+            );
+        }
+        Ok(if out.interrupted { crate::EXIT_ERROR } else { 0 })
+    })
 }

@@ -1,6 +1,10 @@
-//! Integration tests of the harness, one module per area.
+//! Integration tests of the harness (one binary, one module per area).
 
 mod compare;
-mod report;
 mod cost;
+mod mock_nomad;
+mod nomad;
+mod parsers;
+mod report;
+mod run;
 mod trace;

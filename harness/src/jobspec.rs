@@ -1,0 +1,600 @@
+//! Job JSON for `stampede run`: built from a workload template ([`job_from_template`]), or converted from
+//! an HCL2 jobspec ([`hcl_to_job`]) for targets without `/v1/jobs/parse` (the emulator, the simulator).
+//!
+//! The converter handles the jobspec features the bundled `jobs/*.nomad.hcl` use and that matter to a
+//! scheduler benchmark (job/group/task structure, counts, resources, restart/reschedule/update policies,
+//! constraints, spreads, meta, env, parameterized jobs, variables with defaults). Anything else is an
+//! error naming the file, the line and the feature, never silently dropped.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Context, Result};
+use hcl::eval::{Context as HclContext, Evaluate};
+use hcl::{Block, Body, Expression, Structure};
+use serde_json::{json, Map, Value};
+use stampede_sim::scenario::{JobTemplate, RunDuration};
+
+/// The job JSON for copy `id` of a template. Batch tasks sleep their duration (median for log-normal);
+/// service tasks sleep "forever" (as C2M's job did).
+pub fn job_from_template(id: &str, t: &JobTemplate, datacenters: &[String]) -> Value {
+    let secs = match t.duration {
+        RunDuration::Forever => 360_000,
+        RunDuration::Fixed(ns) => ns.div_ceil(1_000_000_000).max(1),
+        RunDuration::LogNormal { median_ns, .. } => median_ns.div_ceil(1_000_000_000).max(1),
+    };
+    let groups: Vec<Value> = (0..t.groups.max(1))
+        .map(|g| {
+            json!({
+                "Name": format!("g{g}"),
+                "Count": t.count,
+                "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
+                "ReschedulePolicy": {"Attempts": 0, "Unlimited": false},
+                "EphemeralDisk": {"SizeMB": 10},
+                "Tasks": [{
+                    "Name": "t",
+                    "Driver": "docker",
+                    "Config": {"image": t.image, "command": "/bin/sleep", "args": [secs.to_string()]},
+                    "Resources": {"CPU": t.cpu_mhz, "MemoryMB": t.memory_mb},
+                    "LogConfig": {"MaxFiles": 1, "MaxFileSizeMB": 1}
+                }]
+            })
+        })
+        .collect();
+    let mut job = json!({
+        "ID": id, "Name": id, "Type": t.job_type.as_str(), "Priority": t.priority,
+        "Datacenters": datacenters, "AllAtOnce": t.all_at_once, "TaskGroups": groups,
+    });
+    if t.spread_block {
+        job["Spreads"] = json!([{"Attribute": "${node.unique.id}", "Weight": 100}]);
+    }
+    if t.job_type.as_str() == "service" {
+        job["Update"] = json!({"MaxParallel": 0});
+    }
+    job
+}
+
+/// Sum of group counts of a job JSON (allocations it asks for).
+pub fn desired_allocs(job: &Value) -> u32 {
+    job["TaskGroups"].as_array().map_or(0, |gs| {
+        gs.iter()
+            .map(|g| g["Count"].as_u64().unwrap_or(1) as u32)
+            .sum()
+    })
+}
+
+/// Returns `job` with a new ID (and Name).
+pub fn with_id(job: &Value, id: &str) -> Value {
+    let mut j = job.clone();
+    j["ID"] = json!(id);
+    j["Name"] = json!(id);
+    j
+}
+
+struct Src<'a> {
+    file: &'a str,
+    text: &'a str,
+}
+
+impl Src<'_> {
+    /// Best-effort line of `key` (as a block or attribute name) at or after line `from`.
+    fn line_of(&self, key: &str, from: usize) -> usize {
+        for (i, l) in self.text.lines().enumerate().skip(from.saturating_sub(1)) {
+            let t = l.trim_start();
+            if let Some(rest) = t.strip_prefix(key) {
+                if rest.starts_with([' ', '\t', '=', '{', '"']) || rest.is_empty() {
+                    return i + 1;
+                }
+            }
+        }
+        from.max(1)
+    }
+    fn unsupported(&self, what: &str, key: &str, from: usize) -> anyhow::Error {
+        anyhow!("{}:{}: jobspec feature `{key}` ({what}) is not converted by stampede's HCL converter; use --parse-remote against a real Nomad, or remove it", self.file, self.line_of(key, from))
+    }
+}
+
+fn duration_ns(v: &Value, what: &str) -> Result<u64> {
+    match v {
+        Value::Number(n) => n
+            .as_u64()
+            .ok_or_else(|| anyhow!("{what}: `{n}` is not a non-negative duration")),
+        Value::String(s) => humantime::parse_duration(s)
+            .map(|d| d.as_nanos() as u64)
+            .map_err(|e| anyhow!("{what}: bad duration `{s}`: {e}")),
+        _ => bail!("{what}: expected a duration string like \"30s\""),
+    }
+}
+
+fn to_json(e: &Expression) -> Value {
+    serde_json::to_value(hcl::Value::from(e.clone())).unwrap_or(Value::Null)
+}
+
+fn attrs(body: &Body) -> BTreeMap<String, Value> {
+    body.attributes()
+        .map(|a| (a.key.to_string(), to_json(&a.expr)))
+        .collect()
+}
+
+/// Converts attributes by a table of (hcl name, json name, kind). Unknown attributes are an error.
+fn convert_attrs(
+    src: &Src,
+    body: &Body,
+    table: &[(&str, &str, Kind)],
+    ctx_line: usize,
+    out: &mut Map<String, Value>,
+) -> Result<()> {
+    for (k, v) in attrs(body) {
+        let Some((_, jk, kind)) = table.iter().find(|(h, _, _)| *h == k) else {
+            return Err(src.unsupported("attribute", &k, ctx_line));
+        };
+        let v = match kind {
+            Kind::Plain => v,
+            Kind::Duration => json!(duration_ns(
+                &v,
+                &format!("{}:{}: `{k}`", src.file, src.line_of(&k, ctx_line))
+            )?),
+        };
+        out.insert(jk.to_string(), v);
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Plain,
+    Duration,
+}
+use Kind::{Duration as D, Plain as P};
+
+fn label(b: &Block) -> String {
+    b.labels
+        .first()
+        .map(|l| l.as_str().to_string())
+        .unwrap_or_default()
+}
+
+fn map_block(b: &Block) -> Value {
+    Value::Object(attrs(&b.body).into_iter().collect())
+}
+
+fn constraint(src: &Src, b: &Block, line: usize) -> Result<Value> {
+    let mut m = Map::new();
+    convert_attrs(
+        src,
+        &b.body,
+        &[
+            ("attribute", "LTarget", P),
+            ("value", "RTarget", P),
+            ("operator", "Operand", P),
+        ],
+        line,
+        &mut m,
+    )?;
+    m.entry("Operand").or_insert(json!("="));
+    Ok(Value::Object(m))
+}
+
+fn spread(src: &Src, b: &Block, line: usize) -> Result<Value> {
+    let mut m = Map::new();
+    convert_attrs(
+        src,
+        &b.body,
+        &[("attribute", "Attribute", P), ("weight", "Weight", P)],
+        line,
+        &mut m,
+    )?;
+    Ok(Value::Object(m))
+}
+
+fn restart(src: &Src, b: &Block, line: usize) -> Result<Value> {
+    let mut m = Map::new();
+    convert_attrs(
+        src,
+        &b.body,
+        &[
+            ("attempts", "Attempts", P),
+            ("interval", "Interval", D),
+            ("delay", "Delay", D),
+            ("mode", "Mode", P),
+            ("render_templates", "RenderTemplates", P),
+        ],
+        line,
+        &mut m,
+    )?;
+    Ok(Value::Object(m))
+}
+
+fn reschedule(src: &Src, b: &Block, line: usize) -> Result<Value> {
+    let mut m = Map::new();
+    convert_attrs(
+        src,
+        &b.body,
+        &[
+            ("attempts", "Attempts", P),
+            ("interval", "Interval", D),
+            ("delay", "Delay", D),
+            ("delay_function", "DelayFunction", P),
+            ("max_delay", "MaxDelay", D),
+            ("unlimited", "Unlimited", P),
+        ],
+        line,
+        &mut m,
+    )?;
+    Ok(Value::Object(m))
+}
+
+fn update(src: &Src, b: &Block, line: usize) -> Result<Value> {
+    let mut m = Map::new();
+    convert_attrs(
+        src,
+        &b.body,
+        &[
+            ("max_parallel", "MaxParallel", P),
+            ("health_check", "HealthCheck", P),
+            ("min_healthy_time", "MinHealthyTime", D),
+            ("healthy_deadline", "HealthyDeadline", D),
+            ("progress_deadline", "ProgressDeadline", D),
+            ("auto_revert", "AutoRevert", P),
+            ("auto_promote", "AutoPromote", P),
+            ("canary", "Canary", P),
+            ("stagger", "Stagger", D),
+        ],
+        line,
+        &mut m,
+    )?;
+    Ok(Value::Object(m))
+}
+
+fn task(src: &Src, b: &Block, line: usize) -> Result<Value> {
+    let line = src.line_of("task", line);
+    let mut m = Map::new();
+    m.insert("Name".into(), json!(label(b)));
+    convert_attrs(
+        src,
+        &b.body,
+        &[
+            ("driver", "Driver", P),
+            ("user", "User", P),
+            ("kill_timeout", "KillTimeout", D),
+            ("leader", "Leader", P),
+            ("kill_signal", "KillSignal", P),
+        ],
+        line,
+        &mut m,
+    )?;
+    for blk in b.body.blocks() {
+        let id = blk.identifier.as_str();
+        match id {
+            "config" => {
+                m.insert("Config".into(), map_block(blk));
+            }
+            "env" => {
+                m.insert("Env".into(), map_block(blk));
+            }
+            "meta" => {
+                m.insert("Meta".into(), map_block(blk));
+            }
+            "resources" => {
+                let mut r = Map::new();
+                convert_attrs(
+                    src,
+                    &blk.body,
+                    &[
+                        ("cpu", "CPU", P),
+                        ("memory", "MemoryMB", P),
+                        ("memory_max", "MemoryMaxMB", P),
+                        ("cores", "Cores", P),
+                    ],
+                    line,
+                    &mut r,
+                )?;
+                if let Some(nb) = blk.body.blocks().next() {
+                    return Err(src.unsupported(
+                        "task resources block",
+                        nb.identifier.as_str(),
+                        line,
+                    ));
+                }
+                m.insert("Resources".into(), Value::Object(r));
+            }
+            "logs" => {
+                let mut r = Map::new();
+                convert_attrs(
+                    src,
+                    &blk.body,
+                    &[
+                        ("max_files", "MaxFiles", P),
+                        ("max_file_size", "MaxFileSizeMB", P),
+                        ("disabled", "Disabled", P),
+                    ],
+                    line,
+                    &mut r,
+                )?;
+                m.insert("LogConfig".into(), Value::Object(r));
+            }
+            "lifecycle" => {
+                let mut r = Map::new();
+                convert_attrs(
+                    src,
+                    &blk.body,
+                    &[("hook", "Hook", P), ("sidecar", "Sidecar", P)],
+                    line,
+                    &mut r,
+                )?;
+                m.insert("Lifecycle".into(), Value::Object(r));
+            }
+            "restart" => {
+                m.insert("RestartPolicy".into(), restart(src, blk, line)?);
+            }
+            "constraint" => push(&mut m, "Constraints", constraint(src, blk, line)?),
+            other => return Err(src.unsupported("task block", other, line)),
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+fn push(m: &mut Map<String, Value>, k: &str, v: Value) {
+    match m.entry(k.to_string()).or_insert_with(|| json!([])) {
+        Value::Array(a) => a.push(v),
+        other => *other = json!([v]),
+    }
+}
+
+fn group(src: &Src, b: &Block, line: usize) -> Result<Value> {
+    let line = src.line_of("group", line);
+    let mut m = Map::new();
+    m.insert("Name".into(), json!(label(b)));
+    convert_attrs(
+        src,
+        &b.body,
+        &[
+            ("count", "Count", P),
+            ("shutdown_delay", "ShutdownDelay", D),
+            (
+                "stop_after_client_disconnect",
+                "StopAfterClientDisconnect",
+                D,
+            ),
+        ],
+        line,
+        &mut m,
+    )?;
+    m.entry("Count").or_insert(json!(1));
+    for blk in b.body.blocks() {
+        match blk.identifier.as_str() {
+            "task" => push(&mut m, "Tasks", task(src, blk, line)?),
+            "restart" => {
+                m.insert("RestartPolicy".into(), restart(src, blk, line)?);
+            }
+            "reschedule" => {
+                m.insert("ReschedulePolicy".into(), reschedule(src, blk, line)?);
+            }
+            "update" => {
+                m.insert("Update".into(), update(src, blk, line)?);
+            }
+            "ephemeral_disk" => {
+                let mut r = Map::new();
+                convert_attrs(
+                    src,
+                    &blk.body,
+                    &[
+                        ("size", "SizeMB", P),
+                        ("sticky", "Sticky", P),
+                        ("migrate", "Migrate", P),
+                    ],
+                    line,
+                    &mut r,
+                )?;
+                m.insert("EphemeralDisk".into(), Value::Object(r));
+            }
+            "meta" => {
+                m.insert("Meta".into(), map_block(blk));
+            }
+            "constraint" => push(&mut m, "Constraints", constraint(src, blk, line)?),
+            "spread" => push(&mut m, "Spreads", spread(src, blk, line)?),
+            other => return Err(src.unsupported("group block", other, line)),
+        }
+    }
+    if !m.contains_key("Tasks") {
+        bail!("{}:{}: group `{}` has no task", src.file, line, label(b));
+    }
+    Ok(Value::Object(m))
+}
+
+/// Converts an HCL2 jobspec to the job JSON `PUT /v1/jobs` takes. `vars` override variable defaults.
+/// `file` is used in error messages.
+pub fn hcl_to_job(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Result<Value> {
+    let src = Src { file, text };
+    let body: Body = hcl::parse(text).with_context(|| format!("{file}: not valid HCL"))?;
+    let mut ctx = HclContext::new();
+    let mut var_obj = hcl::Map::new();
+    let mut job_block = None;
+    for s in body.iter() {
+        match s {
+            Structure::Block(b) if b.identifier.as_str() == "variable" => {
+                let name = label(b);
+                let default = b
+                    .body
+                    .attributes()
+                    .find(|a| a.key.as_str() == "default")
+                    .map(|a| hcl::Value::from(a.expr.clone()));
+                let v = match vars.get(&name) {
+                    Some(s) => match &default {
+                        Some(hcl::Value::Number(_)) => s
+                            .parse::<i64>()
+                            .map(hcl::Value::from)
+                            .or_else(|_| s.parse::<f64>().map(hcl::Value::from))
+                            .map_err(|_| {
+                                anyhow!("{file}: variable `{name}`: `{s}` is not a number")
+                            })?,
+                        Some(hcl::Value::Bool(_)) => hcl::Value::Bool(s.parse().map_err(|_| {
+                            anyhow!("{file}: variable `{name}`: `{s}` is not true/false")
+                        })?),
+                        _ => hcl::Value::String(s.clone()),
+                    },
+                    None => default.ok_or_else(|| {
+                        anyhow!(
+                            "{file}:{}: variable `{name}` has no default and no value was given",
+                            src.line_of("variable", 1)
+                        )
+                    })?,
+                };
+                var_obj.insert(name, v);
+            }
+            Structure::Block(b) if b.identifier.as_str() == "job" => {
+                if job_block.is_some() {
+                    bail!(
+                        "{file}:{}: more than one `job` block",
+                        src.line_of("job", 1)
+                    );
+                }
+                job_block = Some(b);
+            }
+            Structure::Block(b) => {
+                return Err(src.unsupported("top-level block", b.identifier.as_str(), 1))
+            }
+            Structure::Attribute(a) => {
+                return Err(src.unsupported("top-level attribute", a.key.as_str(), 1))
+            }
+        }
+    }
+    for k in vars.keys() {
+        if !var_obj.contains_key(k) {
+            bail!("{file}: variable `{k}` given but not declared");
+        }
+    }
+    ctx.declare_var("var", hcl::Value::Object(var_obj));
+    let job = job_block.ok_or_else(|| anyhow!("{file}: no `job` block"))?;
+    let jline = src.line_of("job", 1);
+    let jb = job
+        .body
+        .evaluate(&ctx)
+        .map_err(|e| anyhow!("{file}:{jline}: evaluating the job block: {e}"))?;
+    let mut m = Map::new();
+    let id = label(job);
+    m.insert("ID".into(), json!(id));
+    m.insert("Name".into(), json!(id));
+    convert_attrs(
+        &src,
+        &jb,
+        &[
+            ("datacenters", "Datacenters", P),
+            ("type", "Type", P),
+            ("priority", "Priority", P),
+            ("region", "Region", P),
+            ("namespace", "Namespace", P),
+            ("node_pool", "NodePool", P),
+            ("all_at_once", "AllAtOnce", P),
+        ],
+        jline,
+        &mut m,
+    )?;
+    m.entry("Type").or_insert(json!("service"));
+    m.entry("Priority").or_insert(json!(50));
+    for blk in jb.blocks() {
+        match blk.identifier.as_str() {
+            "group" => push(&mut m, "TaskGroups", group(&src, blk, jline)?),
+            "meta" => {
+                m.insert("Meta".into(), map_block(blk));
+            }
+            "update" => {
+                m.insert("Update".into(), update(&src, blk, jline)?);
+            }
+            "reschedule" => {
+                m.insert("Reschedule".into(), reschedule(&src, blk, jline)?);
+            }
+            "constraint" => push(&mut m, "Constraints", constraint(&src, blk, jline)?),
+            "spread" => push(&mut m, "Spreads", spread(&src, blk, jline)?),
+            "parameterized" => {
+                let mut r = Map::new();
+                convert_attrs(
+                    &src,
+                    &blk.body,
+                    &[
+                        ("payload", "Payload", P),
+                        ("meta_required", "MetaRequired", P),
+                        ("meta_optional", "MetaOptional", P),
+                    ],
+                    jline,
+                    &mut r,
+                )?;
+                m.insert("ParameterizedJob".into(), Value::Object(r));
+            }
+            other => return Err(src.unsupported("job block", other, jline)),
+        }
+    }
+    if !m.contains_key("TaskGroups") {
+        bail!("{file}:{jline}: job `{id}` has no group");
+    }
+    Ok(Value::Object(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo_file(name: &str) -> (String, String) {
+        let p = format!("{}/../jobs/{name}", env!("CARGO_MANIFEST_DIR"));
+        let t = std::fs::read_to_string(&p).unwrap();
+        (p, t)
+    }
+
+    #[test]
+    fn converts_c2m_job() {
+        let (p, t) = repo_file("c2m.nomad.hcl");
+        let j = hcl_to_job(&p, &t, &BTreeMap::new()).unwrap();
+        assert_eq!(j["Type"], "service");
+        assert_eq!(j["TaskGroups"][0]["Count"], 1000);
+        let task = &j["TaskGroups"][0]["Tasks"][0];
+        assert_eq!(task["Driver"], "docker");
+        assert_eq!(task["Config"]["image"], "alpine:3.12");
+        assert_eq!(task["Resources"]["CPU"], 50);
+        assert_eq!(task["Resources"]["MemoryMB"], 30);
+        assert_eq!(task["LogConfig"]["MaxFiles"], 1);
+        assert_eq!(j["TaskGroups"][0]["EphemeralDisk"]["SizeMB"], 10);
+        assert_eq!(j["Update"]["MaxParallel"], 0);
+        assert_eq!(desired_allocs(&j), 1000);
+    }
+
+    #[test]
+    fn converts_ci_jobs_with_variables() {
+        for f in ["ci-test.nomad.hcl", "ci-test-raw-exec.nomad.hcl"] {
+            let (p, t) = repo_file(f);
+            let j = hcl_to_job(&p, &t, &BTreeMap::new()).unwrap();
+            assert_eq!(j["Type"], "batch", "{f}");
+            assert_eq!(
+                j["TaskGroups"][0]["Tasks"].as_array().unwrap().len(),
+                2,
+                "{f}"
+            );
+            assert!(
+                j["TaskGroups"][0]["ReschedulePolicy"]["Attempts"].is_number(),
+                "{f}"
+            );
+            assert!(
+                j["TaskGroups"][0]["RestartPolicy"]["Delay"]
+                    .as_u64()
+                    .unwrap()
+                    > 0,
+                "{f}"
+            );
+        }
+        let (p, t) = repo_file("ci-test.nomad.hcl");
+        let vars = BTreeMap::from([("priority".to_string(), "70".to_string())]);
+        let j = hcl_to_job(&p, &t, &vars).unwrap();
+        assert_eq!(j["Priority"], 70);
+    }
+
+    #[test]
+    fn unsupported_feature_names_file_and_line() {
+        let t = "job \"x\" {\n  group \"g\" {\n    task \"t\" {\n      driver = \"docker\"\n      template {\n        data = \"x\"\n      }\n    }\n  }\n}\n";
+        let e = hcl_to_job("x.hcl", t, &BTreeMap::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.hcl:5") && e.contains("template"), "{e}");
+        assert!(hcl_to_job("y.hcl", "job {", &BTreeMap::new())
+            .unwrap_err()
+            .to_string()
+            .contains("y.hcl"));
+    }
+}

@@ -1,0 +1,199 @@
+//! Scrapes every server's `/v1/metrics` once a second into `metrics.csv` rows.
+//!
+//! Servers come from `/v1/status/peers` (RPC addresses), mapped to HTTP addresses with the given
+//! address's scheme and port; when a peer does not answer there, only the given address is scraped.
+//! Prometheus format is used when the server serves it (CPU % and RSS need it); a 415 switches that
+//! server to the JSON form for the rest of the run.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use stampede_sim::record::{MetricRow, ServerInfo};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::timeline::Timeline;
+use crate::nomad::metrics::ServerSnapshot;
+use crate::nomad::{prometheus, NomadClient};
+use crate::record_io::CsvAppender;
+
+/// One scraped server.
+#[derive(Debug)]
+pub struct Target {
+    /// Name in `metrics.csv`.
+    pub name: String,
+    /// RPC address from the peers list (or the HTTP address).
+    pub rpc: String,
+    client: NomadClient,
+    cores: f64,
+    prometheus: bool,
+    prev: Option<(Instant, ServerSnapshot)>,
+}
+
+/// Finds the servers to scrape.
+pub async fn discover(client: &NomadClient) -> Vec<Target> {
+    let base = client.base().to_string();
+    let url = reqwest::Url::parse(&base).ok();
+    let mut out = Vec::new();
+    if let (Ok(peers), Some(url)) = (client.peers().await, url.as_ref()) {
+        let port = url.port_or_known_default().unwrap_or(4646);
+        for p in peers.iter().filter(|_| peers.len() > 1) {
+            let host = p.rsplit_once(':').map_or(p.as_str(), |(h, _)| h);
+            let http = format!("{}://{}:{}", url.scheme(), host, port);
+            let Ok(c) = client.with_base(&http) else {
+                continue;
+            };
+            let c = c.with_timeout(Duration::from_secs(2));
+            if c.leader().await.is_ok() {
+                out.push(Target {
+                    name: format!("{host}:{port}"),
+                    rpc: p.clone(),
+                    client: c,
+                    cores: 1.0,
+                    prometheus: true,
+                    prev: None,
+                });
+            }
+        }
+        if out.len() != peers.len() {
+            out.clear();
+        }
+    }
+    if out.is_empty() {
+        let name = url
+            .as_ref()
+            .map(|u| {
+                format!(
+                    "{}:{}",
+                    u.host_str().unwrap_or("?"),
+                    u.port_or_known_default().unwrap_or(4646)
+                )
+            })
+            .unwrap_or(base.clone());
+        let rpc = client.leader().await.unwrap_or_default();
+        out.push(Target {
+            name,
+            rpc,
+            client: client.clone().with_timeout(Duration::from_secs(2)),
+            cores: 1.0,
+            prometheus: true,
+            prev: None,
+        });
+    }
+    for t in &mut out {
+        if let Ok(v) = t.client.agent_self().await {
+            let cpus = v["stats"]["runtime"]["cpu_count"]
+                .as_str()
+                .and_then(|s| s.parse::<f64>().ok())
+                .or_else(|| v["stats"]["runtime"]["cpu_count"].as_f64());
+            t.cores = cpus.unwrap_or(1.0).max(1.0);
+        }
+    }
+    out
+}
+
+/// `run.json` server entries for the targets.
+pub fn server_infos(targets: &[Target], leader: &str) -> Vec<ServerInfo> {
+    targets
+        .iter()
+        .map(|t| ServerInfo {
+            name: t.name.clone(),
+            address: t.rpc.clone(),
+            leader: !leader.is_empty() && t.rpc == leader,
+            instance_type: None,
+            cores: Some(t.cores as u32),
+        })
+        .collect()
+}
+
+async fn scrape(t: &mut Target) -> Option<ServerSnapshot> {
+    if t.prometheus {
+        match t.client.metrics_prometheus().await {
+            Ok(text) => match prometheus::parse(text.as_bytes()) {
+                Ok(s) => return Some(ServerSnapshot::from_prometheus(&s)),
+                Err(_) => t.prometheus = false,
+            },
+            Err(e) if e.status() == Some(415) || e.status() == Some(400) => t.prometheus = false,
+            Err(_) => return None,
+        }
+    }
+    t.client
+        .metrics_json()
+        .await
+        .ok()
+        .map(|m| ServerSnapshot::from_json(&m))
+}
+
+/// Scrapes every second until `stop`, appending rows. Returns the rows written (also kept for the summary).
+pub async fn run_scraper(
+    mut targets: Vec<Target>,
+    t0: Instant,
+    timeline: Arc<Mutex<Timeline>>,
+    mut out: CsvAppender,
+    stop: CancellationToken,
+) -> anyhow::Result<(Vec<MetricRow>, CsvAppender)> {
+    let mut rows_all = Vec::new();
+    let mut tick = tokio::time::interval_at(t0 + Duration::from_secs(1), Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last_placed = 0u64;
+    let leader_rpc = if let Some(t) = targets.first() {
+        t.client.leader().await.unwrap_or_default()
+    } else {
+        String::new()
+    };
+    // Baseline scrape (counters need two points), then one per second, and a final one at stop so even a
+    // sub-second run has a row.
+    for t in targets.iter_mut() {
+        if let Some(snap) = scrape(t).await {
+            t.prev = Some((Instant::now(), snap));
+        }
+    }
+    let mut last = false;
+    let mut last_t_s = None;
+    while !last {
+        tokio::select! {
+            _ = stop.cancelled() => last = true,
+            _ = tick.tick() => {}
+        }
+        let now = Instant::now();
+        let t_s = now
+            .saturating_duration_since(t0)
+            .as_secs_f64()
+            .ceil()
+            .max(1.0) as u64
+            - 1;
+        if last && last_t_s == Some(t_s) {
+            break;
+        }
+        last_t_s = Some(t_s);
+        let p = timeline
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .progress();
+        let mut rows = Vec::new();
+        for t in targets.iter_mut() {
+            let Some(snap) = scrape(t).await else {
+                continue;
+            };
+            let (dt, prev) = match &t.prev {
+                Some((at, s)) => (now.saturating_duration_since(*at).as_secs_f64(), Some(s)),
+                None => (0.0, None),
+            };
+            // Unknown leader (status/leader failed): every row claims leadership rather than none.
+            let leader = leader_rpc.is_empty() || t.rpc == leader_rpc;
+            let mut row = snap.row(prev, dt, t.cores, t_s, &t.name, leader);
+            row.allocs_running = Some((p.running - p.done.min(p.running)) as f64);
+            row.placements = Some(if leader {
+                (p.placed - last_placed) as f64
+            } else {
+                0.0
+            });
+            rows.push(row);
+            t.prev = Some((now, snap));
+        }
+        last_placed = p.placed;
+        out.append_metrics(&rows)?;
+        rows_all.extend(rows);
+    }
+    Ok((rows_all, out))
+}
