@@ -238,7 +238,11 @@ mod tests {
         bl.block(3, 300, 50, (2, 2));
         assert_eq!(bl.len(), 3);
         assert_eq!(bl.min_ask(), Some((1, 1)));
-        assert_eq!(bl.unblock_all(), vec![(2, 200), (1, 101), (3, 300)], "priority first, then age");
+        assert_eq!(
+            bl.unblock_all(),
+            vec![(2, 200), (1, 101), (3, 300)],
+            "priority first, then age"
+        );
         assert!(bl.is_empty());
     }
 }

@@ -822,7 +822,7 @@ impl Cluster {
 
     /// Closes the current (partial) second into a metric row; call once at the end of a run.
     pub fn close_metrics(&mut self) {
-        if self.now % SEC != 0
+        if !self.now.is_multiple_of(SEC)
             || self
                 .metrics
                 .last()
@@ -1061,8 +1061,18 @@ impl Cluster {
     pub fn orphaned_slots(&self) -> Vec<String> {
         let mut out = Vec::new();
         let blocked: BTreeSet<u32> = self.blocked.iter().map(|(j, _)| j).collect();
-        let busy: BTreeSet<u32> = self.workers.iter().filter(|w| w.eval != NONE).map(|w| self.evals[w.eval as usize].job).collect();
-        let pending: BTreeSet<u32> = self.evals.iter().filter(|e| e.status == EvalStatus::Pending).map(|e| e.job).collect();
+        let busy: BTreeSet<u32> = self
+            .workers
+            .iter()
+            .filter(|w| w.eval != NONE)
+            .map(|w| self.evals[w.eval as usize].job)
+            .collect();
+        let pending: BTreeSet<u32> = self
+            .evals
+            .iter()
+            .filter(|e| e.status == EvalStatus::Pending)
+            .map(|e| e.job)
+            .collect();
         for (j, job) in self.jobs.iter().enumerate() {
             let j = j as u32;
             if job.stopped || blocked.contains(&j) || busy.contains(&j) || pending.contains(&j) {
@@ -1075,14 +1085,57 @@ impl Cluster {
                             .evals
                             .iter()
                             .filter(|e| e.job == j)
-                            .map(|e| format!("{}:{:?}:d{}:t{}", e.triggered_by, e.status, e.deliveries, e.token))
+                            .map(|e| {
+                                format!(
+                                    "{}:{:?}:d{}:t{}",
+                                    e.triggered_by, e.status, e.deliveries, e.token
+                                )
+                            })
                             .collect();
-                        out.push(format!("job {} group {gi} slot {si}: {:?} (plan token {}) evals {evs:?}", job.spec.id, s.state, s.plan_token));
+                        out.push(format!(
+                            "job {} group {gi} slot {si}: {:?} (plan token {}) evals {evs:?}",
+                            job.spec.id, s.state, s.plan_token
+                        ));
                     }
                 }
             }
         }
         out
+    }
+
+    /// Allocations known to have waited (job submit → task start) longer than `threshold_ns` by now: those
+    /// that started late, plus those of jobs submitted more than `threshold_ns` ago that have not started.
+    /// Lets a caller stop a run early once a latency SLO is provably missed.
+    pub fn late_allocs(&self, threshold_ns: u64) -> u64 {
+        let mut late = 0u64;
+        let horizon = self.now.saturating_sub(threshold_ns);
+        for job in &self.jobs {
+            if job.intended_submit > horizon || job.spec.job_type != JobType::Batch && job.stopped {
+                continue;
+            }
+            for g in &job.groups {
+                for slot in &g.slots {
+                    let started =
+                        slot.alloc != NONE && self.allocs[slot.alloc as usize].started != TIME_NONE;
+                    match slot.state {
+                        SlotState::Empty | SlotState::Planned | SlotState::WaitingReschedule => {
+                            late += 1
+                        }
+                        SlotState::Placed if !started => late += 1,
+                        _ => {}
+                    }
+                }
+            }
+            for &a in &job.allocs {
+                let al = &self.allocs[a as usize];
+                if al.started != TIME_NONE
+                    && al.started - job.intended_submit.min(al.started) > threshold_ns
+                {
+                    late += 1;
+                }
+            }
+        }
+        late
     }
 
     // ------------------------------------------------------------------ internals: events
@@ -2535,7 +2588,8 @@ impl Cluster {
         // Placements the applier rejected go back to wanting a placement.
         for (i, pl) in plan.placements.iter().enumerate() {
             if !plan.accepted.get(i).copied().unwrap_or(false) {
-                let s = &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+                let s =
+                    &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
                 if s.state == SlotState::Planned && s.plan_token == tok {
                     s.state = SlotState::Empty;
                 }
@@ -2612,7 +2666,10 @@ impl Cluster {
         ev.token += 1;
         ev.nack_seq += 1; // disarms the nack timer
         let mut changed = vec![e];
-        if block && status == EvalStatus::Complete && self.evals[e as usize].triggered_by == "queued-allocs" {
+        if block
+            && status == EvalStatus::Complete
+            && self.evals[e as usize].triggered_by == "queued-allocs"
+        {
             // An unblocked eval that still cannot place is re-blocked as it is ([src] `Worker.ReblockEval`).
             let ev = &mut self.evals[e as usize];
             ev.status = EvalStatus::Blocked;
@@ -2715,7 +2772,8 @@ impl Cluster {
             .filter(|n| n.schedulable() && !n.dead)
             .map(|n| (n.cpu_cap - n.cpu_used, n.mem_cap - n.mem_used))
             .collect();
-        let scan_ns = (self.p.sched_eval_base_us + self.p.sched_per_node_scored_us * free.len() as u64) * US;
+        let scan_ns =
+            (self.p.sched_eval_base_us + self.p.sched_per_node_scored_us * free.len() as u64) * US;
         let mut max_cpu = free.iter().map(|f| f.0).max().unwrap_or(0);
         let mut max_mem = free.iter().map(|f| f.1).max().unwrap_or(0);
         let list: Vec<(u32, u32)> = self.blocked.iter().collect();
@@ -2738,9 +2796,18 @@ impl Cluster {
                 if g.cpu_mhz > max_cpu || g.memory_mb > max_mem {
                     continue;
                 }
-                let wanted = self.jobs[job as usize].groups[gi].slots.iter().filter(|s| s.state == SlotState::Empty).count();
+                let wanted = self.jobs[job as usize].groups[gi]
+                    .slots
+                    .iter()
+                    .filter(|s| s.state == SlotState::Empty)
+                    .count();
                 for _ in 0..wanted {
-                    let Some(slot) = free.iter_mut().find(|f| f.0 >= g.cpu_mhz && f.1 >= g.memory_mb) else { break };
+                    let Some(slot) = free
+                        .iter_mut()
+                        .find(|f| f.0 >= g.cpu_mhz && f.1 >= g.memory_mb)
+                    else {
+                        break;
+                    };
                     slot.0 -= g.cpu_mhz;
                     slot.1 -= g.memory_mb;
                     fits_any = true;
@@ -2774,7 +2841,10 @@ impl Cluster {
     /// The smallest (CPU, memory) allocation of a job's groups.
     fn job_min_ask(&self, job: u32) -> (u32, u32) {
         let g = &self.jobs[job as usize].spec.groups;
-        (g.iter().map(|g| g.cpu_mhz).min().unwrap_or(0), g.iter().map(|g| g.memory_mb).min().unwrap_or(0))
+        (
+            g.iter().map(|g| g.cpu_mhz).min().unwrap_or(0),
+            g.iter().map(|g| g.memory_mb).min().unwrap_or(0),
+        )
     }
 
     fn capacity_changed(&mut self) {
@@ -2995,7 +3065,8 @@ impl Cluster {
                     };
                     let slot = &mut self.jobs[j as usize].groups[g].slots[s];
                     if slot.alloc == a {
-                        if st == ClientStatus::Failed && slot.reschedules_left > 0 && retry_allowed {
+                        if st == ClientStatus::Failed && slot.reschedules_left > 0 && retry_allowed
+                        {
                             slot.reschedules_left -= 1;
                             slot.state = SlotState::WaitingReschedule;
                             self.push(

@@ -24,6 +24,18 @@ pub struct RunOptions {
     pub run_id: Option<String>,
     /// Tool version to put in the record.
     pub tool_version: String,
+    /// Stop as soon as more than `max_late` allocations are known to have waited longer than
+    /// `threshold_ns` (submit → running): a latency SLO is then provably missed (used by `plan`).
+    pub early_stop: Option<EarlyStop>,
+}
+
+/// An early-stop rule for runs whose only purpose is an SLO verdict.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EarlyStop {
+    /// Latency threshold, ns.
+    pub threshold_ns: u64,
+    /// Most late allocations the SLO tolerates.
+    pub max_late: u64,
 }
 
 /// Progress of a run, reported periodically.
@@ -53,6 +65,8 @@ pub struct RunStats {
     pub sim_time: SimTime,
     /// Allocations that could not be placed when the run ended (no capacity and no way to add any).
     pub unplaced: u64,
+    /// The run was stopped early because the early-stop rule's SLO was provably missed.
+    pub stopped_early: bool,
 }
 
 /// The job source of a scenario with a synthetic workload. Trace workloads are built by the caller, which
@@ -122,6 +136,8 @@ pub fn run_scenario(
     let mut failed_submit = 0u64;
     let mut outstanding = 0u64;
     let mut last_report = 0u64;
+    let mut last_check = 0u64;
+    let mut stopped_early = false;
     let mut report = |c: &Cluster, submitted: u64, force: bool| {
         let ev = c.counters().events;
         if force || ev >= last_report + (1 << 18) {
@@ -137,6 +153,16 @@ pub fn run_scenario(
         }
     };
     loop {
+        if let Some(es) = opts.early_stop {
+            let ev = cluster.counters().events;
+            if ev >= last_check + (1 << 16) {
+                last_check = ev;
+                if cluster.late_allocs(es.threshold_ns) > es.max_late {
+                    stopped_early = true;
+                    break;
+                }
+            }
+        }
         if let Some(&Reverse((ts, id))) = heap.peek() {
             let completed = cluster.advance_until_completion(ts)?;
             if completed {
@@ -220,8 +246,9 @@ pub fn run_scenario(
         events: cluster.counters().events,
         sim_time: end,
         unplaced: cluster.unplaced(),
+        stopped_early,
     };
-    let rec = build_record(
+    let mut rec = build_record(
         sc,
         &cluster,
         opts,
@@ -230,6 +257,11 @@ pub fn run_scenario(
         failed_submit,
         Source::Sim,
     );
+    if stopped_early {
+        rec.meta
+            .notes
+            .push("stopped early: the latency objective was provably missed".into());
+    }
     Ok((rec, stats))
 }
 

@@ -171,7 +171,11 @@ pub struct TraceSource {
 impl TraceSource {
     /// A source over `trace`; `label` names it in the run record (e.g. the file name).
     pub fn new(trace: std::sync::Arc<crate::trace::Trace>, label: &str) -> Self {
-        TraceSource { trace, next: 0, label: label.to_string() }
+        TraceSource {
+            trace,
+            next: 0,
+            label: label.to_string(),
+        }
     }
 }
 
@@ -182,7 +186,10 @@ impl JobSource for TraceSource {
     fn next_job(&mut self) -> Option<Submission> {
         let j = self.trace.jobs.get(self.next)?;
         self.next += 1;
-        Some(Submission { at: j.submit_ns, spec: j.to_job_spec() })
+        Some(Submission {
+            at: j.submit_ns,
+            spec: j.to_job_spec(),
+        })
     }
     fn len_hint(&self) -> Option<u64> {
         Some(self.trace.jobs.len() as u64)

@@ -92,6 +92,7 @@ pub fn run(args: SimArgs) -> Result<u8> {
         tie_shuffle: args.tie_shuffle,
         run_id: out.file_name().map(|n| n.to_string_lossy().into_owned()),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        early_stop: None,
     };
     let loud = !args.quiet && !args.json;
     if loud {

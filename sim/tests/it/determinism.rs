@@ -16,13 +16,19 @@ fn bytes(rec: &record::RunRecord) -> (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>) {
 #[test]
 fn same_seed_same_bytes_across_seeds() {
     for name in ["smoke", "ci-burst"] {
-        let sc = load(name).scaled(if name == "ci-burst" { 0.3 } else { 1.0 }).unwrap();
+        let sc = load(name)
+            .scaled(if name == "ci-burst" { 0.3 } else { 1.0 })
+            .unwrap();
         for seed in [1u64, 2, 99] {
             let a = bytes(&run(&sc, seed));
             let b = bytes(&run(&sc, seed));
             assert!(a == b, "{name} seed {seed}: two runs differ");
         }
-        assert_ne!(bytes(&run(&sc, 1)).1, bytes(&run(&sc, 2)).1, "{name}: different seeds give different allocations");
+        assert_ne!(
+            bytes(&run(&sc, 1)).1,
+            bytes(&run(&sc, 2)).1,
+            "{name}: different seeds give different allocations"
+        );
     }
 }
 
@@ -33,13 +39,30 @@ fn tie_shuffle_does_not_change_the_result() {
     let base = run(&sc, 4).meta.summary;
     for tie in [11u64, 12, 13] {
         let src = runner::synthetic_source(&sc, 4).unwrap();
-        let opts = RunOptions { seed: 4, tie_shuffle: Some(tie), tool_version: "test".into(), ..Default::default() };
-        let s = runner::run_scenario(&sc, src, &opts, &mut |_| {}).unwrap().0.meta.summary;
+        let opts = RunOptions {
+            seed: 4,
+            tie_shuffle: Some(tie),
+            tool_version: "test".into(),
+            ..Default::default()
+        };
+        let s = runner::run_scenario(&sc, src, &opts, &mut |_| {})
+            .unwrap()
+            .0
+            .meta
+            .summary;
         assert_eq!(s.allocs_placed, base.allocs_placed);
         let rel = |a: f64, b: f64| (a - b).abs() / b.max(1e-9);
-        assert!(rel(s.completion_s, base.completion_s) < 0.05, "completion {} vs {}", s.completion_s, base.completion_s);
         assert!(
-            rel(s.latency_ms.submit_to_running.p50, base.latency_ms.submit_to_running.p50) < 0.10,
+            rel(s.completion_s, base.completion_s) < 0.05,
+            "completion {} vs {}",
+            s.completion_s,
+            base.completion_s
+        );
+        assert!(
+            rel(
+                s.latency_ms.submit_to_running.p50,
+                base.latency_ms.submit_to_running.p50
+            ) < 0.10,
             "p50 {} vs {}",
             s.latency_ms.submit_to_running.p50,
             base.latency_ms.submit_to_running.p50

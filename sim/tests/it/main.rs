@@ -2,5 +2,5 @@
 
 mod determinism;
 mod golden;
-mod scheduling;
 mod scenarios;
+mod scheduling;

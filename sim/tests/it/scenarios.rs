@@ -12,7 +12,11 @@ pub fn load(name: &str) -> Scenario {
 
 pub fn run(sc: &Scenario, seed: u64) -> stampede_sim::record::RunRecord {
     let src = runner::synthetic_source(sc, seed).unwrap();
-    let opts = RunOptions { seed, tool_version: "test".into(), ..Default::default() };
+    let opts = RunOptions {
+        seed,
+        tool_version: "test".into(),
+        ..Default::default()
+    };
     runner::run_scenario(sc, src, &opts, &mut |_| {}).unwrap().0
 }
 
@@ -22,11 +26,19 @@ fn c2m_small_places_everything_nearly_linearly() {
     let rec = run(&sc, 3);
     let s = &rec.meta.summary;
     assert_eq!(s.allocs_desired, 100 * 1000);
-    assert_eq!(s.allocs_placed, s.allocs_desired, "notes: {:?}", rec.meta.notes);
+    assert_eq!(
+        s.allocs_placed, s.allocs_desired,
+        "notes: {:?}",
+        rec.meta.notes
+    );
     assert_eq!(s.allocs_running, s.allocs_placed);
     // Nearly linear: the placement count at half the completion time is within 40-60% of the total.
     let half = (s.completion_s * 1e9 / 2.0) as u64;
-    let by_half = rec.allocs.iter().filter(|a| a.placed_ns.is_some_and(|p| p <= half)).count() as f64;
+    let by_half = rec
+        .allocs
+        .iter()
+        .filter(|a| a.placed_ns.is_some_and(|p| p <= half))
+        .count() as f64;
     let frac = by_half / s.allocs_placed as f64;
     assert!((0.4..=0.6).contains(&frac), "placed by half-time: {frac}");
 }
@@ -47,6 +59,10 @@ fn no_slot_is_ever_forgotten() {
             c.step().unwrap();
         }
         let orphans = c.orphaned_slots();
-        assert!(orphans.is_empty(), "{name}: {:?}", &orphans[..orphans.len().min(5)]);
+        assert!(
+            orphans.is_empty(),
+            "{name}: {:?}",
+            &orphans[..orphans.len().min(5)]
+        );
     }
 }
