@@ -648,7 +648,7 @@ pub fn plan_markdown(p: &PlanResult) -> String {
 
 fn fmt_measure(v: f64, key: &str) -> String {
     if !v.is_finite() {
-        "work left unplaced".into()
+        "missed (work left over)".into()
     } else if key == "completion_s" {
         format!("{v:.0} s")
     } else {

@@ -19,6 +19,9 @@ use crate::nomad::{NomadClient, NomadConnArgs};
 /// Arguments of `stampede run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
+    /// Don't write summary.md and report.html at the end.
+    #[arg(long)]
+    pub no_report: bool,
     /// Connection (address, token, TLS).
     #[command(flatten)]
     pub conn: NomadConnArgs,
@@ -323,6 +326,11 @@ pub fn run(args: RunArgs) -> Result<u8> {
             eprintln!("stampede run {}: seed {}, prefix `{}`, writing {}", plan.run_id, plan.seed, plan.prefix, plan.out_dir.display());
         }
         let out = run_load(plan).await?;
+        if !args.no_report {
+            let rec = crate::record_io::read_record(&out.dir)?;
+            crate::report::write_reports(&out.dir, &rec)
+                .with_context(|| format!("writing reports into {}", out.dir.display()))?;
+        }
         let s = &out.meta.summary;
         if args.json {
             println!("{}", serde_json::to_string_pretty(s)?);
