@@ -110,7 +110,15 @@ async fn plain_text_errors_are_typed_and_never_show_the_token() {
     let e = c.parse_job("job {", "").await.unwrap_err();
     assert_eq!(e.status(), Some(400));
     // Connection refused is retryable.
-    let dead = NomadClient::new(&NomadConnArgs::for_address("http://127.0.0.1:1")).unwrap();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dead = NomadClient::new(&NomadConnArgs::for_address(&format!(
+        "http://127.0.0.1:{closed_port}"
+    )))
+    .unwrap();
     assert!(dead.leader().await.unwrap_err().is_retryable());
     // 429 (raw, Connection: close) is retryable.
     let m = MockNomad::start(MockConfig {
