@@ -14,7 +14,8 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::http::Method;
+use axum::routing::{any, get, post};
 use axum::Router;
 use rand::Rng;
 use serde_json::{json, Map, Value};
@@ -97,11 +98,7 @@ pub fn router(sh: Arc<Shared>) -> Router {
     Router::new()
         .route("/v1/jobs", get(jobs_list).post(jobs_register).put(jobs_register))
         .route("/v1/jobs/parse", post(jobs_parse))
-        .route("/v1/job/{id}", get(job_read).post(job_update).put(job_update).delete(job_delete))
-        .route("/v1/job/{id}/summary", get(job_summary))
-        .route("/v1/job/{id}/allocations", get(job_allocs))
-        .route("/v1/job/{id}/evaluations", get(job_evals))
-        .route("/v1/job/{id}/dispatch", post(job_dispatch).put(job_dispatch))
+        .route("/v1/job/{*rest}", any(job_any))
         .route("/v1/allocations", get(allocs_list))
         .route("/v1/allocation/{id}", get(alloc_read))
         .route("/v1/nodes", get(nodes_list))
@@ -371,8 +368,36 @@ async fn jobs_register(State(sh): Sh, Query(q): Params, body: Bytes) -> HResult 
     register(&sh, &body, &q, None).await
 }
 
-async fn job_update(State(sh): Sh, Path(id): Path<String>, Query(q): Params, body: Bytes) -> HResult {
-    register(&sh, &body, &q, Some(&id)).await
+/// `/v1/job/...`: like Nomad's `jobSpecificRequest`, the job ID may contain `/` (dispatched children), so
+/// the action is read from the path's suffix.
+async fn job_any(State(sh): Sh, method: Method, Path(rest): Path<String>, Query(q): Params, body: Bytes) -> HResult {
+    let m405 = || Err(HttpError(405, "Invalid method".into()));
+    let is_get = method == Method::GET;
+    let is_write = method == Method::POST || method == Method::PUT;
+    for (suffix, action) in [("/summary", 0), ("/allocations", 1), ("/evaluations", 2), ("/dispatch", 3)] {
+        if let Some(id) = rest.strip_suffix(suffix).filter(|id| !id.is_empty()) {
+            let id = id.to_string();
+            return match (action, is_get, is_write) {
+                (0, true, _) => job_summary(sh, id, q).await,
+                (1, true, _) => job_allocs(sh, id, q).await,
+                (2, true, _) => job_evals(sh, id, q).await,
+                (3, _, true) => job_dispatch(sh, id, q, body).await,
+                _ => m405(),
+            };
+        }
+    }
+    if rest.is_empty() {
+        return Err(e400("Missing job ID"));
+    }
+    if is_get {
+        job_read(sh, rest, q).await
+    } else if is_write {
+        register(&sh, &body, &q, Some(&rest)).await
+    } else if method == Method::DELETE {
+        job_delete(sh, rest, q).await
+    } else {
+        m405()
+    }
 }
 
 async fn jobs_parse(body: Bytes) -> HResult {
@@ -385,21 +410,21 @@ async fn jobs_parse(body: Bytes) -> HResult {
     }
 }
 
-async fn job_read(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
+async fn job_read(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
     let index = block(&sh, &q, |i| i.jobs).await?;
     let st = store(&sh)?;
     let j = st.jobs.get(&id).ok_or_else(|| HttpError(404, "job not found".into()))?;
     Ok(json_resp(&render::job_full(j, sh.base_unix_ns), index, &q))
 }
 
-async fn job_summary(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
+async fn job_summary(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
     let index = block(&sh, &q, |i| i.jobs).await?;
     let st = store(&sh)?;
     let j = st.jobs.get(&id).ok_or_else(|| HttpError(404, "job not found".into()))?;
     Ok(json_resp(&render::job_summary(j), index, &q))
 }
 
-async fn job_allocs(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
+async fn job_allocs(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
     let index = block(&sh, &q, |i| i.allocs).await?;
     let st = store(&sh)?;
     let v: Vec<Value> = st
@@ -413,7 +438,7 @@ async fn job_allocs(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> 
     Ok(json_resp(&Value::Array(v), index, &q))
 }
 
-async fn job_evals(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
+async fn job_evals(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
     let index = block(&sh, &q, |i| i.evals).await?;
     let st = store(&sh)?;
     let v: Vec<Value> = st
@@ -427,7 +452,7 @@ async fn job_evals(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> H
     Ok(json_resp(&Value::Array(v), index, &q))
 }
 
-async fn job_delete(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
+async fn job_delete(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
     let purge = flag(&q, "purge");
     if store(&sh)?.jobs.get(&id).is_none() {
         return Err(HttpError(404, "job not found".into()));
@@ -444,7 +469,7 @@ async fn job_delete(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> 
     }
 }
 
-async fn job_dispatch(State(sh): Sh, Path(id): Path<String>, Query(q): Params, body: Bytes) -> HResult {
+async fn job_dispatch(sh: Arc<Shared>, id: String, q: Vec<(String, String)>, body: Bytes) -> HResult {
     let v: Value = if body.iter().all(|b| b.is_ascii_whitespace()) {
         json!({})
     } else {

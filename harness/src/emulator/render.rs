@@ -309,6 +309,9 @@ pub fn node_full(n: &NodeView, base_ns: u64) -> Value {
     });
     if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {
         m.extend(e);
+        // Stub-only fields: the full `Node` has `HTTPAddr` and `Attributes["nomad.version"]` instead.
+        m.remove("Address");
+        m.remove("Version");
     }
     v
 }

@@ -1,4 +1,5 @@
 //! Integration tests of the harness, one module per area.
 
 mod compare;
+mod emulator;
 mod report;
