@@ -17,8 +17,14 @@ fn main() {
     let scenario = std::env::var("STAMPEDE_BENCH_SCENARIO")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join("scenarios/c2m.toml"));
-    let secs: u64 = std::env::var("STAMPEDE_BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(20);
-    let count: u32 = std::env::var("STAMPEDE_BENCH_COUNT").ok().and_then(|s| s.parse().ok()).unwrap_or(1000);
+    let secs: u64 = std::env::var("STAMPEDE_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    let count: u32 = std::env::var("STAMPEDE_BENCH_COUNT")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1000);
     let bc = BenchConfig {
         window: Duration::from_secs(secs),
         count,

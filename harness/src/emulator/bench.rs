@@ -78,9 +78,13 @@ pub async fn measure(scenario: Scenario, bc: BenchConfig) -> anyhow::Result<Benc
     cfg.faults.max_conns_per_client = 0;
     let h = start(cfg).await?;
     let base = format!("{}/v1", h.url());
-    let client = reqwest::Client::builder().pool_max_idle_per_host(bc.submitters).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(bc.submitters)
+        .build()?;
     let t0 = Instant::now();
-    let t0_unix = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_nanos() as u64;
+    let t0_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_nanos() as u64;
     let deadline = t0 + bc.window;
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
@@ -96,8 +100,18 @@ pub async fn measure(scenario: Scenario, bc: BenchConfig) -> anyhow::Result<Benc
                 }
                 let id = format!("bench-{i:06}");
                 let url = format!("{base}/jobs");
-                let r = client.post(&url).json(&bench_job(&id, count)).send().await.with_context(|| format!("POST {url}"))?;
-                anyhow::ensure!(r.status().is_success(), "POST {url}: {} {}", r.status(), r.text().await.unwrap_or_default());
+                let r = client
+                    .post(&url)
+                    .json(&bench_job(&id, count))
+                    .send()
+                    .await
+                    .with_context(|| format!("POST {url}"))?;
+                anyhow::ensure!(
+                    r.status().is_success(),
+                    "POST {url}: {} {}",
+                    r.status(),
+                    r.text().await.unwrap_or_default()
+                );
                 if Instant::now() < deadline {
                     done.fetch_add(1, Ordering::SeqCst);
                 }
@@ -111,7 +125,14 @@ pub async fn measure(scenario: Scenario, bc: BenchConfig) -> anyhow::Result<Benc
     let end_unix = t0_unix + bc.window.as_nanos() as u64;
     let sim_now = h.shared.status.read().map(|s| s.now).unwrap_or(0);
     let url = format!("{base}/stampede/ground-truth");
-    let rows: Vec<Value> = client.get(&url).send().await.with_context(|| format!("GET {url}"))?.json().await.with_context(|| format!("GET {url}: decoding"))?;
+    let rows: Vec<Value> = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("GET {url}"))?
+        .json()
+        .await
+        .with_context(|| format!("GET {url}: decoding"))?;
     let placements = rows
         .iter()
         .filter_map(|r| r.get("placed_ns").and_then(Value::as_u64))
@@ -137,6 +158,9 @@ pub async fn measure(scenario: Scenario, bc: BenchConfig) -> anyhow::Result<Benc
 /// Runs the benchmark on a scenario file (builds its own runtime).
 pub fn run(scenario_path: &std::path::Path, bc: BenchConfig) -> anyhow::Result<BenchReport> {
     let sc = crate::cmd::sim::load_scenario(scenario_path, 1.0)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("building the tokio runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
     rt.block_on(measure(sc, bc))
 }

@@ -70,13 +70,22 @@ pub fn status_of(c: &Cluster, prev: Option<&Status>) -> Status {
 fn sim_err(e: SimError) -> ApiError {
     match e {
         SimError::NotFound(m) => (404, m),
-        SimError::InvalidJob(m) if !m.starts_with("1 error") && m.contains("hasn't been provided") => (400, m),
+        SimError::InvalidJob(m)
+            if !m.starts_with("1 error") && m.contains("hasn't been provided") =>
+        {
+            (400, m)
+        }
         e => (500, e.to_string()),
     }
 }
 
 /// The driver loop; returns when `shared.stop` is set or the core fails.
-pub fn drive(mut c: Cluster, sh: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Command>, start: Instant) {
+pub fn drive(
+    mut c: Cluster,
+    sh: Arc<Shared>,
+    mut rx: mpsc::UnboundedReceiver<Command>,
+    start: Instant,
+) {
     let speed = sh.cfg.speed;
     let leader_change_at = sh.cfg.faults.leader_change_at.map(|d| d.as_nanos() as u64);
     let mut leader_changed = false;
@@ -157,25 +166,7 @@ pub fn drive(mut c: Cluster, sh: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Co
                 }
             }
         }
-        for (id, t, out) in c.take_completed() {
-            due.push((t, id, out));
-        }
-        if !due.is_empty() {
-            let now = c.now();
-            due.retain_mut(|(t, id, out)| {
-                if *t > now {
-                    return true;
-                }
-                if let Some(reply) = pending.remove(id) {
-                    let out = std::mem::replace(out, RequestOutcome::Failed(String::new()));
-                    let _ = reply.send(match out {
-                        RequestOutcome::Failed(m) => Err((500, m)),
-                        o => Ok(o),
-                    });
-                }
-                false
-            });
-        }
+        // Fold first: a reply must never reach a client before the state it reports.
         let changes = c.take_changes();
         if !changes.is_empty() {
             let base = sh.base_unix_ns;
@@ -197,6 +188,25 @@ pub fn drive(mut c: Cluster, sh: Arc<Shared>, mut rx: mpsc::UnboundedReceiver<Co
                 }
             }
             sh.index_tx.send_replace(last);
+        }
+        for (id, t, out) in c.take_completed() {
+            due.push((t, id, out));
+        }
+        if !due.is_empty() {
+            let now = c.now();
+            due.retain_mut(|(t, id, out)| {
+                if *t > now {
+                    return true;
+                }
+                if let Some(reply) = pending.remove(id) {
+                    let out = std::mem::replace(out, RequestOutcome::Failed(String::new()));
+                    let _ = reply.send(match out {
+                        RequestOutcome::Failed(m) => Err((500, m)),
+                        o => Ok(o),
+                    });
+                }
+                false
+            });
         }
         if last_status.elapsed() >= Duration::from_millis(20) {
             last_status = Instant::now();

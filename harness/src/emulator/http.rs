@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
+use axum::http::Method;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::http::Method;
 use axum::routing::{any, get, post};
 use axum::Router;
 use rand::Rng;
@@ -76,7 +76,10 @@ fn json_resp(v: &Value, index: u64, q: &[(String, String)]) -> Response {
     .unwrap_or_default();
     let mut r = (StatusCode::OK, body).into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert("X-Nomad-Index", HeaderValue::from(index.max(1)));
     r
 }
@@ -96,7 +99,10 @@ pub fn default_sched_config(algorithm: &str) -> Map<String, Value> {
 /// Builds the router.
 pub fn router(sh: Arc<Shared>) -> Router {
     Router::new()
-        .route("/v1/jobs", get(jobs_list).post(jobs_register).put(jobs_register))
+        .route(
+            "/v1/jobs",
+            get(jobs_list).post(jobs_register).put(jobs_register),
+        )
         .route("/v1/jobs/parse", post(jobs_parse))
         .route("/v1/job/{*rest}", any(job_any))
         .route("/v1/allocations", get(allocs_list))
@@ -149,7 +155,11 @@ async fn common(State(sh): Sh, req: Request, next: Next) -> Response {
         r = HttpError(405, "Invalid method".into()).into_response();
     }
     let (leader, last) = {
-        let st = sh.status.read().map(|s| (s.has_leader, s.raft_index)).unwrap_or((false, 0));
+        let st = sh
+            .status
+            .read()
+            .map(|s| (s.has_leader, s.raft_index))
+            .unwrap_or((false, 0));
         (st.0, st.1)
     };
     let ok = r.status().is_success();
@@ -168,7 +178,11 @@ async fn common(State(sh): Sh, req: Request, next: Next) -> Response {
 // ---------------------------------------------------------------- blocking queries and pagination
 
 /// Holds a blocking query until `table(idx) > index` or `wait` elapses; returns the table index then.
-async fn block(sh: &Shared, q: &[(String, String)], table: fn(&TableIndexes) -> u64) -> Result<u64, HttpError> {
+async fn block(
+    sh: &Shared,
+    q: &[(String, String)],
+    table: fn(&TableIndexes) -> u64,
+) -> Result<u64, HttpError> {
     let cur = || sh.store.read().map(|s| table(&s.idx)).unwrap_or(0);
     let Some(iv) = param(q, "index") else {
         return Ok(cur());
@@ -182,7 +196,12 @@ async fn block(sh: &Shared, q: &[(String, String)], table: fn(&TableIndexes) -> 
     .min(max);
     let jitter = if wait.as_millis() >= 16 {
         let j = wait.as_millis() as u64 / 16;
-        Duration::from_millis(sh.fault_rng.lock().map(|mut r| r.random_range(0..=j)).unwrap_or(0))
+        Duration::from_millis(
+            sh.fault_rng
+                .lock()
+                .map(|mut r| r.random_range(0..=j))
+                .unwrap_or(0),
+        )
     } else {
         Duration::ZERO
     };
@@ -216,14 +235,23 @@ fn paginate<K: Clone>(
         keys.reverse();
     }
     let start = match param(q, "next_token") {
-        Some(t) if !t.is_empty() => keys.iter().position(|k| at_or_after(k, t, reverse)).unwrap_or(keys.len()),
+        Some(t) if !t.is_empty() => keys
+            .iter()
+            .position(|k| at_or_after(k, t, reverse))
+            .unwrap_or(keys.len()),
         _ => 0,
     };
     let per_page = match param(q, "per_page") {
-        Some(p) => p.parse::<usize>().map_err(|_| e400(format!("Invalid per_page: {p}")))?,
+        Some(p) => p
+            .parse::<usize>()
+            .map_err(|_| e400(format!("Invalid per_page: {p}")))?,
         None => 0,
     };
-    let end = if per_page == 0 { keys.len() } else { (start + per_page).min(keys.len()) };
+    let end = if per_page == 0 {
+        keys.len()
+    } else {
+        (start + per_page).min(keys.len())
+    };
     let next = keys.get(end).filter(|_| per_page > 0).map(&token_of);
     Ok((keys[start..end].to_vec(), next))
 }
@@ -259,11 +287,16 @@ fn reject_filter(q: &[(String, String)]) -> Result<(), HttpError> {
 }
 
 fn ns_ok(q: &[(String, String)]) -> bool {
-    matches!(param(q, "namespace"), None | Some("") | Some("default") | Some("*"))
+    matches!(
+        param(q, "namespace"),
+        None | Some("") | Some("default") | Some("*")
+    )
 }
 
 fn store(sh: &Shared) -> Result<std::sync::RwLockReadGuard<'_, Store>, HttpError> {
-    sh.store.read().map_err(|_| HttpError(500, "state store poisoned".into()))
+    sh.store
+        .read()
+        .map_err(|_| HttpError(500, "state store poisoned".into()))
 }
 
 // ---------------------------------------------------------------- jobs
@@ -274,7 +307,11 @@ async fn jobs_list(State(sh): Sh, Query(q): Params) -> HResult {
     let st = store(&sh)?;
     let prefix = param(&q, "prefix").unwrap_or("");
     let keys: Vec<String> = if ns_ok(&q) {
-        st.jobs.keys().filter(|k| k.starts_with(prefix)).cloned().collect()
+        st.jobs
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect()
     } else {
         Vec::new()
     };
@@ -302,11 +339,20 @@ async fn jobs_list(State(sh): Sh, Query(q): Params) -> HResult {
 
 fn write_fault(sh: &Shared) -> Result<(), HttpError> {
     let share = sh.cfg.faults.write_error_share;
-    if share > 0.0 && sh.fault_rng.lock().map(|mut r| r.random::<f64>() < share).unwrap_or(false) {
+    if share > 0.0
+        && sh
+            .fault_rng
+            .lock()
+            .map(|mut r| r.random::<f64>() < share)
+            .unwrap_or(false)
+    {
         return Err(HttpError(500, "No cluster leader".into()));
     }
     if let Some(f) = sh.status.read().ok().and_then(|s| s.failed.clone()) {
-        return Err(HttpError(500, format!("rpc error: simulator core failed: {f}")));
+        return Err(HttpError(
+            500,
+            format!("rpc error: simulator core failed: {f}"),
+        ));
     }
     Ok(())
 }
@@ -316,18 +362,26 @@ fn registration_rejected(sh: &Shared) -> Result<(), HttpError> {
         .store
         .read()
         .ok()
-        .and_then(|s| s.sched.as_ref().map(|c| c.config.get("RejectJobRegistration") == Some(&Value::Bool(true))))
+        .and_then(|s| {
+            s.sched
+                .as_ref()
+                .map(|c| c.config.get("RejectJobRegistration") == Some(&Value::Bool(true)))
+        })
         .unwrap_or(false);
     if rejected {
         return Err(HttpError(
             403,
-            "Job registration, dispatch, and scale are disabled by the scheduler configuration".into(),
+            "Job registration, dispatch, and scale are disabled by the scheduler configuration"
+                .into(),
         ));
     }
     Ok(())
 }
 
-async fn send_cmd(sh: &Shared, mk: impl FnOnce(super::driver::Reply) -> Command) -> Result<RequestOutcome, HttpError> {
+async fn send_cmd(
+    sh: &Shared,
+    mk: impl FnOnce(super::driver::Reply) -> Command,
+) -> Result<RequestOutcome, HttpError> {
     let (tx, rx) = oneshot::channel();
     if sh.stop.load(Ordering::SeqCst) || sh.cmd_tx.send(mk(tx)).is_err() {
         return Err(HttpError(500, "No cluster leader".into()));
@@ -338,7 +392,12 @@ async fn send_cmd(sh: &Shared, mk: impl FnOnce(super::driver::Reply) -> Command)
     }
 }
 
-async fn register(sh: &Shared, body: &[u8], q: &[(String, String)], path_id: Option<&str>) -> HResult {
+async fn register(
+    sh: &Shared,
+    body: &[u8],
+    q: &[(String, String)],
+    path_id: Option<&str>,
+) -> HResult {
     let spec = jobspec::from_register_body(body).map_err(|e| HttpError(e.status, e.msg))?;
     if let Some(p) = path_id {
         if p != spec.id {
@@ -370,11 +429,22 @@ async fn jobs_register(State(sh): Sh, Query(q): Params, body: Bytes) -> HResult 
 
 /// `/v1/job/...`: like Nomad's `jobSpecificRequest`, the job ID may contain `/` (dispatched children), so
 /// the action is read from the path's suffix.
-async fn job_any(State(sh): Sh, method: Method, Path(rest): Path<String>, Query(q): Params, body: Bytes) -> HResult {
+async fn job_any(
+    State(sh): Sh,
+    method: Method,
+    Path(rest): Path<String>,
+    Query(q): Params,
+    body: Bytes,
+) -> HResult {
     let m405 = || Err(HttpError(405, "Invalid method".into()));
     let is_get = method == Method::GET;
     let is_write = method == Method::POST || method == Method::PUT;
-    for (suffix, action) in [("/summary", 0), ("/allocations", 1), ("/evaluations", 2), ("/dispatch", 3)] {
+    for (suffix, action) in [
+        ("/summary", 0),
+        ("/allocations", 1),
+        ("/evaluations", 2),
+        ("/dispatch", 3),
+    ] {
         if let Some(id) = rest.strip_suffix(suffix).filter(|id| !id.is_empty()) {
             let id = id.to_string();
             return match (action, is_get, is_write) {
@@ -413,14 +483,20 @@ async fn jobs_parse(body: Bytes) -> HResult {
 async fn job_read(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
     let index = block(&sh, &q, |i| i.jobs).await?;
     let st = store(&sh)?;
-    let j = st.jobs.get(&id).ok_or_else(|| HttpError(404, "job not found".into()))?;
+    let j = st
+        .jobs
+        .get(&id)
+        .ok_or_else(|| HttpError(404, "job not found".into()))?;
     Ok(json_resp(&render::job_full(j, sh.base_unix_ns), index, &q))
 }
 
 async fn job_summary(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
     let index = block(&sh, &q, |i| i.jobs).await?;
     let st = store(&sh)?;
-    let j = st.jobs.get(&id).ok_or_else(|| HttpError(404, "job not found".into()))?;
+    let j = st
+        .jobs
+        .get(&id)
+        .ok_or_else(|| HttpError(404, "job not found".into()))?;
     Ok(json_resp(&render::job_summary(j), index, &q))
 }
 
@@ -469,7 +545,12 @@ async fn job_delete(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HR
     }
 }
 
-async fn job_dispatch(sh: Arc<Shared>, id: String, q: Vec<(String, String)>, body: Bytes) -> HResult {
+async fn job_dispatch(
+    sh: Arc<Shared>,
+    id: String,
+    q: Vec<(String, String)>,
+    body: Bytes,
+) -> HResult {
     let v: Value = if body.iter().all(|b| b.is_ascii_whitespace()) {
         json!({})
     } else {
@@ -517,7 +598,11 @@ async fn allocs_list(State(sh): Sh, Query(q): Params) -> HResult {
     let st = store(&sh)?;
     let prefix = param(&q, "prefix").unwrap_or("");
     let keys: Vec<(u64, String)> = if ns_ok(&q) {
-        st.allocs_by_create.iter().filter(|(_, id)| id.starts_with(prefix)).cloned().collect()
+        st.allocs_by_create
+            .iter()
+            .filter(|(_, id)| id.starts_with(prefix))
+            .cloned()
+            .collect()
     } else {
         Vec::new()
     };
@@ -534,9 +619,20 @@ async fn allocs_list(State(sh): Sh, Query(q): Params) -> HResult {
 async fn alloc_read(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
     let index = block(&sh, &q, |i| i.allocs).await?;
     let st = store(&sh)?;
-    let a = st.allocs.get(&id).ok_or_else(|| HttpError(404, "alloc not found".into()))?;
-    let job = st.jobs.get(&a.job_id).map(|j| render::job_full(j, sh.base_unix_ns)).unwrap_or(Value::Null);
-    Ok(json_resp(&render::alloc_full(a, sh.base_unix_ns, job), index, &q))
+    let a = st
+        .allocs
+        .get(&id)
+        .ok_or_else(|| HttpError(404, "alloc not found".into()))?;
+    let job = st
+        .jobs
+        .get(&a.job_id)
+        .map(|j| render::job_full(j, sh.base_unix_ns))
+        .unwrap_or(Value::Null);
+    Ok(json_resp(
+        &render::alloc_full(a, sh.base_unix_ns, job),
+        index,
+        &q,
+    ))
 }
 
 async fn evals_list(State(sh): Sh, Query(q): Params) -> HResult {
@@ -552,7 +648,8 @@ async fn evals_list(State(sh): Sh, Query(q): Params) -> HResult {
             .filter(|(_, id)| id.starts_with(prefix))
             .filter(|(_, id)| {
                 st.evals.get(id).is_some_and(|e| {
-                    job.is_none_or(|j| e.job_id == j) && status.is_none_or(|s| e.status.as_str() == s)
+                    job.is_none_or(|j| e.job_id == j)
+                        && status.is_none_or(|s| e.status.as_str() == s)
                 })
             })
             .cloned()
@@ -572,7 +669,10 @@ async fn evals_list(State(sh): Sh, Query(q): Params) -> HResult {
 async fn eval_read(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
     let index = block(&sh, &q, |i| i.evals).await?;
     let st = store(&sh)?;
-    let e = st.evals.get(&id).ok_or_else(|| HttpError(404, "eval not found".into()))?;
+    let e = st
+        .evals
+        .get(&id)
+        .ok_or_else(|| HttpError(404, "eval not found".into()))?;
     Ok(json_resp(&render::eval(e, sh.base_unix_ns), index, &q))
 }
 
@@ -581,8 +681,24 @@ async fn nodes_list(State(sh): Sh, Query(q): Params) -> HResult {
     let index = block(&sh, &q, |i| i.nodes).await?;
     let st = store(&sh)?;
     let prefix = param(&q, "prefix").unwrap_or("");
-    let keys: Vec<String> = st.nodes.keys().filter(|k| k.starts_with(prefix)).cloned().collect();
-    let (page, next) = paginate(keys, &q, |k| k.clone(), |k, t, rev| if rev { k.as_str() <= t } else { k.as_str() >= t })?;
+    let keys: Vec<String> = st
+        .nodes
+        .keys()
+        .filter(|k| k.starts_with(prefix))
+        .cloned()
+        .collect();
+    let (page, next) = paginate(
+        keys,
+        &q,
+        |k| k.clone(),
+        |k, t, rev| {
+            if rev {
+                k.as_str() <= t
+            } else {
+                k.as_str() >= t
+            }
+        },
+    )?;
     let v: Vec<Value> = page
         .iter()
         .filter_map(|k| st.nodes.get(k))
@@ -594,7 +710,10 @@ async fn nodes_list(State(sh): Sh, Query(q): Params) -> HResult {
 async fn node_read(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
     let index = block(&sh, &q, |i| i.nodes).await?;
     let st = store(&sh)?;
-    let n = st.nodes.get(&id).ok_or_else(|| HttpError(404, "node not found".into()))?;
+    let n = st
+        .nodes
+        .get(&id)
+        .ok_or_else(|| HttpError(404, "node not found".into()))?;
     Ok(json_resp(&render::node_full(n, sh.base_unix_ns), index, &q))
 }
 
@@ -611,7 +730,11 @@ async fn node_allocs(State(sh): Sh, Path(id): Path<String>, Query(q): Params) ->
         .flatten()
         .filter_map(|(_, a)| st.allocs.get(a))
         .map(|a| {
-            let job = st.jobs.get(&a.job_id).map(|j| render::job_full(j, sh.base_unix_ns)).unwrap_or(Value::Null);
+            let job = st
+                .jobs
+                .get(&a.job_id)
+                .map(|j| render::job_full(j, sh.base_unix_ns))
+                .unwrap_or(Value::Null);
             render::alloc_full(a, sh.base_unix_ns, job)
         })
         .collect();
@@ -633,7 +756,10 @@ fn sched_value(c: &super::state::SchedulerConfig) -> Value {
 
 async fn sched_get(State(sh): Sh, Query(q): Params) -> HResult {
     let st = store(&sh)?;
-    let c = st.sched.as_ref().ok_or_else(|| HttpError(500, "scheduler configuration not set".into()))?;
+    let c = st
+        .sched
+        .as_ref()
+        .ok_or_else(|| HttpError(500, "scheduler configuration not set".into()))?;
     let leader = sh.status.read().map(|s| s.has_leader).unwrap_or(false);
     Ok(json_resp(
         &json!({"SchedulerConfig": sched_value(c), "Index": c.modify_index, "LastContact": 0,
@@ -646,7 +772,9 @@ async fn sched_get(State(sh): Sh, Query(q): Params) -> HResult {
 fn parse_sched(body: &[u8]) -> Result<(Map<String, Value>, Algorithm), HttpError> {
     let perr = |m: String| e400(format!("Error parsing scheduler config: {m}"));
     let v: Value = serde_json::from_slice(body).map_err(|e| perr(e.to_string()))?;
-    let o = v.as_object().ok_or_else(|| perr("json: cannot unmarshal into Go value of type api.SchedulerConfiguration".into()))?;
+    let o = v.as_object().ok_or_else(|| {
+        perr("json: cannot unmarshal into Go value of type api.SchedulerConfiguration".into())
+    })?;
     let b = |o: &Map<String, Value>, k: &str| -> Result<bool, HttpError> {
         match o.get(k) {
             None | Some(Value::Null) => Ok(false),
@@ -659,9 +787,13 @@ fn parse_sched(body: &[u8]) -> Result<(Map<String, Value>, Algorithm), HttpError
         Some(Value::String(s)) => s.clone(),
         Some(_) => return Err(perr("json: cannot unmarshal into Go struct field SchedulerConfiguration.SchedulerAlgorithm of type string".into())),
     };
-    let algorithm = Algorithm::parse(&alg).ok_or_else(|| e400(format!("invalid scheduler algorithm: {alg}")))?;
+    let algorithm = Algorithm::parse(&alg)
+        .ok_or_else(|| e400(format!("invalid scheduler algorithm: {alg}")))?;
     let empty = Map::new();
-    let pc = o.get("PreemptionConfig").and_then(Value::as_object).unwrap_or(&empty);
+    let pc = o
+        .get("PreemptionConfig")
+        .and_then(Value::as_object)
+        .unwrap_or(&empty);
     let limit = match o.get("NodeLimitForFeasibilityChecks") {
         None | Some(Value::Null) => 100,
         Some(v) => v.as_u64().ok_or_else(|| perr("json: cannot unmarshal into Go struct field SchedulerConfiguration.NodeLimitForFeasibilityChecks of type int".into()))?,
@@ -688,14 +820,27 @@ fn parse_sched(body: &[u8]) -> Result<(Map<String, Value>, Algorithm), HttpError
 async fn sched_put(State(sh): Sh, Query(q): Params, body: Bytes) -> HResult {
     let (cfg, algorithm) = parse_sched(&body)?;
     let cas = match param(&q, "cas") {
-        Some(c) => Some(c.parse::<u64>().map_err(|_| e400(format!("Error parsing cas value: {c}")))?),
+        Some(c) => Some(
+            c.parse::<u64>()
+                .map_err(|_| e400(format!("Error parsing cas value: {c}")))?,
+        ),
         None => None,
     };
-    let mut st = sh.store.write().map_err(|_| HttpError(500, "state store poisoned".into()))?;
+    let mut st = sh
+        .store
+        .write()
+        .map_err(|_| HttpError(500, "state store poisoned".into()))?;
     let last = st.idx.last;
-    let cur = st.sched.clone().ok_or_else(|| HttpError(500, "scheduler configuration not set".into()))?;
+    let cur = st
+        .sched
+        .clone()
+        .ok_or_else(|| HttpError(500, "scheduler configuration not set".into()))?;
     if cas.is_some_and(|c| c != cur.modify_index) {
-        return Ok(json_resp(&json!({"Updated": false, "Index": cur.modify_index}), cur.modify_index, &q));
+        return Ok(json_resp(
+            &json!({"Updated": false, "Index": cur.modify_index}),
+            cur.modify_index,
+            &q,
+        ));
     }
     // One monotonic index: never below the Raft index, always above the previous config write.
     let index = last.max(cur.modify_index + 1);
@@ -706,7 +851,11 @@ async fn sched_put(State(sh): Sh, Query(q): Params, body: Bytes) -> HResult {
     });
     drop(st);
     let _ = sh.cmd_tx.send(Command::SetAlgorithm(algorithm));
-    Ok(json_resp(&json!({"Updated": cas.is_some(), "Index": index}), index, &q))
+    Ok(json_resp(
+        &json!({"Updated": cas.is_some(), "Index": index}),
+        index,
+        &q,
+    ))
 }
 
 async fn raft_config(State(sh): Sh, Query(q): Params) -> HResult {
@@ -721,23 +870,42 @@ async fn raft_config(State(sh): Sh, Query(q): Params) -> HResult {
                    "Voter": true, "RaftProtocol": "3"})
         })
         .collect();
-    Ok(json_resp(&json!({"Index": 0, "Servers": servers}), st.raft_index, &q))
+    Ok(json_resp(
+        &json!({"Index": 0, "Servers": servers}),
+        st.raft_index,
+        &q,
+    ))
 }
 
 // ---------------------------------------------------------------- metrics, status, agent
 
-fn server_of(st: &super::Status, q: &[(String, String)], h: &HeaderMap) -> Result<usize, HttpError> {
-    let want = param(q, "server")
-        .map(str::to_string)
-        .or_else(|| h.get("X-Stampede-Server").and_then(|v| v.to_str().ok()).map(str::to_string));
+fn server_of(
+    st: &super::Status,
+    q: &[(String, String)],
+    h: &HeaderMap,
+) -> Result<usize, HttpError> {
+    let want = param(q, "server").map(str::to_string).or_else(|| {
+        h.get("X-Stampede-Server")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    });
     match want {
         None => Ok(st.leader),
         Some(w) => st
             .servers
             .iter()
             .enumerate()
-            .position(|(i, n)| *n == w || metrics::peer_addr(i) == w || metrics::peer_addr(i).split(':').next() == Some(w.as_str()))
-            .ok_or_else(|| e400(format!("unknown server {w:?}; servers are {}", st.servers.join(", ")))),
+            .position(|(i, n)| {
+                *n == w
+                    || metrics::peer_addr(i) == w
+                    || metrics::peer_addr(i).split(':').next() == Some(w.as_str())
+            })
+            .ok_or_else(|| {
+                e400(format!(
+                    "unknown server {w:?}; servers are {}",
+                    st.servers.join(", ")
+                ))
+            }),
     }
 }
 
@@ -748,7 +916,10 @@ async fn metrics_get(State(sh): Sh, Query(q): Params, headers: HeaderMap) -> HRe
         if !sh.cfg.prometheus {
             return Err(HttpError(415, "Prometheus is not enabled".into()));
         }
-        let g = st.gauges.get(i).ok_or_else(|| HttpError(500, "no gauges yet".into()))?;
+        let g = st
+            .gauges
+            .get(i)
+            .ok_or_else(|| HttpError(500, "no gauges yet".into()))?;
         let mut r = (StatusCode::OK, metrics::prometheus(g)).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -756,7 +927,10 @@ async fn metrics_get(State(sh): Sh, Query(q): Params, headers: HeaderMap) -> HRe
         );
         return Ok(r);
     }
-    let (start, end, t_end) = st.interval.clone().ok_or_else(|| HttpError(500, "no metrics yet".into()))?;
+    let (start, end, t_end) = st
+        .interval
+        .clone()
+        .ok_or_else(|| HttpError(500, "no metrics yet".into()))?;
     let (s, e) = match (start.get(i), end.get(i)) {
         (Some(s), Some(e)) => (s, e),
         _ => return Err(HttpError(500, "no metrics yet".into())),
@@ -770,7 +944,11 @@ async fn metrics_get(State(sh): Sh, Query(q): Params, headers: HeaderMap) -> HRe
 
 async fn status_leader(State(sh): Sh, Query(q): Params) -> HResult {
     let st = sh.status.read().map(|s| s.clone()).unwrap_or_default();
-    let l = if st.has_leader { metrics::peer_addr(st.leader) } else { String::new() };
+    let l = if st.has_leader {
+        metrics::peer_addr(st.leader)
+    } else {
+        String::new()
+    };
     Ok(json_resp(&json!(l), st.raft_index, &q))
 }
 
@@ -813,7 +991,10 @@ async fn agent_self(State(sh): Sh, Query(q): Params, headers: HeaderMap) -> HRes
 async fn agent_health(State(sh): Sh, Query(q): Params) -> HResult {
     let st = sh.status.read().map(|s| s.clone()).unwrap_or_default();
     if let Some(f) = st.failed {
-        return Err(HttpError(500, format!("{{\"server\":{{\"ok\":false,\"message\":{}}}}}", json!(f))));
+        return Err(HttpError(
+            500,
+            format!("{{\"server\":{{\"ok\":false,\"message\":{}}}}}", json!(f)),
+        ));
     }
     let server = if st.has_leader {
         json!({"ok": true, "message": "ok"})
@@ -831,7 +1012,9 @@ async fn ground_truth(State(sh): Sh, Query(q): Params) -> HResult {
     if sh.cmd_tx.send(Command::GroundTruth(tx)).is_err() {
         return Err(HttpError(500, "the simulator core is not running".into()));
     }
-    let rows = rx.await.map_err(|_| HttpError(500, "the simulator core is not running".into()))?;
+    let rows = rx
+        .await
+        .map_err(|_| HttpError(500, "the simulator core is not running".into()))?;
     let base = sh.base_unix_ns;
     let v: Vec<Value> = rows
         .iter()
@@ -848,4 +1031,3 @@ async fn ground_truth(State(sh): Sh, Query(q): Params) -> HResult {
     let index = sh.status.read().map(|s| s.raft_index).unwrap_or(0);
     Ok(json_resp(&Value::Array(v), index, &q))
 }
-

@@ -63,7 +63,10 @@ fn get_str(o: &Value, k: &str, field: &str) -> Result<Option<String>, JobError> 
 fn get_int(o: &Value, k: &str, field: &str) -> Result<Option<i64>, JobError> {
     match o.get(k) {
         None | Some(Value::Null) => Ok(None),
-        Some(v @ Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| type_err(field, "int", v)),
+        Some(v @ Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| type_err(field, "int", v)),
         Some(v) => Err(type_err(field, "int", v)),
     }
 }
@@ -171,7 +174,10 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
     let meta = get_meta(job, "Job.Meta")?;
     let job_class = node_class(job, "Job.Constraints")?;
     let mut groups = Vec::new();
-    for (gi, tg) in get_arr(job, "TaskGroups", "Job.TaskGroups")?.iter().enumerate() {
+    for (gi, tg) in get_arr(job, "TaskGroups", "Job.TaskGroups")?
+        .iter()
+        .enumerate()
+    {
         if !tg.is_object() {
             return Err(type_err("Job.TaskGroups", "api.TaskGroup", tg));
         }
@@ -249,7 +255,11 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
                 .parse::<f64>()
                 .ok()
                 .filter(|f| (0.0..=1.0).contains(f))
-                .ok_or_else(|| invalid(format!("Meta stampede_fail_rate {s:?} must be within 0..=1")))?,
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "Meta stampede_fail_rate {s:?} must be within 0..=1"
+                    ))
+                })?,
             None => 0.0,
         };
         groups.push(GroupSpec {
@@ -337,26 +347,49 @@ mod tests {
         let g = &j.groups[0];
         assert_eq!((g.count, g.cpu_mhz, g.memory_mb), (1, 100, 300));
         assert_eq!(g.image, "alpine");
-        assert!(matches!(g.run, RunPlan::Model { duration: RunDuration::Fixed(2_000_000_000), .. }));
-        let j = parse(r#"{"Job":{"ID":"s","TaskGroups":[{"Name":"g","Tasks":[{"Name":"t"}]}]}}"#).unwrap();
-        assert!(matches!(j.groups[0].run, RunPlan::Model { duration: RunDuration::Forever, .. }));
+        assert!(matches!(
+            g.run,
+            RunPlan::Model {
+                duration: RunDuration::Fixed(2_000_000_000),
+                ..
+            }
+        ));
+        let j = parse(r#"{"Job":{"ID":"s","TaskGroups":[{"Name":"g","Tasks":[{"Name":"t"}]}]}}"#)
+            .unwrap();
+        assert!(matches!(
+            j.groups[0].run,
+            RunPlan::Model {
+                duration: RunDuration::Forever,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn errors_have_nomad_codes_and_bodies() {
         assert_eq!(parse("").unwrap_err().msg, "Request body is empty");
         assert_eq!(parse("{}").unwrap_err().msg, "Job must be specified");
-        assert_eq!(parse(r#"{"Job":{}}"#).unwrap_err().msg, "Job ID hasn't been provided");
+        assert_eq!(
+            parse(r#"{"Job":{}}"#).unwrap_err().msg,
+            "Job ID hasn't been provided"
+        );
         let e = parse("{nope").unwrap_err();
         assert_eq!(e.status, 400);
         let e = parse(r#"{"Job":{"ID":"x","TaskGroups":[{"Name":"g","Count":"3"}]}}"#).unwrap_err();
         assert_eq!(e.status, 400);
         assert!(e.msg.contains("cannot unmarshal string"), "{}", e.msg);
         let e = parse(r#"{"Job":{"ID":"x"}}"#).unwrap_err();
-        assert_eq!((e.status, e.msg.as_str()), (500, "1 error occurred:\n\t* Missing job task groups\n\n"));
+        assert_eq!(
+            (e.status, e.msg.as_str()),
+            (500, "1 error occurred:\n\t* Missing job task groups\n\n")
+        );
         let e = parse(r#"{"Job":{"ID":"x","Priority":101,"TaskGroups":[{"Name":"g","Tasks":[{"Name":"t"}]}]}}"#)
             .unwrap_err();
-        assert!(e.msg.starts_with("1 error occurred:\n\t* Job priority"), "{}", e.msg);
+        assert!(
+            e.msg.starts_with("1 error occurred:\n\t* Job priority"),
+            "{}",
+            e.msg
+        );
     }
 
     #[test]

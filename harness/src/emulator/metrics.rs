@@ -83,30 +83,106 @@ pub fn prometheus(g: &ServerGauges) -> String {
             let _ = writeln!(s, "{name} {v}");
         }
     };
-    metric("process_cpu_seconds_total", "counter", g.cpu_seconds_total, false);
+    metric(
+        "process_cpu_seconds_total",
+        "counter",
+        g.cpu_seconds_total,
+        false,
+    );
     metric("process_resident_memory_bytes", "gauge", g.rss_bytes, false);
     metric("go_goroutines", "gauge", 200.0, false);
-    metric("nomad_nomad_broker_total_ready", "gauge", g.broker_ready, true);
-    metric("nomad_nomad_broker_total_unacked", "gauge", g.broker_unacked, true);
-    metric("nomad_nomad_blocked_evals_total_blocked", "gauge", g.blocked_evals, true);
-    metric("nomad_nomad_plan_queue_depth", "gauge", g.plan_queue_depth, true);
-    metric("nomad_nomad_plan_node_rejected", "counter", g.plan_node_rejected_total, true);
+    metric(
+        "nomad_nomad_broker_total_ready",
+        "gauge",
+        g.broker_ready,
+        true,
+    );
+    metric(
+        "nomad_nomad_broker_total_unacked",
+        "gauge",
+        g.broker_unacked,
+        true,
+    );
+    metric(
+        "nomad_nomad_blocked_evals_total_blocked",
+        "gauge",
+        g.blocked_evals,
+        true,
+    );
+    metric(
+        "nomad_nomad_plan_queue_depth",
+        "gauge",
+        g.plan_queue_depth,
+        true,
+    );
+    metric(
+        "nomad_nomad_plan_node_rejected",
+        "counter",
+        g.plan_node_rejected_total,
+        true,
+    );
     metric("nomad_raft_apply", "counter", g.raft_applied_total, true);
-    metric("nomad_raft_lastIndex", "gauge", g.raft_last_index as f64, true);
-    metric("nomad_raft_appliedIndex", "gauge", g.raft_last_index as f64, true);
-    metric("nomad_raft_boltdb_storeLogs_bytes", "counter", g.raft_bytes_written_total, true);
-    metric("nomad_raft_boltdb_storeLogs_fsyncs", "counter", g.fsyncs_total, true);
-    metric("nomad_nomad_client_update_status", "counter", g.heartbeats_total, true);
-    metric("nomad_stampede_placements", "counter", g.placements_total, true);
+    metric(
+        "nomad_raft_lastIndex",
+        "gauge",
+        g.raft_last_index as f64,
+        true,
+    );
+    metric(
+        "nomad_raft_appliedIndex",
+        "gauge",
+        g.raft_last_index as f64,
+        true,
+    );
+    metric(
+        "nomad_raft_boltdb_storeLogs_bytes",
+        "counter",
+        g.raft_bytes_written_total,
+        true,
+    );
+    metric(
+        "nomad_raft_boltdb_storeLogs_fsyncs",
+        "counter",
+        g.fsyncs_total,
+        true,
+    );
+    metric(
+        "nomad_nomad_client_update_status",
+        "counter",
+        g.heartbeats_total,
+        true,
+    );
+    metric(
+        "nomad_stampede_placements",
+        "counter",
+        g.placements_total,
+        true,
+    );
     let _ = writeln!(s, "# HELP nomad_raft_commitTime nomad_raft_commitTime");
     let _ = writeln!(s, "# TYPE nomad_raft_commitTime summary");
     for q in ["0.5", "0.9", "0.99"] {
-        let _ = writeln!(s, "nomad_raft_commitTime{{host=\"{h}\",quantile=\"{q}\"}} {}", g.raft_commit_time_ms);
+        let _ = writeln!(
+            s,
+            "nomad_raft_commitTime{{host=\"{h}\",quantile=\"{q}\"}} {}",
+            g.raft_commit_time_ms
+        );
     }
-    let _ = writeln!(s, "nomad_raft_commitTime_sum{{host=\"{h}\"}} {}", g.raft_commit_time_ms * g.raft_applied_total);
-    let _ = writeln!(s, "nomad_raft_commitTime_count{{host=\"{h}\"}} {}", g.raft_applied_total);
+    let _ = writeln!(
+        s,
+        "nomad_raft_commitTime_sum{{host=\"{h}\"}} {}",
+        g.raft_commit_time_ms * g.raft_applied_total
+    );
+    let _ = writeln!(
+        s,
+        "nomad_raft_commitTime_count{{host=\"{h}\"}} {}",
+        g.raft_applied_total
+    );
     let _ = writeln!(s, "# HELP nomad_stampede_info emulator build");
     let _ = writeln!(s, "# TYPE nomad_stampede_info gauge");
-    let _ = writeln!(s, "nomad_stampede_info{{host=\"{h}\",version=\"{}\"}} 1", render::VERSION);
+    let _ = writeln!(
+        s,
+        "nomad_stampede_info{{host=\"{h}\",version=\"{}\"}} 1",
+        render::VERSION
+    );
     s
 }

@@ -179,7 +179,11 @@ impl EmulatorHandle {
 
     /// The core's failure, if it failed.
     pub fn failure(&self) -> Option<String> {
-        self.shared.status.read().ok().and_then(|s| s.failed.clone())
+        self.shared
+            .status
+            .read()
+            .ok()
+            .and_then(|s| s.failed.clone())
     }
 
     /// Waits until the server task ends (it only ends on shutdown or a listener error).
@@ -253,7 +257,9 @@ pub async fn start(cfg: EmulatorConfig) -> anyhow::Result<EmulatorHandle> {
     });
     let status = driver::status_of(&cluster, None);
     let shared = Arc::new(Shared {
-        fault_rng: Mutex::new(rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5eed_fa17)),
+        fault_rng: Mutex::new(rand_chacha::ChaCha8Rng::seed_from_u64(
+            cfg.seed ^ 0x5eed_fa17,
+        )),
         cfg,
         base_unix_ns,
         store: RwLock::new(store),

@@ -17,8 +17,9 @@ pub fn unix_ns(base_ns: u64, t: SimTime) -> u64 {
 /// RFC 3339 (UTC, ns precision) of a core time, as Go's `time.Time` JSON.
 pub fn rfc3339(base_ns: u64, t: SimTime) -> String {
     let ns = unix_ns(base_ns, t);
-    let dt = chrono::DateTime::from_timestamp((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as u32)
-        .unwrap_or_default();
+    let dt =
+        chrono::DateTime::from_timestamp((ns / 1_000_000_000) as i64, (ns % 1_000_000_000) as u32)
+            .unwrap_or_default();
     dt.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
 }
 
@@ -101,11 +102,19 @@ pub fn job_full(j: &JobView, base_ns: u64) -> Value {
     set(&mut obj, "Stop", json!(j.stop));
     set(&mut obj, "Stable", json!(false));
     set(&mut obj, "Version", json!(j.version));
-    set(&mut obj, "SubmitTime", json!(unix_ns(base_ns, j.submit_time)));
+    set(
+        &mut obj,
+        "SubmitTime",
+        json!(unix_ns(base_ns, j.submit_time)),
+    );
     set(&mut obj, "CreateIndex", json!(j.create_index));
     set(&mut obj, "ModifyIndex", json!(j.modify_index));
     set(&mut obj, "JobModifyIndex", json!(j.job_modify_index));
-    set(&mut obj, "ParentID", json!(j.parent_id.clone().unwrap_or_default()));
+    set(
+        &mut obj,
+        "ParentID",
+        json!(j.parent_id.clone().unwrap_or_default()),
+    );
     set(&mut obj, "Dispatched", json!(j.parent_id.is_some()));
     if let Some(Value::Array(tgs)) = obj.get_mut("TaskGroups") {
         for (tg, g) in tgs.iter_mut().zip(&j.spec.groups) {
@@ -140,7 +149,11 @@ fn synth_job(j: &JobView) -> Map<String, Value> {
     m.insert("TaskGroups".into(), Value::Array(tgs));
     m.insert(
         "ParameterizedJob".into(),
-        if j.spec.parameterized { json!({"Payload": "optional"}) } else { Value::Null },
+        if j.spec.parameterized {
+            json!({"Payload": "optional"})
+        } else {
+            Value::Null
+        },
     );
     m
 }
@@ -183,7 +196,10 @@ pub fn task_states(a: &AllocView, base_ns: u64) -> Value {
     };
     let failed = a.client_status == ClientStatus::Failed;
     let dead = a.finished_at.is_some()
-        || matches!(a.client_status, ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost);
+        || matches!(
+            a.client_status,
+            ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+        );
     let state = if dead {
         "dead"
     } else if a.started_at.is_some() {
@@ -195,10 +211,20 @@ pub fn task_states(a: &AllocView, base_ns: u64) -> Value {
     for t in &a.tasks {
         let mut events = vec![
             task_event("Received", unix_ns(base_ns, received), "", 0),
-            task_event("Task Setup", unix_ns(base_ns, received), "Building Task Directory", 0),
+            task_event(
+                "Task Setup",
+                unix_ns(base_ns, received),
+                "Building Task Directory",
+                0,
+            ),
         ];
         if let Some(s) = a.started_at {
-            events.push(task_event("Started", unix_ns(base_ns, s), "Task started by client", 0));
+            events.push(task_event(
+                "Started",
+                unix_ns(base_ns, s),
+                "Task started by client",
+                0,
+            ));
         }
         if let Some(f) = a.finished_at {
             let code = if failed { 1 } else { 0 };

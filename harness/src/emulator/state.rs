@@ -117,6 +117,9 @@ pub struct Store {
     pub idx: TableIndexes,
     /// Scheduler configuration.
     pub sched: Option<SchedulerConfig>,
+    /// Jobs purged from state: later batches (stopping their allocations) still carry their view, which
+    /// must not bring them back. A new registration clears the mark.
+    pub purged: BTreeSet<String>,
 }
 
 /// The event ring.
@@ -144,24 +147,42 @@ impl Store {
     /// Folds one batch into the tables and returns its serialized events.
     pub fn fold(&mut self, b: ChangeBatch, base_ns: u64) -> EventBatch {
         let ty = b.kind.as_str();
-        let mut events = Vec::with_capacity(b.jobs.len() + b.evals.len() + b.allocs.len() + b.nodes.len());
-        let ev = |topic: Topic, key: &str, fk: &str, ns: &'static str, filter: Value, payload: Value| Event {
-            topic,
-            key: key.to_string(),
-            filter_key: fk.to_string(),
-            namespace: ns,
-            json: json!({"Topic": topic.as_str(), "Type": ty, "Key": key, "Namespace": ns,
+        let mut events =
+            Vec::with_capacity(b.jobs.len() + b.evals.len() + b.allocs.len() + b.nodes.len());
+        let ev =
+            |topic: Topic, key: &str, fk: &str, ns: &'static str, filter: Value, payload: Value| {
+                Event {
+                    topic,
+                    key: key.to_string(),
+                    filter_key: fk.to_string(),
+                    namespace: ns,
+                    json: json!({"Topic": topic.as_str(), "Type": ty, "Key": key, "Namespace": ns,
                          "FilterKeys": filter, "Index": b.index, "Payload": payload})
-            .to_string(),
-        };
+                    .to_string(),
+                }
+            };
         for j in b.jobs {
             let mut payload = json!({"Job": render::job_full(&j, base_ns)});
-            if b.kind == stampede_sim::driver::ChangeKind::JobDeregistered && b.purged_jobs.contains(&j.spec.id) {
+            if b.kind == stampede_sim::driver::ChangeKind::JobDeregistered
+                && b.purged_jobs.contains(&j.spec.id)
+            {
                 payload["Deleted"] = json!(true);
             }
-            events.push(ev(Topic::Job, &j.spec.id, "", "default", Value::Null, payload));
-            self.idx.jobs = b.index;
-            self.jobs.insert(j.spec.id.clone(), j);
+            events.push(ev(
+                Topic::Job,
+                &j.spec.id,
+                "",
+                "default",
+                Value::Null,
+                payload,
+            ));
+            if b.kind == stampede_sim::driver::ChangeKind::JobRegistered {
+                self.purged.remove(&j.spec.id);
+            }
+            if !self.purged.contains(&j.spec.id) {
+                self.idx.jobs = b.index;
+                self.jobs.insert(j.spec.id.clone(), j);
+            }
         }
         for e in b.evals {
             events.push(ev(
@@ -175,7 +196,10 @@ impl Store {
             self.idx.evals = b.index;
             let k = (e.create_index, e.id.clone());
             self.evals_by_create.insert(k.clone());
-            self.job_evals.entry(e.job_id.clone()).or_default().insert(k);
+            self.job_evals
+                .entry(e.job_id.clone())
+                .or_default()
+                .insert(k);
             self.evals.insert(e.id.clone(), e);
         }
         for a in b.allocs {
@@ -191,8 +215,14 @@ impl Store {
             let k = (a.create_index, a.id.clone());
             if !self.allocs.contains_key(&a.id) {
                 self.allocs_by_create.insert(k.clone());
-                self.job_allocs.entry(a.job_id.clone()).or_default().insert(k.clone());
-                self.node_allocs.entry(a.node_id.clone()).or_default().insert(k);
+                self.job_allocs
+                    .entry(a.job_id.clone())
+                    .or_default()
+                    .insert(k.clone());
+                self.node_allocs
+                    .entry(a.node_id.clone())
+                    .or_default()
+                    .insert(k);
             }
             self.allocs.insert(a.id.clone(), a);
         }
@@ -209,6 +239,7 @@ impl Store {
             self.nodes.insert(n.id.clone(), n);
         }
         for id in &b.purged_jobs {
+            self.purged.insert(id.clone());
             if self.jobs.remove(id).is_some() {
                 self.idx.jobs = b.index;
             }

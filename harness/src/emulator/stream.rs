@@ -86,17 +86,31 @@ impl Filter {
         }
         let key_ok = |keys: &Option<Vec<String>>| match keys {
             None => true,
-            Some(ks) => ks.iter().any(|k| *k == e.key || (!e.filter_key.is_empty() && *k == e.filter_key)),
+            Some(ks) => ks
+                .iter()
+                .any(|k| *k == e.key || (!e.filter_key.is_empty() && *k == e.filter_key)),
         };
-        self.topics.get(&Some(e.topic)).is_some_and(key_ok) || self.topics.get(&None).is_some_and(key_ok)
+        self.topics.get(&Some(e.topic)).is_some_and(key_ok)
+            || self.topics.get(&None).is_some_and(key_ok)
     }
 
     /// The NDJSON line of a batch for this filter, or `None` when no event matches.
     pub fn line(&self, b: &EventBatch) -> Option<Bytes> {
-        if self.all() || (self.namespace != "*" && self.topics.get(&None).is_some_and(|k| k.is_none()) && b.events.iter().all(|e| e.namespace.is_empty() || e.namespace == self.namespace)) {
+        if self.all()
+            || (self.namespace != "*"
+                && self.topics.get(&None).is_some_and(|k| k.is_none())
+                && b.events
+                    .iter()
+                    .all(|e| e.namespace.is_empty() || e.namespace == self.namespace))
+        {
             return Some(b.line.clone());
         }
-        let sel: Vec<&str> = b.events.iter().filter(|e| self.matches(e)).map(|e| e.json.as_str()).collect();
+        let sel: Vec<&str> = b
+            .events
+            .iter()
+            .filter(|e| self.matches(e))
+            .map(|e| e.json.as_str())
+            .collect();
         if sel.is_empty() {
             None
         } else {
@@ -125,7 +139,10 @@ pub fn serve(sh: Arc<Shared>, params: &[(String, String)]) -> Result<Response, A
     }));
     let mut resp = (StatusCode::OK, body).into_response();
     let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(resp)
 }
@@ -164,7 +181,11 @@ async fn pump(
                     return Err(());
                 }
             }
-            ring.batches.iter().filter(|b| b.index >= next).cloned().collect()
+            ring.batches
+                .iter()
+                .filter(|b| b.index >= next)
+                .cloned()
+                .collect()
         };
         for b in batch {
             next = b.index + 1;

@@ -11,7 +11,9 @@ use stampede::emulator::{self, EmulatorConfig, EmulatorHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
 }
 
 fn config(speed: f64) -> EmulatorConfig {
@@ -46,7 +48,10 @@ impl Resp {
         serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
     }
     fn header(&self, k: &str) -> Option<String> {
-        self.headers.get(k).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
     fn index(&self) -> u64 {
         self.header("X-Nomad-Index").unwrap().parse().unwrap()
@@ -57,7 +62,10 @@ impl Client {
     fn new(base: &str) -> Self {
         Client {
             base: format!("{base}/v1"),
-            http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap(),
             token: None,
         }
     }
@@ -69,19 +77,35 @@ impl Client {
         let r = rb.send().await.unwrap();
         let status = r.status().as_u16();
         let headers = r.headers().clone();
-        Resp { status, headers, text: r.text().await.unwrap() }
+        Resp {
+            status,
+            headers,
+            text: r.text().await.unwrap(),
+        }
     }
     async fn get(&self, path: &str) -> Resp {
-        self.send(self.http.get(format!("{}{path}", self.base))).await
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
     }
     async fn post(&self, path: &str, body: &str) -> Resp {
-        self.send(self.http.post(format!("{}{path}", self.base)).body(body.to_string())).await
+        self.send(
+            self.http
+                .post(format!("{}{path}", self.base))
+                .body(body.to_string()),
+        )
+        .await
     }
     async fn put(&self, path: &str, body: &str) -> Resp {
-        self.send(self.http.put(format!("{}{path}", self.base)).body(body.to_string())).await
+        self.send(
+            self.http
+                .put(format!("{}{path}", self.base))
+                .body(body.to_string()),
+        )
+        .await
     }
     async fn delete(&self, path: &str) -> Resp {
-        self.send(self.http.delete(format!("{}{path}", self.base))).await
+        self.send(self.http.delete(format!("{}{path}", self.base)))
+            .await
     }
     async fn register(&self, job: Value) -> Value {
         let r = self.post("/jobs", &json!({ "Job": job }).to_string()).await;
@@ -90,9 +114,17 @@ impl Client {
     }
     /// Opens an event stream and returns a line reader.
     async fn stream(&self, query: &str) -> Lines {
-        let r = self.http.get(format!("{}/event/stream?{query}", self.base)).send().await.unwrap();
+        let r = self
+            .http
+            .get(format!("{}/event/stream?{query}", self.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
-        Lines { resp: r, buf: Vec::new() }
+        Lines {
+            resp: r,
+            buf: Vec::new(),
+        }
     }
     /// Waits until every allocation of `job` is terminal (or the timeout passes).
     async fn wait_job_dead(&self, job: &str, timeout: Duration) {
@@ -102,7 +134,11 @@ impl Client {
             if r.status == 200 && r.json()["Status"] == "dead" {
                 return;
             }
-            assert!(t0.elapsed() < timeout, "job {job} not dead after {timeout:?}: {}", r.text);
+            assert!(
+                t0.elapsed() < timeout,
+                "job {job} not dead after {timeout:?}: {}",
+                r.text
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -150,7 +186,8 @@ fn batch_job(id: &str, count: u32, secs: u32) -> Value {
 }
 
 fn is_rfc3339(v: &Value) -> bool {
-    v.as_str().is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok())
+    v.as_str()
+        .is_some_and(|s| chrono::DateTime::parse_from_rfc3339(s).is_ok())
 }
 
 fn rfc3339_ns(v: &Value) -> Option<u64> {
@@ -163,8 +200,14 @@ fn rfc3339_ns(v: &Value) -> Option<u64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_job_event_sequence() {
     let (h, c) = start(config(10.0)).await;
-    let mut s = c.stream("topic=Job:seq1&topic=Evaluation:seq1&topic=Allocation:seq1").await;
-    assert_eq!(s.next(Duration::from_secs(5)).await, Some(json!({})), "first line is the heartbeat");
+    let mut s = c
+        .stream("topic=Job:seq1&topic=Evaluation:seq1&topic=Allocation:seq1")
+        .await;
+    assert_eq!(
+        s.next(Duration::from_secs(5)).await,
+        Some(json!({})),
+        "first line is the heartbeat"
+    );
     let reg = c.register(batch_job("seq1", 2, 2)).await;
     let eval_id = reg["EvalID"].as_str().unwrap().to_string();
     assert!(reg["EvalCreateIndex"].as_u64().unwrap() > 0);
@@ -172,7 +215,10 @@ async fn batch_job_event_sequence() {
     let mut complete = BTreeMap::new();
     let mut last_index = 0;
     while complete.len() < 2 {
-        let b = s.batch(Duration::from_secs(20)).await.expect("stream ended before the job finished");
+        let b = s
+            .batch(Duration::from_secs(20))
+            .await
+            .expect("stream ended before the job finished");
         let idx = b["Index"].as_u64().unwrap();
         assert!(idx > last_index, "batches arrive in index order");
         last_index = idx;
@@ -194,13 +240,22 @@ async fn batch_job_event_sequence() {
     // 1. JobRegistered on Job and Evaluation, same index, eval pending with job-register.
     let jr: Vec<_> = seen.iter().filter(|x| x.2 == "JobRegistered").collect();
     assert!(jr.iter().any(|x| x.1 == "Job" && x.3["ID"] == "seq1"));
-    let ev = jr.iter().find(|x| x.1 == "Evaluation").expect("JobRegistered on Evaluation");
+    let ev = jr
+        .iter()
+        .find(|x| x.1 == "Evaluation")
+        .expect("JobRegistered on Evaluation");
     assert_eq!(ev.3["ID"], eval_id.as_str());
     assert_eq!(ev.3["Status"], "pending");
     assert_eq!(ev.3["TriggeredBy"], "job-register");
-    assert!(jr.iter().all(|x| x.0 == jr[0].0), "one raft index for the register");
+    assert!(
+        jr.iter().all(|x| x.0 == jr[0].0),
+        "one raft index for the register"
+    );
     // 2. PlanResult with pending allocs and CreateTime == ModifyTime.
-    let placed: Vec<_> = seen.iter().filter(|x| x.2 == "PlanResult" && x.1 == "Allocation").collect();
+    let placed: Vec<_> = seen
+        .iter()
+        .filter(|x| x.2 == "PlanResult" && x.1 == "Allocation")
+        .collect();
     assert_eq!(placed.len(), 2, "{placed:?}");
     for p in &placed {
         assert_eq!(p.3["ClientStatus"], "pending");
@@ -209,21 +264,39 @@ async fn batch_job_event_sequence() {
         assert!(p.0 > jr[0].0);
     }
     // 3. EvaluationUpdated complete.
-    assert!(seen.iter().any(|x| x.2 == "EvaluationUpdated" && x.1 == "Evaluation" && x.3["Status"] == "complete"
+    assert!(seen.iter().any(|x| x.2 == "EvaluationUpdated"
+        && x.1 == "Evaluation"
+        && x.3["Status"] == "complete"
         && x.3["ID"] == eval_id.as_str()));
     // 5. AllocationUpdated complete with StartedAt/FinishedAt and task events.
     for a in complete.values() {
         let ts = &a["TaskStates"]["t"];
         assert_eq!(ts["State"], "dead");
-        assert!(is_rfc3339(&ts["StartedAt"]) && is_rfc3339(&ts["FinishedAt"]), "{ts}");
+        assert!(
+            is_rfc3339(&ts["StartedAt"]) && is_rfc3339(&ts["FinishedAt"]),
+            "{ts}"
+        );
         let started = rfc3339_ns(&ts["StartedAt"]).unwrap();
         let finished = rfc3339_ns(&ts["FinishedAt"]).unwrap();
-        assert!(finished >= started + 2_000_000_000 - 1_000, "sleep 2 ran ≥ 2 s: {started} {finished}");
+        assert!(
+            finished >= started + 2_000_000_000 - 1_000,
+            "sleep 2 ran ≥ 2 s: {started} {finished}"
+        );
         assert!(started >= a["CreateTime"].as_u64().unwrap());
-        let types: Vec<&str> = ts["Events"].as_array().unwrap().iter().map(|e| e["Type"].as_str().unwrap()).collect();
-        assert!(types.contains(&"Started") && types.contains(&"Terminated"), "{types:?}");
+        let types: Vec<&str> = ts["Events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["Type"].as_str().unwrap())
+            .collect();
+        assert!(
+            types.contains(&"Started") && types.contains(&"Terminated"),
+            "{types:?}"
+        );
     }
-    assert!(seen.iter().any(|x| x.2 == "AllocationUpdated" && x.1 == "Allocation"));
+    assert!(seen
+        .iter()
+        .any(|x| x.2 == "AllocationUpdated" && x.1 == "Allocation"));
     assert!(seen.iter().any(|x| x.1 == "Job" && x.3["Status"] == "dead"));
     h.shutdown().await;
 }
@@ -240,7 +313,11 @@ async fn stream_index_semantics() {
     while let Some(b) = s.batch(Duration::from_millis(700)).await {
         idx.push(b["Index"].as_u64().unwrap());
     }
-    assert!(idx.len() >= 4 && idx.len() <= 100, "ring holds ≤ 100 batches: {}", idx.len());
+    assert!(
+        idx.len() >= 4 && idx.len() <= 100,
+        "ring holds ≤ 100 batches: {}",
+        idx.len()
+    );
     assert!(idx.windows(2).all(|w| w[0] < w[1]));
     let k = idx[idx.len() / 2];
     let newest = *idx.last().unwrap();
@@ -249,13 +326,21 @@ async fn stream_index_semantics() {
     assert_eq!(s.batch(Duration::from_secs(3)).await.unwrap()["Index"], k);
     // Reconnect with last + 1.
     let mut s = c.stream(&format!("index={}", k + 1)).await;
-    let first = s.batch(Duration::from_secs(3)).await.unwrap()["Index"].as_u64().unwrap();
+    let first = s.batch(Duration::from_secs(3)).await.unwrap()["Index"]
+        .as_u64()
+        .unwrap();
     assert!(first > k, "{first} > {k}");
     // Beyond the newest: the newest again.
     let mut s = c.stream(&format!("index={}", newest + 1000)).await;
-    assert_eq!(s.batch(Duration::from_secs(3)).await.unwrap()["Index"], newest);
+    assert_eq!(
+        s.batch(Duration::from_secs(3)).await.unwrap()["Index"],
+        newest
+    );
     // Bad queries.
-    assert_eq!(c.get("/event/stream?topic=Job:a:b").await.text, "Invalid topic query");
+    assert_eq!(
+        c.get("/event/stream?topic=Job:a:b").await.text,
+        "Invalid topic query"
+    );
     assert_eq!(c.get("/event/stream?index=x").await.status, 400);
     h.shutdown().await;
 }
@@ -276,7 +361,10 @@ async fn heartbeats_and_dropped_streams() {
     }
     let dt = t0.elapsed();
     assert!(beats >= 3, "heartbeat every 150 ms: {beats}");
-    assert!(dt >= Duration::from_millis(700) && dt < Duration::from_millis(2500), "dropped after ~800 ms: {dt:?}");
+    assert!(
+        dt >= Duration::from_millis(700) && dt < Duration::from_millis(2500),
+        "dropped after ~800 ms: {dt:?}"
+    );
     h.shutdown().await;
 }
 
@@ -289,10 +377,18 @@ async fn blocking_queries() {
     let waiter = tokio::spawn(async move {
         let t0 = Instant::now();
         let r = c2.get(&format!("/allocations?index={i0}&wait=20s")).await;
-        (r.status, r.index(), r.json().as_array().unwrap().len(), t0.elapsed())
+        (
+            r.status,
+            r.index(),
+            r.json().as_array().unwrap().len(),
+            t0.elapsed(),
+        )
     });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiter.is_finished(), "the query blocks while nothing changes");
+    assert!(
+        !waiter.is_finished(),
+        "the query blocks while nothing changes"
+    );
     c.register(batch_job("blk1", 3, 1)).await;
     let (status, idx, n, dt) = waiter.await.unwrap();
     assert_eq!(status, 200);
@@ -306,7 +402,10 @@ async fn blocking_queries() {
     assert_eq!((r.status, r.index()), (200, cur));
     assert!(t0.elapsed() >= Duration::from_millis(400) && t0.elapsed() < Duration::from_secs(3));
     assert_eq!(c.get("/allocations?index=abc").await.text, "Invalid index");
-    assert_eq!(c.get("/allocations?index=1&wait=soon").await.text, "Invalid wait time");
+    assert_eq!(
+        c.get("/allocations?index=1&wait=soon").await.text,
+        "Invalid wait time"
+    );
     h.shutdown().await;
 }
 
@@ -322,12 +421,34 @@ async fn pagination_tokens() {
         if v.as_array().unwrap().len() == 9 {
             break v;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "9 allocations placed");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "9 allocations placed"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let ids: Vec<String> = all.as_array().unwrap().iter().map(|a| a["ID"].as_str().unwrap().to_string()).collect();
-    assert!(all.as_array().unwrap().iter().all(|a| a["TaskStates"].is_null()));
-    let keys: Vec<(u64, String)> = all.as_array().unwrap().iter().map(|a| (a["CreateIndex"].as_u64().unwrap(), a["ID"].as_str().unwrap().to_string())).collect();
+    let ids: Vec<String> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["ID"].as_str().unwrap().to_string())
+        .collect();
+    assert!(all
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["TaskStates"].is_null()));
+    let keys: Vec<(u64, String)> = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["CreateIndex"].as_u64().unwrap(),
+                a["ID"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(keys, sorted, "ordered by CreateIndex then ID");
@@ -344,7 +465,12 @@ async fn pagination_tokens() {
             pages += 1;
             let page = r.json();
             assert!(page.as_array().unwrap().len() <= 4);
-            got.extend(page.as_array().unwrap().iter().map(|a| a["ID"].as_str().unwrap().to_string()));
+            got.extend(
+                page.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a["ID"].as_str().unwrap().to_string()),
+            );
             token = r.header("X-Nomad-NextToken");
             if let Some(t) = &token {
                 let (n, id) = t.split_once('.').expect("token is CreateIndex.ID");
@@ -363,14 +489,23 @@ async fn pagination_tokens() {
     // Jobs: prefix and `Namespace.ID` tokens.
     let r = c.get("/jobs?prefix=pg-&per_page=2").await;
     assert_eq!(r.json().as_array().unwrap().len(), 2);
-    assert_eq!(r.header("X-Nomad-NextToken").as_deref(), Some("default.pg-c"));
-    let r = c.get("/jobs?prefix=pg-&per_page=2&next_token=default.pg-c").await;
+    assert_eq!(
+        r.header("X-Nomad-NextToken").as_deref(),
+        Some("default.pg-c")
+    );
+    let r = c
+        .get("/jobs?prefix=pg-&per_page=2&next_token=default.pg-c")
+        .await;
     assert_eq!(r.json()[0]["ID"], "pg-c");
     assert!(r.header("X-Nomad-NextToken").is_none());
     // Allocation prefix.
     let p = &ids[0][..4];
     let v = c.get(&format!("/allocations?prefix={p}")).await.json();
-    assert!(v.as_array().unwrap().iter().all(|a| a["ID"].as_str().unwrap().starts_with(p)));
+    assert!(v
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["ID"].as_str().unwrap().starts_with(p)));
     h.shutdown().await;
 }
 
@@ -382,29 +517,69 @@ async fn scheduler_config_cas() {
     assert_eq!(cfg["SchedulerAlgorithm"], "binpack");
     assert_eq!(cfg["PreemptionConfig"]["SystemSchedulerEnabled"], true);
     let m = cfg["ModifyIndex"].as_u64().unwrap();
-    let body = json!({"SchedulerAlgorithm": "spread", "MemoryOversubscriptionEnabled": true}).to_string();
-    let r = c.put(&format!("/operator/scheduler/configuration?cas={}", m + 100), &body).await.json();
+    let body =
+        json!({"SchedulerAlgorithm": "spread", "MemoryOversubscriptionEnabled": true}).to_string();
+    let r = c
+        .put(
+            &format!("/operator/scheduler/configuration?cas={}", m + 100),
+            &body,
+        )
+        .await
+        .json();
     assert_eq!(r["Updated"], false);
-    let r = c.put(&format!("/operator/scheduler/configuration?cas={m}"), &body).await.json();
+    let r = c
+        .put(&format!("/operator/scheduler/configuration?cas={m}"), &body)
+        .await
+        .json();
     assert_eq!(r["Updated"], true);
     let g = c.get("/operator/scheduler/configuration").await.json();
     let cfg = &g["SchedulerConfig"];
     assert_eq!(cfg["SchedulerAlgorithm"], "spread");
     assert_eq!(cfg["MemoryOversubscriptionEnabled"], true);
-    assert_eq!(cfg["PreemptionConfig"]["SystemSchedulerEnabled"], false, "whole-object replacement");
+    assert_eq!(
+        cfg["PreemptionConfig"]["SystemSchedulerEnabled"], false,
+        "whole-object replacement"
+    );
     let m2 = cfg["ModifyIndex"].as_u64().unwrap();
     assert!(m2 > m);
-    let r = c.put(&format!("/operator/scheduler/configuration?cas={m}"), &body).await.json();
+    let r = c
+        .put(&format!("/operator/scheduler/configuration?cas={m}"), &body)
+        .await
+        .json();
     assert_eq!(r["Updated"], false, "stale cas");
-    let r = c.post("/operator/scheduler/configuration", r#"{"SchedulerAlgorithm":"worst"}"#).await;
-    assert_eq!((r.status, r.text.as_str()), (400, "invalid scheduler algorithm: worst"));
+    let r = c
+        .post(
+            "/operator/scheduler/configuration",
+            r#"{"SchedulerAlgorithm":"worst"}"#,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (400, "invalid scheduler algorithm: worst")
+    );
     let r = c.put("/operator/scheduler/configuration", "{").await;
     assert_eq!(r.status, 400);
-    assert!(r.text.starts_with("Error parsing scheduler config: "), "{}", r.text);
+    assert!(
+        r.text.starts_with("Error parsing scheduler config: "),
+        "{}",
+        r.text
+    );
     // RejectJobRegistration makes registrations 403.
-    c.put("/operator/scheduler/configuration", r#"{"RejectJobRegistration":true}"#).await;
-    let r = c.post("/jobs", &json!({"Job": batch_job("rej", 1, 1)}).to_string()).await;
-    assert_eq!((r.status, r.text.as_str()), (403, "Job registration, dispatch, and scale are disabled by the scheduler configuration"));
+    c.put(
+        "/operator/scheduler/configuration",
+        r#"{"RejectJobRegistration":true}"#,
+    )
+    .await;
+    let r = c
+        .post("/jobs", &json!({"Job": batch_job("rej", 1, 1)}).to_string())
+        .await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (
+            403,
+            "Job registration, dispatch, and scale are disabled by the scheduler configuration"
+        )
+    );
     h.shutdown().await;
 }
 
@@ -415,7 +590,10 @@ async fn error_statuses_and_bodies() {
     let (h, c) = start(cfg).await;
     let r = c.get("/job/nope").await;
     assert_eq!((r.status, r.text.as_str()), (404, "job not found"));
-    assert_eq!(r.header("content-type").as_deref(), Some("text/plain; charset=utf-8"));
+    assert_eq!(
+        r.header("content-type").as_deref(),
+        Some("text/plain; charset=utf-8")
+    );
     assert_eq!(c.delete("/job/nope").await.status, 404);
     assert_eq!(c.get("/allocation/nope").await.status, 404);
     let r = c.post("/jobs", "{}").await;
@@ -424,18 +602,40 @@ async fn error_statuses_and_bodies() {
     assert_eq!((r.status, r.text.as_str()), (400, "Request body is empty"));
     assert_eq!(c.post("/jobs", "{not json").await.status, 400);
     let r = c.post("/jobs", r#"{"Job":{"Type":"batch"}}"#).await;
-    assert_eq!((r.status, r.text.as_str()), (400, "Job ID hasn't been provided"));
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (400, "Job ID hasn't been provided")
+    );
     let r = c.post("/jobs", r#"{"Job":{"ID":"x"}}"#).await;
-    assert_eq!((r.status, r.text.as_str()), (500, "1 error occurred:\n\t* Missing job task groups\n\n"));
-    let r = c.post("/job/other", &json!({"Job": batch_job("x", 1, 1)}).to_string()).await;
-    assert_eq!((r.status, r.text.as_str()), (400, "Job ID does not match name"));
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (500, "1 error occurred:\n\t* Missing job task groups\n\n")
+    );
+    let r = c
+        .post(
+            "/job/other",
+            &json!({"Job": batch_job("x", 1, 1)}).to_string(),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (400, "Job ID does not match name")
+    );
     let r = c.delete("/jobs").await;
     assert_eq!((r.status, r.text.as_str()), (405, "Invalid method"));
     let r = c.get("/metrics?format=prometheus").await;
-    assert_eq!((r.status, r.text.as_str()), (415, "Prometheus is not enabled"));
+    assert_eq!(
+        (r.status, r.text.as_str()),
+        (415, "Prometheus is not enabled")
+    );
     let r = c.post("/jobs/parse", r#"{"JobHCL":"job \"x\" {}"}"#).await;
     assert_eq!(r.status, 400);
-    assert!(r.text.starts_with("Failed to parse job: HCL parsing is not supported"), "{}", r.text);
+    assert!(
+        r.text
+            .starts_with("Failed to parse job: HCL parsing is not supported"),
+        "{}",
+        r.text
+    );
     assert_eq!(c.get("/no/such/path").await.status, 404);
     h.shutdown().await;
 }
@@ -450,7 +650,13 @@ async fn acl_token() {
     assert_eq!(c.get("/event/stream").await.status, 403);
     assert_eq!(c.get("/metrics").await.status, 200, "metrics are open");
     assert_eq!(c.get("/status/leader").await.status, 200, "status is open");
-    let bearer = c.send(c.http.get(format!("{}/jobs", c.base)).header("Authorization", "Bearer s3cret-token")).await;
+    let bearer = c
+        .send(
+            c.http
+                .get(format!("{}/jobs", c.base))
+                .header("Authorization", "Bearer s3cret-token"),
+        )
+        .await;
     assert_eq!(bearer.status, 200);
     c.token = Some("wrong".into());
     assert_eq!(c.get("/nodes").await.status, 403);
@@ -468,16 +674,28 @@ async fn per_client_connection_cap() {
     let b = tokio::net::TcpStream::connect(h.addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut third = tokio::net::TcpStream::connect(h.addr).await.unwrap();
-    let _ = third.write_all(b"GET /v1/jobs HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let _ = third
+        .write_all(b"GET /v1/jobs HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
     let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut out)).await.unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(5), third.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
     let text = String::from_utf8(out).unwrap();
-    assert!(text.starts_with("HTTP/1.1 429 Too Many Requests\r\n"), "{text}");
+    assert!(
+        text.starts_with("HTTP/1.1 429 Too Many Requests\r\n"),
+        "{text}"
+    );
     assert!(text.ends_with("\r\n\r\nYour IP is issuing too many concurrent connections, please rate limit your calls\n"));
     drop((a, b));
     tokio::time::sleep(Duration::from_millis(100)).await;
     let c = Client::new(&h.url());
-    assert_eq!(c.get("/status/leader").await.status, 200, "served again once connections close");
+    assert_eq!(
+        c.get("/status/leader").await.status,
+        200,
+        "served again once connections close"
+    );
     h.shutdown().await;
 }
 
@@ -486,7 +704,9 @@ async fn write_faults_and_leader_change() {
     let mut cfg = config(10.0);
     cfg.faults.write_error_share = 1.0;
     let (h, c) = start(cfg).await;
-    let r = c.post("/jobs", &json!({"Job": batch_job("f1", 1, 1)}).to_string()).await;
+    let r = c
+        .post("/jobs", &json!({"Job": batch_job("f1", 1, 1)}).to_string())
+        .await;
     assert_eq!((r.status, r.text.as_str()), (500, "No cluster leader"));
     h.shutdown().await;
 
@@ -501,10 +721,15 @@ async fn write_faults_and_leader_change() {
         if l == "" {
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(5), "the leader steps down");
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "the leader steps down"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let r = c.post("/jobs", &json!({"Job": batch_job("f2", 1, 1)}).to_string()).await;
+    let r = c
+        .post("/jobs", &json!({"Job": batch_job("f2", 1, 1)}).to_string())
+        .await;
     assert_eq!((r.status, r.text.as_str()), (500, "No cluster leader"));
     assert_eq!(c.get("/agent/health").await.status, 500);
     loop {
@@ -513,7 +738,10 @@ async fn write_faults_and_leader_change() {
             assert_ne!(l, before, "another server is elected");
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(10), "a leader is elected again");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "a leader is elected again"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     c.register(batch_job("f3", 1, 1)).await;
@@ -527,7 +755,8 @@ async fn ground_truth_matches_allocations_api() {
     let mut svc = batch_job("gt-b", 2, 1);
     svc["Type"] = json!("service");
     svc["TaskGroups"][0]["Tasks"][0]["Config"] = json!({"image": "alpine:3.12"});
-    svc["TaskGroups"][0]["Constraints"] = json!([{"LTarget": "${node.class}", "RTarget": "big", "Operand": "="}]);
+    svc["TaskGroups"][0]["Constraints"] =
+        json!([{"LTarget": "${node.class}", "RTarget": "big", "Operand": "="}]);
     c.register(svc).await;
     c.wait_job_dead("gt-a", Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -538,21 +767,39 @@ async fn ground_truth_matches_allocations_api() {
     assert_eq!(truth.len(), 5);
     assert_eq!(allocs.len(), truth.len());
     let nodes = c.get("/nodes").await.json();
-    let big: Vec<&str> = nodes.as_array().unwrap().iter().filter(|n| n["NodeClass"] == "big").map(|n| n["ID"].as_str().unwrap()).collect();
+    let big: Vec<&str> = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["NodeClass"] == "big")
+        .map(|n| n["ID"].as_str().unwrap())
+        .collect();
     for t in truth {
-        let a = allocs.iter().find(|a| a["ID"] == t["alloc_id"]).expect("every true alloc is in the API");
+        let a = allocs
+            .iter()
+            .find(|a| a["ID"] == t["alloc_id"])
+            .expect("every true alloc is in the API");
         assert_eq!(a["JobID"], t["job_id"]);
         assert_eq!(a["NodeID"], t["node_id"]);
         assert_eq!(a["TaskGroup"], t["task_group"]);
-        assert_eq!(a["CreateTime"], t["placed_ns"], "CreateTime is the placement time");
+        assert_eq!(
+            a["CreateTime"], t["placed_ns"],
+            "CreateTime is the placement time"
+        );
         let ts = &a["TaskStates"]["t"];
         assert_eq!(rfc3339_ns(&ts["StartedAt"]), t["running_ns"].as_u64());
         assert_eq!(rfc3339_ns(&ts["FinishedAt"]), t["done_ns"].as_u64());
         assert_eq!(a["ClientStatus"], t["status"]);
         assert!(t["submit_ns"].as_u64().unwrap() >= h.base_unix_ns);
         if t["job_id"] == "gt-b" {
-            assert!(big.contains(&a["NodeID"].as_str().unwrap()), "node.class constraint honoured");
-            assert_eq!(a["ClientStatus"], "running", "a service without `sleep N` runs until stopped");
+            assert!(
+                big.contains(&a["NodeID"].as_str().unwrap()),
+                "node.class constraint honoured"
+            );
+            assert_eq!(
+                a["ClientStatus"], "running",
+                "a service without `sleep N` runs until stopped"
+            );
             assert!(t["done_ns"].is_null() && ts["FinishedAt"].is_null());
         }
     }
@@ -564,19 +811,46 @@ async fn metrics_status_agent() {
     let (h, c) = start(config(10.0)).await;
     let m = c.get("/metrics").await.json();
     let gauges = m["Gauges"].as_array().unwrap();
-    let ready = gauges.iter().find(|g| g["Name"] == "nomad.nomad.broker.total_ready").expect("broker gauge");
+    let ready = gauges
+        .iter()
+        .find(|g| g["Name"] == "nomad.nomad.broker.total_ready")
+        .expect("broker gauge");
     let leader_name = ready["Labels"]["host"].as_str().unwrap().to_string();
-    assert!(m["Counters"].as_array().unwrap().iter().any(|c| c["Name"] == "nomad.raft.apply"));
-    assert!(m["Samples"].as_array().unwrap().iter().any(|c| c["Name"] == "nomad.raft.commitTime"));
+    assert!(m["Counters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["Name"] == "nomad.raft.apply"));
+    assert!(m["Samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["Name"] == "nomad.raft.commitTime"));
     let m2 = c.get("/metrics?server=server-2").await.json();
     assert_eq!(m2["Gauges"][0]["Labels"]["host"], "server-2");
-    let m3 = c.send(c.http.get(format!("{}/metrics", c.base)).header("X-Stampede-Server", "server-3")).await.json();
+    let m3 = c
+        .send(
+            c.http
+                .get(format!("{}/metrics", c.base))
+                .header("X-Stampede-Server", "server-3"),
+        )
+        .await
+        .json();
     assert_eq!(m3["Gauges"][0]["Labels"]["host"], "server-3");
     assert_eq!(c.get("/metrics?server=nope").await.status, 400);
     let p = c.get("/metrics?format=prometheus").await;
     assert_eq!(p.status, 200);
-    for name in ["process_cpu_seconds_total", "process_resident_memory_bytes", "nomad_nomad_broker_total_ready", "nomad_raft_apply", "nomad_raft_commitTime"] {
-        assert!(p.text.lines().any(|l| l.starts_with(name)), "{name} in prometheus text");
+    for name in [
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "nomad_nomad_broker_total_ready",
+        "nomad_raft_apply",
+        "nomad_raft_commitTime",
+    ] {
+        assert!(
+            p.text.lines().any(|l| l.starts_with(name)),
+            "{name} in prometheus text"
+        );
     }
     let peers = c.get("/status/peers").await.json();
     assert_eq!(peers.as_array().unwrap().len(), 3);
@@ -587,7 +861,14 @@ async fn metrics_status_agent() {
     assert_eq!(s["member"]["Tags"]["stampede_emulator"], "true");
     assert_eq!(s["stats"]["raft"]["state"], "Leader");
     assert_eq!(s["config"]["NodeName"], leader_name.as_str());
-    assert!(s["stats"]["raft"]["commit_index"].as_str().unwrap().parse::<u64>().unwrap() >= 10);
+    assert!(
+        s["stats"]["raft"]["commit_index"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            >= 10
+    );
     let rc = c.get("/operator/raft/configuration").await.json();
     let servers = rc["Servers"].as_array().unwrap();
     assert_eq!(servers.iter().filter(|s| s["Leader"] == true).count(), 1);
@@ -613,16 +894,26 @@ async fn dispatch_and_deregister() {
     assert!(!d["EvalID"].as_str().unwrap().is_empty());
     let r = c.post("/job/param/dispatch", r#"{"JobID":"other"}"#).await;
     assert_eq!((r.status, r.text.as_str()), (400, "Job ID does not match"));
-    c.wait_job_dead(&child.replace('/', "%2F"), Duration::from_secs(20)).await;
+    c.wait_job_dead(&child.replace('/', "%2F"), Duration::from_secs(20))
+        .await;
     // Nomad's router also takes the raw `/` in the path.
-    assert_eq!(c.get(&format!("/job/{child}/summary")).await.json()["JobID"], child.as_str());
-    assert_eq!(c.get(&format!("/job/{child}")).await.json()["ParentID"], "param");
+    assert_eq!(
+        c.get(&format!("/job/{child}/summary")).await.json()["JobID"],
+        child.as_str()
+    );
+    assert_eq!(
+        c.get(&format!("/job/{child}")).await.json()["ParentID"],
+        "param"
+    );
     c.register(batch_job("gone", 1, 100)).await;
     let r = c.delete("/job/gone?purge=true").await;
     assert_eq!(r.status, 200, "{}", r.text);
     let t0 = Instant::now();
     while c.get("/job/gone").await.status != 404 {
-        assert!(t0.elapsed() < Duration::from_secs(10), "purged job disappears");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "purged job disappears"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     h.shutdown().await;
@@ -647,13 +938,22 @@ struct Spec(Value);
 impl Spec {
     fn load() -> Spec {
         let p = PathBuf::from("/work/shared/reference/nomad-openapi.yaml");
-        let p = if p.exists() { p } else { PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/reference/nomad-openapi.yaml") };
-        let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
+        let p = if p.exists() {
+            p
+        } else {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../../shared/reference/nomad-openapi.yaml")
+        };
+        let text =
+            std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()));
         Spec(serde_yaml::from_str(&text).unwrap())
     }
     fn resolve<'a>(&'a self, mut v: &'a Value) -> &'a Value {
         while let Some(r) = v.get("$ref").and_then(Value::as_str) {
-            v = self.0.pointer(&r[1..].replace("~1", "/")).unwrap_or_else(|| panic!("dangling $ref {r}"));
+            v = self
+                .0
+                .pointer(&r[1..].replace("~1", "/"))
+                .unwrap_or_else(|| panic!("dangling $ref {r}"));
         }
         v
     }
@@ -720,9 +1020,18 @@ async fn openapi_conformance() {
     let (h, c) = start(config(20.0)).await;
     c.register(batch_job("oa", 2, 1)).await;
     c.wait_job_dead("oa", Duration::from_secs(20)).await;
-    let alloc_id = c.get("/allocations").await.json()[0]["ID"].as_str().unwrap().to_string();
-    let node_id = c.get("/nodes").await.json()[0]["ID"].as_str().unwrap().to_string();
-    let eval_id = c.get("/evaluations").await.json()[0]["ID"].as_str().unwrap().to_string();
+    let alloc_id = c.get("/allocations").await.json()[0]["ID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let node_id = c.get("/nodes").await.json()[0]["ID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let eval_id = c.get("/evaluations").await.json()[0]["ID"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let cases: Vec<(String, &str)> = vec![
         ("/jobs".into(), "/jobs"),
         ("/job/oa".into(), "/job/{jobName}"),
@@ -735,7 +1044,10 @@ async fn openapi_conformance() {
         (format!("/node/{node_id}"), "/node/{nodeId}"),
         ("/evaluations".into(), "/evaluations"),
         (format!("/evaluation/{eval_id}"), "/evaluation/{evalID}"),
-        ("/operator/scheduler/configuration".into(), "/operator/scheduler/configuration"),
+        (
+            "/operator/scheduler/configuration".into(),
+            "/operator/scheduler/configuration",
+        ),
         ("/status/leader".into(), "/status/leader"),
         ("/status/peers".into(), "/status/peers"),
     ];
@@ -748,10 +1060,24 @@ async fn openapi_conformance() {
     }
     // The register response, and an allocation event's payload against the Allocation schema.
     let reg = c.register(batch_job("oa2", 1, 1)).await;
-    spec.check(&reg, spec.schema("JobRegisterResponse"), "POST /jobs", &mut errs);
+    spec.check(
+        &reg,
+        spec.schema("JobRegisterResponse"),
+        "POST /jobs",
+        &mut errs,
+    );
     let mut s = c.stream("topic=Allocation:oa2").await;
     let b = s.batch(Duration::from_secs(10)).await.unwrap();
-    spec.check(&b["Events"][0]["Payload"]["Allocation"], spec.schema("Allocation"), "event Allocation", &mut errs);
-    assert!(errs.is_empty(), "emitted properties not in the OpenAPI spec:\n{}", errs.join("\n"));
+    spec.check(
+        &b["Events"][0]["Payload"]["Allocation"],
+        spec.schema("Allocation"),
+        "event Allocation",
+        &mut errs,
+    );
+    assert!(
+        errs.is_empty(),
+        "emitted properties not in the OpenAPI spec:\n{}",
+        errs.join("\n")
+    );
     h.shutdown().await;
 }
