@@ -530,7 +530,7 @@ async fn job_evals(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HRe
 
 async fn job_delete(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
     let purge = flag(&q, "purge");
-    if store(&sh)?.jobs.get(&id).is_none() {
+    if !store(&sh)?.jobs.contains_key(&id) {
         return Err(HttpError(404, "job not found".into()));
     }
     write_fault(&sh)?;

@@ -111,7 +111,7 @@ fn sleep_arg_ns(s: &str) -> Option<u64> {
         _ => (s, 1e9),
     };
     let v: f64 = num.parse().ok()?;
-    (v.is_finite() && v >= 0.0).then(|| (v * mult) as u64)
+    (v.is_finite() && v >= 0.0).then_some((v * mult) as u64)
 }
 
 /// The run duration a task's `Config` implies, if it is a `sleep`.
@@ -305,7 +305,7 @@ fn node_class(o: &Value, field: &str) -> Result<Option<String>, JobError> {
         let l = get_str(c, "LTarget", field)?.unwrap_or_default();
         let op = get_str(c, "Operand", field)?.unwrap_or_else(|| "=".into());
         if l == "${node.class}" && (op == "=" || op == "==" || op.is_empty()) {
-            return Ok(get_str(c, "RTarget", field)?);
+            return get_str(c, "RTarget", field);
         }
     }
     Ok(None)
