@@ -201,3 +201,94 @@ async fn pump(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::state::{Event, Ring};
+    use super::*;
+
+    fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    fn ev(topic: Topic, key: &str, fk: &str, ns: &'static str) -> Event {
+        Event {
+            topic,
+            key: key.into(),
+            filter_key: fk.into(),
+            namespace: ns,
+            json: format!("{{\"Key\":\"{key}\"}}"),
+        }
+    }
+
+    fn batch(index: u64, events: Vec<Event>) -> EventBatch {
+        let line = batch_line(index, events.iter().map(|e| e.json.as_str()));
+        EventBatch {
+            index,
+            events,
+            line,
+        }
+    }
+
+    #[test]
+    fn topic_filters() {
+        let b = batch(
+            7,
+            vec![
+                ev(Topic::Allocation, "a1", "job1", "default"),
+                ev(Topic::Allocation, "a2", "job2", "default"),
+                ev(Topic::Node, "n1", "", ""),
+                ev(Topic::Job, "job1", "", "default"),
+            ],
+        );
+        let keys = |f: &Filter| -> Vec<String> {
+            b.events
+                .iter()
+                .filter(|e| f.matches(e))
+                .map(|e| e.key.clone())
+                .collect()
+        };
+        let f = Filter::parse(&q(&[("topic", "Allocation:job1")])).unwrap();
+        assert_eq!(keys(&f), vec!["a1"], "FilterKeys hold the JobID");
+        let f = Filter::parse(&q(&[("topic", "Allocation:*"), ("topic", "Node")])).unwrap();
+        assert_eq!(keys(&f), vec!["a1", "a2", "n1"]);
+        let f = Filter::parse(&q(&[("topic", "*:job1")])).unwrap();
+        assert_eq!(keys(&f), vec!["a1", "job1"]);
+        let f = Filter::parse(&q(&[])).unwrap();
+        assert_eq!(
+            f.line(&b).unwrap(),
+            b.line,
+            "no topic: everything, the shared line"
+        );
+        let f = Filter::parse(&q(&[("topic", "Allocation:job1"), ("namespace", "other")])).unwrap();
+        assert!(f.line(&b).is_none(), "other namespace");
+        let f = Filter::parse(&q(&[("topic", "Deployment")])).unwrap();
+        assert!(f.line(&b).is_none());
+        assert_eq!(
+            Filter::parse(&q(&[("topic", "Job:a:b")])).unwrap_err().0,
+            400
+        );
+        let line = Filter::parse(&q(&[("topic", "Allocation:job2")]))
+            .unwrap()
+            .line(&b)
+            .unwrap();
+        assert_eq!(&line[..], b"{\"Index\":7,\"Events\":[{\"Key\":\"a2\"}]}\n");
+    }
+
+    #[test]
+    fn ring_start_positions() {
+        let mut r = Ring::default();
+        assert_eq!(r.start_pos(5), 0);
+        for i in [10u64, 12, 15] {
+            r.batches.push_back(std::sync::Arc::new(batch(i, vec![])));
+        }
+        assert_eq!(r.start_pos(0), 0, "0: oldest");
+        assert_eq!(r.start_pos(3), 0, "older than the ring: oldest");
+        assert_eq!(r.start_pos(12), 1, "inclusive");
+        assert_eq!(r.start_pos(13), 2, "next after");
+        assert_eq!(r.start_pos(99), 2, "beyond the newest: the newest again");
+    }
+}
