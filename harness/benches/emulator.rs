@@ -1,6 +1,6 @@
 //! Placements/s the emulator sustains in real time: `cargo bench -p stampede --bench emulator`
 //! (options via env: `STAMPEDE_BENCH_SCENARIO` (default scenarios/c2m.toml), `STAMPEDE_BENCH_SECONDS`
-//! (default 20), `STAMPEDE_BENCH_COUNT` (default 1000)).
+//! (default 20), `STAMPEDE_BENCH_COUNT` (default 1000), `STAMPEDE_BENCH_SPEED` (default 1)).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -25,16 +25,21 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1000);
+    let speed: f64 = std::env::var("STAMPEDE_BENCH_SPEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
     let bc = BenchConfig {
         window: Duration::from_secs(secs),
         count,
+        speed,
         ..Default::default()
     };
     match run(&scenario, bc) {
         Ok(r) => {
             println!(
-                "emulator/{}: {} nodes, {} jobs registered, {} placements in {:.0} s = {:.0} placements/s (sim/real {:.2})",
-                r.scenario, r.nodes, r.jobs_registered, r.placements, r.window_s, r.placements_per_s, r.realtime_ratio
+                "emulator/{} at {}x: {} nodes, {} jobs registered, {} placements in {:.0} s = {:.0} placements/s (sim/real {:.2})",
+                r.scenario, speed, r.nodes, r.jobs_registered, r.placements, r.window_s, r.placements_per_s, r.realtime_ratio
             );
         }
         Err(e) => {

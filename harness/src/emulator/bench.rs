@@ -52,11 +52,11 @@ pub struct BenchReport {
     pub window_s: f64,
     /// Jobs registered (responses received) during the window.
     pub jobs_registered: u64,
-    /// Placements committed (`CreateTime` within the window), from the ground truth.
+    /// Placements committed (`CreateTime` within the window, in emulated time), from the ground truth.
     pub placements: u64,
     /// Placements per wall second.
     pub placements_per_s: f64,
-    /// Simulated time the core reached at the end of the window divided by the window (1.0 = kept up), ratio.
+    /// Simulated time that passed during the window divided by `window × speed` (1.0 = kept up), ratio.
     pub realtime_ratio: f64,
 }
 
@@ -81,10 +81,10 @@ pub async fn measure(scenario: Scenario, bc: BenchConfig) -> anyhow::Result<Benc
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(bc.submitters)
         .build()?;
+    let sim_now = |h: &super::EmulatorHandle| h.shared.status.read().map(|s| s.now).unwrap_or(0);
     let t0 = Instant::now();
-    let t0_unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)?
-        .as_nanos() as u64;
+    // The window in emulated time: Nomad's Unix times run `speed` times faster than the wall clock.
+    let sim0 = sim_now(&h);
     let deadline = t0 + bc.window;
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
@@ -122,8 +122,9 @@ pub async fn measure(scenario: Scenario, bc: BenchConfig) -> anyhow::Result<Benc
         t.await.context("submitter task")??;
     }
     tokio::time::sleep_until(deadline.into()).await;
-    let end_unix = t0_unix + bc.window.as_nanos() as u64;
-    let sim_now = h.shared.status.read().map(|s| s.now).unwrap_or(0);
+    let wall = t0.elapsed();
+    let sim1 = sim_now(&h);
+    let (from, to) = (h.base_unix_ns + sim0, h.base_unix_ns + sim1);
     let url = format!("{base}/stampede/ground-truth");
     let rows: Vec<Value> = client
         .get(&url)
@@ -136,14 +137,14 @@ pub async fn measure(scenario: Scenario, bc: BenchConfig) -> anyhow::Result<Benc
     let placements = rows
         .iter()
         .filter_map(|r| r.get("placed_ns").and_then(Value::as_u64))
-        .filter(|&t| t >= t0_unix && t <= end_unix)
+        .filter(|&t| t >= from && t <= to)
         .count() as u64;
     let failure = h.failure();
     h.shutdown().await;
     if let Some(f) = failure {
         anyhow::bail!("the simulator core failed during the benchmark: {f}");
     }
-    let window_s = bc.window.as_secs_f64();
+    let window_s = wall.as_secs_f64();
     Ok(BenchReport {
         scenario: name,
         nodes,
@@ -151,7 +152,7 @@ pub async fn measure(scenario: Scenario, bc: BenchConfig) -> anyhow::Result<Benc
         jobs_registered: done.load(Ordering::SeqCst),
         placements,
         placements_per_s: placements as f64 / window_s,
-        realtime_ratio: sim_now as f64 / 1e9 / (t0.elapsed().as_secs_f64() * bc.speed),
+        realtime_ratio: (sim1 - sim0) as f64 / 1e9 / (window_s * bc.speed),
     })
 }
 
