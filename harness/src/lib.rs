@@ -23,6 +23,7 @@ use clap::{Parser, Subcommand};
 
 pub mod cmd;
 pub mod cost;
+pub mod embedded;
 pub mod emulator;
 pub mod jobspec;
 pub mod load;

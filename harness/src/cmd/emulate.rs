@@ -1,10 +1,107 @@
-//! `stampede emulate` (not built yet).
+//! `stampede emulate`: serve the simulator core behind Nomad's HTTP API, in real time.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::emulator::{self, EmulatorConfig, Faults};
 
 /// Arguments of `stampede emulate`.
 #[derive(Debug, clap::Args)]
-pub struct EmulateArgs {}
+pub struct EmulateArgs {
+    /// Address to serve Nomad's HTTP API on (port 0 picks a free one).
+    #[arg(long, default_value = "127.0.0.1:4646")]
+    pub listen: SocketAddr,
+    /// Scenario file (TOML): the cluster to emulate (servers, pools, params, scripted faults). Its workload
+    /// is ignored: jobs arrive over HTTP.
+    #[arg(long, short = 's')]
+    pub scenario: PathBuf,
+    /// Simulated seconds per wall-clock second.
+    #[arg(long, default_value_t = 1.0)]
+    pub speed: f64,
+    /// Root seed (default: the scenario's `seed`). The seed used is printed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Require this ACL token (`X-Nomad-Token` or `Authorization: Bearer`) on every endpoint except
+    /// /v1/metrics and /v1/status/*.
+    #[arg(long, env = "STAMPEDE_EMULATOR_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// Serve /v1/metrics?format=prometheus (default on, as `nomad agent -dev`).
+    #[arg(long, overrides_with = "no_prometheus")]
+    pub prometheus: bool,
+    /// Answer /v1/metrics?format=prometheus with 415 `Prometheus is not enabled`.
+    #[arg(long)]
+    pub no_prometheus: bool,
+    /// Event-stream heartbeat interval.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub heartbeat: Duration,
+    /// Nomad's `http_max_conns_per_client` (0 = unlimited); beyond it connections get a raw 429.
+    #[arg(long, default_value_t = 100)]
+    pub max_conns_per_client: usize,
+    /// Fault: close every event-stream connection after this long.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub fault_drop_streams_every: Option<Duration>,
+    /// Fault: share (0–1) of write requests answered 500 `No cluster leader`.
+    #[arg(long, default_value_t = 0.0)]
+    pub fault_write_errors: f64,
+    /// Fault: latency added to every response.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub fault_latency: Option<Duration>,
+    /// Fault: the leader steps down at this simulated time (e.g. `60s`).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub fault_leader_change_at: Option<Duration>,
+}
 
-/// Runs the command.
-pub fn run(_args: EmulateArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`stampede emulate` is not built yet")
+impl EmulateArgs {
+    /// The emulator configuration these flags describe (reads the scenario file).
+    pub fn config(&self) -> anyhow::Result<EmulatorConfig> {
+        let sc = crate::cmd::sim::load_scenario(&self.scenario, 1.0)?;
+        let mut cfg = EmulatorConfig::new(sc);
+        cfg.listen = self.listen;
+        cfg.speed = self.speed;
+        if let Some(s) = self.seed {
+            cfg.seed = s;
+        }
+        cfg.token = self.token.clone().filter(|t| !t.is_empty());
+        cfg.prometheus = !self.no_prometheus;
+        cfg.heartbeat = self.heartbeat;
+        anyhow::ensure!(!self.heartbeat.is_zero(), "--heartbeat must be positive");
+        cfg.faults = Faults {
+            drop_streams_every: self.fault_drop_streams_every,
+            write_error_share: self.fault_write_errors,
+            max_conns_per_client: self.max_conns_per_client,
+            latency: self.fault_latency.unwrap_or_default(),
+            leader_change_at: self.fault_leader_change_at,
+        };
+        Ok(cfg)
+    }
+}
+
+/// Runs the command until Ctrl-C.
+pub fn run(args: EmulateArgs) -> anyhow::Result<u8> {
+    let cfg = args.config()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("building the tokio runtime")?;
+    rt.block_on(async move {
+        let nodes: u32 = cfg.scenario.pools.iter().map(|p| p.count).sum();
+        let (name, seed, speed, acl) = (cfg.scenario.name.clone(), cfg.seed, cfg.speed, cfg.token.is_some());
+        let h = emulator::start(cfg).await?;
+        eprintln!(
+            "stampede emulate: serving Nomad's HTTP API on {} (scenario {name}, {nodes} nodes, seed {seed}, speed {speed}x, ACL {})",
+            h.url(),
+            if acl { "on" } else { "off" }
+        );
+        eprintln!("export NOMAD_ADDR={}", h.url());
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+        let failure = h.failure();
+        h.shutdown().await;
+        if let Some(f) = failure {
+            anyhow::bail!("the simulator core failed: {f}");
+        }
+        Ok(0)
+    })
 }

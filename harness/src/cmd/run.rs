@@ -325,6 +325,14 @@ pub fn run(args: RunArgs) -> Result<u8> {
         if !args.quiet && !args.json {
             eprintln!("stampede run {}: seed {}, prefix `{}`, writing {}", plan.run_id, plan.seed, plan.prefix, plan.out_dir.display());
         }
+        if plan.conn.address.is_none() {
+            let target = crate::embedded::EmbeddedEmulator::for_scenario(
+                args.scenario.as_deref(),
+                plan.seed,
+                !args.quiet && !args.json,
+            )?;
+            crate::load::set_embedded_target(Box::new(target));
+        }
         let out = run_load(plan).await?;
         if !args.no_report {
             let rec = crate::record_io::read_record(&out.dir)?;

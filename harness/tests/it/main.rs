@@ -2,6 +2,8 @@
 
 mod compare;
 mod cost;
+mod e2e;
+mod emulator;
 mod mock_nomad;
 mod nomad;
 mod parsers;

@@ -1,0 +1,401 @@
+//! Nomad job JSON (`{"Job":{…}}` as `POST /v1/jobs` takes it) → the core's [`JobSpec`].
+//!
+//! What the core models is read from the JSON: `Type`, `Priority`, `Datacenters`, `AllAtOnce`, `Spread`,
+//! `ParameterizedJob`, `Meta`, `Constraints` on `${node.class}`, and per group `Count`, the tasks'
+//! `Resources{CPU,MemoryMB}` (summed), the main task's image, and its run duration:
+//! `Meta["stampede_duration"]` (group, then job; `5s`, `lognormal:8s:0.5`, `forever`), else a `sleep N`
+//! command (docker `command="sleep"`, `args=["N"]`; raw_exec/exec `command="/bin/sleep"`), else forever for
+//! service jobs and 10 s for batch jobs. `Meta["stampede_fail_rate"]` sets the per-attempt failure
+//! probability. Everything else is kept verbatim and echoed back by `GET /v1/job/:id`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+use stampede_sim::driver::{GroupSpec, JobSpec, RunPlan};
+use stampede_sim::scenario::{JobType, RunDuration};
+
+/// A job that cannot be accepted: the HTTP status and Nomad's plain-text body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobError {
+    /// 400 (decode) or 500 (validation).
+    pub status: u16,
+    /// Body text.
+    pub msg: String,
+}
+
+fn bad(msg: impl Into<String>) -> JobError {
+    JobError {
+        status: 400,
+        msg: msg.into(),
+    }
+}
+
+fn invalid(msg: impl AsRef<str>) -> JobError {
+    JobError {
+        status: 500,
+        msg: format!("1 error occurred:\n\t* {}\n\n", msg.as_ref()),
+    }
+}
+
+fn type_err(field: &str, want: &str, got: &Value) -> JobError {
+    let kind = match got {
+        Value::String(_) => "string",
+        Value::Number(_) => "number",
+        Value::Bool(_) => "bool",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+        Value::Null => "null",
+    };
+    bad(format!(
+        "json: cannot unmarshal {kind} into Go struct field {field} of type {want}"
+    ))
+}
+
+fn get_str(o: &Value, k: &str, field: &str) -> Result<Option<String>, JobError> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(v) => Err(type_err(field, "string", v)),
+    }
+}
+
+fn get_int(o: &Value, k: &str, field: &str) -> Result<Option<i64>, JobError> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Number(n)) => n
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| type_err(field, "int", v)),
+        Some(v) => Err(type_err(field, "int", v)),
+    }
+}
+
+fn get_bool(o: &Value, k: &str, field: &str) -> Result<bool, JobError> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(v) => Err(type_err(field, "bool", v)),
+    }
+}
+
+fn get_arr<'a>(o: &'a Value, k: &str, field: &str) -> Result<&'a [Value], JobError> {
+    match o.get(k) {
+        None | Some(Value::Null) => Ok(&[]),
+        Some(Value::Array(a)) => Ok(a),
+        Some(v) => Err(type_err(field, "[]", v)),
+    }
+}
+
+fn get_meta(o: &Value, field: &str) -> Result<BTreeMap<String, String>, JobError> {
+    match o.get("Meta") {
+        None | Some(Value::Null) => Ok(BTreeMap::new()),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                v => Err(type_err(field, "string", v)),
+            })
+            .collect(),
+        Some(v) => Err(type_err(field, "map[string]string", v)),
+    }
+}
+
+/// Parses a `sleep` argument (`5`, `2.5`, `30s`, `2m`, `1h`) into ns.
+fn sleep_arg_ns(s: &str) -> Option<u64> {
+    let (num, mult) = match s.chars().last()? {
+        's' => (&s[..s.len() - 1], 1e9),
+        'm' => (&s[..s.len() - 1], 60e9),
+        'h' => (&s[..s.len() - 1], 3600e9),
+        'd' => (&s[..s.len() - 1], 86400e9),
+        _ => (s, 1e9),
+    };
+    let v: f64 = num.parse().ok()?;
+    (v.is_finite() && v >= 0.0).then_some((v * mult) as u64)
+}
+
+/// The run duration a task's `Config` implies, if it is a `sleep`.
+fn sleep_duration(config: &Value) -> Option<u64> {
+    let cmd = config.get("command")?.as_str()?;
+    let base = cmd.rsplit('/').next().unwrap_or(cmd);
+    if base != "sleep" {
+        return None;
+    }
+    let arg = config.get("args")?.as_array()?.first()?.as_str()?;
+    sleep_arg_ns(arg)
+}
+
+/// Converts the request body of `POST /v1/jobs` into a [`JobSpec`] (with `source_json` set).
+pub fn from_register_body(body: &[u8]) -> Result<JobSpec, JobError> {
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(bad("Request body is empty"));
+    }
+    let v: Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    if !v.is_object() {
+        return Err(type_err("JobRegisterRequest", "api.JobRegisterRequest", &v));
+    }
+    let job = match v.get("Job") {
+        None | Some(Value::Null) => return Err(bad("Job must be specified")),
+        Some(j @ Value::Object(_)) => j,
+        Some(j) => return Err(type_err("JobRegisterRequest.Job", "api.Job", j)),
+    };
+    from_job(job)
+}
+
+/// Converts a Nomad `Job` object into a [`JobSpec`].
+pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
+    let id = get_str(job, "ID", "Job.ID")?.unwrap_or_default();
+    if id.is_empty() {
+        return Err(bad("Job ID hasn't been provided"));
+    }
+    let job_type = match get_str(job, "Type", "Job.Type")?.as_deref() {
+        None | Some("") | Some("service") => JobType::Service,
+        Some("batch") => JobType::Batch,
+        Some(t @ ("system" | "sysbatch")) => {
+            return Err(invalid(format!(
+                "job type \"{t}\" is not modelled by the stampede emulator (service and batch are)"
+            )))
+        }
+        Some(t) => return Err(invalid(format!("Invalid job type: {t:?}"))),
+    };
+    let priority = get_int(job, "Priority", "Job.Priority")?.unwrap_or(50);
+    let datacenters = get_arr(job, "Datacenters", "Job.Datacenters")?
+        .iter()
+        .map(|d| {
+            d.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| type_err("Job.Datacenters", "string", d))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let all_at_once = get_bool(job, "AllAtOnce", "Job.AllAtOnce")?;
+    let spread_block = !get_arr(job, "Spreads", "Job.Spreads")?.is_empty()
+        || !get_arr(job, "Spread", "Job.Spread")?.is_empty();
+    let parameterized = matches!(job.get("ParameterizedJob"), Some(Value::Object(_)));
+    let meta = get_meta(job, "Job.Meta")?;
+    let job_class = node_class(job, "Job.Constraints")?;
+    let mut groups = Vec::new();
+    for (gi, tg) in get_arr(job, "TaskGroups", "Job.TaskGroups")?
+        .iter()
+        .enumerate()
+    {
+        if !tg.is_object() {
+            return Err(type_err("Job.TaskGroups", "api.TaskGroup", tg));
+        }
+        let name = get_str(tg, "Name", "Job.TaskGroups.Name")?.unwrap_or_default();
+        if name.is_empty() {
+            return Err(invalid(format!("Job task group {} missing name", gi + 1)));
+        }
+        let count = get_int(tg, "Count", "Job.TaskGroups.Count")?.unwrap_or(1);
+        if !(0..=u32::MAX as i64).contains(&count) {
+            return Err(invalid(format!(
+                "Task group {name} validation failed: Task group count can't be negative"
+            )));
+        }
+        let gmeta = get_meta(tg, "Job.TaskGroups.Meta")?;
+        let class = node_class(tg, "Job.TaskGroups.Constraints")?.or_else(|| job_class.clone());
+        let (mut cpu, mut mem) = (0u32, 0u32);
+        let mut tasks = Vec::new();
+        let mut image = String::new();
+        let mut sleep = None;
+        for t in get_arr(tg, "Tasks", "Job.TaskGroups.Tasks")? {
+            if !t.is_object() {
+                return Err(type_err("Job.TaskGroups.Tasks", "api.Task", t));
+            }
+            let tname = get_str(t, "Name", "Job.TaskGroups.Tasks.Name")?.unwrap_or_default();
+            if tname.is_empty() {
+                return Err(invalid(format!(
+                    "Task group {name} validation failed: Task 1 missing name"
+                )));
+            }
+            let res = t.get("Resources").cloned().unwrap_or(Value::Null);
+            let c = get_int(&res, "CPU", "Job.TaskGroups.Tasks.Resources.CPU")?.unwrap_or(100);
+            let m = get_int(&res, "MemoryMB", "Job.TaskGroups.Tasks.Resources.MemoryMB")?
+                .unwrap_or(300);
+            if c < 1 || m < 10 {
+                return Err(invalid(format!("Task group {name} validation failed: Task {tname} validation failed: minimum CPU value is 1 and minimum MemoryMB value is 10; got {c} and {m}")));
+            }
+            cpu = cpu.saturating_add(c.min(u32::MAX as i64) as u32);
+            mem = mem.saturating_add(m.min(u32::MAX as i64) as u32);
+            let config = t.get("Config").cloned().unwrap_or(Value::Null);
+            if image.is_empty() {
+                image = config
+                    .get("image")
+                    .or_else(|| config.get("command"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+            }
+            if sleep.is_none() {
+                sleep = sleep_duration(&config);
+            }
+            tasks.push(tname);
+        }
+        if tasks.is_empty() {
+            return Err(invalid(format!(
+                "Task group {name} validation failed: Missing tasks for task group"
+            )));
+        }
+        let dur_meta = gmeta
+            .get("stampede_duration")
+            .or_else(|| meta.get("stampede_duration"));
+        let duration = match dur_meta {
+            Some(s) => RunDuration::parse(s)
+                .map_err(|e| invalid(format!("Meta stampede_duration {s:?}: {e}")))?,
+            None => match sleep {
+                Some(ns) => RunDuration::Fixed(ns),
+                None if job_type == JobType::Batch => RunDuration::Fixed(10_000_000_000),
+                None => RunDuration::Forever,
+            },
+        };
+        let fail_rate = match gmeta
+            .get("stampede_fail_rate")
+            .or_else(|| meta.get("stampede_fail_rate"))
+        {
+            Some(s) => s
+                .parse::<f64>()
+                .ok()
+                .filter(|f| (0.0..=1.0).contains(f))
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "Meta stampede_fail_rate {s:?} must be within 0..=1"
+                    ))
+                })?,
+            None => 0.0,
+        };
+        groups.push(GroupSpec {
+            name,
+            count: count as u32,
+            cpu_mhz: cpu,
+            memory_mb: mem,
+            tasks,
+            image,
+            image_bytes: 0,
+            run: RunPlan::Model {
+                duration,
+                fail_rate,
+            },
+            node_class: class,
+        });
+    }
+    if groups.is_empty() {
+        return Err(invalid("Missing job task groups"));
+    }
+    if !(1..=100).contains(&priority) {
+        return Err(invalid(format!(
+            "Job priority must be between [1, 100]; got {priority}"
+        )));
+    }
+    Ok(JobSpec {
+        id,
+        job_type,
+        priority: priority as u32,
+        datacenters,
+        all_at_once,
+        spread_block,
+        parameterized,
+        groups,
+        meta,
+        source_json: Some(Arc::new(job.to_string())),
+    })
+}
+
+/// The node class a `Constraints` list pins (`${node.class} = X`), if any.
+fn node_class(o: &Value, field: &str) -> Result<Option<String>, JobError> {
+    for c in get_arr(o, "Constraints", field)? {
+        let l = get_str(c, "LTarget", field)?.unwrap_or_default();
+        let op = get_str(c, "Operand", field)?.unwrap_or_else(|| "=".into());
+        if l == "${node.class}" && (op == "=" || op == "==" || op.is_empty()) {
+            return get_str(c, "RTarget", field);
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<JobSpec, JobError> {
+        from_register_body(s.as_bytes())
+    }
+
+    #[test]
+    fn batch_job_with_sleep_args() {
+        let j = parse(r#"{"Job":{"ID":"b1","Type":"batch","TaskGroups":[{"Name":"g","Count":4,
+            "Constraints":[{"LTarget":"${node.class}","RTarget":"ci","Operand":"="}],
+            "Tasks":[{"Name":"t","Driver":"raw_exec","Config":{"command":"/bin/sleep","args":["5"]},
+            "Resources":{"CPU":100,"MemoryMB":64}},{"Name":"u","Config":{"image":"x"},"Resources":{"CPU":50,"MemoryMB":16}}]}]}}"#).unwrap();
+        assert_eq!(j.job_type, JobType::Batch);
+        assert_eq!(j.priority, 50);
+        let g = &j.groups[0];
+        assert_eq!((g.count, g.cpu_mhz, g.memory_mb), (4, 150, 80));
+        assert_eq!(g.node_class.as_deref(), Some("ci"));
+        assert_eq!(
+            g.run,
+            RunPlan::Model {
+                duration: RunDuration::Fixed(5_000_000_000),
+                fail_rate: 0.0
+            }
+        );
+        assert_eq!(g.tasks, vec!["t", "u"]);
+    }
+
+    #[test]
+    fn defaults_and_meta_duration() {
+        let j = parse(r#"{"Job":{"ID":"s","Meta":{"stampede_duration":"2s"},"TaskGroups":[{"Name":"g","Tasks":[{"Name":"t","Config":{"image":"alpine","command":"sleep","args":["99"]}}]}]}}"#).unwrap();
+        assert_eq!(j.job_type, JobType::Service);
+        let g = &j.groups[0];
+        assert_eq!((g.count, g.cpu_mhz, g.memory_mb), (1, 100, 300));
+        assert_eq!(g.image, "alpine");
+        assert!(matches!(
+            g.run,
+            RunPlan::Model {
+                duration: RunDuration::Fixed(2_000_000_000),
+                ..
+            }
+        ));
+        let j = parse(r#"{"Job":{"ID":"s","TaskGroups":[{"Name":"g","Tasks":[{"Name":"t"}]}]}}"#)
+            .unwrap();
+        assert!(matches!(
+            j.groups[0].run,
+            RunPlan::Model {
+                duration: RunDuration::Forever,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn errors_have_nomad_codes_and_bodies() {
+        assert_eq!(parse("").unwrap_err().msg, "Request body is empty");
+        assert_eq!(parse("{}").unwrap_err().msg, "Job must be specified");
+        assert_eq!(
+            parse(r#"{"Job":{}}"#).unwrap_err().msg,
+            "Job ID hasn't been provided"
+        );
+        let e = parse("{nope").unwrap_err();
+        assert_eq!(e.status, 400);
+        let e = parse(r#"{"Job":{"ID":"x","TaskGroups":[{"Name":"g","Count":"3"}]}}"#).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.msg.contains("cannot unmarshal string"), "{}", e.msg);
+        let e = parse(r#"{"Job":{"ID":"x"}}"#).unwrap_err();
+        assert_eq!(
+            (e.status, e.msg.as_str()),
+            (500, "1 error occurred:\n\t* Missing job task groups\n\n")
+        );
+        let e = parse(r#"{"Job":{"ID":"x","Priority":101,"TaskGroups":[{"Name":"g","Tasks":[{"Name":"t"}]}]}}"#)
+            .unwrap_err();
+        assert!(
+            e.msg.starts_with("1 error occurred:\n\t* Job priority"),
+            "{}",
+            e.msg
+        );
+    }
+
+    #[test]
+    fn sleep_args() {
+        assert_eq!(sleep_arg_ns("2.5"), Some(2_500_000_000));
+        assert_eq!(sleep_arg_ns("1m"), Some(60_000_000_000));
+        assert_eq!(sleep_arg_ns("x"), None);
+    }
+}

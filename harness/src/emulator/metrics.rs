@@ -1,0 +1,188 @@
+//! `/v1/metrics`: go-metrics' in-memory sink shape (the last completed 10 s interval) and, when enabled,
+//! Prometheus text, from the core's per-server gauges. Each simulated server is addressed with
+//! `?server=NAME` (or its peer address) or the `X-Stampede-Server` header; the default is the leader.
+
+use std::fmt::Write;
+
+use serde_json::{json, Value};
+use stampede_sim::driver::ServerGauges;
+
+use super::render;
+
+/// Peer address of server `i` (`/v1/status/peers`).
+pub fn peer_addr(i: usize) -> String {
+    format!("10.0.0.{}:4647", i + 1)
+}
+
+fn gauge(name: &str, v: f64, host: &str) -> Value {
+    json!({"Name": name, "Value": v, "Labels": {"host": host}})
+}
+
+fn counter(name: &str, count: f64, secs: f64, host: &str) -> Value {
+    json!({"Name": name, "Count": count, "Rate": count / secs, "Sum": count, "Min": 1, "Max": 1,
+           "Mean": 1, "Stddev": 0, "Labels": {"host": host}})
+}
+
+fn sample(name: &str, mean_ms: f64, count: f64, secs: f64, host: &str) -> Value {
+    json!({"Name": name, "Count": count, "Rate": mean_ms * count / secs, "Sum": mean_ms * count,
+           "Min": mean_ms, "Max": mean_ms, "Mean": mean_ms, "Stddev": 0, "Labels": {"host": host}})
+}
+
+/// The JSON summary of the interval `[start, end]` (`end_unix_ns` labels it).
+pub fn json_summary(start: &ServerGauges, end: &ServerGauges, end_unix_ns: u64) -> Value {
+    let secs = 10.0;
+    let h = end.name.as_str();
+    let ts = chrono::DateTime::from_timestamp((end_unix_ns / 1_000_000_000) as i64, 0)
+        .unwrap_or_default()
+        .format("%Y-%m-%d %H:%M:%S +0000 UTC")
+        .to_string();
+    let d = |a: f64, b: f64| (b - a).max(0.0);
+    let applied = d(start.raft_applied_total, end.raft_applied_total);
+    json!({
+        "Timestamp": ts,
+        "Gauges": [
+            gauge("nomad.nomad.broker.total_ready", end.broker_ready, h),
+            gauge("nomad.nomad.broker.total_unacked", end.broker_unacked, h),
+            gauge("nomad.nomad.broker.total_pending", 0.0, h),
+            gauge("nomad.nomad.broker.total_waiting", 0.0, h),
+            gauge("nomad.nomad.blocked_evals.total_blocked", end.blocked_evals, h),
+            gauge("nomad.nomad.plan.queue_depth", end.plan_queue_depth, h),
+            gauge("nomad.raft.lastIndex", end.raft_last_index as f64, h),
+            gauge("nomad.raft.appliedIndex", end.raft_last_index as f64, h),
+            gauge("nomad.runtime.alloc_bytes", end.rss_bytes * 0.6, h),
+            gauge("nomad.runtime.sys_bytes", end.rss_bytes, h),
+            gauge("nomad.runtime.num_goroutines", 200.0, h),
+        ],
+        "Points": [],
+        "Counters": [
+            counter("nomad.raft.apply", applied, secs, h),
+            counter("nomad.nomad.plan.node_rejected", d(start.plan_node_rejected_total, end.plan_node_rejected_total), secs, h),
+            counter("nomad.nomad.client.update_status", d(start.heartbeats_total, end.heartbeats_total), secs, h),
+            counter("nomad.stampede.placements", d(start.placements_total, end.placements_total), secs, h),
+            counter("nomad.raft.boltdb.storeLogs_fsyncs", d(start.fsyncs_total, end.fsyncs_total), secs, h),
+        ],
+        "Samples": [
+            sample("nomad.raft.commitTime", end.raft_commit_time_ms, applied, secs, h),
+            sample("nomad.nomad.plan.evaluate", end.plan_evaluate_ms, applied, secs, h),
+            sample("nomad.nomad.plan.apply", end.plan_apply_ms, applied, secs, h),
+            sample("nomad.raft.boltdb.logBatchSize", d(start.raft_bytes_written_total, end.raft_bytes_written_total) / d(start.fsyncs_total, end.fsyncs_total).max(1.0), d(start.fsyncs_total, end.fsyncs_total), secs, h),
+        ],
+    })
+}
+
+/// Prometheus text exposition of a server's live gauges.
+pub fn prometheus(g: &ServerGauges) -> String {
+    let h = &g.name;
+    let mut s = String::with_capacity(4096);
+    let mut metric = |name: &str, kind: &str, v: f64, labels: bool| {
+        let _ = writeln!(s, "# HELP {name} {name}");
+        let _ = writeln!(s, "# TYPE {name} {kind}");
+        if labels {
+            let _ = writeln!(s, "{name}{{host=\"{h}\"}} {v}");
+        } else {
+            let _ = writeln!(s, "{name} {v}");
+        }
+    };
+    metric(
+        "process_cpu_seconds_total",
+        "counter",
+        g.cpu_seconds_total,
+        false,
+    );
+    metric("process_resident_memory_bytes", "gauge", g.rss_bytes, false);
+    metric("go_goroutines", "gauge", 200.0, false);
+    metric(
+        "nomad_nomad_broker_total_ready",
+        "gauge",
+        g.broker_ready,
+        true,
+    );
+    metric(
+        "nomad_nomad_broker_total_unacked",
+        "gauge",
+        g.broker_unacked,
+        true,
+    );
+    metric(
+        "nomad_nomad_blocked_evals_total_blocked",
+        "gauge",
+        g.blocked_evals,
+        true,
+    );
+    metric(
+        "nomad_nomad_plan_queue_depth",
+        "gauge",
+        g.plan_queue_depth,
+        true,
+    );
+    metric(
+        "nomad_nomad_plan_node_rejected",
+        "counter",
+        g.plan_node_rejected_total,
+        true,
+    );
+    metric("nomad_raft_apply", "counter", g.raft_applied_total, true);
+    metric(
+        "nomad_raft_lastIndex",
+        "gauge",
+        g.raft_last_index as f64,
+        true,
+    );
+    metric(
+        "nomad_raft_appliedIndex",
+        "gauge",
+        g.raft_last_index as f64,
+        true,
+    );
+    metric(
+        "nomad_raft_boltdb_storeLogs_bytes",
+        "counter",
+        g.raft_bytes_written_total,
+        true,
+    );
+    metric(
+        "nomad_raft_boltdb_storeLogs_fsyncs",
+        "counter",
+        g.fsyncs_total,
+        true,
+    );
+    metric(
+        "nomad_nomad_client_update_status",
+        "counter",
+        g.heartbeats_total,
+        true,
+    );
+    metric(
+        "nomad_stampede_placements",
+        "counter",
+        g.placements_total,
+        true,
+    );
+    let _ = writeln!(s, "# HELP nomad_raft_commitTime nomad_raft_commitTime");
+    let _ = writeln!(s, "# TYPE nomad_raft_commitTime summary");
+    for q in ["0.5", "0.9", "0.99"] {
+        let _ = writeln!(
+            s,
+            "nomad_raft_commitTime{{host=\"{h}\",quantile=\"{q}\"}} {}",
+            g.raft_commit_time_ms
+        );
+    }
+    let _ = writeln!(
+        s,
+        "nomad_raft_commitTime_sum{{host=\"{h}\"}} {}",
+        g.raft_commit_time_ms * g.raft_applied_total
+    );
+    let _ = writeln!(
+        s,
+        "nomad_raft_commitTime_count{{host=\"{h}\"}} {}",
+        g.raft_applied_total
+    );
+    let _ = writeln!(s, "# HELP nomad_stampede_info emulator build");
+    let _ = writeln!(s, "# TYPE nomad_stampede_info gauge");
+    let _ = writeln!(
+        s,
+        "nomad_stampede_info{{host=\"{h}\",version=\"{}\"}} 1",
+        render::VERSION
+    );
+    s
+}
