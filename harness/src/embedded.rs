@@ -25,13 +25,24 @@ pub struct EmbeddedEmulator {
 
 impl EmbeddedEmulator {
     /// The emulator for a scenario file, or the default fleet.
-    pub fn for_scenario(path: Option<&std::path::Path>, seed: u64, announce: bool) -> anyhow::Result<Self> {
+    pub fn for_scenario(
+        path: Option<&std::path::Path>,
+        seed: u64,
+        announce: bool,
+    ) -> anyhow::Result<Self> {
         let scenario = match path {
             Some(p) => crate::cmd::sim::load_scenario(p, 1.0)?,
-            None => Scenario::from_toml("scenarios/smoke.toml (embedded default fleet)", DEFAULT_FLEET)
-                .context("parsing the embedded default fleet")?,
+            None => Scenario::from_toml(
+                "scenarios/smoke.toml (embedded default fleet)",
+                DEFAULT_FLEET,
+            )
+            .context("parsing the embedded default fleet")?,
         };
-        Ok(EmbeddedEmulator { scenario, seed, announce })
+        Ok(EmbeddedEmulator {
+            scenario,
+            seed,
+            announce,
+        })
     }
 }
 
@@ -44,7 +55,9 @@ impl EmbeddedTarget for EmbeddedEmulator {
         let name = self.scenario.name.clone();
         let nodes = self.scenario.initial_nodes();
         Box::pin(async move {
-            let h = crate::emulator::start(cfg).await.context("starting the embedded emulator")?;
+            let h = crate::emulator::start(cfg)
+                .await
+                .context("starting the embedded emulator")?;
             let addr = format!("http://{}", h.addr);
             if announce {
                 eprintln!(

@@ -1,0 +1,172 @@
+//! End to end over real loopback sockets: `stampede run` against `stampede emulate`. The run's measured
+//! per-allocation timeline must equal the emulator's ground truth for every allocation — with no faults,
+//! and with the event stream dropped every couple of seconds and 3% of writes failing (nothing lost,
+//! nothing double-counted).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use clap::Parser;
+use stampede::emulator::{self, EmulatorConfig, Faults};
+use stampede::{Command, Opts};
+use stampede_sim::record::AllocStatus;
+use stampede_sim::scenario::Scenario;
+
+fn fixture() -> Scenario {
+    let p = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/emulator-small.toml"
+    );
+    Scenario::from_toml(p, &std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+async fn run_against_emulator(
+    faults: Faults,
+    jobs: u32,
+    rate: &str,
+    out: &Path,
+) -> (
+    stampede_sim::record::RunRecord,
+    Vec<serde_json::Value>,
+    stampede::load::RunOutcome,
+) {
+    let mut cfg = EmulatorConfig::new(fixture());
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.speed = 4.0;
+    cfg.faults = faults;
+    let h = emulator::start(cfg).await.unwrap();
+    let url = format!("http://{}", h.addr);
+    let opts = Opts::parse_from([
+        "stampede",
+        "run",
+        "--addr",
+        &url,
+        "--jobs",
+        &jobs.to_string(),
+        "--count",
+        "3",
+        "--type",
+        "batch",
+        "--cpu",
+        "200",
+        "--memory",
+        "128",
+        "--duration",
+        "2s",
+        "--rate",
+        rate,
+        "--burst",
+        "4",
+        "--seed",
+        "5",
+        "--max-attempts",
+        "8",
+        "--timeout",
+        "60s",
+        "--drain-timeout",
+        "40s",
+        "--quiet",
+        "--no-report",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let Command::Run(args) = opts.command else {
+        panic!()
+    };
+    let plan = stampede::cmd::run::plan_from_args(&args).await.unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(90), stampede::load::run_load(plan))
+        .await
+        .expect("run finished in time")
+        .unwrap();
+    let rec = stampede::record_io::read_record(&outcome.dir).unwrap();
+    let truth: Vec<serde_json::Value> = reqwest::get(format!("{url}/v1/stampede/ground-truth"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    h.shutdown().await;
+    (rec, truth, outcome)
+}
+
+fn check_equal(rec: &stampede_sim::record::RunRecord, truth: &[serde_json::Value], jobs: u32) {
+    let base = rec.meta.start_unix_ns as i128;
+    let measured: BTreeMap<&str, _> = rec
+        .allocs
+        .iter()
+        .filter(|a| !a.alloc_id.is_empty())
+        .map(|a| (a.alloc_id.as_str(), a))
+        .collect();
+    assert_eq!(
+        measured.len(),
+        rec.allocs.iter().filter(|a| !a.alloc_id.is_empty()).count(),
+        "an allocation was recorded twice"
+    );
+    assert_eq!(
+        truth.len(),
+        jobs as usize * 3,
+        "ground truth: every desired allocation placed once"
+    );
+    assert_eq!(
+        measured.len(),
+        truth.len(),
+        "every allocation the emulator placed was measured"
+    );
+    let t = |v: &serde_json::Value, k: &str| {
+        v.get(k).and_then(|x| x.as_u64()).map(|x| x as i128 - base)
+    };
+    for tr in truth {
+        let id = tr["alloc_id"].as_str().unwrap();
+        let m = measured
+            .get(id)
+            .unwrap_or_else(|| panic!("allocation {id} missing from allocs.csv"));
+        assert_eq!(m.job_id, tr["job_id"].as_str().unwrap());
+        assert_eq!(m.node_id, tr["node_id"].as_str().unwrap());
+        assert_eq!(
+            m.placed_ns.map(|x| x as i128),
+            t(tr, "placed_ns"),
+            "placed time of {id}"
+        );
+        assert_eq!(
+            m.running_ns.map(|x| x as i128),
+            t(tr, "running_ns"),
+            "running time of {id}"
+        );
+        if let (Some(md), Some(td)) = (m.done_ns, t(tr, "done_ns")) {
+            assert_eq!(md as i128, td, "done time of {id}");
+        }
+        assert!(m.status != AllocStatus::Pending, "{id} never ran");
+    }
+    assert_eq!(rec.meta.source, stampede_sim::record::Source::Emulator);
+    assert_eq!(rec.meta.summary.jobs_submitted, jobs as u64);
+    assert!(!rec.metrics.is_empty(), "server metrics were scraped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_against_emulator_matches_ground_truth() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, truth, _) = run_against_emulator(Faults::default(), 40, "40", dir.path()).await;
+    check_equal(&rec, &truth, 40);
+    // Latency is measured from the intended (open-loop) send time.
+    assert!(rec.allocs.iter().all(|a| a.submit_ns <= a.sent_ns));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_against_faulty_emulator_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // At speed 4 a 500 ms wall-clock drop interval is a drop every 2 simulated seconds.
+    let faults = Faults {
+        drop_streams_every: Some(Duration::from_millis(500)),
+        write_error_share: 0.03,
+        ..Default::default()
+    };
+    let (rec, truth, outcome) = run_against_emulator(faults, 150, "30", dir.path()).await;
+    check_equal(&rec, &truth, 150);
+    assert!(
+        outcome.submit.retries > 0,
+        "3% of 150 writes failed and were retried: {:?}",
+        outcome.submit.errors
+    );
+    assert_eq!(outcome.submit.failed, 0);
+}
