@@ -12,12 +12,14 @@
 //! | [`report`] | summary.md, report.html, exports, compare |
 //! | [`record_io`] | reading and (incrementally) writing run-record directories |
 //! | [`prices`] | the committed, dated EC2 price table |
+//! | [`aws`] | provisioning plan, journal, and (feature `aws`) EC2 provision/teardown |
 #![deny(missing_docs)]
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod aws;
 pub mod cmd;
 pub mod emulator;
 pub mod nomad;

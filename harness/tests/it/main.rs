@@ -1,0 +1,4 @@
+//! Integration tests of the harness.
+
+mod aws;
+mod infra;
