@@ -13,10 +13,12 @@ use anyhow::{anyhow, bail, Context};
 use aws_config::{BehaviorVersion, Region};
 use aws_sdk_ec2::error::DisplayErrorContext;
 use aws_sdk_ec2::types::{
-    DefaultTargetCapacityType, FleetLaunchTemplateConfigRequest, FleetLaunchTemplateOverridesRequest,
-    FleetLaunchTemplateSpecificationRequest, FleetType, LaunchTemplateHttpTokensState,
-    LaunchTemplateInstanceMetadataOptionsRequest, LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData,
-    ResourceType, SpotAllocationStrategy, SpotOptionsRequest, Tag, TagSpecification, TargetCapacitySpecificationRequest,
+    DefaultTargetCapacityType, FleetLaunchTemplateConfigRequest,
+    FleetLaunchTemplateOverridesRequest, FleetLaunchTemplateSpecificationRequest, FleetType,
+    LaunchTemplateHttpTokensState, LaunchTemplateInstanceMetadataOptionsRequest,
+    LaunchTemplateTagSpecificationRequest, RequestLaunchTemplateData, ResourceType,
+    SpotAllocationStrategy, SpotOptionsRequest, Tag, TagSpecification,
+    TargetCapacitySpecificationRequest,
 };
 use serde::{Deserialize, Serialize};
 use stampede_sim::record::RunEvent;
@@ -46,7 +48,8 @@ pub struct RegionClients {
 impl AwsTarget {
     /// Clients for one region (credentials from the standard AWS chain).
     pub async fn clients(&self, region: &str) -> RegionClients {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
+        let mut loader =
+            aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
         if let Some(u) = &self.endpoint_url {
             loader = loader.endpoint_url(u);
         }
@@ -59,19 +62,26 @@ impl AwsTarget {
     }
 
     fn describe(&self) -> String {
-        self.endpoint_url.clone().unwrap_or_else(|| "the default AWS endpoint".to_string())
+        self.endpoint_url
+            .clone()
+            .unwrap_or_else(|| "the default AWS endpoint".to_string())
     }
 
     /// Every region EC2 reports (DescribeRegions, asked in `home`).
     pub async fn all_regions(&self, home: &str) -> anyhow::Result<Vec<String>> {
         let c = self.clients(home).await;
-        let out = c
-            .ec2
-            .describe_regions()
-            .send()
-            .await
-            .map_err(|e| anyhow!("DescribeRegions at {}: {}", self.describe(), DisplayErrorContext(&e)))?;
-        let mut v: Vec<String> = out.regions().iter().filter_map(|r| r.region_name().map(str::to_string)).collect();
+        let out = c.ec2.describe_regions().send().await.map_err(|e| {
+            anyhow!(
+                "DescribeRegions at {}: {}",
+                self.describe(),
+                DisplayErrorContext(&e)
+            )
+        })?;
+        let mut v: Vec<String> = out
+            .regions()
+            .iter()
+            .filter_map(|r| r.region_name().map(str::to_string))
+            .collect();
         v.sort();
         Ok(v)
     }
@@ -148,7 +158,10 @@ pub struct ProvisionedFleet {
 impl ProvisionedFleet {
     /// Every instance id of the run.
     pub fn instance_ids(&self) -> Vec<String> {
-        self.regions.iter().flat_map(|r| r.instances.iter().map(|i| i.id.clone())).collect()
+        self.regions
+            .iter()
+            .flat_map(|r| r.instances.iter().map(|i| i.id.clone()))
+            .collect()
     }
 
     /// Regions of the run.
@@ -191,11 +204,25 @@ async fn resolve_ami(c: &RegionClients, given: Option<&String>) -> anyhow::Resul
         .ec2
         .describe_images()
         .owners("self")
-        .filters(aws_sdk_ec2::types::Filter::builder().name("name").values("stampede-nomad-client-*").build())
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("name")
+                .values("stampede-nomad-client-*")
+                .build(),
+        )
         .send()
         .await
-        .map_err(|e| anyhow!("DescribeImages in {}: {}", c.region, DisplayErrorContext(&e)))?;
-    let newest = out.images().iter().max_by_key(|i| i.creation_date().unwrap_or("").to_string());
+        .map_err(|e| {
+            anyhow!(
+                "DescribeImages in {}: {}",
+                c.region,
+                DisplayErrorContext(&e)
+            )
+        })?;
+    let newest = out
+        .images()
+        .iter()
+        .max_by_key(|i| i.creation_date().unwrap_or("").to_string());
     newest.and_then(|i| i.image_id().map(str::to_string)).with_context(|| {
         format!(
             "no AMI named stampede-nomad-client-* owned by this account in {}: build one with `packer build packer/` or pass --ami",
@@ -212,7 +239,11 @@ pub async fn provision(req: &ProvisionRequest) -> anyhow::Result<ProvisionedFlee
     let regions: Vec<String> = plan.regions.iter().map(|r| r.region.clone()).collect();
     if req.asg.is_none() {
         let inv = inventory(run_id, &regions, &req.target).await?;
-        let live: Vec<String> = inv.iter().filter(|i| !i.is_empty()).map(|i| i.to_string()).collect();
+        let live: Vec<String> = inv
+            .iter()
+            .filter(|i| !i.is_empty())
+            .map(|i| i.to_string())
+            .collect();
         if !live.is_empty() {
             bail!(
                 "run id {run_id} already has live resources ({}); run `stampede teardown --run-id {run_id}` or choose another run id",
@@ -237,7 +268,12 @@ pub async fn provision(req: &ProvisionRequest) -> anyhow::Result<ProvisionedFlee
                 .desired_capacity(desired)
                 .send()
                 .await
-                .map_err(|e| anyhow!("SetDesiredCapacity of ASG {name} in {region}: {}", DisplayErrorContext(&e)))?;
+                .map_err(|e| {
+                    anyhow!(
+                        "SetDesiredCapacity of ASG {name} in {region}: {}",
+                        DisplayErrorContext(&e)
+                    )
+                })?;
             journal.note(run_id, "created", "asg-desired", region, Some(&name), &[])?;
             out.push(ProvisionedRegion {
                 region: region.to_string(),
@@ -257,38 +293,71 @@ pub async fn provision(req: &ProvisionRequest) -> anyhow::Result<ProvisionedFlee
         let mut data = RequestLaunchTemplateData::builder()
             .image_id(&ami)
             .metadata_options(
-                LaunchTemplateInstanceMetadataOptionsRequest::builder().http_tokens(LaunchTemplateHttpTokensState::Required).build(),
+                LaunchTemplateInstanceMetadataOptionsRequest::builder()
+                    .http_tokens(LaunchTemplateHttpTokensState::Required)
+                    .build(),
             )
             .tag_specifications(
-                LaunchTemplateTagSpecificationRequest::builder().resource_type(ResourceType::Instance).tags(run_tag(run_id)).build(),
+                LaunchTemplateTagSpecificationRequest::builder()
+                    .resource_type(ResourceType::Instance)
+                    .tags(run_tag(run_id))
+                    .build(),
             )
             .tag_specifications(
-                LaunchTemplateTagSpecificationRequest::builder().resource_type(ResourceType::Volume).tags(run_tag(run_id)).build(),
+                LaunchTemplateTagSpecificationRequest::builder()
+                    .resource_type(ResourceType::Volume)
+                    .tags(run_tag(run_id))
+                    .build(),
             );
         if let Some(ud) = &req.user_data {
             data = data.user_data(base64(ud.as_bytes()));
         }
-        journal.note(run_id, "intent", "launch-template", region, Some(&lt_name), &[])?;
+        journal.note(
+            run_id,
+            "intent",
+            "launch-template",
+            region,
+            Some(&lt_name),
+            &[],
+        )?;
         let lt = c
             .ec2
             .create_launch_template()
             .launch_template_name(&lt_name)
             .launch_template_data(data.build())
             .tag_specifications(
-                TagSpecification::builder().resource_type(ResourceType::LaunchTemplate).tags(run_tag(run_id)).build(),
+                TagSpecification::builder()
+                    .resource_type(ResourceType::LaunchTemplate)
+                    .tags(run_tag(run_id))
+                    .build(),
             )
             .send()
             .await
-            .map_err(|e| anyhow!("CreateLaunchTemplate {lt_name} in {region}: {}", DisplayErrorContext(&e)))?;
+            .map_err(|e| {
+                anyhow!(
+                    "CreateLaunchTemplate {lt_name} in {region}: {}",
+                    DisplayErrorContext(&e)
+                )
+            })?;
         let lt_id = lt
             .launch_template()
             .and_then(|t| t.launch_template_id())
             .with_context(|| format!("CreateLaunchTemplate in {region} returned no id"))?
             .to_string();
-        journal.note(run_id, "created", "launch-template", region, Some(&lt_name), &[lt_id.clone()])?;
+        journal.note(
+            run_id,
+            "created",
+            "launch-template",
+            region,
+            Some(&lt_name),
+            &[lt_id.clone()],
+        )?;
 
         let mut cfg = FleetLaunchTemplateConfigRequest::builder().launch_template_specification(
-            FleetLaunchTemplateSpecificationRequest::builder().launch_template_id(&lt_id).version("$Latest").build(),
+            FleetLaunchTemplateSpecificationRequest::builder()
+                .launch_template_id(&lt_id)
+                .version("$Latest")
+                .build(),
         );
         for t in &plan.instance_types {
             cfg = cfg.overrides(
@@ -312,19 +381,48 @@ pub async fn provision(req: &ProvisionRequest) -> anyhow::Result<ProvisionedFlee
                     .default_target_capacity_type(DefaultTargetCapacityType::Spot)
                     .build(),
             )
-            .spot_options(SpotOptionsRequest::builder().allocation_strategy(SpotAllocationStrategy::CapacityOptimized).build())
-            .tag_specifications(TagSpecification::builder().resource_type(ResourceType::Fleet).tags(run_tag(run_id)).build())
-            .tag_specifications(TagSpecification::builder().resource_type(ResourceType::Instance).tags(run_tag(run_id)).build())
+            .spot_options(
+                SpotOptionsRequest::builder()
+                    .allocation_strategy(SpotAllocationStrategy::CapacityOptimized)
+                    .build(),
+            )
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Fleet)
+                    .tags(run_tag(run_id))
+                    .build(),
+            )
+            .tag_specifications(
+                TagSpecification::builder()
+                    .resource_type(ResourceType::Instance)
+                    .tags(run_tag(run_id))
+                    .build(),
+            )
             .send()
             .await
-            .map_err(|e| anyhow!("CreateFleet (instant, spot) in {region}: {}", DisplayErrorContext(&e)))?;
+            .map_err(|e| {
+                anyhow!(
+                    "CreateFleet (instant, spot) in {region}: {}",
+                    DisplayErrorContext(&e)
+                )
+            })?;
         let fleet_id = fleet.fleet_id().map(str::to_string);
         let mut instances = Vec::new();
         for fi in fleet.instances() {
-            let ty = fi.instance_type().map(|t| t.as_str().to_string()).unwrap_or_default();
-            let lc = fi.lifecycle().map(|l| l.as_str().to_string()).unwrap_or_else(|| "spot".into());
+            let ty = fi
+                .instance_type()
+                .map(|t| t.as_str().to_string())
+                .unwrap_or_default();
+            let lc = fi
+                .lifecycle()
+                .map(|l| l.as_str().to_string())
+                .unwrap_or_else(|| "spot".into());
             for id in fi.instance_ids() {
-                instances.push(ProvisionedInstance { id: id.clone(), instance_type: ty.clone(), lifecycle: lc.clone() });
+                instances.push(ProvisionedInstance {
+                    id: id.clone(),
+                    instance_type: ty.clone(),
+                    lifecycle: lc.clone(),
+                });
             }
         }
         let mut ids: Vec<String> = fleet_id.iter().cloned().collect();
@@ -333,11 +431,22 @@ pub async fn provision(req: &ProvisionRequest) -> anyhow::Result<ProvisionedFlee
         let fleet_errors = fleet
             .errors()
             .iter()
-            .map(|e| format!("{}: {}", e.error_code().unwrap_or("?"), e.error_message().unwrap_or("")))
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e.error_code().unwrap_or("?"),
+                    e.error_message().unwrap_or("")
+                )
+            })
             .collect();
         let launched_gib = instances
             .iter()
-            .map(|i| plan.instance_types.iter().find(|t| t.instance_type == i.instance_type).map_or(0, |t| t.weight_gib))
+            .map(|i| {
+                plan.instance_types
+                    .iter()
+                    .find(|t| t.instance_type == i.instance_type)
+                    .map_or(0, |t| t.weight_gib)
+            })
             .sum();
         out.push(ProvisionedRegion {
             region: region.to_string(),
@@ -373,10 +482,14 @@ pub fn write_manifest(path: &Path, fleet: &ProvisionedFleet) -> anyhow::Result<(
     use std::io::Write;
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(fleet).context("serialising the manifest")?;
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(text.as_bytes()).with_context(|| format!("writing {}", tmp.display()))?;
-    f.sync_all().with_context(|| format!("fsyncing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    f.sync_all()
+        .with_context(|| format!("fsyncing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }
 
@@ -400,7 +513,10 @@ pub struct RegionInventory {
 impl RegionInventory {
     /// True when nothing of the run is left (shutting-down instances count as gone).
     pub fn is_empty(&self) -> bool {
-        self.instances.is_empty() && self.fleets.is_empty() && self.launch_templates.is_empty() && self.asgs.is_empty()
+        self.instances.is_empty()
+            && self.fleets.is_empty()
+            && self.launch_templates.is_empty()
+            && self.asgs.is_empty()
     }
 }
 
@@ -418,23 +534,40 @@ impl std::fmt::Display for RegionInventory {
     }
 }
 
-fn has_run_tag<'a>(mut tags: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>, run_id: &str) -> bool {
+fn has_run_tag<'a>(
+    mut tags: impl Iterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    run_id: &str,
+) -> bool {
     tags.any(|(k, v)| k == Some(RUN_ID_TAG) && v == Some(run_id))
 }
 
 /// Instances of the run in a region with their state name and state-reason code.
-async fn run_instances(c: &RegionClients, run_id: &str) -> anyhow::Result<Vec<(String, String, String)>> {
+async fn run_instances(
+    c: &RegionClients,
+    run_id: &str,
+) -> anyhow::Result<Vec<(String, String, String)>> {
     let mut out = Vec::new();
     let mut token = None;
     loop {
         let r = c
             .ec2
             .describe_instances()
-            .filters(aws_sdk_ec2::types::Filter::builder().name(format!("tag:{RUN_ID_TAG}")).values(run_id).build())
+            .filters(
+                aws_sdk_ec2::types::Filter::builder()
+                    .name(format!("tag:{RUN_ID_TAG}"))
+                    .values(run_id)
+                    .build(),
+            )
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| anyhow!("DescribeInstances in {}: {}", c.region, DisplayErrorContext(&e)))?;
+            .map_err(|e| {
+                anyhow!(
+                    "DescribeInstances in {}: {}",
+                    c.region,
+                    DisplayErrorContext(&e)
+                )
+            })?;
         for res in r.reservations() {
             for i in res.instances() {
                 // Double-check the tag: an emulator or a future filter change must never widen what we delete.
@@ -442,8 +575,16 @@ async fn run_instances(c: &RegionClients, run_id: &str) -> anyhow::Result<Vec<(S
                     continue;
                 }
                 let id = i.instance_id().unwrap_or_default().to_string();
-                let state = i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
-                let reason = i.state_reason().and_then(|s| s.code()).unwrap_or("").to_string();
+                let state = i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_string())
+                    .unwrap_or_default();
+                let reason = i
+                    .state_reason()
+                    .and_then(|s| s.code())
+                    .unwrap_or("")
+                    .to_string();
                 out.push((id, state, reason));
             }
         }
@@ -454,8 +595,15 @@ async fn run_instances(c: &RegionClients, run_id: &str) -> anyhow::Result<Vec<(S
     }
 }
 
-async fn region_inventory(c: &RegionClients, run_id: &str, lt_names: &BTreeSet<String>) -> anyhow::Result<RegionInventory> {
-    let mut inv = RegionInventory { region: c.region.clone(), ..Default::default() };
+async fn region_inventory(
+    c: &RegionClients,
+    run_id: &str,
+    lt_names: &BTreeSet<String>,
+) -> anyhow::Result<RegionInventory> {
+    let mut inv = RegionInventory {
+        region: c.region.clone(),
+        ..Default::default()
+    };
     for (id, state, _) in run_instances(c, run_id).await? {
         match state.as_str() {
             "terminated" => {}
@@ -471,14 +619,24 @@ async fn region_inventory(c: &RegionClients, run_id: &str, lt_names: &BTreeSet<S
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| anyhow!("DescribeFleets in {}: {}", c.region, DisplayErrorContext(&e)))?;
+            .map_err(|e| {
+                anyhow!(
+                    "DescribeFleets in {}: {}",
+                    c.region,
+                    DisplayErrorContext(&e)
+                )
+            })?;
         for f in r.fleets() {
-            let state = f.fleet_state().map(|s| s.as_str().to_string()).unwrap_or_default();
+            let state = f
+                .fleet_state()
+                .map(|s| s.as_str().to_string())
+                .unwrap_or_default();
             if state.starts_with("deleted") {
                 continue;
             }
             if has_run_tag(f.tags().iter().map(|t| (t.key(), t.value())), run_id) {
-                inv.fleets.push(f.fleet_id().unwrap_or_default().to_string());
+                inv.fleets
+                    .push(f.fleet_id().unwrap_or_default().to_string());
             }
         }
         token = r.next_token().filter(|t| !t.is_empty()).map(str::to_string);
@@ -494,12 +652,21 @@ async fn region_inventory(c: &RegionClients, run_id: &str, lt_names: &BTreeSet<S
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| anyhow!("DescribeLaunchTemplates in {}: {}", c.region, DisplayErrorContext(&e)))?;
+            .map_err(|e| {
+                anyhow!(
+                    "DescribeLaunchTemplates in {}: {}",
+                    c.region,
+                    DisplayErrorContext(&e)
+                )
+            })?;
         for t in r.launch_templates() {
             let tagged = has_run_tag(t.tags().iter().map(|t| (t.key(), t.value())), run_id);
-            let named = t.launch_template_name().is_some_and(|n| lt_names.contains(n));
+            let named = t
+                .launch_template_name()
+                .is_some_and(|n| lt_names.contains(n));
             if tagged || named {
-                inv.launch_templates.push(t.launch_template_id().unwrap_or_default().to_string());
+                inv.launch_templates
+                    .push(t.launch_template_id().unwrap_or_default().to_string());
             }
         }
         token = r.next_token().filter(|t| !t.is_empty()).map(str::to_string);
@@ -515,10 +682,17 @@ async fn region_inventory(c: &RegionClients, run_id: &str, lt_names: &BTreeSet<S
             .set_next_token(token)
             .send()
             .await
-            .map_err(|e| anyhow!("DescribeAutoScalingGroups in {}: {}", c.region, DisplayErrorContext(&e)))?;
+            .map_err(|e| {
+                anyhow!(
+                    "DescribeAutoScalingGroups in {}: {}",
+                    c.region,
+                    DisplayErrorContext(&e)
+                )
+            })?;
         for g in r.auto_scaling_groups() {
             if has_run_tag(g.tags().iter().map(|t| (t.key(), t.value())), run_id) {
-                inv.asgs.push(g.auto_scaling_group_name().unwrap_or_default().to_string());
+                inv.asgs
+                    .push(g.auto_scaling_group_name().unwrap_or_default().to_string());
             }
         }
         token = r.next_token().filter(|t| !t.is_empty()).map(str::to_string);
@@ -531,7 +705,11 @@ async fn region_inventory(c: &RegionClients, run_id: &str, lt_names: &BTreeSet<S
 
 /// Live resources of a run in each region (instances by the tag filter, the rest by listing and matching the
 /// tag; launch templates also by the run's name).
-pub async fn inventory(run_id: &str, regions: &[String], target: &AwsTarget) -> anyhow::Result<Vec<RegionInventory>> {
+pub async fn inventory(
+    run_id: &str,
+    regions: &[String],
+    target: &AwsTarget,
+) -> anyhow::Result<Vec<RegionInventory>> {
     let names: BTreeSet<String> = [launch_template_name(run_id)].into();
     let mut out = Vec::new();
     for r in regions {
@@ -620,18 +798,32 @@ pub async fn teardown(
     let mut search: BTreeSet<String> = match regions {
         Some(r) => r.iter().cloned().collect(),
         None => {
-            let home = journal_regions.iter().next().cloned().unwrap_or_else(|| "us-east-1".to_string());
+            let home = journal_regions
+                .iter()
+                .next()
+                .cloned()
+                .unwrap_or_else(|| "us-east-1".to_string());
             target.all_regions(&home).await?.into_iter().collect()
         }
     };
     search.extend(journal_regions);
     let mut journal = Journal::open(&jpath)?;
-    journal.note(run_id, "teardown", "run", "", None, &search.iter().cloned().collect::<Vec<_>>())?;
+    journal.note(
+        run_id,
+        "teardown",
+        "run",
+        "",
+        None,
+        &search.iter().cloned().collect::<Vec<_>>(),
+    )?;
     let mut removed = Vec::new();
     for region in &search {
         let c = target.clients(region).await;
         let inv = region_inventory(&c, run_id, &lt_names).await?;
-        let mut rt = RegionTeardown { region: region.clone(), ..Default::default() };
+        let mut rt = RegionTeardown {
+            region: region.clone(),
+            ..Default::default()
+        };
         for name in &inv.asgs {
             c.asg
                 .delete_auto_scaling_group()
@@ -639,7 +831,12 @@ pub async fn teardown(
                 .force_delete(true)
                 .send()
                 .await
-                .map_err(|e| anyhow!("DeleteAutoScalingGroup {name} in {region}: {}", DisplayErrorContext(&e)))?;
+                .map_err(|e| {
+                    anyhow!(
+                        "DeleteAutoScalingGroup {name} in {region}: {}",
+                        DisplayErrorContext(&e)
+                    )
+                })?;
             rt.asgs_deleted.push(name.clone());
         }
         if !inv.fleets.is_empty() {
@@ -650,7 +847,9 @@ pub async fn teardown(
                     .terminate_instances(true)
                     .send()
                     .await
-                    .map_err(|e| anyhow!("DeleteFleets in {region}: {}", DisplayErrorContext(&e)))?;
+                    .map_err(|e| {
+                        anyhow!("DeleteFleets in {region}: {}", DisplayErrorContext(&e))
+                    })?;
             }
             rt.fleets_deleted = inv.fleets.clone();
         }
@@ -670,11 +869,22 @@ pub async fn teardown(
                 .set_instance_ids(Some(chunk.to_vec()))
                 .send()
                 .await
-                .map_err(|e| anyhow!("TerminateInstances in {region}: {}", DisplayErrorContext(&e)))?;
+                .map_err(|e| {
+                    anyhow!(
+                        "TerminateInstances in {region}: {}",
+                        DisplayErrorContext(&e)
+                    )
+                })?;
         }
         rt.instances_terminated = terminated.into_iter().collect();
         for id in &inv.launch_templates {
-            match c.ec2.delete_launch_template().launch_template_id(id).send().await {
+            match c
+                .ec2
+                .delete_launch_template()
+                .launch_template_id(id)
+                .send()
+                .await
+            {
                 Ok(_) => rt.launch_templates_deleted.push(id.clone()),
                 Err(e) => {
                     let msg = DisplayErrorContext(&e).to_string();
@@ -730,7 +940,12 @@ pub struct InterruptionPoller {
 impl InterruptionPoller {
     /// A poller for the run's instances in `regions`; event times are measured from `run_start` (the record's
     /// t = 0).
-    pub fn new(run_id: &str, regions: &[String], target: AwsTarget, run_start: Instant) -> InterruptionPoller {
+    pub fn new(
+        run_id: &str,
+        regions: &[String],
+        target: AwsTarget,
+        run_start: Instant,
+    ) -> InterruptionPoller {
         InterruptionPoller {
             run_id: run_id.to_string(),
             regions: regions.to_vec(),
@@ -759,12 +974,20 @@ pub async fn poll_interruptions(p: &mut InterruptionPoller) -> anyhow::Result<Ve
     for region in &p.regions {
         let c = p.target.clients(region).await;
         for (id, state, reason) in run_instances(&c, &p.run_id).await? {
-            if (state == "shutting-down" || state == "terminated") && p.reported.insert(id.clone()) {
+            if (state == "shutting-down" || state == "terminated") && p.reported.insert(id.clone())
+            {
                 out.push(RunEvent {
                     t_ns: p.run_start.elapsed().as_nanos() as u64,
                     kind: "spot_interruption".to_string(),
                     node_id: Some(id),
-                    detail: format!("{region}: instance {state} ({})", if reason.is_empty() { "no reason given" } else { &reason }),
+                    detail: format!(
+                        "{region}: instance {state} ({})",
+                        if reason.is_empty() {
+                            "no reason given"
+                        } else {
+                            &reason
+                        }
+                    ),
                 });
             }
         }
@@ -774,13 +997,19 @@ pub async fn poll_interruptions(p: &mut InterruptionPoller) -> anyhow::Result<Ve
 
 /// Waits until Nomad reports at least `expected` ready, eligible client nodes (GET `{addr}/v1/nodes`), polling
 /// every 2 s, up to `timeout`. Returns the count seen.
-pub async fn wait_for_nodes(addr: &str, token: Option<&str>, expected: u32, timeout: Duration) -> anyhow::Result<u32> {
+pub async fn wait_for_nodes(
+    addr: &str,
+    token: Option<&str>,
+    expected: u32,
+    timeout: Duration,
+) -> anyhow::Result<u32> {
     let url = format!("{}/v1/nodes", addr.trim_end_matches('/'));
     let mut builder = reqwest::Client::builder().timeout(Duration::from_secs(10));
     if let Ok(ca) = std::env::var("NOMAD_CACERT") {
         let pem = std::fs::read(&ca).with_context(|| format!("reading NOMAD_CACERT {ca}"))?;
         builder = builder.add_root_certificate(
-            reqwest::Certificate::from_pem(&pem).with_context(|| format!("NOMAD_CACERT {ca} is not a PEM certificate"))?,
+            reqwest::Certificate::from_pem(&pem)
+                .with_context(|| format!("NOMAD_CACERT {ca} is not a PEM certificate"))?,
         );
     }
     let http = builder.build().context("building the HTTP client")?;
@@ -793,11 +1022,18 @@ pub async fn wait_for_nodes(addr: &str, token: Option<&str>, expected: u32, time
         }
         match rq.send().await {
             Ok(resp) if resp.status().is_success() => {
-                let nodes: serde_json::Value = resp.json().await.with_context(|| format!("GET {url}: not JSON"))?;
-                let arr = nodes.as_array().with_context(|| format!("GET {url}: expected a JSON array"))?;
+                let nodes: serde_json::Value = resp
+                    .json()
+                    .await
+                    .with_context(|| format!("GET {url}: not JSON"))?;
+                let arr = nodes
+                    .as_array()
+                    .with_context(|| format!("GET {url}: expected a JSON array"))?;
                 last = arr
                     .iter()
-                    .filter(|n| n["Status"] == "ready" && n["SchedulingEligibility"] != "ineligible")
+                    .filter(|n| {
+                        n["Status"] == "ready" && n["SchedulingEligibility"] != "ineligible"
+                    })
                     .count() as u32;
                 if last >= expected {
                     return Ok(last);
@@ -808,7 +1044,10 @@ pub async fn wait_for_nodes(addr: &str, token: Option<&str>, expected: u32, time
             Err(e) => return Err(e).with_context(|| format!("GET {url}")),
         }
         if Instant::now() >= deadline {
-            bail!("timed out after {:?}: {last} of {expected} nodes ready at {url}", timeout);
+            bail!(
+                "timed out after {:?}: {last} of {expected} nodes ready at {url}",
+                timeout
+            );
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }

@@ -57,21 +57,28 @@ pub fn manifest_path(state_dir: &Path, run_id: &str) -> PathBuf {
 
 /// Milliseconds since the Unix epoch (labels only).
 pub fn now_unix_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl Journal {
     /// Opens (creating the directory and file) for appending.
     pub fn open(path: &Path) -> anyhow::Result<Journal> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating directory {}", dir.display()))?;
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("creating directory {}", dir.display()))?;
         }
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .with_context(|| format!("opening journal {}", path.display()))?;
-        Ok(Journal { path: path.to_path_buf(), file })
+        Ok(Journal {
+            path: path.to_path_buf(),
+            file,
+        })
     }
 
     /// Path of the journal file.
@@ -83,8 +90,12 @@ impl Journal {
     pub fn record(&mut self, e: &Entry) -> anyhow::Result<()> {
         let mut line = serde_json::to_string(e).context("serialising a journal entry")?;
         line.push('\n');
-        self.file.write_all(line.as_bytes()).with_context(|| format!("writing journal {}", self.path.display()))?;
-        self.file.sync_data().with_context(|| format!("fsyncing journal {}", self.path.display()))?;
+        self.file
+            .write_all(line.as_bytes())
+            .with_context(|| format!("writing journal {}", self.path.display()))?;
+        self.file
+            .sync_data()
+            .with_context(|| format!("fsyncing journal {}", self.path.display()))?;
         Ok(())
     }
 
@@ -128,7 +139,11 @@ pub fn read(path: &Path) -> anyhow::Result<(Vec<Entry>, Option<String>)> {
         match serde_json::from_str::<Entry>(line) {
             Ok(e) => out.push(e),
             Err(err) if i + 1 == lines.len() && !text.ends_with('\n') => {
-                warning = Some(format!("{}:{}: ignored a torn last line ({err})", path.display(), i + 1));
+                warning = Some(format!(
+                    "{}:{}: ignored a torn last line ({err})",
+                    path.display(),
+                    i + 1
+                ));
             }
             Err(err) => bail!("{}:{}: not a journal entry: {err}", path.display(), i + 1),
         }
@@ -145,8 +160,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = journal_path(dir.path(), "r1");
         let mut j = Journal::open(&p).unwrap();
-        j.note("r1", "intent", "fleet", "us-east-1", None, &[]).unwrap();
-        j.note("r1", "created", "fleet", "us-east-1", None, &["fleet-1".into()]).unwrap();
+        j.note("r1", "intent", "fleet", "us-east-1", None, &[])
+            .unwrap();
+        j.note(
+            "r1",
+            "created",
+            "fleet",
+            "us-east-1",
+            None,
+            &["fleet-1".into()],
+        )
+        .unwrap();
         drop(j);
         let (e, w) = read(&p).unwrap();
         assert_eq!(e.len(), 2);
@@ -160,7 +184,10 @@ mod tests {
         assert!(w.unwrap().contains(":3: ignored a torn last line"));
         // Garbage in the middle is an error naming the line.
         std::fs::write(&p, "nope\n{}\n").unwrap();
-        assert!(read(&p).unwrap_err().to_string().ends_with(":1: not a journal entry: expected ident at line 1 column 2"));
+        assert!(read(&p)
+            .unwrap_err()
+            .to_string()
+            .ends_with(":1: not a journal entry: expected ident at line 1 column 2"));
         assert!(read(&dir.path().join("missing")).unwrap().0.is_empty());
     }
 }

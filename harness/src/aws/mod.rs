@@ -18,11 +18,13 @@ mod ec2;
 
 #[cfg(feature = "aws")]
 pub use ec2::{
-    inventory, launch_template_name, poll_interruptions, provision, teardown, wait_for_nodes, write_manifest, AwsTarget,
-    InterruptionPoller, ProvisionRequest, ProvisionedFleet, ProvisionedInstance, ProvisionedRegion, RegionClients,
-    RegionInventory, RegionTeardown, TeardownReport,
+    inventory, launch_template_name, poll_interruptions, provision, teardown, wait_for_nodes,
+    write_manifest, AwsTarget, InterruptionPoller, ProvisionRequest, ProvisionedFleet,
+    ProvisionedInstance, ProvisionedRegion, RegionClients, RegionInventory, RegionTeardown,
+    TeardownReport,
 };
 pub use plan::{Guardrails, InstanceChoice, ProvisionPlan, RUN_ID_TAG};
 
 /// The message of a real AWS call in a build without the `aws` feature.
-pub const NO_AWS_FEATURE: &str = "built without the `aws` feature; rebuild with `cargo build --features aws`";
+pub const NO_AWS_FEATURE: &str =
+    "built without the `aws` feature; rebuild with `cargo build --features aws`";

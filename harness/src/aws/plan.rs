@@ -71,12 +71,9 @@ impl InstanceChoice {
         let s = s.trim();
         let (ty, gib) = match s.split_once(':') {
             Some((t, g)) => {
-                let gib: u32 = g
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|g| *g > 0)
-                    .with_context(|| format!("instance type `{s}`: `{g}` is not a positive number of GiB"))?;
+                let gib: u32 = g.trim().parse().ok().filter(|g| *g > 0).with_context(|| {
+                    format!("instance type `{s}`: `{g}` is not a positive number of GiB")
+                })?;
                 (t.trim(), gib)
             }
             None => {
@@ -89,12 +86,17 @@ impl InstanceChoice {
         let valid = ty.split_once('.').is_some_and(|(fam, size)| {
             !fam.is_empty()
                 && !size.is_empty()
-                && ty.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+                && ty
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
         });
         if !valid {
             bail!("instance type `{ty}` is not of the form FAMILY.SIZE (e.g. m5.xlarge)");
         }
-        Ok(InstanceChoice { instance_type: ty.to_string(), weight_gib: gib })
+        Ok(InstanceChoice {
+            instance_type: ty.to_string(),
+            weight_gib: gib,
+        })
     }
 }
 
@@ -103,7 +105,9 @@ impl InstanceChoice {
 pub fn validate_run_id(id: &str) -> anyhow::Result<()> {
     let ok = !id.is_empty()
         && id.len() <= 40
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !id.starts_with('-');
     if !ok {
         bail!("run id `{id}` is invalid: use 1-40 characters of a-z, 0-9 and `-`, not starting with `-`");
@@ -115,8 +119,14 @@ pub fn validate_run_id(id: &str) -> anyhow::Result<()> {
 pub fn validate_region(r: &str) -> anyhow::Result<()> {
     let parts: Vec<&str> = r.split('-').collect();
     let ok = parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
     if !ok {
         bail!("region `{r}` is not an AWS region name like us-east-1");
     }
@@ -217,7 +227,10 @@ impl ProvisionPlan {
             }
         }
         for (i, t) in types.iter().enumerate() {
-            if types[..i].iter().any(|o| o.instance_type == t.instance_type) {
+            if types[..i]
+                .iter()
+                .any(|o| o.instance_type == t.instance_type)
+            {
                 bail!("instance type `{}` is given twice", t.instance_type);
             }
         }
@@ -242,7 +255,10 @@ impl ProvisionPlan {
                 .expect("at least one type");
             let min_w = types.iter().map(|t| t.weight_gib).min().unwrap_or(1);
             let max_w = types.iter().map(|t| t.weight_gib).max().unwrap_or(1);
-            let max_rate = lines.iter().map(|l| l.spot_usd_per_gib_h).fold(0.0, f64::max);
+            let max_rate = lines
+                .iter()
+                .map(|l| l.spot_usd_per_gib_h)
+                .fold(0.0, f64::max);
             out.push(RegionPlan {
                 region: region.clone(),
                 target_gib: capacity_gib,
@@ -292,25 +308,43 @@ impl ProvisionPlan {
     /// Human-readable plan (the `--dry-run` output).
     pub fn render(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(s, "provision plan for run {} (spot, capacity-optimized, weights = GiB of RAM)", self.run_id);
+        let _ = writeln!(
+            s,
+            "provision plan for run {} (spot, capacity-optimized, weights = GiB of RAM)",
+            self.run_id
+        );
         let _ = writeln!(s, "prices: {}", self.price_source);
         for r in &self.regions {
             let _ = writeln!(s, "\n{}: {} GiB of client RAM", r.region, r.target_gib);
-            let _ = writeln!(s, "  {:<14} {:>6} {:>10} {:>12} {:>10} {:>10}", "type", "GiB", "spot $/h", "$/GiB-h", "if only", "$/h");
+            let _ = writeln!(
+                s,
+                "  {:<14} {:>6} {:>10} {:>12} {:>10} {:>10}",
+                "type", "GiB", "spot $/h", "$/GiB-h", "if only", "$/h"
+            );
             for t in &r.types {
                 let _ = writeln!(
                     s,
                     "  {:<14} {:>6} {:>10.4} {:>12.5} {:>10} {:>10.2}",
-                    t.instance_type, t.weight_gib, t.spot_usd_per_h, t.spot_usd_per_gib_h, t.instances_if_only, t.usd_per_h_if_only
+                    t.instance_type,
+                    t.weight_gib,
+                    t.spot_usd_per_h,
+                    t.spot_usd_per_gib_h,
+                    t.instances_if_only,
+                    t.usd_per_h_if_only
                 );
             }
             let _ = writeln!(
                 s,
                 "  expected: {} x {} = {:.2} USD/h; bound: <= {} instances, <= {:.2} USD/h",
-                r.expected_instances, r.expected_type, r.expected_usd_per_h, r.max_instances, r.max_usd_per_h
+                r.expected_instances,
+                r.expected_type,
+                r.expected_usd_per_h,
+                r.max_instances,
+                r.max_usd_per_h
             );
         }
-        let _ = writeln!(
+        let _ =
+            writeln!(
             s,
             "\ntotal: expected {} instances, {:.2} USD/h; bound <= {} instances, <= {:.2} USD/h",
             self.expected_instances, self.expected_usd_per_h, self.max_instances, self.max_usd_per_h
@@ -324,43 +358,86 @@ mod tests {
     use super::*;
 
     fn types(s: &[&str]) -> Vec<InstanceChoice> {
-        s.iter().map(|t| InstanceChoice::parse(t).unwrap()).collect()
+        s.iter()
+            .map(|t| InstanceChoice::parse(t).unwrap())
+            .collect()
     }
 
     #[test]
     fn sizing_and_bounds() {
         let p = PriceTable::embedded();
         let regions = vec!["us-east-1".to_string(), "eu-west-1".to_string()];
-        let plan = ProvisionPlan::build("r1", &regions, 960, &types(&["m5.xlarge", "m5.2xlarge"]), &p).unwrap();
+        let plan = ProvisionPlan::build(
+            "r1",
+            &regions,
+            960,
+            &types(&["m5.xlarge", "m5.2xlarge"]),
+            &p,
+        )
+        .unwrap();
         let r = &plan.regions[0];
         assert_eq!(r.types[0].instances_if_only, 60);
         assert_eq!(r.types[1].instances_if_only, 30);
         assert_eq!(r.max_instances, 60);
-        let rate = r.types.iter().map(|t| t.spot_usd_per_gib_h).fold(0.0, f64::max);
+        let rate = r
+            .types
+            .iter()
+            .map(|t| t.spot_usd_per_gib_h)
+            .fold(0.0, f64::max);
         assert!((r.max_usd_per_h - 991.0 * rate).abs() < 1e-9);
         assert!(r.expected_usd_per_h <= r.max_usd_per_h);
         assert_eq!(plan.max_instances, 120);
         // Uneven division rounds up.
-        let plan = ProvisionPlan::build("r1", &regions[..1], 100, &types(&["m5.2xlarge"]), &p).unwrap();
+        let plan =
+            ProvisionPlan::build("r1", &regions[..1], 100, &types(&["m5.2xlarge"]), &p).unwrap();
         assert_eq!(plan.regions[0].max_instances, 4);
     }
 
     #[test]
     fn guardrails_refuse_over_budget() {
         let p = PriceTable::embedded();
-        let plan =
-            ProvisionPlan::build("r1", &["us-east-1".to_string()], 960, &types(&["m5.xlarge", "m5.2xlarge"]), &p).unwrap();
-        let e = plan.check(&Guardrails { max_instances: Some(59), max_hourly_cost: None }).unwrap_err();
+        let plan = ProvisionPlan::build(
+            "r1",
+            &["us-east-1".to_string()],
+            960,
+            &types(&["m5.xlarge", "m5.2xlarge"]),
+            &p,
+        )
+        .unwrap();
+        let e = plan
+            .check(&Guardrails {
+                max_instances: Some(59),
+                max_hourly_cost: None,
+            })
+            .unwrap_err();
         assert!(e.to_string().contains("up to 60 instances"), "{e}");
-        assert!(plan.check(&Guardrails { max_instances: Some(60), max_hourly_cost: None }).is_ok());
-        let e = plan.check(&Guardrails { max_instances: None, max_hourly_cost: Some(0.5) }).unwrap_err();
+        assert!(plan
+            .check(&Guardrails {
+                max_instances: Some(60),
+                max_hourly_cost: None
+            })
+            .is_ok());
+        let e = plan
+            .check(&Guardrails {
+                max_instances: None,
+                max_hourly_cost: Some(0.5),
+            })
+            .unwrap_err();
         assert!(e.to_string().contains("--max-hourly-cost 0.50"), "{e}");
-        assert!(plan.check(&Guardrails { max_instances: None, max_hourly_cost: Some(plan.max_usd_per_h) }).is_ok());
+        assert!(plan
+            .check(&Guardrails {
+                max_instances: None,
+                max_hourly_cost: Some(plan.max_usd_per_h)
+            })
+            .is_ok());
     }
 
     #[test]
     fn bad_inputs_are_named() {
-        assert!(InstanceChoice::parse("x9.huge").unwrap_err().to_string().contains("x9.huge:GiB"));
+        assert!(InstanceChoice::parse("x9.huge")
+            .unwrap_err()
+            .to_string()
+            .contains("x9.huge:GiB"));
         assert_eq!(InstanceChoice::parse("x9.huge:48").unwrap().weight_gib, 48);
         assert!(InstanceChoice::parse("m5.xlarge:0").is_err());
         assert!(InstanceChoice::parse("BAD:4").is_err());
@@ -370,10 +447,20 @@ mod tests {
         assert!(validate_region("us-east-1").is_ok());
         assert!(validate_region("useast1").is_err());
         let p = PriceTable::embedded();
-        let e = ProvisionPlan::build("r", &["us-east-1".into()], 10, &types(&["x9.huge:4"]), &p).unwrap_err();
-        assert!(e.to_string().contains("no price for x9.huge in us-east-1"), "{e}");
-        let e = ProvisionPlan::build("r", &["us-east-1".into(), "us-east-1".into()], 10, &types(&["m5.xlarge"]), &p)
+        let e = ProvisionPlan::build("r", &["us-east-1".into()], 10, &types(&["x9.huge:4"]), &p)
             .unwrap_err();
+        assert!(
+            e.to_string().contains("no price for x9.huge in us-east-1"),
+            "{e}"
+        );
+        let e = ProvisionPlan::build(
+            "r",
+            &["us-east-1".into(), "us-east-1".into()],
+            10,
+            &types(&["m5.xlarge"]),
+            &p,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("twice"));
     }
 }

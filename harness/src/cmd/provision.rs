@@ -93,7 +93,11 @@ pub struct TeardownArgs {
 
 /// Flags validated into a plan (no IO but reading the price table).
 fn plan_of(args: &ProvisionArgs) -> anyhow::Result<(ProvisionPlan, Guardrails)> {
-    let types = args.instance_types.iter().map(|t| InstanceChoice::parse(t)).collect::<anyhow::Result<Vec<_>>>()?;
+    let types = args
+        .instance_types
+        .iter()
+        .map(|t| InstanceChoice::parse(t))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let prices = PriceTable::embedded_with_overrides(args.prices.as_deref())?;
     let regions: Vec<String> = args.regions.iter().map(|r| r.trim().to_string()).collect();
     let plan = ProvisionPlan::build(&args.run_id, &regions, args.capacity_gib, &types, &prices)?;
@@ -102,11 +106,20 @@ fn plan_of(args: &ProvisionArgs) -> anyhow::Result<(ProvisionPlan, Guardrails)> 
             bail!("--max-hourly-cost {c} must be a non-negative number of USD per hour");
         }
     }
-    Ok((plan, Guardrails { max_instances: args.max_instances, max_hourly_cost: args.max_hourly_cost }))
+    Ok((
+        plan,
+        Guardrails {
+            max_instances: args.max_instances,
+            max_hourly_cost: args.max_hourly_cost,
+        },
+    ))
 }
 
 /// `--ami` values into a region → AMI map.
-fn ami_map(values: &[String], regions: &[String]) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+fn ami_map(
+    values: &[String],
+    regions: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
     let mut m = std::collections::BTreeMap::new();
     for v in values {
         let v = v.trim();
@@ -137,7 +150,10 @@ pub fn run_provision(args: ProvisionArgs) -> anyhow::Result<u8> {
     let amis = ami_map(&args.ami, &args.regions)?;
     if args.dry_run {
         if args.json {
-            println!("{}", serde_json::to_string_pretty(&plan).context("serialising the plan")?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&plan).context("serialising the plan")?
+            );
         } else {
             print!("{}", plan.render());
         }
@@ -149,7 +165,10 @@ pub fn run_provision(args: ProvisionArgs) -> anyhow::Result<u8> {
         bail!("give --nomad-addr (or NOMAD_ADDR) to wait for the nodes to register, or --no-wait");
     }
     let user_data = match &args.user_data {
-        Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("reading user data {}", p.display()))?),
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("reading user data {}", p.display()))?,
+        ),
         None => None,
     };
     real_provision(args, plan, amis, user_data)
@@ -180,7 +199,9 @@ fn real_provision(
         user_data,
         asg: args.asg.clone(),
         state_dir: args.state_dir.clone(),
-        target: AwsTarget { endpoint_url: args.endpoint_url.clone() },
+        target: AwsTarget {
+            endpoint_url: args.endpoint_url.clone(),
+        },
     };
     let fleet = rt.block_on(crate::aws::provision(&req))?;
     for r in &fleet.regions {
@@ -195,7 +216,11 @@ fn real_provision(
             r.instances.len(),
             r.launched_gib,
             r.target_gib,
-            if r.fleet_errors.is_empty() { String::new() } else { format!("; errors: {}", r.fleet_errors.join("; ")) }
+            if r.fleet_errors.is_empty() {
+                String::new()
+            } else {
+                format!("; errors: {}", r.fleet_errors.join("; "))
+            }
         );
     }
     eprintln!(
@@ -206,12 +231,20 @@ fn real_provision(
         crate::aws::journal::manifest_path(&args.state_dir, &fleet.run_id).display()
     );
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&fleet).context("serialising the manifest")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&fleet).context("serialising the manifest")?
+        );
     }
     if !args.no_wait {
         let addr = args.nomad_addr.as_deref().unwrap_or_default();
         let token = std::env::var("NOMAD_TOKEN").ok();
-        let n = rt.block_on(crate::aws::wait_for_nodes(addr, token.as_deref(), fleet.expected_nodes, args.wait_timeout))?;
+        let n = rt.block_on(crate::aws::wait_for_nodes(
+            addr,
+            token.as_deref(),
+            fleet.expected_nodes,
+            args.wait_timeout,
+        ))?;
         eprintln!("{n} nodes ready at {addr}");
     }
     Ok(0)
@@ -235,9 +268,16 @@ fn real_teardown(_args: TeardownArgs) -> anyhow::Result<u8> {
 fn real_teardown(args: TeardownArgs) -> anyhow::Result<u8> {
     use crate::aws::AwsTarget;
     let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    let target = AwsTarget { endpoint_url: args.endpoint_url.clone() };
+    let target = AwsTarget {
+        endpoint_url: args.endpoint_url.clone(),
+    };
     let regions = (!args.regions.is_empty()).then_some(args.regions.as_slice());
-    let rep = rt.block_on(crate::aws::teardown(&args.run_id, regions, &target, &args.state_dir))?;
+    let rep = rt.block_on(crate::aws::teardown(
+        &args.run_id,
+        regions,
+        &target,
+        &args.state_dir,
+    ))?;
     for w in &rep.warnings {
         eprintln!("warning: {w}");
     }
@@ -259,11 +299,17 @@ fn real_teardown(args: TeardownArgs) -> anyhow::Result<u8> {
         rep.seconds
     );
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rep).context("serialising the teardown report")?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&rep).context("serialising the teardown report")?
+        );
     }
     if !rep.remaining.is_empty() {
         let left: Vec<String> = rep.remaining.iter().map(|r| r.to_string()).collect();
-        bail!("teardown incomplete, still live: {}; run it again", left.join("; "));
+        bail!(
+            "teardown incomplete, still live: {}; run it again",
+            left.join("; ")
+        );
     }
     Ok(0)
 }

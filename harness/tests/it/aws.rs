@@ -43,7 +43,10 @@ fn dry_run_prints_the_plan_with_its_cost() {
     assert!(so.contains("us-east-1: 960 GiB of client RAM"), "{so}");
     assert!(so.contains("eu-west-1: 960 GiB of client RAM"), "{so}");
     // 960 GiB of m5.xlarge (16 GiB) = 60 nodes, of m5.2xlarge (32 GiB) = 30 nodes.
-    let line = so.lines().find(|l| l.trim_start().starts_with("m5.xlarge")).unwrap();
+    let line = so
+        .lines()
+        .find(|l| l.trim_start().starts_with("m5.xlarge"))
+        .unwrap();
     assert_eq!(line.split_whitespace().nth(4), Some("60"), "{line}");
     assert!(so.contains("bound <= 120 instances"), "{so}");
     // JSON form: the same numbers, machine-readable.
@@ -103,12 +106,19 @@ fn guardrails_refuse_over_budget_before_any_call() {
     let out = stampede(&a);
     assert_eq!(out.status.code(), Some(2));
     let e = text(&out.stderr);
-    assert!(e.contains("refusing to provision: up to 180 instances could be launched"), "{e}");
+    assert!(
+        e.contains("refusing to provision: up to 180 instances could be launched"),
+        "{e}"
+    );
     let mut a = base.to_vec();
     a.extend(["--max-hourly-cost", "5"]);
     let out = stampede(&a);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("over --max-hourly-cost 5.00"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("over --max-hourly-cost 5.00"),
+        "{}",
+        text(&out.stderr)
+    );
     // --dry-run shows the plan and still refuses.
     let mut a = base.to_vec();
     a.extend(["--max-hourly-cost", "5", "--dry-run"]);
@@ -116,25 +126,75 @@ fn guardrails_refuse_over_budget_before_any_call() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stdout).contains("total: expected"));
     // Bad flags are named.
-    let out = stampede(&["provision", "--regions", "us-east-1", "--capacity-gib", "1", "--instance-types", "m5.xlarge", "--run-id", "Bad_Id", "--dry-run"]);
+    let out = stampede(&[
+        "provision",
+        "--regions",
+        "us-east-1",
+        "--capacity-gib",
+        "1",
+        "--instance-types",
+        "m5.xlarge",
+        "--run-id",
+        "Bad_Id",
+        "--dry-run",
+    ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("run id `Bad_Id` is invalid"));
-    let out = stampede(&["provision", "--regions", "us-east-1", "--capacity-gib", "1", "--instance-types", "q1.odd", "--run-id", "r", "--dry-run"]);
-    assert!(text(&out.stderr).contains("give it as `q1.odd:GiB`"), "{}", text(&out.stderr));
-    let out = stampede(&["provision", "--regions", "us-east-1", "--capacity-gib", "16", "--instance-types", "m5.xlarge", "--run-id", "r"]);
+    let out = stampede(&[
+        "provision",
+        "--regions",
+        "us-east-1",
+        "--capacity-gib",
+        "1",
+        "--instance-types",
+        "q1.odd",
+        "--run-id",
+        "r",
+        "--dry-run",
+    ]);
+    assert!(
+        text(&out.stderr).contains("give it as `q1.odd:GiB`"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = stampede(&[
+        "provision",
+        "--regions",
+        "us-east-1",
+        "--capacity-gib",
+        "16",
+        "--instance-types",
+        "m5.xlarge",
+        "--run-id",
+        "r",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).contains("--nomad-addr"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--nomad-addr"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[cfg(not(feature = "aws"))]
 #[test]
 fn without_the_feature_real_calls_say_how_to_rebuild() {
     let out = stampede(&[
-        "provision", "--regions", "us-east-1", "--capacity-gib", "16", "--instance-types", "m5.xlarge", "--run-id", "r", "--no-wait",
+        "provision",
+        "--regions",
+        "us-east-1",
+        "--capacity-gib",
+        "16",
+        "--instance-types",
+        "m5.xlarge",
+        "--run-id",
+        "r",
+        "--no-wait",
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out.stderr).contains("built without the `aws` feature; rebuild with `cargo build --features aws`"),
+        text(&out.stderr)
+            .contains("built without the `aws` feature; rebuild with `cargo build --features aws`"),
         "{}",
         text(&out.stderr)
     );
@@ -172,18 +232,29 @@ mod moto {
     }
 
     fn ensure_moto_installed() {
-        let ok = Command::new("moto_server").arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let ok = Command::new("moto_server")
+            .arg("--help")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
         if ok.map(|s| s.success()).unwrap_or(false) {
             return;
         }
-        let st = Command::new("python3").args(["-m", "pip", "install", "-q", "moto[server]"]).status().expect("running pip");
+        let st = Command::new("python3")
+            .args(["-m", "pip", "install", "-q", "moto[server]"])
+            .status()
+            .expect("running pip");
         assert!(st.success(), "pip install 'moto[server]' failed");
     }
 
     fn http_ok(port: u16, path: &str) -> bool {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+            return false;
+        };
         let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-        if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes()).is_err() {
+        if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+            .is_err()
+        {
             return false;
         }
         let mut buf = String::new();
@@ -193,17 +264,27 @@ mod moto {
 
     fn start_moto() -> Moto {
         ensure_moto_installed();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let child = Command::new("moto_server")
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("starting moto_server");
-        let m = Moto { child, url: format!("http://127.0.0.1:{port}") };
+        let m = Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !http_ok(port, "/moto-api/") {
-            assert!(Instant::now() < deadline, "moto_server did not answer on port {port} within 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "moto_server did not answer on port {port} within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
         m
@@ -251,7 +332,11 @@ mod moto {
             .iter()
             .flat_map(|r| r.instances())
             .filter(|i| {
-                let s = i.state().and_then(|s| s.name()).map(|n| n.as_str().to_string()).unwrap_or_default();
+                let s = i
+                    .state()
+                    .and_then(|s| s.name())
+                    .map(|n| n.as_str().to_string())
+                    .unwrap_or_default();
                 s != "terminated" && s != "shutting-down"
             })
             .count();
@@ -262,11 +347,33 @@ mod moto {
             .unwrap()
             .fleets()
             .iter()
-            .filter(|f| !f.fleet_state().map(|s| s.as_str()).unwrap_or("").starts_with("deleted"))
+            .filter(|f| {
+                !f.fleet_state()
+                    .map(|s| s.as_str())
+                    .unwrap_or("")
+                    .starts_with("deleted")
+            })
             .count();
-        let launch_templates = ec2.describe_launch_templates().send().await.unwrap().launch_templates().len();
-        let asgs = asg.describe_auto_scaling_groups().send().await.unwrap().auto_scaling_groups().len();
-        Live { instances, fleets, launch_templates, asgs }
+        let launch_templates = ec2
+            .describe_launch_templates()
+            .send()
+            .await
+            .unwrap()
+            .launch_templates()
+            .len();
+        let asgs = asg
+            .describe_auto_scaling_groups()
+            .send()
+            .await
+            .unwrap()
+            .auto_scaling_groups()
+            .len();
+        Live {
+            instances,
+            fleets,
+            launch_templates,
+            asgs,
+        }
     }
 
     fn provision_args<'a>(moto: &'a Moto, run_id: &'a str, state: &'a str) -> Vec<&'a str> {
@@ -290,13 +397,31 @@ mod moto {
         ]
     }
 
-    fn teardown(moto: &Moto, run_id: &str, state: &str, regions: Option<&str>) -> serde_json::Value {
-        let mut a = vec!["teardown", "--run-id", run_id, "--endpoint-url", &moto.url, "--state-dir", state, "--json"];
+    fn teardown(
+        moto: &Moto,
+        run_id: &str,
+        state: &str,
+        regions: Option<&str>,
+    ) -> serde_json::Value {
+        let mut a = vec![
+            "teardown",
+            "--run-id",
+            run_id,
+            "--endpoint-url",
+            &moto.url,
+            "--state-dir",
+            state,
+            "--json",
+        ];
         if let Some(r) = regions {
             a.extend(["--regions", r]);
         }
         let out = stampede(&a);
-        assert!(out.status.success(), "teardown failed: {}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "teardown failed: {}",
+            text(&out.stderr)
+        );
         eprintln!("{}", text(&out.stderr).trim_end());
         serde_json::from_slice(&out.stdout).expect("teardown --json prints a report")
     }
@@ -304,7 +429,15 @@ mod moto {
     fn totals(rep: &serde_json::Value) -> [usize; 4] {
         let mut t = [0; 4];
         for r in rep["removed"].as_array().unwrap() {
-            for (i, k) in ["instances_terminated", "fleets_deleted", "launch_templates_deleted", "asgs_deleted"].iter().enumerate() {
+            for (i, k) in [
+                "instances_terminated",
+                "fleets_deleted",
+                "launch_templates_deleted",
+                "asgs_deleted",
+            ]
+            .iter()
+            .enumerate()
+            {
                 t[i] += r[k].as_array().unwrap().len();
             }
         }
@@ -323,10 +456,16 @@ mod moto {
         let out = stampede(&a);
         let took = t0.elapsed();
         assert!(out.status.success(), "{}", text(&out.stderr));
-        eprintln!("{}\nprovision of 3 regions (process wall time): {:.2} s", text(&out.stderr).trim_end(), took.as_secs_f64());
+        eprintln!(
+            "{}\nprovision of 3 regions (process wall time): {:.2} s",
+            text(&out.stderr).trim_end(),
+            took.as_secs_f64()
+        );
         let m: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let on_disk: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(state.path().join("three-1/manifest.json")).unwrap()).unwrap();
+        let on_disk: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(state.path().join("three-1/manifest.json")).unwrap(),
+        )
+        .unwrap();
         assert_eq!(m, on_disk, "stdout manifest = manifest.json");
         let regions = m["regions"].as_array().unwrap();
         assert_eq!(regions.len(), 3);
@@ -335,7 +474,10 @@ mod moto {
             assert_eq!(r["region"], name);
             assert!(r["fleet_id"].as_str().unwrap().starts_with("fleet-"), "{r}");
             let n = r["instances"].as_array().unwrap().len();
-            assert!(n >= 3, "96 GiB of 16/32 GiB types is 3..6 instances, got {n}");
+            assert!(
+                n >= 3,
+                "96 GiB of 16/32 GiB types is 3..6 instances, got {n}"
+            );
             assert!(r["launched_gib"].as_u64().unwrap() >= 96, "{r}");
             total += n;
         }
@@ -350,11 +492,18 @@ mod moto {
         // Re-provisioning the same run id is refused while it has live resources.
         let out = stampede(&provision_args(&moto, "three-1", st));
         assert_eq!(out.status.code(), Some(2));
-        assert!(text(&out.stderr).contains("already has live resources"), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("already has live resources"),
+            "{}",
+            text(&out.stderr)
+        );
 
         let t0 = Instant::now();
         let rep = teardown(&moto, "three-1", st, Some("us-east-1,eu-west-1,us-west-2"));
-        eprintln!("teardown of 3 regions (process wall time): {:.2} s", t0.elapsed().as_secs_f64());
+        eprintln!(
+            "teardown of 3 regions (process wall time): {:.2} s",
+            t0.elapsed().as_secs_f64()
+        );
         assert_eq!(totals(&rep), [total, 3, 3, 0]);
         assert!(rep["remaining"].as_array().unwrap().is_empty());
         for name in REGIONS {
@@ -371,12 +520,16 @@ mod moto {
         let moto = start_moto();
         let state = tempfile::tempdir().unwrap();
         let st = state.path().to_str().unwrap();
-        // Calibrate: how long a whole provisioning takes here.
+        // Warm moto's per-region backends up (the first touch of a region is slow), then calibrate: how
+        // long a whole provisioning process takes here.
+        let out = stampede(&provision_args(&moto, "warm", st));
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        teardown(&moto, "warm", st, None);
         let t0 = Instant::now();
         let out = stampede(&provision_args(&moto, "calib", st));
         assert!(out.status.success(), "{}", text(&out.stderr));
         let full = t0.elapsed();
-        teardown(&moto, "calib", st, None);
+        teardown(&moto, "calib", st, Some("us-east-1,eu-west-1,us-west-2"));
         let rt = rt();
         let mut left_behind = 0;
         let seeds = [1u64, 2, 3, 4, 5, 6];
@@ -396,7 +549,9 @@ mod moto {
             std::thread::sleep(delay);
             child.kill().unwrap(); // SIGKILL
             let status = child.wait().unwrap();
-            let journal = std::fs::read_to_string(Path::new(st).join(&run_id).join("journal.jsonl")).unwrap_or_default();
+            let journal =
+                std::fs::read_to_string(Path::new(st).join(&run_id).join("journal.jsonl"))
+                    .unwrap_or_default();
             // No --regions: teardown searches every region EC2 reports plus the journal's.
             let rep = teardown(&moto, &run_id, st, None);
             let t = totals(&rep);
@@ -409,10 +564,17 @@ mod moto {
             assert!(rep["regions_searched"].as_array().unwrap().len() >= 3);
             left_behind += t.iter().sum::<usize>();
             for name in REGIONS {
-                assert_eq!(rt.block_on(live(&moto, name)), Live::default(), "seed {seed}, {name}");
+                assert_eq!(
+                    rt.block_on(live(&moto, name)),
+                    Live::default(),
+                    "seed {seed}, {name}"
+                );
             }
         }
-        assert!(left_behind > 0, "no kill left anything to clean up: the kill points did not exercise teardown");
+        assert!(
+            left_behind > 0,
+            "no kill left anything to clean up: the kill points did not exercise teardown"
+        );
     }
 
     #[test]
@@ -424,37 +586,70 @@ mod moto {
         a.extend(["--max-hourly-cost", "0.5"]);
         let out = stampede(&a);
         assert_eq!(out.status.code(), Some(2));
-        assert!(text(&out.stderr).contains("refusing to provision"), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("refusing to provision"),
+            "{}",
+            text(&out.stderr)
+        );
         let rt = rt();
         for name in REGIONS {
             assert_eq!(rt.block_on(live(&moto, name)), Live::default(), "{name}");
         }
-        assert!(!state.path().join("budget-2").exists(), "no journal for a refused plan");
+        assert!(
+            !state.path().join("budget-2").exists(),
+            "no journal for a refused plan"
+        );
     }
 
     #[test]
     fn interruption_poller_reports_a_terminated_instance() {
-        use stampede::aws::{AwsTarget, InstanceChoice, InterruptionPoller, ProvisionPlan, ProvisionRequest};
+        use stampede::aws::{
+            AwsTarget, InstanceChoice, InterruptionPoller, ProvisionPlan, ProvisionRequest,
+        };
         set_test_credentials();
         let moto = start_moto();
         let state = tempfile::tempdir().unwrap();
         let rt = rt();
         let regions: Vec<String> = vec!["us-east-1".into(), "eu-west-1".into()];
         let types = vec![InstanceChoice::parse("m5.xlarge").unwrap()];
-        let plan = ProvisionPlan::build("intr-1", &regions, 48, &types, &stampede::prices::PriceTable::embedded()).unwrap();
-        let target = AwsTarget { endpoint_url: Some(moto.url.clone()) };
+        let plan = ProvisionPlan::build(
+            "intr-1",
+            &regions,
+            48,
+            &types,
+            &stampede::prices::PriceTable::embedded(),
+        )
+        .unwrap();
+        let target = AwsTarget {
+            endpoint_url: Some(moto.url.clone()),
+        };
         let req = ProvisionRequest {
             plan,
-            ami: regions.iter().map(|r| (r.clone(), AMI.to_string())).collect(),
+            ami: regions
+                .iter()
+                .map(|r| (r.clone(), AMI.to_string()))
+                .collect(),
             user_data: Some("#!/bin/sh\necho hi\n".into()),
             asg: None,
             state_dir: state.path().to_path_buf(),
             target: target.clone(),
         };
         let fleet = rt.block_on(stampede::aws::provision(&req)).unwrap();
-        assert_eq!(fleet.instance_ids().len(), 6, "48 GiB of m5.xlarge in 2 regions");
-        let mut poller = InterruptionPoller::new("intr-1", &fleet.region_names(), target.clone(), Instant::now());
-        assert!(rt.block_on(stampede::aws::poll_interruptions(&mut poller)).unwrap().is_empty());
+        assert_eq!(
+            fleet.instance_ids().len(),
+            6,
+            "48 GiB of m5.xlarge in 2 regions"
+        );
+        let mut poller = InterruptionPoller::new(
+            "intr-1",
+            &fleet.region_names(),
+            target.clone(),
+            Instant::now(),
+        );
+        assert!(rt
+            .block_on(stampede::aws::poll_interruptions(&mut poller))
+            .unwrap()
+            .is_empty());
         // Inject an "interruption": terminate one instance behind stampede's back.
         let victim = fleet.regions[1].instances[0].id.clone();
         rt.block_on(async {
@@ -463,20 +658,44 @@ mod moto {
                 .endpoint_url(&moto.url)
                 .load()
                 .await;
-            aws_sdk_ec2::Client::new(&conf).terminate_instances().instance_ids(&victim).send().await.unwrap();
+            aws_sdk_ec2::Client::new(&conf)
+                .terminate_instances()
+                .instance_ids(&victim)
+                .send()
+                .await
+                .unwrap();
         });
-        let ev = rt.block_on(stampede::aws::poll_interruptions(&mut poller)).unwrap();
+        let ev = rt
+            .block_on(stampede::aws::poll_interruptions(&mut poller))
+            .unwrap();
         assert_eq!(ev.len(), 1, "{ev:?}");
         assert_eq!(ev[0].kind, "spot_interruption");
         assert_eq!(ev[0].node_id.as_deref(), Some(victim.as_str()));
-        assert!(ev[0].detail.starts_with("eu-west-1: instance "), "{}", ev[0].detail);
+        assert!(
+            ev[0].detail.starts_with("eu-west-1: instance "),
+            "{}",
+            ev[0].detail
+        );
         // Reported once only.
-        assert!(rt.block_on(stampede::aws::poll_interruptions(&mut poller)).unwrap().is_empty());
+        assert!(rt
+            .block_on(stampede::aws::poll_interruptions(&mut poller))
+            .unwrap()
+            .is_empty());
         // Our own teardown is not an interruption.
         poller.stop();
-        let rep = rt.block_on(stampede::aws::teardown("intr-1", Some(&regions), &target, state.path())).unwrap();
+        let rep = rt
+            .block_on(stampede::aws::teardown(
+                "intr-1",
+                Some(&regions),
+                &target,
+                state.path(),
+            ))
+            .unwrap();
         assert_eq!(rep.totals().0, 5, "the 5 survivors are terminated");
-        assert!(rt.block_on(stampede::aws::poll_interruptions(&mut poller)).unwrap().is_empty());
+        assert!(rt
+            .block_on(stampede::aws::poll_interruptions(&mut poller))
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -495,11 +714,17 @@ mod moto {
                 .load()
                 .await;
             let ec2 = aws_sdk_ec2::Client::new(&conf);
-            let tag = aws_sdk_ec2::types::Tag::builder().key("stampede:run-id").value("asg-1").build();
+            let tag = aws_sdk_ec2::types::Tag::builder()
+                .key("stampede:run-id")
+                .value("asg-1")
+                .build();
             ec2.create_launch_template()
                 .launch_template_name("tf-asg-1")
                 .launch_template_data(
-                    aws_sdk_ec2::types::RequestLaunchTemplateData::builder().image_id(AMI).instance_type("m5.xlarge".into()).build(),
+                    aws_sdk_ec2::types::RequestLaunchTemplateData::builder()
+                        .image_id(AMI)
+                        .instance_type("m5.xlarge".into())
+                        .build(),
                 )
                 .tag_specifications(
                     aws_sdk_ec2::types::TagSpecification::builder()
@@ -514,7 +739,9 @@ mod moto {
                 .create_auto_scaling_group()
                 .auto_scaling_group_name("stampede-asg-1-us-east-1")
                 .launch_template(
-                    aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder().launch_template_name("tf-asg-1").build(),
+                    aws_sdk_autoscaling::types::LaunchTemplateSpecification::builder()
+                        .launch_template_name("tf-asg-1")
+                        .build(),
                 )
                 .min_size(0)
                 .max_size(10)
@@ -559,7 +786,11 @@ mod moto {
                 .endpoint_url(&moto.url)
                 .load()
                 .await;
-            let g = aws_sdk_autoscaling::Client::new(&conf).describe_auto_scaling_groups().send().await.unwrap();
+            let g = aws_sdk_autoscaling::Client::new(&conf)
+                .describe_auto_scaling_groups()
+                .send()
+                .await
+                .unwrap();
             g.auto_scaling_groups()[0].desired_capacity()
         });
         assert_eq!(desired, Some(2));
