@@ -15,12 +15,14 @@
 //! | [`record_io`] | reading and (incrementally) writing run-record directories |
 //! | [`prices`] | the committed, dated EC2 price table |
 //! | [`cost`] | the cost model of a run record or a scenario fleet |
+//! | [`aws`] | provisioning plan, journal, and (feature `aws`) EC2 provision/teardown |
 #![deny(missing_docs)]
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod aws;
 pub mod cmd;
 pub mod cost;
 pub mod embedded;

@@ -1,9 +1,11 @@
 //! Integration tests of the harness (one binary, one module per area).
 
+mod aws;
 mod compare;
 mod cost;
 mod e2e;
 mod emulator;
+mod infra;
 mod mock_nomad;
 mod nomad;
 mod parsers;
