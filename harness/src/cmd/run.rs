@@ -19,6 +19,31 @@ use crate::nomad::{NomadClient, NomadConnArgs};
 /// Arguments of `stampede run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
+    /// Provision spot client capacity before the run and tear it down after it (on success, error and
+    /// Ctrl-C; feature `aws`). Needs `--run-id`, `--regions`, `--capacity-gib`, `--instance-types`.
+    #[arg(long, requires_all = ["run_id", "regions", "capacity_gib", "instance_types"])]
+    pub provision: bool,
+    /// `--provision`: regions to create capacity in.
+    #[arg(long, value_delimiter = ',')]
+    pub regions: Vec<String>,
+    /// `--provision`: client capacity per region, GiB.
+    #[arg(long)]
+    pub capacity_gib: Option<u32>,
+    /// `--provision`: instance types (weighted by GiB).
+    #[arg(long, value_delimiter = ',')]
+    pub instance_types: Vec<String>,
+    /// `--provision`: EC2 endpoint override (emulators such as moto).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// `--provision`: refuse plans with more instances than this.
+    #[arg(long)]
+    pub max_instances: Option<u32>,
+    /// `--provision`: refuse plans costing more than this, USD per hour.
+    #[arg(long)]
+    pub max_hourly_cost: Option<f64>,
+    /// `--provision`: scale this Terraform-made ASG (`{region}` is replaced) instead of an EC2 Fleet.
+    #[arg(long)]
+    pub asg: Option<String>,
     /// Don't write summary.md and report.html at the end.
     #[arg(long)]
     pub no_report: bool,
@@ -316,6 +341,106 @@ pub async fn plan_from_args(a: &RunArgs) -> Result<RunPlan> {
 
 /// Runs the command.
 pub fn run(args: RunArgs) -> Result<u8> {
+    if args.provision {
+        return run_provisioned(args);
+    }
+    run_plain(args)
+}
+
+/// `run --provision`: provision, run (polling spot interruptions into the record), then always tear down.
+fn run_provisioned(args: RunArgs) -> Result<u8> {
+    #[cfg(not(feature = "aws"))]
+    {
+        let _ = args;
+        anyhow::bail!("`stampede run --provision` needs AWS: built without the `aws` feature; rebuild with `cargo build --features aws`")
+    }
+    #[cfg(feature = "aws")]
+    {
+        use crate::cmd::provision::{run_provision, run_teardown, ProvisionArgs, TeardownArgs};
+        let run_id = args.run_id.clone().expect("clap requires --run-id");
+        let prov = ProvisionArgs {
+            run_id: run_id.clone(),
+            regions: args.regions.clone(),
+            capacity_gib: args.capacity_gib.expect("clap requires --capacity-gib"),
+            instance_types: args.instance_types.clone(),
+            endpoint_url: args.endpoint_url.clone(),
+            ami: vec![],
+            user_data: None,
+            asg: args.asg.clone(),
+            max_instances: args.max_instances,
+            max_hourly_cost: args.max_hourly_cost,
+            dry_run: false,
+            prices: None,
+            no_wait: args.conn.address.is_none(),
+            nomad_addr: args.conn.address.clone(),
+            wait_timeout: std::time::Duration::from_secs(15 * 60),
+            state_dir: std::path::PathBuf::from(".stampede"),
+            json: false,
+        };
+        let teardown = || {
+            run_teardown(TeardownArgs {
+                run_id: run_id.clone(),
+                regions: args.regions.clone(),
+                endpoint_url: args.endpoint_url.clone(),
+                state_dir: std::path::PathBuf::from(".stampede"),
+                json: false,
+            })
+        };
+        // Guardrail refusals and provisioning errors still tear down whatever was created.
+        if let Err(e) = run_provision(prov) {
+            let _ = teardown();
+            return Err(e.context("provisioning the client fleet (torn down again)"));
+        }
+        let result = run_with_interruptions(&args, &run_id);
+        let td = teardown();
+        let code = result?;
+        td.context("tearing down the provisioned fleet")?;
+        Ok(code)
+    }
+}
+
+#[cfg(feature = "aws")]
+fn run_with_interruptions(args: &RunArgs, run_id: &str) -> Result<u8> {
+    use crate::aws::{poll_interruptions, AwsTarget, InterruptionPoller};
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")?;
+    rt.block_on(async {
+        let plan = plan_from_args(args).await?;
+        let target = AwsTarget { endpoint_url: args.endpoint_url.clone() };
+        let mut poller = InterruptionPoller::new(run_id, &args.regions, target, std::time::Instant::now());
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let polling = tokio::spawn(async move {
+            let mut events = Vec::new();
+            loop {
+                if let Ok(mut ev) = poll_interruptions(&mut poller).await {
+                    events.append(&mut ev);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    _ = stop_rx.changed() => break,
+                }
+            }
+            poller.stop();
+            events
+        });
+        let out = run_load(plan).await;
+        let _ = stop_tx.send(true);
+        let events = polling.await.unwrap_or_default();
+        let out = out?;
+        let mut rec = crate::record_io::read_record(&out.dir)?;
+        if !events.is_empty() {
+            rec.meta.events.extend(events);
+            rec.meta.events.sort_by_key(|e| e.t_ns);
+            rec.meta.summary.spot_interruptions = rec.meta.events.iter().filter(|e| e.kind == "spot_interruption").count() as u64;
+            crate::record_io::write_run_json(&out.dir, &rec.meta)?;
+        }
+        if !args.no_report {
+            crate::report::write_reports(&out.dir, &rec)?;
+        }
+        Ok(if out.interrupted { crate::EXIT_ERROR } else { 0 })
+    })
+}
+
+fn run_plain(args: RunArgs) -> Result<u8> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
