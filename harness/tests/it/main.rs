@@ -5,6 +5,7 @@ mod cost;
 mod mock_nomad;
 mod nomad;
 mod parsers;
+mod record;
 mod report;
 mod run;
 mod trace;
