@@ -44,6 +44,9 @@ use crate::nomad::ndjson::Event;
 use crate::nomad::stream::{read_event_stream, StreamOptions, StreamStats};
 use crate::nomad::{NomadClient, NomadConnArgs, NomadError};
 
+/// Reads of a job's shape before it is given up (and the job dropped at the stop, with the error).
+const MAX_FETCH_ATTEMPTS: u32 = 5;
+
 /// Settings of [`record`].
 #[derive(Debug, Clone)]
 pub struct RecordConfig {
@@ -180,6 +183,9 @@ struct JobRec {
     submit_ns: Option<i64>,
     shape: Option<JobShape>,
     fetching: bool,
+    /// The last error reading the shape (no token in it).
+    fetch_error: Option<String>,
+    fetch_attempts: u32,
     dead: bool,
     allocs: BTreeMap<String, AllocRec>,
 }
@@ -350,10 +356,10 @@ fn build_job(
     t0: i64,
     now_ns: Option<i64>,
 ) -> std::result::Result<(TraceJob, u64), String> {
-    let shape = rec
-        .shape
-        .as_ref()
-        .ok_or("its shape could not be read (GET /v1/job/:id)")?;
+    let shape = rec.shape.as_ref().ok_or_else(|| match &rec.fetch_error {
+        Some(e) => format!("its shape could not be read: {e}"),
+        None => "its shape was not read before the stop (GET /v1/job/:id)".to_string(),
+    })?;
     let mut truncated = 0;
     let mut groups = Vec::new();
     for g in &shape.groups {
@@ -628,8 +634,9 @@ pub async fn record(cfg: RecordConfig) -> Result<RecordSummary> {
                         sum.jobs_before_start += 1;
                         continue;
                     }
-                    if !rec.fetching && rec.shape.is_none() {
+                    if !rec.fetching && rec.shape.is_none() && rec.fetch_attempts < MAX_FETCH_ATTEMPTS {
                         rec.fetching = true;
+                        rec.fetch_attempts += 1;
                         fetches.spawn(fetch_job(client.clone(), id.clone()));
                     }
                     touched = Some(id);
@@ -658,15 +665,16 @@ pub async fn record(cfg: RecordConfig) -> Result<RecordSummary> {
                                 finished.insert(id);
                             }
                         },
-                        Err(e) if e.to_string().contains("404") => {
+                        Err(e) if e.status() == Some(404) => {
                             // Purged before we asked: nothing to record its shape from.
                             jobs.remove(&id);
                             sum.dropped.insert(id.clone(), format!("the job was gone before its shape was read: {e}"));
                             finished.insert(id);
                         }
-                        Err(_) => {
+                        Err(e) => {
                             // Retried on the next event or tick.
                             rec.fetching = false;
+                            rec.fetch_error = Some(e.to_string());
                         }
                     }
                 }
@@ -681,8 +689,9 @@ pub async fn record(cfg: RecordConfig) -> Result<RecordSummary> {
                         emit(&mut w, &mut jobs, &mut finished, &id, t0, &mut sum)?;
                     }
                     for (id, r) in jobs.iter_mut() {
-                        if r.shape.is_none() && !r.fetching {
+                        if r.shape.is_none() && !r.fetching && r.fetch_attempts < MAX_FETCH_ATTEMPTS {
                             r.fetching = true;
+                            r.fetch_attempts += 1;
                             fetches.spawn(fetch_job(client.clone(), id.clone()));
                         }
                     }
@@ -815,4 +824,124 @@ fn emit(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn alloc(group: &str, status: &str, s: Option<i64>, f: Option<i64>, seq: u64) -> AllocRec {
+        AllocRec {
+            group: group.into(),
+            client_status: status.into(),
+            started: s,
+            finished: f,
+            create_time: 1000 + seq as i64,
+            seq,
+            ..Default::default()
+        }
+    }
+
+    fn batch_job() -> JobRec {
+        let job = json!({"ID": "j", "Type": "batch", "Priority": 70, "SubmitTime": 5_000,
+            "Constraints": [{"LTarget": "${node.class}", "RTarget": "big", "Operand": "="}],
+            "Meta": {"change": "c1", "n": 3},
+            "TaskGroups": [{"Name": "g", "Count": 2, "Tasks": [
+                {"Name": "test", "Config": {"command": "/bin/t"}, "Resources": {"CPU": 300, "MemoryMB": 100}},
+                {"Name": "log"}]}]});
+        JobRec {
+            submit_ns: Some(5_000),
+            shape: Some(job_shape(&job).unwrap()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn shape_from_job_json() {
+        let r = batch_job();
+        let s = r.shape.as_ref().unwrap();
+        assert_eq!(s.priority, 70);
+        let g = &s.groups[0];
+        // The sidecar without resources gets Nomad's defaults (100 MHz, 300 MB).
+        assert_eq!((g.cpu_mhz, g.memory_mb), (400, 400));
+        assert_eq!(g.image, "/bin/t");
+        assert_eq!(g.node_class.as_deref(), Some("big"), "job-level constraint");
+        assert_eq!(g.tasks, vec!["test", "log"]);
+        assert_eq!(s.meta.get("change").map(String::as_str), Some("c1"));
+        assert!(!s.meta.contains_key("n"), "non-string meta is skipped");
+        let sys =
+            json!({"Type": "system", "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t"}]}]});
+        assert!(job_shape(&sys).unwrap_err().contains("system"));
+        let zero = json!({"Type": "batch", "TaskGroups": [{"Name": "g", "Count": 0, "Tasks": [{"Name": "t"}]}]});
+        assert!(job_shape(&zero).is_err());
+    }
+
+    #[test]
+    fn outcomes_replacements_and_completion() {
+        let mut r = batch_job();
+        r.allocs
+            .insert("a".into(), alloc("g", "complete", Some(10), Some(40), 0));
+        assert!(!batch_done(&r, 100, 50), "one of two allocations seen");
+        r.allocs
+            .insert("b".into(), alloc("g", "failed", Some(12), Some(20), 1));
+        assert!(
+            !batch_done(&r, 30, 50),
+            "the failure may still be rescheduled"
+        );
+        assert!(batch_done(&r, 80, 50), "grace over");
+        let mut rep = alloc("g", "running", Some(50), None, 2);
+        rep.replacement = true;
+        rep.previous = Some("b".into());
+        rep.create_time = 1;
+        r.allocs.insert("c".into(), rep);
+        assert!(!batch_done(&r, 80, 50), "replacement still running");
+        // At the stop, the running replacement is recorded with its run time so far, after the first
+        // attempts although it was created earliest.
+        let (j, trunc) = build_job("j", &r, 1_000, Some(75)).unwrap();
+        assert_eq!(trunc, 1);
+        assert_eq!(j.submit_ns, 4_000);
+        assert_eq!(j.change.as_deref(), Some("c1"));
+        let a: Vec<(u64, Exit)> = j.groups[0]
+            .allocs
+            .iter()
+            .map(|a| (a.run_ns, a.exit))
+            .collect();
+        assert_eq!(a, vec![(30, Exit::Ok), (8, Exit::Failed), (25, Exit::Ok)]);
+        r.allocs.get_mut("c").unwrap().client_status = "complete".into();
+        r.allocs.get_mut("c").unwrap().finished = Some(90);
+        assert!(
+            batch_done(&r, 80, 1_000_000),
+            "failure replaced, all terminal"
+        );
+        let (j, trunc) = build_job("j", &r, 1_000, None).unwrap();
+        assert_eq!(trunc, 0);
+        assert_eq!(j.groups[0].allocs[2].run_ns, 40);
+    }
+
+    #[test]
+    fn batch_without_outcome_is_dropped() {
+        let mut r = batch_job();
+        r.allocs
+            .insert("a".into(), alloc("g", "pending", None, None, 0));
+        let e = build_job("j", &r, 0, Some(10)).unwrap_err();
+        assert!(e.contains("no outcome"), "{e}");
+        r.shape = None;
+        r.fetch_error = Some("GET http://x/v1/job/j: HTTP 403: Permission denied".into());
+        assert!(build_job("j", &r, 0, Some(10)).unwrap_err().contains("403"));
+    }
+
+    #[test]
+    fn rfc3339_keeps_nanoseconds() {
+        assert_eq!(
+            rfc3339_ns("2024-01-01T00:00:01.000000123Z"),
+            Some(1_704_067_201_000_000_123)
+        );
+        assert_eq!(
+            rfc3339_ns("2024-01-01T01:00:01.5+01:00"),
+            Some(1_704_067_201_500_000_000)
+        );
+        assert_eq!(rfc3339_ns("0001-01-01T00:00:00Z").map(|x| x > 0), None);
+        assert_eq!(rfc3339_ns("yesterday"), None);
+    }
 }

@@ -110,7 +110,7 @@ pub enum TraceCommand {
         /// How to reach Nomad: `--addr` (default `http://127.0.0.1:4646`), `--token`, `--namespace`,
         /// `--region`, TLS.
         #[command(flatten)]
-        conn: crate::nomad::NomadConnArgs,
+        conn: Box<crate::nomad::NomadConnArgs>,
         /// How long to record, e.g. `24h`.
         #[arg(long, value_parser = humantime::parse_duration)]
         duration: std::time::Duration,
@@ -252,7 +252,7 @@ pub fn run(args: TraceArgs) -> Result<u8> {
                 .build()
                 .context("starting the tokio runtime")?;
             rt.block_on(async {
-                let mut cfg = crate::recorder::RecordConfig::new(conn, duration, out);
+                let mut cfg = crate::recorder::RecordConfig::new(*conn, duration, out);
                 cfg.prefix = prefix;
                 cfg.name = name;
                 cfg.reschedule_grace = reschedule_grace;
