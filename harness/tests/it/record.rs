@@ -251,3 +251,170 @@ async fn recorded_trace_replays_in_the_simulator() {
     assert_eq!(s.allocs_desired, trace.total_allocs());
     assert_eq!(s.allocs_placed, trace.total_allocs());
 }
+
+/// Starts `stampede trace record` against the mock; waits until it has opened the event stream.
+async fn spawn_cli(m: &MockNomad, out: &Path, prefix: &str) -> std::process::Child {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(["trace", "record", "--addr", &m.addr, "--duration", "60s"])
+        .arg("--out")
+        .arg(out)
+        .args(["--prefix", prefix])
+        .env("NOMAD_TOKEN", "cli-secret-token")
+        .env_remove("NOMAD_ADDR")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = tokio::time::Instant::now();
+    while m.state.lock().unwrap().stream_connects == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "recorder never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child
+}
+
+/// Waits until `path` has `n` lines (bounded).
+async fn wait_lines(path: &Path, n: usize) {
+    let t = tokio::time::Instant::now();
+    loop {
+        let got = std::fs::read_to_string(path)
+            .map(|s| s.lines().count())
+            .unwrap_or(0);
+        if got >= n {
+            assert_eq!(got, n, "{}", path.display());
+            return;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(15),
+            "{} has {got} of {n} lines",
+            path.display()
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+fn signal(child: &std::process::Child, sig: &str) {
+    let st = std::process::Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+fn wait_exit(mut child: std::process::Child) -> std::process::Output {
+    let t = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("recorder did not stop");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn cli_writes_incrementally_and_finishes_on_ctrl_c() {
+    let m = MockNomad::start(MockConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cli.jsonl");
+    let partial = dir.path().join("cli.jsonl.partial");
+    let child = spawn_cli(&m, &out, "cli-").await;
+    let c = client(&m);
+    let jobs = workload("cli-", 4, true, false);
+    for j in &jobs {
+        c.register_job(&j.json).await.unwrap();
+    }
+    // The 4 batch jobs reach the partial file while recording; the services wait for the stop.
+    wait_lines(&partial, 4).await;
+    assert!(!out.exists());
+    signal(&child, "-INT");
+    let o = wait_exit(child);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("recorded 6 jobs"), "{stdout}");
+    assert!(!format!("{stdout}{stderr}").contains("cli-secret-token"));
+    assert!(!partial.exists());
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(!text.contains("cli-secret-token"));
+    let trace = parse_jsonl(&text).unwrap();
+    assert_eq!(trace.jobs.len(), 6);
+    assert_eq!(
+        trace
+            .jobs
+            .iter()
+            .filter(|j| j.job_type.as_str() == "service")
+            .count(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn cli_killed_keeps_the_partial_file() {
+    let m = MockNomad::start(MockConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("killed.jsonl");
+    let partial = dir.path().join("killed.jsonl.partial");
+    let child = spawn_cli(&m, &out, "k-").await;
+    let c = client(&m);
+    for j in workload("k-", 3, false, false) {
+        c.register_job(&j.json).await.unwrap();
+    }
+    wait_lines(&partial, 3).await;
+    signal(&child, "-KILL");
+    let o = wait_exit(child);
+    assert!(!o.status.success());
+    assert!(!out.exists(), "no trace passed off as whole");
+    let kept = std::fs::read_to_string(&partial).unwrap();
+    for l in kept.lines() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        assert!(v["id"].as_str().unwrap().starts_with("k-b"), "{l}");
+    }
+}
+
+#[test]
+fn cli_bad_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(["trace", "record"])
+            .args(args)
+            .env_remove("NOMAD_ADDR")
+            .output()
+            .unwrap()
+    };
+    let csv = dir.path().join("x.csv");
+    let o = run(&[
+        "--addr",
+        "http://127.0.0.1:9",
+        "--duration",
+        "1s",
+        "--out",
+        csv.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("x.csv: the recorded trace is JSON Lines"));
+    let out = dir.path().join("x.jsonl");
+    // Port 9 (discard) on loopback: nothing listens.
+    let o = run(&[
+        "--addr",
+        "http://127.0.0.1:9",
+        "--duration",
+        "1s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains("asking http://127.0.0.1:9 for its version"),
+        "{e}"
+    );
+    assert!(!out.exists());
+    let o = run(&["--duration", "soon", "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+}
