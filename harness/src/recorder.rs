@@ -601,7 +601,13 @@ pub async fn record(cfg: RecordConfig) -> Result<RecordSummary> {
                     let rec = jobs.entry(id.clone()).or_default();
                     match ev {
                         Ev::Job { kind, submit_ns, status, .. } => {
-                            if kind == "JobRegistered" && rec.submit_ns.is_none() && submit_ns > 0 {
+                            if kind != "JobRegistered" && rec.submit_ns.is_none() && rec.allocs.is_empty() && submit_ns <= 0 {
+                                // A deregistration of a job we know nothing about: not ours to record.
+                                jobs.remove(&id);
+                                continue;
+                            }
+                            // Any Job event carries the current version's submit time.
+                            if rec.submit_ns.is_none() && submit_ns > 0 {
                                 rec.submit_ns = Some(submit_ns);
                             }
                             if status == "dead" {

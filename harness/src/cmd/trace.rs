@@ -267,7 +267,7 @@ pub fn run(args: TraceArgs) -> Result<u8> {
                 ctrl_c.abort();
                 let s = r?;
                 println!(
-                    "recorded {} jobs ({} allocation outcomes, {} still running at the stop, {} jobs dropped) over {:.1} s into {} (stream: {} connects, {} duplicate batches dropped)",
+                    "recorded {} jobs ({} allocation outcomes, {} still running at the stop, {} jobs dropped) over {:.1} s into {} (stream: {} connects, {} disconnects, {} duplicate batches dropped)",
                     s.jobs,
                     s.allocs,
                     s.truncated_allocs,
@@ -275,6 +275,7 @@ pub fn run(args: TraceArgs) -> Result<u8> {
                     s.elapsed_s,
                     s.out.display(),
                     s.stream.connects,
+                    s.stream.disconnects,
                     s.stream.duplicate_batches
                 );
                 for (id, why) in s.dropped.iter().take(20) {

@@ -195,6 +195,12 @@ async fn record_matches_submitted_workload() {
     let m = MockNomad::start(MockConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rec.jsonl");
+    // Submitted before the recording starts: replayed from the event backlog, but not recorded.
+    client(&m)
+        .register_job(&workload("rec-old-", 1, false, false)[0].json)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
     let jobs = workload("rec-", 12, true, true);
     let d = Duration::from_secs(3);
     let (sum, trace) = record_workload(&m, &jobs, Duration::from_millis(20), d, &out, "rec-").await;
@@ -203,6 +209,7 @@ async fn record_matches_submitted_workload() {
         sum.jobs_at_stop, 2,
         "the service jobs are written at the stop"
     );
+    assert_eq!(sum.jobs_before_start, 1, "rec-old-b000 is not recorded");
     assert_eq!(trace.header.source.as_str(), "record");
 }
 
@@ -415,6 +422,18 @@ fn cli_bad_input_is_a_clear_error() {
         "{e}"
     );
     assert!(!out.exists());
+    let o = run(&[
+        "--addr",
+        "http://127.0.0.1:9",
+        "--namespace",
+        "*",
+        "--duration",
+        "1s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--namespace '*' is not supported"));
     let o = run(&["--duration", "soon", "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
 }
