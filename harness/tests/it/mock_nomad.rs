@@ -514,7 +514,12 @@ fn spawn_lifecycle(
                     "n",
                     tr.create_ns,
                     mi,
-                    phase,
+                    // A batch job with Meta `mock_fail = "true"` ends `failed`.
+                    if *phase == "complete" && job["Meta"]["mock_fail"] == "true" {
+                        "failed"
+                    } else {
+                        phase
+                    },
                     tr.started_ns,
                     tr.finished_ns,
                 );

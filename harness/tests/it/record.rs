@@ -39,10 +39,13 @@ fn workload(prefix: &str, n: usize, service: bool, node_class: bool) -> Vec<Want
             }
             groups.push(g);
         }
-        out.push(Want {
-            json: json!({"ID": format!("{prefix}b{i:03}"), "Type": "batch", "Priority": 30 + i as u64,
-                "Meta": {"change": format!("c{}", i / 3), "team": "core"}, "TaskGroups": groups}),
-        });
+        let mut j = json!({"ID": format!("{prefix}b{i:03}"), "Type": "batch", "Priority": 30 + i as u64,
+            "Meta": {"change": format!("c{}", i / 3), "team": "core"}, "TaskGroups": groups});
+        if i == 1 {
+            // The mock ends this job's allocations `failed`.
+            j["Meta"]["mock_fail"] = json!("true");
+        }
+        out.push(Want { json: j });
     }
     if service {
         for i in 0..2 {
@@ -74,6 +77,8 @@ async fn record_workload(
         out.to_path_buf(),
     );
     cfg.prefix = Some(prefix.to_string());
+    // The mock never reschedules: a failed job is finished once this has passed.
+    cfg.reschedule_grace = Duration::from_millis(200);
     let rec = tokio::spawn(record(cfg));
     tokio::time::sleep(Duration::from_millis(150)).await;
     let c = client(m);
@@ -160,7 +165,12 @@ fn check(m: &MockNomad, jobs: &[Want], sum: &RecordSummary, trace: &Trace, durat
             if got.job_type.as_str() == "batch" {
                 // Nothing lost, nothing doubled: one outcome per allocation.
                 assert_eq!(g.allocs.len() as u32, g.count, "{id}/{} outcomes", g.name);
-                assert!(g.allocs.iter().all(|a| a.exit == Exit::Ok));
+                let want = if w.json["Meta"]["mock_fail"] == "true" {
+                    Exit::Failed
+                } else {
+                    Exit::Ok
+                };
+                assert!(g.allocs.iter().all(|a| a.exit == want), "{id} exit");
                 durations.extend(g.allocs.iter().map(|a| a.run_ns as i64));
             } else {
                 assert!(g.allocs.is_empty(), "a running service has no outcome");
@@ -265,7 +275,7 @@ async fn spawn_cli(m: &MockNomad, out: &Path, prefix: &str) -> std::process::Chi
         .args(["trace", "record", "--addr", &m.addr, "--duration", "60s"])
         .arg("--out")
         .arg(out)
-        .args(["--prefix", prefix])
+        .args(["--prefix", prefix, "--reschedule-grace", "200ms"])
         .env("NOMAD_TOKEN", "cli-secret-token")
         .env_remove("NOMAD_ADDR")
         .stdout(std::process::Stdio::piped())
