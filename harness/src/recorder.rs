@@ -591,55 +591,8 @@ pub async fn record(cfg: RecordConfig) -> Result<RecordSummary> {
                 _ = cfg.stop.cancelled() => break,
                 ev = rx.recv() => {
                     let Some(ev) = ev else { break };
-                    let id = match &ev {
-                        Ev::Job { id, .. } | Ev::JobRef(id) => id.clone(),
-                        Ev::Alloc(a) => a.job.clone(),
-                    };
-                    if finished.contains(&id) {
-                        continue;
-                    }
-                    let rec = jobs.entry(id.clone()).or_default();
-                    match ev {
-                        Ev::Job { kind, submit_ns, status, .. } => {
-                            if kind != "JobRegistered" && rec.submit_ns.is_none() && rec.allocs.is_empty() && submit_ns <= 0 {
-                                // A deregistration of a job we know nothing about: not ours to record.
-                                jobs.remove(&id);
-                                continue;
-                            }
-                            // Any Job event carries the current version's submit time.
-                            if rec.submit_ns.is_none() && submit_ns > 0 {
-                                rec.submit_ns = Some(submit_ns);
-                            }
-                            if status == "dead" {
-                                rec.dead = true;
-                            }
-                        }
-                        Ev::Alloc(a) => {
-                            let seq = rec.allocs.len() as u64;
-                            let e = rec.allocs.entry(a.id.clone()).or_insert_with(|| AllocRec {
-                                seq,
-                                ..Default::default()
-                            });
-                            e.group = a.group;
-                            e.client_status = a.client_status;
-                            e.started = a.started.or(e.started);
-                            e.finished = a.finished.or(e.finished);
-                            e.replacement |= a.replacement;
-                            if a.create_time != 0 {
-                                e.create_time = a.create_time;
-                            }
-                            if a.previous.is_some() {
-                                e.previous = a.previous;
-                            }
-                        }
-                        Ev::JobRef(_) => {}
-                    }
-                    if rec.submit_ns.is_some_and(|s| s < t0) {
-                        jobs.remove(&id);
-                        finished.insert(id);
-                        sum.jobs_before_start += 1;
-                        continue;
-                    }
+                    let Some(id) = apply(ev, &mut jobs, &mut finished, t0, &mut sum) else { continue };
+                    let rec = jobs.get_mut(&id).expect("apply keeps the job");
                     if !rec.fetching && rec.shape.is_none() && rec.fetch_attempts < MAX_FETCH_ATTEMPTS {
                         rec.fetching = true;
                         rec.fetch_attempts += 1;
@@ -718,6 +671,17 @@ pub async fn record(cfg: RecordConfig) -> Result<RecordSummary> {
     stream_stop.cancel();
     sum.stream = reader.await.unwrap_or_default();
     result?;
+    // Events read before the stop but not merged yet.
+    while let Ok(ev) = rx.try_recv() {
+        if let Some(id) = apply(ev, &mut jobs, &mut finished, t0, &mut sum) {
+            let rec = jobs.get_mut(&id).expect("apply keeps the job");
+            if !rec.fetching && rec.shape.is_none() && rec.fetch_attempts < MAX_FETCH_ATTEMPTS {
+                rec.fetching = true;
+                rec.fetch_attempts += 1;
+                fetches.spawn(fetch_job(client.clone(), id));
+            }
+        }
+    }
 
     // Jobs whose shape is still being read get a last chance (bounded).
     let _ = tokio::time::timeout(Duration::from_secs(10), async {
@@ -806,6 +770,75 @@ pub async fn record(cfg: RecordConfig) -> Result<RecordSummary> {
     sum.allocs = w_allocs;
     sum.elapsed_s = started.elapsed().as_secs_f64();
     Ok(sum)
+}
+
+/// Merges one event into the job table. Returns the job's ID when it is (still) a job to record.
+fn apply(
+    ev: Ev,
+    jobs: &mut BTreeMap<String, JobRec>,
+    finished: &mut BTreeSet<String>,
+    t0: i64,
+    sum: &mut RecordSummary,
+) -> Option<String> {
+    let id = match &ev {
+        Ev::Job { id, .. } | Ev::JobRef(id) => id.clone(),
+        Ev::Alloc(a) => a.job.clone(),
+    };
+    if finished.contains(&id) {
+        return None;
+    }
+    let rec = jobs.entry(id.clone()).or_default();
+    match ev {
+        Ev::Job {
+            kind,
+            submit_ns,
+            status,
+            ..
+        } => {
+            if kind != "JobRegistered"
+                && rec.submit_ns.is_none()
+                && rec.allocs.is_empty()
+                && submit_ns <= 0
+            {
+                // A deregistration of a job we know nothing about: not ours to record.
+                jobs.remove(&id);
+                return None;
+            }
+            // Any Job event carries the current version's submit time.
+            if rec.submit_ns.is_none() && submit_ns > 0 {
+                rec.submit_ns = Some(submit_ns);
+            }
+            if status == "dead" {
+                rec.dead = true;
+            }
+        }
+        Ev::Alloc(a) => {
+            let seq = rec.allocs.len() as u64;
+            let e = rec.allocs.entry(a.id.clone()).or_insert_with(|| AllocRec {
+                seq,
+                ..Default::default()
+            });
+            e.group = a.group;
+            e.client_status = a.client_status;
+            e.started = a.started.or(e.started);
+            e.finished = a.finished.or(e.finished);
+            e.replacement |= a.replacement;
+            if a.create_time != 0 {
+                e.create_time = a.create_time;
+            }
+            if a.previous.is_some() {
+                e.previous = a.previous;
+            }
+        }
+        Ev::JobRef(_) => {}
+    }
+    if rec.submit_ns.is_some_and(|s| s < t0) {
+        jobs.remove(&id);
+        finished.insert(id);
+        sum.jobs_before_start += 1;
+        return None;
+    }
+    Some(id)
 }
 
 fn emit(
