@@ -32,6 +32,7 @@ pub mod load;
 pub mod nomad;
 pub mod prices;
 pub mod record_io;
+pub mod recorder;
 pub mod report;
 
 /// Command-line options.

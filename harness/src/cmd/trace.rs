@@ -1,4 +1,4 @@
-//! `stampede trace`: synthesise, import, inspect and convert CI traffic traces (and, later, record them).
+//! `stampede trace`: record, synthesise, import, inspect and convert CI traffic traces.
 //!
 //! Formats are chosen by extension: `.jsonl` (the canonical JSON Lines format, see
 //! `stampede_sim::trace`) or `.csv` (the spreadsheet flavour). Outputs are written atomically (temporary
@@ -104,17 +104,28 @@ pub enum TraceCommand {
         /// Output trace.
         output: PathBuf,
     },
-    /// Record a cluster's traffic from its event stream (not built yet).
+    /// Record a cluster's traffic from its event stream (topics Job, Evaluation, Allocation) into a
+    /// `.jsonl` trace. Stops after `--duration` or on Ctrl-C, and writes the trace in full either way.
     Record {
-        /// Nomad address.
-        #[arg(long, env = "NOMAD_ADDR", default_value = "http://127.0.0.1:4646")]
-        addr: String,
+        /// How to reach Nomad: `--addr` (default `http://127.0.0.1:4646`), `--token`, `--namespace`,
+        /// `--region`, TLS.
+        #[command(flatten)]
+        conn: Box<crate::nomad::NomadConnArgs>,
         /// How long to record, e.g. `24h`.
         #[arg(long, value_parser = humantime::parse_duration)]
         duration: std::time::Duration,
-        /// Output file.
+        /// Output file (`.jsonl`); `FILE.partial` holds the job lines while recording.
         #[arg(long)]
         out: PathBuf,
+        /// Record only jobs whose ID starts with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Trace name (default: the output file stem).
+        #[arg(long)]
+        name: Option<String>,
+        /// How long a failed allocation may wait for its replacement before its batch job is written.
+        #[arg(long, value_parser = humantime::parse_duration, default_value = "2m")]
+        reschedule_grace: std::time::Duration,
     },
 }
 
@@ -225,8 +236,53 @@ pub fn run(args: TraceArgs) -> Result<u8> {
             );
             Ok(0)
         }
-        TraceCommand::Record { addr, .. } => {
-            bail!("`stampede trace record` is not built yet (it needs the Nomad event-stream client); nothing was recorded from {addr}")
+        TraceCommand::Record {
+            mut conn,
+            duration,
+            out,
+            prefix,
+            name,
+            reschedule_grace,
+        } => {
+            if conn.address.as_deref().is_none_or(str::is_empty) {
+                conn.address = Some("http://127.0.0.1:4646".into());
+            }
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?;
+            rt.block_on(async {
+                let mut cfg = crate::recorder::RecordConfig::new(*conn, duration, out);
+                cfg.prefix = prefix;
+                cfg.name = name;
+                cfg.reschedule_grace = reschedule_grace;
+                let stop = cfg.stop.clone();
+                let ctrl_c = tokio::spawn(async move {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        eprintln!("interrupted: writing what was recorded");
+                        stop.cancel();
+                    }
+                });
+                let r = crate::recorder::record(cfg).await;
+                ctrl_c.abort();
+                let s = r?;
+                println!(
+                    "recorded {} jobs ({} allocation outcomes, {} still running at the stop, {} jobs dropped) over {:.1} s into {} (stream: {} connects, {} disconnects, {} duplicate batches dropped)",
+                    s.jobs,
+                    s.allocs,
+                    s.truncated_allocs,
+                    s.dropped.len(),
+                    s.elapsed_s,
+                    s.out.display(),
+                    s.stream.connects,
+                    s.stream.disconnects,
+                    s.stream.duplicate_batches
+                );
+                for (id, why) in s.dropped.iter().take(20) {
+                    eprintln!("  dropped {id}: {why}");
+                }
+                Ok(0)
+            })
         }
     }
 }

@@ -453,7 +453,20 @@ fn spawn_lifecycle(
                 s.seq += 1;
                 let aid = uuid(s.seq, 0xa);
                 let node = format!("{:08x}-0000-4000-8000-00000000000{}", 1, i % 3);
-                let a = alloc_json(&aid, &id, &node, create, mi, "pending", None, None);
+                let mut a = alloc_json(&aid, &id, &node, create, mi, "pending", None, None);
+                // Allocation i belongs to the group whose counts cover it (all in `g0` when unnamed).
+                let mut k = i;
+                for g in job["TaskGroups"].as_array().into_iter().flatten() {
+                    let c = g["Count"].as_u64().unwrap_or(1);
+                    if k < c {
+                        if let Some(n) = g["Name"].as_str() {
+                            a["TaskGroup"] = json!(n);
+                            a["Name"] = json!(format!("{id}.{n}[{k}]"));
+                        }
+                        break;
+                    }
+                    k -= c;
+                }
                 evs.push(alloc_event(&a, "PlanResult"));
                 s.allocs.push(a);
                 s.truth.push(Truth {
@@ -501,7 +514,12 @@ fn spawn_lifecycle(
                     "n",
                     tr.create_ns,
                     mi,
-                    phase,
+                    // A batch job with Meta `mock_fail = "true"` ends `failed`.
+                    if *phase == "complete" && job["Meta"]["mock_fail"] == "true" {
+                        "failed"
+                    } else {
+                        phase
+                    },
                     tr.started_ns,
                     tr.finished_ns,
                 );
@@ -510,9 +528,15 @@ fn spawn_lifecycle(
                     .iter_mut()
                     .find(|x| x["ID"] == aid.as_str())
                     .unwrap();
-                let node = slot["NodeID"].clone();
+                let keep = [
+                    slot["NodeID"].clone(),
+                    slot["TaskGroup"].clone(),
+                    slot["Name"].clone(),
+                ];
                 *slot = a;
-                slot["NodeID"] = node;
+                slot["NodeID"] = keep[0].clone();
+                slot["TaskGroup"] = keep[1].clone();
+                slot["Name"] = keep[2].clone();
                 evs.push(alloc_event(slot, "AllocationUpdated"));
             }
             s.emit(evs, cfg.ring);
@@ -653,6 +677,8 @@ async fn handle(
                 ));
             }
             s.registered_ok += 1;
+            let mut job = job;
+            job["SubmitTime"] = json!(now_ns());
             s.jobs.insert(id.clone(), job.clone());
             if !job["ParameterizedJob"].is_null() {
                 // Parameterized parents get no evaluation.
@@ -667,8 +693,7 @@ async fn handle(
             let eval_id = uuid(s.seq, 0xe);
             let ev = json!({"ID": eval_id, "JobID": id, "Status": "pending", "TriggeredBy": "job-register", "CreateTime": now_ns()});
             s.evals.push(ev.clone());
-            let mut j = job.clone();
-            j["SubmitTime"] = json!(now_ns());
+            let j = job.clone();
             let idx = s.emit(
                 vec![
                     json!({"Topic":"Job","Type":"JobRegistered","Key":id,"Payload":{"Job":j}}),
@@ -734,6 +759,13 @@ async fn handle(
                 .map(|(k, j)| json!({"ID": k, "Type": j["Type"], "Status": "running"}))
                 .collect();
             json_resp(&Value::Array(list), index, &[])
+        }
+        ("GET", path) if path.starts_with("/v1/job/") => {
+            let id = pct_decode(&path["/v1/job/".len()..]);
+            match s.jobs.get(&id) {
+                Some(j) => json_resp(j, index, &[]),
+                None => text_err(404, "job not found"),
+            }
         }
         ("DELETE", path) if path.starts_with("/v1/job/") => {
             let id = pct_decode(&path["/v1/job/".len()..]);

@@ -394,7 +394,7 @@ fn malformed_inputs_fail_with_file_and_line() {
         .to_string();
     assert!(e.starts_with("cut.jsonl: the header announces"), "{e}");
 
-    // Unknown extensions, profiles and the unbuilt recorder are clear errors.
+    // Unknown extensions, profiles and an unreachable recorder address are clear errors.
     let e = stampede(&[
         "trace",
         "convert",
@@ -415,13 +415,15 @@ fn malformed_inputs_fail_with_file_and_line() {
     let e = stampede(&[
         "trace",
         "record",
+        "--addr",
+        "http://127.0.0.1:9",
         "--duration",
         "24h",
         "--out",
         out.to_str().unwrap(),
     ])
     .unwrap_err();
-    assert!(format!("{e:#}").contains("not built yet"));
+    assert!(format!("{e:#}").contains("asking http://127.0.0.1:9 for its version"));
 }
 
 #[test]
