@@ -402,11 +402,17 @@ fn run_provisioned(args: RunArgs) -> Result<u8> {
 #[cfg(feature = "aws")]
 fn run_with_interruptions(args: &RunArgs, run_id: &str) -> Result<u8> {
     use crate::aws::{poll_interruptions, AwsTarget, InterruptionPoller};
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
     rt.block_on(async {
         let plan = plan_from_args(args).await?;
-        let target = AwsTarget { endpoint_url: args.endpoint_url.clone() };
-        let mut poller = InterruptionPoller::new(run_id, &args.regions, target, std::time::Instant::now());
+        let target = AwsTarget {
+            endpoint_url: args.endpoint_url.clone(),
+        };
+        let mut poller =
+            InterruptionPoller::new(run_id, &args.regions, target, std::time::Instant::now());
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let polling = tokio::spawn(async move {
             let mut events = Vec::new();
@@ -430,13 +436,22 @@ fn run_with_interruptions(args: &RunArgs, run_id: &str) -> Result<u8> {
         if !events.is_empty() {
             rec.meta.events.extend(events);
             rec.meta.events.sort_by_key(|e| e.t_ns);
-            rec.meta.summary.spot_interruptions = rec.meta.events.iter().filter(|e| e.kind == "spot_interruption").count() as u64;
+            rec.meta.summary.spot_interruptions = rec
+                .meta
+                .events
+                .iter()
+                .filter(|e| e.kind == "spot_interruption")
+                .count() as u64;
             crate::record_io::write_run_json(&out.dir, &rec.meta)?;
         }
         if !args.no_report {
             crate::report::write_reports(&out.dir, &rec)?;
         }
-        Ok(if out.interrupted { crate::EXIT_ERROR } else { 0 })
+        Ok(if out.interrupted {
+            crate::EXIT_ERROR
+        } else {
+            0
+        })
     })
 }
 

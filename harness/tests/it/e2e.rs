@@ -170,3 +170,113 @@ async fn run_against_faulty_emulator_loses_and_doubles_nothing() {
     );
     assert_eq!(outcome.submit.failed, 0);
 }
+
+/// `stampede trace record` against the emulator while `stampede run` floods it: the recorded trace has the
+/// jobs and shapes that were submitted, and replaying it in the simulator places the same allocations.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_against_emulator_then_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = EmulatorConfig::new(fixture());
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.speed = 4.0;
+    let h = emulator::start(cfg).await.unwrap();
+    let url = format!("http://{}", h.addr);
+    let trace_path = dir.path().join("recorded.jsonl");
+    let mut rc = stampede::recorder::RecordConfig::new(
+        stampede::nomad::NomadConnArgs::for_address(&url),
+        Duration::from_secs(60),
+        trace_path.clone(),
+    );
+    rc.prefix = Some("rec-".into());
+    rc.reschedule_grace = Duration::from_secs(1);
+    let stop = rc.stop.clone();
+    let recorder = tokio::spawn(stampede::recorder::record(rc));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let out = dir.path().join("run");
+    let opts = Opts::parse_from([
+        "stampede",
+        "run",
+        "--addr",
+        &url,
+        "--jobs",
+        "25",
+        "--count",
+        "2",
+        "--groups",
+        "2",
+        "--type",
+        "batch",
+        "--cpu",
+        "300",
+        "--memory",
+        "256",
+        "--duration",
+        "1s",
+        "--priority",
+        "70",
+        "--rate",
+        "25",
+        "--seed",
+        "9",
+        "--prefix",
+        "rec-",
+        "--timeout",
+        "60s",
+        "--quiet",
+        "--no-report",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let Command::Run(args) = opts.command else {
+        panic!()
+    };
+    let plan = stampede::cmd::run::plan_from_args(&args).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(90), stampede::load::run_load(plan))
+        .await
+        .expect("run finished")
+        .unwrap();
+    // Let the last allocations finish (1 s tasks at speed 4) and reach the recorder, then stop it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    stop.cancel();
+    let summary = tokio::time::timeout(Duration::from_secs(30), recorder)
+        .await
+        .expect("recorder stopped")
+        .unwrap()
+        .unwrap();
+    h.shutdown().await;
+    assert_eq!(summary.jobs, 25);
+    let trace =
+        stampede_sim::trace::parse_jsonl(&std::fs::read_to_string(&trace_path).unwrap()).unwrap();
+    assert_eq!(trace.jobs.len(), 25);
+    for j in &trace.jobs {
+        assert!(j.id.starts_with("rec-"));
+        assert_eq!(j.priority, 70);
+        assert_eq!(j.groups.len(), 2, "{}", j.id);
+        for g in &j.groups {
+            assert_eq!((g.count, g.cpu_mhz, g.memory_mb), (2, 300, 256), "{}", j.id);
+            assert_eq!(g.allocs.len(), 2, "one outcome per allocation of {}", j.id);
+            for a in &g.allocs {
+                let run_s = a.run_ns as f64 / 1e9;
+                assert!(
+                    (0.9..1.6).contains(&run_s),
+                    "recorded run time {run_s}s of a 1 s task"
+                );
+            }
+        }
+    }
+    // Replay: same jobs, same allocations.
+    let sc = fixture();
+    let src = Box::new(stampede_sim::workload::TraceSource::new(
+        std::sync::Arc::new(trace),
+        "recorded",
+    ));
+    let opts = stampede_sim::runner::RunOptions {
+        seed: 1,
+        ..Default::default()
+    };
+    let (rec, stats) = stampede_sim::runner::run_scenario(&sc, src, &opts, &mut |_| {}).unwrap();
+    assert_eq!(rec.meta.summary.jobs_submitted, 25);
+    assert_eq!(rec.meta.summary.allocs_desired, 100);
+    assert_eq!(rec.meta.summary.allocs_placed, 100);
+    assert_eq!(stats.unplaced, 0);
+}
