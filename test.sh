@@ -5,7 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 tools/install-test-deps.sh
+# (tools/infra-check.sh — terraform fmt/test, checkov, packer validate + moto build — runs inside the
+# harness's `infra` integration test.)
 cargo test --workspace --features stampede/aws --no-fail-fast
-if [ -x tools/infra-check.sh ]; then
-    tools/infra-check.sh
-fi
