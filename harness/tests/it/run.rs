@@ -353,25 +353,38 @@ fn cli_run_with_jobspec_conversion_and_json_summary() {
 }
 
 #[test]
-fn cli_without_address_says_so() {
+fn cli_without_address_runs_against_the_embedded_emulator() {
     if std::env::var_os("NOMAD_ADDR").is_some() {
         panic!("this test needs NOMAD_ADDR unset");
     }
     let dir = tempfile::tempdir().unwrap();
-    let opts = <stampede::Opts as clap::Parser>::parse_from([
-        "stampede",
-        "run",
-        "--jobs",
-        "1",
-        "--quiet",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
-    let e = stampede::run(opts).unwrap_err();
+    // The real binary, so the "embedded emulator" announcement can be checked on stderr.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args([
+            "run",
+            "--jobs",
+            "3",
+            "--count",
+            "2",
+            "--duration",
+            "1s",
+            "--no-report",
+            "--out",
+        ])
+        .arg(dir.path())
+        .env_remove("NOMAD_ADDR")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
     assert!(
-        format!("{e:#}").contains("no Nomad address: pass --addr or set NOMAD_ADDR"),
-        "{e:#}"
+        stderr.contains("no --addr and no NOMAD_ADDR: running against the embedded emulator"),
+        "{stderr}"
     );
+    let rec = stampede::record_io::read_record(dir.path()).unwrap();
+    assert_eq!(rec.meta.source, stampede_sim::record::Source::Emulator);
+    assert_eq!(rec.meta.summary.allocs_placed, 6);
+    assert_eq!(rec.meta.summary.allocs_running, 6);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
