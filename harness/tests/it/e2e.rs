@@ -280,3 +280,46 @@ async fn record_against_emulator_then_replay() {
     assert_eq!(rec.meta.summary.allocs_placed, 100);
     assert_eq!(stats.unplaced, 0);
 }
+
+/// synth → replay → report: a synthetic monorepo day (scaled down) replays on the monorepo fleet with
+/// autoscaling, and the record renders into summary.md and report.html with its scaling events.
+#[test]
+fn synth_replay_report_round_trip() {
+    let mut profile = stampede_sim::trace::synth::SynthProfile::monorepo();
+    profile.jobs_per_day = 3_000;
+    let trace = stampede_sim::trace::synth::synth_monorepo(&profile, 1, 3);
+    let jobs = trace.jobs.len() as u64;
+    let allocs = trace.total_allocs();
+    let p = concat!(env!("CARGO_MANIFEST_DIR"), "/../scenarios/monorepo.toml");
+    let sc = Scenario::from_toml(p, &std::fs::read_to_string(p).unwrap()).unwrap();
+    let src = Box::new(stampede_sim::workload::TraceSource::new(
+        std::sync::Arc::new(trace),
+        "synth",
+    ));
+    let opts = stampede_sim::runner::RunOptions {
+        seed: 3,
+        ..Default::default()
+    };
+    let (rec, stats) = stampede_sim::runner::run_scenario(&sc, src, &opts, &mut |_| {}).unwrap();
+    let s = &rec.meta.summary;
+    assert_eq!(s.jobs_submitted, jobs);
+    assert_eq!(s.allocs_desired, allocs);
+    assert_eq!(stats.unplaced, 0);
+    assert!(
+        s.allocs_placed >= allocs,
+        "every allocation (and recorded replacement) placed"
+    );
+    assert!(
+        rec.meta.events.iter().any(|e| e.kind == "scale_up"),
+        "the fleet autoscaled"
+    );
+    assert!(rec.meta.fleet[0].nodes_peak > 2);
+    let dir = tempfile::tempdir().unwrap();
+    stampede::record_io::write_record(dir.path(), &rec).unwrap();
+    let back = stampede::record_io::read_record(dir.path()).unwrap();
+    stampede::report::write_reports(dir.path(), &back).unwrap();
+    let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(md.contains("monorepo"));
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.matches("<svg").count() >= 5);
+}
