@@ -15,6 +15,8 @@ pub mod plan;
 
 #[cfg(feature = "aws")]
 mod ec2;
+#[cfg(feature = "aws")]
+pub mod spot_prices;
 
 #[cfg(feature = "aws")]
 pub use ec2::{

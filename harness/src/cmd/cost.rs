@@ -31,6 +31,12 @@ pub struct CostArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Replace the table's spot prices with live ones from DescribeSpotPriceHistory (feature `aws`).
+    #[arg(long)]
+    pub live_prices: bool,
+    /// EC2 endpoint override for `--live-prices` (emulators such as moto).
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
     /// Interruption rate override, interruptions per instance per month: `TYPE=RATE` (repeatable).
     #[arg(long = "interruption-rate", value_name = "TYPE=RATE")]
     pub interruption_rate: Vec<String>,
@@ -56,11 +62,19 @@ fn parse_rates(items: &[String]) -> Result<CostOptions> {
 /// Runs the command.
 pub fn run(args: CostArgs) -> Result<u8> {
     let opts = parse_rates(&args.interruption_rate)?;
-    let prices = PriceTable::embedded_with_overrides(args.prices.as_deref())?;
+    let mut prices = PriceTable::embedded_with_overrides(args.prices.as_deref())?;
     if let Some(path) = &args.scenario {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let sc = Scenario::from_toml(&path.display().to_string(), &text)?;
+        if args.live_prices {
+            let pairs = sc
+                .pools
+                .iter()
+                .map(|p| (p.instance_type.clone(), p.region.clone()))
+                .collect::<Vec<_>>();
+            apply_live_prices(&mut prices, &pairs, args.endpoint_url.as_deref())?;
+        }
         let c = scenario_cost(&sc, &prices, &opts)
             .with_context(|| format!("pricing scenario {}", path.display()))?;
         let json = serde_json::to_string_pretty(&c)? + "\n";
@@ -79,6 +93,15 @@ pub fn run(args: CostArgs) -> Result<u8> {
         .as_ref()
         .context("a run directory or --scenario is required")?;
     let rec = read_record(dir)?;
+    if args.live_prices {
+        let pairs = rec
+            .meta
+            .fleet
+            .iter()
+            .map(|f| (f.instance_type.clone(), f.region.clone()))
+            .collect::<Vec<_>>();
+        apply_live_prices(&mut prices, &pairs, args.endpoint_url.as_deref())?;
+    }
     let c =
         run_cost(&rec, &prices, &opts).with_context(|| format!("pricing run {}", dir.display()))?;
     let json = serde_json::to_string_pretty(&c)? + "\n";
@@ -91,6 +114,39 @@ pub fn run(args: CostArgs) -> Result<u8> {
         println!("wrote {}", out.display());
     }
     Ok(0)
+}
+
+/// Replaces the spot prices of `pairs` with live ones (feature `aws`); on-demand prices stay the table's.
+fn apply_live_prices(
+    prices: &mut PriceTable,
+    pairs: &[(String, String)],
+    endpoint: Option<&str>,
+) -> Result<()> {
+    #[cfg(not(feature = "aws"))]
+    {
+        let _ = (prices, pairs, endpoint);
+        anyhow::bail!("--live-prices needs AWS: built without the `aws` feature; rebuild with `cargo build --features aws`")
+    }
+    #[cfg(feature = "aws")]
+    {
+        let target = crate::aws::AwsTarget {
+            endpoint_url: endpoint.map(str::to_string),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the tokio runtime")?;
+        let live = rt.block_on(crate::aws::spot_prices::live_spot_prices(&target, pairs))?;
+        for ((t, r), spot) in live {
+            let base = prices.require(&t, &r)?;
+            prices.set(&t, &r, crate::prices::Price { spot, ..base });
+        }
+        prices.source = format!(
+            "{} with live spot prices (DescribeSpotPriceHistory)",
+            prices.source
+        );
+        Ok(())
+    }
 }
 
 /// The table printed for a run.

@@ -515,6 +515,48 @@ mod moto {
     }
 
     #[test]
+    fn live_prices_replace_the_table_spot_prices() {
+        set_test_credentials();
+        let moto = start_moto();
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/emulator-small.toml"
+        );
+        let embedded = stampede(&["cost", "--scenario", fixture, "--json"]);
+        assert!(embedded.status.success(), "{}", text(&embedded.stderr));
+        let out = stampede(&[
+            "cost",
+            "--scenario",
+            fixture,
+            "--json",
+            "--live-prices",
+            "--endpoint-url",
+            &moto.url,
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let a: serde_json::Value = serde_json::from_slice(&embedded.stdout).unwrap();
+        let b: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            b["prices"].as_str().unwrap().contains("live spot prices"),
+            "{b}"
+        );
+        // moto quotes a constant 0.00001 USD/h: the pools' spot cost collapses, on-demand is unchanged.
+        for (pa, pb) in a["by_pool"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(b["by_pool"].as_array().unwrap())
+        {
+            let nodes = pb["nodes"].as_f64().unwrap();
+            assert!(
+                (pb["usd_per_hour_spot"].as_f64().unwrap() - nodes * 0.00001).abs() < 1e-9,
+                "{pb}"
+            );
+            assert_eq!(pa["usd_per_hour_on_demand"], pb["usd_per_hour_on_demand"]);
+        }
+    }
+
+    #[test]
     fn sigkill_at_random_points_then_teardown_leaves_nothing() {
         set_test_credentials();
         let moto = start_moto();
@@ -570,6 +612,37 @@ mod moto {
                     "seed {seed}, {name}"
                 );
             }
+        }
+        // Random points may all fall before the first create on a loaded machine: one more kill, made
+        // as soon as moto shows the first resource of the run, always leaves something to clean up.
+        let run_id = "kill-late".to_string();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args(provision_args(&moto, &run_id, st))
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline
+            && REGIONS
+                .iter()
+                .all(|r| rt.block_on(live(&moto, r)) == Live::default())
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let rep = teardown(&moto, &run_id, st, None);
+        left_behind += totals(&rep).iter().sum::<usize>();
+        for name in REGIONS {
+            assert_eq!(
+                rt.block_on(live(&moto, name)),
+                Live::default(),
+                "kill-late, {name}"
+            );
         }
         assert!(
             left_behind > 0,
