@@ -44,6 +44,13 @@ pub struct RunArgs {
     /// `--provision`: scale this Terraform-made ASG (`{region}` is replaced) instead of an EC2 Fleet.
     #[arg(long)]
     pub asg: Option<String>,
+    /// `--provision`: client AMI per region (`ami-…` or `REGION=ami-…`; default: the newest own
+    /// `stampede-nomad-client-*`).
+    #[arg(long, value_delimiter = ',')]
+    pub ami: Vec<String>,
+    /// `--provision`: where the provisioning journal and manifest live.
+    #[arg(long, default_value = ".stampede")]
+    pub state_dir: std::path::PathBuf,
     /// Don't write summary.md and report.html at the end.
     #[arg(long)]
     pub no_report: bool,
@@ -364,7 +371,7 @@ fn run_provisioned(args: RunArgs) -> Result<u8> {
             capacity_gib: args.capacity_gib.expect("clap requires --capacity-gib"),
             instance_types: args.instance_types.clone(),
             endpoint_url: args.endpoint_url.clone(),
-            ami: vec![],
+            ami: args.ami.clone(),
             user_data: None,
             asg: args.asg.clone(),
             max_instances: args.max_instances,
@@ -374,7 +381,7 @@ fn run_provisioned(args: RunArgs) -> Result<u8> {
             no_wait: args.conn.address.is_none(),
             nomad_addr: args.conn.address.clone(),
             wait_timeout: std::time::Duration::from_secs(15 * 60),
-            state_dir: std::path::PathBuf::from(".stampede"),
+            state_dir: args.state_dir.clone(),
             json: false,
         };
         let teardown = || {
@@ -382,7 +389,7 @@ fn run_provisioned(args: RunArgs) -> Result<u8> {
                 run_id: run_id.clone(),
                 regions: args.regions.clone(),
                 endpoint_url: args.endpoint_url.clone(),
-                state_dir: std::path::PathBuf::from(".stampede"),
+                state_dir: args.state_dir.clone(),
                 json: false,
             })
         };

@@ -514,6 +514,126 @@ mod moto {
         assert_eq!(totals(&rep), [0, 0, 0, 0]);
     }
 
+    /// `stampede run --provision` against the emulator (Nomad) and moto (EC2): provisions, records an
+    /// interruption injected mid-run (TerminateInstances), and tears everything down at the end.
+    #[test]
+    fn run_provision_records_interruptions_and_tears_down() {
+        set_test_credentials();
+        let moto = start_moto();
+        let state = tempfile::tempdir().unwrap();
+        let st = state.path().to_str().unwrap();
+        let out_dir = tempfile::tempdir().unwrap();
+        let rt = rt();
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/emulator-small.toml"
+        );
+        let sc = stampede_sim::scenario::Scenario::from_toml(
+            fixture,
+            &std::fs::read_to_string(fixture).unwrap(),
+        )
+        .unwrap();
+        let mut cfg = stampede::emulator::EmulatorConfig::new(sc);
+        cfg.listen = "127.0.0.1:0".parse().unwrap();
+        let emu = rt.block_on(stampede::emulator::start(cfg)).unwrap();
+        let addr = format!("http://{}", emu.addr);
+        let moto_url = moto.url.clone();
+        // The interruption: terminate one instance of the run a few seconds in.
+        let killer = std::thread::spawn(move || {
+            let krt = super::moto::rt();
+            std::thread::sleep(Duration::from_secs(3));
+            krt.block_on(async {
+                let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new("us-east-1"))
+                    .endpoint_url(&moto_url)
+                    .load()
+                    .await;
+                let ec2 = aws_sdk_ec2::Client::new(&conf);
+                let resp = ec2
+                    .describe_instances()
+                    .filters(
+                        aws_sdk_ec2::types::Filter::builder()
+                            .name("tag:stampede:run-id")
+                            .values("prov-1")
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                let id = resp
+                    .reservations()
+                    .iter()
+                    .flat_map(|r| r.instances())
+                    .filter_map(|i| i.instance_id())
+                    .next()
+                    .expect("the run has instances")
+                    .to_string();
+                ec2.terminate_instances()
+                    .instance_ids(&id)
+                    .send()
+                    .await
+                    .unwrap();
+                id
+            })
+        });
+        let out = stampede(&[
+            "run",
+            "--addr",
+            &addr,
+            "--provision",
+            "--run-id",
+            "prov-1",
+            "--regions",
+            "us-east-1",
+            "--capacity-gib",
+            "32",
+            "--instance-types",
+            "m5.xlarge",
+            "--endpoint-url",
+            &moto.url,
+            "--ami",
+            AMI,
+            "--state-dir",
+            st,
+            "--jobs",
+            "40",
+            "--count",
+            "2",
+            "--type",
+            "batch",
+            "--duration",
+            "1s",
+            "--rate",
+            "4",
+            "--quiet",
+            "--no-report",
+            "--out",
+            out_dir.path().to_str().unwrap(),
+        ]);
+        let killed = killer.join().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let meta: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out_dir.path().join("run.json")).unwrap(),
+        )
+        .unwrap();
+        let events = meta["events"].as_array().unwrap();
+        assert!(
+            events
+                .iter()
+                .any(|e| e["kind"] == "spot_interruption" && e["node_id"] == killed.as_str()),
+            "the interruption is in the run record: {events:?}"
+        );
+        assert_eq!(meta["summary"]["spot_interruptions"], 1);
+        for name in REGIONS {
+            assert_eq!(
+                rt.block_on(live(&moto, name)),
+                Live::default(),
+                "torn down after the run: {name}"
+            );
+        }
+        rt.block_on(emu.shutdown());
+    }
+
     #[test]
     fn live_prices_replace_the_table_spot_prices() {
         set_test_credentials();
