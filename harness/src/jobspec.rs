@@ -157,92 +157,79 @@ fn map_block(b: &Block) -> Value {
     Value::Object(attrs(&b.body).into_iter().collect())
 }
 
-fn constraint(src: &Src, b: &Block, line: usize) -> Result<Value> {
+/// A block whose attributes map one-to-one onto a JSON object through `table`.
+fn table_block(
+    src: &Src,
+    b: &Block,
+    line: usize,
+    table: &[(&str, &str, Kind)],
+) -> Result<Map<String, Value>> {
     let mut m = Map::new();
-    convert_attrs(
+    convert_attrs(src, &b.body, table, line, &mut m)?;
+    Ok(m)
+}
+
+fn constraint(src: &Src, b: &Block, line: usize) -> Result<Value> {
+    let mut m = table_block(
         src,
-        &b.body,
+        b,
+        line,
         &[
             ("attribute", "LTarget", P),
             ("value", "RTarget", P),
             ("operator", "Operand", P),
         ],
-        line,
-        &mut m,
     )?;
     m.entry("Operand").or_insert(json!("="));
     Ok(Value::Object(m))
 }
 
 fn spread(src: &Src, b: &Block, line: usize) -> Result<Value> {
-    let mut m = Map::new();
-    convert_attrs(
+    table_block(
         src,
-        &b.body,
-        &[("attribute", "Attribute", P), ("weight", "Weight", P)],
+        b,
         line,
-        &mut m,
-    )?;
-    Ok(Value::Object(m))
+        &[("attribute", "Attribute", P), ("weight", "Weight", P)],
+    )
+    .map(Value::Object)
 }
 
 fn restart(src: &Src, b: &Block, line: usize) -> Result<Value> {
-    let mut m = Map::new();
-    convert_attrs(
-        src,
-        &b.body,
-        &[
-            ("attempts", "Attempts", P),
-            ("interval", "Interval", D),
-            ("delay", "Delay", D),
-            ("mode", "Mode", P),
-            ("render_templates", "RenderTemplates", P),
-        ],
-        line,
-        &mut m,
-    )?;
-    Ok(Value::Object(m))
+    let table = [
+        ("attempts", "Attempts", P),
+        ("interval", "Interval", D),
+        ("delay", "Delay", D),
+        ("mode", "Mode", P),
+        ("render_templates", "RenderTemplates", P),
+    ];
+    table_block(src, b, line, &table).map(Value::Object)
 }
 
 fn reschedule(src: &Src, b: &Block, line: usize) -> Result<Value> {
-    let mut m = Map::new();
-    convert_attrs(
-        src,
-        &b.body,
-        &[
-            ("attempts", "Attempts", P),
-            ("interval", "Interval", D),
-            ("delay", "Delay", D),
-            ("delay_function", "DelayFunction", P),
-            ("max_delay", "MaxDelay", D),
-            ("unlimited", "Unlimited", P),
-        ],
-        line,
-        &mut m,
-    )?;
-    Ok(Value::Object(m))
+    let table = [
+        ("attempts", "Attempts", P),
+        ("interval", "Interval", D),
+        ("delay", "Delay", D),
+        ("delay_function", "DelayFunction", P),
+        ("max_delay", "MaxDelay", D),
+        ("unlimited", "Unlimited", P),
+    ];
+    table_block(src, b, line, &table).map(Value::Object)
 }
 
 fn update(src: &Src, b: &Block, line: usize) -> Result<Value> {
-    let mut m = Map::new();
-    convert_attrs(
-        src,
-        &b.body,
-        &[
-            ("max_parallel", "MaxParallel", P),
-            ("health_check", "HealthCheck", P),
-            ("min_healthy_time", "MinHealthyTime", D),
-            ("healthy_deadline", "HealthyDeadline", D),
-            ("progress_deadline", "ProgressDeadline", D),
-            ("auto_revert", "AutoRevert", P),
-            ("auto_promote", "AutoPromote", P),
-            ("canary", "Canary", P),
-            ("stagger", "Stagger", D),
-        ],
-        line,
-        &mut m,
-    )?;
-    Ok(Value::Object(m))
+    let table = [
+        ("max_parallel", "MaxParallel", P),
+        ("health_check", "HealthCheck", P),
+        ("min_healthy_time", "MinHealthyTime", D),
+        ("healthy_deadline", "HealthyDeadline", D),
+        ("progress_deadline", "ProgressDeadline", D),
+        ("auto_revert", "AutoRevert", P),
+        ("auto_promote", "AutoPromote", P),
+        ("canary", "Canary", P),
+        ("stagger", "Stagger", D),
+    ];
+    table_block(src, b, line, &table).map(Value::Object)
 }
 
 fn task(src: &Src, b: &Block, line: usize) -> Result<Value> {

@@ -165,6 +165,8 @@ struct Placement {
     alloc_time_ns: u32,
     nodes_evaluated: u32,
     prev: u32,
+    /// Moves a live allocation off a draining node (the slot never entered the unplaced queue).
+    migration: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -1110,7 +1112,7 @@ impl Cluster {
         let mut late = 0u64;
         let horizon = self.now.saturating_sub(threshold_ns);
         for job in &self.jobs {
-            if job.intended_submit > horizon || job.spec.job_type != JobType::Batch && job.stopped {
+            if job.intended_submit > horizon || job.stopped {
                 continue;
             }
             for g in &job.groups {
@@ -1851,7 +1853,9 @@ impl Cluster {
                 index,
             },
         };
-        let _ = parent.map(|pj| self.jobs[pj as usize].modify_index = index);
+        if let Some(pj) = parent {
+            self.jobs[pj as usize].modify_index = index;
+        }
         self.complete(req, outcome);
         self.enqueue_eval(e);
     }
@@ -1865,7 +1869,7 @@ impl Cluster {
         }
         // Empty slots no longer need placing.
         let mut removed = 0u64;
-        for (gi, g) in job.groups.iter_mut().enumerate() {
+        for g in &mut job.groups {
             for s in &mut g.slots {
                 if matches!(s.state, SlotState::Empty | SlotState::WaitingReschedule) {
                     if s.state == SlotState::Empty {
@@ -1874,7 +1878,6 @@ impl Cluster {
                     s.state = SlotState::Done;
                 }
             }
-            let _ = gi;
         }
         let (cpu, mem) = self.job_unit(j, 0);
         self.unplaced -= removed.min(self.unplaced);
@@ -2047,7 +2050,7 @@ impl Cluster {
         };
         let stopped = self.jobs[j as usize].stopped;
         // Stops: a stopped job stops everything live; draining or down nodes migrate their allocations.
-        let mut replace: Vec<(u16, u32, u32)> = Vec::new();
+        let mut replace: Vec<(u16, u32, u32, bool)> = Vec::new();
         for &a in &self.jobs[j as usize].allocs {
             let al = &self.allocs[a as usize];
             if al.desired != DesiredStatus::Run
@@ -2064,7 +2067,7 @@ impl Cluster {
                 let nd = &self.nodes[al.node as usize];
                 if nd.drain && nd.status == NodeStatus::Ready {
                     plan.stops.push((a, false));
-                    replace.push((al.group, al.slot, a));
+                    replace.push((al.group, al.slot, a, true));
                 }
             }
         }
@@ -2072,7 +2075,7 @@ impl Cluster {
             return (plan, cost);
         }
         // Placements: every empty slot, plus migrations.
-        let mut wanted: Vec<(u16, u32, u32)> = Vec::new();
+        let mut wanted: Vec<(u16, u32, u32, bool)> = Vec::new();
         for (gi, g) in self.jobs[j as usize].groups.iter().enumerate() {
             for (si, s) in g.slots.iter().enumerate() {
                 // A slot held by a plan of an earlier (timed-out) delivery is free for this one: that plan
@@ -2080,8 +2083,7 @@ impl Cluster {
                 if s.state == SlotState::Empty
                     || (s.state == SlotState::Planned && s.plan_token != token)
                 {
-                    let prev = if s.alloc != NONE { s.alloc } else { NONE };
-                    wanted.push((gi as u16, si as u32, prev));
+                    wanted.push((gi as u16, si as u32, s.alloc, false));
                 }
             }
         }
@@ -2139,7 +2141,7 @@ impl Cluster {
         let mut cursor = 0usize;
         let algorithm = self.algorithm;
         let mut failed_groups: Vec<u16> = Vec::new();
-        for (gi, slot, prev) in wanted {
+        for (gi, slot, prev, migration) in wanted {
             if failed_groups.contains(&gi) {
                 continue;
             }
@@ -2211,6 +2213,7 @@ impl Cluster {
                         alloc_time_ns: step_cost.min(u32::MAX as u64) as u32,
                         nodes_evaluated: sel.examined,
                         prev,
+                        migration,
                     });
                 }
                 None => failed_groups.push(gi),
@@ -2239,7 +2242,7 @@ impl Cluster {
 
     fn worker_done(&mut self, pid: u32) {
         let plan = self.plans[pid as usize].as_ref().expect("plan");
-        let (e, w, tok) = (plan.eval, plan.worker, plan.token);
+        let (e, tok) = (plan.eval, plan.token);
         if self.evals[e as usize].token != tok {
             self.abandon(pid);
             return;
@@ -2248,7 +2251,6 @@ impl Cluster {
             self.plan_result(pid);
             return;
         }
-        let _ = w;
         let pr = plan.priority;
         self.pause_nack(e);
         self.plan_queue.insert((Reverse(pr), self.plan_seq, pid));
@@ -2468,9 +2470,6 @@ impl Cluster {
                     }
                 }
             };
-            let migrating = pl.prev != NONE
-                && self.allocs[pl.prev as usize].desired != DesiredStatus::Run
-                && !self.allocs[pl.prev as usize].lost;
             let rescheduled = pl.prev != NONE;
             self.allocs.push(Alloc {
                 job: j,
@@ -2502,7 +2501,6 @@ impl Cluster {
                 recorded_ok,
                 attempt: 0,
             });
-            let _ = migrating;
             if pl.prev != NONE {
                 self.allocs[pl.prev as usize].next = a;
             }
@@ -2527,12 +2525,7 @@ impl Cluster {
         // Unplaced counts: placements leave the queue (migrations did not enter it).
         let mut by_group: BTreeMap<u16, u64> = BTreeMap::new();
         for (i, pl) in plan.placements.iter().enumerate() {
-            if plan.accepted[i]
-                && !(pl.prev != NONE
-                    && self.allocs[pl.prev as usize].desired != DesiredStatus::Run
-                    && !self.allocs[pl.prev as usize].lost
-                    && self.is_migration(pl.prev))
-            {
+            if plan.accepted[i] && !pl.migration {
                 *by_group.entry(pl.group).or_default() += 1;
             }
         }
@@ -2561,11 +2554,6 @@ impl Cluster {
         self.plans[pid as usize] = Some(plan);
         self.plan_result(pid);
         self.try_start_applier();
-    }
-
-    fn is_migration(&self, prev: u32) -> bool {
-        let n = self.allocs[prev as usize].node as usize;
-        self.nodes[n].drain
     }
 
     /// The worker learns its plan's result: re-plan, block, or complete the eval.

@@ -9,7 +9,7 @@ use crate::error::SimError;
 use crate::record::{
     RunMeta, RunRecord, ScenarioInfo, ServerInfo, Source, SCHEMA_VERSION, SIM_EPOCH_UNIX_NS,
 };
-use crate::scenario::{JobType, Scenario, WorkloadSource};
+use crate::scenario::{Scenario, WorkloadSource};
 use crate::summary::SummaryInputs;
 use crate::workload::{JobSource, Pacing, Submission, SyntheticSource};
 
@@ -301,7 +301,6 @@ pub fn build_record(
         ),
         WorkloadSource::Trace { .. } => ("mixed".to_string(), 0, 0, 0, 0, false, submitted),
     };
-    let _ = JobType::Batch;
     let mut notes = Vec::new();
     if c.unplaced() > 0 {
         notes.push(format!("{} allocations were still unplaced when the run ended (no capacity left and no way to add any)", c.unplaced()));

@@ -237,20 +237,31 @@ pub struct AllocUpdate<'a> {
     pub rescheduled: bool,
 }
 
+/// The allocation's run span from its tasks' `(StartedAt, FinishedAt)`: earliest start, latest finish (Unix ns).
+fn task_span<'s>(
+    tasks: impl Iterator<Item = (Option<&'s str>, Option<&'s str>)>,
+) -> (Option<i64>, Option<i64>) {
+    let (mut started, mut finished) = (None::<i64>, None::<i64>);
+    for (s, f) in tasks {
+        if let Some(s) = s.and_then(rfc3339_to_unix_ns) {
+            started = Some(started.map_or(s, |x| x.min(s)));
+        }
+        if let Some(f) = f.and_then(rfc3339_to_unix_ns) {
+            finished = Some(finished.map_or(f, |x| x.max(f)));
+        }
+    }
+    (started, finished)
+}
+
 impl<'a> AllocUpdate<'a> {
     /// From an event payload.
     pub fn from_event(a: &'a AllocEvent<'a>) -> AllocUpdate<'a> {
-        let (mut started, mut finished) = (None::<i64>, None::<i64>);
-        if let Some(ts) = &a.task_states {
-            for t in ts.values() {
-                if let Some(s) = t.started_at.as_deref().and_then(rfc3339_to_unix_ns) {
-                    started = Some(started.map_or(s, |x| x.min(s)));
-                }
-                if let Some(f) = t.finished_at.as_deref().and_then(rfc3339_to_unix_ns) {
-                    finished = Some(finished.map_or(f, |x| x.max(f)));
-                }
-            }
-        }
+        let (started, finished) = task_span(
+            a.task_states
+                .iter()
+                .flat_map(|ts| ts.values())
+                .map(|t| (t.started_at.as_deref(), t.finished_at.as_deref())),
+        );
         AllocUpdate {
             id: &a.id,
             job: &a.job_id,
@@ -270,17 +281,12 @@ impl<'a> AllocUpdate<'a> {
 
     /// From a list stub (`task_states=true`).
     pub fn from_stub(a: &'a AllocStub) -> AllocUpdate<'a> {
-        let (mut started, mut finished) = (None::<i64>, None::<i64>);
-        if let Some(ts) = &a.task_states {
-            for t in ts.values() {
-                if let Some(s) = t.started_at.as_deref().and_then(rfc3339_to_unix_ns) {
-                    started = Some(started.map_or(s, |x| x.min(s)));
-                }
-                if let Some(f) = t.finished_at.as_deref().and_then(rfc3339_to_unix_ns) {
-                    finished = Some(finished.map_or(f, |x| x.max(f)));
-                }
-            }
-        }
+        let (started, finished) = task_span(
+            a.task_states
+                .iter()
+                .flat_map(|ts| ts.values())
+                .map(|t| (t.started_at.as_deref(), t.finished_at.as_deref())),
+        );
         AllocUpdate {
             id: &a.id,
             job: &a.job_id,
