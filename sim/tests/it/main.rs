@@ -2,5 +2,6 @@
 
 mod determinism;
 mod golden;
+mod record_digests;
 mod scenarios;
 mod scheduling;
