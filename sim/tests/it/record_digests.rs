@@ -5,13 +5,22 @@
 //! To see the current digests after a deliberate behaviour change:
 //! `STAMPEDE_PRINT_DIGESTS=1 cargo test -p stampede-sim --test it record_digests -- --nocapture`.
 
-use crate::scenarios::{load, run};
+use crate::scenarios::run;
 use sha2::{Digest, Sha256};
 use stampede_sim::record::{self, RunRecord};
 use stampede_sim::runner::{self, RunOptions};
 use stampede_sim::trace::synth::{synth_monorepo, SynthProfile};
 use stampede_sim::workload::TraceSource;
 use std::sync::Arc;
+
+/// Loads `scenarios/NAME.toml` under a relative label: run.json records the scenario path, and an absolute
+/// one would make the digests depend on where the checkout lives.
+fn load(name: &str) -> stampede_sim::scenario::Scenario {
+    let label = format!("scenarios/{name}.toml");
+    let text =
+        std::fs::read_to_string(format!("{}/../{label}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    stampede_sim::scenario::Scenario::from_toml(&label, &text).unwrap()
+}
 
 fn hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
@@ -98,31 +107,31 @@ fn record_digests_are_pinned() {
 }
 
 const SMOKE_7: [&str; 4] = [
-    "9ad2907bccff342df17db39de7095d887a295e82441240ce273c76afbabf91d0",
+    "233dd0be6666bf8d6ec46a66edb593f5512c807b92d493984ff3183f75034846",
     "056359c0d962bf6d35bf9407c7dbb12d5f6d2c161529eae64a482d7e5aef0208",
     "4720ce51a05d79104121747426cd9b02d02c27e5e5a8008fc65530c7f5ac8862",
     "9dc2a32d1942873d0874ce7b86c211f64e1ad5447f42643834ca3af08cb85b0c",
 ];
 const SMOKE_2: [&str; 4] = [
-    "60fd9f90b03ac7dd9e976881ba6afaf81fd1ce9ea71573417aabc9724725555b",
+    "723e1efb0003059b764e9515b7595bf10958364e976dd4fca854f4f0f9614183",
     "a335b3756e098374ea43f01fd1133f8ae936356e63354ac1cad3a8f3120f982b",
     "ee8530551cb0617ebd7e044581b8c9330c3cda0994feac76d6f339c745986ccd",
     "48c9c6682695d0b09bd03c34db506121df212576d0212ca444556245b11f17a1",
 ];
 const CI_BURST_02_1: [&str; 4] = [
-    "8ccfe091208075a13e8e9dc57022604db33393acab9f16fc67488b6bd6fb9d52",
+    "32475966795b1e5afb37e3902a7352c47cec7df8c8672f6cdc8239a700960f52",
     "d19e963a3f9f15abf2bec1a7c064dcb2b023ae17cd61370f70f1121e6f4cd6ac",
     "f3d791c517d64a34327f977df61a953bf6facec43f2d04b8e23373f6a30bff93",
     "c12268ac29440e06ac14d8b0023cb7840536dfdf85fbabd938d7635d08131847",
 ];
 const MONOREPO_3H_1: [&str; 4] = [
-    "f113ab84e8dd40016167668576c8c263114396853d5f036247798a73e1b1bcc5",
+    "2eb1386a75177b9a177d72651d631121d799b1da6e9b80afb82470b900de4710",
     "12dd85d5bd9470d39bbef03faccbe0c60792556698a8b0760e7d191f26dc689b",
     "57f6905b6bcc28b610f3786fef9f13af8d2aa75a60c01cbf69c9d23c813ed7d1",
     "cac3de880e95bc7523206b98f258dc7989c8fcfdc5a35f82f30ddc3d289673e6",
 ];
 const C2M_001_3: [&str; 4] = [
-    "b0b7621fe045660d2f1e4ad6c892aed6b41ea94b64827d645100180b7da18fc0",
+    "70a467de73d5876c622880937167707da60792beb75d1ead4a6d62553d8c6842",
     "08a0fb734e5f0c07f53c8f08ba3f123c8e55524b55c83187fabc3159ef29d3e3",
     "359a17166b94ebd363725fd5db74c28d2c20d2edd961ad7bf2d474865b1dfc90",
     "86b6c3b964198c9bce9275f8b985d3da40c9a2b74e8b9b578d617c2a9e4c8cb5",
