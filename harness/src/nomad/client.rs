@@ -7,9 +7,31 @@ use reqwest::{Method, RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::conn::{normalize_address, NomadConnArgs};
+use super::conn::{normalize_address, redact_url, split_userinfo, NomadConnArgs};
 use super::error::NomadError;
 use super::types::*;
+
+/// `Authorization: Basic …` for userinfo credentials (RFC 7617).
+fn basic_auth_header(user: &str, pass: Option<&str>) -> HeaderValue {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let raw = format!("{user}:{}", pass.unwrap_or(""));
+    let b = raw.as_bytes();
+    let mut out = String::from("Basic ");
+    for chunk in b.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &c)| n | (c as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static("Basic"))
+}
 
 /// Most bytes of an error body kept in [`NomadError::Status`].
 const MAX_ERROR_BODY: usize = 4096;
@@ -60,8 +82,16 @@ impl NomadClient {
             NomadError::Config("no Nomad address: pass --addr or set NOMAD_ADDR".into())
         })?;
         let base = normalize_address(addr)?;
+        // Userinfo becomes a (sensitive) Authorization header, so the base URL, which appears in every
+        // error message and in recorded traces, never carries it.
+        let (base, userinfo) = split_userinfo(&base);
         let (http, base) = conn.build_http(&base)?;
         let mut headers = HeaderMap::new();
+        if let Some((user, pass)) = userinfo {
+            let mut v = basic_auth_header(&user, pass.as_deref());
+            v.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
         if let Some(t) = conn.token.as_deref().filter(|t| !t.is_empty()) {
             let mut v = HeaderValue::from_str(t).map_err(|_| {
                 NomadError::Config(
@@ -100,7 +130,7 @@ impl NomadClient {
     /// A client for another server of the same cluster (same TLS settings and token).
     pub fn with_base(&self, base: &str) -> Result<NomadClient, NomadError> {
         let mut c = self.clone();
-        c.base = normalize_address(base)?;
+        c.base = split_userinfo(&normalize_address(base)?).0;
         Ok(c)
     }
 
@@ -149,6 +179,23 @@ impl NomadClient {
         let status = resp.status();
         if status.is_success() {
             return Ok(resp);
+        }
+        if status.is_redirection() {
+            let to = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(redact_url)
+                .unwrap_or_else(|| "(no Location)".into());
+            return Err(NomadError::Status {
+                method: method.into(),
+                url: url.into(),
+                status: status.as_u16(),
+                body: format!(
+                    "redirect to {to} not followed: Nomad never redirects API calls, and following \
+                     would send the ACL token to another address"
+                ),
+            });
         }
         let bytes = resp.bytes().await.unwrap_or_default();
         let mut body = String::from_utf8_lossy(&bytes[..bytes.len().min(MAX_ERROR_BODY)])
@@ -528,4 +575,20 @@ pub fn path_escape(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_auth_is_rfc7617_base64() {
+        // RFC 7617 §2's example: Aladdin / open sesame.
+        assert_eq!(
+            basic_auth_header("Aladdin", Some("open sesame")),
+            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
+        );
+        assert_eq!(basic_auth_header("a", None), "Basic YTo=");
+        assert_eq!(basic_auth_header("ab", Some("c")), "Basic YWI6Yw==");
+    }
 }

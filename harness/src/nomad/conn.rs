@@ -101,7 +101,10 @@ impl NomadConnArgs {
             .connect_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
-            .user_agent(concat!("stampede/", env!("CARGO_PKG_VERSION")));
+            .user_agent(concat!("stampede/", env!("CARGO_PKG_VERSION")))
+            // Nomad never redirects API calls; following one would send X-Nomad-Token to whatever host
+            // the redirect names. A 3xx is reported as an error instead (see `NomadClient::send`).
+            .redirect(reqwest::redirect::Policy::none());
         if let Some(ca) = &self.ca_cert {
             let pem = std::fs::read(ca).map_err(|e| {
                 NomadError::Config(format!("reading CA certificate {}: {e}", ca.display()))
@@ -165,6 +168,45 @@ impl NomadConnArgs {
     }
 }
 
+/// `url` with any userinfo (`user:secret@`) replaced by `***@`, for messages and files. Strings that do
+/// not parse as URLs are redacted textually: everything between `://` and the last `@` before the path.
+pub fn redact_url(url: &str) -> String {
+    if let Ok(mut u) = reqwest::Url::parse(url) {
+        if u.username().is_empty() && u.password().is_none() {
+            return url.to_string();
+        }
+        let _ = u.set_password(None);
+        let _ = u.set_username("***");
+        return u.to_string().trim_end_matches('/').to_string();
+    }
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
+    let rest = &url[start..];
+    let auth_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..auth_end].rfind('@') {
+        Some(at) => format!("{}***@{}", &url[..start], &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// Basic-auth credentials carried in an address's userinfo, and the address without them.
+pub(crate) fn split_userinfo(base: &str) -> (String, Option<(String, Option<String>)>) {
+    match reqwest::Url::parse(base) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let user = u.username().to_string();
+            let pass = u.password().map(str::to_string);
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            (
+                u.to_string().trim_end_matches('/').to_string(),
+                Some((user, pass)),
+            )
+        }
+        _ => (base.to_string(), None),
+    }
+}
+
 /// Normalises an address the way the nomad CLI does: a bare `host:port` gets `http://`.
 pub fn normalize_address(addr: &str) -> Result<String, NomadError> {
     let a = addr.trim();
@@ -177,12 +219,13 @@ pub fn normalize_address(addr: &str) -> Result<String, NomadError> {
         format!("http://{a}")
     };
     let url = reqwest::Url::parse(&a)
-        .map_err(|e| NomadError::Config(format!("bad Nomad address `{addr}`: {e}")))?;
+        .map_err(|e| NomadError::Config(format!("bad Nomad address `{}`: {e}", redact_url(&a))))?;
     match url.scheme() {
         "http" | "https" => {}
         s => {
             return Err(NomadError::Config(format!(
-                "bad Nomad address `{addr}`: scheme `{s}` is not supported (use http or https)"
+                "bad Nomad address `{}`: scheme `{s}` is not supported (use http or https)",
+                redact_url(&a)
             )))
         }
     }
@@ -202,6 +245,24 @@ mod tests {
         let d = format!("{a:?}");
         assert!(!d.contains("s3cr3t"), "{d}");
         assert!(d.contains("<redacted>"));
+    }
+
+    #[test]
+    fn userinfo_is_redacted_and_split() {
+        assert_eq!(
+            redact_url("http://user:s3cret@n:4646/v1/jobs"),
+            "http://***@n:4646/v1/jobs"
+        );
+        assert_eq!(redact_url("http://n:4646"), "http://n:4646");
+        assert_eq!(redact_url("http://u:s3cret@[bad"), "http://***@[bad");
+        let e = normalize_address("ftp://u:s3cret@n:1")
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("s3cret"), "{e}");
+        let (base, cred) = split_userinfo("http://u:s3cret@n:4646");
+        assert_eq!(base, "http://n:4646");
+        assert_eq!(cred, Some(("u".into(), Some("s3cret".into()))));
+        assert_eq!(split_userinfo("http://n:1").1, None);
     }
 
     #[test]

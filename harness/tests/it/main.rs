@@ -12,4 +12,5 @@ mod parsers;
 mod record;
 mod report;
 mod run;
+mod token_hygiene;
 mod trace;
