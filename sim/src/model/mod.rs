@@ -13,6 +13,12 @@
 // Not wired into the cluster yet (it lands after the component split of sim/src/cluster.rs); remove the
 // allows when it is.
 #[allow(dead_code)]
+pub(crate) mod commit;
+#[allow(dead_code)]
+pub(crate) mod costs;
+#[allow(dead_code)]
+pub(crate) mod cpu;
+#[allow(dead_code)]
 pub(crate) mod storage;
 #[allow(dead_code)]
 pub(crate) mod versions;
