@@ -216,10 +216,10 @@ impl RaftCommit {
                         send = send.max(q.pop_front().unwrap_or(send));
                     }
                     let bytes: u64 = chunk.iter().map(|e| e.1).sum();
-                    let io = self
-                        .s
-                        .log_store
-                        .store_logs_io(chunk.len() as u32, bytes, &self.s.bolt);
+                    let io =
+                        self.s
+                            .log_store
+                            .store_logs_io(chunk.len() as u32, bytes, &self.s.bolt);
                     self.stats.follower_fsyncs += io.fsyncs as u64;
                     let start = (send + half).max(self.follower_free_at[f]);
                     let done = start + self.s.follower_disks[f].store_ns(io, rng);
@@ -274,9 +274,10 @@ pub(crate) struct PlanStream {
 pub(crate) struct PlanStreamStats {
     /// Time the last plan's result reached its worker, ns.
     pub(crate) makespan_ns: u64,
-    /// Plans in flight (dispatched, not yet applied) right after each dispatch: mean.
+    /// Plans in flight (dispatched, not yet applied) when the applier dequeues a plan, mean: what Nomad's
+    /// `nomad.plan.outstanding_apply` samples ([src] `planApply`, after draining completions).
     pub(crate) mean_in_flight: f64,
-    /// … and max.
+    /// Most plans in flight at once (right after a dispatch).
     pub(crate) max_in_flight: u32,
     /// Mean time from submission to result, ns.
     pub(crate) mean_latency_ns: u64,
@@ -358,8 +359,6 @@ pub(crate) fn simulate_plans<R: Rng + ?Sized>(
                 held = None;
                 in_flight += 1;
                 max_in_flight = max_in_flight.max(in_flight);
-                sum_in_flight += in_flight as u64;
-                dispatches += 1;
                 if let Some(t) = raft.append(now, id, p.entry_bytes, rng) {
                     push(&mut heap, t, Ev::LeaderWriteDone);
                 }
@@ -367,6 +366,8 @@ pub(crate) fn simulate_plans<R: Rng + ?Sized>(
         }
         if !applier_busy && held.is_none() {
             if let Some(id) = plan_queue.pop_front() {
+                sum_in_flight += in_flight as u64;
+                dispatches += 1;
                 applier_busy = true;
                 push(&mut heap, now + p.applier_ns, Ev::Evaluated(id));
             }
@@ -423,7 +424,10 @@ mod tests {
         let s = RaftSetup::uniform(3, fixed(1_000_000), LogStoreKind::BoltDb, 400_000, 2);
         let mut r = RaftCommit::new(s);
         let t = r.append(0, 7, 500, &mut rng).unwrap();
-        assert_eq!(drain(&mut r, Some(t)), vec![(7, 2_000_000 + 400_000 + 2_000_000)]);
+        assert_eq!(
+            drain(&mut r, Some(t)),
+            vec![(7, 2_000_000 + 400_000 + 2_000_000)]
+        );
         // a single server commits on its own write
         let s = RaftSetup::uniform(1, fixed(1_000_000), LogStoreKind::RaftWal, 400_000, 2);
         let mut r = RaftCommit::new(s);
@@ -508,13 +512,24 @@ mod tests {
         let mut r = RaftCommit::new(s.clone());
         let mut rng = stream(1, "raft");
         let t = r.append(0, 1, 100, &mut rng).unwrap();
-        assert_eq!(drain(&mut r, Some(t)), vec![(1, 100_000 + 200_000 + 300_000)]);
+        assert_eq!(
+            drain(&mut r, Some(t)),
+            vec![(1, 100_000 + 200_000 + 300_000)]
+        );
         // five servers need two followers: the second fastest
         s.servers = 5;
-        s.follower_disks = vec![fixed(5_000_000), fixed(300_000), fixed(900_000), fixed(7_000_000)];
+        s.follower_disks = vec![
+            fixed(5_000_000),
+            fixed(300_000),
+            fixed(900_000),
+            fixed(7_000_000),
+        ];
         let mut r = RaftCommit::new(s);
         let t = r.append(0, 1, 100, &mut rng).unwrap();
-        assert_eq!(drain(&mut r, Some(t)), vec![(1, 100_000 + 200_000 + 900_000)]);
+        assert_eq!(
+            drain(&mut r, Some(t)),
+            vec![(1, 100_000 + 200_000 + 900_000)]
+        );
     }
 
     #[test]
@@ -536,7 +551,10 @@ mod tests {
         }
         // leader writes end at 0.1, 0.2, … ms; followers store back to back: 1.1, 2.1, 3.1 … ms
         let times: Vec<u64> = out.iter().map(|c| c.1).collect();
-        assert_eq!(times, vec![1_100_000, 2_100_000, 3_100_000, 4_100_000, 5_100_000]);
+        assert_eq!(
+            times,
+            vec![1_100_000, 2_100_000, 3_100_000, 4_100_000, 5_100_000]
+        );
     }
 
     fn stream_cfg(depth: u32) -> PlanStream {
@@ -554,7 +572,13 @@ mod tests {
     #[test]
     fn depth_one_keeps_one_plan_in_flight_and_is_commit_bound() {
         let disk = StorageClass::EbsGp3.profile();
-        let mut r = RaftCommit::new(RaftSetup::uniform(3, disk, LogStoreKind::BoltDb, 500_000, 2));
+        let mut r = RaftCommit::new(RaftSetup::uniform(
+            3,
+            disk,
+            LogStoreKind::BoltDb,
+            500_000,
+            2,
+        ));
         let st = simulate_plans(&stream_cfg(1), &mut r, &mut stream(5, "plans"));
         assert_eq!(st.max_in_flight, 1);
         assert_eq!(st.raft.entries, 2_000);
@@ -567,8 +591,13 @@ mod tests {
     fn pipeline_depth_raises_small_plan_throughput() {
         let disk = StorageClass::EbsGp3.profile();
         let run = |depth| {
-            let mut r =
-                RaftCommit::new(RaftSetup::uniform(3, disk, LogStoreKind::BoltDb, 500_000, 2));
+            let mut r = RaftCommit::new(RaftSetup::uniform(
+                3,
+                disk,
+                LogStoreKind::BoltDb,
+                500_000,
+                2,
+            ));
             simulate_plans(&stream_cfg(depth), &mut r, &mut stream(5, "plans"))
         };
         let d1 = run(1);
@@ -588,10 +617,16 @@ mod tests {
     fn heavy_load_fills_the_pipeline_like_pr_28249() {
         // PR #28249: "under heavy load the pipeline depth was 6-8 plans, maxing out at 10", with 144
         // scheduler goroutines. Here: depth cap 10, 144 schedulers, count-1 plans signed with RS256 (1 task:
-        // ~1.2 ms + 0.15 ms evaluate, [est]), 3 servers on gp3 with boltdb [est]. The mean in flight is set by
-        // commit+apply latency ÷ applier time, below the cap.
+        // ~1.2 ms + 0.15 ms evaluate, [est]), 3 servers on gp3 with boltdb [est]. The outstanding count is set by
+        // commit + apply latency ÷ applier time; the parameters were set from their sources, not fitted to 6–8.
         let disk = StorageClass::EbsGp3.profile();
-        let mut r = RaftCommit::new(RaftSetup::uniform(3, disk, LogStoreKind::BoltDb, 500_000, 2));
+        let mut r = RaftCommit::new(RaftSetup::uniform(
+            3,
+            disk,
+            LogStoreKind::BoltDb,
+            500_000,
+            2,
+        ));
         let cfg = PlanStream {
             plans: 5_000,
             schedulers: 144,
@@ -602,23 +637,41 @@ mod tests {
             depth: 10,
         };
         let st = simulate_plans(&cfg, &mut r, &mut stream(11, "plans"));
+        // Measured here: gp3 mean 8.9, max 10; i3 NVMe mean 2.0, max 3. The PR's 6–8 lies between: the depth
+        // the pipeline reaches is commit latency ÷ applier time, so it depends on the disks.
+        let mut nv = RaftCommit::new(RaftSetup::uniform(
+            3,
+            StorageClass::InstanceNvmeI3.profile(),
+            LogStoreKind::BoltDb,
+            500_000,
+            2,
+        ));
+        let sn = simulate_plans(&cfg, &mut nv, &mut stream(11, "plans"));
+        assert!(sn.mean_in_flight < 4.0, "nvme {}", sn.mean_in_flight);
         assert!(st.max_in_flight <= 10);
         assert!(
-            (4.0..=9.0).contains(&st.mean_in_flight),
-            "mean in flight {}",
+            (6.0..10.0).contains(&st.mean_in_flight),
+            "mean outstanding {}",
             st.mean_in_flight
         );
-        // the applier, not Raft, is now the bottleneck: ≈ 1.35 ms per plan
+        // the applier, not Raft, is now the bottleneck: ≈ 1.35 ms per plan, a little more when the cap of
+        // 10 blocks it
         let per_plan = st.makespan_ns / 5_000;
-        assert!((1_350_000..1_600_000).contains(&per_plan), "{per_plan}");
+        assert!((1_350_000..1_800_000).contains(&per_plan), "{per_plan}");
+        assert!(st.raft.max_group > 1, "pipelined plans share group commits");
     }
 
     #[test]
     fn deterministic_for_a_seed() {
         let disk = StorageClass::EbsGp3.profile();
         let run = |seed| {
-            let mut r =
-                RaftCommit::new(RaftSetup::uniform(3, disk, LogStoreKind::BoltDb, 500_000, 2));
+            let mut r = RaftCommit::new(RaftSetup::uniform(
+                3,
+                disk,
+                LogStoreKind::BoltDb,
+                500_000,
+                2,
+            ));
             simulate_plans(&stream_cfg(4), &mut r, &mut stream(seed, "plans"))
         };
         assert_eq!(run(1), run(1));

@@ -116,8 +116,7 @@ impl CostParams {
         let to_ref = |ns_on_i3: u64| ns_on_i3 * i3 / 1_000_000;
         let plan_target = to_ref(C2M_PLAN_ALLOC_NS_ON_I3);
         let client_target = to_ref(C2M_SERIAL_ALLOC_NS_ON_I3 - C2M_PLAN_ALLOC_NS_ON_I3);
-        p.plan_alloc_base_ns =
-            plan_target.saturating_sub(p.plan_alloc_ns(&v1_0, AllocShape::C2M));
+        p.plan_alloc_base_ns = plan_target.saturating_sub(p.plan_alloc_ns(&v1_0, AllocShape::C2M));
         p.client_alloc_base_ns =
             client_target.saturating_sub(p.client_alloc_ns(&v1_0, AllocShape::C2M));
         p
@@ -177,7 +176,10 @@ pub(crate) const C2M_IDENTIFIES: &[(&str, bool)] = &[
     ("per_index_ns", false),
     ("per_kib_ns", false),
     ("summary_copy_ns", false),
-    ("sched_node_base_ns / sched_per_alloc_scan_ns / per_live_alloc_ns", false),
+    (
+        "sched_node_base_ns / sched_per_alloc_scan_ns / per_live_alloc_ns",
+        false,
+    ),
     ("verify_node_base_ns", false),
     ("fsync latency, RTT", false),
     ("core speed scaling", false),
@@ -191,7 +193,10 @@ pub(crate) fn serial_alloc_ns(
     shape: AllocShape,
     speed_ppm: u64,
 ) -> u64 {
-    scale_ns(p.plan_alloc_ns(v, shape) + p.client_alloc_ns(v, shape), speed_ppm)
+    scale_ns(
+        p.plan_alloc_ns(v, shape) + p.client_alloc_ns(v, shape),
+        speed_ppm,
+    )
 }
 
 #[cfg(test)]
@@ -206,7 +211,10 @@ mod tests {
     #[test]
     fn c2m_serial_cost_is_reproduced() {
         let p = CostParams::c2m_fitted();
-        assert!(p.plan_alloc_base_ns > 0 && p.client_alloc_base_ns > 0, "{p:?}");
+        assert!(
+            p.plan_alloc_base_ns > 0 && p.client_alloc_base_ns > 0,
+            "{p:?}"
+        );
         let i3 = core_speed_ppm(2_300, Microarch::Broadwell);
         let t = serial_alloc_ns(&p, &v("1.0"), AllocShape::C2M, i3);
         let err = (t as i64 - C2M_SERIAL_ALLOC_NS_ON_I3 as i64).abs();
@@ -251,7 +259,10 @@ mod tests {
         let big = p.client_alloc_ns(&pr, big_job);
         assert_eq!(big - small, (64 * 1024 - 3_072) * p.per_kib_ns / 1024);
         pr.set("client_update_copies_job", "false").unwrap();
-        assert_eq!(p.client_alloc_ns(&pr, big_job), p.client_alloc_ns(&pr, shape));
+        assert_eq!(
+            p.client_alloc_ns(&pr, big_job),
+            p.client_alloc_ns(&pr, shape)
+        );
     }
 
     #[test]
@@ -262,7 +273,10 @@ mod tests {
         assert_eq!(with_history - fresh, 500 * p.sched_per_alloc_scan_ns);
         assert!(p.sched_node_ns(8, 0) > fresh);
         // verification reads live allocs only
-        assert_eq!(p.verify_node_ns(7), p.verify_node_base_ns + 7 * p.per_live_alloc_ns);
+        assert_eq!(
+            p.verify_node_ns(7),
+            p.verify_node_base_ns + 7 * p.per_live_alloc_ns
+        );
     }
 
     #[test]

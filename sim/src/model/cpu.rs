@@ -197,11 +197,9 @@ impl CpuServer {
     /// Share of one core each runnable item gets now, ×1000 (1000 = a full core).
     pub(crate) fn share_milli(&self) -> u64 {
         let n = self.items.len() as u64;
-        if n == 0 {
-            1_000
-        } else {
-            (self.available_milli() / n).min(1_000)
-        }
+        self.available_milli()
+            .checked_div(n)
+            .map_or(1_000, |s| s.min(1_000))
     }
 
     /// Rate of `v` per real ns.
@@ -316,16 +314,27 @@ mod tests {
         assert_eq!(core_speed_ppm(3_000, Microarch::Skylake), 1_000_000);
         let i3 = core_speed_ppm(2_300, Microarch::Broadwell);
         assert_eq!(i3, 690_000);
-        assert!(core_speed_ppm(3_500, Microarch::IceLake) > core_speed_ppm(3_100, Microarch::Skylake));
+        assert!(
+            core_speed_ppm(3_500, Microarch::IceLake) > core_speed_ppm(3_100, Microarch::Skylake)
+        );
         assert_eq!(scale_ns(1_000, 500_000), 2_000);
-        assert_eq!(Microarch::for_instance("m5a.2xlarge"), Some(Microarch::Zen1));
-        assert_eq!(Microarch::for_instance("i3.16xlarge"), Some(Microarch::Broadwell));
+        assert_eq!(
+            Microarch::for_instance("m5a.2xlarge"),
+            Some(Microarch::Zen1)
+        );
+        assert_eq!(
+            Microarch::for_instance("i3.16xlarge"),
+            Some(Microarch::Broadwell)
+        );
         assert_eq!(Microarch::for_instance("z9.large"), None);
     }
 
     #[test]
     fn capacity_counts_hyperthreads_at_their_yield() {
-        assert_eq!(spec("m5.2xlarge", 8, 3_100).capacity_milli(), 4 * 1_000 + 4 * 250);
+        assert_eq!(
+            spec("m5.2xlarge", 8, 3_100).capacity_milli(),
+            4 * 1_000 + 4 * 250
+        );
         assert_eq!(spec("m6g.2xlarge", 8, 2_500).capacity_milli(), 8_000);
         assert_eq!(spec("m5.large", 1, 3_100).capacity_milli(), 1_000);
     }
@@ -382,7 +391,10 @@ mod tests {
         assert_eq!(c.pop_finished(t1), None);
         let (t2, _) = c.next_completion().unwrap();
         // total work 2 ms reference at full speed on one core, no idle time since t=0
-        assert!((t2 as i64 - scale_ns(2_000_000, sp) as i64).abs() <= 2, "{t2}");
+        assert!(
+            (t2 as i64 - scale_ns(2_000_000, sp) as i64).abs() <= 2,
+            "{t2}"
+        );
         assert_eq!(c.pop_finished(t2), Some(2));
         assert_eq!(c.runnable(), 0);
         assert!((c.busy_core_ns() as i64 - t2 as i64).abs() <= 2);

@@ -113,7 +113,12 @@ impl LogStoreKind {
     }
 
     /// The I/O of one `StoreLogs` of `entries` logs whose `Data` totals `payload_bytes`.
-    pub(crate) fn store_logs_io(self, entries: u32, payload_bytes: u64, bolt: &BoltTuning) -> StoreLogsIo {
+    pub(crate) fn store_logs_io(
+        self,
+        entries: u32,
+        payload_bytes: u64,
+        bolt: &BoltTuning,
+    ) -> StoreLogsIo {
         if entries == 0 {
             return StoreLogsIo::default();
         }
@@ -123,7 +128,8 @@ impl LogStoreKind {
             LogStoreKind::BoltDb => {
                 // Leaves (and overflow pages for large values) rewritten whole, plus the branch path,
                 // freelist and finally the meta page; two fdatasyncs (after the data pages, after meta).
-                let leaf_pages = div_ceil(encoded + n * bolt.per_entry_bytes, BOLT_PAGE_BYTES).max(1);
+                let leaf_pages =
+                    div_ceil(encoded + n * bolt.per_entry_bytes, BOLT_PAGE_BYTES).max(1);
                 let data = (leaf_pages + bolt.branch_pages + bolt.freelist_pages) * BOLT_PAGE_BYTES;
                 let meta = BOLT_PAGE_BYTES;
                 StoreLogsIo {
@@ -325,7 +331,10 @@ mod tests {
         assert_eq!(wal.fsyncs, 1);
         assert_eq!(wal.bytes, 600 + 40 + 12 + 8);
         assert!(wal.bytes < bolt.bytes);
-        assert_eq!(LogStoreKind::BoltDb.store_logs_io(0, 0, &b), StoreLogsIo::default());
+        assert_eq!(
+            LogStoreKind::BoltDb.store_logs_io(0, 0, &b),
+            StoreLogsIo::default()
+        );
     }
 
     #[test]
@@ -385,7 +394,10 @@ mod tests {
         let mut s = xs.clone();
         s.sort_unstable();
         let med = s[500] as f64;
-        assert!((med / d.fsync_median_ns as f64 - 1.0).abs() < 0.1, "median {med}");
+        assert!(
+            (med / d.fsync_median_ns as f64 - 1.0).abs() < 0.1,
+            "median {med}"
+        );
         assert_eq!(d.fsync_ns_at(0.0), d.fsync_median_ns);
         assert!(d.fsync_ns_at(1.0) > d.fsync_median_ns);
     }
@@ -398,7 +410,11 @@ mod tests {
             fsyncs: 0,
             ios: 30,
         };
-        assert_eq!(d.store_median_ns(io), 10_000_000, "30 IOs at 3,000 IOPS = 10 ms");
+        assert_eq!(
+            d.store_median_ns(io),
+            10_000_000,
+            "30 IOs at 3,000 IOPS = 10 ms"
+        );
         assert_eq!(StorageClass::InstanceNvmeI3.profile().iops_floor_ns(30), 0);
     }
 
@@ -407,7 +423,10 @@ mod tests {
         for c in StorageClass::ALL {
             assert_eq!(StorageClass::parse(c.name()), Ok(c));
         }
-        assert_eq!(StorageClass::parse("nvme"), Ok(StorageClass::InstanceNvmeI3));
+        assert_eq!(
+            StorageClass::parse("nvme"),
+            Ok(StorageClass::InstanceNvmeI3)
+        );
         let e = StorageClass::parse("floppy").unwrap_err();
         assert!(e.contains("floppy") && e.contains("gp3"), "{e}");
         assert_eq!(LogStoreKind::parse("wal"), Ok(LogStoreKind::RaftWal));

@@ -381,7 +381,8 @@ impl VersionProfile {
                     return Err(VersionError::NotInVersion {
                         key: "node_limit_for_feasibility_checks",
                         version,
-                        why: "NodeLimitForFeasibilityChecks is a scheduler setting from Nomad 2.0.1",
+                        why:
+                            "NodeLimitForFeasibilityChecks is a scheduler setting from Nomad 2.0.1",
                     });
                 }
                 // [src] 0 means the default (100).
@@ -454,8 +455,20 @@ mod tests {
     #[test]
     fn refuses_junk_with_the_input_in_the_message() {
         for s in [
-            "", "1", "1.", ".1", "1..2", "1.2.3.4", "a.b", "1.x", "-1.0", "1.0-beta3", "1.0.0+ent",
-            "99999.0", "1.2 .3", "v",
+            "",
+            "1",
+            "1.",
+            ".1",
+            "1..2",
+            "1.2.3.4",
+            "a.b",
+            "1.x",
+            "-1.0",
+            "1.0-beta3",
+            "1.0.0+ent",
+            "99999.0",
+            "1.2 .3",
+            "v",
         ] {
             let e = NomadVersion::parse(s).expect_err(s);
             assert!(e.to_string().contains(&format!("{s:?}")), "{s}: {e}");
@@ -495,7 +508,10 @@ mod tests {
         assert_eq!(p("1.0").sign_ns(1000, 1), 0);
         let r = p("1.10");
         assert_eq!(r.sign_ns(1, 2), 2 * r.sign_cost_ns);
-        assert!(r.sign_cost_ns > 10 * p("1.6").sign_cost_ns, "RS256 ≫ Ed25519");
+        assert!(
+            r.sign_cost_ns > 10 * p("1.6").sign_cost_ns,
+            "RS256 ≫ Ed25519"
+        );
         let mut old = p("1.6");
         assert!(old.set("signing", "rs256").is_err());
         old.set("signing", "none").unwrap();
