@@ -1,0 +1,560 @@
+//! Scheduler workers: dequeue from the broker, compute plans, react to plan results; nack timers.
+
+use super::*;
+
+#[derive(Debug, Clone)]
+pub(super) struct Placement {
+    pub(super) group: u16,
+    pub(super) slot: u32,
+    pub(super) node: u32,
+    pub(super) alloc_time_ns: u32,
+    pub(super) nodes_evaluated: u32,
+    pub(super) prev: u32,
+    /// Moves a live allocation off a draining node (the slot never entered the unplaced queue).
+    pub(super) migration: bool,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Plan {
+    pub(super) eval: u32,
+    pub(super) job: u32,
+    pub(super) worker: u32,
+    pub(super) token: u64,
+    pub(super) priority: u32,
+    pub(super) all_at_once: bool,
+    pub(super) placements: Vec<Placement>,
+    /// (alloc, mark lost)
+    pub(super) stops: Vec<(u32, bool)>,
+    pub(super) accepted: Vec<bool>,
+    pub(super) rejected_nodes: u32,
+    pub(super) create_time: SimTime,
+    pub(super) failed_tgs: Vec<u16>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Worker {
+    pub(super) server: u32,
+    pub(super) eval: u32,
+    pub(super) token: u64,
+    pub(super) attempts: u32,
+}
+
+impl Cluster {
+    pub(super) fn enqueue_eval(&mut self, e: u32) {
+        let job = self.evals[e as usize].job;
+        // A new evaluation supersedes the job's blocked one.
+        if let Some(b) = self.blocked.remove_job(job) {
+            if b != e {
+                self.evals[b as usize].status = EvalStatus::Canceled;
+            }
+        }
+        let pr = self.evals[e as usize].priority;
+        self.broker.enqueue(e, job, pr);
+        self.dispatch_workers();
+    }
+
+    pub(super) fn dispatch_workers(&mut self) {
+        if self.now < self.election_until {
+            return;
+        }
+        while self.broker.ready_len() > 0 {
+            // The server with the most free workers takes it (leader first on ties).
+            let mut best: Option<usize> = None;
+            for s in 0..self.free_workers.len() {
+                let si = (self.leader + s) % self.free_workers.len();
+                if !self.free_workers[si].is_empty()
+                    && best.is_none_or(|b| self.free_workers[si].len() > self.free_workers[b].len())
+                {
+                    best = Some(si);
+                }
+            }
+            let Some(s) = best else { break };
+            let e = self.broker.dequeue().expect("ready eval");
+            let w = self.free_workers[s].pop().expect("free worker");
+            let ev = &mut self.evals[e as usize];
+            ev.token += 1;
+            ev.deliveries += 1;
+            let tok = ev.token;
+            self.workers[w as usize].eval = e;
+            self.workers[w as usize].token = tok;
+            self.workers[w as usize].attempts = 0;
+            self.counters.evals_processed += 1;
+            self.arm_nack(e);
+            let rpc = if s == self.leader {
+                0
+            } else {
+                self.p.worker_dequeue_rpc_us * US
+            };
+            self.schedule_eval(w, rpc);
+        }
+    }
+
+    /// Runs the scheduler for worker `w`'s eval on the current state; submits the plan after its compute time.
+    pub(super) fn schedule_eval(&mut self, w: u32, extra_delay: u64) {
+        let e = self.workers[w as usize].eval;
+        let token = self.workers[w as usize].token;
+        let (plan, cost) = self.compute_plan(e, w, token);
+        let server = self.workers[w as usize].server as usize;
+        self.res[server].busy_ns += cost;
+        self.res[server].busy_ns_total += cost;
+        let pid = match self.free_plans.pop() {
+            Some(i) => {
+                self.plans[i as usize] = Some(plan);
+                i
+            }
+            None => {
+                self.plans.push(Some(plan));
+                (self.plans.len() - 1) as u32
+            }
+        };
+        self.workers[w as usize].eval = e;
+        // stash plan id in attempts' upper bits is ugly: keep a side table instead
+        self.push(self.now + extra_delay + cost, Ev::WorkerDone(pid));
+    }
+
+    pub(super) fn compute_plan(&mut self, e: u32, w: u32, token: u64) -> (Plan, u64) {
+        let j = self.evals[e as usize].job;
+        let p = &self.p;
+        let mut cost = p.sched_eval_base_us * US;
+        let spec = self.jobs[j as usize].spec.clone();
+        let mut plan = Plan {
+            eval: e,
+            job: j,
+            worker: w,
+            token,
+            priority: spec.priority,
+            all_at_once: spec.all_at_once,
+            placements: Vec::new(),
+            stops: Vec::new(),
+            accepted: Vec::new(),
+            rejected_nodes: 0,
+            create_time: 0,
+            failed_tgs: Vec::new(),
+        };
+        let stopped = self.jobs[j as usize].stopped;
+        // Stops: a stopped job stops everything live; draining or down nodes migrate their allocations.
+        let mut replace: Vec<(u16, u32, u32, bool)> = Vec::new();
+        for &a in &self.jobs[j as usize].allocs {
+            let al = &self.allocs[a as usize];
+            if al.desired != DesiredStatus::Run
+                || matches!(
+                    al.server_status,
+                    ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+                )
+            {
+                continue;
+            }
+            if stopped {
+                plan.stops.push((a, false));
+            } else {
+                let nd = &self.nodes[al.node as usize];
+                if nd.drain && nd.status == NodeStatus::Ready {
+                    plan.stops.push((a, false));
+                    replace.push((al.group, al.slot, a, true));
+                }
+            }
+        }
+        if stopped {
+            return (plan, cost);
+        }
+        // Placements: every empty slot, plus migrations.
+        let mut wanted: Vec<(u16, u32, u32, bool)> = Vec::new();
+        for (gi, g) in self.jobs[j as usize].groups.iter().enumerate() {
+            for (si, s) in g.slots.iter().enumerate() {
+                // A slot held by a plan of an earlier (timed-out) delivery is free for this one: that plan
+                // will be rejected for its stale token.
+                if s.state == SlotState::Empty
+                    || (s.state == SlotState::Planned && s.plan_token != token)
+                {
+                    wanted.push((gi as u16, si as u32, s.alloc, false));
+                }
+            }
+        }
+        wanted.extend(replace);
+        if wanted.is_empty() {
+            return (plan, cost);
+        }
+        // Feasible nodes, shuffled once per evaluation.
+        let dc_filter: Vec<u32> =
+            if spec.datacenters.is_empty() || spec.datacenters.iter().any(|d| d == "*") {
+                Vec::new()
+            } else {
+                spec.datacenters
+                    .iter()
+                    .filter_map(|d| self.dcs.binary_search(d).ok().map(|i| i as u32))
+                    .collect()
+            };
+        self.order.clear();
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.schedulable() && !n.dead && (dc_filter.is_empty() || dc_filter.contains(&n.dc)) {
+                self.order.push(i as u32);
+            }
+        }
+        // Nodes the servers consider ready even if dead (not yet detected) are included: the scheduler
+        // cannot know. (Dead nodes are filtered above only once they are down.)
+        for (i, n) in self.nodes.iter().enumerate() {
+            if n.dead
+                && n.status == NodeStatus::Ready
+                && n.eligible
+                && !n.drain
+                && (dc_filter.is_empty() || dc_filter.contains(&n.dc))
+            {
+                self.order.push(i as u32);
+            }
+        }
+        let mut order = std::mem::take(&mut self.order);
+        ranking::shuffle(&mut order, &mut self.rng_sched);
+        let n = order.len();
+        // Existing allocations of this job per node (anti-affinity collisions).
+        let mut touched_nodes: Vec<u32> = Vec::new();
+        for &a in &self.jobs[j as usize].allocs {
+            let al = &self.allocs[a as usize];
+            if al.desired == DesiredStatus::Run
+                && !matches!(
+                    al.server_status,
+                    ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+                )
+            {
+                if self.job_on_node[al.node as usize] == 0 {
+                    touched_nodes.push(al.node);
+                }
+                self.job_on_node[al.node as usize] += 1;
+            }
+        }
+        let mut cursor = 0usize;
+        let algorithm = self.algorithm;
+        let mut failed_groups: Vec<u16> = Vec::new();
+        for (gi, slot, prev, migration) in wanted {
+            if failed_groups.contains(&gi) {
+                continue;
+            }
+            let g = &spec.groups[gi as usize];
+            let (cpu, mem) = (g.cpu_mhz, g.memory_mb);
+            let lim = ranking::limit(
+                spec.job_type,
+                spec.spread_block,
+                g.count,
+                n,
+                p.node_limit_for_feasibility_checks,
+            );
+            let class = g.node_class.as_deref();
+            let count = g.count;
+            let nodes = &self.nodes;
+            let pools = &self.pools;
+            let jon = &self.job_on_node;
+            let dc_count = self.dcs.len().max(1) as f64;
+            let spread_block = spec.spread_block;
+            let placed_so_far = touched_nodes.len() as f64;
+            let sel = ranking::select(n, &mut cursor, lim, |pos| {
+                let ni = order[pos] as usize;
+                let nd = &nodes[ni];
+                if !nd.fits(cpu, mem)
+                    || class.is_some_and(|c| pools[nd.pool as usize].cfg.node_class != c)
+                {
+                    return Candidate {
+                        fits: false,
+                        score: 0.0,
+                    };
+                }
+                let (fc, fm) = nd.free_after(cpu, mem);
+                let mut sum = ranking::fit_score(algorithm, fc, fm);
+                let mut k = 1.0;
+                if let Some(aa) = ranking::anti_affinity(jon[ni], count) {
+                    sum += aa;
+                    k += 1.0;
+                }
+                if spread_block {
+                    // Even spread over datacenters: boost nodes in datacenters below the mean share.
+                    let mean = placed_so_far / dc_count;
+                    let here = if jon[ni] > 0 { 1.0 } else { 0.0 };
+                    sum += ((mean - here) / mean.max(1.0)).clamp(-1.0, 1.0);
+                    k += 1.0;
+                }
+                Candidate {
+                    fits: true,
+                    score: sum / k,
+                }
+            });
+            let step_cost =
+                p.sched_per_alloc_us * US + sel.examined as u64 * p.sched_per_node_scored_us * US;
+            cost += step_cost;
+            match sel.chosen {
+                Some(pos) => {
+                    let ni = order[pos];
+                    let nd = &mut self.nodes[ni as usize];
+                    nd.cpu_used += cpu;
+                    nd.mem_used += mem;
+                    self.touched.push((ni, cpu, mem));
+                    if self.job_on_node[ni as usize] == 0 {
+                        touched_nodes.push(ni);
+                    }
+                    self.job_on_node[ni as usize] += 1;
+                    plan.placements.push(Placement {
+                        group: gi,
+                        slot,
+                        node: ni,
+                        alloc_time_ns: step_cost.min(u32::MAX as u64) as u32,
+                        nodes_evaluated: sel.examined,
+                        prev,
+                        migration,
+                    });
+                }
+                None => failed_groups.push(gi),
+            }
+        }
+        // Undo the scheduler's scratch usage: the plan applier reserves for real.
+        for (ni, cpu, mem) in self.touched.drain(..) {
+            let nd = &mut self.nodes[ni as usize];
+            nd.cpu_used -= cpu;
+            nd.mem_used -= mem;
+        }
+        for ni in touched_nodes {
+            self.job_on_node[ni as usize] = 0;
+        }
+        self.order = order;
+        plan.failed_tgs = failed_groups;
+        for pl in &plan.placements {
+            let s = &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+            if s.state == SlotState::Empty || s.state == SlotState::Planned {
+                s.state = SlotState::Planned;
+                s.plan_token = token;
+            }
+        }
+        (plan, cost)
+    }
+
+    pub(super) fn worker_done(&mut self, pid: u32) {
+        let plan = self.plans[pid as usize].as_ref().expect("plan");
+        let (e, tok) = (plan.eval, plan.token);
+        if self.evals[e as usize].token != tok {
+            self.abandon(pid);
+            return;
+        }
+        if plan.placements.is_empty() && plan.stops.is_empty() {
+            self.plan_result(pid);
+            return;
+        }
+        let pr = plan.priority;
+        self.pause_nack(e);
+        self.plan_queue.insert((Reverse(pr), self.plan_seq, pid));
+        self.plan_seq += 1;
+        self.try_start_applier();
+    }
+
+    /// The worker's eval was redelivered elsewhere: its work is dropped and the worker freed.
+    pub(super) fn abandon(&mut self, pid: u32) {
+        let plan = self.plans[pid as usize].take().expect("plan");
+        self.free_plans.push(pid);
+        for pl in &plan.placements {
+            let s =
+                &mut self.jobs[plan.job as usize].groups[pl.group as usize].slots[pl.slot as usize];
+            if s.state == SlotState::Planned && s.plan_token == plan.token {
+                s.state = SlotState::Empty;
+            }
+        }
+        self.free_worker(plan.worker);
+    }
+
+    pub(super) fn free_worker(&mut self, w: u32) {
+        let s = self.workers[w as usize].server as usize;
+        self.workers[w as usize].eval = NONE;
+        self.free_workers[s].push(w);
+        self.dispatch_workers();
+    }
+
+    /// The worker learns its plan's result: re-plan, block, or complete the eval.
+    pub(super) fn plan_result(&mut self, pid: u32) {
+        let plan = self.plans[pid as usize].take().expect("plan");
+        self.free_plans.push(pid);
+        let (e, w, tok, j) = (plan.eval, plan.worker, plan.token, plan.job);
+        if self.evals[e as usize].token != tok {
+            for pl in &plan.placements {
+                let s =
+                    &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+                if s.state == SlotState::Planned && s.plan_token == tok {
+                    s.state = SlotState::Empty;
+                }
+            }
+            self.free_worker(w);
+            return;
+        }
+        self.arm_nack(e);
+        // Placements the applier rejected go back to wanting a placement.
+        for (i, pl) in plan.placements.iter().enumerate() {
+            if !plan.accepted.get(i).copied().unwrap_or(false) {
+                let s =
+                    &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+                if s.state == SlotState::Planned && s.plan_token == tok {
+                    s.state = SlotState::Empty;
+                }
+            }
+        }
+        let progress = plan.accepted.iter().any(|&a| a);
+        let remaining = self.jobs[j as usize]
+            .groups
+            .iter()
+            .map(|g| {
+                g.slots
+                    .iter()
+                    .filter(|s| s.state == SlotState::Empty)
+                    .count()
+            })
+            .sum::<usize>();
+        let stopped = self.jobs[j as usize].stopped;
+        if plan.rejected_nodes > 0 && remaining > 0 && !stopped {
+            let wk = &mut self.workers[w as usize];
+            if progress {
+                wk.attempts = 0;
+            } else {
+                wk.attempts += 1;
+            }
+            let max = match self.jobs[j as usize].spec.job_type {
+                JobType::Batch => self.p.batch_max_attempts,
+                JobType::Service => self.p.service_max_attempts,
+            };
+            if wk.attempts < max {
+                // RefreshIndex: re-plan on fresh state, on the same worker.
+                self.schedule_eval(w, 0);
+                return;
+            }
+        }
+        let block = remaining > 0 && !stopped;
+        self.evals[e as usize].queued = remaining as u32;
+        self.evals[e as usize].failed_tgs = plan.failed_tgs.clone();
+        let desc = if block {
+            format!("{remaining} allocations could not be placed")
+        } else {
+            String::new()
+        };
+        self.raft_append(Entry::EvalUpdate {
+            eval: e,
+            worker: w,
+            token: tok,
+            status: EvalStatus::Complete,
+            block,
+            desc,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn apply_eval_update(
+        &mut self,
+        e: u32,
+        w: u32,
+        tok: u64,
+        status: EvalStatus,
+        block: bool,
+        desc: String,
+        index: u64,
+    ) {
+        if self.evals[e as usize].token != tok {
+            self.free_worker(w);
+            return;
+        }
+        let job = self.evals[e as usize].job;
+        let ev = &mut self.evals[e as usize];
+        ev.status = status;
+        ev.status_description = desc;
+        ev.modify_index = index;
+        ev.modify_time = self.now;
+        ev.token += 1;
+        ev.nack_seq += 1; // disarms the nack timer
+        let mut changed = vec![e];
+        if block
+            && status == EvalStatus::Complete
+            && self.evals[e as usize].triggered_by == "queued-allocs"
+        {
+            // An unblocked eval that still cannot place is re-blocked as it is ([src] `Worker.ReblockEval`).
+            let ev = &mut self.evals[e as usize];
+            ev.status = EvalStatus::Blocked;
+            let pr = self.evals[e as usize].priority;
+            let ask = self.job_min_ask(job);
+            if let Some(old) = self.blocked.reblock(job, e, pr, ask) {
+                if old != e {
+                    self.evals[old as usize].status = EvalStatus::Canceled;
+                }
+            }
+            self.capacity_check_after_block();
+        } else if block && status == EvalStatus::Complete {
+            let b = self.create_eval(job, "queued-allocs", NONE, index);
+            self.evals[b as usize].status = EvalStatus::Blocked;
+            self.evals[b as usize].previous_eval = e;
+            self.evals[e as usize].blocked_eval = b;
+            let pr = self.evals[b as usize].priority;
+            let ask = self.job_min_ask(job);
+            if let Some(old) = self.blocked.block(job, b, pr, ask) {
+                self.evals[old as usize].status = EvalStatus::Canceled;
+            }
+            self.counters.evals_blocked += 1;
+            changed.push(b);
+            self.capacity_check_after_block();
+        }
+        if status == EvalStatus::Failed {
+            self.counters.evals_failed += 1;
+        }
+        self.emit(
+            index,
+            ChangeKind::EvaluationUpdated,
+            &[],
+            &changed,
+            &[],
+            &[],
+        );
+        self.broker.ack(job);
+        self.free_worker(w);
+    }
+
+    /// (Re)starts the eval's nack timer.
+    pub(super) fn arm_nack(&mut self, e: u32) {
+        let ev = &mut self.evals[e as usize];
+        ev.nack_seq += 1;
+        let seq = ev.nack_seq;
+        self.push(
+            self.now + self.p.broker_nack_timeout_us * US,
+            Ev::NackTimeout(e, seq),
+        );
+    }
+
+    /// Nomad pauses the nack timer while the eval's plan sits in the plan queue (`PauseNackTimeout`).
+    pub(super) fn pause_nack(&mut self, e: u32) {
+        self.evals[e as usize].nack_seq += 1;
+    }
+
+    pub(super) fn nack_timeout(&mut self, e: u32, seq: u64) {
+        let ev = &mut self.evals[e as usize];
+        if ev.nack_seq != seq || ev.status != EvalStatus::Pending {
+            return;
+        }
+        // The worker is too slow: the eval is redelivered; the worker's plan will be rejected.
+        ev.token += 1;
+        self.counters.nacks += 1;
+        self.broker.nack();
+        let job = ev.job;
+        if ev.deliveries >= self.p.broker_delivery_limit {
+            ev.status = EvalStatus::Failed;
+            ev.status_description = "evaluation reached delivery limit (3)".into();
+            self.counters.evals_failed += 1;
+            self.broker.fail(job);
+            self.dispatch_workers();
+        } else {
+            let delay = if ev.deliveries == 1 {
+                self.p.broker_initial_nack_delay_us
+            } else {
+                self.p.broker_subsequent_nack_delay_us
+            };
+            self.push(self.now + delay * US, Ev::Redeliver(e));
+        }
+    }
+
+    /// A nacked evaluation is handed back to the broker after its nack delay.
+    pub(super) fn redeliver(&mut self, e: u32) {
+        let (pr, st) = (
+            self.evals[e as usize].priority,
+            self.evals[e as usize].status,
+        );
+        if st == EvalStatus::Pending {
+            self.broker.requeue(e, pr);
+            self.dispatch_workers();
+        }
+    }
+}

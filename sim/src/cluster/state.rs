@@ -1,0 +1,197 @@
+//! Cluster state: jobs with their slots, evaluations, allocations; the slot state machine.
+
+use super::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum SlotState {
+    /// Needs a placement.
+    Empty,
+    /// In a plan that has not committed yet.
+    Planned,
+    /// Has a live allocation.
+    Placed,
+    /// Finished (batch success, or failed with no reschedule left), or stopped.
+    Done,
+    /// Failed; a replacement will be placed after the reschedule delay.
+    WaitingReschedule,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Slot {
+    pub(super) state: SlotState,
+    /// Delivery token of the plan that holds this slot while `Planned`.
+    pub(super) plan_token: u64,
+    pub(super) alloc: u32,
+    pub(super) reschedules_left: u8,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct GroupRt {
+    pub(super) slots: Vec<Slot>,
+    pub(super) image: u32,
+    /// Recorded replacement outcomes used so far (trace replay: entries at `count + k`).
+    pub(super) replacements_used: u32,
+}
+
+pub(super) struct Job {
+    pub(super) spec: Arc<JobSpec>,
+    pub(super) submit_time: SimTime,
+    pub(super) intended_submit: SimTime,
+    pub(super) sent: SimTime,
+    pub(super) create_index: u64,
+    pub(super) modify_index: u64,
+    pub(super) job_modify_index: u64,
+    pub(super) version: u64,
+    pub(super) stopped: bool,
+    pub(super) purged: bool,
+    pub(super) groups: Vec<GroupRt>,
+    pub(super) allocs: Vec<u32>,
+    pub(super) parent: Option<u32>,
+    pub(super) dispatch_count: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Eval {
+    pub(super) job: u32,
+    pub(super) priority: u32,
+    pub(super) triggered_by: &'static str,
+    pub(super) status: EvalStatus,
+    pub(super) status_description: String,
+    pub(super) create_index: u64,
+    pub(super) modify_index: u64,
+    pub(super) create_time: SimTime,
+    pub(super) modify_time: SimTime,
+    pub(super) token: u64,
+    pub(super) nack_seq: u64,
+    pub(super) deliveries: u32,
+    pub(super) blocked_eval: u32,
+    pub(super) previous_eval: u32,
+    pub(super) node: u32,
+    pub(super) job_modify_index: u64,
+    pub(super) queued: u32,
+    pub(super) failed_tgs: Vec<u16>,
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Alloc {
+    pub(super) job: u32,
+    pub(super) group: u16,
+    pub(super) slot: u32,
+    pub(super) node: u32,
+    pub(super) eval: u32,
+    pub(super) cpu: u32,
+    pub(super) mem: u32,
+    pub(super) create_time: SimTime,
+    pub(super) modify_time: SimTime,
+    pub(super) received: SimTime,
+    pub(super) started: SimTime,
+    pub(super) finished: SimTime,
+    pub(super) create_index: u64,
+    pub(super) modify_index: u64,
+    /// Truth on the node.
+    pub(super) client_side: ClientStatus,
+    /// As the servers know it.
+    pub(super) server_status: ClientStatus,
+    pub(super) desired: DesiredStatus,
+    pub(super) prev: u32,
+    pub(super) next: u32,
+    pub(super) restarts: u32,
+    pub(super) rescheduled: bool,
+    pub(super) lost: bool,
+    pub(super) freed: bool,
+    pub(super) alloc_time_ns: u32,
+    pub(super) nodes_evaluated: u32,
+    pub(super) run_ns: u64,
+    pub(super) recorded_ok: Option<bool>,
+    pub(super) attempt: u32,
+}
+
+pub(super) const TIME_NONE: SimTime = u64::MAX;
+
+impl Cluster {
+    pub(super) fn intern_image(&mut self, name: &str, bytes: u64) -> u32 {
+        if let Some(&i) = self.images.get(name) {
+            let b = &mut self.image_bytes[i as usize];
+            *b = (*b).max(bytes);
+            return i;
+        }
+        let i = self.image_bytes.len() as u32;
+        self.images.insert(name.to_string(), i);
+        self.image_bytes.push(bytes);
+        i
+    }
+
+    pub(super) fn job_unit(&self, j: u32, g: usize) -> (u32, u32) {
+        let s = &self.jobs[j as usize].spec;
+        s.groups
+            .get(g)
+            .map(|g| (g.cpu_mhz, g.memory_mb))
+            .unwrap_or((0, 0))
+    }
+
+    pub(super) fn add_unplaced(&mut self, j: u32, g: usize, n: u64) {
+        let (cpu, mem) = self.job_unit(j, g);
+        self.unplaced += n;
+        self.unplaced_cpu += n * cpu as u64;
+        self.unplaced_mem += n * mem as u64;
+    }
+
+    pub(super) fn sub_unplaced(&mut self, j: u32, g: usize, n: u64) {
+        let (cpu, mem) = self.job_unit(j, g);
+        self.unplaced = self.unplaced.saturating_sub(n);
+        self.unplaced_cpu = self.unplaced_cpu.saturating_sub(n * cpu as u64);
+        self.unplaced_mem = self.unplaced_mem.saturating_sub(n * mem as u64);
+    }
+
+    pub(super) fn create_eval(
+        &mut self,
+        job: u32,
+        triggered_by: &'static str,
+        node: u32,
+        index: u64,
+    ) -> u32 {
+        let e = self.evals.len() as u32;
+        let pr = self.jobs[job as usize].spec.priority;
+        let jmi = self.jobs[job as usize].job_modify_index;
+        self.evals.push(Eval {
+            job,
+            priority: pr,
+            triggered_by,
+            status: EvalStatus::Pending,
+            status_description: String::new(),
+            create_index: index,
+            modify_index: index,
+            create_time: self.now,
+            modify_time: self.now,
+            token: 0,
+            nack_seq: 0,
+            deliveries: 0,
+            blocked_eval: NONE,
+            previous_eval: NONE,
+            node,
+            job_modify_index: jmi,
+            queued: 0,
+            failed_tgs: Vec::new(),
+        });
+        e
+    }
+
+    pub(super) fn eval_id(&self, e: u32) -> String {
+        rng::uuid(self.seed, IdKind::Eval, e as u64)
+    }
+
+    pub(super) fn release_alloc(&mut self, a: u32) {
+        let al = &mut self.allocs[a as usize];
+        if al.freed {
+            return;
+        }
+        al.freed = true;
+        let nd = &mut self.nodes[al.node as usize];
+        nd.cpu_used -= al.cpu;
+        nd.mem_used -= al.mem;
+        nd.live_allocs -= 1;
+        if nd.live_allocs == 0 {
+            nd.idle_since = self.now;
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! Nomad-shaped views of the state, change batches, and ground-truth readers.
+
+use super::*;
+
+impl Cluster {
+    /// Every node (including departed ones), as views.
+    pub fn node_views(&self) -> Vec<NodeView> {
+        (0..self.nodes.len() as u32)
+            .map(|n| self.node_view(n))
+            .collect()
+    }
+
+    /// Every allocation, as views.
+    pub fn alloc_views(&self) -> Vec<AllocView> {
+        (0..self.allocs.len() as u32)
+            .map(|a| self.alloc_view(a))
+            .collect()
+    }
+
+    /// Job view by ID.
+    pub fn job_view_by_id(&self, id: &str) -> Option<JobView> {
+        self.job_by_id.get(id).map(|&j| self.job_view(j))
+    }
+
+    /// Number of allocations.
+    pub fn alloc_count(&self) -> usize {
+        self.allocs.len()
+    }
+
+    /// Ground-truth timeline of allocation `i`: `(job id, alloc id, node id, group, intended submit, sent,
+    /// placed, running, done, final status, lost, rescheduled, replaces)`; times in ns since t = 0.
+    pub fn alloc_truth(&self, i: usize) -> crate::record::AllocRow {
+        let a = &self.allocs[i];
+        let j = &self.jobs[a.job as usize];
+        let some = |t: SimTime| if t == TIME_NONE { None } else { Some(t) };
+        let status = if a.lost {
+            crate::record::AllocStatus::Lost
+        } else {
+            match a.client_side {
+                ClientStatus::Complete => crate::record::AllocStatus::Complete,
+                ClientStatus::Failed => crate::record::AllocStatus::Failed,
+                ClientStatus::Lost => crate::record::AllocStatus::Lost,
+                _ if a.desired != DesiredStatus::Run => crate::record::AllocStatus::Stopped,
+                ClientStatus::Running => crate::record::AllocStatus::Running,
+                ClientStatus::Pending => crate::record::AllocStatus::Pending,
+            }
+        };
+        crate::record::AllocRow {
+            job_id: j.spec.id.clone(),
+            alloc_id: rng::uuid(self.seed, IdKind::Alloc, i as u64),
+            node_id: self.nodes[a.node as usize].id.clone(),
+            task_group: j.spec.groups[a.group as usize].name.clone(),
+            submit_ns: Some(j.intended_submit),
+            sent_ns: Some(j.sent),
+            placed_ns: Some(a.create_time),
+            running_ns: some(a.started),
+            done_ns: some(a.finished),
+            status,
+            lost: a.lost,
+            rescheduled: a.rescheduled,
+            replaces: if a.prev == NONE {
+                String::new()
+            } else {
+                rng::uuid(self.seed, IdKind::Alloc, a.prev as u64)
+            },
+        }
+    }
+
+    /// Per-node life in the run: `(node index, view, pool name, instance type, region, spot, joined, left,
+    /// reason)`.
+    pub fn node_rows(&self) -> Vec<crate::record::NodeRow> {
+        self.nodes
+            .iter()
+            .map(|n| {
+                let pc = &self.pools[n.pool as usize].cfg;
+                crate::record::NodeRow {
+                    node_id: n.id.clone(),
+                    name: n.name.clone(),
+                    pool: pc.name.clone(),
+                    instance_type: pc.instance_type.clone(),
+                    region: pc.region.clone(),
+                    datacenter: pc.datacenter.clone(),
+                    spot: pc.spot,
+                    cpu_mhz: n.cpu_cap,
+                    memory_mb: n.mem_cap,
+                    joined_ns: n.joined,
+                    left_ns: n.left,
+                    left_reason: n.left_reason.to_string(),
+                }
+            })
+            .collect()
+    }
+
+    /// Jobs submitted: `(id, intended submit, desired allocations)`.
+    pub fn job_count(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// Allocations desired by registered jobs.
+    pub fn allocs_desired(&self) -> u64 {
+        self.counters.allocs_desired
+    }
+
+    /// Blocked evaluations now.
+    pub fn blocked_now(&self) -> usize {
+        self.blocked.len()
+    }
+
+    /// Allocations running now (truth on the clients).
+    pub fn running_now(&self) -> u64 {
+        self.running_now
+    }
+
+    /// Pools: `(name, instance type, region, datacenter, spot, initial count, cpu, mem, peak, node-hours)`.
+    pub fn pool_summaries(&self) -> Vec<crate::record::FleetEntry> {
+        let end = self.now;
+        self.pools
+            .iter()
+            .map(|p| {
+                let mut hours = 0.0;
+                let mut events: Vec<(SimTime, i32)> = Vec::new();
+                for &n in &p.nodes {
+                    let nd = &self.nodes[n as usize];
+                    let left = nd.left.unwrap_or(end).min(end);
+                    hours += left.saturating_sub(nd.joined) as f64 / 3.6e12;
+                    events.push((nd.joined, 1));
+                    events.push((left, -1));
+                }
+                events.sort();
+                let (mut cur, mut peak) = (0i32, 0i32);
+                for (_, d) in events {
+                    cur += d;
+                    peak = peak.max(cur);
+                }
+                crate::record::FleetEntry {
+                    pool: p.cfg.name.clone(),
+                    instance_type: p.cfg.instance_type.clone(),
+                    region: p.cfg.region.clone(),
+                    datacenter: p.cfg.datacenter.clone(),
+                    spot: p.cfg.spot,
+                    nodes_initial: p.cfg.count,
+                    nodes_peak: peak.max(0) as u32,
+                    node_hours: (hours * 1000.0).round() / 1000.0,
+                    cpu_mhz: p.cfg.cpu_mhz,
+                    memory_mb: p.cfg.memory_mb,
+                }
+            })
+            .collect()
+    }
+
+    /// Consistency check for tests: describes every slot that still wants a placement while no evaluation
+    /// of its job is ready, in flight or blocked (an allocation the cluster has forgotten). Empty when sound.
+    pub fn orphaned_slots(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let blocked: BTreeSet<u32> = self.blocked.iter().map(|(j, _)| j).collect();
+        let busy: BTreeSet<u32> = self
+            .workers
+            .iter()
+            .filter(|w| w.eval != NONE)
+            .map(|w| self.evals[w.eval as usize].job)
+            .collect();
+        let pending: BTreeSet<u32> = self
+            .evals
+            .iter()
+            .filter(|e| e.status == EvalStatus::Pending)
+            .map(|e| e.job)
+            .collect();
+        for (j, job) in self.jobs.iter().enumerate() {
+            let j = j as u32;
+            if job.stopped || blocked.contains(&j) || busy.contains(&j) || pending.contains(&j) {
+                continue;
+            }
+            for (gi, g) in job.groups.iter().enumerate() {
+                for (si, s) in g.slots.iter().enumerate() {
+                    if matches!(s.state, SlotState::Empty | SlotState::Planned) {
+                        let evs: Vec<String> = self
+                            .evals
+                            .iter()
+                            .filter(|e| e.job == j)
+                            .map(|e| {
+                                format!(
+                                    "{}:{:?}:d{}:t{}",
+                                    e.triggered_by, e.status, e.deliveries, e.token
+                                )
+                            })
+                            .collect();
+                        out.push(format!(
+                            "job {} group {gi} slot {si}: {:?} (plan token {}) evals {evs:?}",
+                            job.spec.id, s.state, s.plan_token
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Allocations known to have waited (job submit → task start) longer than `threshold_ns` by now: those
+    /// that started late, plus those of jobs submitted more than `threshold_ns` ago that have not started.
+    /// Lets a caller stop a run early once a latency SLO is provably missed.
+    pub fn late_allocs(&self, threshold_ns: u64) -> u64 {
+        let mut late = 0u64;
+        let horizon = self.now.saturating_sub(threshold_ns);
+        for job in &self.jobs {
+            if job.intended_submit > horizon || job.stopped {
+                continue;
+            }
+            for g in &job.groups {
+                for slot in &g.slots {
+                    let started =
+                        slot.alloc != NONE && self.allocs[slot.alloc as usize].started != TIME_NONE;
+                    match slot.state {
+                        SlotState::Empty | SlotState::Planned | SlotState::WaitingReschedule => {
+                            late += 1
+                        }
+                        SlotState::Placed if !started => late += 1,
+                        _ => {}
+                    }
+                }
+            }
+            for &a in &job.allocs {
+                let al = &self.allocs[a as usize];
+                if al.started != TIME_NONE
+                    && al.started - job.intended_submit.min(al.started) > threshold_ns
+                {
+                    late += 1;
+                }
+            }
+        }
+        late
+    }
+
+    pub(super) fn emit(
+        &mut self,
+        index: u64,
+        kind: ChangeKind,
+        jobs: &[u32],
+        evals: &[u32],
+        allocs: &[u32],
+        nodes: &[u32],
+    ) {
+        if !self.record_changes {
+            return;
+        }
+        let b = ChangeBatch {
+            index,
+            time: self.now,
+            kind,
+            jobs: jobs.iter().map(|&j| self.job_view(j)).collect(),
+            evals: evals.iter().map(|&e| self.eval_view(e)).collect(),
+            allocs: allocs.iter().map(|&a| self.alloc_view(a)).collect(),
+            nodes: nodes.iter().map(|&n| self.node_view(n)).collect(),
+            purged_jobs: vec![],
+        };
+        self.changes.push(b);
+    }
+
+    pub(super) fn job_view(&self, j: u32) -> JobView {
+        let job = &self.jobs[j as usize];
+        let mut summary = BTreeMap::new();
+        let mut any_live = false;
+        let mut any_started = false;
+        for (gi, g) in job.spec.groups.iter().enumerate() {
+            let mut s = GroupSummary::default();
+            for slot in &job.groups[gi].slots {
+                if slot.state == SlotState::Empty || slot.state == SlotState::Planned {
+                    s.queued += 1;
+                }
+            }
+            for &a in &job.allocs {
+                let al = &self.allocs[a as usize];
+                if al.group as usize != gi {
+                    continue;
+                }
+                match al.server_status {
+                    ClientStatus::Pending => s.starting += 1,
+                    ClientStatus::Running => s.running += 1,
+                    ClientStatus::Complete => s.complete += 1,
+                    ClientStatus::Failed => s.failed += 1,
+                    ClientStatus::Lost => s.lost += 1,
+                }
+                if al.desired == DesiredStatus::Run
+                    && matches!(
+                        al.server_status,
+                        ClientStatus::Pending | ClientStatus::Running
+                    )
+                {
+                    any_live = true;
+                }
+                any_started = true;
+            }
+            summary.insert(g.name.clone(), s);
+        }
+        let queued: u32 = summary.values().map(|s: &GroupSummary| s.queued).sum();
+        let status = if job.spec.parameterized {
+            if job.stopped {
+                JobStatus::Dead
+            } else {
+                JobStatus::Running
+            }
+        } else if any_live {
+            JobStatus::Running
+        } else if job.stopped || (any_started && queued == 0) {
+            JobStatus::Dead
+        } else {
+            JobStatus::Pending
+        };
+        JobView {
+            spec: job.spec.clone(),
+            status,
+            stop: job.stopped,
+            submit_time: job.submit_time,
+            create_index: job.create_index,
+            modify_index: job.modify_index,
+            job_modify_index: job.job_modify_index,
+            version: job.version,
+            summary,
+            parent_id: job.parent.map(|p| self.jobs[p as usize].spec.id.clone()),
+        }
+    }
+
+    pub(super) fn eval_view(&self, e: u32) -> EvalView {
+        let ev = &self.evals[e as usize];
+        let job = &self.jobs[ev.job as usize];
+        let mut queued = BTreeMap::new();
+        for (gi, g) in job.spec.groups.iter().enumerate() {
+            let q = job.groups[gi]
+                .slots
+                .iter()
+                .filter(|s| s.state == SlotState::Empty)
+                .count() as u32;
+            queued.insert(g.name.clone(), q);
+        }
+        EvalView {
+            id: self.eval_id(e),
+            job_id: job.spec.id.clone(),
+            priority: ev.priority,
+            job_type: job.spec.job_type,
+            triggered_by: ev.triggered_by,
+            status: ev.status,
+            status_description: ev.status_description.clone(),
+            job_modify_index: ev.job_modify_index,
+            node_id: if ev.node == NONE {
+                String::new()
+            } else {
+                self.nodes[ev.node as usize].id.clone()
+            },
+            blocked_eval: if ev.blocked_eval == NONE {
+                String::new()
+            } else {
+                self.eval_id(ev.blocked_eval)
+            },
+            previous_eval: if ev.previous_eval == NONE {
+                String::new()
+            } else {
+                self.eval_id(ev.previous_eval)
+            },
+            queued_allocs: queued,
+            failed_tg_allocs: ev
+                .failed_tgs
+                .iter()
+                .map(|&g| job.spec.groups[g as usize].name.clone())
+                .collect(),
+            create_index: ev.create_index,
+            modify_index: ev.modify_index,
+            create_time: ev.create_time,
+            modify_time: ev.modify_time,
+        }
+    }
+
+    pub(super) fn alloc_view(&self, a: u32) -> AllocView {
+        let al = &self.allocs[a as usize];
+        let job = &self.jobs[al.job as usize];
+        let g = &job.spec.groups[al.group as usize];
+        let nd = &self.nodes[al.node as usize];
+        let known = al.server_status != ClientStatus::Pending;
+        let some = |t: SimTime| if t == TIME_NONE { None } else { Some(t) };
+        AllocView {
+            id: rng::uuid(self.seed, IdKind::Alloc, a as u64),
+            eval_id: self.eval_id(al.eval),
+            name: format!("{}.{}[{}]", job.spec.id, g.name, al.slot),
+            node_id: nd.id.clone(),
+            node_name: nd.name.clone(),
+            job_id: job.spec.id.clone(),
+            job_type: job.spec.job_type,
+            task_group: g.name.clone(),
+            tasks: g.tasks.clone(),
+            desired_status: al.desired,
+            desired_description: String::new(),
+            client_status: al.server_status,
+            client_description: String::new(),
+            cpu_mhz: al.cpu,
+            memory_mb: al.mem,
+            create_time: al.create_time,
+            modify_time: al.modify_time,
+            started_at: if known { some(al.started) } else { None },
+            finished_at: if matches!(
+                al.server_status,
+                ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+            ) {
+                some(al.finished)
+            } else {
+                None
+            },
+            received_at: if known { some(al.received) } else { None },
+            restarts: al.restarts,
+            previous_allocation: if al.prev == NONE {
+                String::new()
+            } else {
+                rng::uuid(self.seed, IdKind::Alloc, al.prev as u64)
+            },
+            next_allocation: if al.next == NONE {
+                String::new()
+            } else {
+                rng::uuid(self.seed, IdKind::Alloc, al.next as u64)
+            },
+            create_index: al.create_index,
+            modify_index: al.modify_index,
+            allocation_time_ns: al.alloc_time_ns as u64,
+            nodes_evaluated: al.nodes_evaluated,
+        }
+    }
+
+    pub(super) fn node_view(&self, n: u32) -> NodeView {
+        let nd = &self.nodes[n as usize];
+        let pc = &self.pools[nd.pool as usize].cfg;
+        NodeView {
+            id: nd.id.clone(),
+            name: nd.name.clone(),
+            datacenter: pc.datacenter.clone(),
+            node_class: pc.node_class.clone(),
+            pool: pc.name.clone(),
+            instance_type: pc.instance_type.clone(),
+            region: pc.region.clone(),
+            address: format!("10.{}.{}.{}", 1 + n / 65_536 % 200, n / 256 % 256, n % 256),
+            status: nd.status,
+            eligible: nd.eligible,
+            drain: nd.drain,
+            cores: crate::instances::lookup(&pc.instance_type)
+                .map(|t| t.vcpus)
+                .unwrap_or((pc.cpu_mhz / 2_500).max(1)),
+            cpu_mhz: pc.cpu_mhz,
+            memory_mb: pc.memory_mb,
+            reserved_cpu_mhz: pc.reserved_cpu_mhz,
+            reserved_memory_mb: pc.reserved_memory_mb,
+            create_index: nd.create_index,
+            modify_index: nd.modify_index,
+            status_updated_at: nd.status_updated_at,
+        }
+    }
+}
