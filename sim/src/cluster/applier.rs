@@ -1,34 +1,66 @@
 //! The plan queue and the plan applier (verify, pipeline depth 1, commit).
 
+use super::client::lognormal;
 use super::*;
 
-impl Cluster {
-    pub(super) fn try_start_applier(&mut self) {
-        if self.applier_busy || self.apply_waiting.is_some() || self.now < self.election_until {
+/// The leader's plan queue and its single plan applier.
+pub(super) struct Applier {
+    /// Plans waiting, highest priority first, then FIFO: `(priority, seq, plan)`.
+    pub(super) queue: BTreeSet<(Reverse<u32>, u64, u32)>,
+    /// FIFO counter of the queue.
+    pub(super) seq: u64,
+    /// Verifying a plan now.
+    pub(super) busy: bool,
+    /// The plan whose Raft apply is in flight.
+    pub(super) inflight: Option<u32>,
+    /// A verified plan waiting for the in-flight apply to finish (pipeline depth 1).
+    pub(super) waiting: Option<u32>,
+}
+
+impl Applier {
+    pub(super) fn new() -> Self {
+        Applier {
+            queue: BTreeSet::new(),
+            seq: 0,
+            busy: false,
+            inflight: None,
+            waiting: None,
+        }
+    }
+
+    /// Queues a plan submitted by a worker.
+    pub(super) fn enqueue(&mut self, priority: u32, pid: u32) {
+        self.queue.insert((Reverse(priority), self.seq, pid));
+        self.seq += 1;
+    }
+
+    /// Starts verifying the next queued plan, if the applier is free and a leader is elected.
+    pub(super) fn try_start(&mut self, st: &mut State, cx: &mut Ctx) {
+        if self.busy || self.waiting.is_some() || cx.now < cx.election_until {
             return;
         }
-        let Some((_, _, pid)) = self.plan_queue.pop_first() else {
+        let Some((_, _, pid)) = self.queue.pop_first() else {
             return;
         };
         let stale = {
-            let plan = self.plans[pid as usize].as_ref().expect("plan");
-            self.evals[plan.eval as usize].token != plan.token
+            let plan = st.plans[pid as usize].as_ref().expect("plan");
+            st.evals[plan.eval as usize].token != plan.token
         };
-        let mut plan = self.plans[pid as usize].take().expect("plan");
+        let mut plan = st.plans[pid as usize].take().expect("plan");
         let mut nodes_in_plan: Vec<u32> = plan.placements.iter().map(|p| p.node).collect();
         nodes_in_plan.sort_unstable();
         nodes_in_plan.dedup();
-        let t_verify = (self.p.plan_verify_base_us
-            + self.p.plan_verify_per_node_us * nodes_in_plan.len() as u64)
+        let t_verify = (cx.p.plan_verify_base_us
+            + cx.p.plan_verify_per_node_us * nodes_in_plan.len() as u64)
             * US;
         plan.accepted = vec![false; plan.placements.len()];
         if !stale {
             // Verify node by node against current state (which includes verified in-flight plans).
             let mut reject_node: Vec<u32> = Vec::new();
-            let spec = self.jobs[plan.job as usize].spec.clone();
+            let spec = st.jobs[plan.job as usize].spec.clone();
             for (i, pl) in plan.placements.iter().enumerate() {
                 let g = &spec.groups[pl.group as usize];
-                let nd = &mut self.nodes[pl.node as usize];
+                let nd = &mut st.nodes[pl.node as usize];
                 if reject_node.contains(&pl.node) {
                     continue;
                 }
@@ -49,7 +81,7 @@ impl Cluster {
                 for (i, pl) in plan.placements.iter().enumerate() {
                     if plan.accepted[i] && reject_node.contains(&pl.node) {
                         let g = &spec.groups[pl.group as usize];
-                        let nd = &mut self.nodes[pl.node as usize];
+                        let nd = &mut st.nodes[pl.node as usize];
                         nd.cpu_used -= g.cpu_mhz;
                         nd.mem_used -= g.memory_mb;
                         plan.accepted[i] = false;
@@ -59,7 +91,7 @@ impl Cluster {
                     for (i, pl) in plan.placements.iter().enumerate() {
                         if plan.accepted[i] {
                             let g = &spec.groups[pl.group as usize];
-                            let nd = &mut self.nodes[pl.node as usize];
+                            let nd = &mut st.nodes[pl.node as usize];
                             nd.cpu_used -= g.cpu_mhz;
                             nd.mem_used -= g.memory_mb;
                             plan.accepted[i] = false;
@@ -68,73 +100,96 @@ impl Cluster {
                     plan.stops.clear();
                 }
                 plan.rejected_nodes = reject_node.len() as u32;
-                self.counters.plan_node_rejections += reject_node.len() as u64;
-                self.sec_rejections += reject_node.len() as u64;
+                cx.counters.plan_node_rejections += reject_node.len() as u64;
+                cx.sec_rejections += reject_node.len() as u64;
             }
         } else {
             plan.stops.clear();
             plan.rejected_nodes = nodes_in_plan.len() as u32;
         }
-        let leader = self.leader;
-        self.res[leader].busy_ns += t_verify;
-        self.res[leader].busy_ns_total += t_verify;
-        self.plans[pid as usize] = Some(plan);
-        self.applier_busy = true;
-        self.push(self.now + t_verify, Ev::VerifyDone(pid));
+        cx.charge_leader(t_verify);
+        st.plans[pid as usize] = Some(plan);
+        self.busy = true;
+        cx.push(cx.now + t_verify, Ev::VerifyDone(pid));
     }
 
-    pub(super) fn verify_done(&mut self, pid: u32) {
-        self.applier_busy = false;
-        if self.apply_inflight.is_some() {
-            self.apply_waiting = Some(pid);
+    /// A plan is verified: submit it to Raft now, or after the in-flight one.
+    pub(super) fn verify_done(
+        &mut self,
+        st: &mut State,
+        cx: &mut Ctx,
+        sched: &mut Scheduler,
+        pid: u32,
+    ) {
+        self.busy = false;
+        if self.inflight.is_some() {
+            self.waiting = Some(pid);
         } else {
-            self.submit_plan(pid);
-            self.try_start_applier();
+            self.submit_plan(st, cx, sched, pid);
+            self.try_start(st, cx);
         }
     }
 
-    pub(super) fn submit_plan(&mut self, pid: u32) {
-        let plan = self.plans[pid as usize].as_mut().expect("plan");
-        plan.create_time = self.now;
+    pub(super) fn submit_plan(
+        &mut self,
+        st: &mut State,
+        cx: &mut Ctx,
+        sched: &mut Scheduler,
+        pid: u32,
+    ) {
+        let plan = st.plans[pid as usize].as_mut().expect("plan");
+        plan.create_time = cx.now;
         let nothing = !plan.accepted.iter().any(|&a| a) && plan.stops.is_empty();
         if nothing {
-            self.plan_result(pid);
+            sched.plan_result(st, cx, pid);
             return;
         }
-        self.apply_inflight = Some(pid);
-        self.raft_append(Entry::Plan(pid));
+        let allocs = plan.accepted.iter().filter(|&&a| a).count() as u64 + plan.stops.len() as u64;
+        self.inflight = Some(pid);
+        cx.raft_append(Entry::Plan { plan: pid, allocs });
     }
 
-    pub(super) fn apply_plan(&mut self, pid: u32, index: u64) {
-        self.apply_inflight = None;
-        if let Some(wp) = self.apply_waiting.take() {
-            self.submit_plan(wp);
+    /// The FSM applies a plan result: stops free resources, accepted placements become allocations.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn apply_plan(
+        &mut self,
+        st: &mut State,
+        cx: &mut Ctx,
+        sched: &mut Scheduler,
+        bl: &mut Blocked,
+        cl: &mut Clients,
+        pid: u32,
+        index: u64,
+    ) {
+        self.inflight = None;
+        if let Some(wp) = self.waiting.take() {
+            self.submit_plan(st, cx, sched, wp);
         }
-        let plan = self.plans[pid as usize].take().expect("plan");
+        let plan = st.plans[pid as usize].take().expect("plan");
         let j = plan.job;
         let mut changed_allocs: Vec<u32> = Vec::new();
         // Stops (and lost marks) free resources at commit.
         for &(a, lost) in &plan.stops {
-            let al = &mut self.allocs[a as usize];
+            let al = &mut st.allocs[a as usize];
             al.desired = DesiredStatus::Stop;
             al.modify_index = index;
             al.modify_time = plan.create_time;
             if lost {
                 al.server_status = ClientStatus::Lost;
             }
-            self.release_alloc(a);
+            st.release_alloc(a, cx.now);
             let (node, g, s) = {
-                let al = &self.allocs[a as usize];
+                let al = &st.allocs[a as usize];
                 (al.node, al.group as usize, al.slot as usize)
             };
-            if !self.nodes[node as usize].dead {
-                self.push(
-                    self.now + (self.p.client_notice_us + self.p.client_kill_us) * US,
+            if !st.nodes[node as usize].dead {
+                cx.push(
+                    cx.now + (cx.p.client_notice_us + cx.p.client_kill_us) * US,
                     Ev::AllocKilled(a),
                 );
             }
-            let stopped = self.jobs[j as usize].stopped;
-            let slot = &mut self.jobs[j as usize].groups[g].slots[s];
+            let stopped = st.jobs[j as usize].stopped;
+            let slot = &mut st.jobs[j as usize].groups[g].slots[s];
             if slot.alloc == a && slot.state == SlotState::Placed {
                 slot.state = if stopped {
                     SlotState::Done
@@ -144,28 +199,27 @@ impl Cluster {
             }
             changed_allocs.push(a);
         }
-        let spec = self.jobs[j as usize].spec.clone();
+        let spec = st.jobs[j as usize].spec.clone();
         let mut placed = 0u64;
         for (i, pl) in plan.placements.iter().enumerate() {
             let slot_state =
-                self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize].state;
+                st.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize].state;
             if !plan.accepted[i] {
-                let sl =
-                    &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+                let sl = &mut st.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
                 if slot_state == SlotState::Planned && sl.plan_token == plan.token {
                     sl.state = SlotState::Empty;
                 }
                 continue;
             }
             let g = &spec.groups[pl.group as usize];
-            let a = self.allocs.len() as u32;
+            let a = st.allocs.len() as u32;
             let (run_ns, recorded_ok) = match &g.run {
                 RunPlan::Model { duration, .. } => (
                     match *duration {
                         RunDuration::Forever => u64::MAX,
                         RunDuration::Fixed(d) => d,
                         RunDuration::LogNormal { median_ns, sigma } => {
-                            lognormal(&mut self.rng_client, median_ns, sigma)
+                            lognormal(&mut cl.rng, median_ns, sigma)
                         }
                     },
                     None,
@@ -178,8 +232,8 @@ impl Cluster {
                         // outcome (entries at `count + k`); first attempts (and replacements of lost
                         // allocations, whose work restarts) replay entry `slot % len`.
                         let replacing_failed = pl.prev != NONE
-                            && self.allocs[pl.prev as usize].server_status == ClientStatus::Failed;
-                        let grt = &mut self.jobs[j as usize].groups[pl.group as usize];
+                            && st.allocs[pl.prev as usize].server_status == ClientStatus::Failed;
+                        let grt = &mut st.jobs[j as usize].groups[pl.group as usize];
                         let next = (g.count + grt.replacements_used) as usize;
                         let idx = if replacing_failed && next < v.len() {
                             grt.replacements_used += 1;
@@ -193,7 +247,7 @@ impl Cluster {
                 }
             };
             let rescheduled = pl.prev != NONE;
-            self.allocs.push(Alloc {
+            st.allocs.push(Alloc {
                 job: j,
                 group: pl.group,
                 slot: pl.slot,
@@ -224,23 +278,21 @@ impl Cluster {
                 attempt: 0,
             });
             if pl.prev != NONE {
-                self.allocs[pl.prev as usize].next = a;
+                st.allocs[pl.prev as usize].next = a;
             }
-            let slot = &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+            let slot = &mut st.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
             slot.state = SlotState::Placed;
             slot.alloc = a;
-            self.jobs[j as usize].allocs.push(a);
-            self.node_allocs[pl.node as usize].push(a);
-            let nd = &mut self.nodes[pl.node as usize];
+            st.jobs[j as usize].allocs.push(a);
+            st.node_allocs[pl.node as usize].push(a);
+            let nd = &mut st.nodes[pl.node as usize];
             nd.live_allocs += 1;
             nd.total_allocs += 1;
             changed_allocs.push(a);
             placed += 1;
-            let jitter = (self.rng_client.random::<f64>() * self.p.client_notice_us as f64 * 0.5)
-                as u64
-                * US;
-            self.push(
-                self.now + self.p.client_notice_us * US + jitter,
+            let jitter = (cl.rng.random::<f64>() * cx.p.client_notice_us as f64 * 0.5) as u64 * US;
+            cx.push(
+                cx.now + cx.p.client_notice_us * US + jitter,
                 Ev::AllocNotice(a),
             );
         }
@@ -252,16 +304,18 @@ impl Cluster {
             }
         }
         for (g, n) in by_group {
-            self.sub_unplaced(j, g as usize, n);
+            st.sub_unplaced(j, g as usize, n);
         }
-        self.counters.placements += placed;
-        self.counters.plans_applied += 1;
-        self.sec_placements += placed;
-        self.jobs[j as usize].modify_index = index;
+        cx.counters.placements += placed;
+        cx.counters.plans_applied += 1;
+        cx.sec_placements += placed;
+        st.jobs[j as usize].modify_index = index;
         let e = plan.eval;
-        self.evals[e as usize].modify_index = index;
-        if self.record_changes {
-            self.emit(
+        st.evals[e as usize].modify_index = index;
+        if cx.record_changes {
+            views::emit(
+                st,
+                cx,
                 index,
                 ChangeKind::PlanResult,
                 &[j],
@@ -271,10 +325,10 @@ impl Cluster {
             );
         }
         if !plan.stops.is_empty() {
-            self.capacity_changed();
+            bl.capacity_changed(cx);
         }
-        self.plans[pid as usize] = Some(plan);
-        self.plan_result(pid);
-        self.try_start_applier();
+        st.plans[pid as usize] = Some(plan);
+        sched.plan_result(st, cx, pid);
+        self.try_start(st, cx);
     }
 }

@@ -2,11 +2,29 @@
 
 use super::*;
 
-impl Cluster {
+/// Blocked evaluations (one per job) and the coalesced unblock on capacity changes.
+pub(super) struct Blocked {
+    /// The blocked evaluations.
+    pub(super) set: BlockedEvals,
+    /// An unblock event is scheduled.
+    pub(super) unblock_scheduled: bool,
+    /// Capacity changed since the last unblock was scheduled (Nomad's `missedUnblock` check).
+    pub(super) pending_since_block: bool,
+}
+
+impl Blocked {
+    pub(super) fn new() -> Self {
+        Blocked {
+            set: BlockedEvals::default(),
+            unblock_scheduled: false,
+            pending_since_block: false,
+        }
+    }
+
     /// Nomad re-checks capacity that changed while an eval was being scheduled (`missedUnblock`).
-    pub(super) fn capacity_check_after_block(&mut self) {
-        if self.unblock_pending_since_block {
-            self.capacity_changed();
+    pub(super) fn capacity_check_after_block(&mut self, cx: &mut Ctx) {
+        if self.pending_since_block {
+            self.capacity_changed(cx);
         }
     }
 
@@ -16,38 +34,38 @@ impl Cluster {
     /// capacity finds room for at least one allocation, and charges the scheduling passes the others would
     /// have made (`sched_eval_base_us` + a scan of every node) to the servers' workers without simulating
     /// them: same placements, same server CPU, none of the event storm (see CALIBRATION.md).
-    pub(super) fn unblock(&mut self) {
-        let mut free: Vec<(u32, u32)> = self
+    pub(super) fn unblock(&mut self, st: &mut State, cx: &mut Ctx, sched: &mut Scheduler) {
+        let mut free: Vec<(u32, u32)> = st
             .nodes
             .iter()
             .filter(|n| n.schedulable() && !n.dead)
             .map(|n| (n.cpu_cap - n.cpu_used, n.mem_cap - n.mem_used))
             .collect();
         let scan_ns =
-            (self.p.sched_eval_base_us + self.p.sched_per_node_scored_us * free.len() as u64) * US;
+            (cx.p.sched_eval_base_us + cx.p.sched_per_node_scored_us * free.len() as u64) * US;
         let mut max_cpu = free.iter().map(|f| f.0).max().unwrap_or(0);
         let mut max_mem = free.iter().map(|f| f.1).max().unwrap_or(0);
-        let list: Vec<(u32, u32)> = self.blocked.iter().collect();
+        let list: Vec<(u32, u32)> = self.set.iter().collect();
         let total = list.len() as u64;
         let mut released = 0u64;
         for (job, e) in list {
             // Nothing left that any blocked job could use: the rest fail their pass and stay blocked.
-            match self.blocked.min_ask() {
+            match self.set.min_ask() {
                 Some((c, m)) if c <= max_cpu && m <= max_mem => {}
                 _ => break,
             }
-            if self.jobs[job as usize].stopped {
-                self.blocked.remove_job(job);
+            if st.jobs[job as usize].stopped {
+                self.set.remove_job(job);
                 continue;
             }
             // First fit of the job's wanted allocations into the free capacity.
             let mut fits_any = false;
-            let spec = self.jobs[job as usize].spec.clone();
+            let spec = st.jobs[job as usize].spec.clone();
             for (gi, g) in spec.groups.iter().enumerate() {
                 if g.cpu_mhz > max_cpu || g.memory_mb > max_mem {
                     continue;
                 }
-                let wanted = self.jobs[job as usize].groups[gi]
+                let wanted = st.jobs[job as usize].groups[gi]
                     .slots
                     .iter()
                     .filter(|s| s.state == SlotState::Empty)
@@ -69,26 +87,41 @@ impl Cluster {
                 }
             }
             if fits_any {
-                self.blocked.remove_job(job);
-                self.evals[e as usize].status = EvalStatus::Pending;
-                let pr = self.evals[e as usize].priority;
-                self.broker.enqueue(e, job, pr);
+                self.set.remove_job(job);
+                st.evals[e as usize].status = EvalStatus::Pending;
+                let pr = st.evals[e as usize].priority;
+                sched.broker.enqueue(e, job, pr);
                 released += 1;
             }
         }
         let skipped = total - released;
         if skipped > 0 {
-            let n = self.res.len() as u64;
+            let n = cx.res.len() as u64;
             let per = skipped * scan_ns / n.max(1);
-            for r in &mut self.res {
-                r.busy_ns += per;
-                r.busy_ns_total += per;
-            }
-            self.counters.evals_processed += skipped;
+            cx.charge_all(per);
+            cx.counters.evals_processed += skipped;
         }
-        self.dispatch_workers();
+        sched.dispatch(st, cx);
     }
 
+    /// Capacity changed (allocations stopped, nodes joined): schedule a coalesced unblock if any eval is blocked.
+    pub(super) fn capacity_changed(&mut self, cx: &mut Ctx) {
+        self.pending_since_block = true;
+        if !self.set.is_empty() && !self.unblock_scheduled {
+            self.unblock_scheduled = true;
+            self.pending_since_block = false;
+            cx.push(cx.now + cx.p.unblock_coalesce_us * US, Ev::Unblock);
+        }
+    }
+
+    /// The coalesced unblock fires.
+    pub(super) fn on_unblock(&mut self, st: &mut State, cx: &mut Ctx, sched: &mut Scheduler) {
+        self.unblock_scheduled = false;
+        self.unblock(st, cx, sched);
+    }
+}
+
+impl State {
     /// The smallest (CPU, memory) allocation of a job's groups.
     pub(super) fn job_min_ask(&self, job: u32) -> (u32, u32) {
         let g = &self.jobs[job as usize].spec.groups;
@@ -96,20 +129,5 @@ impl Cluster {
             g.iter().map(|g| g.cpu_mhz).min().unwrap_or(0),
             g.iter().map(|g| g.memory_mb).min().unwrap_or(0),
         )
-    }
-
-    pub(super) fn capacity_changed(&mut self) {
-        self.unblock_pending_since_block = true;
-        if !self.blocked.is_empty() && !self.unblock_scheduled {
-            self.unblock_scheduled = true;
-            self.unblock_pending_since_block = false;
-            self.push(self.now + self.p.unblock_coalesce_us * US, Ev::Unblock);
-        }
-    }
-
-    /// The coalesced unblock fires.
-    pub(super) fn on_unblock(&mut self) {
-        self.unblock_scheduled = false;
-        self.unblock();
     }
 }

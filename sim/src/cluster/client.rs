@@ -10,72 +10,107 @@ pub(super) fn lognormal(rng: &mut ChaCha8Rng, median_ns: u64, sigma: f64) -> u64
     ((median_ns as f64) * (sigma * z).exp()) as u64
 }
 
-impl Cluster {
-    pub(super) fn alloc_notice(&mut self, a: u32) {
+/// The client side of every node: task lifecycle randomness and the leader's batch of client updates.
+pub(super) struct Clients {
+    /// Run times, start latencies, failures, notice jitter, update phases.
+    pub(super) rng: ChaCha8Rng,
+    /// Client updates received by the leader, waiting for the 50 ms Raft batch.
+    pub(super) server_batch: Vec<(u32, ClientStatus)>,
+    /// A server flush is scheduled.
+    pub(super) server_flush_scheduled: bool,
+}
+
+/// Queues a status update of alloc `a` on `node` for the node's next 200 ms flush.
+pub(super) fn queue_client_update(st: &mut State, cx: &mut Ctx, node: u32, a: u32) {
+    let nd = &mut st.nodes[node as usize];
+    nd.pending_updates.push(a);
+    if !nd.flush_scheduled {
+        nd.flush_scheduled = true;
+        let period = cx.p.client_update_batch_us * US;
+        let phase = nd.tick_phase;
+        let since = (cx.now + period - phase % period) % period;
+        let t = cx.now + (period - since);
+        cx.push(t, Ev::ClientFlush(node));
+    }
+}
+
+impl Clients {
+    pub(super) fn new(rng: ChaCha8Rng) -> Self {
+        Clients {
+            rng,
+            server_batch: Vec::new(),
+            server_flush_scheduled: false,
+        }
+    }
+
+    /// The node notices a new allocation: pull its image (or wait for a pull, or use the cache), then start.
+    pub(super) fn alloc_notice(&mut self, st: &mut State, cx: &mut Ctx, a: u32) {
         let (node, desired, j, g) = {
-            let al = &self.allocs[a as usize];
+            let al = &st.allocs[a as usize];
             (al.node, al.desired, al.job as usize, al.group as usize)
         };
-        if self.nodes[node as usize].dead || desired != DesiredStatus::Run {
+        if st.nodes[node as usize].dead || desired != DesiredStatus::Run {
             return;
         }
-        self.allocs[a as usize].received = self.now;
-        let img = self.jobs[j].groups[g].image;
-        let bytes = self.image_bytes[img as usize];
-        let gc = self.p.image_gc_after_us * US;
+        st.allocs[a as usize].received = cx.now;
+        let img = st.jobs[j].groups[g].image;
+        let bytes = st.image_bytes[img as usize];
+        let gc = cx.p.image_gc_after_us * US;
         let ready_at = if bytes == 0 {
-            self.now
+            cx.now
         } else {
-            match self.nodes[node as usize].image_state(img, self.now, gc) {
-                Ok(()) => self.now,
+            match st.nodes[node as usize].image_state(img, cx.now, gc) {
+                Ok(()) => cx.now,
                 Err(Some(t)) => t,
                 Err(None) => {
-                    let dur = self.p.image_pull_base_us * US
-                        + bytes * SEC / self.p.image_pull_bytes_per_s.max(1);
-                    let until = self.now + dur;
-                    self.nodes[node as usize].start_pull(img, self.now, until);
+                    let dur = cx.p.image_pull_base_us * US
+                        + bytes * SEC / cx.p.image_pull_bytes_per_s.max(1);
+                    let until = cx.now + dur;
+                    st.nodes[node as usize].start_pull(img, cx.now, until);
                     until
                 }
             }
         };
         // Pin the image while the alloc waits for / uses it.
         if bytes > 0 {
-            self.nodes[node as usize].use_image(img);
+            st.nodes[node as usize].use_image(img);
         }
         let start = lognormal(
-            &mut self.rng_client,
-            self.p.driver_start_median_us * US,
-            self.p.driver_start_sigma,
+            &mut self.rng,
+            cx.p.driver_start_median_us * US,
+            cx.p.driver_start_sigma,
         );
-        self.push(ready_at + start, Ev::TaskStarted(a));
+        cx.push(ready_at + start, Ev::TaskStarted(a));
     }
 
-    pub(super) fn task_started(&mut self, a: u32) {
-        let al = &mut self.allocs[a as usize];
-        if self.nodes[al.node as usize].dead
+    /// The task started (or restarted).
+    pub(super) fn task_started(&mut self, st: &mut State, cx: &mut Ctx, a: u32) {
+        let al = &mut st.allocs[a as usize];
+        if st.nodes[al.node as usize].dead
             || al.desired != DesiredStatus::Run
             || al.client_side != ClientStatus::Pending && al.restarts == 0
         {
             return;
         }
         if al.started == TIME_NONE {
-            al.started = self.now;
+            al.started = cx.now;
         }
         let first = al.client_side != ClientStatus::Running;
         al.client_side = ClientStatus::Running;
         let (node, run, attempt) = (al.node, al.run_ns, al.attempt);
         if first {
-            self.running_now += 1;
-            self.queue_client_update(node, a);
+            st.running_now += 1;
+            queue_client_update(st, cx, node, a);
         }
         if run != u64::MAX {
-            self.push(self.now + run, Ev::TaskExited(a, attempt));
+            cx.push(cx.now + run, Ev::TaskExited(a, attempt));
         }
     }
 
-    pub(super) fn task_exited(&mut self, a: u32, attempt: u32) {
-        let al = &self.allocs[a as usize];
-        if self.nodes[al.node as usize].dead
+    /// The task of attempt `attempt` exited: restart it (batch, local restarts left) or finish the alloc.
+    pub(super) fn task_exited(&mut self, st: &mut State, cx: &mut Ctx, a: u32, attempt: u32) {
+        let al = &st.allocs[a as usize];
+        if st.nodes[al.node as usize].dead
             || al.desired != DesiredStatus::Run
             || al.attempt != attempt
             || al.client_side != ClientStatus::Running
@@ -85,60 +120,48 @@ impl Cluster {
         let (j, g) = (al.job as usize, al.group as usize);
         let ok = match al.recorded_ok {
             Some(ok) => ok,
-            None => match &self.jobs[j].spec.groups[g].run {
+            None => match &st.jobs[j].spec.groups[g].run {
                 RunPlan::Model { fail_rate, .. } => {
-                    !(*fail_rate > 0.0 && self.rng_client.random::<f64>() < *fail_rate)
+                    !(*fail_rate > 0.0 && self.rng.random::<f64>() < *fail_rate)
                 }
                 RunPlan::Recorded(_) => true,
             },
         };
-        let restartable = al.recorded_ok.is_none() && self.jobs[j].spec.job_type == JobType::Batch;
-        if !ok && restartable && al.restarts < self.p.restart_attempts {
-            let al = &mut self.allocs[a as usize];
+        let restartable = al.recorded_ok.is_none() && st.jobs[j].spec.job_type == JobType::Batch;
+        if !ok && restartable && al.restarts < cx.p.restart_attempts {
+            let al = &mut st.allocs[a as usize];
             al.restarts += 1;
             al.attempt += 1;
             let att = al.attempt;
             let run = al.run_ns;
-            let delay = self.p.restart_delay_us * US;
+            let delay = cx.p.restart_delay_us * US;
             let start = lognormal(
-                &mut self.rng_client,
-                self.p.driver_start_median_us * US,
-                self.p.driver_start_sigma,
+                &mut self.rng,
+                cx.p.driver_start_median_us * US,
+                cx.p.driver_start_sigma,
             );
             if run != u64::MAX {
-                self.push(self.now + delay + start + run, Ev::TaskExited(a, att));
+                cx.push(cx.now + delay + start + run, Ev::TaskExited(a, att));
             }
             return;
         }
-        let al = &mut self.allocs[a as usize];
+        let al = &mut st.allocs[a as usize];
         al.client_side = if ok {
             ClientStatus::Complete
         } else {
             ClientStatus::Failed
         };
-        al.finished = self.now;
+        al.finished = cx.now;
         let node = al.node;
-        self.running_now -= 1;
-        let img = self.jobs[j].groups[g].image;
-        self.nodes[node as usize].release_image(img, self.now);
-        self.queue_client_update(node, a);
+        st.running_now -= 1;
+        let img = st.jobs[j].groups[g].image;
+        st.nodes[node as usize].release_image(img, cx.now);
+        queue_client_update(st, cx, node, a);
     }
 
-    pub(super) fn queue_client_update(&mut self, node: u32, a: u32) {
-        let nd = &mut self.nodes[node as usize];
-        nd.pending_updates.push(a);
-        if !nd.flush_scheduled {
-            nd.flush_scheduled = true;
-            let period = self.p.client_update_batch_us * US;
-            let phase = nd.tick_phase;
-            let since = (self.now + period - phase % period) % period;
-            let t = self.now + (period - since);
-            self.push(t, Ev::ClientFlush(node));
-        }
-    }
-
-    pub(super) fn client_flush(&mut self, node: u32) {
-        let nd = &mut self.nodes[node as usize];
+    /// The node's 200 ms update tick: send its pending updates to the leader.
+    pub(super) fn client_flush(&mut self, st: &mut State, cx: &mut Ctx, node: u32) {
+        let nd = &mut st.nodes[node as usize];
         nd.flush_scheduled = false;
         if nd.dead {
             nd.pending_updates.clear();
@@ -147,70 +170,74 @@ impl Cluster {
         let mut ups = std::mem::take(&mut nd.pending_updates);
         ups.sort_unstable();
         ups.dedup();
-        let leader = self.leader;
-        let cost = ups.len() as u64 * self.p.rpc_client_update_alloc_us * US;
-        self.res[leader].busy_ns += cost;
-        self.res[leader].busy_ns_total += cost;
+        let cost = ups.len() as u64 * cx.p.rpc_client_update_alloc_us * US;
+        cx.charge_leader(cost);
         for a in ups {
-            let st = self.allocs[a as usize].client_side;
-            self.server_batch.push((a, st));
+            let status = st.allocs[a as usize].client_side;
+            self.server_batch.push((a, status));
         }
         if !self.server_flush_scheduled {
             self.server_flush_scheduled = true;
-            self.push(
-                self.now + self.p.server_update_batch_us * US,
-                Ev::ServerFlush,
-            );
+            cx.push(cx.now + cx.p.server_update_batch_us * US, Ev::ServerFlush);
         }
     }
 
-    pub(super) fn server_flush(&mut self) {
+    /// The leader's 50 ms batch: one Raft entry for every client update received.
+    pub(super) fn server_flush(&mut self, cx: &mut Ctx) {
         self.server_flush_scheduled = false;
         let batch = std::mem::take(&mut self.server_batch);
         if !batch.is_empty() {
-            self.raft_append(Entry::ClientUpdate(batch));
+            cx.raft_append(Entry::ClientUpdate(batch));
         }
     }
 
-    pub(super) fn apply_client_update(&mut self, v: Vec<(u32, ClientStatus)>, index: u64) {
+    /// The FSM applies a batch of client updates: terminal allocations free resources; failed ones may be
+    /// rescheduled.
+    pub(super) fn apply_client_update(
+        &mut self,
+        st: &mut State,
+        cx: &mut Ctx,
+        bl: &mut Blocked,
+        v: Vec<(u32, ClientStatus)>,
+        index: u64,
+    ) {
         let mut freed = false;
-        let mut changed = Vec::with_capacity(if self.record_changes { v.len() } else { 0 });
-        for (a, st) in v {
-            let al = &mut self.allocs[a as usize];
+        let mut changed = Vec::with_capacity(if cx.record_changes { v.len() } else { 0 });
+        for (a, status) in v {
+            let al = &mut st.allocs[a as usize];
             if al.server_status == ClientStatus::Lost {
                 continue;
             }
-            al.server_status = st;
+            al.server_status = status;
             al.modify_index = index;
-            al.modify_time = self.now;
-            if self.record_changes {
+            al.modify_time = cx.now;
+            if cx.record_changes {
                 changed.push(a);
             }
-            if matches!(st, ClientStatus::Complete | ClientStatus::Failed) {
+            if matches!(status, ClientStatus::Complete | ClientStatus::Failed) {
                 let was_freed = al.freed;
-                self.release_alloc(a);
+                st.release_alloc(a, cx.now);
                 freed |= !was_freed;
-                let al = &self.allocs[a as usize];
+                let al = &st.allocs[a as usize];
                 let (j, g, s) = (al.job, al.group as usize, al.slot as usize);
                 if al.desired == DesiredStatus::Run {
                     // Recorded failures are retried only as often as the trace recorded replacements.
-                    let retry_allowed = match &self.jobs[j as usize].spec.groups[g].run {
+                    let retry_allowed = match &st.jobs[j as usize].spec.groups[g].run {
                         RunPlan::Recorded(v) => {
-                            let used = self.jobs[j as usize].groups[g].replacements_used;
-                            ((self.jobs[j as usize].spec.groups[g].count + used) as usize) < v.len()
+                            let used = st.jobs[j as usize].groups[g].replacements_used;
+                            ((st.jobs[j as usize].spec.groups[g].count + used) as usize) < v.len()
                         }
                         RunPlan::Model { .. } => true,
                     };
-                    let slot = &mut self.jobs[j as usize].groups[g].slots[s];
+                    let slot = &mut st.jobs[j as usize].groups[g].slots[s];
                     if slot.alloc == a {
-                        if st == ClientStatus::Failed && slot.reschedules_left > 0 && retry_allowed
+                        if status == ClientStatus::Failed
+                            && slot.reschedules_left > 0
+                            && retry_allowed
                         {
                             slot.reschedules_left -= 1;
                             slot.state = SlotState::WaitingReschedule;
-                            self.push(
-                                self.now + self.p.reschedule_delay_us * US,
-                                Ev::Reschedule(a),
-                            );
+                            cx.push(cx.now + cx.p.reschedule_delay_us * US, Ev::Reschedule(a));
                         } else {
                             slot.state = SlotState::Done;
                         }
@@ -218,17 +245,16 @@ impl Cluster {
                 }
             }
         }
-        if self.record_changes {
+        if cx.record_changes {
             let jobs: Vec<u32> = {
-                let mut js: Vec<u32> = changed
-                    .iter()
-                    .map(|&a| self.allocs[a as usize].job)
-                    .collect();
+                let mut js: Vec<u32> = changed.iter().map(|&a| st.allocs[a as usize].job).collect();
                 js.sort_unstable();
                 js.dedup();
                 js
             };
-            self.emit(
+            views::emit(
+                st,
+                cx,
                 index,
                 ChangeKind::AllocationUpdated,
                 &jobs,
@@ -238,23 +264,23 @@ impl Cluster {
             );
         }
         if freed {
-            self.capacity_changed();
+            bl.capacity_changed(cx);
         }
     }
 
     /// A failed allocation's reschedule delay ran out: its slot wants a placement again (a new eval).
-    pub(super) fn reschedule(&mut self, a: u32) {
-        let job = self.allocs[a as usize].job;
-        if !self.jobs[job as usize].stopped {
+    pub(super) fn reschedule(&mut self, st: &mut State, cx: &mut Ctx, a: u32) {
+        let job = st.allocs[a as usize].job;
+        if !st.jobs[job as usize].stopped {
             let (g, s) = (
-                self.allocs[a as usize].group as usize,
-                self.allocs[a as usize].slot as usize,
+                st.allocs[a as usize].group as usize,
+                st.allocs[a as usize].slot as usize,
             );
-            let slot = &mut self.jobs[job as usize].groups[g].slots[s];
+            let slot = &mut st.jobs[job as usize].groups[g].slots[s];
             if slot.state == SlotState::WaitingReschedule {
                 slot.state = SlotState::Empty;
-                self.add_unplaced(job, g, 1);
-                self.raft_append(Entry::EvalCreate {
+                st.add_unplaced(job, g, 1);
+                cx.raft_append(Entry::EvalCreate {
                     job,
                     triggered_by: "alloc-failure",
                     node: NONE,
@@ -264,9 +290,9 @@ impl Cluster {
     }
 
     /// A stopped allocation's task was killed on its node.
-    pub(super) fn alloc_killed(&mut self, a: u32) {
-        let al = &mut self.allocs[a as usize];
-        if !self.nodes[al.node as usize].dead
+    pub(super) fn alloc_killed(&mut self, st: &mut State, cx: &mut Ctx, a: u32) {
+        let al = &mut st.allocs[a as usize];
+        if !st.nodes[al.node as usize].dead
             && !matches!(
                 al.client_side,
                 ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
@@ -274,14 +300,14 @@ impl Cluster {
         {
             let was_running = al.client_side == ClientStatus::Running;
             al.client_side = ClientStatus::Complete;
-            al.finished = self.now;
+            al.finished = cx.now;
             let (node, job, g) = (al.node, al.job, al.group);
             if was_running {
-                self.running_now -= 1;
+                st.running_now -= 1;
             }
-            let img = self.jobs[job as usize].groups[g as usize].image;
-            self.nodes[node as usize].release_image(img, self.now);
-            self.queue_client_update(node, a);
+            let img = st.jobs[job as usize].groups[g as usize].image;
+            st.nodes[node as usize].release_image(img, cx.now);
+            queue_client_update(st, cx, node, a);
         }
     }
 }

@@ -16,7 +16,11 @@ pub(super) enum Entry {
         job: u32,
         purge: bool,
     },
-    Plan(u32),
+    /// A plan result: `allocs` placements accepted plus stops (sizes the entry and its FSM cost).
+    Plan {
+        plan: u32,
+        allocs: u64,
+    },
     ClientUpdate(Vec<(u32, ClientStatus)>),
     EvalUpdate {
         eval: u32,
@@ -40,7 +44,8 @@ pub(super) enum Entry {
     },
 }
 
-impl Cluster {
+impl Ctx {
+    /// Modelled size of an entry on the log, bytes.
     pub(super) fn entry_bytes(&self, e: &Entry) -> u64 {
         let p = &self.p;
         p.raft_entry_overhead_bytes
@@ -49,34 +54,26 @@ impl Cluster {
                     p.raft_job_register_bytes + p.raft_job_group_bytes * spec.groups.len() as u64
                 }
                 Entry::Deregister { .. } => 200,
-                Entry::Plan(pl) => {
-                    let plan = self.plans[*pl as usize].as_ref().expect("plan");
-                    let n = plan.accepted.iter().filter(|&&a| a).count() as u64
-                        + plan.stops.len() as u64;
-                    n * p.raft_plan_alloc_bytes
-                }
+                Entry::Plan { allocs, .. } => allocs * p.raft_plan_alloc_bytes,
                 Entry::ClientUpdate(v) => v.len() as u64 * p.raft_client_update_alloc_bytes,
                 Entry::EvalUpdate { .. } | Entry::EvalCreate { .. } => 600,
                 Entry::NodeStatus { .. } | Entry::NodeDrain { .. } => 300,
             }
     }
 
+    /// FSM apply cost of an entry, ns.
     pub(super) fn fsm_cost_ns(&self, e: &Entry) -> u64 {
         let p = &self.p;
         US * (p.fsm_entry_base_us
             + match e {
                 Entry::Register { .. } => p.fsm_register_job_us,
-                Entry::Plan(pl) => {
-                    let plan = self.plans[*pl as usize].as_ref().expect("plan");
-                    let n = plan.accepted.iter().filter(|&&a| a).count() as u64
-                        + plan.stops.len() as u64;
-                    n * p.fsm_plan_alloc_us
-                }
+                Entry::Plan { allocs, .. } => allocs * p.fsm_plan_alloc_us,
                 Entry::ClientUpdate(v) => v.len() as u64 * p.fsm_client_update_alloc_us,
                 _ => 0,
             })
     }
 
+    /// Appends an entry to the leader's log; starts a disk write if the disk is idle.
     pub(super) fn raft_append(&mut self, e: Entry) {
         let bytes = self.entry_bytes(&e);
         let id = match self.free_entries.pop() {
@@ -97,6 +94,7 @@ impl Cluster {
         }
     }
 
+    /// The leader's disk write finished: commit what a quorum has, schedule the FSM applies.
     pub(super) fn disk_done(&mut self) {
         let mut buf = std::mem::take(&mut self.committed_buf);
         buf.clear();
@@ -108,240 +106,302 @@ impl Cluster {
             let cost = self.fsm_cost_ns(self.entries[id as usize].as_ref().expect("entry"));
             let done = self.raft.fsm_apply(commit, cost);
             // every server applies every entry
-            for r in &mut self.res {
-                r.busy_ns += cost;
-                r.busy_ns_total += cost;
-            }
+            self.charge_all(cost);
             self.push(done, Ev::Applied(id));
         }
         self.committed_buf = buf;
     }
+}
 
-    pub(super) fn applied(&mut self, id: u32) {
-        let e = self.entries[id as usize]
-            .take()
-            .expect("entry applied once");
-        let index = self.entry_index[id as usize];
-        self.free_entries.push(id);
-        match e {
-            Entry::Register {
-                req,
-                spec,
-                parent,
-                intended,
-                sent,
-            } => self.apply_register(req, spec, parent, intended, sent, index),
-            Entry::Deregister { req, job, purge } => self.apply_deregister(req, job, purge, index),
-            Entry::Plan(pl) => self.apply_plan(pl, index),
-            Entry::ClientUpdate(v) => self.apply_client_update(v, index),
-            Entry::EvalUpdate {
-                eval,
-                worker,
-                token,
-                status,
-                block,
-                desc,
-            } => self.apply_eval_update(eval, worker, token, status, block, desc, index),
-            Entry::EvalCreate {
-                job,
-                triggered_by,
-                node,
-            } => {
-                let e = self.create_eval(job, triggered_by, node, index);
-                self.emit(index, ChangeKind::EvaluationUpdated, &[], &[e], &[], &[]);
-                self.enqueue_eval(e);
-            }
-            Entry::NodeStatus { node, status } => self.apply_node_status(node, status, index),
-            Entry::NodeDrain { node } => self.apply_node_drain(node, index),
+/// The FSM applies a committed entry (every server does; one goroutine, in log order).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn applied(
+    st: &mut State,
+    cx: &mut Ctx,
+    rq: &mut Requests,
+    sched: &mut Scheduler,
+    ap: &mut Applier,
+    bl: &mut Blocked,
+    cl: &mut Clients,
+    id: u32,
+) {
+    let e = cx.entries[id as usize].take().expect("entry applied once");
+    let index = cx.entry_index[id as usize];
+    cx.free_entries.push(id);
+    match e {
+        Entry::Register {
+            req,
+            spec,
+            parent,
+            intended,
+            sent,
+        } => apply_register(
+            st, cx, rq, sched, bl, req, spec, parent, intended, sent, index,
+        ),
+        Entry::Deregister { req, job, purge } => {
+            apply_deregister(st, cx, rq, sched, bl, req, job, purge, index)
         }
-        if self.raft.snapshot_due(self.now, &self.p) {
-            let b = self
-                .raft
-                .take_snapshot(self.now, resources::state_bytes(&self.p, self.state_size()));
-            let cost = b * SEC / self.p.raft_disk_bytes_per_s.max(1) / 4;
-            for r in &mut self.res {
-                r.busy_ns += cost;
-                r.busy_ns_total += cost;
+        Entry::Plan { plan, .. } => ap.apply_plan(st, cx, sched, bl, cl, plan, index),
+        Entry::ClientUpdate(v) => cl.apply_client_update(st, cx, bl, v, index),
+        Entry::EvalUpdate {
+            eval,
+            worker,
+            token,
+            status,
+            block,
+            desc,
+        } => sched.apply_eval_update(st, cx, bl, eval, worker, token, status, block, desc, index),
+        Entry::EvalCreate {
+            job,
+            triggered_by,
+            node,
+        } => {
+            let e = st.create_eval(job, triggered_by, node, index, cx.now);
+            views::emit(
+                st,
+                cx,
+                index,
+                ChangeKind::EvaluationUpdated,
+                &[],
+                &[e],
+                &[],
+                &[],
+            );
+            sched.enqueue_eval(st, cx, bl, e);
+        }
+        Entry::NodeStatus { node, status } => {
+            fleet::apply_node_status(st, cx, sched, bl, node, status, index)
+        }
+        Entry::NodeDrain { node } => fleet::apply_node_drain(st, cx, sched, bl, node, index),
+    }
+    if cx.raft.snapshot_due(cx.now, &cx.p) {
+        let b = cx
+            .raft
+            .take_snapshot(cx.now, resources::state_bytes(&cx.p, st.state_size()));
+        let cost = b * SEC / cx.p.raft_disk_bytes_per_s.max(1) / 4;
+        cx.charge_all(cost);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_register(
+    st: &mut State,
+    cx: &mut Ctx,
+    rq: &mut Requests,
+    sched: &mut Scheduler,
+    bl: &mut Blocked,
+    req: u64,
+    spec: Arc<JobSpec>,
+    parent: Option<u32>,
+    intended: SimTime,
+    sent: SimTime,
+    index: u64,
+) {
+    let id = spec.id.clone();
+    let groups: Vec<GroupRt> = spec
+        .groups
+        .iter()
+        .map(|g| GroupRt {
+            slots: (0..g.count)
+                .map(|_| Slot {
+                    state: SlotState::Empty,
+                    plan_token: 0,
+                    alloc: NONE,
+                    reschedules_left: 1,
+                })
+                .collect(),
+            image: 0,
+            replacements_used: 0,
+        })
+        .collect();
+    let images: Vec<u32> = spec
+        .groups
+        .iter()
+        .map(|g| st.intern_image(&g.image, g.image_bytes))
+        .collect();
+    let j = match st.job_by_id.get(&id) {
+        Some(&j) if !st.jobs[j as usize].purged => {
+            // Re-register: a new version. Existing live allocations are kept by slot; extra slots empty.
+            let job = &mut st.jobs[j as usize];
+            job.version += 1;
+            job.spec = spec.clone();
+            job.modify_index = index;
+            job.job_modify_index = index;
+            job.stopped = false;
+            for (gi, g) in groups.into_iter().enumerate() {
+                if gi < job.groups.len() {
+                    let old = &mut job.groups[gi];
+                    old.slots.resize(
+                        g.slots.len(),
+                        Slot {
+                            state: SlotState::Empty,
+                            plan_token: 0,
+                            alloc: NONE,
+                            reschedules_left: 1,
+                        },
+                    );
+                } else {
+                    job.groups.push(g);
+                }
             }
+            j
+        }
+        _ => {
+            let j = st.jobs.len() as u32;
+            st.jobs.push(Job {
+                spec: spec.clone(),
+                submit_time: cx.now,
+                intended_submit: intended,
+                sent,
+                create_index: index,
+                modify_index: index,
+                job_modify_index: index,
+                version: 0,
+                stopped: false,
+                purged: false,
+                groups,
+                allocs: Vec::new(),
+                parent,
+                dispatch_count: 0,
+            });
+            st.job_by_id.insert(id.clone(), j);
+            cx.counters.jobs_registered += 1;
+            j
+        }
+    };
+    for (gi, im) in images.into_iter().enumerate() {
+        st.jobs[j as usize].groups[gi].image = im;
+    }
+    let mut added = 0u64;
+    for gi in 0..st.jobs[j as usize].groups.len() {
+        let empty = st.jobs[j as usize].groups[gi]
+            .slots
+            .iter()
+            .filter(|s| s.state == SlotState::Empty)
+            .count() as u64;
+        if !spec.parameterized {
+            st.add_unplaced(j, gi, empty);
+            added += empty;
         }
     }
-
-    pub(super) fn apply_register(
-        &mut self,
-        req: u64,
-        spec: Arc<JobSpec>,
-        parent: Option<u32>,
-        intended: SimTime,
-        sent: SimTime,
-        index: u64,
-    ) {
-        let id = spec.id.clone();
-        let groups: Vec<GroupRt> = spec
-            .groups
-            .iter()
-            .map(|g| GroupRt {
-                slots: (0..g.count)
-                    .map(|_| Slot {
-                        state: SlotState::Empty,
-                        plan_token: 0,
-                        alloc: NONE,
-                        reschedules_left: 1,
-                    })
-                    .collect(),
-                image: 0,
-                replacements_used: 0,
-            })
-            .collect();
-        let images: Vec<u32> = spec
-            .groups
-            .iter()
-            .map(|g| self.intern_image(&g.image, g.image_bytes))
-            .collect();
-        let j = match self.job_by_id.get(&id) {
-            Some(&j) if !self.jobs[j as usize].purged => {
-                // Re-register: a new version. Existing live allocations are kept by slot; extra slots empty.
-                let job = &mut self.jobs[j as usize];
-                job.version += 1;
-                job.spec = spec.clone();
-                job.modify_index = index;
-                job.job_modify_index = index;
-                job.stopped = false;
-                for (gi, g) in groups.into_iter().enumerate() {
-                    if gi < job.groups.len() {
-                        let old = &mut job.groups[gi];
-                        old.slots.resize(
-                            g.slots.len(),
-                            Slot {
-                                state: SlotState::Empty,
-                                plan_token: 0,
-                                alloc: NONE,
-                                reschedules_left: 1,
-                            },
-                        );
-                    } else {
-                        job.groups.push(g);
-                    }
-                }
-                j
-            }
-            _ => {
-                let j = self.jobs.len() as u32;
-                self.jobs.push(Job {
-                    spec: spec.clone(),
-                    submit_time: self.now,
-                    intended_submit: intended,
-                    sent,
-                    create_index: index,
-                    modify_index: index,
-                    job_modify_index: index,
-                    version: 0,
-                    stopped: false,
-                    purged: false,
-                    groups,
-                    allocs: Vec::new(),
-                    parent,
-                    dispatch_count: 0,
-                });
-                self.job_by_id.insert(id.clone(), j);
-                self.counters.jobs_registered += 1;
-                j
-            }
-        };
-        for (gi, im) in images.into_iter().enumerate() {
-            self.jobs[j as usize].groups[gi].image = im;
-        }
-        let mut added = 0u64;
-        for gi in 0..self.jobs[j as usize].groups.len() {
-            let empty = self.jobs[j as usize].groups[gi]
-                .slots
-                .iter()
-                .filter(|s| s.state == SlotState::Empty)
-                .count() as u64;
-            if !spec.parameterized {
-                self.add_unplaced(j, gi, empty);
-                added += empty;
-            }
-        }
-        if !spec.parameterized {
-            self.counters.allocs_desired += added;
-        }
-        if spec.parameterized {
-            self.emit(index, ChangeKind::JobRegistered, &[j], &[], &[], &[]);
-            self.complete(
-                req,
-                RequestOutcome::Registered {
-                    eval_id: String::new(),
-                    eval_create_index: 0,
-                    job_modify_index: index,
-                    index,
-                },
-            );
-            return;
-        }
-        let e = self.create_eval(j, "job-register", NONE, index);
-        self.emit(index, ChangeKind::JobRegistered, &[j], &[e], &[], &[]);
-        let eval_id = self.eval_id(e);
-        let outcome = match parent {
-            Some(_) => RequestOutcome::Dispatched {
-                dispatched_job_id: id,
-                eval_id,
-                eval_create_index: index,
-                job_create_index: self.jobs[j as usize].create_index,
-                index,
-            },
-            None => RequestOutcome::Registered {
-                eval_id,
-                eval_create_index: index,
+    if !spec.parameterized {
+        cx.counters.allocs_desired += added;
+    }
+    if spec.parameterized {
+        views::emit(
+            st,
+            cx,
+            index,
+            ChangeKind::JobRegistered,
+            &[j],
+            &[],
+            &[],
+            &[],
+        );
+        rq.complete(
+            cx,
+            req,
+            RequestOutcome::Registered {
+                eval_id: String::new(),
+                eval_create_index: 0,
                 job_modify_index: index,
                 index,
             },
-        };
-        if let Some(pj) = parent {
-            self.jobs[pj as usize].modify_index = index;
-        }
-        self.complete(req, outcome);
-        self.enqueue_eval(e);
+        );
+        return;
     }
+    let e = st.create_eval(j, "job-register", NONE, index, cx.now);
+    views::emit(
+        st,
+        cx,
+        index,
+        ChangeKind::JobRegistered,
+        &[j],
+        &[e],
+        &[],
+        &[],
+    );
+    let eval_id = st.eval_id(e);
+    let outcome = match parent {
+        Some(_) => RequestOutcome::Dispatched {
+            dispatched_job_id: id,
+            eval_id,
+            eval_create_index: index,
+            job_create_index: st.jobs[j as usize].create_index,
+            index,
+        },
+        None => RequestOutcome::Registered {
+            eval_id,
+            eval_create_index: index,
+            job_modify_index: index,
+            index,
+        },
+    };
+    if let Some(pj) = parent {
+        st.jobs[pj as usize].modify_index = index;
+    }
+    rq.complete(cx, req, outcome);
+    sched.enqueue_eval(st, cx, bl, e);
+}
 
-    pub(super) fn apply_deregister(&mut self, req: u64, j: u32, purge: bool, index: u64) {
-        let job = &mut self.jobs[j as usize];
-        job.stopped = true;
-        job.modify_index = index;
-        if purge {
-            job.purged = true;
-        }
-        // Empty slots no longer need placing.
-        let mut removed = 0u64;
-        for g in &mut job.groups {
-            for s in &mut g.slots {
-                if matches!(s.state, SlotState::Empty | SlotState::WaitingReschedule) {
-                    if s.state == SlotState::Empty {
-                        removed += 1;
-                    }
-                    s.state = SlotState::Done;
-                }
-            }
-        }
-        let (cpu, mem) = self.job_unit(j, 0);
-        self.unplaced -= removed.min(self.unplaced);
-        self.unplaced_cpu = self.unplaced_cpu.saturating_sub(removed * cpu as u64);
-        self.unplaced_mem = self.unplaced_mem.saturating_sub(removed * mem as u64);
-        if let Some(b) = self.blocked.remove_job(j) {
-            self.evals[b as usize].status = EvalStatus::Canceled;
-        }
-        let e = self.create_eval(j, "job-deregister", NONE, index);
-        self.emit(index, ChangeKind::JobDeregistered, &[j], &[e], &[], &[]);
-        if purge {
-            let id = self.jobs[j as usize].spec.id.clone();
-            self.job_by_id.remove(&id);
-            if self.record_changes {
-                if let Some(last) = self.changes.last_mut() {
-                    last.purged_jobs.push(id);
-                }
-            }
-        }
-        let eval_id = self.eval_id(e);
-        self.complete(req, RequestOutcome::Deregistered { eval_id, index });
-        self.enqueue_eval(e);
+#[allow(clippy::too_many_arguments)]
+fn apply_deregister(
+    st: &mut State,
+    cx: &mut Ctx,
+    rq: &mut Requests,
+    sched: &mut Scheduler,
+    bl: &mut Blocked,
+    req: u64,
+    j: u32,
+    purge: bool,
+    index: u64,
+) {
+    let job = &mut st.jobs[j as usize];
+    job.stopped = true;
+    job.modify_index = index;
+    if purge {
+        job.purged = true;
     }
+    // Empty slots no longer need placing.
+    let mut removed = 0u64;
+    for g in &mut job.groups {
+        for s in &mut g.slots {
+            if matches!(s.state, SlotState::Empty | SlotState::WaitingReschedule) {
+                if s.state == SlotState::Empty {
+                    removed += 1;
+                }
+                s.state = SlotState::Done;
+            }
+        }
+    }
+    let (cpu, mem) = st.job_unit(j, 0);
+    st.unplaced -= removed.min(st.unplaced);
+    st.unplaced_cpu = st.unplaced_cpu.saturating_sub(removed * cpu as u64);
+    st.unplaced_mem = st.unplaced_mem.saturating_sub(removed * mem as u64);
+    if let Some(b) = bl.set.remove_job(j) {
+        st.evals[b as usize].status = EvalStatus::Canceled;
+    }
+    let e = st.create_eval(j, "job-deregister", NONE, index, cx.now);
+    views::emit(
+        st,
+        cx,
+        index,
+        ChangeKind::JobDeregistered,
+        &[j],
+        &[e],
+        &[],
+        &[],
+    );
+    if purge {
+        let id = st.jobs[j as usize].spec.id.clone();
+        st.job_by_id.remove(&id);
+        if cx.record_changes {
+            if let Some(last) = cx.changes.last_mut() {
+                last.purged_jobs.push(id);
+            }
+        }
+    }
+    let eval_id = st.eval_id(e);
+    rq.complete(cx, req, RequestOutcome::Deregistered { eval_id, index });
+    sched.enqueue_eval(st, cx, bl, e);
 }

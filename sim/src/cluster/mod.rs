@@ -21,6 +21,7 @@
 mod applier;
 mod blocked;
 mod client;
+mod ctx;
 mod event;
 mod fleet;
 mod fsm;
@@ -51,6 +52,18 @@ use crate::resources::{self, SecondSample, ServerRes, StateSize};
 use crate::rng::{self, IdKind};
 use crate::scenario::{Algorithm, FaultKind, JobType, PoolConfig, RunDuration, Scenario};
 
+use applier::Applier;
+use blocked::Blocked;
+use client::Clients;
+use ctx::Ctx;
+use event::Ev;
+use fleet::{Fleet, PoolRt};
+use fsm::Entry;
+use metrics::Telemetry;
+use requests::{Request, Requests};
+use scheduler::{Plan, Scheduler, Worker};
+use state::{Alloc, GroupRt, Job, Slot, SlotState, State, TIME_NONE};
+
 const US: u64 = 1_000;
 const SEC: u64 = 1_000_000_000;
 
@@ -62,14 +75,6 @@ pub struct ClusterOptions {
     /// Permute same-time events with this seed (tie-shuffle mode).
     pub tie_shuffle_seed: Option<u64>,
 }
-use client::*;
-use event::*;
-use fleet::*;
-use fsm::*;
-use requests::*;
-use scheduler::*;
-use state::*;
-
 /// Counters of a run.
 #[derive(Debug, Clone, Default)]
 pub struct Counters {
@@ -100,83 +105,19 @@ pub struct Counters {
 }
 
 /// The simulated cluster. See the module docs.
+///
+/// A facade over the subsystems, each of which owns its state and is handed the shared [`State`] and
+/// [`Ctx`] (and, where a reaction crosses subsystems, the other parts it touches) as disjoint borrows.
 pub struct Cluster {
-    p: ModelParams,
-    seed: u64,
-    algorithm: Algorithm,
-    now: SimTime,
-    q: EventQueue<Ev>,
-    active_events: u64,
-    max_events: u64,
-    max_time: SimTime,
-    heartbeats: bool,
-    record_changes: bool,
-
-    nodes: Vec<Node>,
-    pools: Vec<PoolRt>,
-    dcs: Vec<String>,
-    jobs: Vec<Job>,
-    job_by_id: BTreeMap<String, u32>,
-    allocs: Vec<Alloc>,
-    evals: Vec<Eval>,
-    images: BTreeMap<String, u32>,
-    image_bytes: Vec<u64>,
-    node_allocs: Vec<Vec<u32>>,
-
-    broker: EvalBroker,
-    blocked: BlockedEvals,
-    workers: Vec<Worker>,
-    free_workers: Vec<Vec<u32>>,
-    plans: Vec<Option<Plan>>,
-    free_plans: Vec<u32>,
-    plan_queue: BTreeSet<(Reverse<u32>, u64, u32)>,
-    plan_seq: u64,
-    applier_busy: bool,
-    apply_inflight: Option<u32>,
-    apply_waiting: Option<u32>,
-
-    raft: RaftModel,
-    entries: Vec<Option<Entry>>,
-    entry_index: Vec<u64>,
-    free_entries: Vec<u32>,
-    raft_index: u64,
-    committed_buf: Vec<Committed>,
-    server_batch: Vec<(u32, ClientStatus)>,
-    server_flush_scheduled: bool,
-    unblock_scheduled: bool,
-    unblock_pending_since_block: bool,
-
-    leader: usize,
-    election_until: SimTime,
-    ttl_override_until: SimTime,
-    deferred_requests: Vec<u64>,
-
-    res: Vec<ServerRes>,
-    metrics: Vec<MetricRow>,
-    last_raft_bytes: u64,
-    last_fsyncs: u64,
-    sec_placements: u64,
-    sec_rejections: u64,
-    running_now: u64,
-    unplaced: u64,
-    unplaced_cpu: u64,
-    unplaced_mem: u64,
-    next_second: SimTime,
-
-    requests: BTreeMap<u64, Request>,
-    next_req: u64,
-    completed: Vec<(RequestId, SimTime, RequestOutcome)>,
-    changes: Vec<ChangeBatch>,
-    run_events: Vec<RunEvent>,
-    faults: Vec<crate::scenario::FaultConfig>,
-    counters: Counters,
-
-    rng_sched: ChaCha8Rng,
-    rng_client: ChaCha8Rng,
-    rng_fault: ChaCha8Rng,
-    order: Vec<u32>,
-    touched: Vec<(u32, u32, u32)>,
-    job_on_node: Vec<u32>,
+    st: State,
+    cx: Ctx,
+    rq: Requests,
+    sched: Scheduler,
+    ap: Applier,
+    bl: Blocked,
+    cl: Clients,
+    fl: Fleet,
+    tel: Telemetry,
 }
 
 impl Cluster {
@@ -219,191 +160,175 @@ impl Cluster {
         dcs.sort();
         dcs.dedup();
         let mut c = Cluster {
-            p: sc.params.clone(),
-            seed,
-            algorithm: sc.cluster.algorithm,
-            now: 0,
-            q,
-            active_events: 0,
-            max_events: sc.sim.max_events,
-            max_time: sc.sim.max_time_ns,
-            heartbeats: sc.sim.heartbeats,
-            record_changes: opts.record_changes,
-            nodes: Vec::new(),
-            pools: sc
-                .pools
-                .iter()
-                .map(|p| PoolRt {
-                    cfg: p.clone(),
-                    nodes: Vec::new(),
-                    booting: 0,
-                })
-                .collect(),
-            dcs,
-            jobs: Vec::new(),
-            job_by_id: BTreeMap::new(),
-            allocs: Vec::new(),
-            evals: Vec::new(),
-            images: BTreeMap::new(),
-            image_bytes: Vec::new(),
-            node_allocs: Vec::new(),
-            broker: EvalBroker::new(),
-            blocked: BlockedEvals::default(),
-            workers,
-            free_workers,
-            plans: Vec::new(),
-            free_plans: Vec::new(),
-            plan_queue: BTreeSet::new(),
-            plan_seq: 0,
-            applier_busy: false,
-            apply_inflight: None,
-            apply_waiting: None,
-            raft: RaftModel::new(servers, rng::stream(seed, "raft")),
-            entries: Vec::new(),
-            entry_index: Vec::new(),
-            free_entries: Vec::new(),
-            raft_index: 0,
-            committed_buf: Vec::new(),
-            server_batch: Vec::new(),
-            server_flush_scheduled: false,
-            unblock_scheduled: false,
-            unblock_pending_since_block: false,
-            leader: 0,
-            election_until: 0,
-            ttl_override_until: 0,
-            deferred_requests: Vec::new(),
-            res,
-            metrics: Vec::new(),
-            last_raft_bytes: 0,
-            last_fsyncs: 0,
-            sec_placements: 0,
-            sec_rejections: 0,
-            running_now: 0,
-            unplaced: 0,
-            unplaced_cpu: 0,
-            unplaced_mem: 0,
-            next_second: SEC,
-            requests: BTreeMap::new(),
-            next_req: 1,
-            completed: Vec::new(),
-            changes: Vec::new(),
-            run_events: Vec::new(),
-            faults: sc.faults.clone(),
-            counters: Counters::default(),
-            rng_sched: rng::stream(seed, "scheduler"),
-            rng_client: rng::stream(seed, "clients"),
-            rng_fault: rng::stream(seed, "faults"),
-            order: Vec::new(),
-            touched: Vec::new(),
-            job_on_node: Vec::new(),
+            st: State {
+                seed,
+                algorithm: sc.cluster.algorithm,
+                nodes: Vec::new(),
+                pools: sc
+                    .pools
+                    .iter()
+                    .map(|p| PoolRt {
+                        cfg: p.clone(),
+                        nodes: Vec::new(),
+                        booting: 0,
+                    })
+                    .collect(),
+                dcs,
+                jobs: Vec::new(),
+                job_by_id: BTreeMap::new(),
+                allocs: Vec::new(),
+                evals: Vec::new(),
+                images: BTreeMap::new(),
+                image_bytes: Vec::new(),
+                node_allocs: Vec::new(),
+                plans: Vec::new(),
+                free_plans: Vec::new(),
+                unplaced: 0,
+                unplaced_cpu: 0,
+                unplaced_mem: 0,
+                running_now: 0,
+            },
+            cx: Ctx {
+                p: sc.params.clone(),
+                now: 0,
+                q,
+                active_events: 0,
+                max_events: sc.sim.max_events,
+                max_time: sc.sim.max_time_ns,
+                record_changes: opts.record_changes,
+                changes: Vec::new(),
+                run_events: Vec::new(),
+                completed: Vec::new(),
+                counters: Counters::default(),
+                res,
+                leader: 0,
+                election_until: 0,
+                ttl_override_until: 0,
+                raft: RaftModel::new(servers, rng::stream(seed, "raft")),
+                entries: Vec::new(),
+                entry_index: Vec::new(),
+                free_entries: Vec::new(),
+                raft_index: 0,
+                committed_buf: Vec::new(),
+                sec_placements: 0,
+                sec_rejections: 0,
+            },
+            rq: Requests::new(),
+            sched: Scheduler {
+                broker: EvalBroker::new(),
+                workers,
+                free_workers,
+                rng: rng::stream(seed, "scheduler"),
+                order: Vec::new(),
+                touched: Vec::new(),
+                job_on_node: Vec::new(),
+            },
+            ap: Applier::new(),
+            bl: Blocked::new(),
+            cl: Clients::new(rng::stream(seed, "clients")),
+            fl: Fleet {
+                faults: sc.faults.clone(),
+                rng: rng::stream(seed, "faults"),
+            },
+            tel: Telemetry {
+                rows: Vec::new(),
+                last_raft_bytes: 0,
+                last_fsyncs: 0,
+                next_second: SEC,
+                heartbeats: sc.sim.heartbeats,
+            },
         };
-        for pi in 0..c.pools.len() {
-            for _ in 0..c.pools[pi].cfg.count {
-                let n = c.add_node(pi as u32, 0);
-                c.node_ready(n);
+        let Cluster { st, cx, cl, fl, .. } = &mut c;
+        for pi in 0..st.pools.len() {
+            for _ in 0..st.pools[pi].cfg.count {
+                let n = fl.add_node(st, cx, &mut cl.rng, pi as u32, 0);
+                fleet::node_ready(st, cx, n);
             }
         }
-        for (i, f) in c.faults.iter().enumerate() {
-            c.q.push(f.at_ns, Ev::Fault(i as u32));
+        for (i, f) in fl.faults.iter().enumerate() {
+            cx.q.push(f.at_ns, Ev::Fault(i as u32));
         }
-        for pi in 0..c.pools.len() {
-            if let Some(a) = &c.pools[pi].cfg.autoscale {
-                c.q.push(a.interval_ns, Ev::AutoscaleTick(pi as u32));
+        for pi in 0..st.pools.len() {
+            if let Some(a) = &st.pools[pi].cfg.autoscale {
+                cx.q.push(a.interval_ns, Ev::AutoscaleTick(pi as u32));
             }
         }
-        c.q.push(SEC, Ev::Second);
+        cx.q.push(SEC, Ev::Second);
         Ok(c)
     }
 
-    /// Current simulated time.
-    pub fn now(&self) -> SimTime {
-        self.now
+    // ------------------------------------------------------------------ driving: submit
+
+    /// Submits a job registration at the current time, intended (scheduled) at `intended`. The request
+    /// reaches the leader after half an API round trip; its outcome appears in
+    /// [`Cluster::take_completed`] when the response would reach the submitter.
+    pub fn submit_register(
+        &mut self,
+        spec: JobSpec,
+        intended: SimTime,
+    ) -> Result<RequestId, SimError> {
+        requests::validate_job(&spec)?;
+        let req = Request::Register {
+            spec: Arc::new(spec),
+            intended,
+            sent: self.cx.now,
+        };
+        Ok(self.rq.submit(&mut self.cx, req))
     }
 
-    /// Current Raft index.
-    pub fn raft_index(&self) -> u64 {
-        self.raft_index
+    /// Submits a job deregistration (`purge` removes it from state).
+    pub fn submit_deregister(&mut self, job_id: &str, purge: bool) -> Result<RequestId, SimError> {
+        if !self.st.job_by_id.contains_key(job_id) {
+            return Err(SimError::NotFound("job not found".into()));
+        }
+        let req = Request::Deregister {
+            job: job_id.to_string(),
+            purge,
+        };
+        Ok(self.rq.submit(&mut self.cx, req))
     }
 
-    /// Index of the leader server.
-    pub fn leader(&self) -> usize {
-        self.leader
+    /// Dispatches a parameterized job.
+    pub fn submit_dispatch(
+        &mut self,
+        parent: &str,
+        meta: BTreeMap<String, String>,
+        intended: SimTime,
+    ) -> Result<RequestId, SimError> {
+        let j = *self
+            .st
+            .job_by_id
+            .get(parent)
+            .ok_or_else(|| SimError::NotFound("job not found".into()))?;
+        if !self.st.jobs[j as usize].spec.parameterized {
+            return Err(SimError::InvalidJob(
+                "Specified job is not a parameterized job".into(),
+            ));
+        }
+        if self.st.jobs[j as usize].stopped {
+            return Err(SimError::InvalidJob("Job is stopped".into()));
+        }
+        let req = Request::Dispatch {
+            parent: parent.to_string(),
+            meta,
+            intended,
+            sent: self.cx.now,
+        };
+        Ok(self.rq.submit(&mut self.cx, req))
     }
 
-    /// Server names.
-    pub fn server_names(&self) -> Vec<String> {
-        self.res.iter().map(|r| r.name.clone()).collect()
-    }
-
-    /// The cluster-wide scheduler algorithm.
-    pub fn algorithm(&self) -> Algorithm {
-        self.algorithm
-    }
-
-    /// Changes the cluster-wide scheduler algorithm (Nomad's scheduler configuration).
-    pub fn set_algorithm(&mut self, a: Algorithm) {
-        self.algorithm = a;
-    }
-
-    /// Model parameters in force.
-    pub fn params(&self) -> &ModelParams {
-        &self.p
-    }
-
-    /// Requests whose responses have reached the submitter: `(request, response time, outcome)`.
-    pub fn take_completed(&mut self) -> Vec<(RequestId, SimTime, RequestOutcome)> {
-        std::mem::take(&mut self.completed)
-    }
-
-    /// Whether any completed request is waiting to be taken.
-    pub fn has_completed(&self) -> bool {
-        !self.completed.is_empty()
-    }
-
-    /// Change batches emitted since the last call (only with `record_changes`).
-    pub fn take_changes(&mut self) -> Vec<ChangeBatch> {
-        std::mem::take(&mut self.changes)
-    }
-
-    /// Time of the next pending event.
-    pub fn next_event_time(&self) -> Option<SimTime> {
-        self.q.peek_time()
-    }
-
-    /// Whether nothing is in flight: no foreground event pending, nothing ready, unacked or queued for the
-    /// plan applier. Blocked evaluations may remain (they wait for capacity).
-    pub fn is_idle(&self) -> bool {
-        self.active_events == 0
-            && self.plan_queue.is_empty()
-            && self.broker.ready_len() == 0
-            && self.broker.unacked_len() == 0
-    }
-
-    /// Whether an autoscaled pool could still add nodes for queued work.
-    pub fn can_scale_up(&self) -> bool {
-        self.unplaced > 0
-            && self.pools.iter().any(|p| {
-                p.cfg.autoscale.as_ref().is_some_and(|a| {
-                    (self.live_pool_nodes(p) + p.booting as usize) < a.max as usize
-                })
-            })
-    }
-
-    /// Allocations wanted but not placed (queue depth).
-    pub fn unplaced(&self) -> u64 {
-        self.unplaced
-    }
+    // ------------------------------------------------------------------ driving: advance
 
     /// Processes every event with time ≤ `t`, then sets the clock to `t`.
     pub fn advance_to(&mut self, t: SimTime) -> Result<(), SimError> {
-        while let Some(et) = self.q.peek_time() {
+        while let Some(et) = self.cx.q.peek_time() {
             if et > t {
                 break;
             }
             self.step()?;
         }
-        if t > self.now {
-            self.now = t;
+        if t > self.cx.now {
+            self.cx.now = t;
         }
         Ok(())
     }
@@ -411,123 +336,227 @@ impl Cluster {
     /// Processes events with time ≤ `t` until one completes a request (then stops at that event's time) or
     /// none is left before `t`. Returns true if a request completed.
     pub fn advance_until_completion(&mut self, t: SimTime) -> Result<bool, SimError> {
-        while let Some(et) = self.q.peek_time() {
+        while let Some(et) = self.cx.q.peek_time() {
             if et > t {
                 break;
             }
             self.step()?;
-            if !self.completed.is_empty() {
+            if !self.cx.completed.is_empty() {
                 return Ok(true);
             }
         }
-        if t > self.now && t != SimTime::MAX {
-            self.now = t;
+        if t > self.cx.now && t != SimTime::MAX {
+            self.cx.now = t;
         }
-        Ok(!self.completed.is_empty())
+        Ok(!self.cx.completed.is_empty())
     }
 
     /// Processes the next event. Returns false if none is pending.
     pub fn step(&mut self) -> Result<bool, SimError> {
-        let Some((t, ev)) = self.q.pop() else {
+        let cx = &mut self.cx;
+        let Some((t, ev)) = cx.q.pop() else {
             return Ok(false);
         };
         if !ev.background() {
-            self.active_events -= 1;
+            cx.active_events -= 1;
         }
-        self.counters.events += 1;
-        if self.counters.events > self.max_events {
+        cx.counters.events += 1;
+        if cx.counters.events > cx.max_events {
             return Err(SimError::EventBudget {
-                max: self.max_events,
+                max: cx.max_events,
                 t_ns: t,
             });
         }
-        if t > self.max_time {
+        if t > cx.max_time {
             return Err(SimError::TimeBudget {
-                max_ns: self.max_time,
+                max_ns: cx.max_time,
                 detail: format!(
                     "{} allocations unplaced, {} events pending",
-                    self.unplaced,
-                    self.q.len()
+                    self.st.unplaced,
+                    cx.q.len()
                 ),
             });
         }
-        debug_assert!(t >= self.now);
-        self.now = t;
+        debug_assert!(t >= cx.now);
+        cx.now = t;
         self.handle(ev);
         Ok(true)
     }
 
+    /// Routes one event to the subsystem that reacts to it.
+    fn handle(&mut self, ev: Ev) {
+        let Cluster {
+            st,
+            cx,
+            rq,
+            sched,
+            ap,
+            bl,
+            cl,
+            fl,
+            tel,
+        } = self;
+        match ev {
+            Ev::RequestArrive(r) => rq.arrive(st, cx, r),
+            Ev::DiskDone => cx.disk_done(),
+            Ev::Applied(id) => fsm::applied(st, cx, rq, sched, ap, bl, cl, id),
+            Ev::WorkerDone(p) => sched.worker_done(st, cx, ap, p),
+            Ev::NackTimeout(e, seq) => sched.nack_timeout(st, cx, e, seq),
+            Ev::Redeliver(e) => sched.redeliver(st, cx, e),
+            Ev::VerifyDone(p) => ap.verify_done(st, cx, sched, p),
+            Ev::Unblock => bl.on_unblock(st, cx, sched),
+            Ev::AllocNotice(a) => cl.alloc_notice(st, cx, a),
+            Ev::TaskStarted(a) => cl.task_started(st, cx, a),
+            Ev::TaskExited(a, attempt) => cl.task_exited(st, cx, a, attempt),
+            Ev::ClientFlush(n) => cl.client_flush(st, cx, n),
+            Ev::ServerFlush => cl.server_flush(cx),
+            Ev::Reschedule(a) => cl.reschedule(st, cx, a),
+            Ev::AllocKilled(a) => cl.alloc_killed(st, cx, a),
+            Ev::NodeDeath(n) => fl.on_node_death(st, cx, n),
+            Ev::NodeDetected(n) => fl.node_detected(st, cx, n),
+            Ev::SpotNotice(n) => fl.on_spot_notice_expired(st, cx, n),
+            Ev::Fault(i) => fl.fault(st, cx, i),
+            Ev::AutoscaleTick(pi) => fl.autoscale(st, cx, cl, pi),
+            Ev::NodeReady(n) => fleet::on_node_ready(st, cx, bl, n),
+            Ev::ElectionDone => fleet::election_done(st, cx, rq, sched, ap),
+            Ev::Second => tel.second(st, cx, sched, ap, bl),
+        }
+    }
+
+    // ------------------------------------------------------------------ faults
+
+    /// Injects a spot loss of `fraction` of the ready nodes (optionally of one pool) now.
+    pub fn inject_spot_loss(&mut self, fraction: f64, notice: bool, pool: Option<&str>) -> usize {
+        self.fl
+            .inject_spot_loss(&mut self.st, &mut self.cx, fraction, notice, pool)
+    }
+
+    /// Makes the leader step down now; another server is elected after `leader_election_us`.
+    pub fn inject_leader_change(&mut self) {
+        self.fl.inject_leader_change(&mut self.cx);
+    }
+
+    // ------------------------------------------------------------------ reading
+
+    /// Current simulated time.
+    pub fn now(&self) -> SimTime {
+        self.cx.now
+    }
+
+    /// Current Raft index.
+    pub fn raft_index(&self) -> u64 {
+        self.cx.raft_index
+    }
+
+    /// Index of the leader server.
+    pub fn leader(&self) -> usize {
+        self.cx.leader
+    }
+
     /// Whether a leader is currently elected.
     pub fn has_leader(&self) -> bool {
-        self.now >= self.election_until
+        self.cx.has_leader()
+    }
+
+    /// Server names.
+    pub fn server_names(&self) -> Vec<String> {
+        self.cx.res.iter().map(|r| r.name.clone()).collect()
+    }
+
+    /// The cluster-wide scheduler algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        self.st.algorithm
+    }
+
+    /// Changes the cluster-wide scheduler algorithm (Nomad's scheduler configuration).
+    pub fn set_algorithm(&mut self, a: Algorithm) {
+        self.st.algorithm = a;
+    }
+
+    /// Model parameters in force.
+    pub fn params(&self) -> &ModelParams {
+        &self.cx.p
+    }
+
+    /// Requests whose responses have reached the submitter: `(request, response time, outcome)`.
+    pub fn take_completed(&mut self) -> Vec<(RequestId, SimTime, RequestOutcome)> {
+        std::mem::take(&mut self.cx.completed)
+    }
+
+    /// Whether any completed request is waiting to be taken.
+    pub fn has_completed(&self) -> bool {
+        !self.cx.completed.is_empty()
+    }
+
+    /// Change batches emitted since the last call (only with `record_changes`).
+    pub fn take_changes(&mut self) -> Vec<ChangeBatch> {
+        std::mem::take(&mut self.cx.changes)
+    }
+
+    /// Time of the next pending event.
+    pub fn next_event_time(&self) -> Option<SimTime> {
+        self.cx.q.peek_time()
+    }
+
+    /// Whether nothing is in flight: no foreground event pending, nothing ready, unacked or queued for the
+    /// plan applier. Blocked evaluations may remain (they wait for capacity).
+    pub fn is_idle(&self) -> bool {
+        self.cx.active_events == 0
+            && self.ap.queue.is_empty()
+            && self.sched.broker.ready_len() == 0
+            && self.sched.broker.unacked_len() == 0
+    }
+
+    /// Whether an autoscaled pool could still add nodes for queued work.
+    pub fn can_scale_up(&self) -> bool {
+        let st = &self.st;
+        st.unplaced > 0
+            && st.pools.iter().any(|p| {
+                p.cfg
+                    .autoscale
+                    .as_ref()
+                    .is_some_and(|a| (st.live_pool_nodes(p) + p.booting as usize) < a.max as usize)
+            })
+    }
+
+    /// Allocations wanted but not placed (queue depth).
+    pub fn unplaced(&self) -> u64 {
+        self.st.unplaced
+    }
+
+    /// Nodes ready now.
+    pub fn nodes_ready(&self) -> usize {
+        self.st.nodes_ready()
     }
 
     /// Per-second metric rows produced so far.
     pub fn metric_rows(&self) -> &[MetricRow] {
-        &self.metrics
+        &self.tel.rows
     }
 
     /// Takes the metric rows produced so far.
     pub fn take_metric_rows(&mut self) -> Vec<MetricRow> {
-        std::mem::take(&mut self.metrics)
+        std::mem::take(&mut self.tel.rows)
     }
 
     /// Closes the current (partial) second into a metric row; call once at the end of a run.
     pub fn close_metrics(&mut self) {
-        if !self.now.is_multiple_of(SEC)
-            || self
-                .metrics
-                .last()
-                .is_none_or(|m| (m.t_s + 1) * SEC < self.now)
+        let now = self.cx.now;
+        if !now.is_multiple_of(SEC) || self.tel.rows.last().is_none_or(|m| (m.t_s + 1) * SEC < now)
         {
-            self.now = self.now.div_ceil(SEC).max(1) * SEC;
-            self.second();
+            self.cx.now = now.div_ceil(SEC).max(1) * SEC;
+            self.tel
+                .second(&mut self.st, &mut self.cx, &self.sched, &self.ap, &self.bl);
         }
     }
 
     /// Notable events so far.
     pub fn run_events(&self) -> &[RunEvent] {
-        &self.run_events
+        &self.cx.run_events
     }
 
     /// Counters so far.
     pub fn counters(&self) -> &Counters {
-        &self.counters
-    }
-
-    #[inline]
-    fn push(&mut self, t: SimTime, ev: Ev) {
-        if !ev.background() {
-            self.active_events += 1;
-        }
-        self.q.push(t, ev);
-    }
-
-    fn handle(&mut self, ev: Ev) {
-        match ev {
-            Ev::RequestArrive(r) => self.request_arrive(r),
-            Ev::DiskDone => self.disk_done(),
-            Ev::Applied(e) => self.applied(e),
-            Ev::WorkerDone(w) => self.worker_done(w),
-            Ev::VerifyDone(p) => self.verify_done(p),
-            Ev::AllocNotice(a) => self.alloc_notice(a),
-            Ev::TaskStarted(a) => self.task_started(a),
-            Ev::TaskExited(a, attempt) => self.task_exited(a, attempt),
-            Ev::ClientFlush(n) => self.client_flush(n),
-            Ev::ServerFlush => self.server_flush(),
-            Ev::Second => self.second(),
-            Ev::NodeDeath(n) => self.on_node_death(n),
-            Ev::NodeDetected(n) => self.node_detected(n),
-            Ev::SpotNotice(n) => self.on_spot_notice_expired(n),
-            Ev::Fault(i) => self.fault(i),
-            Ev::AutoscaleTick(pi) => self.autoscale(pi),
-            Ev::NodeReady(n) => self.on_node_ready(n),
-            Ev::NackTimeout(e, tok) => self.nack_timeout(e, tok),
-            Ev::Redeliver(e) => self.redeliver(e),
-            Ev::Unblock => self.on_unblock(),
-            Ev::Reschedule(a) => self.reschedule(a),
-            Ev::ElectionDone => self.election_done(),
-            Ev::AllocKilled(a) => self.alloc_killed(a),
-        }
+        &self.cx.counters
     }
 }

@@ -52,95 +52,49 @@ pub(super) fn validate_job(spec: &JobSpec) -> Result<(), SimError> {
     Ok(())
 }
 
-impl Cluster {
-    /// Submits a job registration at the current time, intended (scheduled) at `intended`. The request
-    /// reaches the leader after half an API round trip; its outcome appears in
-    /// [`Cluster::take_completed`] when the response would reach the submitter.
-    pub fn submit_register(
-        &mut self,
-        spec: JobSpec,
-        intended: SimTime,
-    ) -> Result<RequestId, SimError> {
-        validate_job(&spec)?;
-        let id = self.next_req;
-        self.next_req += 1;
-        self.requests.insert(
-            id,
-            Request::Register {
-                spec: Arc::new(spec),
-                intended,
-                sent: self.now,
-            },
-        );
-        self.push(self.now + self.p.api_rtt_us * US / 2, Ev::RequestArrive(id));
-        Ok(RequestId(id))
+/// The API front: requests in flight to the leader, and those deferred during an election.
+#[derive(Debug)]
+pub(super) struct Requests {
+    /// Requests sent and not yet answered, by id.
+    pub(super) pending: BTreeMap<u64, Request>,
+    /// The next request id.
+    pub(super) next: u64,
+    /// Requests that reached the servers while no leader was elected (they are served at election).
+    pub(super) deferred: Vec<u64>,
+}
+
+impl Requests {
+    pub(super) fn new() -> Self {
+        Requests {
+            pending: BTreeMap::new(),
+            next: 1,
+            deferred: Vec::new(),
+        }
     }
 
-    /// Submits a job deregistration (`purge` removes it from state).
-    pub fn submit_deregister(&mut self, job_id: &str, purge: bool) -> Result<RequestId, SimError> {
-        if !self.job_by_id.contains_key(job_id) {
-            return Err(SimError::NotFound("job not found".into()));
-        }
-        let id = self.next_req;
-        self.next_req += 1;
-        self.requests.insert(
-            id,
-            Request::Deregister {
-                job: job_id.to_string(),
-                purge,
-            },
-        );
-        self.push(self.now + self.p.api_rtt_us * US / 2, Ev::RequestArrive(id));
-        Ok(RequestId(id))
+    /// Sends `req` now; it reaches the leader after half an API round trip.
+    pub(super) fn submit(&mut self, cx: &mut Ctx, req: Request) -> RequestId {
+        let id = self.next;
+        self.next += 1;
+        self.pending.insert(id, req);
+        cx.push(cx.now + cx.p.api_rtt_us * US / 2, Ev::RequestArrive(id));
+        RequestId(id)
     }
 
-    /// Dispatches a parameterized job.
-    pub fn submit_dispatch(
-        &mut self,
-        parent: &str,
-        meta: BTreeMap<String, String>,
-        intended: SimTime,
-    ) -> Result<RequestId, SimError> {
-        let j = *self
-            .job_by_id
-            .get(parent)
-            .ok_or_else(|| SimError::NotFound("job not found".into()))?;
-        if !self.jobs[j as usize].spec.parameterized {
-            return Err(SimError::InvalidJob(
-                "Specified job is not a parameterized job".into(),
-            ));
-        }
-        if self.jobs[j as usize].stopped {
-            return Err(SimError::InvalidJob("Job is stopped".into()));
-        }
-        let id = self.next_req;
-        self.next_req += 1;
-        self.requests.insert(
-            id,
-            Request::Dispatch {
-                parent: parent.to_string(),
-                meta,
-                intended,
-                sent: self.now,
-            },
-        );
-        self.push(self.now + self.p.api_rtt_us * US / 2, Ev::RequestArrive(id));
-        Ok(RequestId(id))
-    }
-
-    pub(super) fn request_arrive(&mut self, r: u64) {
-        if self.now < self.election_until {
-            self.deferred_requests.push(r);
+    /// A request reaches the leader: it becomes a Raft entry (or fails: unknown job).
+    pub(super) fn arrive(&mut self, st: &mut State, cx: &mut Ctx, r: u64) {
+        if cx.now < cx.election_until {
+            self.deferred.push(r);
             return;
         }
-        let req = self.requests.get(&r).cloned();
+        let req = self.pending.get(&r).cloned();
         match req {
             Some(Request::Register {
                 spec,
                 intended,
                 sent,
             }) => {
-                self.raft_append(Entry::Register {
+                cx.raft_append(Entry::Register {
                     req: r,
                     spec,
                     parent: None,
@@ -148,15 +102,15 @@ impl Cluster {
                     sent,
                 });
             }
-            Some(Request::Deregister { job, purge }) => match self.job_by_id.get(&job) {
+            Some(Request::Deregister { job, purge }) => match st.job_by_id.get(&job) {
                 Some(&j) => {
-                    self.raft_append(Entry::Deregister {
+                    cx.raft_append(Entry::Deregister {
                         req: r,
                         job: j,
                         purge,
                     });
                 }
-                None => self.complete(r, RequestOutcome::Failed("job not found".into())),
+                None => self.complete(cx, r, RequestOutcome::Failed("job not found".into())),
             },
             Some(Request::Dispatch {
                 parent,
@@ -164,24 +118,24 @@ impl Cluster {
                 intended,
                 sent,
             }) => {
-                let Some(&pj) = self.job_by_id.get(&parent) else {
-                    self.complete(r, RequestOutcome::Failed("job not found".into()));
+                let Some(&pj) = st.job_by_id.get(&parent) else {
+                    self.complete(cx, r, RequestOutcome::Failed("job not found".into()));
                     return;
                 };
-                let pjob = &mut self.jobs[pj as usize];
+                let pjob = &mut st.jobs[pj as usize];
                 pjob.dispatch_count += 1;
                 let n = pjob.dispatch_count;
                 let mut spec = (*pjob.spec).clone();
-                let suffix = &rng::uuid(self.seed, IdKind::Dispatch, (pj as u64) << 32 | n)[..8];
+                let suffix = &rng::uuid(st.seed, IdKind::Dispatch, (pj as u64) << 32 | n)[..8];
                 spec.id = format!(
                     "{}/dispatch-{}-{}",
                     parent,
-                    1_605_571_200 + self.now / SEC,
+                    1_605_571_200 + cx.now / SEC,
                     suffix
                 );
                 spec.parameterized = false;
                 spec.meta.extend(meta);
-                self.raft_append(Entry::Register {
+                cx.raft_append(Entry::Register {
                     req: r,
                     spec: Arc::new(spec),
                     parent: Some(pj),
@@ -193,10 +147,11 @@ impl Cluster {
         }
     }
 
-    pub(super) fn complete(&mut self, r: u64, outcome: RequestOutcome) {
-        self.requests.remove(&r);
+    /// Answers request `r`; the response reaches the submitter half an RTT later.
+    pub(super) fn complete(&mut self, cx: &mut Ctx, r: u64, outcome: RequestOutcome) {
+        self.pending.remove(&r);
         // The response travels back half an RTT; the submitter sees it then.
-        let t = self.now + self.p.api_rtt_us * US / 2;
-        self.completed.push((RequestId(r), t, outcome));
+        let t = cx.now + cx.p.api_rtt_us * US / 2;
+        cx.completed.push((RequestId(r), t, outcome));
     }
 }

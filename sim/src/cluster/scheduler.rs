@@ -39,29 +39,49 @@ pub(super) struct Worker {
     pub(super) attempts: u32,
 }
 
-impl Cluster {
-    pub(super) fn enqueue_eval(&mut self, e: u32) {
-        let job = self.evals[e as usize].job;
+/// The scheduler workers of every server and the eval broker that feeds them.
+pub(super) struct Scheduler {
+    /// The eval broker (leader).
+    pub(super) broker: EvalBroker,
+    /// Every worker of every server.
+    pub(super) workers: Vec<Worker>,
+    /// Free workers per server (a stack).
+    pub(super) free_workers: Vec<Vec<u32>>,
+    /// Node shuffles.
+    pub(super) rng: ChaCha8Rng,
+    /// Scratch: the feasible nodes of one evaluation, shuffled.
+    pub(super) order: Vec<u32>,
+    /// Scratch: usage the plan being computed adds per node `(node, cpu, mem)`.
+    pub(super) touched: Vec<(u32, u32, u32)>,
+    /// Scratch: allocations of the job being planned per node.
+    pub(super) job_on_node: Vec<u32>,
+}
+
+impl Scheduler {
+    /// A new evaluation goes to the broker (superseding the job's blocked one) and workers are dispatched.
+    pub(super) fn enqueue_eval(&mut self, st: &mut State, cx: &mut Ctx, bl: &mut Blocked, e: u32) {
+        let job = st.evals[e as usize].job;
         // A new evaluation supersedes the job's blocked one.
-        if let Some(b) = self.blocked.remove_job(job) {
+        if let Some(b) = bl.set.remove_job(job) {
             if b != e {
-                self.evals[b as usize].status = EvalStatus::Canceled;
+                st.evals[b as usize].status = EvalStatus::Canceled;
             }
         }
-        let pr = self.evals[e as usize].priority;
+        let pr = st.evals[e as usize].priority;
         self.broker.enqueue(e, job, pr);
-        self.dispatch_workers();
+        self.dispatch(st, cx);
     }
 
-    pub(super) fn dispatch_workers(&mut self) {
-        if self.now < self.election_until {
+    /// Hands ready evaluations to free workers (none while no leader is elected).
+    pub(super) fn dispatch(&mut self, st: &mut State, cx: &mut Ctx) {
+        if cx.now < cx.election_until {
             return;
         }
         while self.broker.ready_len() > 0 {
             // The server with the most free workers takes it (leader first on ties).
             let mut best: Option<usize> = None;
             for s in 0..self.free_workers.len() {
-                let si = (self.leader + s) % self.free_workers.len();
+                let si = (cx.leader + s) % self.free_workers.len();
                 if !self.free_workers[si].is_empty()
                     && best.is_none_or(|b| self.free_workers[si].len() > self.free_workers[b].len())
                 {
@@ -71,52 +91,58 @@ impl Cluster {
             let Some(s) = best else { break };
             let e = self.broker.dequeue().expect("ready eval");
             let w = self.free_workers[s].pop().expect("free worker");
-            let ev = &mut self.evals[e as usize];
+            let ev = &mut st.evals[e as usize];
             ev.token += 1;
             ev.deliveries += 1;
             let tok = ev.token;
             self.workers[w as usize].eval = e;
             self.workers[w as usize].token = tok;
             self.workers[w as usize].attempts = 0;
-            self.counters.evals_processed += 1;
-            self.arm_nack(e);
-            let rpc = if s == self.leader {
+            cx.counters.evals_processed += 1;
+            self.arm_nack(st, cx, e);
+            let rpc = if s == cx.leader {
                 0
             } else {
-                self.p.worker_dequeue_rpc_us * US
+                cx.p.worker_dequeue_rpc_us * US
             };
-            self.schedule_eval(w, rpc);
+            self.schedule_eval(st, cx, w, rpc);
         }
     }
 
     /// Runs the scheduler for worker `w`'s eval on the current state; submits the plan after its compute time.
-    pub(super) fn schedule_eval(&mut self, w: u32, extra_delay: u64) {
+    pub(super) fn schedule_eval(&mut self, st: &mut State, cx: &mut Ctx, w: u32, extra_delay: u64) {
         let e = self.workers[w as usize].eval;
         let token = self.workers[w as usize].token;
-        let (plan, cost) = self.compute_plan(e, w, token);
+        let (plan, cost) = self.compute_plan(st, cx, e, w, token);
         let server = self.workers[w as usize].server as usize;
-        self.res[server].busy_ns += cost;
-        self.res[server].busy_ns_total += cost;
-        let pid = match self.free_plans.pop() {
+        cx.charge(server, cost);
+        let pid = match st.free_plans.pop() {
             Some(i) => {
-                self.plans[i as usize] = Some(plan);
+                st.plans[i as usize] = Some(plan);
                 i
             }
             None => {
-                self.plans.push(Some(plan));
-                (self.plans.len() - 1) as u32
+                st.plans.push(Some(plan));
+                (st.plans.len() - 1) as u32
             }
         };
         self.workers[w as usize].eval = e;
-        // stash plan id in attempts' upper bits is ugly: keep a side table instead
-        self.push(self.now + extra_delay + cost, Ev::WorkerDone(pid));
+        cx.push(cx.now + extra_delay + cost, Ev::WorkerDone(pid));
     }
 
-    pub(super) fn compute_plan(&mut self, e: u32, w: u32, token: u64) -> (Plan, u64) {
-        let j = self.evals[e as usize].job;
-        let p = &self.p;
+    /// Computes the plan of eval `e` for worker `w` from the state now; returns it with its compute time.
+    pub(super) fn compute_plan(
+        &mut self,
+        st: &mut State,
+        cx: &mut Ctx,
+        e: u32,
+        w: u32,
+        token: u64,
+    ) -> (Plan, u64) {
+        let j = st.evals[e as usize].job;
+        let p = &cx.p;
         let mut cost = p.sched_eval_base_us * US;
-        let spec = self.jobs[j as usize].spec.clone();
+        let spec = st.jobs[j as usize].spec.clone();
         let mut plan = Plan {
             eval: e,
             job: j,
@@ -131,11 +157,11 @@ impl Cluster {
             create_time: 0,
             failed_tgs: Vec::new(),
         };
-        let stopped = self.jobs[j as usize].stopped;
+        let stopped = st.jobs[j as usize].stopped;
         // Stops: a stopped job stops everything live; draining or down nodes migrate their allocations.
         let mut replace: Vec<(u16, u32, u32, bool)> = Vec::new();
-        for &a in &self.jobs[j as usize].allocs {
-            let al = &self.allocs[a as usize];
+        for &a in &st.jobs[j as usize].allocs {
+            let al = &st.allocs[a as usize];
             if al.desired != DesiredStatus::Run
                 || matches!(
                     al.server_status,
@@ -147,7 +173,7 @@ impl Cluster {
             if stopped {
                 plan.stops.push((a, false));
             } else {
-                let nd = &self.nodes[al.node as usize];
+                let nd = &st.nodes[al.node as usize];
                 if nd.drain && nd.status == NodeStatus::Ready {
                     plan.stops.push((a, false));
                     replace.push((al.group, al.slot, a, true));
@@ -159,7 +185,7 @@ impl Cluster {
         }
         // Placements: every empty slot, plus migrations.
         let mut wanted: Vec<(u16, u32, u32, bool)> = Vec::new();
-        for (gi, g) in self.jobs[j as usize].groups.iter().enumerate() {
+        for (gi, g) in st.jobs[j as usize].groups.iter().enumerate() {
             for (si, s) in g.slots.iter().enumerate() {
                 // A slot held by a plan of an earlier (timed-out) delivery is free for this one: that plan
                 // will be rejected for its stale token.
@@ -181,18 +207,18 @@ impl Cluster {
             } else {
                 spec.datacenters
                     .iter()
-                    .filter_map(|d| self.dcs.binary_search(d).ok().map(|i| i as u32))
+                    .filter_map(|d| st.dcs.binary_search(d).ok().map(|i| i as u32))
                     .collect()
             };
         self.order.clear();
-        for (i, n) in self.nodes.iter().enumerate() {
+        for (i, n) in st.nodes.iter().enumerate() {
             if n.schedulable() && !n.dead && (dc_filter.is_empty() || dc_filter.contains(&n.dc)) {
                 self.order.push(i as u32);
             }
         }
         // Nodes the servers consider ready even if dead (not yet detected) are included: the scheduler
         // cannot know. (Dead nodes are filtered above only once they are down.)
-        for (i, n) in self.nodes.iter().enumerate() {
+        for (i, n) in st.nodes.iter().enumerate() {
             if n.dead
                 && n.status == NodeStatus::Ready
                 && n.eligible
@@ -203,12 +229,15 @@ impl Cluster {
             }
         }
         let mut order = std::mem::take(&mut self.order);
-        ranking::shuffle(&mut order, &mut self.rng_sched);
+        ranking::shuffle(&mut order, &mut self.rng);
         let n = order.len();
         // Existing allocations of this job per node (anti-affinity collisions).
+        if self.job_on_node.len() < st.nodes.len() {
+            self.job_on_node.resize(st.nodes.len(), 0);
+        }
         let mut touched_nodes: Vec<u32> = Vec::new();
-        for &a in &self.jobs[j as usize].allocs {
-            let al = &self.allocs[a as usize];
+        for &a in &st.jobs[j as usize].allocs {
+            let al = &st.allocs[a as usize];
             if al.desired == DesiredStatus::Run
                 && !matches!(
                     al.server_status,
@@ -222,7 +251,7 @@ impl Cluster {
             }
         }
         let mut cursor = 0usize;
-        let algorithm = self.algorithm;
+        let algorithm = st.algorithm;
         let mut failed_groups: Vec<u16> = Vec::new();
         for (gi, slot, prev, migration) in wanted {
             if failed_groups.contains(&gi) {
@@ -239,10 +268,10 @@ impl Cluster {
             );
             let class = g.node_class.as_deref();
             let count = g.count;
-            let nodes = &self.nodes;
-            let pools = &self.pools;
+            let nodes = &st.nodes;
+            let pools = &st.pools;
             let jon = &self.job_on_node;
-            let dc_count = self.dcs.len().max(1) as f64;
+            let dc_count = st.dcs.len().max(1) as f64;
             let spread_block = spec.spread_block;
             let placed_so_far = touched_nodes.len() as f64;
             let sel = ranking::select(n, &mut cursor, lim, |pos| {
@@ -281,7 +310,7 @@ impl Cluster {
             match sel.chosen {
                 Some(pos) => {
                     let ni = order[pos];
-                    let nd = &mut self.nodes[ni as usize];
+                    let nd = &mut st.nodes[ni as usize];
                     nd.cpu_used += cpu;
                     nd.mem_used += mem;
                     self.touched.push((ni, cpu, mem));
@@ -304,7 +333,7 @@ impl Cluster {
         }
         // Undo the scheduler's scratch usage: the plan applier reserves for real.
         for (ni, cpu, mem) in self.touched.drain(..) {
-            let nd = &mut self.nodes[ni as usize];
+            let nd = &mut st.nodes[ni as usize];
             nd.cpu_used -= cpu;
             nd.mem_used -= mem;
         }
@@ -314,7 +343,7 @@ impl Cluster {
         self.order = order;
         plan.failed_tgs = failed_groups;
         for pl in &plan.placements {
-            let s = &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+            let s = &mut st.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
             if s.state == SlotState::Empty || s.state == SlotState::Planned {
                 s.state = SlotState::Planned;
                 s.plan_token = token;
@@ -323,74 +352,73 @@ impl Cluster {
         (plan, cost)
     }
 
-    pub(super) fn worker_done(&mut self, pid: u32) {
-        let plan = self.plans[pid as usize].as_ref().expect("plan");
+    /// A worker finished computing a plan: drop it (stale token), answer it (empty) or queue it for the applier.
+    pub(super) fn worker_done(&mut self, st: &mut State, cx: &mut Ctx, ap: &mut Applier, pid: u32) {
+        let plan = st.plans[pid as usize].as_ref().expect("plan");
         let (e, tok) = (plan.eval, plan.token);
-        if self.evals[e as usize].token != tok {
-            self.abandon(pid);
+        if st.evals[e as usize].token != tok {
+            self.abandon(st, cx, pid);
             return;
         }
         if plan.placements.is_empty() && plan.stops.is_empty() {
-            self.plan_result(pid);
+            self.plan_result(st, cx, pid);
             return;
         }
         let pr = plan.priority;
-        self.pause_nack(e);
-        self.plan_queue.insert((Reverse(pr), self.plan_seq, pid));
-        self.plan_seq += 1;
-        self.try_start_applier();
+        self.pause_nack(st, e);
+        ap.enqueue(pr, pid);
+        ap.try_start(st, cx);
     }
 
     /// The worker's eval was redelivered elsewhere: its work is dropped and the worker freed.
-    pub(super) fn abandon(&mut self, pid: u32) {
-        let plan = self.plans[pid as usize].take().expect("plan");
-        self.free_plans.push(pid);
+    pub(super) fn abandon(&mut self, st: &mut State, cx: &mut Ctx, pid: u32) {
+        let plan = st.plans[pid as usize].take().expect("plan");
+        st.free_plans.push(pid);
         for pl in &plan.placements {
             let s =
-                &mut self.jobs[plan.job as usize].groups[pl.group as usize].slots[pl.slot as usize];
+                &mut st.jobs[plan.job as usize].groups[pl.group as usize].slots[pl.slot as usize];
             if s.state == SlotState::Planned && s.plan_token == plan.token {
                 s.state = SlotState::Empty;
             }
         }
-        self.free_worker(plan.worker);
+        self.free_worker(st, cx, plan.worker);
     }
 
-    pub(super) fn free_worker(&mut self, w: u32) {
+    /// Worker `w` is free again; dispatch.
+    pub(super) fn free_worker(&mut self, st: &mut State, cx: &mut Ctx, w: u32) {
         let s = self.workers[w as usize].server as usize;
         self.workers[w as usize].eval = NONE;
         self.free_workers[s].push(w);
-        self.dispatch_workers();
+        self.dispatch(st, cx);
     }
 
     /// The worker learns its plan's result: re-plan, block, or complete the eval.
-    pub(super) fn plan_result(&mut self, pid: u32) {
-        let plan = self.plans[pid as usize].take().expect("plan");
-        self.free_plans.push(pid);
+    pub(super) fn plan_result(&mut self, st: &mut State, cx: &mut Ctx, pid: u32) {
+        let plan = st.plans[pid as usize].take().expect("plan");
+        st.free_plans.push(pid);
         let (e, w, tok, j) = (plan.eval, plan.worker, plan.token, plan.job);
-        if self.evals[e as usize].token != tok {
+        if st.evals[e as usize].token != tok {
             for pl in &plan.placements {
-                let s =
-                    &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+                let s = &mut st.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
                 if s.state == SlotState::Planned && s.plan_token == tok {
                     s.state = SlotState::Empty;
                 }
             }
-            self.free_worker(w);
+            self.free_worker(st, cx, w);
             return;
         }
-        self.arm_nack(e);
+        self.arm_nack(st, cx, e);
         // Placements the applier rejected go back to wanting a placement.
         for (i, pl) in plan.placements.iter().enumerate() {
             if !plan.accepted.get(i).copied().unwrap_or(false) {
-                let s =
-                    &mut self.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+                let s = &mut st.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
                 if s.state == SlotState::Planned && s.plan_token == tok {
                     s.state = SlotState::Empty;
                 }
             }
         }
         let progress = plan.accepted.iter().any(|&a| a);
-        let remaining = self.jobs[j as usize]
+        let remaining = st.jobs[j as usize]
             .groups
             .iter()
             .map(|g| {
@@ -400,7 +428,7 @@ impl Cluster {
                     .count()
             })
             .sum::<usize>();
-        let stopped = self.jobs[j as usize].stopped;
+        let stopped = st.jobs[j as usize].stopped;
         if plan.rejected_nodes > 0 && remaining > 0 && !stopped {
             let wk = &mut self.workers[w as usize];
             if progress {
@@ -408,25 +436,25 @@ impl Cluster {
             } else {
                 wk.attempts += 1;
             }
-            let max = match self.jobs[j as usize].spec.job_type {
-                JobType::Batch => self.p.batch_max_attempts,
-                JobType::Service => self.p.service_max_attempts,
+            let max = match st.jobs[j as usize].spec.job_type {
+                JobType::Batch => cx.p.batch_max_attempts,
+                JobType::Service => cx.p.service_max_attempts,
             };
             if wk.attempts < max {
                 // RefreshIndex: re-plan on fresh state, on the same worker.
-                self.schedule_eval(w, 0);
+                self.schedule_eval(st, cx, w, 0);
                 return;
             }
         }
         let block = remaining > 0 && !stopped;
-        self.evals[e as usize].queued = remaining as u32;
-        self.evals[e as usize].failed_tgs = plan.failed_tgs.clone();
+        st.evals[e as usize].queued = remaining as u32;
+        st.evals[e as usize].failed_tgs = plan.failed_tgs.clone();
         let desc = if block {
             format!("{remaining} allocations could not be placed")
         } else {
             String::new()
         };
-        self.raft_append(Entry::EvalUpdate {
+        cx.raft_append(Entry::EvalUpdate {
             eval: e,
             worker: w,
             token: tok,
@@ -439,6 +467,9 @@ impl Cluster {
     #[allow(clippy::too_many_arguments)]
     pub(super) fn apply_eval_update(
         &mut self,
+        st: &mut State,
+        cx: &mut Ctx,
+        bl: &mut Blocked,
         e: u32,
         w: u32,
         tok: u64,
@@ -447,52 +478,54 @@ impl Cluster {
         desc: String,
         index: u64,
     ) {
-        if self.evals[e as usize].token != tok {
-            self.free_worker(w);
+        if st.evals[e as usize].token != tok {
+            self.free_worker(st, cx, w);
             return;
         }
-        let job = self.evals[e as usize].job;
-        let ev = &mut self.evals[e as usize];
+        let job = st.evals[e as usize].job;
+        let ev = &mut st.evals[e as usize];
         ev.status = status;
         ev.status_description = desc;
         ev.modify_index = index;
-        ev.modify_time = self.now;
+        ev.modify_time = cx.now;
         ev.token += 1;
         ev.nack_seq += 1; // disarms the nack timer
         let mut changed = vec![e];
         if block
             && status == EvalStatus::Complete
-            && self.evals[e as usize].triggered_by == "queued-allocs"
+            && st.evals[e as usize].triggered_by == "queued-allocs"
         {
             // An unblocked eval that still cannot place is re-blocked as it is ([src] `Worker.ReblockEval`).
-            let ev = &mut self.evals[e as usize];
+            let ev = &mut st.evals[e as usize];
             ev.status = EvalStatus::Blocked;
-            let pr = self.evals[e as usize].priority;
-            let ask = self.job_min_ask(job);
-            if let Some(old) = self.blocked.reblock(job, e, pr, ask) {
+            let pr = st.evals[e as usize].priority;
+            let ask = st.job_min_ask(job);
+            if let Some(old) = bl.set.reblock(job, e, pr, ask) {
                 if old != e {
-                    self.evals[old as usize].status = EvalStatus::Canceled;
+                    st.evals[old as usize].status = EvalStatus::Canceled;
                 }
             }
-            self.capacity_check_after_block();
+            bl.capacity_check_after_block(cx);
         } else if block && status == EvalStatus::Complete {
-            let b = self.create_eval(job, "queued-allocs", NONE, index);
-            self.evals[b as usize].status = EvalStatus::Blocked;
-            self.evals[b as usize].previous_eval = e;
-            self.evals[e as usize].blocked_eval = b;
-            let pr = self.evals[b as usize].priority;
-            let ask = self.job_min_ask(job);
-            if let Some(old) = self.blocked.block(job, b, pr, ask) {
-                self.evals[old as usize].status = EvalStatus::Canceled;
+            let b = st.create_eval(job, "queued-allocs", NONE, index, cx.now);
+            st.evals[b as usize].status = EvalStatus::Blocked;
+            st.evals[b as usize].previous_eval = e;
+            st.evals[e as usize].blocked_eval = b;
+            let pr = st.evals[b as usize].priority;
+            let ask = st.job_min_ask(job);
+            if let Some(old) = bl.set.block(job, b, pr, ask) {
+                st.evals[old as usize].status = EvalStatus::Canceled;
             }
-            self.counters.evals_blocked += 1;
+            cx.counters.evals_blocked += 1;
             changed.push(b);
-            self.capacity_check_after_block();
+            bl.capacity_check_after_block(cx);
         }
         if status == EvalStatus::Failed {
-            self.counters.evals_failed += 1;
+            cx.counters.evals_failed += 1;
         }
-        self.emit(
+        views::emit(
+            st,
+            cx,
             index,
             ChangeKind::EvaluationUpdated,
             &[],
@@ -501,60 +534,58 @@ impl Cluster {
             &[],
         );
         self.broker.ack(job);
-        self.free_worker(w);
+        self.free_worker(st, cx, w);
     }
 
     /// (Re)starts the eval's nack timer.
-    pub(super) fn arm_nack(&mut self, e: u32) {
-        let ev = &mut self.evals[e as usize];
+    pub(super) fn arm_nack(&mut self, st: &mut State, cx: &mut Ctx, e: u32) {
+        let ev = &mut st.evals[e as usize];
         ev.nack_seq += 1;
         let seq = ev.nack_seq;
-        self.push(
-            self.now + self.p.broker_nack_timeout_us * US,
+        cx.push(
+            cx.now + cx.p.broker_nack_timeout_us * US,
             Ev::NackTimeout(e, seq),
         );
     }
 
     /// Nomad pauses the nack timer while the eval's plan sits in the plan queue (`PauseNackTimeout`).
-    pub(super) fn pause_nack(&mut self, e: u32) {
-        self.evals[e as usize].nack_seq += 1;
+    pub(super) fn pause_nack(&mut self, st: &mut State, e: u32) {
+        st.evals[e as usize].nack_seq += 1;
     }
 
-    pub(super) fn nack_timeout(&mut self, e: u32, seq: u64) {
-        let ev = &mut self.evals[e as usize];
+    /// The nack timer of eval `e` fired (if `seq` is still current): redeliver later, or fail the eval.
+    pub(super) fn nack_timeout(&mut self, st: &mut State, cx: &mut Ctx, e: u32, seq: u64) {
+        let ev = &mut st.evals[e as usize];
         if ev.nack_seq != seq || ev.status != EvalStatus::Pending {
             return;
         }
         // The worker is too slow: the eval is redelivered; the worker's plan will be rejected.
         ev.token += 1;
-        self.counters.nacks += 1;
+        cx.counters.nacks += 1;
         self.broker.nack();
         let job = ev.job;
-        if ev.deliveries >= self.p.broker_delivery_limit {
+        if ev.deliveries >= cx.p.broker_delivery_limit {
             ev.status = EvalStatus::Failed;
             ev.status_description = "evaluation reached delivery limit (3)".into();
-            self.counters.evals_failed += 1;
+            cx.counters.evals_failed += 1;
             self.broker.fail(job);
-            self.dispatch_workers();
+            self.dispatch(st, cx);
         } else {
             let delay = if ev.deliveries == 1 {
-                self.p.broker_initial_nack_delay_us
+                cx.p.broker_initial_nack_delay_us
             } else {
-                self.p.broker_subsequent_nack_delay_us
+                cx.p.broker_subsequent_nack_delay_us
             };
-            self.push(self.now + delay * US, Ev::Redeliver(e));
+            cx.push(cx.now + delay * US, Ev::Redeliver(e));
         }
     }
 
     /// A nacked evaluation is handed back to the broker after its nack delay.
-    pub(super) fn redeliver(&mut self, e: u32) {
-        let (pr, st) = (
-            self.evals[e as usize].priority,
-            self.evals[e as usize].status,
-        );
-        if st == EvalStatus::Pending {
+    pub(super) fn redeliver(&mut self, st: &mut State, cx: &mut Ctx, e: u32) {
+        let (pr, status) = (st.evals[e as usize].priority, st.evals[e as usize].status);
+        if status == EvalStatus::Pending {
             self.broker.requeue(e, pr);
-            self.dispatch_workers();
+            self.dispatch(st, cx);
         }
     }
 }

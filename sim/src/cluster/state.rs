@@ -108,7 +108,48 @@ pub(super) struct Alloc {
 
 pub(super) const TIME_NONE: SimTime = u64::MAX;
 
-impl Cluster {
+/// What the servers and the clients hold: the arenas of jobs, evaluations, allocations, nodes and plans in
+/// flight, and the derived indexes and gauges kept in step with them.
+pub(super) struct State {
+    /// Root seed (IDs are derived from it).
+    pub(super) seed: u64,
+    /// Cluster-wide scheduler algorithm.
+    pub(super) algorithm: Algorithm,
+    /// Every node that ever joined.
+    pub(super) nodes: Vec<Node>,
+    /// Node pools.
+    pub(super) pools: Vec<PoolRt>,
+    /// Datacenter names, sorted.
+    pub(super) dcs: Vec<String>,
+    /// Every job ever registered.
+    pub(super) jobs: Vec<Job>,
+    /// Job index by ID (purged jobs removed).
+    pub(super) job_by_id: BTreeMap<String, u32>,
+    /// Every allocation.
+    pub(super) allocs: Vec<Alloc>,
+    /// Every evaluation.
+    pub(super) evals: Vec<Eval>,
+    /// Interned image names.
+    pub(super) images: BTreeMap<String, u32>,
+    /// Size of each interned image.
+    pub(super) image_bytes: Vec<u64>,
+    /// Allocations ever placed on each node.
+    pub(super) node_allocs: Vec<Vec<u32>>,
+    /// Plans between a worker and the applier.
+    pub(super) plans: Vec<Option<Plan>>,
+    /// Free plan slots.
+    pub(super) free_plans: Vec<u32>,
+    /// Allocations wanted and not placed.
+    pub(super) unplaced: u64,
+    /// CPU of the unplaced allocations, MHz.
+    pub(super) unplaced_cpu: u64,
+    /// Memory of the unplaced allocations, MB.
+    pub(super) unplaced_mem: u64,
+    /// Allocations running now (truth on the clients).
+    pub(super) running_now: u64,
+}
+
+impl State {
     pub(super) fn intern_image(&mut self, name: &str, bytes: u64) -> u32 {
         if let Some(&i) = self.images.get(name) {
             let b = &mut self.image_bytes[i as usize];
@@ -149,6 +190,7 @@ impl Cluster {
         triggered_by: &'static str,
         node: u32,
         index: u64,
+        now: SimTime,
     ) -> u32 {
         let e = self.evals.len() as u32;
         let pr = self.jobs[job as usize].spec.priority;
@@ -161,8 +203,8 @@ impl Cluster {
             status_description: String::new(),
             create_index: index,
             modify_index: index,
-            create_time: self.now,
-            modify_time: self.now,
+            create_time: now,
+            modify_time: now,
             token: 0,
             nack_seq: 0,
             deliveries: 0,
@@ -180,7 +222,7 @@ impl Cluster {
         rng::uuid(self.seed, IdKind::Eval, e as u64)
     }
 
-    pub(super) fn release_alloc(&mut self, a: u32) {
+    pub(super) fn release_alloc(&mut self, a: u32, now: SimTime) {
         let al = &mut self.allocs[a as usize];
         if al.freed {
             return;
@@ -191,7 +233,7 @@ impl Cluster {
         nd.mem_used -= al.mem;
         nd.live_allocs -= 1;
         if nd.live_allocs == 0 {
-            nd.idle_since = self.now;
+            nd.idle_since = now;
         }
     }
 }

@@ -5,33 +5,38 @@ use super::*;
 impl Cluster {
     /// Every node (including departed ones), as views.
     pub fn node_views(&self) -> Vec<NodeView> {
-        (0..self.nodes.len() as u32)
-            .map(|n| self.node_view(n))
+        let st = &self.st;
+        (0..st.nodes.len() as u32)
+            .map(|n| node_view(st, n))
             .collect()
     }
 
     /// Every allocation, as views.
     pub fn alloc_views(&self) -> Vec<AllocView> {
-        (0..self.allocs.len() as u32)
-            .map(|a| self.alloc_view(a))
+        let st = &self.st;
+        (0..st.allocs.len() as u32)
+            .map(|a| alloc_view(st, a))
             .collect()
     }
 
     /// Job view by ID.
     pub fn job_view_by_id(&self, id: &str) -> Option<JobView> {
-        self.job_by_id.get(id).map(|&j| self.job_view(j))
+        let st = &self.st;
+        st.job_by_id.get(id).map(|&j| job_view(st, j))
     }
 
     /// Number of allocations.
     pub fn alloc_count(&self) -> usize {
-        self.allocs.len()
+        let st = &self.st;
+        st.allocs.len()
     }
 
     /// Ground-truth timeline of allocation `i`: `(job id, alloc id, node id, group, intended submit, sent,
     /// placed, running, done, final status, lost, rescheduled, replaces)`; times in ns since t = 0.
     pub fn alloc_truth(&self, i: usize) -> crate::record::AllocRow {
-        let a = &self.allocs[i];
-        let j = &self.jobs[a.job as usize];
+        let st = &self.st;
+        let a = &st.allocs[i];
+        let j = &st.jobs[a.job as usize];
         let some = |t: SimTime| if t == TIME_NONE { None } else { Some(t) };
         let status = if a.lost {
             crate::record::AllocStatus::Lost
@@ -47,8 +52,8 @@ impl Cluster {
         };
         crate::record::AllocRow {
             job_id: j.spec.id.clone(),
-            alloc_id: rng::uuid(self.seed, IdKind::Alloc, i as u64),
-            node_id: self.nodes[a.node as usize].id.clone(),
+            alloc_id: rng::uuid(st.seed, IdKind::Alloc, i as u64),
+            node_id: st.nodes[a.node as usize].id.clone(),
             task_group: j.spec.groups[a.group as usize].name.clone(),
             submit_ns: Some(j.intended_submit),
             sent_ns: Some(j.sent),
@@ -61,7 +66,7 @@ impl Cluster {
             replaces: if a.prev == NONE {
                 String::new()
             } else {
-                rng::uuid(self.seed, IdKind::Alloc, a.prev as u64)
+                rng::uuid(st.seed, IdKind::Alloc, a.prev as u64)
             },
         }
     }
@@ -69,10 +74,11 @@ impl Cluster {
     /// Per-node life in the run: `(node index, view, pool name, instance type, region, spot, joined, left,
     /// reason)`.
     pub fn node_rows(&self) -> Vec<crate::record::NodeRow> {
-        self.nodes
+        let st = &self.st;
+        st.nodes
             .iter()
             .map(|n| {
-                let pc = &self.pools[n.pool as usize].cfg;
+                let pc = &st.pools[n.pool as usize].cfg;
                 crate::record::NodeRow {
                     node_id: n.id.clone(),
                     name: n.name.clone(),
@@ -93,34 +99,37 @@ impl Cluster {
 
     /// Jobs submitted: `(id, intended submit, desired allocations)`.
     pub fn job_count(&self) -> usize {
-        self.jobs.len()
+        let st = &self.st;
+        st.jobs.len()
     }
 
     /// Allocations desired by registered jobs.
     pub fn allocs_desired(&self) -> u64 {
-        self.counters.allocs_desired
+        self.cx.counters.allocs_desired
     }
 
     /// Blocked evaluations now.
     pub fn blocked_now(&self) -> usize {
-        self.blocked.len()
+        self.bl.set.len()
     }
 
     /// Allocations running now (truth on the clients).
     pub fn running_now(&self) -> u64 {
-        self.running_now
+        let st = &self.st;
+        st.running_now
     }
 
     /// Pools: `(name, instance type, region, datacenter, spot, initial count, cpu, mem, peak, node-hours)`.
     pub fn pool_summaries(&self) -> Vec<crate::record::FleetEntry> {
-        let end = self.now;
-        self.pools
+        let st = &self.st;
+        let end = self.cx.now;
+        st.pools
             .iter()
             .map(|p| {
                 let mut hours = 0.0;
                 let mut events: Vec<(SimTime, i32)> = Vec::new();
                 for &n in &p.nodes {
-                    let nd = &self.nodes[n as usize];
+                    let nd = &st.nodes[n as usize];
                     let left = nd.left.unwrap_or(end).min(end);
                     hours += left.saturating_sub(nd.joined) as f64 / 3.6e12;
                     events.push((nd.joined, 1));
@@ -151,21 +160,23 @@ impl Cluster {
     /// Consistency check for tests: describes every slot that still wants a placement while no evaluation
     /// of its job is ready, in flight or blocked (an allocation the cluster has forgotten). Empty when sound.
     pub fn orphaned_slots(&self) -> Vec<String> {
+        let st = &self.st;
         let mut out = Vec::new();
-        let blocked: BTreeSet<u32> = self.blocked.iter().map(|(j, _)| j).collect();
+        let blocked: BTreeSet<u32> = self.bl.set.iter().map(|(j, _)| j).collect();
         let busy: BTreeSet<u32> = self
+            .sched
             .workers
             .iter()
             .filter(|w| w.eval != NONE)
-            .map(|w| self.evals[w.eval as usize].job)
+            .map(|w| st.evals[w.eval as usize].job)
             .collect();
-        let pending: BTreeSet<u32> = self
+        let pending: BTreeSet<u32> = st
             .evals
             .iter()
             .filter(|e| e.status == EvalStatus::Pending)
             .map(|e| e.job)
             .collect();
-        for (j, job) in self.jobs.iter().enumerate() {
+        for (j, job) in st.jobs.iter().enumerate() {
             let j = j as u32;
             if job.stopped || blocked.contains(&j) || busy.contains(&j) || pending.contains(&j) {
                 continue;
@@ -173,7 +184,7 @@ impl Cluster {
             for (gi, g) in job.groups.iter().enumerate() {
                 for (si, s) in g.slots.iter().enumerate() {
                     if matches!(s.state, SlotState::Empty | SlotState::Planned) {
-                        let evs: Vec<String> = self
+                        let evs: Vec<String> = st
                             .evals
                             .iter()
                             .filter(|e| e.job == j)
@@ -199,16 +210,17 @@ impl Cluster {
     /// that started late, plus those of jobs submitted more than `threshold_ns` ago that have not started.
     /// Lets a caller stop a run early once a latency SLO is provably missed.
     pub fn late_allocs(&self, threshold_ns: u64) -> u64 {
+        let st = &self.st;
         let mut late = 0u64;
-        let horizon = self.now.saturating_sub(threshold_ns);
-        for job in &self.jobs {
+        let horizon = self.cx.now.saturating_sub(threshold_ns);
+        for job in &st.jobs {
             if job.intended_submit > horizon || job.stopped {
                 continue;
             }
             for g in &job.groups {
                 for slot in &g.slots {
                     let started =
-                        slot.alloc != NONE && self.allocs[slot.alloc as usize].started != TIME_NONE;
+                        slot.alloc != NONE && st.allocs[slot.alloc as usize].started != TIME_NONE;
                     match slot.state {
                         SlotState::Empty | SlotState::Planned | SlotState::WaitingReschedule => {
                             late += 1
@@ -219,7 +231,7 @@ impl Cluster {
                 }
             }
             for &a in &job.allocs {
-                let al = &self.allocs[a as usize];
+                let al = &st.allocs[a as usize];
                 if al.started != TIME_NONE
                     && al.started - job.intended_submit.min(al.started) > threshold_ns
                 {
@@ -229,223 +241,226 @@ impl Cluster {
         }
         late
     }
+}
 
-    pub(super) fn emit(
-        &mut self,
-        index: u64,
-        kind: ChangeKind,
-        jobs: &[u32],
-        evals: &[u32],
-        allocs: &[u32],
-        nodes: &[u32],
-    ) {
-        if !self.record_changes {
-            return;
-        }
-        let b = ChangeBatch {
-            index,
-            time: self.now,
-            kind,
-            jobs: jobs.iter().map(|&j| self.job_view(j)).collect(),
-            evals: evals.iter().map(|&e| self.eval_view(e)).collect(),
-            allocs: allocs.iter().map(|&a| self.alloc_view(a)).collect(),
-            nodes: nodes.iter().map(|&n| self.node_view(n)).collect(),
-            purged_jobs: vec![],
-        };
-        self.changes.push(b);
+/// Records a change batch of the given entities (only when change recording is on).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn emit(
+    st: &State,
+    cx: &mut Ctx,
+    index: u64,
+    kind: ChangeKind,
+    jobs: &[u32],
+    evals: &[u32],
+    allocs: &[u32],
+    nodes: &[u32],
+) {
+    if !cx.record_changes {
+        return;
     }
+    let b = ChangeBatch {
+        index,
+        time: cx.now,
+        kind,
+        jobs: jobs.iter().map(|&j| job_view(st, j)).collect(),
+        evals: evals.iter().map(|&e| eval_view(st, e)).collect(),
+        allocs: allocs.iter().map(|&a| alloc_view(st, a)).collect(),
+        nodes: nodes.iter().map(|&n| node_view(st, n)).collect(),
+        purged_jobs: vec![],
+    };
+    cx.changes.push(b);
+}
 
-    pub(super) fn job_view(&self, j: u32) -> JobView {
-        let job = &self.jobs[j as usize];
-        let mut summary = BTreeMap::new();
-        let mut any_live = false;
-        let mut any_started = false;
-        for (gi, g) in job.spec.groups.iter().enumerate() {
-            let mut s = GroupSummary::default();
-            for slot in &job.groups[gi].slots {
-                if slot.state == SlotState::Empty || slot.state == SlotState::Planned {
-                    s.queued += 1;
-                }
+pub(super) fn job_view(st: &State, j: u32) -> JobView {
+    let job = &st.jobs[j as usize];
+    let mut summary = BTreeMap::new();
+    let mut any_live = false;
+    let mut any_started = false;
+    for (gi, g) in job.spec.groups.iter().enumerate() {
+        let mut s = GroupSummary::default();
+        for slot in &job.groups[gi].slots {
+            if slot.state == SlotState::Empty || slot.state == SlotState::Planned {
+                s.queued += 1;
             }
-            for &a in &job.allocs {
-                let al = &self.allocs[a as usize];
-                if al.group as usize != gi {
-                    continue;
-                }
-                match al.server_status {
-                    ClientStatus::Pending => s.starting += 1,
-                    ClientStatus::Running => s.running += 1,
-                    ClientStatus::Complete => s.complete += 1,
-                    ClientStatus::Failed => s.failed += 1,
-                    ClientStatus::Lost => s.lost += 1,
-                }
-                if al.desired == DesiredStatus::Run
-                    && matches!(
-                        al.server_status,
-                        ClientStatus::Pending | ClientStatus::Running
-                    )
-                {
-                    any_live = true;
-                }
-                any_started = true;
-            }
-            summary.insert(g.name.clone(), s);
         }
-        let queued: u32 = summary.values().map(|s: &GroupSummary| s.queued).sum();
-        let status = if job.spec.parameterized {
-            if job.stopped {
-                JobStatus::Dead
-            } else {
-                JobStatus::Running
+        for &a in &job.allocs {
+            let al = &st.allocs[a as usize];
+            if al.group as usize != gi {
+                continue;
             }
-        } else if any_live {
-            JobStatus::Running
-        } else if job.stopped || (any_started && queued == 0) {
+            match al.server_status {
+                ClientStatus::Pending => s.starting += 1,
+                ClientStatus::Running => s.running += 1,
+                ClientStatus::Complete => s.complete += 1,
+                ClientStatus::Failed => s.failed += 1,
+                ClientStatus::Lost => s.lost += 1,
+            }
+            if al.desired == DesiredStatus::Run
+                && matches!(
+                    al.server_status,
+                    ClientStatus::Pending | ClientStatus::Running
+                )
+            {
+                any_live = true;
+            }
+            any_started = true;
+        }
+        summary.insert(g.name.clone(), s);
+    }
+    let queued: u32 = summary.values().map(|s: &GroupSummary| s.queued).sum();
+    let status = if job.spec.parameterized {
+        if job.stopped {
             JobStatus::Dead
         } else {
-            JobStatus::Pending
-        };
-        JobView {
-            spec: job.spec.clone(),
-            status,
-            stop: job.stopped,
-            submit_time: job.submit_time,
-            create_index: job.create_index,
-            modify_index: job.modify_index,
-            job_modify_index: job.job_modify_index,
-            version: job.version,
-            summary,
-            parent_id: job.parent.map(|p| self.jobs[p as usize].spec.id.clone()),
+            JobStatus::Running
         }
+    } else if any_live {
+        JobStatus::Running
+    } else if job.stopped || (any_started && queued == 0) {
+        JobStatus::Dead
+    } else {
+        JobStatus::Pending
+    };
+    JobView {
+        spec: job.spec.clone(),
+        status,
+        stop: job.stopped,
+        submit_time: job.submit_time,
+        create_index: job.create_index,
+        modify_index: job.modify_index,
+        job_modify_index: job.job_modify_index,
+        version: job.version,
+        summary,
+        parent_id: job.parent.map(|p| st.jobs[p as usize].spec.id.clone()),
     }
+}
 
-    pub(super) fn eval_view(&self, e: u32) -> EvalView {
-        let ev = &self.evals[e as usize];
-        let job = &self.jobs[ev.job as usize];
-        let mut queued = BTreeMap::new();
-        for (gi, g) in job.spec.groups.iter().enumerate() {
-            let q = job.groups[gi]
-                .slots
-                .iter()
-                .filter(|s| s.state == SlotState::Empty)
-                .count() as u32;
-            queued.insert(g.name.clone(), q);
-        }
-        EvalView {
-            id: self.eval_id(e),
-            job_id: job.spec.id.clone(),
-            priority: ev.priority,
-            job_type: job.spec.job_type,
-            triggered_by: ev.triggered_by,
-            status: ev.status,
-            status_description: ev.status_description.clone(),
-            job_modify_index: ev.job_modify_index,
-            node_id: if ev.node == NONE {
-                String::new()
-            } else {
-                self.nodes[ev.node as usize].id.clone()
-            },
-            blocked_eval: if ev.blocked_eval == NONE {
-                String::new()
-            } else {
-                self.eval_id(ev.blocked_eval)
-            },
-            previous_eval: if ev.previous_eval == NONE {
-                String::new()
-            } else {
-                self.eval_id(ev.previous_eval)
-            },
-            queued_allocs: queued,
-            failed_tg_allocs: ev
-                .failed_tgs
-                .iter()
-                .map(|&g| job.spec.groups[g as usize].name.clone())
-                .collect(),
-            create_index: ev.create_index,
-            modify_index: ev.modify_index,
-            create_time: ev.create_time,
-            modify_time: ev.modify_time,
-        }
+pub(super) fn eval_view(st: &State, e: u32) -> EvalView {
+    let ev = &st.evals[e as usize];
+    let job = &st.jobs[ev.job as usize];
+    let mut queued = BTreeMap::new();
+    for (gi, g) in job.spec.groups.iter().enumerate() {
+        let q = job.groups[gi]
+            .slots
+            .iter()
+            .filter(|s| s.state == SlotState::Empty)
+            .count() as u32;
+        queued.insert(g.name.clone(), q);
     }
-
-    pub(super) fn alloc_view(&self, a: u32) -> AllocView {
-        let al = &self.allocs[a as usize];
-        let job = &self.jobs[al.job as usize];
-        let g = &job.spec.groups[al.group as usize];
-        let nd = &self.nodes[al.node as usize];
-        let known = al.server_status != ClientStatus::Pending;
-        let some = |t: SimTime| if t == TIME_NONE { None } else { Some(t) };
-        AllocView {
-            id: rng::uuid(self.seed, IdKind::Alloc, a as u64),
-            eval_id: self.eval_id(al.eval),
-            name: format!("{}.{}[{}]", job.spec.id, g.name, al.slot),
-            node_id: nd.id.clone(),
-            node_name: nd.name.clone(),
-            job_id: job.spec.id.clone(),
-            job_type: job.spec.job_type,
-            task_group: g.name.clone(),
-            tasks: g.tasks.clone(),
-            desired_status: al.desired,
-            desired_description: String::new(),
-            client_status: al.server_status,
-            client_description: String::new(),
-            cpu_mhz: al.cpu,
-            memory_mb: al.mem,
-            create_time: al.create_time,
-            modify_time: al.modify_time,
-            started_at: if known { some(al.started) } else { None },
-            finished_at: if matches!(
-                al.server_status,
-                ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
-            ) {
-                some(al.finished)
-            } else {
-                None
-            },
-            received_at: if known { some(al.received) } else { None },
-            restarts: al.restarts,
-            previous_allocation: if al.prev == NONE {
-                String::new()
-            } else {
-                rng::uuid(self.seed, IdKind::Alloc, al.prev as u64)
-            },
-            next_allocation: if al.next == NONE {
-                String::new()
-            } else {
-                rng::uuid(self.seed, IdKind::Alloc, al.next as u64)
-            },
-            create_index: al.create_index,
-            modify_index: al.modify_index,
-            allocation_time_ns: al.alloc_time_ns as u64,
-            nodes_evaluated: al.nodes_evaluated,
-        }
+    EvalView {
+        id: st.eval_id(e),
+        job_id: job.spec.id.clone(),
+        priority: ev.priority,
+        job_type: job.spec.job_type,
+        triggered_by: ev.triggered_by,
+        status: ev.status,
+        status_description: ev.status_description.clone(),
+        job_modify_index: ev.job_modify_index,
+        node_id: if ev.node == NONE {
+            String::new()
+        } else {
+            st.nodes[ev.node as usize].id.clone()
+        },
+        blocked_eval: if ev.blocked_eval == NONE {
+            String::new()
+        } else {
+            st.eval_id(ev.blocked_eval)
+        },
+        previous_eval: if ev.previous_eval == NONE {
+            String::new()
+        } else {
+            st.eval_id(ev.previous_eval)
+        },
+        queued_allocs: queued,
+        failed_tg_allocs: ev
+            .failed_tgs
+            .iter()
+            .map(|&g| job.spec.groups[g as usize].name.clone())
+            .collect(),
+        create_index: ev.create_index,
+        modify_index: ev.modify_index,
+        create_time: ev.create_time,
+        modify_time: ev.modify_time,
     }
+}
 
-    pub(super) fn node_view(&self, n: u32) -> NodeView {
-        let nd = &self.nodes[n as usize];
-        let pc = &self.pools[nd.pool as usize].cfg;
-        NodeView {
-            id: nd.id.clone(),
-            name: nd.name.clone(),
-            datacenter: pc.datacenter.clone(),
-            node_class: pc.node_class.clone(),
-            pool: pc.name.clone(),
-            instance_type: pc.instance_type.clone(),
-            region: pc.region.clone(),
-            address: format!("10.{}.{}.{}", 1 + n / 65_536 % 200, n / 256 % 256, n % 256),
-            status: nd.status,
-            eligible: nd.eligible,
-            drain: nd.drain,
-            cores: crate::instances::lookup(&pc.instance_type)
-                .map(|t| t.vcpus)
-                .unwrap_or((pc.cpu_mhz / 2_500).max(1)),
-            cpu_mhz: pc.cpu_mhz,
-            memory_mb: pc.memory_mb,
-            reserved_cpu_mhz: pc.reserved_cpu_mhz,
-            reserved_memory_mb: pc.reserved_memory_mb,
-            create_index: nd.create_index,
-            modify_index: nd.modify_index,
-            status_updated_at: nd.status_updated_at,
-        }
+pub(super) fn alloc_view(st: &State, a: u32) -> AllocView {
+    let al = &st.allocs[a as usize];
+    let job = &st.jobs[al.job as usize];
+    let g = &job.spec.groups[al.group as usize];
+    let nd = &st.nodes[al.node as usize];
+    let known = al.server_status != ClientStatus::Pending;
+    let some = |t: SimTime| if t == TIME_NONE { None } else { Some(t) };
+    AllocView {
+        id: rng::uuid(st.seed, IdKind::Alloc, a as u64),
+        eval_id: st.eval_id(al.eval),
+        name: format!("{}.{}[{}]", job.spec.id, g.name, al.slot),
+        node_id: nd.id.clone(),
+        node_name: nd.name.clone(),
+        job_id: job.spec.id.clone(),
+        job_type: job.spec.job_type,
+        task_group: g.name.clone(),
+        tasks: g.tasks.clone(),
+        desired_status: al.desired,
+        desired_description: String::new(),
+        client_status: al.server_status,
+        client_description: String::new(),
+        cpu_mhz: al.cpu,
+        memory_mb: al.mem,
+        create_time: al.create_time,
+        modify_time: al.modify_time,
+        started_at: if known { some(al.started) } else { None },
+        finished_at: if matches!(
+            al.server_status,
+            ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+        ) {
+            some(al.finished)
+        } else {
+            None
+        },
+        received_at: if known { some(al.received) } else { None },
+        restarts: al.restarts,
+        previous_allocation: if al.prev == NONE {
+            String::new()
+        } else {
+            rng::uuid(st.seed, IdKind::Alloc, al.prev as u64)
+        },
+        next_allocation: if al.next == NONE {
+            String::new()
+        } else {
+            rng::uuid(st.seed, IdKind::Alloc, al.next as u64)
+        },
+        create_index: al.create_index,
+        modify_index: al.modify_index,
+        allocation_time_ns: al.alloc_time_ns as u64,
+        nodes_evaluated: al.nodes_evaluated,
+    }
+}
+
+pub(super) fn node_view(st: &State, n: u32) -> NodeView {
+    let nd = &st.nodes[n as usize];
+    let pc = &st.pools[nd.pool as usize].cfg;
+    NodeView {
+        id: nd.id.clone(),
+        name: nd.name.clone(),
+        datacenter: pc.datacenter.clone(),
+        node_class: pc.node_class.clone(),
+        pool: pc.name.clone(),
+        instance_type: pc.instance_type.clone(),
+        region: pc.region.clone(),
+        address: format!("10.{}.{}.{}", 1 + n / 65_536 % 200, n / 256 % 256, n % 256),
+        status: nd.status,
+        eligible: nd.eligible,
+        drain: nd.drain,
+        cores: crate::instances::lookup(&pc.instance_type)
+            .map(|t| t.vcpus)
+            .unwrap_or((pc.cpu_mhz / 2_500).max(1)),
+        cpu_mhz: pc.cpu_mhz,
+        memory_mb: pc.memory_mb,
+        reserved_cpu_mhz: pc.reserved_cpu_mhz,
+        reserved_memory_mb: pc.reserved_memory_mb,
+        create_index: nd.create_index,
+        modify_index: nd.modify_index,
+        status_updated_at: nd.status_updated_at,
     }
 }
