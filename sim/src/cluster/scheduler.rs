@@ -51,10 +51,75 @@ pub(super) struct Scheduler {
     pub(super) rng: ChaCha8Rng,
     /// Scratch: the feasible nodes of one evaluation, shuffled.
     pub(super) order: Vec<u32>,
-    /// Scratch: usage the plan being computed adds per node `(node, cpu, mem)`.
-    pub(super) touched: Vec<(u32, u32, u32)>,
-    /// Scratch: allocations of the job being planned per node.
-    pub(super) job_on_node: Vec<u32>,
+    /// What the plan being computed adds on top of the state (reset after each plan).
+    pub(super) overlay: Overlay,
+}
+
+/// The plan computation's view of the cluster on top of the (read-only) node state: per node, the usage
+/// of the placements made so far in this plan and the job's allocations there (existing and planned).
+/// Nomad's scheduler likewise plans against a snapshot plus its own plan (`EvalContext.ProposedAllocs`),
+/// and only the plan applier reserves resources for real. Dense per-node vectors, reset in O(touched).
+#[derive(Debug, Default)]
+pub(super) struct Overlay {
+    cpu: Vec<u32>,
+    mem: Vec<u32>,
+    job_allocs: Vec<u32>,
+    /// Nodes with `job_allocs > 0` (usage is only ever added on such nodes).
+    touched: Vec<u32>,
+}
+
+impl Overlay {
+    /// Makes room for `nodes` nodes.
+    pub(super) fn ensure(&mut self, nodes: usize) {
+        if self.job_allocs.len() < nodes {
+            self.cpu.resize(nodes, 0);
+            self.mem.resize(nodes, 0);
+            self.job_allocs.resize(nodes, 0);
+        }
+    }
+
+    /// Counts one allocation of the job on `node` (existing or planned).
+    pub(super) fn add_job_alloc(&mut self, node: u32) {
+        let n = node as usize;
+        if self.job_allocs[n] == 0 {
+            self.touched.push(node);
+        }
+        self.job_allocs[n] += 1;
+    }
+
+    /// Adds a planned placement of `cpu`/`mem` on `node`.
+    pub(super) fn place(&mut self, node: u32, cpu: u32, mem: u32) {
+        self.cpu[node as usize] += cpu;
+        self.mem[node as usize] += mem;
+        self.add_job_alloc(node);
+    }
+
+    /// Usage the plan adds on `node`: `(cpu, mem)`.
+    #[inline]
+    pub(super) fn usage(&self, node: usize) -> (u32, u32) {
+        (self.cpu[node], self.mem[node])
+    }
+
+    /// The job's allocations on `node`.
+    #[inline]
+    pub(super) fn job_allocs(&self, node: usize) -> u32 {
+        self.job_allocs[node]
+    }
+
+    /// Nodes holding at least one of the job's allocations.
+    pub(super) fn nodes_with_job(&self) -> usize {
+        self.touched.len()
+    }
+
+    /// Clears everything the last plan added.
+    pub(super) fn reset(&mut self) {
+        for n in self.touched.drain(..) {
+            let n = n as usize;
+            self.cpu[n] = 0;
+            self.mem[n] = 0;
+            self.job_allocs[n] = 0;
+        }
+    }
 }
 
 impl Scheduler {
@@ -232,10 +297,8 @@ impl Scheduler {
         ranking::shuffle(&mut order, &mut self.rng);
         let n = order.len();
         // Existing allocations of this job per node (anti-affinity collisions).
-        if self.job_on_node.len() < st.nodes.len() {
-            self.job_on_node.resize(st.nodes.len(), 0);
-        }
-        let mut touched_nodes: Vec<u32> = Vec::new();
+        let ov = &mut self.overlay;
+        ov.ensure(st.nodes.len());
         for &a in &st.jobs[j as usize].allocs {
             let al = &st.allocs[a as usize];
             if al.desired == DesiredStatus::Run
@@ -244,10 +307,7 @@ impl Scheduler {
                     ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
                 )
             {
-                if self.job_on_node[al.node as usize] == 0 {
-                    touched_nodes.push(al.node);
-                }
-                self.job_on_node[al.node as usize] += 1;
+                ov.add_job_alloc(al.node);
             }
         }
         let mut cursor = 0usize;
@@ -270,14 +330,16 @@ impl Scheduler {
             let count = g.count;
             let nodes = &st.nodes;
             let pools = &st.pools;
-            let jon = &self.job_on_node;
+            let ovr = &*ov;
             let dc_count = st.dcs.len().max(1) as f64;
             let spread_block = spec.spread_block;
-            let placed_so_far = touched_nodes.len() as f64;
+            let placed_so_far = ovr.nodes_with_job() as f64;
             let sel = ranking::select(n, &mut cursor, lim, |pos| {
                 let ni = order[pos] as usize;
                 let nd = &nodes[ni];
-                if !nd.fits(cpu, mem)
+                // Free capacity as the plan sees it: the state plus the plan's own placements.
+                let (oc, om) = ovr.usage(ni);
+                if !nd.fits(cpu + oc, mem + om)
                     || class.is_some_and(|c| pools[nd.pool as usize].cfg.node_class != c)
                 {
                     return Candidate {
@@ -285,17 +347,17 @@ impl Scheduler {
                         score: 0.0,
                     };
                 }
-                let (fc, fm) = nd.free_after(cpu, mem);
+                let (fc, fm) = nd.free_after(cpu + oc, mem + om);
                 let mut sum = ranking::fit_score(algorithm, fc, fm);
                 let mut k = 1.0;
-                if let Some(aa) = ranking::anti_affinity(jon[ni], count) {
+                if let Some(aa) = ranking::anti_affinity(ovr.job_allocs(ni), count) {
                     sum += aa;
                     k += 1.0;
                 }
                 if spread_block {
                     // Even spread over datacenters: boost nodes in datacenters below the mean share.
                     let mean = placed_so_far / dc_count;
-                    let here = if jon[ni] > 0 { 1.0 } else { 0.0 };
+                    let here = if ovr.job_allocs(ni) > 0 { 1.0 } else { 0.0 };
                     sum += ((mean - here) / mean.max(1.0)).clamp(-1.0, 1.0);
                     k += 1.0;
                 }
@@ -310,14 +372,7 @@ impl Scheduler {
             match sel.chosen {
                 Some(pos) => {
                     let ni = order[pos];
-                    let nd = &mut st.nodes[ni as usize];
-                    nd.cpu_used += cpu;
-                    nd.mem_used += mem;
-                    self.touched.push((ni, cpu, mem));
-                    if self.job_on_node[ni as usize] == 0 {
-                        touched_nodes.push(ni);
-                    }
-                    self.job_on_node[ni as usize] += 1;
+                    ov.place(ni, cpu, mem);
                     plan.placements.push(Placement {
                         group: gi,
                         slot,
@@ -331,15 +386,8 @@ impl Scheduler {
                 None => failed_groups.push(gi),
             }
         }
-        // Undo the scheduler's scratch usage: the plan applier reserves for real.
-        for (ni, cpu, mem) in self.touched.drain(..) {
-            let nd = &mut st.nodes[ni as usize];
-            nd.cpu_used -= cpu;
-            nd.mem_used -= mem;
-        }
-        for ni in touched_nodes {
-            self.job_on_node[ni as usize] = 0;
-        }
+        // The plan applier reserves for real; the overlay is this plan's alone.
+        ov.reset();
         self.order = order;
         plan.failed_tgs = failed_groups;
         for pl in &plan.placements {
