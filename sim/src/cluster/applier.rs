@@ -110,7 +110,7 @@ impl Applier {
         cx.charge_leader(t_verify);
         st.plans[pid as usize] = Some(plan);
         self.busy = true;
-        cx.push(cx.now + t_verify, Ev::VerifyDone(pid));
+        cx.push(cx.now + t_verify, Ev::VerifyDone { plan: pid });
     }
 
     /// A plan is verified: submit it to Raft now, or after the in-flight one.
@@ -185,7 +185,7 @@ impl Applier {
             if !st.nodes[node as usize].dead {
                 cx.push(
                     cx.now + (cx.p.client_notice_us + cx.p.client_kill_us) * US,
-                    Ev::AllocKilled(a),
+                    Ev::AllocKilled { alloc: a },
                 );
             }
             let stopped = st.jobs[j as usize].stopped;
@@ -293,7 +293,7 @@ impl Applier {
             let jitter = (cl.rng.random::<f64>() * cx.p.client_notice_us as f64 * 0.5) as u64 * US;
             cx.push(
                 cx.now + cx.p.client_notice_us * US + jitter,
-                Ev::AllocNotice(a),
+                Ev::AllocNotice { alloc: a },
             );
         }
         // Unplaced counts: placements leave the queue (migrations did not enter it).

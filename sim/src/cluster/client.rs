@@ -30,7 +30,7 @@ pub(super) fn queue_client_update(st: &mut State, cx: &mut Ctx, node: u32, a: u3
         let phase = nd.tick_phase;
         let since = (cx.now + period - phase % period) % period;
         let t = cx.now + (period - since);
-        cx.push(t, Ev::ClientFlush(node));
+        cx.push(t, Ev::ClientFlush { node });
     }
 }
 
@@ -80,7 +80,7 @@ impl Clients {
             cx.p.driver_start_median_us * US,
             cx.p.driver_start_sigma,
         );
-        cx.push(ready_at + start, Ev::TaskStarted(a));
+        cx.push(ready_at + start, Ev::TaskStarted { alloc: a });
     }
 
     /// The task started (or restarted).
@@ -103,7 +103,7 @@ impl Clients {
             queue_client_update(st, cx, node, a);
         }
         if run != u64::MAX {
-            cx.push(cx.now + run, Ev::TaskExited(a, attempt));
+            cx.push(cx.now + run, Ev::TaskExited { alloc: a, attempt });
         }
     }
 
@@ -141,7 +141,13 @@ impl Clients {
                 cx.p.driver_start_sigma,
             );
             if run != u64::MAX {
-                cx.push(cx.now + delay + start + run, Ev::TaskExited(a, att));
+                cx.push(
+                    cx.now + delay + start + run,
+                    Ev::TaskExited {
+                        alloc: a,
+                        attempt: att,
+                    },
+                );
             }
             return;
         }
@@ -237,7 +243,10 @@ impl Clients {
                         {
                             slot.reschedules_left -= 1;
                             slot.state = SlotState::WaitingReschedule;
-                            cx.push(cx.now + cx.p.reschedule_delay_us * US, Ev::Reschedule(a));
+                            cx.push(
+                                cx.now + cx.p.reschedule_delay_us * US,
+                                Ev::Reschedule { alloc: a },
+                            );
                         } else {
                             slot.state = SlotState::Done;
                         }
@@ -282,7 +291,7 @@ impl Clients {
                 st.add_unplaced(job, g, 1);
                 cx.raft_append(Entry::EvalCreate {
                     job,
-                    triggered_by: "alloc-failure",
+                    triggered_by: TriggeredBy::AllocFailure,
                     node: NONE,
                 });
             }

@@ -1,38 +1,98 @@
-//! The events of the cluster core.
+//! The events of the cluster core, grouped by the subsystem that reacts to them.
+//!
+//! ## Order
+//! Events run in `(time, seq)` order, `seq` being the order in which they were pushed: two events at the
+//! same nanosecond run in the order they were scheduled (FIFO), whichever subsystem pushed them. A
+//! reaction runs to completion (every event it pushes gets a later `seq`) before the next event starts.
+//!
+//! ## Stale events
+//! Events are never cancelled in the queue; a handler finds out that its event no longer applies and does
+//! nothing. The rules, per event:
+//! - `NackTimeout { eval, seq }` applies only while `seq` equals the eval's `nack_seq` (re-arming, pausing
+//!   or acking the eval bumps it) and the eval is still pending.
+//! - `WorkerDone { plan }`: a plan whose delivery token differs from its eval's token (the eval was nacked
+//!   and redelivered meanwhile) is abandoned; the applier rejects such plans too, and the FSM ignores an
+//!   eval update carrying a stale token.
+//! - `TaskExited { alloc, attempt }` applies only to the alloc's current attempt (a restart bumps it), and
+//!   like `TaskStarted` only while the node is alive and the alloc is still desired to run.
+//! - Node events (`NodeDeath`, `SpotNotice`, `NodeReady`) check that the machine is not already gone;
+//!   `Reschedule` checks that the slot still waits for it and the job is not stopped; `Redeliver` that the
+//!   eval is still pending.
+//! - `ClientFlush` of a dead node drops its pending updates.
 
+/// One event of the cluster core.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Ev {
-    RequestArrive(u64),
+    // -- requests
+    /// A request reaches the leader (½ API RTT after it was sent).
+    RequestArrive { req: u64 },
+
+    // -- Raft log and FSM
+    /// The leader's disk write finished.
     DiskDone,
-    Applied(u32),
-    WorkerDone(u32),
-    VerifyDone(u32),
-    AllocNotice(u32),
-    TaskStarted(u32),
-    TaskExited(u32, u32),
-    ClientFlush(u32),
-    ServerFlush,
-    Second,
-    NodeDeath(u32),
-    NodeDetected(u32),
-    SpotNotice(u32),
-    Fault(u32),
-    AutoscaleTick(u32),
-    NodeReady(u32),
-    NackTimeout(u32, u64),
-    Redeliver(u32),
+    /// The FSM applied the entry in log slot `entry`.
+    Applied { entry: u32 },
+
+    // -- scheduler workers and broker
+    /// A worker finished computing `plan`.
+    WorkerDone { plan: u32 },
+    /// The nack timer of `eval`, armed with `seq`, ran out.
+    NackTimeout { eval: u32, seq: u64 },
+    /// A nacked `eval` goes back to the broker.
+    Redeliver { eval: u32 },
+
+    // -- plan applier
+    /// The applier finished verifying `plan`.
+    VerifyDone { plan: u32 },
+
+    // -- blocked evaluations
+    /// The coalesced unblock after a capacity change.
     Unblock,
-    Reschedule(u32),
+
+    // -- clients
+    /// The node of `alloc` notices it.
+    AllocNotice { alloc: u32 },
+    /// The task of `alloc` started.
+    TaskStarted { alloc: u32 },
+    /// The task of `alloc` (its attempt `attempt`) exited.
+    TaskExited { alloc: u32, attempt: u32 },
+    /// The 200 ms update tick of `node`.
+    ClientFlush { node: u32 },
+    /// The leader's 50 ms batch of client updates.
+    ServerFlush,
+    /// The reschedule delay of failed `alloc` ran out.
+    Reschedule { alloc: u32 },
+    /// The stopped `alloc`'s task was killed on its node.
+    AllocKilled { alloc: u32 },
+
+    // -- fleet and faults
+    /// A spot interruption of `node` is due (background).
+    NodeDeath { node: u32 },
+    /// The servers notice that `node` missed its heartbeat.
+    NodeDetected { node: u32 },
+    /// The 2-minute interruption notice of `node` ran out.
+    SpotNotice { node: u32 },
+    /// Scripted fault number `fault` (background).
+    Fault { fault: u32 },
+    /// The autoscaler of `pool` ticks (background).
+    AutoscaleTick { pool: u32 },
+    /// Booting `node` registers.
+    NodeReady { node: u32 },
+    /// A new leader is elected.
     ElectionDone,
-    AllocKilled(u32),
+
+    // -- telemetry
+    /// A second closes (background).
+    Second,
 }
 
 impl Ev {
-    /// Background events do not keep a run alive.
+    /// Background events do not keep a run alive: a run whose only pending events are background ones is
+    /// idle.
     pub(super) fn background(&self) -> bool {
         matches!(
             self,
-            Ev::Second | Ev::AutoscaleTick(_) | Ev::NodeDeath(_) | Ev::Fault(_)
+            Ev::Second | Ev::AutoscaleTick { .. } | Ev::NodeDeath { .. } | Ev::Fault { .. }
         )
     }
 }

@@ -131,7 +131,7 @@ impl Fleet {
                 .map(|d| d.sample(&mut self.rng))
                 .unwrap_or(f64::INFINITY);
             if dt.is_finite() && (t as f64 + dt) < cx.max_time as f64 {
-                cx.push(t + dt as u64, Ev::NodeDeath(idx));
+                cx.push(t + dt as u64, Ev::NodeDeath { node: idx });
             }
         }
         idx
@@ -146,7 +146,10 @@ impl Fleet {
             detail: "2-minute interruption notice; draining".into(),
         });
         cx.raft_append(Entry::NodeDrain { node: n });
-        cx.push(cx.now + cx.p.spot_notice_us * US, Ev::SpotNotice(n));
+        cx.push(
+            cx.now + cx.p.spot_notice_us * US,
+            Ev::SpotNotice { node: n },
+        );
     }
 
     pub(super) fn node_death(
@@ -185,7 +188,7 @@ impl Fleet {
             cx.p.heartbeat_ttl_base_us(st.nodes_ready()) * US
         };
         let d = detection_delay_ns(&mut self.rng, ttl, cx.p.heartbeat_grace_us * US);
-        cx.push(now + d, Ev::NodeDetected(n));
+        cx.push(now + d, Ev::NodeDetected { node: n });
     }
 
     pub(super) fn node_detected(&mut self, st: &mut State, cx: &mut Ctx, n: u32) {
@@ -221,7 +224,7 @@ impl Fleet {
         let Some(a) = st.pools[pi as usize].cfg.autoscale.clone() else {
             return;
         };
-        cx.push(cx.now + a.interval_ns, Ev::AutoscaleTick(pi));
+        cx.push(cx.now + a.interval_ns, Ev::AutoscaleTick { pool: pi });
         let pool = &st.pools[pi as usize];
         let live = st.live_pool_nodes(pool) as u32;
         let booting = pool.booting;
@@ -245,7 +248,7 @@ impl Fleet {
                 let n = self.add_node(st, cx, &mut cl.rng, pi, cx.now);
                 st.pools[pi as usize].booting += 1;
                 cx.counters.nodes_added += 1;
-                cx.push(cx.now + a.boot_ns, Ev::NodeReady(n));
+                cx.push(cx.now + a.boot_ns, Ev::NodeReady { node: n });
             }
             cx.run_events.push(RunEvent {
                 t_ns: cx.now,
@@ -419,7 +422,7 @@ pub(super) fn apply_node_status(
         );
     }
     for j in jobs {
-        let e = st.create_eval(j, "node-update", n, index, cx.now);
+        let e = st.create_eval(j, TriggeredBy::NodeUpdate, n, index, cx.now);
         sched.enqueue_eval(st, cx, bl, e);
     }
 }
@@ -451,7 +454,7 @@ pub(super) fn apply_node_drain(
         views::emit(st, cx, index, ChangeKind::NodeDrain, &[], &[], &[], &[n]);
     }
     for j in jobs {
-        let e = st.create_eval(j, "node-drain", n, index, cx.now);
+        let e = st.create_eval(j, TriggeredBy::NodeDrain, n, index, cx.now);
         sched.enqueue_eval(st, cx, bl, e);
     }
 }

@@ -32,7 +32,7 @@ pub(super) enum Entry {
     },
     EvalCreate {
         job: u32,
-        triggered_by: &'static str,
+        triggered_by: TriggeredBy,
         node: u32,
     },
     NodeStatus {
@@ -107,7 +107,7 @@ impl Ctx {
             let done = self.raft.fsm_apply(commit, cost);
             // every server applies every entry
             self.charge_all(cost);
-            self.push(done, Ev::Applied(id));
+            self.push(done, Ev::Applied { entry: id });
         }
         self.committed_buf = buf;
     }
@@ -310,7 +310,7 @@ fn apply_register(
         );
         return;
     }
-    let e = st.create_eval(j, "job-register", NONE, index, cx.now);
+    let e = st.create_eval(j, TriggeredBy::JobRegister, NONE, index, cx.now);
     views::emit(
         st,
         cx,
@@ -381,7 +381,7 @@ fn apply_deregister(
     if let Some(b) = bl.set.remove_job(j) {
         st.evals[b as usize].status = EvalStatus::Canceled;
     }
-    let e = st.create_eval(j, "job-deregister", NONE, index, cx.now);
+    let e = st.create_eval(j, TriggeredBy::JobDeregister, NONE, index, cx.now);
     views::emit(
         st,
         cx,

@@ -62,7 +62,7 @@ use fsm::Entry;
 use metrics::Telemetry;
 use requests::{Request, Requests};
 use scheduler::{Plan, Scheduler, Worker};
-use state::{Alloc, GroupRt, Job, Slot, SlotState, State, TIME_NONE};
+use state::{Alloc, GroupRt, Job, Slot, SlotState, State, TriggeredBy, TIME_NONE};
 
 const US: u64 = 1_000;
 const SEC: u64 = 1_000_000_000;
@@ -245,11 +245,11 @@ impl Cluster {
             }
         }
         for (i, f) in fl.faults.iter().enumerate() {
-            cx.q.push(f.at_ns, Ev::Fault(i as u32));
+            cx.q.push(f.at_ns, Ev::Fault { fault: i as u32 });
         }
         for pi in 0..st.pools.len() {
             if let Some(a) = &st.pools[pi].cfg.autoscale {
-                cx.q.push(a.interval_ns, Ev::AutoscaleTick(pi as u32));
+                cx.q.push(a.interval_ns, Ev::AutoscaleTick { pool: pi as u32 });
             }
         }
         cx.q.push(SEC, Ev::Second);
@@ -396,27 +396,27 @@ impl Cluster {
             tel,
         } = self;
         match ev {
-            Ev::RequestArrive(r) => rq.arrive(st, cx, r),
+            Ev::RequestArrive { req } => rq.arrive(st, cx, req),
             Ev::DiskDone => cx.disk_done(),
-            Ev::Applied(id) => fsm::applied(st, cx, rq, sched, ap, bl, cl, id),
-            Ev::WorkerDone(p) => sched.worker_done(st, cx, ap, p),
-            Ev::NackTimeout(e, seq) => sched.nack_timeout(st, cx, e, seq),
-            Ev::Redeliver(e) => sched.redeliver(st, cx, e),
-            Ev::VerifyDone(p) => ap.verify_done(st, cx, sched, p),
+            Ev::Applied { entry } => fsm::applied(st, cx, rq, sched, ap, bl, cl, entry),
+            Ev::WorkerDone { plan } => sched.worker_done(st, cx, ap, plan),
+            Ev::NackTimeout { eval, seq } => sched.nack_timeout(st, cx, eval, seq),
+            Ev::Redeliver { eval } => sched.redeliver(st, cx, eval),
+            Ev::VerifyDone { plan } => ap.verify_done(st, cx, sched, plan),
             Ev::Unblock => bl.on_unblock(st, cx, sched),
-            Ev::AllocNotice(a) => cl.alloc_notice(st, cx, a),
-            Ev::TaskStarted(a) => cl.task_started(st, cx, a),
-            Ev::TaskExited(a, attempt) => cl.task_exited(st, cx, a, attempt),
-            Ev::ClientFlush(n) => cl.client_flush(st, cx, n),
+            Ev::AllocNotice { alloc } => cl.alloc_notice(st, cx, alloc),
+            Ev::TaskStarted { alloc } => cl.task_started(st, cx, alloc),
+            Ev::TaskExited { alloc, attempt } => cl.task_exited(st, cx, alloc, attempt),
+            Ev::ClientFlush { node } => cl.client_flush(st, cx, node),
             Ev::ServerFlush => cl.server_flush(cx),
-            Ev::Reschedule(a) => cl.reschedule(st, cx, a),
-            Ev::AllocKilled(a) => cl.alloc_killed(st, cx, a),
-            Ev::NodeDeath(n) => fl.on_node_death(st, cx, n),
-            Ev::NodeDetected(n) => fl.node_detected(st, cx, n),
-            Ev::SpotNotice(n) => fl.on_spot_notice_expired(st, cx, n),
-            Ev::Fault(i) => fl.fault(st, cx, i),
-            Ev::AutoscaleTick(pi) => fl.autoscale(st, cx, cl, pi),
-            Ev::NodeReady(n) => fleet::on_node_ready(st, cx, bl, n),
+            Ev::Reschedule { alloc } => cl.reschedule(st, cx, alloc),
+            Ev::AllocKilled { alloc } => cl.alloc_killed(st, cx, alloc),
+            Ev::NodeDeath { node } => fl.on_node_death(st, cx, node),
+            Ev::NodeDetected { node } => fl.node_detected(st, cx, node),
+            Ev::SpotNotice { node } => fl.on_spot_notice_expired(st, cx, node),
+            Ev::Fault { fault } => fl.fault(st, cx, fault),
+            Ev::AutoscaleTick { pool } => fl.autoscale(st, cx, cl, pool),
+            Ev::NodeReady { node } => fleet::on_node_ready(st, cx, bl, node),
             Ev::ElectionDone => fleet::election_done(st, cx, rq, sched, ap),
             Ev::Second => tel.second(st, cx, sched, ap, bl),
         }

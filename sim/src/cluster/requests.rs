@@ -77,7 +77,10 @@ impl Requests {
         let id = self.next;
         self.next += 1;
         self.pending.insert(id, req);
-        cx.push(cx.now + cx.p.api_rtt_us * US / 2, Ev::RequestArrive(id));
+        cx.push(
+            cx.now + cx.p.api_rtt_us * US / 2,
+            Ev::RequestArrive { req: id },
+        );
         RequestId(id)
     }
 

@@ -192,7 +192,7 @@ impl Scheduler {
             }
         };
         self.workers[w as usize].eval = e;
-        cx.push(cx.now + extra_delay + cost, Ev::WorkerDone(pid));
+        cx.push(cx.now + extra_delay + cost, Ev::WorkerDone { plan: pid });
     }
 
     /// Computes the plan of eval `e` for worker `w` from the state now; returns it with its compute time.
@@ -541,7 +541,7 @@ impl Scheduler {
         let mut changed = vec![e];
         if block
             && status == EvalStatus::Complete
-            && st.evals[e as usize].triggered_by == "queued-allocs"
+            && st.evals[e as usize].triggered_by == TriggeredBy::QueuedAllocs
         {
             // An unblocked eval that still cannot place is re-blocked as it is ([src] `Worker.ReblockEval`).
             let ev = &mut st.evals[e as usize];
@@ -555,7 +555,7 @@ impl Scheduler {
             }
             bl.capacity_check_after_block(cx);
         } else if block && status == EvalStatus::Complete {
-            let b = st.create_eval(job, "queued-allocs", NONE, index, cx.now);
+            let b = st.create_eval(job, TriggeredBy::QueuedAllocs, NONE, index, cx.now);
             st.evals[b as usize].status = EvalStatus::Blocked;
             st.evals[b as usize].previous_eval = e;
             st.evals[e as usize].blocked_eval = b;
@@ -592,7 +592,7 @@ impl Scheduler {
         let seq = ev.nack_seq;
         cx.push(
             cx.now + cx.p.broker_nack_timeout_us * US,
-            Ev::NackTimeout(e, seq),
+            Ev::NackTimeout { eval: e, seq },
         );
     }
 
@@ -624,7 +624,7 @@ impl Scheduler {
             } else {
                 cx.p.broker_subsequent_nack_delay_us
             };
-            cx.push(cx.now + delay * US, Ev::Redeliver(e));
+            cx.push(cx.now + delay * US, Ev::Redeliver { eval: e });
         }
     }
 

@@ -54,7 +54,7 @@ pub(super) struct Job {
 pub(super) struct Eval {
     pub(super) job: u32,
     pub(super) priority: u32,
-    pub(super) triggered_by: &'static str,
+    pub(super) triggered_by: TriggeredBy,
     pub(super) status: EvalStatus,
     pub(super) status_description: String,
     pub(super) create_index: u64,
@@ -107,6 +107,37 @@ pub(super) struct Alloc {
 }
 
 pub(super) const TIME_NONE: SimTime = u64::MAX;
+
+/// Why an evaluation was created (Nomad's `TriggeredBy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TriggeredBy {
+    /// A job was registered (or dispatched).
+    JobRegister,
+    /// A job was deregistered.
+    JobDeregister,
+    /// A node went down with allocations of the job.
+    NodeUpdate,
+    /// A node with allocations of the job started draining.
+    NodeDrain,
+    /// A failed allocation's reschedule delay ran out.
+    AllocFailure,
+    /// The blocked evaluation of a job (created when an evaluation could not place everything).
+    QueuedAllocs,
+}
+
+impl TriggeredBy {
+    /// Nomad's wire spelling.
+    pub(super) fn as_str(self) -> &'static str {
+        match self {
+            TriggeredBy::JobRegister => "job-register",
+            TriggeredBy::JobDeregister => "job-deregister",
+            TriggeredBy::NodeUpdate => "node-update",
+            TriggeredBy::NodeDrain => "node-drain",
+            TriggeredBy::AllocFailure => "alloc-failure",
+            TriggeredBy::QueuedAllocs => "queued-allocs",
+        }
+    }
+}
 
 /// What the servers and the clients hold: the arenas of jobs, evaluations, allocations, nodes and plans in
 /// flight, and the derived indexes and gauges kept in step with them.
@@ -187,7 +218,7 @@ impl State {
     pub(super) fn create_eval(
         &mut self,
         job: u32,
-        triggered_by: &'static str,
+        triggered_by: TriggeredBy,
         node: u32,
         index: u64,
         now: SimTime,

@@ -191,7 +191,10 @@ impl Cluster {
                             .map(|e| {
                                 format!(
                                     "{}:{:?}:d{}:t{}",
-                                    e.triggered_by, e.status, e.deliveries, e.token
+                                    e.triggered_by.as_str(),
+                                    e.status,
+                                    e.deliveries,
+                                    e.token
                                 )
                             })
                             .collect();
@@ -352,7 +355,7 @@ pub(super) fn eval_view(st: &State, e: u32) -> EvalView {
         job_id: job.spec.id.clone(),
         priority: ev.priority,
         job_type: job.spec.job_type,
-        triggered_by: ev.triggered_by,
+        triggered_by: ev.triggered_by.as_str(),
         status: ev.status,
         status_description: ev.status_description.clone(),
         job_modify_index: ev.job_modify_index,
