@@ -332,3 +332,103 @@ impl Applier {
         self.try_start(st, cx);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit;
+    use super::*;
+
+    /// Verifies plan `pid` now (what `try_start` does first) and returns it.
+    fn verify(c: &mut Cluster, pid: u32) -> &Plan {
+        let pr = c.st.plans[pid as usize].as_ref().unwrap().priority;
+        c.ap.enqueue(pr, pid);
+        c.ap.try_start(&mut c.st, &mut c.cx);
+        assert!(c.ap.busy, "the applier took the plan");
+        c.st.plans[pid as usize].as_ref().unwrap()
+    }
+
+    #[test]
+    fn partial_commit_rejects_whole_nodes_only() {
+        let mut c = testkit::cluster(2);
+        let (_, e) = testkit::add_job(&mut c.st, testkit::spec("j", 3, 600, false));
+        // Slot 0 fits on node 0; node 1 gets two placements of 600 MHz on 1000: the second does not fit,
+        // so node 1 is rejected as a whole (both its placements), node 0 commits.
+        let pid = testkit::plan(&mut c.st, e, 0, &[0, 1, 1]);
+        let plan = verify(&mut c, pid);
+        assert_eq!(plan.accepted, vec![true, false, false]);
+        assert_eq!(plan.rejected_nodes, 1);
+        assert_eq!(c.st.nodes[0].cpu_used, 600, "accepted placement reserved");
+        assert_eq!(c.st.nodes[1].cpu_used, 0, "rejected node released");
+        assert_eq!(c.cx.counters.plan_node_rejections, 1);
+    }
+
+    #[test]
+    fn all_at_once_drops_the_whole_plan() {
+        let mut c = testkit::cluster(2);
+        let (_, e) = testkit::add_job(&mut c.st, testkit::spec("j", 3, 600, true));
+        let pid = testkit::plan(&mut c.st, e, 0, &[0, 1, 1]);
+        let plan = verify(&mut c, pid);
+        assert_eq!(plan.accepted, vec![false, false, false]);
+        assert_eq!(c.st.nodes[0].cpu_used, 0, "nothing reserved");
+    }
+
+    #[test]
+    fn stale_token_is_rejected_without_touching_nodes() {
+        let mut c = testkit::cluster(2);
+        let (_, e) = testkit::add_job(&mut c.st, testkit::spec("j", 2, 100, false));
+        c.st.evals[e as usize].token = 5; // redelivered since the plan was computed with token 4
+        let pid = testkit::plan(&mut c.st, e, 4, &[0, 1]);
+        let plan = verify(&mut c, pid);
+        assert_eq!(plan.accepted, vec![false, false]);
+        assert_eq!(
+            plan.rejected_nodes, 2,
+            "every node of a stale plan counts as rejected"
+        );
+        assert_eq!(c.st.nodes[0].cpu_used + c.st.nodes[1].cpu_used, 0);
+    }
+
+    #[test]
+    fn queue_serves_priority_then_fifo_and_one_plan_at_a_time() {
+        let mut c = testkit::cluster(2);
+        let mut plans = Vec::new();
+        for (id, pr) in [("a", 50), ("b", 70), ("c", 50)] {
+            let mut s = testkit::spec(id, 1, 100, false);
+            s.priority = pr;
+            let (_, e) = testkit::add_job(&mut c.st, s);
+            let pid = testkit::plan(&mut c.st, e, 0, &[0]);
+            c.ap.enqueue(pr, pid);
+            plans.push(pid);
+        }
+        let order: Vec<u32> = c.ap.queue.iter().map(|k| k.2).collect();
+        assert_eq!(order, vec![plans[1], plans[0], plans[2]]);
+        c.ap.try_start(&mut c.st, &mut c.cx);
+        assert_eq!(
+            c.ap.queue.len(),
+            2,
+            "the highest-priority plan is being verified"
+        );
+        c.ap.try_start(&mut c.st, &mut c.cx);
+        assert_eq!(c.ap.queue.len(), 2, "one plan verifies at a time");
+    }
+
+    #[test]
+    fn pipeline_depth_one_waits_for_the_inflight_apply() {
+        let mut c = testkit::cluster(2);
+        let (_, e1) = testkit::add_job(&mut c.st, testkit::spec("a", 1, 100, false));
+        let (_, e2) = testkit::add_job(&mut c.st, testkit::spec("b", 1, 100, false));
+        let p1 = testkit::plan(&mut c.st, e1, 0, &[0]);
+        let p2 = testkit::plan(&mut c.st, e2, 0, &[1]);
+        c.ap.enqueue(50, p1);
+        c.ap.enqueue(50, p2);
+        let Cluster {
+            st, cx, sched, ap, ..
+        } = &mut c;
+        ap.try_start(st, cx);
+        ap.verify_done(st, cx, sched, p1);
+        assert_eq!(ap.inflight, Some(p1), "p1 goes to Raft");
+        assert!(ap.busy, "p2 verifies while p1's apply is in flight");
+        ap.verify_done(st, cx, sched, p2);
+        assert_eq!(ap.waiting, Some(p2), "p2 waits for p1's apply");
+        assert_eq!(ap.inflight, Some(p1));
+    }
+}

@@ -131,3 +131,43 @@ impl State {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit;
+    use super::*;
+
+    #[test]
+    fn capacity_change_schedules_one_coalesced_unblock() {
+        let mut c = testkit::cluster(1);
+        let before = c.cx.q.len();
+        c.bl.capacity_changed(&mut c.cx);
+        assert_eq!(c.cx.q.len(), before, "nothing blocked: no unblock");
+        let (j, e) = testkit::add_job(&mut c.st, testkit::spec("j", 1, 600, false));
+        c.bl.set.block(j, e, 50, (600, 100));
+        c.bl.capacity_changed(&mut c.cx);
+        c.bl.capacity_changed(&mut c.cx);
+        assert_eq!(c.cx.q.len(), before + 1, "two changes, one unblock");
+    }
+
+    #[test]
+    fn unblock_releases_only_what_fits_in_free_capacity() {
+        let mut c = testkit::cluster(1);
+        let (j, e) = testkit::add_job(&mut c.st, testkit::spec("j", 1, 600, false));
+        c.st.evals[e as usize].status = EvalStatus::Blocked;
+        c.bl.set.block(j, e, 50, (600, 100));
+        c.st.nodes[0].cpu_used = 500; // 500 MHz free: the 600 MHz allocation does not fit
+        let Cluster {
+            st, cx, sched, bl, ..
+        } = &mut c;
+        bl.unblock(st, cx, sched);
+        assert_eq!(bl.set.len(), 1, "still blocked");
+        assert_eq!(st.evals[e as usize].status, EvalStatus::Blocked);
+        assert_eq!(cx.counters.evals_processed, 1, "its failed pass is charged");
+        st.nodes[0].cpu_used = 0; // capacity freed
+        bl.unblock(st, cx, sched);
+        assert!(bl.set.is_empty(), "released");
+        assert_eq!(st.evals[e as usize].status, EvalStatus::Pending);
+        assert_eq!(sched.broker.unacked_len(), 1, "dispatched to a worker");
+    }
+}

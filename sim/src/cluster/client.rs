@@ -320,3 +320,85 @@ impl Clients {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit;
+    use super::*;
+
+    #[test]
+    fn updates_are_batched_on_the_nodes_200ms_tick() {
+        let mut c = testkit::cluster(1);
+        let period = c.cx.p.client_update_batch_us * US;
+        let phase = c.st.nodes[0].tick_phase;
+        c.cx.now = 5 * SEC + 7;
+        let before = c.cx.q.len();
+        queue_client_update(&mut c.st, &mut c.cx, 0, 3);
+        queue_client_update(&mut c.st, &mut c.cx, 0, 4);
+        queue_client_update(&mut c.st, &mut c.cx, 0, 3);
+        assert_eq!(c.cx.q.len(), before + 1, "one flush for the batch");
+        assert_eq!(c.st.nodes[0].pending_updates, vec![3, 4, 3]);
+        // The flush is the node's next tick: phase-aligned, within one period.
+        let (mut t, mut ev) = c.cx.q.pop().unwrap();
+        while !matches!(ev, Ev::ClientFlush { .. }) {
+            (t, ev) = c.cx.q.pop().unwrap();
+        }
+        assert!(t > c.cx.now && t - c.cx.now <= period, "flush at {t}");
+        assert_eq!(t % period, phase % period, "on the node's tick phase");
+    }
+
+    #[test]
+    fn flush_sends_each_alloc_once_and_batches_on_the_leader() {
+        let mut c = testkit::cluster(1);
+        c.st.nodes[0].pending_updates = vec![1, 0, 1];
+        c.st.nodes[0].flush_scheduled = true;
+        for _ in 0..2 {
+            c.st.allocs.push(testkit_alloc());
+        }
+        let Cluster { st, cx, cl, .. } = &mut c;
+        cl.client_flush(st, cx, 0);
+        assert_eq!(
+            cl.server_batch.iter().map(|u| u.0).collect::<Vec<_>>(),
+            vec![0, 1],
+            "deduplicated, in alloc order"
+        );
+        assert!(
+            cl.server_flush_scheduled,
+            "the leader's 50 ms batch is armed"
+        );
+        assert!(!st.nodes[0].flush_scheduled);
+    }
+
+    fn testkit_alloc() -> Alloc {
+        Alloc {
+            job: 0,
+            group: 0,
+            slot: 0,
+            node: 0,
+            eval: 0,
+            cpu: 1,
+            mem: 1,
+            create_time: 0,
+            modify_time: 0,
+            received: TIME_NONE,
+            started: TIME_NONE,
+            finished: TIME_NONE,
+            create_index: 0,
+            modify_index: 0,
+            client_side: ClientStatus::Running,
+            server_status: ClientStatus::Pending,
+            desired: DesiredStatus::Run,
+            prev: NONE,
+            next: NONE,
+            restarts: 0,
+            rescheduled: false,
+            lost: false,
+            freed: false,
+            alloc_time_ns: 0,
+            nodes_evaluated: 0,
+            run_ns: 0,
+            recorded_ok: None,
+            attempt: 0,
+        }
+    }
+}

@@ -29,6 +29,8 @@ mod metrics;
 mod requests;
 mod scheduler;
 mod state;
+#[cfg(test)]
+mod testkit;
 mod views;
 
 use std::cmp::Reverse;

@@ -637,3 +637,55 @@ impl Scheduler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit;
+    use super::*;
+
+    #[test]
+    fn plan_sees_its_own_placements_but_leaves_node_usage_alone() {
+        let mut c = testkit::cluster(2);
+        let (j, e) = testkit::add_job(&mut c.st, testkit::spec("j", 2, 600, false));
+        let Cluster { st, cx, sched, .. } = &mut c;
+        let (plan, cost) = sched.compute_plan(st, cx, e, 0, 0);
+        let mut nodes: Vec<u32> = plan.placements.iter().map(|p| p.node).collect();
+        nodes.sort_unstable();
+        assert_eq!(
+            nodes,
+            vec![0, 1],
+            "600 + 600 > 1000: the overlay spreads them"
+        );
+        assert!(
+            st.nodes.iter().all(|n| n.cpu_used == 0),
+            "live usage untouched"
+        );
+        assert!(cost >= cx.p.sched_eval_base_us * US);
+        let slots = &st.jobs[j as usize].groups[0].slots;
+        assert!(slots.iter().all(|s| s.state == SlotState::Planned));
+    }
+
+    #[test]
+    fn a_group_that_cannot_place_fails_once() {
+        let mut c = testkit::cluster(1);
+        let (_, e) = testkit::add_job(&mut c.st, testkit::spec("j", 3, 600, false));
+        let Cluster { st, cx, sched, .. } = &mut c;
+        let (plan, _) = sched.compute_plan(st, cx, e, 0, 0);
+        assert_eq!(plan.placements.len(), 1);
+        assert_eq!(plan.failed_tgs, vec![0]);
+    }
+
+    #[test]
+    fn stale_nack_timer_is_ignored() {
+        let mut c = testkit::cluster(1);
+        let (_, e) = testkit::add_job(&mut c.st, testkit::spec("j", 1, 100, false));
+        let Cluster { st, cx, sched, .. } = &mut c;
+        sched.arm_nack(st, cx, e);
+        let seq = st.evals[e as usize].nack_seq;
+        sched.pause_nack(st, e);
+        sched.nack_timeout(st, cx, e, seq);
+        assert_eq!(cx.counters.nacks, 0, "paused timer: stale");
+        sched.nack_timeout(st, cx, e, st.evals[e as usize].nack_seq);
+        assert_eq!(cx.counters.nacks, 1);
+    }
+}
