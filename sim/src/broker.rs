@@ -99,6 +99,7 @@ impl EvalBroker {
     }
 
     /// Evaluations waiting behind another of their job.
+    #[cfg(test)]
     pub fn pending_len(&self) -> usize {
         self.pending.values().map(|p| p.len()).sum()
     }
@@ -160,6 +161,7 @@ impl BlockedEvals {
     }
 
     /// Capacity changed: every blocked evaluation is released, in broker order.
+    #[cfg(test)]
     pub fn unblock_all(&mut self) -> Vec<(u32, u32)> {
         let out = self.iter().collect();
         self.by_job.clear();

@@ -143,7 +143,7 @@ params! {
     /// Heartbeat TTL given to every node after a leader failover, µs. [src] 300 s (`failoverHeartbeatTTL`).
     failover_heartbeat_ttl_us: u64 = 300_000_000;
     /// Probability that a rate-based spot interruption comes with a usable 2-minute notice (drain). [est]
-    /// ci-traffic.md: "the 2-minute notice rarely arrives".
+    /// CI operators report that the 2-minute notice rarely arrives in time to drain.
     spot_notice_probability: f64 = 0.1;
     /// Time for a client to kill a stopped allocation's task, µs. [est] docker stop of an idle container.
     client_kill_us: u64 = 500_000;

@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn fit_vectors_from_the_reference() {
-        // (free_cpu, free_mem) → binpack / spread raw scores, scheduler-model.md §2.
+        // (free_cpu, free_mem) → binpack / spread raw scores, Nomad `ScoreFitBinPack` / `ScoreFitSpread` ([src] `nomad/structs/funcs.go`).
         let v = [
             ((0.9, 0.9), 4.113, 13.887),
             ((0.5, 0.5), 13.675, 4.325),

@@ -3,7 +3,8 @@
 //!
 //! The same core serves both drivers ([`crate::driver`]): [`crate::runner`] runs a scenario to completion as
 //! fast as possible, and the emulator advances it in real time, submitting requests and reading the
-//! [`ChangeBatch`]es it emits. The pipeline of one job follows `scheduler-model.md` §1:
+//! [`ChangeBatch`]es it emits. The pipeline of one job follows Nomad's ([src] `nomad/job_endpoint.go`,
+//! `nomad/eval_broker.go`, `nomad/worker.go`, `nomad/plan_apply.go`, `client/client.go`):
 //!
 //! 1. a register request reaches the leader (½ API RTT), becomes a Raft entry, commits and is applied by
 //!    the FSM, which creates the job and its evaluation;
@@ -17,6 +18,26 @@
 //! 4. clients notice new allocs, pull images (deduplicated, cached, collected after 3 min), start tasks and
 //!    report status in 200 ms batches; the leader batches updates into Raft every 50 ms;
 //! 5. faults (spot losses, leader changes) make allocations lost; the reconciler replaces them.
+//!
+//! ## Layout
+//! [`Cluster`] is a facade: submit, advance/step, inject faults, read. The one event queue lives in
+//! [`ctx::Ctx`] with the clock, the parameters, the Raft log and the outputs; the arenas live in
+//! [`state::State`]; each subsystem owns its own part and reacts to the events of [`event::Ev`]:
+//!
+//! | file | part | reacts to |
+//! |---|---|---|
+//! | `requests.rs` | `Requests` | `RequestArrive` |
+//! | `fsm.rs` | (the log in `Ctx`) | `DiskDone`, `Applied` (dispatches each entry to its subsystem) |
+//! | `scheduler.rs` | `Scheduler` (broker, workers, planning overlay) | `WorkerDone`, `NackTimeout`, `Redeliver` |
+//! | `applier.rs` | `Applier` (plan queue, pipeline) | `VerifyDone` |
+//! | `blocked.rs` | `Blocked` | `Unblock` |
+//! | `client.rs` | `Clients` | `AllocNotice`, `TaskStarted`, `TaskExited`, `ClientFlush`, `ServerFlush`, `Reschedule`, `AllocKilled` |
+//! | `fleet.rs` | `Fleet` (faults, autoscaling) | `NodeDeath`, `NodeDetected`, `SpotNotice`, `Fault`, `AutoscaleTick`, `NodeReady`, `ElectionDone` |
+//! | `metrics.rs` | `Telemetry` | `Second` |
+//! | `views.rs` | — | builds Nomad-shaped views and change batches from `State` |
+//!
+//! A reaction takes `(&mut State, &mut Ctx, &mut Own)` plus the other parts it crosses into, all disjoint
+//! borrows of the facade's fields: no shared mutable aliasing, no dynamic dispatch.
 
 mod applier;
 mod blocked;
