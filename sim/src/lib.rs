@@ -57,6 +57,7 @@ pub mod driver;
 pub mod duration;
 pub mod engine;
 pub mod error;
+pub(crate) mod ids;
 pub mod instances;
 pub mod params;
 pub(crate) mod raft;

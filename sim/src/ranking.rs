@@ -61,7 +61,7 @@ pub fn limit(
 pub const MAX_SKIP: usize = 3;
 
 /// Fisher–Yates shuffle of `order` with `rng`.
-pub fn shuffle<R: Rng>(order: &mut [u32], rng: &mut R) {
+pub fn shuffle<T, R: Rng>(order: &mut [T], rng: &mut R) {
     for i in (1..order.len()).rev() {
         let j = rng.random_range(0..=i);
         order.swap(i, j);

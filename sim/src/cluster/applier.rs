@@ -6,15 +6,15 @@ use super::*;
 /// The leader's plan queue and its single plan applier.
 pub(super) struct Applier {
     /// Plans waiting, highest priority first, then FIFO: `(priority, seq, plan)`.
-    pub(super) queue: BTreeSet<(Reverse<u32>, u64, u32)>,
+    pub(super) queue: BTreeSet<(Reverse<u32>, u64, PlanIx)>,
     /// FIFO counter of the queue.
     pub(super) seq: u64,
     /// Verifying a plan now.
     pub(super) busy: bool,
     /// The plan whose Raft apply is in flight.
-    pub(super) inflight: Option<u32>,
+    pub(super) inflight: Option<PlanIx>,
     /// A verified plan waiting for the in-flight apply to finish (pipeline depth 1).
-    pub(super) waiting: Option<u32>,
+    pub(super) waiting: Option<PlanIx>,
 }
 
 impl Applier {
@@ -29,7 +29,7 @@ impl Applier {
     }
 
     /// Queues a plan submitted by a worker.
-    pub(super) fn enqueue(&mut self, priority: u32, pid: u32) {
+    pub(super) fn enqueue(&mut self, priority: u32, pid: PlanIx) {
         self.queue.insert((Reverse(priority), self.seq, pid));
         self.seq += 1;
     }
@@ -43,11 +43,11 @@ impl Applier {
             return;
         };
         let stale = {
-            let plan = st.plans[pid as usize].as_ref().expect("plan");
-            st.evals[plan.eval as usize].token != plan.token
+            let plan = st.plans[pid].as_ref().expect("plan");
+            st.evals[plan.eval].token != plan.token
         };
-        let mut plan = st.plans[pid as usize].take().expect("plan");
-        let mut nodes_in_plan: Vec<u32> = plan.placements.iter().map(|p| p.node).collect();
+        let mut plan = st.plans[pid].take().expect("plan");
+        let mut nodes_in_plan: Vec<NodeIx> = plan.placements.iter().map(|p| p.node).collect();
         nodes_in_plan.sort_unstable();
         nodes_in_plan.dedup();
         let t_verify = (cx.p.plan_verify_base_us
@@ -56,11 +56,11 @@ impl Applier {
         plan.accepted = vec![false; plan.placements.len()];
         if !stale {
             // Verify node by node against current state (which includes verified in-flight plans).
-            let mut reject_node: Vec<u32> = Vec::new();
-            let spec = st.jobs[plan.job as usize].spec.clone();
+            let mut reject_node: Vec<NodeIx> = Vec::new();
+            let spec = st.jobs[plan.job].spec.clone();
             for (i, pl) in plan.placements.iter().enumerate() {
                 let g = &spec.groups[pl.group as usize];
-                let nd = &mut st.nodes[pl.node as usize];
+                let nd = &mut st.nodes[pl.node];
                 if reject_node.contains(&pl.node) {
                     continue;
                 }
@@ -81,7 +81,7 @@ impl Applier {
                 for (i, pl) in plan.placements.iter().enumerate() {
                     if plan.accepted[i] && reject_node.contains(&pl.node) {
                         let g = &spec.groups[pl.group as usize];
-                        let nd = &mut st.nodes[pl.node as usize];
+                        let nd = &mut st.nodes[pl.node];
                         nd.cpu_used -= g.cpu_mhz;
                         nd.mem_used -= g.memory_mb;
                         plan.accepted[i] = false;
@@ -91,7 +91,7 @@ impl Applier {
                     for (i, pl) in plan.placements.iter().enumerate() {
                         if plan.accepted[i] {
                             let g = &spec.groups[pl.group as usize];
-                            let nd = &mut st.nodes[pl.node as usize];
+                            let nd = &mut st.nodes[pl.node];
                             nd.cpu_used -= g.cpu_mhz;
                             nd.mem_used -= g.memory_mb;
                             plan.accepted[i] = false;
@@ -108,7 +108,7 @@ impl Applier {
             plan.rejected_nodes = nodes_in_plan.len() as u32;
         }
         cx.charge_leader(t_verify);
-        st.plans[pid as usize] = Some(plan);
+        st.plans[pid] = Some(plan);
         self.busy = true;
         cx.push(cx.now + t_verify, Ev::VerifyDone { plan: pid });
     }
@@ -119,7 +119,7 @@ impl Applier {
         st: &mut State,
         cx: &mut Ctx,
         sched: &mut Scheduler,
-        pid: u32,
+        pid: PlanIx,
     ) {
         self.busy = false;
         if self.inflight.is_some() {
@@ -135,9 +135,9 @@ impl Applier {
         st: &mut State,
         cx: &mut Ctx,
         sched: &mut Scheduler,
-        pid: u32,
+        pid: PlanIx,
     ) {
-        let plan = st.plans[pid as usize].as_mut().expect("plan");
+        let plan = st.plans[pid].as_mut().expect("plan");
         plan.create_time = cx.now;
         let nothing = !plan.accepted.iter().any(|&a| a) && plan.stops.is_empty();
         if nothing {
@@ -158,19 +158,19 @@ impl Applier {
         sched: &mut Scheduler,
         bl: &mut Blocked,
         cl: &mut Clients,
-        pid: u32,
+        pid: PlanIx,
         index: u64,
     ) {
         self.inflight = None;
         if let Some(wp) = self.waiting.take() {
             self.submit_plan(st, cx, sched, wp);
         }
-        let plan = st.plans[pid as usize].take().expect("plan");
+        let plan = st.plans[pid].take().expect("plan");
         let j = plan.job;
-        let mut changed_allocs: Vec<u32> = Vec::new();
+        let mut changed_allocs: Vec<AllocIx> = Vec::new();
         // Stops (and lost marks) free resources at commit.
         for &(a, lost) in &plan.stops {
-            let al = &mut st.allocs[a as usize];
+            let al = &mut st.allocs[a];
             al.desired = DesiredStatus::Stop;
             al.modify_index = index;
             al.modify_time = plan.create_time;
@@ -179,18 +179,18 @@ impl Applier {
             }
             st.release_alloc(a, cx.now);
             let (node, g, s) = {
-                let al = &st.allocs[a as usize];
+                let al = &st.allocs[a];
                 (al.node, al.group as usize, al.slot as usize)
             };
-            if !st.nodes[node as usize].dead {
+            if !st.nodes[node].dead {
                 cx.push(
                     cx.now + (cx.p.client_notice_us + cx.p.client_kill_us) * US,
                     Ev::AllocKilled { alloc: a },
                 );
             }
-            let stopped = st.jobs[j as usize].stopped;
-            let slot = &mut st.jobs[j as usize].groups[g].slots[s];
-            if slot.alloc == a && slot.state == SlotState::Placed {
+            let stopped = st.jobs[j].stopped;
+            let slot = &mut st.jobs[j].groups[g].slots[s];
+            if slot.alloc == Some(a) && slot.state == SlotState::Placed {
                 slot.state = if stopped {
                     SlotState::Done
                 } else {
@@ -199,20 +199,19 @@ impl Applier {
             }
             changed_allocs.push(a);
         }
-        let spec = st.jobs[j as usize].spec.clone();
+        let spec = st.jobs[j].spec.clone();
         let mut placed = 0u64;
         for (i, pl) in plan.placements.iter().enumerate() {
-            let slot_state =
-                st.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize].state;
+            let slot_state = st.jobs[j].groups[pl.group as usize].slots[pl.slot as usize].state;
             if !plan.accepted[i] {
-                let sl = &mut st.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+                let sl = &mut st.jobs[j].groups[pl.group as usize].slots[pl.slot as usize];
                 if slot_state == SlotState::Planned && sl.plan_token == plan.token {
                     sl.state = SlotState::Empty;
                 }
                 continue;
             }
             let g = &spec.groups[pl.group as usize];
-            let a = st.allocs.len() as u32;
+            let a = st.allocs.next_ix();
             let (run_ns, recorded_ok) = match &g.run {
                 RunPlan::Model { duration, .. } => (
                     match *duration {
@@ -231,9 +230,10 @@ impl Applier {
                         // A replacement of a failed allocation replays the next recorded replacement
                         // outcome (entries at `count + k`); first attempts (and replacements of lost
                         // allocations, whose work restarts) replay entry `slot % len`.
-                        let replacing_failed = pl.prev != NONE
-                            && st.allocs[pl.prev as usize].server_status == ClientStatus::Failed;
-                        let grt = &mut st.jobs[j as usize].groups[pl.group as usize];
+                        let replacing_failed = pl
+                            .prev
+                            .is_some_and(|p| st.allocs[p].server_status == ClientStatus::Failed);
+                        let grt = &mut st.jobs[j].groups[pl.group as usize];
                         let next = (g.count + grt.replacements_used) as usize;
                         let idx = if replacing_failed && next < v.len() {
                             grt.replacements_used += 1;
@@ -246,7 +246,7 @@ impl Applier {
                     }
                 }
             };
-            let rescheduled = pl.prev != NONE;
+            let rescheduled = pl.prev.is_some();
             st.allocs.push(Alloc {
                 job: j,
                 group: pl.group,
@@ -266,7 +266,7 @@ impl Applier {
                 server_status: ClientStatus::Pending,
                 desired: DesiredStatus::Run,
                 prev: pl.prev,
-                next: NONE,
+                next: None,
                 restarts: 0,
                 rescheduled,
                 lost: false,
@@ -277,15 +277,15 @@ impl Applier {
                 recorded_ok,
                 attempt: 0,
             });
-            if pl.prev != NONE {
-                st.allocs[pl.prev as usize].next = a;
+            if let Some(p) = pl.prev {
+                st.allocs[p].next = Some(a);
             }
-            let slot = &mut st.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+            let slot = &mut st.jobs[j].groups[pl.group as usize].slots[pl.slot as usize];
             slot.state = SlotState::Placed;
-            slot.alloc = a;
-            st.jobs[j as usize].allocs.push(a);
-            st.node_allocs[pl.node as usize].push(a);
-            let nd = &mut st.nodes[pl.node as usize];
+            slot.alloc = Some(a);
+            st.jobs[j].allocs.push(a);
+            st.node_allocs[pl.node].push(a);
+            let nd = &mut st.nodes[pl.node];
             nd.live_allocs += 1;
             nd.total_allocs += 1;
             changed_allocs.push(a);
@@ -309,9 +309,9 @@ impl Applier {
         cx.counters.placements += placed;
         cx.counters.plans_applied += 1;
         cx.sec_placements += placed;
-        st.jobs[j as usize].modify_index = index;
+        st.jobs[j].modify_index = index;
         let e = plan.eval;
-        st.evals[e as usize].modify_index = index;
+        st.evals[e].modify_index = index;
         if cx.record_changes {
             views::emit(
                 st,
@@ -327,7 +327,7 @@ impl Applier {
         if !plan.stops.is_empty() {
             bl.capacity_changed(cx);
         }
-        st.plans[pid as usize] = Some(plan);
+        st.plans[pid] = Some(plan);
         sched.plan_result(st, cx, pid);
         self.try_start(st, cx);
     }
@@ -339,12 +339,12 @@ mod tests {
     use super::*;
 
     /// Verifies plan `pid` now (what `try_start` does first) and returns it.
-    fn verify(c: &mut Cluster, pid: u32) -> &Plan {
-        let pr = c.st.plans[pid as usize].as_ref().unwrap().priority;
+    fn verify(c: &mut Cluster, pid: PlanIx) -> &Plan {
+        let pr = c.st.plans[pid].as_ref().unwrap().priority;
         c.ap.enqueue(pr, pid);
         c.ap.try_start(&mut c.st, &mut c.cx);
         assert!(c.ap.busy, "the applier took the plan");
-        c.st.plans[pid as usize].as_ref().unwrap()
+        c.st.plans[pid].as_ref().unwrap()
     }
 
     #[test]
@@ -357,8 +357,12 @@ mod tests {
         let plan = verify(&mut c, pid);
         assert_eq!(plan.accepted, vec![true, false, false]);
         assert_eq!(plan.rejected_nodes, 1);
-        assert_eq!(c.st.nodes[0].cpu_used, 600, "accepted placement reserved");
-        assert_eq!(c.st.nodes[1].cpu_used, 0, "rejected node released");
+        assert_eq!(
+            c.st.nodes[NodeIx(0)].cpu_used,
+            600,
+            "accepted placement reserved"
+        );
+        assert_eq!(c.st.nodes[NodeIx(1)].cpu_used, 0, "rejected node released");
         assert_eq!(c.cx.counters.plan_node_rejections, 1);
     }
 
@@ -369,14 +373,14 @@ mod tests {
         let pid = testkit::plan(&mut c.st, e, 0, &[0, 1, 1]);
         let plan = verify(&mut c, pid);
         assert_eq!(plan.accepted, vec![false, false, false]);
-        assert_eq!(c.st.nodes[0].cpu_used, 0, "nothing reserved");
+        assert_eq!(c.st.nodes[NodeIx(0)].cpu_used, 0, "nothing reserved");
     }
 
     #[test]
     fn stale_token_is_rejected_without_touching_nodes() {
         let mut c = testkit::cluster(2);
         let (_, e) = testkit::add_job(&mut c.st, testkit::spec("j", 2, 100, false));
-        c.st.evals[e as usize].token = 5; // redelivered since the plan was computed with token 4
+        c.st.evals[e].token = 5; // redelivered since the plan was computed with token 4
         let pid = testkit::plan(&mut c.st, e, 4, &[0, 1]);
         let plan = verify(&mut c, pid);
         assert_eq!(plan.accepted, vec![false, false]);
@@ -384,7 +388,10 @@ mod tests {
             plan.rejected_nodes, 2,
             "every node of a stale plan counts as rejected"
         );
-        assert_eq!(c.st.nodes[0].cpu_used + c.st.nodes[1].cpu_used, 0);
+        assert_eq!(
+            c.st.nodes[NodeIx(0)].cpu_used + c.st.nodes[NodeIx(1)].cpu_used,
+            0
+        );
     }
 
     #[test]
@@ -399,7 +406,7 @@ mod tests {
             c.ap.enqueue(pr, pid);
             plans.push(pid);
         }
-        let order: Vec<u32> = c.ap.queue.iter().map(|k| k.2).collect();
+        let order: Vec<PlanIx> = c.ap.queue.iter().map(|k| k.2).collect();
         assert_eq!(order, vec![plans[1], plans[0], plans[2]]);
         c.ap.try_start(&mut c.st, &mut c.cx);
         assert_eq!(

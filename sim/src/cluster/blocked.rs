@@ -45,7 +45,7 @@ impl Blocked {
             (cx.p.sched_eval_base_us + cx.p.sched_per_node_scored_us * free.len() as u64) * US;
         let mut max_cpu = free.iter().map(|f| f.0).max().unwrap_or(0);
         let mut max_mem = free.iter().map(|f| f.1).max().unwrap_or(0);
-        let list: Vec<(u32, u32)> = self.set.iter().collect();
+        let list: Vec<(JobIx, EvalIx)> = self.set.iter().collect();
         let total = list.len() as u64;
         let mut released = 0u64;
         for (job, e) in list {
@@ -54,18 +54,18 @@ impl Blocked {
                 Some((c, m)) if c <= max_cpu && m <= max_mem => {}
                 _ => break,
             }
-            if st.jobs[job as usize].stopped {
+            if st.jobs[job].stopped {
                 self.set.remove_job(job);
                 continue;
             }
             // First fit of the job's wanted allocations into the free capacity.
             let mut fits_any = false;
-            let spec = st.jobs[job as usize].spec.clone();
+            let spec = st.jobs[job].spec.clone();
             for (gi, g) in spec.groups.iter().enumerate() {
                 if g.cpu_mhz > max_cpu || g.memory_mb > max_mem {
                     continue;
                 }
-                let wanted = st.jobs[job as usize].groups[gi]
+                let wanted = st.jobs[job].groups[gi]
                     .slots
                     .iter()
                     .filter(|s| s.state == SlotState::Empty)
@@ -88,8 +88,8 @@ impl Blocked {
             }
             if fits_any {
                 self.set.remove_job(job);
-                st.evals[e as usize].status = EvalStatus::Pending;
-                let pr = st.evals[e as usize].priority;
+                st.evals[e].status = EvalStatus::Pending;
+                let pr = st.evals[e].priority;
                 sched.broker.enqueue(e, job, pr);
                 released += 1;
             }
@@ -123,8 +123,8 @@ impl Blocked {
 
 impl State {
     /// The smallest (CPU, memory) allocation of a job's groups.
-    pub(super) fn job_min_ask(&self, job: u32) -> (u32, u32) {
-        let g = &self.jobs[job as usize].spec.groups;
+    pub(super) fn job_min_ask(&self, job: JobIx) -> (u32, u32) {
+        let g = &self.jobs[job].spec.groups;
         (
             g.iter().map(|g| g.cpu_mhz).min().unwrap_or(0),
             g.iter().map(|g| g.memory_mb).min().unwrap_or(0),
@@ -154,20 +154,20 @@ mod tests {
     fn unblock_releases_only_what_fits_in_free_capacity() {
         let mut c = testkit::cluster(1);
         let (j, e) = testkit::add_job(&mut c.st, testkit::spec("j", 1, 600, false));
-        c.st.evals[e as usize].status = EvalStatus::Blocked;
+        c.st.evals[e].status = EvalStatus::Blocked;
         c.bl.set.block(j, e, 50, (600, 100));
-        c.st.nodes[0].cpu_used = 500; // 500 MHz free: the 600 MHz allocation does not fit
+        c.st.nodes[NodeIx(0)].cpu_used = 500; // 500 MHz free: the 600 MHz allocation does not fit
         let Cluster {
             st, cx, sched, bl, ..
         } = &mut c;
         bl.unblock(st, cx, sched);
         assert_eq!(bl.set.len(), 1, "still blocked");
-        assert_eq!(st.evals[e as usize].status, EvalStatus::Blocked);
+        assert_eq!(st.evals[e].status, EvalStatus::Blocked);
         assert_eq!(cx.counters.evals_processed, 1, "its failed pass is charged");
-        st.nodes[0].cpu_used = 0; // capacity freed
+        st.nodes[NodeIx(0)].cpu_used = 0; // capacity freed
         bl.unblock(st, cx, sched);
         assert!(bl.set.is_empty(), "released");
-        assert_eq!(st.evals[e as usize].status, EvalStatus::Pending);
+        assert_eq!(st.evals[e].status, EvalStatus::Pending);
         assert_eq!(sched.broker.unacked_len(), 1, "dispatched to a worker");
     }
 }

@@ -15,14 +15,14 @@ pub(super) struct Clients {
     /// Run times, start latencies, failures, notice jitter, update phases.
     pub(super) rng: ChaCha8Rng,
     /// Client updates received by the leader, waiting for the 50 ms Raft batch.
-    pub(super) server_batch: Vec<(u32, ClientStatus)>,
+    pub(super) server_batch: Vec<(AllocIx, ClientStatus)>,
     /// A server flush is scheduled.
     pub(super) server_flush_scheduled: bool,
 }
 
 /// Queues a status update of alloc `a` on `node` for the node's next 200 ms flush.
-pub(super) fn queue_client_update(st: &mut State, cx: &mut Ctx, node: u32, a: u32) {
-    let nd = &mut st.nodes[node as usize];
+pub(super) fn queue_client_update(st: &mut State, cx: &mut Ctx, node: NodeIx, a: AllocIx) {
+    let nd = &mut st.nodes[node];
     nd.pending_updates.push(a);
     if !nd.flush_scheduled {
         nd.flush_scheduled = true;
@@ -44,36 +44,36 @@ impl Clients {
     }
 
     /// The node notices a new allocation: pull its image (or wait for a pull, or use the cache), then start.
-    pub(super) fn alloc_notice(&mut self, st: &mut State, cx: &mut Ctx, a: u32) {
+    pub(super) fn alloc_notice(&mut self, st: &mut State, cx: &mut Ctx, a: AllocIx) {
         let (node, desired, j, g) = {
-            let al = &st.allocs[a as usize];
-            (al.node, al.desired, al.job as usize, al.group as usize)
+            let al = &st.allocs[a];
+            (al.node, al.desired, al.job, al.group as usize)
         };
-        if st.nodes[node as usize].dead || desired != DesiredStatus::Run {
+        if st.nodes[node].dead || desired != DesiredStatus::Run {
             return;
         }
-        st.allocs[a as usize].received = cx.now;
+        st.allocs[a].received = cx.now;
         let img = st.jobs[j].groups[g].image;
         let bytes = st.image_bytes[img as usize];
         let gc = cx.p.image_gc_after_us * US;
         let ready_at = if bytes == 0 {
             cx.now
         } else {
-            match st.nodes[node as usize].image_state(img, cx.now, gc) {
+            match st.nodes[node].image_state(img, cx.now, gc) {
                 Ok(()) => cx.now,
                 Err(Some(t)) => t,
                 Err(None) => {
                     let dur = cx.p.image_pull_base_us * US
                         + bytes * SEC / cx.p.image_pull_bytes_per_s.max(1);
                     let until = cx.now + dur;
-                    st.nodes[node as usize].start_pull(img, cx.now, until);
+                    st.nodes[node].start_pull(img, cx.now, until);
                     until
                 }
             }
         };
         // Pin the image while the alloc waits for / uses it.
         if bytes > 0 {
-            st.nodes[node as usize].use_image(img);
+            st.nodes[node].use_image(img);
         }
         let start = lognormal(
             &mut self.rng,
@@ -84,9 +84,9 @@ impl Clients {
     }
 
     /// The task started (or restarted).
-    pub(super) fn task_started(&mut self, st: &mut State, cx: &mut Ctx, a: u32) {
-        let al = &mut st.allocs[a as usize];
-        if st.nodes[al.node as usize].dead
+    pub(super) fn task_started(&mut self, st: &mut State, cx: &mut Ctx, a: AllocIx) {
+        let al = &mut st.allocs[a];
+        if st.nodes[al.node].dead
             || al.desired != DesiredStatus::Run
             || al.client_side != ClientStatus::Pending && al.restarts == 0
         {
@@ -108,16 +108,16 @@ impl Clients {
     }
 
     /// The task of attempt `attempt` exited: restart it (batch, local restarts left) or finish the alloc.
-    pub(super) fn task_exited(&mut self, st: &mut State, cx: &mut Ctx, a: u32, attempt: u32) {
-        let al = &st.allocs[a as usize];
-        if st.nodes[al.node as usize].dead
+    pub(super) fn task_exited(&mut self, st: &mut State, cx: &mut Ctx, a: AllocIx, attempt: u32) {
+        let al = &st.allocs[a];
+        if st.nodes[al.node].dead
             || al.desired != DesiredStatus::Run
             || al.attempt != attempt
             || al.client_side != ClientStatus::Running
         {
             return;
         }
-        let (j, g) = (al.job as usize, al.group as usize);
+        let (j, g) = (al.job, al.group as usize);
         let ok = match al.recorded_ok {
             Some(ok) => ok,
             None => match &st.jobs[j].spec.groups[g].run {
@@ -129,7 +129,7 @@ impl Clients {
         };
         let restartable = al.recorded_ok.is_none() && st.jobs[j].spec.job_type == JobType::Batch;
         if !ok && restartable && al.restarts < cx.p.restart_attempts {
-            let al = &mut st.allocs[a as usize];
+            let al = &mut st.allocs[a];
             al.restarts += 1;
             al.attempt += 1;
             let att = al.attempt;
@@ -151,7 +151,7 @@ impl Clients {
             }
             return;
         }
-        let al = &mut st.allocs[a as usize];
+        let al = &mut st.allocs[a];
         al.client_side = if ok {
             ClientStatus::Complete
         } else {
@@ -161,13 +161,13 @@ impl Clients {
         let node = al.node;
         st.running_now -= 1;
         let img = st.jobs[j].groups[g].image;
-        st.nodes[node as usize].release_image(img, cx.now);
+        st.nodes[node].release_image(img, cx.now);
         queue_client_update(st, cx, node, a);
     }
 
     /// The node's 200 ms update tick: send its pending updates to the leader.
-    pub(super) fn client_flush(&mut self, st: &mut State, cx: &mut Ctx, node: u32) {
-        let nd = &mut st.nodes[node as usize];
+    pub(super) fn client_flush(&mut self, st: &mut State, cx: &mut Ctx, node: NodeIx) {
+        let nd = &mut st.nodes[node];
         nd.flush_scheduled = false;
         if nd.dead {
             nd.pending_updates.clear();
@@ -179,7 +179,7 @@ impl Clients {
         let cost = ups.len() as u64 * cx.p.rpc_client_update_alloc_us * US;
         cx.charge_leader(cost);
         for a in ups {
-            let status = st.allocs[a as usize].client_side;
+            let status = st.allocs[a].client_side;
             self.server_batch.push((a, status));
         }
         if !self.server_flush_scheduled {
@@ -204,13 +204,13 @@ impl Clients {
         st: &mut State,
         cx: &mut Ctx,
         bl: &mut Blocked,
-        v: Vec<(u32, ClientStatus)>,
+        v: Vec<(AllocIx, ClientStatus)>,
         index: u64,
     ) {
         let mut freed = false;
         let mut changed = Vec::with_capacity(if cx.record_changes { v.len() } else { 0 });
         for (a, status) in v {
-            let al = &mut st.allocs[a as usize];
+            let al = &mut st.allocs[a];
             if al.server_status == ClientStatus::Lost {
                 continue;
             }
@@ -224,19 +224,19 @@ impl Clients {
                 let was_freed = al.freed;
                 st.release_alloc(a, cx.now);
                 freed |= !was_freed;
-                let al = &st.allocs[a as usize];
+                let al = &st.allocs[a];
                 let (j, g, s) = (al.job, al.group as usize, al.slot as usize);
                 if al.desired == DesiredStatus::Run {
                     // Recorded failures are retried only as often as the trace recorded replacements.
-                    let retry_allowed = match &st.jobs[j as usize].spec.groups[g].run {
+                    let retry_allowed = match &st.jobs[j].spec.groups[g].run {
                         RunPlan::Recorded(v) => {
-                            let used = st.jobs[j as usize].groups[g].replacements_used;
-                            ((st.jobs[j as usize].spec.groups[g].count + used) as usize) < v.len()
+                            let used = st.jobs[j].groups[g].replacements_used;
+                            ((st.jobs[j].spec.groups[g].count + used) as usize) < v.len()
                         }
                         RunPlan::Model { .. } => true,
                     };
-                    let slot = &mut st.jobs[j as usize].groups[g].slots[s];
-                    if slot.alloc == a {
+                    let slot = &mut st.jobs[j].groups[g].slots[s];
+                    if slot.alloc == Some(a) {
                         if status == ClientStatus::Failed
                             && slot.reschedules_left > 0
                             && retry_allowed
@@ -255,8 +255,8 @@ impl Clients {
             }
         }
         if cx.record_changes {
-            let jobs: Vec<u32> = {
-                let mut js: Vec<u32> = changed.iter().map(|&a| st.allocs[a as usize].job).collect();
+            let jobs: Vec<JobIx> = {
+                let mut js: Vec<JobIx> = changed.iter().map(|&a| st.allocs[a].job).collect();
                 js.sort_unstable();
                 js.dedup();
                 js
@@ -278,30 +278,27 @@ impl Clients {
     }
 
     /// A failed allocation's reschedule delay ran out: its slot wants a placement again (a new eval).
-    pub(super) fn reschedule(&mut self, st: &mut State, cx: &mut Ctx, a: u32) {
-        let job = st.allocs[a as usize].job;
-        if !st.jobs[job as usize].stopped {
-            let (g, s) = (
-                st.allocs[a as usize].group as usize,
-                st.allocs[a as usize].slot as usize,
-            );
-            let slot = &mut st.jobs[job as usize].groups[g].slots[s];
+    pub(super) fn reschedule(&mut self, st: &mut State, cx: &mut Ctx, a: AllocIx) {
+        let job = st.allocs[a].job;
+        if !st.jobs[job].stopped {
+            let (g, s) = (st.allocs[a].group as usize, st.allocs[a].slot as usize);
+            let slot = &mut st.jobs[job].groups[g].slots[s];
             if slot.state == SlotState::WaitingReschedule {
                 slot.state = SlotState::Empty;
                 st.add_unplaced(job, g, 1);
                 cx.raft_append(Entry::EvalCreate {
                     job,
                     triggered_by: TriggeredBy::AllocFailure,
-                    node: NONE,
+                    node: None,
                 });
             }
         }
     }
 
     /// A stopped allocation's task was killed on its node.
-    pub(super) fn alloc_killed(&mut self, st: &mut State, cx: &mut Ctx, a: u32) {
-        let al = &mut st.allocs[a as usize];
-        if !st.nodes[al.node as usize].dead
+    pub(super) fn alloc_killed(&mut self, st: &mut State, cx: &mut Ctx, a: AllocIx) {
+        let al = &mut st.allocs[a];
+        if !st.nodes[al.node].dead
             && !matches!(
                 al.client_side,
                 ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
@@ -314,8 +311,8 @@ impl Clients {
             if was_running {
                 st.running_now -= 1;
             }
-            let img = st.jobs[job as usize].groups[g as usize].image;
-            st.nodes[node as usize].release_image(img, cx.now);
+            let img = st.jobs[job].groups[g as usize].image;
+            st.nodes[node].release_image(img, cx.now);
             queue_client_update(st, cx, node, a);
         }
     }
@@ -330,14 +327,18 @@ mod tests {
     fn updates_are_batched_on_the_nodes_200ms_tick() {
         let mut c = testkit::cluster(1);
         let period = c.cx.p.client_update_batch_us * US;
-        let phase = c.st.nodes[0].tick_phase;
+        let phase = c.st.nodes[NodeIx(0)].tick_phase;
         c.cx.now = 5 * SEC + 7;
         let before = c.cx.q.len();
-        queue_client_update(&mut c.st, &mut c.cx, 0, 3);
-        queue_client_update(&mut c.st, &mut c.cx, 0, 4);
-        queue_client_update(&mut c.st, &mut c.cx, 0, 3);
+        let n0 = NodeIx(0);
+        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx(3));
+        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx(4));
+        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx(3));
         assert_eq!(c.cx.q.len(), before + 1, "one flush for the batch");
-        assert_eq!(c.st.nodes[0].pending_updates, vec![3, 4, 3]);
+        assert_eq!(
+            c.st.nodes[NodeIx(0)].pending_updates,
+            vec![AllocIx(3), AllocIx(4), AllocIx(3)]
+        );
         // The flush is the node's next tick: phase-aligned, within one period.
         let (mut t, mut ev) = c.cx.q.pop().unwrap();
         while !matches!(ev, Ev::ClientFlush { .. }) {
@@ -350,32 +351,32 @@ mod tests {
     #[test]
     fn flush_sends_each_alloc_once_and_batches_on_the_leader() {
         let mut c = testkit::cluster(1);
-        c.st.nodes[0].pending_updates = vec![1, 0, 1];
-        c.st.nodes[0].flush_scheduled = true;
+        c.st.nodes[NodeIx(0)].pending_updates = vec![AllocIx(1), AllocIx(0), AllocIx(1)];
+        c.st.nodes[NodeIx(0)].flush_scheduled = true;
         for _ in 0..2 {
             c.st.allocs.push(testkit_alloc());
         }
         let Cluster { st, cx, cl, .. } = &mut c;
-        cl.client_flush(st, cx, 0);
+        cl.client_flush(st, cx, NodeIx(0));
         assert_eq!(
             cl.server_batch.iter().map(|u| u.0).collect::<Vec<_>>(),
-            vec![0, 1],
+            vec![AllocIx(0), AllocIx(1)],
             "deduplicated, in alloc order"
         );
         assert!(
             cl.server_flush_scheduled,
             "the leader's 50 ms batch is armed"
         );
-        assert!(!st.nodes[0].flush_scheduled);
+        assert!(!st.nodes[NodeIx(0)].flush_scheduled);
     }
 
     fn testkit_alloc() -> Alloc {
         Alloc {
-            job: 0,
+            job: JobIx(0),
             group: 0,
             slot: 0,
-            node: 0,
-            eval: 0,
+            node: NodeIx(0),
+            eval: EvalIx(0),
             cpu: 1,
             mem: 1,
             create_time: 0,
@@ -388,8 +389,8 @@ mod tests {
             client_side: ClientStatus::Running,
             server_status: ClientStatus::Pending,
             desired: DesiredStatus::Run,
-            prev: NONE,
-            next: NONE,
+            prev: None,
+            next: None,
             restarts: 0,
             rescheduled: false,
             lost: false,

@@ -20,6 +20,8 @@
 //!   eval is still pending.
 //! - `ClientFlush` of a dead node drops its pending updates.
 
+use crate::ids::{AllocIx, EvalIx, NodeIx, PlanIx};
+
 /// One event of the cluster core.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Ev {
@@ -35,15 +37,15 @@ pub(super) enum Ev {
 
     // -- scheduler workers and broker
     /// A worker finished computing `plan`.
-    WorkerDone { plan: u32 },
+    WorkerDone { plan: PlanIx },
     /// The nack timer of `eval`, armed with `seq`, ran out.
-    NackTimeout { eval: u32, seq: u64 },
+    NackTimeout { eval: EvalIx, seq: u64 },
     /// A nacked `eval` goes back to the broker.
-    Redeliver { eval: u32 },
+    Redeliver { eval: EvalIx },
 
     // -- plan applier
     /// The applier finished verifying `plan`.
-    VerifyDone { plan: u32 },
+    VerifyDone { plan: PlanIx },
 
     // -- blocked evaluations
     /// The coalesced unblock after a capacity change.
@@ -51,33 +53,33 @@ pub(super) enum Ev {
 
     // -- clients
     /// The node of `alloc` notices it.
-    AllocNotice { alloc: u32 },
+    AllocNotice { alloc: AllocIx },
     /// The task of `alloc` started.
-    TaskStarted { alloc: u32 },
+    TaskStarted { alloc: AllocIx },
     /// The task of `alloc` (its attempt `attempt`) exited.
-    TaskExited { alloc: u32, attempt: u32 },
+    TaskExited { alloc: AllocIx, attempt: u32 },
     /// The 200 ms update tick of `node`.
-    ClientFlush { node: u32 },
+    ClientFlush { node: NodeIx },
     /// The leader's 50 ms batch of client updates.
     ServerFlush,
     /// The reschedule delay of failed `alloc` ran out.
-    Reschedule { alloc: u32 },
+    Reschedule { alloc: AllocIx },
     /// The stopped `alloc`'s task was killed on its node.
-    AllocKilled { alloc: u32 },
+    AllocKilled { alloc: AllocIx },
 
     // -- fleet and faults
     /// A spot interruption of `node` is due (background).
-    NodeDeath { node: u32 },
+    NodeDeath { node: NodeIx },
     /// The servers notice that `node` missed its heartbeat.
-    NodeDetected { node: u32 },
+    NodeDetected { node: NodeIx },
     /// The 2-minute interruption notice of `node` ran out.
-    SpotNotice { node: u32 },
+    SpotNotice { node: NodeIx },
     /// Scripted fault number `fault` (background).
     Fault { fault: u32 },
     /// The autoscaler of `pool` ticks (background).
     AutoscaleTick { pool: u32 },
     /// Booting `node` registers.
-    NodeReady { node: u32 },
+    NodeReady { node: NodeIx },
     /// A new leader is elected.
     ElectionDone,
 

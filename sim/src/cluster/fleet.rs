@@ -7,7 +7,7 @@ pub(super) struct PoolRt {
     /// Its configuration.
     pub(super) cfg: PoolConfig,
     /// Every node of the pool that ever joined.
-    pub(super) nodes: Vec<u32>,
+    pub(super) nodes: Vec<NodeIx>,
     /// Nodes booting (autoscaling).
     pub(super) booting: u32,
 }
@@ -30,9 +30,11 @@ impl Fleet {
         notice: bool,
         pool: Option<&str>,
     ) -> usize {
-        let mut cands: Vec<u32> = (0..st.nodes.len() as u32)
+        let mut cands: Vec<NodeIx> = st
+            .nodes
+            .keys()
             .filter(|&n| {
-                let nd = &st.nodes[n as usize];
+                let nd = &st.nodes[n];
                 !nd.dead
                     && nd.status == NodeStatus::Ready
                     && pool.is_none_or(|p| st.pools[nd.pool as usize].cfg.name == p)
@@ -40,7 +42,7 @@ impl Fleet {
             .collect();
         let k = ((cands.len() as f64) * fraction).round() as usize;
         ranking::shuffle(&mut cands, &mut self.rng);
-        let victims: Vec<u32> = cands.into_iter().take(k).collect();
+        let victims: Vec<NodeIx> = cands.into_iter().take(k).collect();
         for &n in &victims {
             if notice {
                 self.spot_notice(st, cx, n);
@@ -77,8 +79,8 @@ impl Fleet {
         client_rng: &mut ChaCha8Rng,
         pool: u32,
         t: SimTime,
-    ) -> u32 {
-        let idx = st.nodes.len() as u32;
+    ) -> NodeIx {
+        let idx = st.nodes.next_ix();
         let pc = st.pools[pool as usize].cfg.clone();
         let images = pc
             .prepulled_images
@@ -97,7 +99,7 @@ impl Fleet {
         let dc = st.dcs.binary_search(&pc.datacenter).unwrap_or(0) as u32;
         let phase = client_rng.random_range(0..cx.p.client_update_batch_us.max(1) * US);
         st.nodes.push(Node {
-            id: rng::uuid(st.seed, IdKind::Node, idx as u64),
+            id: rng::uuid(st.seed, IdKind::Node, idx.0 as u64),
             name: format!("{}-{}", pc.name, st.pools[pool as usize].nodes.len()),
             pool,
             dc,
@@ -137,8 +139,8 @@ impl Fleet {
         idx
     }
 
-    pub(super) fn spot_notice(&mut self, st: &mut State, cx: &mut Ctx, n: u32) {
-        let id = st.nodes[n as usize].id.clone();
+    pub(super) fn spot_notice(&mut self, st: &mut State, cx: &mut Ctx, n: NodeIx) {
+        let id = st.nodes[n].id.clone();
         cx.run_events.push(RunEvent {
             t_ns: cx.now,
             kind: "spot_notice".into(),
@@ -156,11 +158,11 @@ impl Fleet {
         &mut self,
         st: &mut State,
         cx: &mut Ctx,
-        n: u32,
+        n: NodeIx,
         reason: &'static str,
     ) {
         let now = cx.now;
-        let nd = &mut st.nodes[n as usize];
+        let nd = &mut st.nodes[n];
         nd.dead = true;
         nd.left = Some(now);
         nd.left_reason = reason;
@@ -176,8 +178,8 @@ impl Fleet {
             });
         }
         // Tasks on the node stop with it (truth); the servers find out at detection.
-        for &a in &st.node_allocs[n as usize] {
-            let al = &mut st.allocs[a as usize];
+        for &a in &st.node_allocs[n] {
+            let al = &mut st.allocs[a];
             if al.client_side == ClientStatus::Running {
                 st.running_now -= 1;
             }
@@ -191,8 +193,8 @@ impl Fleet {
         cx.push(now + d, Ev::NodeDetected { node: n });
     }
 
-    pub(super) fn node_detected(&mut self, st: &mut State, cx: &mut Ctx, n: u32) {
-        if st.nodes[n as usize].status != NodeStatus::Down {
+    pub(super) fn node_detected(&mut self, st: &mut State, cx: &mut Ctx, n: NodeIx) {
+        if st.nodes[n].status != NodeStatus::Down {
             cx.raft_append(Entry::NodeStatus {
                 node: n,
                 status: NodeStatus::Down,
@@ -267,15 +269,15 @@ impl Fleet {
                 if removable == 0 {
                     break;
                 }
-                let nd = &st.nodes[n as usize];
+                let nd = &st.nodes[n];
                 if !nd.dead
                     && nd.status == NodeStatus::Ready
                     && nd.live_allocs == 0
                     && cx.now >= nd.idle_since + a.scale_down_idle_ns
                 {
-                    st.nodes[n as usize].dead = true;
-                    st.nodes[n as usize].left = Some(cx.now);
-                    st.nodes[n as usize].left_reason = "scale_down";
+                    st.nodes[n].dead = true;
+                    st.nodes[n].left = Some(cx.now);
+                    st.nodes[n].left_reason = "scale_down";
                     cx.raft_append(Entry::NodeStatus {
                         node: n,
                         status: NodeStatus::Down,
@@ -296,8 +298,8 @@ impl Fleet {
     }
 
     /// A scheduled spot interruption: with probability `spot_notice_probability` a 2-minute notice, else death now.
-    pub(super) fn on_node_death(&mut self, st: &mut State, cx: &mut Ctx, n: u32) {
-        if !st.nodes[n as usize].dead {
+    pub(super) fn on_node_death(&mut self, st: &mut State, cx: &mut Ctx, n: NodeIx) {
+        if !st.nodes[n].dead {
             let notice = self.rng.random::<f64>() < cx.p.spot_notice_probability;
             if notice {
                 self.spot_notice(st, cx, n)
@@ -308,17 +310,17 @@ impl Fleet {
     }
 
     /// The 2-minute spot notice ran out: the machine goes.
-    pub(super) fn on_spot_notice_expired(&mut self, st: &mut State, cx: &mut Ctx, n: u32) {
-        if !st.nodes[n as usize].dead {
+    pub(super) fn on_spot_notice_expired(&mut self, st: &mut State, cx: &mut Ctx, n: NodeIx) {
+        if !st.nodes[n].dead {
             self.node_death(st, cx, n, "spot_interruption")
         }
     }
 }
 
 /// A node registers (ready): a Raft index, a run event after t = 0, a change batch.
-pub(super) fn node_ready(st: &mut State, cx: &mut Ctx, n: u32) {
+pub(super) fn node_ready(st: &mut State, cx: &mut Ctx, n: NodeIx) {
     cx.raft_index += 1;
-    let nd = &mut st.nodes[n as usize];
+    let nd = &mut st.nodes[n];
     nd.status = NodeStatus::Ready;
     nd.joined = cx.now;
     nd.idle_since = cx.now;
@@ -354,11 +356,11 @@ pub(super) fn apply_node_status(
     cx: &mut Ctx,
     sched: &mut Scheduler,
     bl: &mut Blocked,
-    n: u32,
+    n: NodeIx,
     status: NodeStatus,
     index: u64,
 ) {
-    let nd = &mut st.nodes[n as usize];
+    let nd = &mut st.nodes[n];
     if nd.status == status {
         return;
     }
@@ -366,11 +368,11 @@ pub(super) fn apply_node_status(
     nd.modify_index = index;
     nd.status_updated_at = cx.now;
     let mut changed = Vec::new();
-    let mut jobs: Vec<u32> = Vec::new();
+    let mut jobs: Vec<JobIx> = Vec::new();
     if status == NodeStatus::Down {
-        let list = st.node_allocs[n as usize].clone();
+        let list = st.node_allocs[n].clone();
         for a in list {
-            let al = &st.allocs[a as usize];
+            let al = &st.allocs[a];
             if al.freed
                 || matches!(
                     al.server_status,
@@ -380,7 +382,7 @@ pub(super) fn apply_node_status(
                 continue;
             }
             let (j, g, s) = (al.job, al.group as usize, al.slot as usize);
-            let al = &mut st.allocs[a as usize];
+            let al = &mut st.allocs[a];
             al.server_status = ClientStatus::Lost;
             al.client_side = ClientStatus::Lost;
             al.lost = true;
@@ -391,15 +393,15 @@ pub(super) fn apply_node_status(
             }
             st.release_alloc(a, cx.now);
             changed.push(a);
-            let stopped = st.jobs[j as usize].stopped;
-            let slot = &mut st.jobs[j as usize].groups[g].slots[s];
-            if slot.alloc == a && slot.state == SlotState::Placed && !stopped {
+            let stopped = st.jobs[j].stopped;
+            let slot = &mut st.jobs[j].groups[g].slots[s];
+            if slot.alloc == Some(a) && slot.state == SlotState::Placed && !stopped {
                 slot.state = SlotState::Empty;
                 st.add_unplaced(j, g, 1);
             }
             jobs.push(j);
         }
-        let nd = &st.nodes[n as usize];
+        let nd = &st.nodes[n];
         cx.run_events.push(RunEvent {
             t_ns: cx.now,
             kind: "node_down".into(),
@@ -422,7 +424,7 @@ pub(super) fn apply_node_status(
         );
     }
     for j in jobs {
-        let e = st.create_eval(j, TriggeredBy::NodeUpdate, n, index, cx.now);
+        let e = st.create_eval(j, TriggeredBy::NodeUpdate, Some(n), index, cx.now);
         sched.enqueue_eval(st, cx, bl, e);
     }
 }
@@ -433,20 +435,20 @@ pub(super) fn apply_node_drain(
     cx: &mut Ctx,
     sched: &mut Scheduler,
     bl: &mut Blocked,
-    n: u32,
+    n: NodeIx,
     index: u64,
 ) {
-    let nd = &mut st.nodes[n as usize];
+    let nd = &mut st.nodes[n];
     nd.drain = true;
     nd.eligible = false;
     nd.modify_index = index;
-    let mut jobs: Vec<u32> = st.node_allocs[n as usize]
+    let mut jobs: Vec<JobIx> = st.node_allocs[n]
         .iter()
         .filter(|&&a| {
-            let al = &st.allocs[a as usize];
+            let al = &st.allocs[a];
             !al.freed && al.desired == DesiredStatus::Run
         })
-        .map(|&a| st.allocs[a as usize].job)
+        .map(|&a| st.allocs[a].job)
         .collect();
     jobs.sort_unstable();
     jobs.dedup();
@@ -454,16 +456,16 @@ pub(super) fn apply_node_drain(
         views::emit(st, cx, index, ChangeKind::NodeDrain, &[], &[], &[], &[n]);
     }
     for j in jobs {
-        let e = st.create_eval(j, TriggeredBy::NodeDrain, n, index, cx.now);
+        let e = st.create_eval(j, TriggeredBy::NodeDrain, Some(n), index, cx.now);
         sched.enqueue_eval(st, cx, bl, e);
     }
 }
 
 /// A booting node (autoscaling) registers.
-pub(super) fn on_node_ready(st: &mut State, cx: &mut Ctx, bl: &mut Blocked, n: u32) {
-    let pi = st.nodes[n as usize].pool as usize;
+pub(super) fn on_node_ready(st: &mut State, cx: &mut Ctx, bl: &mut Blocked, n: NodeIx) {
+    let pi = st.nodes[n].pool as usize;
     st.pools[pi].booting = st.pools[pi].booting.saturating_sub(1);
-    if !st.nodes[n as usize].dead {
+    if !st.nodes[n].dead {
         node_ready(st, cx, n);
         bl.capacity_changed(cx);
     }
@@ -490,10 +492,7 @@ impl State {
     pub(super) fn live_pool_nodes(&self, p: &PoolRt) -> usize {
         p.nodes
             .iter()
-            .filter(|&&n| {
-                !self.nodes[n as usize].dead
-                    && self.nodes[n as usize].status != NodeStatus::Initializing
-            })
+            .filter(|&&n| !self.nodes[n].dead && self.nodes[n].status != NodeStatus::Initializing)
             .count()
     }
 

@@ -7,40 +7,40 @@ pub(super) enum Entry {
     Register {
         req: u64,
         spec: Arc<JobSpec>,
-        parent: Option<u32>,
+        parent: Option<JobIx>,
         intended: SimTime,
         sent: SimTime,
     },
     Deregister {
         req: u64,
-        job: u32,
+        job: JobIx,
         purge: bool,
     },
     /// A plan result: `allocs` placements accepted plus stops (sizes the entry and its FSM cost).
     Plan {
-        plan: u32,
+        plan: PlanIx,
         allocs: u64,
     },
-    ClientUpdate(Vec<(u32, ClientStatus)>),
+    ClientUpdate(Vec<(AllocIx, ClientStatus)>),
     EvalUpdate {
-        eval: u32,
-        worker: u32,
+        eval: EvalIx,
+        worker: WorkerIx,
         token: u64,
         status: EvalStatus,
         block: bool,
         desc: String,
     },
     EvalCreate {
-        job: u32,
+        job: JobIx,
         triggered_by: TriggeredBy,
-        node: u32,
+        node: Option<NodeIx>,
     },
     NodeStatus {
-        node: u32,
+        node: NodeIx,
         status: NodeStatus,
     },
     NodeDrain {
-        node: u32,
+        node: NodeIx,
     },
 }
 
@@ -192,7 +192,7 @@ fn apply_register(
     bl: &mut Blocked,
     req: u64,
     spec: Arc<JobSpec>,
-    parent: Option<u32>,
+    parent: Option<JobIx>,
     intended: SimTime,
     sent: SimTime,
     index: u64,
@@ -206,7 +206,7 @@ fn apply_register(
                 .map(|_| Slot {
                     state: SlotState::Empty,
                     plan_token: 0,
-                    alloc: NONE,
+                    alloc: None,
                     reschedules_left: 1,
                 })
                 .collect(),
@@ -220,9 +220,9 @@ fn apply_register(
         .map(|g| st.intern_image(&g.image, g.image_bytes))
         .collect();
     let j = match st.job_by_id.get(&id) {
-        Some(&j) if !st.jobs[j as usize].purged => {
+        Some(&j) if !st.jobs[j].purged => {
             // Re-register: a new version. Existing live allocations are kept by slot; extra slots empty.
-            let job = &mut st.jobs[j as usize];
+            let job = &mut st.jobs[j];
             job.version += 1;
             job.spec = spec.clone();
             job.modify_index = index;
@@ -236,7 +236,7 @@ fn apply_register(
                         Slot {
                             state: SlotState::Empty,
                             plan_token: 0,
-                            alloc: NONE,
+                            alloc: None,
                             reschedules_left: 1,
                         },
                     );
@@ -247,7 +247,7 @@ fn apply_register(
             j
         }
         _ => {
-            let j = st.jobs.len() as u32;
+            let j = st.jobs.next_ix();
             st.jobs.push(Job {
                 spec: spec.clone(),
                 submit_time: cx.now,
@@ -270,11 +270,11 @@ fn apply_register(
         }
     };
     for (gi, im) in images.into_iter().enumerate() {
-        st.jobs[j as usize].groups[gi].image = im;
+        st.jobs[j].groups[gi].image = im;
     }
     let mut added = 0u64;
-    for gi in 0..st.jobs[j as usize].groups.len() {
-        let empty = st.jobs[j as usize].groups[gi]
+    for gi in 0..st.jobs[j].groups.len() {
+        let empty = st.jobs[j].groups[gi]
             .slots
             .iter()
             .filter(|s| s.state == SlotState::Empty)
@@ -310,7 +310,7 @@ fn apply_register(
         );
         return;
     }
-    let e = st.create_eval(j, TriggeredBy::JobRegister, NONE, index, cx.now);
+    let e = st.create_eval(j, TriggeredBy::JobRegister, None, index, cx.now);
     views::emit(
         st,
         cx,
@@ -327,7 +327,7 @@ fn apply_register(
             dispatched_job_id: id,
             eval_id,
             eval_create_index: index,
-            job_create_index: st.jobs[j as usize].create_index,
+            job_create_index: st.jobs[j].create_index,
             index,
         },
         None => RequestOutcome::Registered {
@@ -338,7 +338,7 @@ fn apply_register(
         },
     };
     if let Some(pj) = parent {
-        st.jobs[pj as usize].modify_index = index;
+        st.jobs[pj].modify_index = index;
     }
     rq.complete(cx, req, outcome);
     sched.enqueue_eval(st, cx, bl, e);
@@ -352,11 +352,11 @@ fn apply_deregister(
     sched: &mut Scheduler,
     bl: &mut Blocked,
     req: u64,
-    j: u32,
+    j: JobIx,
     purge: bool,
     index: u64,
 ) {
-    let job = &mut st.jobs[j as usize];
+    let job = &mut st.jobs[j];
     job.stopped = true;
     job.modify_index = index;
     if purge {
@@ -379,9 +379,9 @@ fn apply_deregister(
     st.unplaced_cpu = st.unplaced_cpu.saturating_sub(removed * cpu as u64);
     st.unplaced_mem = st.unplaced_mem.saturating_sub(removed * mem as u64);
     if let Some(b) = bl.set.remove_job(j) {
-        st.evals[b as usize].status = EvalStatus::Canceled;
+        st.evals[b].status = EvalStatus::Canceled;
     }
-    let e = st.create_eval(j, TriggeredBy::JobDeregister, NONE, index, cx.now);
+    let e = st.create_eval(j, TriggeredBy::JobDeregister, None, index, cx.now);
     views::emit(
         st,
         cx,
@@ -393,7 +393,7 @@ fn apply_deregister(
         &[],
     );
     if purge {
-        let id = st.jobs[j as usize].spec.id.clone();
+        let id = st.jobs[j].spec.id.clone();
         st.job_by_id.remove(&id);
         if cx.record_changes {
             if let Some(last) = cx.changes.last_mut() {

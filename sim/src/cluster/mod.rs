@@ -63,10 +63,11 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, StandardNormal};
 
 use crate::broker::{BlockedEvals, EvalBroker};
-use crate::clients::{detection_delay_ns, mean_heartbeat_ttl_ns, CachedImage, Node, NONE};
+use crate::clients::{detection_delay_ns, mean_heartbeat_ttl_ns, CachedImage, Node};
 use crate::driver::*;
 use crate::engine::EventQueue;
 use crate::error::SimError;
+use crate::ids::{AllocIx, Arena, EvalIx, Idx, JobIx, NodeIx, PlanIx, WorkerIx};
 use crate::params::ModelParams;
 use crate::raft::{Committed, RaftModel};
 use crate::ranking::{self, Candidate};
@@ -165,14 +166,14 @@ impl Cluster {
                 ..Default::default()
             })
             .collect();
-        let mut workers = Vec::new();
+        let mut workers: Arena<WorkerIx, Worker> = Arena::new();
         let mut free_workers = vec![Vec::new(); servers as usize];
         for s in 0..servers {
             for _ in 0..sc.cluster.num_schedulers {
-                free_workers[s as usize].push(workers.len() as u32);
+                free_workers[s as usize].push(workers.next_ix());
                 workers.push(Worker {
                     server: s,
-                    eval: NONE,
+                    eval: None,
                     token: 0,
                     attempts: 0,
                 });
@@ -186,7 +187,7 @@ impl Cluster {
             st: State {
                 seed,
                 algorithm: sc.cluster.algorithm,
-                nodes: Vec::new(),
+                nodes: Arena::new(),
                 pools: sc
                     .pools
                     .iter()
@@ -197,14 +198,14 @@ impl Cluster {
                     })
                     .collect(),
                 dcs,
-                jobs: Vec::new(),
+                jobs: Arena::new(),
                 job_by_id: BTreeMap::new(),
-                allocs: Vec::new(),
-                evals: Vec::new(),
+                allocs: Arena::new(),
+                evals: Arena::new(),
                 images: BTreeMap::new(),
                 image_bytes: Vec::new(),
-                node_allocs: Vec::new(),
-                plans: Vec::new(),
+                node_allocs: Arena::new(),
+                plans: Arena::new(),
                 free_plans: Vec::new(),
                 unplaced: 0,
                 unplaced_cpu: 0,
@@ -322,12 +323,12 @@ impl Cluster {
             .job_by_id
             .get(parent)
             .ok_or_else(|| SimError::NotFound("job not found".into()))?;
-        if !self.st.jobs[j as usize].spec.parameterized {
+        if !self.st.jobs[j].spec.parameterized {
             return Err(SimError::InvalidJob(
                 "Specified job is not a parameterized job".into(),
             ));
         }
-        if self.st.jobs[j as usize].stopped {
+        if self.st.jobs[j].stopped {
             return Err(SimError::InvalidJob("Job is stopped".into()));
         }
         let req = Request::Dispatch {

@@ -125,11 +125,11 @@ impl Requests {
                     self.complete(cx, r, RequestOutcome::Failed("job not found".into()));
                     return;
                 };
-                let pjob = &mut st.jobs[pj as usize];
+                let pjob = &mut st.jobs[pj];
                 pjob.dispatch_count += 1;
                 let n = pjob.dispatch_count;
                 let mut spec = (*pjob.spec).clone();
-                let suffix = &rng::uuid(st.seed, IdKind::Dispatch, (pj as u64) << 32 | n)[..8];
+                let suffix = &rng::uuid(st.seed, IdKind::Dispatch, (pj.0 as u64) << 32 | n)[..8];
                 spec.id = format!(
                     "{}/dispatch-{}-{}",
                     parent,

@@ -6,25 +6,25 @@ use super::*;
 pub(super) struct Placement {
     pub(super) group: u16,
     pub(super) slot: u32,
-    pub(super) node: u32,
+    pub(super) node: NodeIx,
     pub(super) alloc_time_ns: u32,
     pub(super) nodes_evaluated: u32,
-    pub(super) prev: u32,
+    pub(super) prev: Option<AllocIx>,
     /// Moves a live allocation off a draining node (the slot never entered the unplaced queue).
     pub(super) migration: bool,
 }
 
 #[derive(Debug, Clone)]
 pub(super) struct Plan {
-    pub(super) eval: u32,
-    pub(super) job: u32,
-    pub(super) worker: u32,
+    pub(super) eval: EvalIx,
+    pub(super) job: JobIx,
+    pub(super) worker: WorkerIx,
     pub(super) token: u64,
     pub(super) priority: u32,
     pub(super) all_at_once: bool,
     pub(super) placements: Vec<Placement>,
     /// (alloc, mark lost)
-    pub(super) stops: Vec<(u32, bool)>,
+    pub(super) stops: Vec<(AllocIx, bool)>,
     pub(super) accepted: Vec<bool>,
     pub(super) rejected_nodes: u32,
     pub(super) create_time: SimTime,
@@ -34,7 +34,7 @@ pub(super) struct Plan {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Worker {
     pub(super) server: u32,
-    pub(super) eval: u32,
+    pub(super) eval: Option<EvalIx>,
     pub(super) token: u64,
     pub(super) attempts: u32,
 }
@@ -44,13 +44,13 @@ pub(super) struct Scheduler {
     /// The eval broker (leader).
     pub(super) broker: EvalBroker,
     /// Every worker of every server.
-    pub(super) workers: Vec<Worker>,
+    pub(super) workers: Arena<WorkerIx, Worker>,
     /// Free workers per server (a stack).
-    pub(super) free_workers: Vec<Vec<u32>>,
+    pub(super) free_workers: Vec<Vec<WorkerIx>>,
     /// Node shuffles.
     pub(super) rng: ChaCha8Rng,
     /// Scratch: the feasible nodes of one evaluation, shuffled.
-    pub(super) order: Vec<u32>,
+    pub(super) order: Vec<NodeIx>,
     /// What the plan being computed adds on top of the state (reset after each plan).
     pub(super) overlay: Overlay,
 }
@@ -65,7 +65,7 @@ pub(super) struct Overlay {
     mem: Vec<u32>,
     job_allocs: Vec<u32>,
     /// Nodes with `job_allocs > 0` (usage is only ever added on such nodes).
-    touched: Vec<u32>,
+    touched: Vec<NodeIx>,
 }
 
 impl Overlay {
@@ -79,8 +79,8 @@ impl Overlay {
     }
 
     /// Counts one allocation of the job on `node` (existing or planned).
-    pub(super) fn add_job_alloc(&mut self, node: u32) {
-        let n = node as usize;
+    pub(super) fn add_job_alloc(&mut self, node: NodeIx) {
+        let n = node.index();
         if self.job_allocs[n] == 0 {
             self.touched.push(node);
         }
@@ -88,9 +88,9 @@ impl Overlay {
     }
 
     /// Adds a planned placement of `cpu`/`mem` on `node`.
-    pub(super) fn place(&mut self, node: u32, cpu: u32, mem: u32) {
-        self.cpu[node as usize] += cpu;
-        self.mem[node as usize] += mem;
+    pub(super) fn place(&mut self, node: NodeIx, cpu: u32, mem: u32) {
+        self.cpu[node.index()] += cpu;
+        self.mem[node.index()] += mem;
         self.add_job_alloc(node);
     }
 
@@ -114,7 +114,7 @@ impl Overlay {
     /// Clears everything the last plan added.
     pub(super) fn reset(&mut self) {
         for n in self.touched.drain(..) {
-            let n = n as usize;
+            let n = n.index();
             self.cpu[n] = 0;
             self.mem[n] = 0;
             self.job_allocs[n] = 0;
@@ -124,15 +124,21 @@ impl Overlay {
 
 impl Scheduler {
     /// A new evaluation goes to the broker (superseding the job's blocked one) and workers are dispatched.
-    pub(super) fn enqueue_eval(&mut self, st: &mut State, cx: &mut Ctx, bl: &mut Blocked, e: u32) {
-        let job = st.evals[e as usize].job;
+    pub(super) fn enqueue_eval(
+        &mut self,
+        st: &mut State,
+        cx: &mut Ctx,
+        bl: &mut Blocked,
+        e: EvalIx,
+    ) {
+        let job = st.evals[e].job;
         // A new evaluation supersedes the job's blocked one.
         if let Some(b) = bl.set.remove_job(job) {
             if b != e {
-                st.evals[b as usize].status = EvalStatus::Canceled;
+                st.evals[b].status = EvalStatus::Canceled;
             }
         }
-        let pr = st.evals[e as usize].priority;
+        let pr = st.evals[e].priority;
         self.broker.enqueue(e, job, pr);
         self.dispatch(st, cx);
     }
@@ -156,13 +162,13 @@ impl Scheduler {
             let Some(s) = best else { break };
             let e = self.broker.dequeue().expect("ready eval");
             let w = self.free_workers[s].pop().expect("free worker");
-            let ev = &mut st.evals[e as usize];
+            let ev = &mut st.evals[e];
             ev.token += 1;
             ev.deliveries += 1;
             let tok = ev.token;
-            self.workers[w as usize].eval = e;
-            self.workers[w as usize].token = tok;
-            self.workers[w as usize].attempts = 0;
+            self.workers[w].eval = Some(e);
+            self.workers[w].token = tok;
+            self.workers[w].attempts = 0;
             cx.counters.evals_processed += 1;
             self.arm_nack(st, cx, e);
             let rpc = if s == cx.leader {
@@ -175,23 +181,26 @@ impl Scheduler {
     }
 
     /// Runs the scheduler for worker `w`'s eval on the current state; submits the plan after its compute time.
-    pub(super) fn schedule_eval(&mut self, st: &mut State, cx: &mut Ctx, w: u32, extra_delay: u64) {
-        let e = self.workers[w as usize].eval;
-        let token = self.workers[w as usize].token;
+    pub(super) fn schedule_eval(
+        &mut self,
+        st: &mut State,
+        cx: &mut Ctx,
+        w: WorkerIx,
+        extra_delay: u64,
+    ) {
+        let e = self.workers[w].eval.expect("a busy worker has an eval");
+        let token = self.workers[w].token;
         let (plan, cost) = self.compute_plan(st, cx, e, w, token);
-        let server = self.workers[w as usize].server as usize;
+        let server = self.workers[w].server as usize;
         cx.charge(server, cost);
         let pid = match st.free_plans.pop() {
             Some(i) => {
-                st.plans[i as usize] = Some(plan);
+                st.plans[i] = Some(plan);
                 i
             }
-            None => {
-                st.plans.push(Some(plan));
-                (st.plans.len() - 1) as u32
-            }
+            None => st.plans.push(Some(plan)),
         };
-        self.workers[w as usize].eval = e;
+        self.workers[w].eval = Some(e);
         cx.push(cx.now + extra_delay + cost, Ev::WorkerDone { plan: pid });
     }
 
@@ -200,14 +209,14 @@ impl Scheduler {
         &mut self,
         st: &mut State,
         cx: &mut Ctx,
-        e: u32,
-        w: u32,
+        e: EvalIx,
+        w: WorkerIx,
         token: u64,
     ) -> (Plan, u64) {
-        let j = st.evals[e as usize].job;
+        let j = st.evals[e].job;
         let p = &cx.p;
         let mut cost = p.sched_eval_base_us * US;
-        let spec = st.jobs[j as usize].spec.clone();
+        let spec = st.jobs[j].spec.clone();
         let mut plan = Plan {
             eval: e,
             job: j,
@@ -222,11 +231,11 @@ impl Scheduler {
             create_time: 0,
             failed_tgs: Vec::new(),
         };
-        let stopped = st.jobs[j as usize].stopped;
+        let stopped = st.jobs[j].stopped;
         // Stops: a stopped job stops everything live; draining or down nodes migrate their allocations.
-        let mut replace: Vec<(u16, u32, u32, bool)> = Vec::new();
-        for &a in &st.jobs[j as usize].allocs {
-            let al = &st.allocs[a as usize];
+        let mut replace: Vec<(u16, u32, Option<AllocIx>, bool)> = Vec::new();
+        for &a in &st.jobs[j].allocs {
+            let al = &st.allocs[a];
             if al.desired != DesiredStatus::Run
                 || matches!(
                     al.server_status,
@@ -238,10 +247,10 @@ impl Scheduler {
             if stopped {
                 plan.stops.push((a, false));
             } else {
-                let nd = &st.nodes[al.node as usize];
+                let nd = &st.nodes[al.node];
                 if nd.drain && nd.status == NodeStatus::Ready {
                     plan.stops.push((a, false));
-                    replace.push((al.group, al.slot, a, true));
+                    replace.push((al.group, al.slot, Some(a), true));
                 }
             }
         }
@@ -249,8 +258,8 @@ impl Scheduler {
             return (plan, cost);
         }
         // Placements: every empty slot, plus migrations.
-        let mut wanted: Vec<(u16, u32, u32, bool)> = Vec::new();
-        for (gi, g) in st.jobs[j as usize].groups.iter().enumerate() {
+        let mut wanted: Vec<(u16, u32, Option<AllocIx>, bool)> = Vec::new();
+        for (gi, g) in st.jobs[j].groups.iter().enumerate() {
             for (si, s) in g.slots.iter().enumerate() {
                 // A slot held by a plan of an earlier (timed-out) delivery is free for this one: that plan
                 // will be rejected for its stale token.
@@ -276,21 +285,21 @@ impl Scheduler {
                     .collect()
             };
         self.order.clear();
-        for (i, n) in st.nodes.iter().enumerate() {
+        for (i, n) in st.nodes.iter_enumerated() {
             if n.schedulable() && !n.dead && (dc_filter.is_empty() || dc_filter.contains(&n.dc)) {
-                self.order.push(i as u32);
+                self.order.push(i);
             }
         }
         // Nodes the servers consider ready even if dead (not yet detected) are included: the scheduler
         // cannot know. (Dead nodes are filtered above only once they are down.)
-        for (i, n) in st.nodes.iter().enumerate() {
+        for (i, n) in st.nodes.iter_enumerated() {
             if n.dead
                 && n.status == NodeStatus::Ready
                 && n.eligible
                 && !n.drain
                 && (dc_filter.is_empty() || dc_filter.contains(&n.dc))
             {
-                self.order.push(i as u32);
+                self.order.push(i);
             }
         }
         let mut order = std::mem::take(&mut self.order);
@@ -299,8 +308,8 @@ impl Scheduler {
         // Existing allocations of this job per node (anti-affinity collisions).
         let ov = &mut self.overlay;
         ov.ensure(st.nodes.len());
-        for &a in &st.jobs[j as usize].allocs {
-            let al = &st.allocs[a as usize];
+        for &a in &st.jobs[j].allocs {
+            let al = &st.allocs[a];
             if al.desired == DesiredStatus::Run
                 && !matches!(
                     al.server_status,
@@ -335,8 +344,9 @@ impl Scheduler {
             let spread_block = spec.spread_block;
             let placed_so_far = ovr.nodes_with_job() as f64;
             let sel = ranking::select(n, &mut cursor, lim, |pos| {
-                let ni = order[pos] as usize;
-                let nd = &nodes[ni];
+                let nix = order[pos];
+                let ni = nix.index();
+                let nd = &nodes[nix];
                 // Free capacity as the plan sees it: the state plus the plan's own placements.
                 let (oc, om) = ovr.usage(ni);
                 if !nd.fits(cpu + oc, mem + om)
@@ -391,7 +401,7 @@ impl Scheduler {
         self.order = order;
         plan.failed_tgs = failed_groups;
         for pl in &plan.placements {
-            let s = &mut st.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+            let s = &mut st.jobs[j].groups[pl.group as usize].slots[pl.slot as usize];
             if s.state == SlotState::Empty || s.state == SlotState::Planned {
                 s.state = SlotState::Planned;
                 s.plan_token = token;
@@ -401,10 +411,16 @@ impl Scheduler {
     }
 
     /// A worker finished computing a plan: drop it (stale token), answer it (empty) or queue it for the applier.
-    pub(super) fn worker_done(&mut self, st: &mut State, cx: &mut Ctx, ap: &mut Applier, pid: u32) {
-        let plan = st.plans[pid as usize].as_ref().expect("plan");
+    pub(super) fn worker_done(
+        &mut self,
+        st: &mut State,
+        cx: &mut Ctx,
+        ap: &mut Applier,
+        pid: PlanIx,
+    ) {
+        let plan = st.plans[pid].as_ref().expect("plan");
         let (e, tok) = (plan.eval, plan.token);
-        if st.evals[e as usize].token != tok {
+        if st.evals[e].token != tok {
             self.abandon(st, cx, pid);
             return;
         }
@@ -419,12 +435,11 @@ impl Scheduler {
     }
 
     /// The worker's eval was redelivered elsewhere: its work is dropped and the worker freed.
-    pub(super) fn abandon(&mut self, st: &mut State, cx: &mut Ctx, pid: u32) {
-        let plan = st.plans[pid as usize].take().expect("plan");
+    pub(super) fn abandon(&mut self, st: &mut State, cx: &mut Ctx, pid: PlanIx) {
+        let plan = st.plans[pid].take().expect("plan");
         st.free_plans.push(pid);
         for pl in &plan.placements {
-            let s =
-                &mut st.jobs[plan.job as usize].groups[pl.group as usize].slots[pl.slot as usize];
+            let s = &mut st.jobs[plan.job].groups[pl.group as usize].slots[pl.slot as usize];
             if s.state == SlotState::Planned && s.plan_token == plan.token {
                 s.state = SlotState::Empty;
             }
@@ -433,21 +448,21 @@ impl Scheduler {
     }
 
     /// Worker `w` is free again; dispatch.
-    pub(super) fn free_worker(&mut self, st: &mut State, cx: &mut Ctx, w: u32) {
-        let s = self.workers[w as usize].server as usize;
-        self.workers[w as usize].eval = NONE;
+    pub(super) fn free_worker(&mut self, st: &mut State, cx: &mut Ctx, w: WorkerIx) {
+        let s = self.workers[w].server as usize;
+        self.workers[w].eval = None;
         self.free_workers[s].push(w);
         self.dispatch(st, cx);
     }
 
     /// The worker learns its plan's result: re-plan, block, or complete the eval.
-    pub(super) fn plan_result(&mut self, st: &mut State, cx: &mut Ctx, pid: u32) {
-        let plan = st.plans[pid as usize].take().expect("plan");
+    pub(super) fn plan_result(&mut self, st: &mut State, cx: &mut Ctx, pid: PlanIx) {
+        let plan = st.plans[pid].take().expect("plan");
         st.free_plans.push(pid);
         let (e, w, tok, j) = (plan.eval, plan.worker, plan.token, plan.job);
-        if st.evals[e as usize].token != tok {
+        if st.evals[e].token != tok {
             for pl in &plan.placements {
-                let s = &mut st.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+                let s = &mut st.jobs[j].groups[pl.group as usize].slots[pl.slot as usize];
                 if s.state == SlotState::Planned && s.plan_token == tok {
                     s.state = SlotState::Empty;
                 }
@@ -459,14 +474,14 @@ impl Scheduler {
         // Placements the applier rejected go back to wanting a placement.
         for (i, pl) in plan.placements.iter().enumerate() {
             if !plan.accepted.get(i).copied().unwrap_or(false) {
-                let s = &mut st.jobs[j as usize].groups[pl.group as usize].slots[pl.slot as usize];
+                let s = &mut st.jobs[j].groups[pl.group as usize].slots[pl.slot as usize];
                 if s.state == SlotState::Planned && s.plan_token == tok {
                     s.state = SlotState::Empty;
                 }
             }
         }
         let progress = plan.accepted.iter().any(|&a| a);
-        let remaining = st.jobs[j as usize]
+        let remaining = st.jobs[j]
             .groups
             .iter()
             .map(|g| {
@@ -476,15 +491,15 @@ impl Scheduler {
                     .count()
             })
             .sum::<usize>();
-        let stopped = st.jobs[j as usize].stopped;
+        let stopped = st.jobs[j].stopped;
         if plan.rejected_nodes > 0 && remaining > 0 && !stopped {
-            let wk = &mut self.workers[w as usize];
+            let wk = &mut self.workers[w];
             if progress {
                 wk.attempts = 0;
             } else {
                 wk.attempts += 1;
             }
-            let max = match st.jobs[j as usize].spec.job_type {
+            let max = match st.jobs[j].spec.job_type {
                 JobType::Batch => cx.p.batch_max_attempts,
                 JobType::Service => cx.p.service_max_attempts,
             };
@@ -495,8 +510,8 @@ impl Scheduler {
             }
         }
         let block = remaining > 0 && !stopped;
-        st.evals[e as usize].queued = remaining as u32;
-        st.evals[e as usize].failed_tgs = plan.failed_tgs.clone();
+        st.evals[e].queued = remaining as u32;
+        st.evals[e].failed_tgs = plan.failed_tgs.clone();
         let desc = if block {
             format!("{remaining} allocations could not be placed")
         } else {
@@ -518,20 +533,20 @@ impl Scheduler {
         st: &mut State,
         cx: &mut Ctx,
         bl: &mut Blocked,
-        e: u32,
-        w: u32,
+        e: EvalIx,
+        w: WorkerIx,
         tok: u64,
         status: EvalStatus,
         block: bool,
         desc: String,
         index: u64,
     ) {
-        if st.evals[e as usize].token != tok {
+        if st.evals[e].token != tok {
             self.free_worker(st, cx, w);
             return;
         }
-        let job = st.evals[e as usize].job;
-        let ev = &mut st.evals[e as usize];
+        let job = st.evals[e].job;
+        let ev = &mut st.evals[e];
         ev.status = status;
         ev.status_description = desc;
         ev.modify_index = index;
@@ -541,28 +556,28 @@ impl Scheduler {
         let mut changed = vec![e];
         if block
             && status == EvalStatus::Complete
-            && st.evals[e as usize].triggered_by == TriggeredBy::QueuedAllocs
+            && st.evals[e].triggered_by == TriggeredBy::QueuedAllocs
         {
             // An unblocked eval that still cannot place is re-blocked as it is ([src] `Worker.ReblockEval`).
-            let ev = &mut st.evals[e as usize];
+            let ev = &mut st.evals[e];
             ev.status = EvalStatus::Blocked;
-            let pr = st.evals[e as usize].priority;
+            let pr = st.evals[e].priority;
             let ask = st.job_min_ask(job);
             if let Some(old) = bl.set.reblock(job, e, pr, ask) {
                 if old != e {
-                    st.evals[old as usize].status = EvalStatus::Canceled;
+                    st.evals[old].status = EvalStatus::Canceled;
                 }
             }
             bl.capacity_check_after_block(cx);
         } else if block && status == EvalStatus::Complete {
-            let b = st.create_eval(job, TriggeredBy::QueuedAllocs, NONE, index, cx.now);
-            st.evals[b as usize].status = EvalStatus::Blocked;
-            st.evals[b as usize].previous_eval = e;
-            st.evals[e as usize].blocked_eval = b;
-            let pr = st.evals[b as usize].priority;
+            let b = st.create_eval(job, TriggeredBy::QueuedAllocs, None, index, cx.now);
+            st.evals[b].status = EvalStatus::Blocked;
+            st.evals[b].previous_eval = Some(e);
+            st.evals[e].blocked_eval = Some(b);
+            let pr = st.evals[b].priority;
             let ask = st.job_min_ask(job);
             if let Some(old) = bl.set.block(job, b, pr, ask) {
-                st.evals[old as usize].status = EvalStatus::Canceled;
+                st.evals[old].status = EvalStatus::Canceled;
             }
             cx.counters.evals_blocked += 1;
             changed.push(b);
@@ -586,8 +601,8 @@ impl Scheduler {
     }
 
     /// (Re)starts the eval's nack timer.
-    pub(super) fn arm_nack(&mut self, st: &mut State, cx: &mut Ctx, e: u32) {
-        let ev = &mut st.evals[e as usize];
+    pub(super) fn arm_nack(&mut self, st: &mut State, cx: &mut Ctx, e: EvalIx) {
+        let ev = &mut st.evals[e];
         ev.nack_seq += 1;
         let seq = ev.nack_seq;
         cx.push(
@@ -597,13 +612,13 @@ impl Scheduler {
     }
 
     /// Nomad pauses the nack timer while the eval's plan sits in the plan queue (`PauseNackTimeout`).
-    pub(super) fn pause_nack(&mut self, st: &mut State, e: u32) {
-        st.evals[e as usize].nack_seq += 1;
+    pub(super) fn pause_nack(&mut self, st: &mut State, e: EvalIx) {
+        st.evals[e].nack_seq += 1;
     }
 
     /// The nack timer of eval `e` fired (if `seq` is still current): redeliver later, or fail the eval.
-    pub(super) fn nack_timeout(&mut self, st: &mut State, cx: &mut Ctx, e: u32, seq: u64) {
-        let ev = &mut st.evals[e as usize];
+    pub(super) fn nack_timeout(&mut self, st: &mut State, cx: &mut Ctx, e: EvalIx, seq: u64) {
+        let ev = &mut st.evals[e];
         if ev.nack_seq != seq || ev.status != EvalStatus::Pending {
             return;
         }
@@ -629,8 +644,8 @@ impl Scheduler {
     }
 
     /// A nacked evaluation is handed back to the broker after its nack delay.
-    pub(super) fn redeliver(&mut self, st: &mut State, cx: &mut Ctx, e: u32) {
-        let (pr, status) = (st.evals[e as usize].priority, st.evals[e as usize].status);
+    pub(super) fn redeliver(&mut self, st: &mut State, cx: &mut Ctx, e: EvalIx) {
+        let (pr, status) = (st.evals[e].priority, st.evals[e].status);
         if status == EvalStatus::Pending {
             self.broker.requeue(e, pr);
             self.dispatch(st, cx);
@@ -648,8 +663,8 @@ mod tests {
         let mut c = testkit::cluster(2);
         let (j, e) = testkit::add_job(&mut c.st, testkit::spec("j", 2, 600, false));
         let Cluster { st, cx, sched, .. } = &mut c;
-        let (plan, cost) = sched.compute_plan(st, cx, e, 0, 0);
-        let mut nodes: Vec<u32> = plan.placements.iter().map(|p| p.node).collect();
+        let (plan, cost) = sched.compute_plan(st, cx, e, WorkerIx(0), 0);
+        let mut nodes: Vec<u32> = plan.placements.iter().map(|p| p.node.0).collect();
         nodes.sort_unstable();
         assert_eq!(
             nodes,
@@ -661,7 +676,7 @@ mod tests {
             "live usage untouched"
         );
         assert!(cost >= cx.p.sched_eval_base_us * US);
-        let slots = &st.jobs[j as usize].groups[0].slots;
+        let slots = &st.jobs[j].groups[0].slots;
         assert!(slots.iter().all(|s| s.state == SlotState::Planned));
     }
 
@@ -670,7 +685,7 @@ mod tests {
         let mut c = testkit::cluster(1);
         let (_, e) = testkit::add_job(&mut c.st, testkit::spec("j", 3, 600, false));
         let Cluster { st, cx, sched, .. } = &mut c;
-        let (plan, _) = sched.compute_plan(st, cx, e, 0, 0);
+        let (plan, _) = sched.compute_plan(st, cx, e, WorkerIx(0), 0);
         assert_eq!(plan.placements.len(), 1);
         assert_eq!(plan.failed_tgs, vec![0]);
     }
@@ -681,11 +696,11 @@ mod tests {
         let (_, e) = testkit::add_job(&mut c.st, testkit::spec("j", 1, 100, false));
         let Cluster { st, cx, sched, .. } = &mut c;
         sched.arm_nack(st, cx, e);
-        let seq = st.evals[e as usize].nack_seq;
+        let seq = st.evals[e].nack_seq;
         sched.pause_nack(st, e);
         sched.nack_timeout(st, cx, e, seq);
         assert_eq!(cx.counters.nacks, 0, "paused timer: stale");
-        sched.nack_timeout(st, cx, e, st.evals[e as usize].nack_seq);
+        sched.nack_timeout(st, cx, e, st.evals[e].nack_seq);
         assert_eq!(cx.counters.nacks, 1);
     }
 }

@@ -21,7 +21,7 @@ pub(super) struct Slot {
     pub(super) state: SlotState,
     /// Delivery token of the plan that holds this slot while `Planned`.
     pub(super) plan_token: u64,
-    pub(super) alloc: u32,
+    pub(super) alloc: Option<AllocIx>,
     pub(super) reschedules_left: u8,
 }
 
@@ -45,14 +45,14 @@ pub(super) struct Job {
     pub(super) stopped: bool,
     pub(super) purged: bool,
     pub(super) groups: Vec<GroupRt>,
-    pub(super) allocs: Vec<u32>,
-    pub(super) parent: Option<u32>,
+    pub(super) allocs: Vec<AllocIx>,
+    pub(super) parent: Option<JobIx>,
     pub(super) dispatch_count: u64,
 }
 
 #[derive(Debug, Clone)]
 pub(super) struct Eval {
-    pub(super) job: u32,
+    pub(super) job: JobIx,
     pub(super) priority: u32,
     pub(super) triggered_by: TriggeredBy,
     pub(super) status: EvalStatus,
@@ -64,9 +64,9 @@ pub(super) struct Eval {
     pub(super) token: u64,
     pub(super) nack_seq: u64,
     pub(super) deliveries: u32,
-    pub(super) blocked_eval: u32,
-    pub(super) previous_eval: u32,
-    pub(super) node: u32,
+    pub(super) blocked_eval: Option<EvalIx>,
+    pub(super) previous_eval: Option<EvalIx>,
+    pub(super) node: Option<NodeIx>,
     pub(super) job_modify_index: u64,
     pub(super) queued: u32,
     pub(super) failed_tgs: Vec<u16>,
@@ -74,11 +74,11 @@ pub(super) struct Eval {
 
 #[derive(Debug, Clone)]
 pub(super) struct Alloc {
-    pub(super) job: u32,
+    pub(super) job: JobIx,
     pub(super) group: u16,
     pub(super) slot: u32,
-    pub(super) node: u32,
-    pub(super) eval: u32,
+    pub(super) node: NodeIx,
+    pub(super) eval: EvalIx,
     pub(super) cpu: u32,
     pub(super) mem: u32,
     pub(super) create_time: SimTime,
@@ -93,8 +93,8 @@ pub(super) struct Alloc {
     /// As the servers know it.
     pub(super) server_status: ClientStatus,
     pub(super) desired: DesiredStatus,
-    pub(super) prev: u32,
-    pub(super) next: u32,
+    pub(super) prev: Option<AllocIx>,
+    pub(super) next: Option<AllocIx>,
     pub(super) restarts: u32,
     pub(super) rescheduled: bool,
     pub(super) lost: bool,
@@ -147,29 +147,29 @@ pub(super) struct State {
     /// Cluster-wide scheduler algorithm.
     pub(super) algorithm: Algorithm,
     /// Every node that ever joined.
-    pub(super) nodes: Vec<Node>,
+    pub(super) nodes: Arena<NodeIx, Node>,
     /// Node pools.
     pub(super) pools: Vec<PoolRt>,
     /// Datacenter names, sorted.
     pub(super) dcs: Vec<String>,
     /// Every job ever registered.
-    pub(super) jobs: Vec<Job>,
+    pub(super) jobs: Arena<JobIx, Job>,
     /// Job index by ID (purged jobs removed).
-    pub(super) job_by_id: BTreeMap<String, u32>,
+    pub(super) job_by_id: BTreeMap<String, JobIx>,
     /// Every allocation.
-    pub(super) allocs: Vec<Alloc>,
+    pub(super) allocs: Arena<AllocIx, Alloc>,
     /// Every evaluation.
-    pub(super) evals: Vec<Eval>,
+    pub(super) evals: Arena<EvalIx, Eval>,
     /// Interned image names.
     pub(super) images: BTreeMap<String, u32>,
     /// Size of each interned image.
     pub(super) image_bytes: Vec<u64>,
     /// Allocations ever placed on each node.
-    pub(super) node_allocs: Vec<Vec<u32>>,
+    pub(super) node_allocs: Arena<NodeIx, Vec<AllocIx>>,
     /// Plans between a worker and the applier.
-    pub(super) plans: Vec<Option<Plan>>,
+    pub(super) plans: Arena<PlanIx, Option<Plan>>,
     /// Free plan slots.
-    pub(super) free_plans: Vec<u32>,
+    pub(super) free_plans: Vec<PlanIx>,
     /// Allocations wanted and not placed.
     pub(super) unplaced: u64,
     /// CPU of the unplaced allocations, MHz.
@@ -193,22 +193,22 @@ impl State {
         i
     }
 
-    pub(super) fn job_unit(&self, j: u32, g: usize) -> (u32, u32) {
-        let s = &self.jobs[j as usize].spec;
+    pub(super) fn job_unit(&self, j: JobIx, g: usize) -> (u32, u32) {
+        let s = &self.jobs[j].spec;
         s.groups
             .get(g)
             .map(|g| (g.cpu_mhz, g.memory_mb))
             .unwrap_or((0, 0))
     }
 
-    pub(super) fn add_unplaced(&mut self, j: u32, g: usize, n: u64) {
+    pub(super) fn add_unplaced(&mut self, j: JobIx, g: usize, n: u64) {
         let (cpu, mem) = self.job_unit(j, g);
         self.unplaced += n;
         self.unplaced_cpu += n * cpu as u64;
         self.unplaced_mem += n * mem as u64;
     }
 
-    pub(super) fn sub_unplaced(&mut self, j: u32, g: usize, n: u64) {
+    pub(super) fn sub_unplaced(&mut self, j: JobIx, g: usize, n: u64) {
         let (cpu, mem) = self.job_unit(j, g);
         self.unplaced = self.unplaced.saturating_sub(n);
         self.unplaced_cpu = self.unplaced_cpu.saturating_sub(n * cpu as u64);
@@ -217,15 +217,15 @@ impl State {
 
     pub(super) fn create_eval(
         &mut self,
-        job: u32,
+        job: JobIx,
         triggered_by: TriggeredBy,
-        node: u32,
+        node: Option<NodeIx>,
         index: u64,
         now: SimTime,
-    ) -> u32 {
-        let e = self.evals.len() as u32;
-        let pr = self.jobs[job as usize].spec.priority;
-        let jmi = self.jobs[job as usize].job_modify_index;
+    ) -> EvalIx {
+        let e = self.evals.next_ix();
+        let pr = self.jobs[job].spec.priority;
+        let jmi = self.jobs[job].job_modify_index;
         self.evals.push(Eval {
             job,
             priority: pr,
@@ -239,8 +239,8 @@ impl State {
             token: 0,
             nack_seq: 0,
             deliveries: 0,
-            blocked_eval: NONE,
-            previous_eval: NONE,
+            blocked_eval: None,
+            previous_eval: None,
             node,
             job_modify_index: jmi,
             queued: 0,
@@ -249,17 +249,17 @@ impl State {
         e
     }
 
-    pub(super) fn eval_id(&self, e: u32) -> String {
-        rng::uuid(self.seed, IdKind::Eval, e as u64)
+    pub(super) fn eval_id(&self, e: EvalIx) -> String {
+        rng::uuid(self.seed, IdKind::Eval, e.0 as u64)
     }
 
-    pub(super) fn release_alloc(&mut self, a: u32, now: SimTime) {
-        let al = &mut self.allocs[a as usize];
+    pub(super) fn release_alloc(&mut self, a: AllocIx, now: SimTime) {
+        let al = &mut self.allocs[a];
         if al.freed {
             return;
         }
         al.freed = true;
-        let nd = &mut self.nodes[al.node as usize];
+        let nd = &mut self.nodes[al.node];
         nd.cpu_used -= al.cpu;
         nd.mem_used -= al.mem;
         nd.live_allocs -= 1;

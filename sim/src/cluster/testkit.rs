@@ -56,8 +56,8 @@ pub(super) fn spec(id: &str, count: u32, cpu: u32, all_at_once: bool) -> JobSpec
 }
 
 /// Puts a registered job (all slots empty) and its pending evaluation straight into state.
-pub(super) fn add_job(st: &mut State, spec: JobSpec) -> (u32, u32) {
-    let j = st.jobs.len() as u32;
+pub(super) fn add_job(st: &mut State, spec: JobSpec) -> (JobIx, EvalIx) {
+    let j = st.jobs.next_ix();
     let groups = spec
         .groups
         .iter()
@@ -66,7 +66,7 @@ pub(super) fn add_job(st: &mut State, spec: JobSpec) -> (u32, u32) {
                 .map(|_| Slot {
                     state: SlotState::Empty,
                     plan_token: 0,
-                    alloc: NONE,
+                    alloc: None,
                     reschedules_left: 1,
                 })
                 .collect(),
@@ -91,18 +91,18 @@ pub(super) fn add_job(st: &mut State, spec: JobSpec) -> (u32, u32) {
         parent: None,
         dispatch_count: 0,
     });
-    let e = st.create_eval(j, TriggeredBy::JobRegister, NONE, 1, 0);
+    let e = st.create_eval(j, TriggeredBy::JobRegister, None, 1, 0);
     (j, e)
 }
 
 /// A plan of eval `e` (token `token`) placing slot `i` of group 0 on `nodes[i]`; stored in the plan arena.
-pub(super) fn plan(st: &mut State, e: u32, token: u64, nodes: &[u32]) -> u32 {
-    let ev = &st.evals[e as usize];
-    let job = &st.jobs[ev.job as usize];
+pub(super) fn plan(st: &mut State, e: EvalIx, token: u64, nodes: &[u32]) -> PlanIx {
+    let ev = &st.evals[e];
+    let job = &st.jobs[ev.job];
     let plan = Plan {
         eval: e,
         job: ev.job,
-        worker: 0,
+        worker: WorkerIx(0),
         token,
         priority: ev.priority,
         all_at_once: job.spec.all_at_once,
@@ -112,10 +112,10 @@ pub(super) fn plan(st: &mut State, e: u32, token: u64, nodes: &[u32]) -> u32 {
             .map(|(i, &n)| Placement {
                 group: 0,
                 slot: i as u32,
-                node: n,
+                node: NodeIx(n),
                 alloc_time_ns: 0,
                 nodes_evaluated: 1,
-                prev: NONE,
+                prev: None,
                 migration: false,
             })
             .collect(),
@@ -125,6 +125,5 @@ pub(super) fn plan(st: &mut State, e: u32, token: u64, nodes: &[u32]) -> u32 {
         create_time: 0,
         failed_tgs: Vec::new(),
     };
-    st.plans.push(Some(plan));
-    (st.plans.len() - 1) as u32
+    st.plans.push(Some(plan))
 }

@@ -6,17 +6,13 @@ impl Cluster {
     /// Every node (including departed ones), as views.
     pub fn node_views(&self) -> Vec<NodeView> {
         let st = &self.st;
-        (0..st.nodes.len() as u32)
-            .map(|n| node_view(st, n))
-            .collect()
+        st.nodes.keys().map(|n| node_view(st, n)).collect()
     }
 
     /// Every allocation, as views.
     pub fn alloc_views(&self) -> Vec<AllocView> {
         let st = &self.st;
-        (0..st.allocs.len() as u32)
-            .map(|a| alloc_view(st, a))
-            .collect()
+        st.allocs.keys().map(|a| alloc_view(st, a)).collect()
     }
 
     /// Job view by ID.
@@ -35,8 +31,8 @@ impl Cluster {
     /// placed, running, done, final status, lost, rescheduled, replaces)`; times in ns since t = 0.
     pub fn alloc_truth(&self, i: usize) -> crate::record::AllocRow {
         let st = &self.st;
-        let a = &st.allocs[i];
-        let j = &st.jobs[a.job as usize];
+        let a = &st.allocs[AllocIx::from_usize(i)];
+        let j = &st.jobs[a.job];
         let some = |t: SimTime| if t == TIME_NONE { None } else { Some(t) };
         let status = if a.lost {
             crate::record::AllocStatus::Lost
@@ -53,7 +49,7 @@ impl Cluster {
         crate::record::AllocRow {
             job_id: j.spec.id.clone(),
             alloc_id: rng::uuid(st.seed, IdKind::Alloc, i as u64),
-            node_id: st.nodes[a.node as usize].id.clone(),
+            node_id: st.nodes[a.node].id.clone(),
             task_group: j.spec.groups[a.group as usize].name.clone(),
             submit_ns: Some(j.intended_submit),
             sent_ns: Some(j.sent),
@@ -63,11 +59,10 @@ impl Cluster {
             status,
             lost: a.lost,
             rescheduled: a.rescheduled,
-            replaces: if a.prev == NONE {
-                String::new()
-            } else {
-                rng::uuid(st.seed, IdKind::Alloc, a.prev as u64)
-            },
+            replaces: a
+                .prev
+                .map(|p| rng::uuid(st.seed, IdKind::Alloc, p.0 as u64))
+                .unwrap_or_default(),
         }
     }
 
@@ -129,7 +124,7 @@ impl Cluster {
                 let mut hours = 0.0;
                 let mut events: Vec<(SimTime, i32)> = Vec::new();
                 for &n in &p.nodes {
-                    let nd = &st.nodes[n as usize];
+                    let nd = &st.nodes[n];
                     let left = nd.left.unwrap_or(end).min(end);
                     hours += left.saturating_sub(nd.joined) as f64 / 3.6e12;
                     events.push((nd.joined, 1));
@@ -162,22 +157,21 @@ impl Cluster {
     pub fn orphaned_slots(&self) -> Vec<String> {
         let st = &self.st;
         let mut out = Vec::new();
-        let blocked: BTreeSet<u32> = self.bl.set.iter().map(|(j, _)| j).collect();
-        let busy: BTreeSet<u32> = self
+        let blocked: BTreeSet<JobIx> = self.bl.set.iter().map(|(j, _)| j).collect();
+        let busy: BTreeSet<JobIx> = self
             .sched
             .workers
             .iter()
-            .filter(|w| w.eval != NONE)
-            .map(|w| st.evals[w.eval as usize].job)
+            .filter_map(|w| w.eval)
+            .map(|e| st.evals[e].job)
             .collect();
-        let pending: BTreeSet<u32> = st
+        let pending: BTreeSet<JobIx> = st
             .evals
             .iter()
             .filter(|e| e.status == EvalStatus::Pending)
             .map(|e| e.job)
             .collect();
-        for (j, job) in st.jobs.iter().enumerate() {
-            let j = j as u32;
+        for (j, job) in st.jobs.iter_enumerated() {
             if job.stopped || blocked.contains(&j) || busy.contains(&j) || pending.contains(&j) {
                 continue;
             }
@@ -222,8 +216,9 @@ impl Cluster {
             }
             for g in &job.groups {
                 for slot in &g.slots {
-                    let started =
-                        slot.alloc != NONE && st.allocs[slot.alloc as usize].started != TIME_NONE;
+                    let started = slot
+                        .alloc
+                        .is_some_and(|a| st.allocs[a].started != TIME_NONE);
                     match slot.state {
                         SlotState::Empty | SlotState::Planned | SlotState::WaitingReschedule => {
                             late += 1
@@ -234,7 +229,7 @@ impl Cluster {
                 }
             }
             for &a in &job.allocs {
-                let al = &st.allocs[a as usize];
+                let al = &st.allocs[a];
                 if al.started != TIME_NONE
                     && al.started - job.intended_submit.min(al.started) > threshold_ns
                 {
@@ -253,10 +248,10 @@ pub(super) fn emit(
     cx: &mut Ctx,
     index: u64,
     kind: ChangeKind,
-    jobs: &[u32],
-    evals: &[u32],
-    allocs: &[u32],
-    nodes: &[u32],
+    jobs: &[JobIx],
+    evals: &[EvalIx],
+    allocs: &[AllocIx],
+    nodes: &[NodeIx],
 ) {
     if !cx.record_changes {
         return;
@@ -274,8 +269,8 @@ pub(super) fn emit(
     cx.changes.push(b);
 }
 
-pub(super) fn job_view(st: &State, j: u32) -> JobView {
-    let job = &st.jobs[j as usize];
+pub(super) fn job_view(st: &State, j: JobIx) -> JobView {
+    let job = &st.jobs[j];
     let mut summary = BTreeMap::new();
     let mut any_live = false;
     let mut any_started = false;
@@ -287,7 +282,7 @@ pub(super) fn job_view(st: &State, j: u32) -> JobView {
             }
         }
         for &a in &job.allocs {
-            let al = &st.allocs[a as usize];
+            let al = &st.allocs[a];
             if al.group as usize != gi {
                 continue;
             }
@@ -334,13 +329,13 @@ pub(super) fn job_view(st: &State, j: u32) -> JobView {
         job_modify_index: job.job_modify_index,
         version: job.version,
         summary,
-        parent_id: job.parent.map(|p| st.jobs[p as usize].spec.id.clone()),
+        parent_id: job.parent.map(|p| st.jobs[p].spec.id.clone()),
     }
 }
 
-pub(super) fn eval_view(st: &State, e: u32) -> EvalView {
-    let ev = &st.evals[e as usize];
-    let job = &st.jobs[ev.job as usize];
+pub(super) fn eval_view(st: &State, e: EvalIx) -> EvalView {
+    let ev = &st.evals[e];
+    let job = &st.jobs[ev.job];
     let mut queued = BTreeMap::new();
     for (gi, g) in job.spec.groups.iter().enumerate() {
         let q = job.groups[gi]
@@ -359,21 +354,9 @@ pub(super) fn eval_view(st: &State, e: u32) -> EvalView {
         status: ev.status,
         status_description: ev.status_description.clone(),
         job_modify_index: ev.job_modify_index,
-        node_id: if ev.node == NONE {
-            String::new()
-        } else {
-            st.nodes[ev.node as usize].id.clone()
-        },
-        blocked_eval: if ev.blocked_eval == NONE {
-            String::new()
-        } else {
-            st.eval_id(ev.blocked_eval)
-        },
-        previous_eval: if ev.previous_eval == NONE {
-            String::new()
-        } else {
-            st.eval_id(ev.previous_eval)
-        },
+        node_id: ev.node.map(|n| st.nodes[n].id.clone()).unwrap_or_default(),
+        blocked_eval: ev.blocked_eval.map(|b| st.eval_id(b)).unwrap_or_default(),
+        previous_eval: ev.previous_eval.map(|p| st.eval_id(p)).unwrap_or_default(),
         queued_allocs: queued,
         failed_tg_allocs: ev
             .failed_tgs
@@ -387,15 +370,15 @@ pub(super) fn eval_view(st: &State, e: u32) -> EvalView {
     }
 }
 
-pub(super) fn alloc_view(st: &State, a: u32) -> AllocView {
-    let al = &st.allocs[a as usize];
-    let job = &st.jobs[al.job as usize];
+pub(super) fn alloc_view(st: &State, a: AllocIx) -> AllocView {
+    let al = &st.allocs[a];
+    let job = &st.jobs[al.job];
     let g = &job.spec.groups[al.group as usize];
-    let nd = &st.nodes[al.node as usize];
+    let nd = &st.nodes[al.node];
     let known = al.server_status != ClientStatus::Pending;
     let some = |t: SimTime| if t == TIME_NONE { None } else { Some(t) };
     AllocView {
-        id: rng::uuid(st.seed, IdKind::Alloc, a as u64),
+        id: rng::uuid(st.seed, IdKind::Alloc, a.0 as u64),
         eval_id: st.eval_id(al.eval),
         name: format!("{}.{}[{}]", job.spec.id, g.name, al.slot),
         node_id: nd.id.clone(),
@@ -423,16 +406,14 @@ pub(super) fn alloc_view(st: &State, a: u32) -> AllocView {
         },
         received_at: if known { some(al.received) } else { None },
         restarts: al.restarts,
-        previous_allocation: if al.prev == NONE {
-            String::new()
-        } else {
-            rng::uuid(st.seed, IdKind::Alloc, al.prev as u64)
-        },
-        next_allocation: if al.next == NONE {
-            String::new()
-        } else {
-            rng::uuid(st.seed, IdKind::Alloc, al.next as u64)
-        },
+        previous_allocation: al
+            .prev
+            .map(|p| rng::uuid(st.seed, IdKind::Alloc, p.0 as u64))
+            .unwrap_or_default(),
+        next_allocation: al
+            .next
+            .map(|n| rng::uuid(st.seed, IdKind::Alloc, n.0 as u64))
+            .unwrap_or_default(),
         create_index: al.create_index,
         modify_index: al.modify_index,
         allocation_time_ns: al.alloc_time_ns as u64,
@@ -440,8 +421,8 @@ pub(super) fn alloc_view(st: &State, a: u32) -> AllocView {
     }
 }
 
-pub(super) fn node_view(st: &State, n: u32) -> NodeView {
-    let nd = &st.nodes[n as usize];
+pub(super) fn node_view(st: &State, n: NodeIx) -> NodeView {
+    let nd = &st.nodes[n];
     let pc = &st.pools[nd.pool as usize].cfg;
     NodeView {
         id: nd.id.clone(),
@@ -451,7 +432,12 @@ pub(super) fn node_view(st: &State, n: u32) -> NodeView {
         pool: pc.name.clone(),
         instance_type: pc.instance_type.clone(),
         region: pc.region.clone(),
-        address: format!("10.{}.{}.{}", 1 + n / 65_536 % 200, n / 256 % 256, n % 256),
+        address: format!(
+            "10.{}.{}.{}",
+            1 + n.0 / 65_536 % 200,
+            n.0 / 256 % 256,
+            n.0 % 256
+        ),
         status: nd.status,
         eligible: nd.eligible,
         drain: nd.drain,
