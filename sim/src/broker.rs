@@ -13,6 +13,8 @@ use crate::ids::{EvalIx, JobIx};
 /// Key ordering evaluations (or jobs): highest priority first, then oldest.
 type Key<T> = (Reverse<u32>, u64, T);
 type ReadyKey = Key<EvalIx>;
+/// A blocked evaluation: its broker-order key, the eval, and the job's smallest (CPU, memory) ask.
+type BlockedEntry = (Key<JobIx>, EvalIx, (u32, u32));
 
 /// The eval broker.
 #[derive(Debug, Default)]
@@ -112,7 +114,7 @@ impl EvalBroker {
 /// can release them in the order the broker would serve them.
 #[derive(Debug, Default)]
 pub struct BlockedEvals {
-    by_job: BTreeMap<JobIx, (Key<JobIx>, EvalIx, (u32, u32))>,
+    by_job: BTreeMap<JobIx, BlockedEntry>,
     /// Multisets of the smallest CPU and memory asks of blocked jobs (to stop scanning early).
     cpu_asks: BTreeMap<u32, u32>,
     mem_asks: BTreeMap<u32, u32>,
