@@ -318,10 +318,12 @@ impl Applier {
                 cx,
                 index,
                 ChangeKind::PlanResult,
-                &[j],
-                &[e],
-                &changed_allocs,
-                &[],
+                ChangeSet {
+                    jobs: &[j],
+                    evals: &[e],
+                    allocs: &changed_allocs,
+                    ..Default::default()
+                },
             );
         }
         if !plan.stops.is_empty() {

@@ -266,10 +266,11 @@ impl Clients {
                 cx,
                 index,
                 ChangeKind::AllocationUpdated,
-                &jobs,
-                &[],
-                &changed,
-                &[],
+                ChangeSet {
+                    jobs: &jobs,
+                    allocs: &changed,
+                    ..Default::default()
+                },
             );
         }
         if freed {

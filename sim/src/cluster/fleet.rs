@@ -417,10 +417,12 @@ pub(super) fn apply_node_status(
             cx,
             index,
             ChangeKind::NodeStreamEvent,
-            &jobs,
-            &[],
-            &changed,
-            &[n],
+            ChangeSet {
+                jobs: &jobs,
+                allocs: &changed,
+                nodes: &[n],
+                ..Default::default()
+            },
         );
     }
     for j in jobs {
@@ -453,7 +455,16 @@ pub(super) fn apply_node_drain(
     jobs.sort_unstable();
     jobs.dedup();
     if cx.record_changes {
-        views::emit(st, cx, index, ChangeKind::NodeDrain, &[], &[], &[], &[n]);
+        views::emit(
+            st,
+            cx,
+            index,
+            ChangeKind::NodeDrain,
+            ChangeSet {
+                nodes: &[n],
+                ..Default::default()
+            },
+        );
     }
     for j in jobs {
         let e = st.create_eval(j, TriggeredBy::NodeDrain, Some(n), index, cx.now);

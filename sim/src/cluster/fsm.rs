@@ -162,10 +162,10 @@ pub(super) fn applied(
                 cx,
                 index,
                 ChangeKind::EvaluationUpdated,
-                &[],
-                &[e],
-                &[],
-                &[],
+                ChangeSet {
+                    evals: &[e],
+                    ..Default::default()
+                },
             );
             sched.enqueue_eval(st, cx, bl, e);
         }
@@ -198,22 +198,7 @@ fn apply_register(
     index: u64,
 ) {
     let id = spec.id.clone();
-    let groups: Vec<GroupRt> = spec
-        .groups
-        .iter()
-        .map(|g| GroupRt {
-            slots: (0..g.count)
-                .map(|_| Slot {
-                    state: SlotState::Empty,
-                    plan_token: 0,
-                    alloc: None,
-                    reschedules_left: 1,
-                })
-                .collect(),
-            image: 0,
-            replacements_used: 0,
-        })
-        .collect();
+    let groups: Vec<GroupRt> = spec.groups.iter().map(|g| GroupRt::new(g.count)).collect();
     let images: Vec<u32> = spec
         .groups
         .iter()
@@ -231,15 +216,7 @@ fn apply_register(
             for (gi, g) in groups.into_iter().enumerate() {
                 if gi < job.groups.len() {
                     let old = &mut job.groups[gi];
-                    old.slots.resize(
-                        g.slots.len(),
-                        Slot {
-                            state: SlotState::Empty,
-                            plan_token: 0,
-                            alloc: None,
-                            reschedules_left: 1,
-                        },
-                    );
+                    old.slots.resize(g.slots.len(), Slot::empty());
                 } else {
                     job.groups.push(g);
                 }
@@ -293,10 +270,10 @@ fn apply_register(
             cx,
             index,
             ChangeKind::JobRegistered,
-            &[j],
-            &[],
-            &[],
-            &[],
+            ChangeSet {
+                jobs: &[j],
+                ..Default::default()
+            },
         );
         rq.complete(
             cx,
@@ -316,10 +293,11 @@ fn apply_register(
         cx,
         index,
         ChangeKind::JobRegistered,
-        &[j],
-        &[e],
-        &[],
-        &[],
+        ChangeSet {
+            jobs: &[j],
+            evals: &[e],
+            ..Default::default()
+        },
     );
     let eval_id = st.eval_id(e);
     let outcome = match parent {
@@ -387,10 +365,11 @@ fn apply_deregister(
         cx,
         index,
         ChangeKind::JobDeregistered,
-        &[j],
-        &[e],
-        &[],
-        &[],
+        ChangeSet {
+            jobs: &[j],
+            evals: &[e],
+            ..Default::default()
+        },
     );
     if purge {
         let id = st.jobs[j].spec.id.clone();

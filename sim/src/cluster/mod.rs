@@ -87,6 +87,7 @@ use metrics::Telemetry;
 use requests::{Request, Requests};
 use scheduler::{Plan, Scheduler, Worker};
 use state::{Alloc, GroupRt, Job, Slot, SlotState, State, TriggeredBy, TIME_NONE};
+use views::ChangeSet;
 
 const US: u64 = 1_000;
 const SEC: u64 = 1_000_000_000;

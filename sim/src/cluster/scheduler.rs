@@ -591,10 +591,10 @@ impl Scheduler {
             cx,
             index,
             ChangeKind::EvaluationUpdated,
-            &[],
-            &changed,
-            &[],
-            &[],
+            ChangeSet {
+                evals: &changed,
+                ..Default::default()
+            },
         );
         self.broker.ack(job);
         self.free_worker(st, cx, w);

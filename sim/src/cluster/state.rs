@@ -108,6 +108,29 @@ pub(super) struct Alloc {
 
 pub(super) const TIME_NONE: SimTime = u64::MAX;
 
+impl Slot {
+    /// A slot that wants a placement.
+    pub(super) fn empty() -> Slot {
+        Slot {
+            state: SlotState::Empty,
+            plan_token: 0,
+            alloc: None,
+            reschedules_left: 1,
+        }
+    }
+}
+
+impl GroupRt {
+    /// A task group of `count` empty slots.
+    pub(super) fn new(count: u32) -> GroupRt {
+        GroupRt {
+            slots: (0..count).map(|_| Slot::empty()).collect(),
+            image: 0,
+            replacements_used: 0,
+        }
+    }
+}
+
 /// Why an evaluation was created (Nomad's `TriggeredBy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum TriggeredBy {

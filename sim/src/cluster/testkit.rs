@@ -58,22 +58,7 @@ pub(super) fn spec(id: &str, count: u32, cpu: u32, all_at_once: bool) -> JobSpec
 /// Puts a registered job (all slots empty) and its pending evaluation straight into state.
 pub(super) fn add_job(st: &mut State, spec: JobSpec) -> (JobIx, EvalIx) {
     let j = st.jobs.next_ix();
-    let groups = spec
-        .groups
-        .iter()
-        .map(|g| GroupRt {
-            slots: (0..g.count)
-                .map(|_| Slot {
-                    state: SlotState::Empty,
-                    plan_token: 0,
-                    alloc: None,
-                    reschedules_left: 1,
-                })
-                .collect(),
-            image: 0,
-            replacements_used: 0,
-        })
-        .collect();
+    let groups = spec.groups.iter().map(|g| GroupRt::new(g.count)).collect();
     st.job_by_id.insert(spec.id.clone(), j);
     st.jobs.push(Job {
         spec: Arc::new(spec),

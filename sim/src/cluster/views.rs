@@ -241,18 +241,17 @@ impl Cluster {
     }
 }
 
-/// Records a change batch of the given entities (only when change recording is on).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn emit(
-    st: &State,
-    cx: &mut Ctx,
-    index: u64,
-    kind: ChangeKind,
-    jobs: &[JobIx],
-    evals: &[EvalIx],
-    allocs: &[AllocIx],
-    nodes: &[NodeIx],
-) {
+/// The entities a change touched (the views of a [`ChangeBatch`] are built from them).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct ChangeSet<'a> {
+    pub(super) jobs: &'a [JobIx],
+    pub(super) evals: &'a [EvalIx],
+    pub(super) allocs: &'a [AllocIx],
+    pub(super) nodes: &'a [NodeIx],
+}
+
+/// Records a change batch of `set` at Raft index `index` (only when change recording is on).
+pub(super) fn emit(st: &State, cx: &mut Ctx, index: u64, kind: ChangeKind, set: ChangeSet<'_>) {
     if !cx.record_changes {
         return;
     }
@@ -260,10 +259,10 @@ pub(super) fn emit(
         index,
         time: cx.now,
         kind,
-        jobs: jobs.iter().map(|&j| job_view(st, j)).collect(),
-        evals: evals.iter().map(|&e| eval_view(st, e)).collect(),
-        allocs: allocs.iter().map(|&a| alloc_view(st, a)).collect(),
-        nodes: nodes.iter().map(|&n| node_view(st, n)).collect(),
+        jobs: set.jobs.iter().map(|&j| job_view(st, j)).collect(),
+        evals: set.evals.iter().map(|&e| eval_view(st, e)).collect(),
+        allocs: set.allocs.iter().map(|&a| alloc_view(st, a)).collect(),
+        nodes: set.nodes.iter().map(|&n| node_view(st, n)).collect(),
         purged_jobs: vec![],
     };
     cx.changes.push(b);
