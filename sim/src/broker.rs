@@ -8,17 +8,22 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Key ordering ready evaluations: highest priority first, then oldest.
-type ReadyKey = (Reverse<u32>, u64, u32);
+use crate::ids::{EvalIx, JobIx};
+
+/// Key ordering evaluations (or jobs): highest priority first, then oldest.
+type Key<T> = (Reverse<u32>, u64, T);
+type ReadyKey = Key<EvalIx>;
+/// A blocked evaluation: its broker-order key, the eval, and the job's smallest (CPU, memory) ask.
+type BlockedEntry = (Key<JobIx>, EvalIx, (u32, u32));
 
 /// The eval broker.
 #[derive(Debug, Default)]
 pub struct EvalBroker {
     ready: BTreeSet<ReadyKey>,
     /// Per job: evaluations waiting because another one of the job is in flight.
-    pending: BTreeMap<u32, BTreeSet<ReadyKey>>,
+    pending: BTreeMap<JobIx, BTreeSet<ReadyKey>>,
     /// Jobs with an evaluation ready or unacked.
-    in_flight: BTreeSet<u32>,
+    in_flight: BTreeSet<JobIx>,
     unacked: usize,
     seq: u64,
 }
@@ -31,7 +36,7 @@ impl EvalBroker {
 
     /// Enqueues `eval` of `job` at `priority`. Returns true if it became ready (false: it waits behind
     /// another evaluation of the same job).
-    pub fn enqueue(&mut self, eval: u32, job: u32, priority: u32) -> bool {
+    pub fn enqueue(&mut self, eval: EvalIx, job: JobIx, priority: u32) -> bool {
         let key = (Reverse(priority), self.seq, eval);
         self.seq += 1;
         if self.in_flight.contains(&job) {
@@ -45,14 +50,14 @@ impl EvalBroker {
     }
 
     /// Takes the next ready evaluation (highest priority, then oldest).
-    pub fn dequeue(&mut self) -> Option<u32> {
+    pub fn dequeue(&mut self) -> Option<EvalIx> {
         let k = self.ready.pop_first()?;
         self.unacked += 1;
         Some(k.2)
     }
 
     /// Acknowledges the in-flight evaluation of `job`; promotes the job's next pending one, if any.
-    pub fn ack(&mut self, job: u32) {
+    pub fn ack(&mut self, job: JobIx) {
         self.unacked = self.unacked.saturating_sub(1);
         self.release(job);
     }
@@ -64,18 +69,18 @@ impl EvalBroker {
     }
 
     /// Re-enqueues a nacked evaluation of a job that is still in flight.
-    pub fn requeue(&mut self, eval: u32, priority: u32) {
+    pub fn requeue(&mut self, eval: EvalIx, priority: u32) {
         let key = (Reverse(priority), self.seq, eval);
         self.seq += 1;
         self.ready.insert(key);
     }
 
     /// The nacked evaluation of `job` failed for good: promote the job's next pending one.
-    pub fn fail(&mut self, job: u32) {
+    pub fn fail(&mut self, job: JobIx) {
         self.release(job);
     }
 
-    fn release(&mut self, job: u32) {
+    fn release(&mut self, job: JobIx) {
         let next = self.pending.get_mut(&job).and_then(|p| p.pop_first());
         match next {
             Some(k) => {
@@ -99,6 +104,7 @@ impl EvalBroker {
     }
 
     /// Evaluations waiting behind another of their job.
+    #[cfg(test)]
     pub fn pending_len(&self) -> usize {
         self.pending.values().map(|p| p.len()).sum()
     }
@@ -108,11 +114,11 @@ impl EvalBroker {
 /// can release them in the order the broker would serve them.
 #[derive(Debug, Default)]
 pub struct BlockedEvals {
-    by_job: BTreeMap<u32, (ReadyKey, u32, (u32, u32))>,
+    by_job: BTreeMap<JobIx, BlockedEntry>,
     /// Multisets of the smallest CPU and memory asks of blocked jobs (to stop scanning early).
     cpu_asks: BTreeMap<u32, u32>,
     mem_asks: BTreeMap<u32, u32>,
-    ordered: BTreeSet<ReadyKey>,
+    ordered: BTreeSet<Key<JobIx>>,
     seq: u64,
     /// Evaluations that were ever blocked.
     pub total_blocked_ever: u64,
@@ -121,14 +127,26 @@ pub struct BlockedEvals {
 impl BlockedEvals {
     /// Blocks `eval` of `job`. Returns a previously blocked eval of the same job that this one supersedes
     /// (Nomad cancels the older one).
-    pub fn block(&mut self, job: u32, eval: u32, priority: u32, ask: (u32, u32)) -> Option<u32> {
+    pub fn block(
+        &mut self,
+        job: JobIx,
+        eval: EvalIx,
+        priority: u32,
+        ask: (u32, u32),
+    ) -> Option<EvalIx> {
         self.total_blocked_ever += 1;
         self.reblock(job, eval, priority, ask)
     }
 
     /// Re-blocks an unblocked evaluation that still could not place (not counted as newly blocked).
     /// `ask` is the job's smallest (CPU MHz, memory MB) allocation.
-    pub fn reblock(&mut self, job: u32, eval: u32, priority: u32, ask: (u32, u32)) -> Option<u32> {
+    pub fn reblock(
+        &mut self,
+        job: JobIx,
+        eval: EvalIx,
+        priority: u32,
+        ask: (u32, u32),
+    ) -> Option<EvalIx> {
         let old = self.remove_job(job);
         let key = (Reverse(priority), self.seq, job);
         self.seq += 1;
@@ -145,7 +163,7 @@ impl BlockedEvals {
     }
 
     /// Removes the blocked eval of `job` (job stopped, superseded or released), returning it.
-    pub fn remove_job(&mut self, job: u32) -> Option<u32> {
+    pub fn remove_job(&mut self, job: JobIx) -> Option<EvalIx> {
         let (key, e, ask) = self.by_job.remove(&job)?;
         self.ordered.remove(&key);
         for (m, v) in [(&mut self.cpu_asks, ask.0), (&mut self.mem_asks, ask.1)] {
@@ -160,7 +178,8 @@ impl BlockedEvals {
     }
 
     /// Capacity changed: every blocked evaluation is released, in broker order.
-    pub fn unblock_all(&mut self) -> Vec<(u32, u32)> {
+    #[cfg(test)]
+    pub fn unblock_all(&mut self) -> Vec<(JobIx, EvalIx)> {
         let out = self.iter().collect();
         self.by_job.clear();
         self.ordered.clear();
@@ -180,7 +199,7 @@ impl BlockedEvals {
     }
 
     /// Blocked (job, eval) pairs in broker order (highest priority, then oldest).
-    pub fn iter(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (JobIx, EvalIx)> + '_ {
         self.ordered.iter().map(|k| (k.2, self.by_job[&k.2].1))
     }
 }
@@ -189,15 +208,22 @@ impl BlockedEvals {
 mod tests {
     use super::*;
 
+    fn e(i: u32) -> EvalIx {
+        EvalIx(i)
+    }
+    fn j(i: u32) -> JobIx {
+        JobIx(i)
+    }
+
     #[test]
     fn priority_then_fifo() {
         let mut b = EvalBroker::new();
-        assert!(b.enqueue(1, 10, 50));
-        assert!(b.enqueue(2, 11, 70));
-        assert!(b.enqueue(3, 12, 50));
-        assert_eq!(b.dequeue(), Some(2));
-        assert_eq!(b.dequeue(), Some(1));
-        assert_eq!(b.dequeue(), Some(3));
+        assert!(b.enqueue(e(1), j(10), 50));
+        assert!(b.enqueue(e(2), j(11), 70));
+        assert!(b.enqueue(e(3), j(12), 50));
+        assert_eq!(b.dequeue(), Some(e(2)));
+        assert_eq!(b.dequeue(), Some(e(1)));
+        assert_eq!(b.dequeue(), Some(e(3)));
         assert_eq!(b.dequeue(), None);
         assert_eq!(b.unacked_len(), 3);
     }
@@ -205,42 +231,45 @@ mod tests {
     #[test]
     fn one_eval_per_job_in_flight() {
         let mut b = EvalBroker::new();
-        assert!(b.enqueue(1, 10, 50));
-        assert!(!b.enqueue(2, 10, 90), "second eval of the same job waits");
+        assert!(b.enqueue(e(1), j(10), 50));
+        assert!(
+            !b.enqueue(e(2), j(10), 90),
+            "second eval of the same job waits"
+        );
         assert_eq!(b.pending_len(), 1);
-        assert_eq!(b.dequeue(), Some(1));
+        assert_eq!(b.dequeue(), Some(e(1)));
         assert_eq!(b.dequeue(), None, "job 10 already has one in flight");
-        b.ack(10);
-        assert_eq!(b.dequeue(), Some(2));
-        b.ack(10);
-        assert!(b.enqueue(3, 10, 50), "job is free again");
+        b.ack(j(10));
+        assert_eq!(b.dequeue(), Some(e(2)));
+        b.ack(j(10));
+        assert!(b.enqueue(e(3), j(10), 50), "job is free again");
     }
 
     #[test]
     fn nack_requeue_keeps_job_in_flight() {
         let mut b = EvalBroker::new();
-        b.enqueue(1, 10, 50);
-        assert_eq!(b.dequeue(), Some(1));
+        b.enqueue(e(1), j(10), 50);
+        assert_eq!(b.dequeue(), Some(e(1)));
         b.nack();
-        assert!(!b.enqueue(2, 10, 50));
-        b.requeue(1, 50);
-        assert_eq!(b.dequeue(), Some(1));
-        b.ack(10);
-        assert_eq!(b.dequeue(), Some(2));
+        assert!(!b.enqueue(e(2), j(10), 50));
+        b.requeue(e(1), 50);
+        assert_eq!(b.dequeue(), Some(e(1)));
+        b.ack(j(10));
+        assert_eq!(b.dequeue(), Some(e(2)));
     }
 
     #[test]
     fn blocked_evals_one_per_job() {
         let mut bl = BlockedEvals::default();
-        assert_eq!(bl.block(1, 100, 50, (1, 1)), None);
-        assert_eq!(bl.block(1, 101, 50, (1, 1)), Some(100));
-        bl.block(2, 200, 80, (5, 9));
-        bl.block(3, 300, 50, (2, 2));
+        assert_eq!(bl.block(j(1), e(100), 50, (1, 1)), None);
+        assert_eq!(bl.block(j(1), e(101), 50, (1, 1)), Some(e(100)));
+        bl.block(j(2), e(200), 80, (5, 9));
+        bl.block(j(3), e(300), 50, (2, 2));
         assert_eq!(bl.len(), 3);
         assert_eq!(bl.min_ask(), Some((1, 1)));
         assert_eq!(
             bl.unblock_all(),
-            vec![(2, 200), (1, 101), (3, 300)],
+            vec![(j(2), e(200)), (j(1), e(101)), (j(3), e(300))],
             "priority first, then age"
         );
         assert!(bl.is_empty());

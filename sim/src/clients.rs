@@ -13,9 +13,6 @@ use rand::Rng;
 use crate::driver::{NodeStatus, SimTime};
 use crate::params::ModelParams;
 
-/// Sentinel for "no allocation / node / time".
-pub const NONE: u32 = u32::MAX;
-
 /// One cached image on a node.
 #[derive(Debug, Clone, Copy)]
 pub struct CachedImage {
@@ -67,7 +64,7 @@ pub struct Node {
     /// A client status flush is scheduled.
     pub flush_scheduled: bool,
     /// Allocation status changes waiting for the next 200 ms flush.
-    pub pending_updates: Vec<u32>,
+    pub pending_updates: Vec<crate::ids::AllocIx>,
     /// When the node joined (ns).
     pub joined: SimTime,
     /// When it left.

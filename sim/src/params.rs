@@ -23,6 +23,9 @@ macro_rules! params {
         impl ModelParams {
             /// Names of every parameter, in declaration order.
             pub const NAMES: &'static [&'static str] = &[$(stringify!($name)),*];
+            /// `(name, default as written in the source, doc comment)` of every parameter, in order.
+            pub const DOCS: &'static [(&'static str, &'static str, &'static str)] =
+                &[$((stringify!($name), stringify!($default), concat!($($doc, "\n"),*))),*];
         }
     };
 }
@@ -140,7 +143,7 @@ params! {
     /// Heartbeat TTL given to every node after a leader failover, µs. [src] 300 s (`failoverHeartbeatTTL`).
     failover_heartbeat_ttl_us: u64 = 300_000_000;
     /// Probability that a rate-based spot interruption comes with a usable 2-minute notice (drain). [est]
-    /// ci-traffic.md: "the 2-minute notice rarely arrives".
+    /// CI operators report that the 2-minute notice rarely arrives in time to drain.
     spot_notice_probability: f64 = 0.1;
     /// Time for a client to kill a stopped allocation's task, µs. [est] docker stop of an idle container.
     client_kill_us: u64 = 500_000;
@@ -173,9 +176,117 @@ impl ModelParams {
     }
 }
 
+/// Unit of a parameter, from its name's suffix (the naming convention of this file).
+pub fn unit(name: &str) -> &'static str {
+    if name.ends_with("_us") {
+        "µs"
+    } else if name.ends_with("_bytes_per_s") {
+        "bytes/s"
+    } else if name.ends_with("_bytes") {
+        "bytes"
+    } else if name.ends_with("_per_second") {
+        "1/s"
+    } else if name.ends_with("_probability") {
+        "probability"
+    } else if name.ends_with("_sigma") {
+        "log-normal σ"
+    } else if name.ends_with("_factor") {
+        "factor"
+    } else {
+        "count"
+    }
+}
+
+/// Splits a parameter's doc comment into its provenance tag (`src`, `est`, `c2m`, `doc AWS`, …; the
+/// first bracketed tag) and its meaning (the text without the tag), on one line.
+pub fn provenance(doc: &str) -> (String, String) {
+    let text = doc.split_whitespace().collect::<Vec<_>>().join(" ");
+    let tag = text.find('[').and_then(|i| {
+        let j = text[i..].find(']')? + i;
+        let t = &text[i + 1..j];
+        ["src", "est", "c2m", "doc"]
+            .iter()
+            .any(|k| t.starts_with(k))
+            .then(|| (i, j, t.to_string()))
+    });
+    match tag {
+        Some((i, j, t)) => {
+            let meaning = format!("{}{}", &text[..i], &text[j + 1..]);
+            let meaning = meaning.split_whitespace().collect::<Vec<_>>().join(" ");
+            (t, meaning)
+        }
+        None => (String::new(), text),
+    }
+}
+
+/// The "Every parameter" table of `sim/CALIBRATION.md`, generated from the declarations above: name,
+/// default, unit, provenance tag and meaning of every parameter, in declaration order.
+pub fn table_markdown() -> String {
+    let mut out =
+        String::from("| parameter | default | unit | source | meaning |\n|---|---|---|---|---|\n");
+    for (name, default, doc) in ModelParams::DOCS {
+        let (tag, meaning) = provenance(doc);
+        out.push_str(&format!(
+            "| `{name}` | {} | {} | {} | {} |\n",
+            default.replace(' ', ""),
+            unit(name),
+            if tag.is_empty() {
+                String::new()
+            } else {
+                format!("[{tag}]")
+            },
+            meaning.replace('|', "\\|")
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `sim/CALIBRATION.md`'s table must be the generated one. To refresh it after changing a parameter:
+    /// `STAMPEDE_WRITE_CALIBRATION=1 cargo test -p stampede-sim --lib params`.
+    #[test]
+    fn calibration_table_matches_params() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/CALIBRATION.md");
+        let doc = std::fs::read_to_string(path).expect("read CALIBRATION.md");
+        let start =
+            doc.find("## Every parameter\n").expect("section") + "## Every parameter\n".len();
+        let end = start + doc[start..].find("\n## ").expect("next section");
+        let want = format!("\n{}", table_markdown());
+        if doc[start..end] != want {
+            if std::env::var_os("STAMPEDE_WRITE_CALIBRATION").is_some() {
+                let fresh = format!("{}{}{}", &doc[..start], want, &doc[end..]);
+                std::fs::write(path, fresh).expect("write CALIBRATION.md");
+                return;
+            }
+            panic!(
+                "sim/CALIBRATION.md's parameter table differs from params.rs; rerun with \
+                 STAMPEDE_WRITE_CALIBRATION=1 to rewrite it. Fresh table:\n{}",
+                table_markdown()
+            );
+        }
+    }
+
+    #[test]
+    fn provenance_splits_tag_and_meaning() {
+        assert_eq!(
+            provenance(" Broker delivery limit. [src] 3.\n"),
+            ("src".into(), "Broker delivery limit. 3.".into())
+        );
+        assert_eq!(
+            provenance(" Spot notice, µs. [doc AWS] 2 min.\n").0,
+            "doc AWS"
+        );
+        assert!(
+            ModelParams::DOCS
+                .iter()
+                .all(|(_, _, d)| !provenance(d).0.is_empty()),
+            "every parameter is tagged"
+        );
+        assert_eq!(unit("raft_disk_bytes_per_s"), "bytes/s");
+    }
 
     #[test]
     fn heartbeat_ttl_matches_nomad_formula() {

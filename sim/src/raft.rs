@@ -11,7 +11,6 @@
 
 use std::collections::VecDeque;
 
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
@@ -158,11 +157,6 @@ impl RaftModel {
         self.fsm_free_at
     }
 
-    /// When the FSM will be free.
-    pub fn fsm_free_at(&self) -> SimTime {
-        self.fsm_free_at
-    }
-
     /// Whether a snapshot is due at `now`.
     pub fn snapshot_due(&self, now: SimTime, p: &ModelParams) -> bool {
         self.entries_since_snapshot >= p.raft_snapshot_threshold
@@ -176,16 +170,6 @@ impl RaftModel {
         self.snapshots += 1;
         self.bytes_written += state_bytes;
         state_bytes
-    }
-
-    /// Entries waiting for the disk.
-    pub fn queued(&self) -> usize {
-        self.queue.len() + self.in_write.len()
-    }
-
-    /// A uniform draw in `[0, 1)` from the Raft stream (for jitter).
-    pub fn unit(&mut self) -> f64 {
-        self.rng.random::<f64>()
     }
 }
 

@@ -61,7 +61,7 @@ pub fn limit(
 pub const MAX_SKIP: usize = 3;
 
 /// Fisher–Yates shuffle of `order` with `rng`.
-pub fn shuffle<R: Rng>(order: &mut [u32], rng: &mut R) {
+pub fn shuffle<T, R: Rng>(order: &mut [T], rng: &mut R) {
     for i in (1..order.len()).rev() {
         let j = rng.random_range(0..=i);
         order.swap(i, j);
@@ -167,7 +167,7 @@ mod tests {
 
     #[test]
     fn fit_vectors_from_the_reference() {
-        // (free_cpu, free_mem) → binpack / spread raw scores, scheduler-model.md §2.
+        // (free_cpu, free_mem) → binpack / spread raw scores, Nomad `ScoreFitBinPack` / `ScoreFitSpread` ([src] `nomad/structs/funcs.go`).
         let v = [
             ((0.9, 0.9), 4.113, 13.887),
             ((0.5, 0.5), 13.675, 4.325),

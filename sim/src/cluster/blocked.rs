@@ -1,0 +1,173 @@
+//! Blocked evaluations and their release on capacity changes.
+
+use super::*;
+
+/// Blocked evaluations (one per job) and the coalesced unblock on capacity changes.
+pub(super) struct Blocked {
+    /// The blocked evaluations.
+    pub(super) set: BlockedEvals,
+    /// An unblock event is scheduled.
+    pub(super) unblock_scheduled: bool,
+    /// Capacity changed since the last unblock was scheduled (Nomad's `missedUnblock` check).
+    pub(super) pending_since_block: bool,
+}
+
+impl Blocked {
+    pub(super) fn new() -> Self {
+        Blocked {
+            set: BlockedEvals::default(),
+            unblock_scheduled: false,
+            pending_since_block: false,
+        }
+    }
+
+    /// Nomad re-checks capacity that changed while an eval was being scheduled (`missedUnblock`).
+    pub(super) fn capacity_check_after_block(&mut self, cx: &mut Ctx) {
+        if self.pending_since_block {
+            self.capacity_changed(cx);
+        }
+    }
+
+    /// A capacity change releases blocked evaluations. Nomad releases all of them and lets the broker serve
+    /// them by priority; those that still cannot place are re-blocked after a full scheduling pass. The
+    /// model releases, in the same order, the evaluations for which a first-fit check over the current free
+    /// capacity finds room for at least one allocation, and charges the scheduling passes the others would
+    /// have made (`sched_eval_base_us` + a scan of every node) to the servers' workers without simulating
+    /// them: same placements, same server CPU, none of the event storm (see CALIBRATION.md).
+    pub(super) fn unblock(&mut self, st: &mut State, cx: &mut Ctx, sched: &mut Scheduler) {
+        let mut free: Vec<(u32, u32)> = st
+            .nodes
+            .iter()
+            .filter(|n| n.schedulable() && !n.dead)
+            .map(|n| (n.cpu_cap - n.cpu_used, n.mem_cap - n.mem_used))
+            .collect();
+        let scan_ns =
+            (cx.p.sched_eval_base_us + cx.p.sched_per_node_scored_us * free.len() as u64) * US;
+        let mut max_cpu = free.iter().map(|f| f.0).max().unwrap_or(0);
+        let mut max_mem = free.iter().map(|f| f.1).max().unwrap_or(0);
+        let list: Vec<(JobIx, EvalIx)> = self.set.iter().collect();
+        let total = list.len() as u64;
+        let mut released = 0u64;
+        for (job, e) in list {
+            // Nothing left that any blocked job could use: the rest fail their pass and stay blocked.
+            match self.set.min_ask() {
+                Some((c, m)) if c <= max_cpu && m <= max_mem => {}
+                _ => break,
+            }
+            if st.jobs[job].stopped {
+                self.set.remove_job(job);
+                continue;
+            }
+            // First fit of the job's wanted allocations into the free capacity.
+            let mut fits_any = false;
+            let spec = st.jobs[job].spec.clone();
+            for (gi, g) in spec.groups.iter().enumerate() {
+                if g.cpu_mhz > max_cpu || g.memory_mb > max_mem {
+                    continue;
+                }
+                let wanted = st.jobs[job].groups[gi]
+                    .slots
+                    .iter()
+                    .filter(|s| s.state == SlotState::Empty)
+                    .count();
+                for _ in 0..wanted {
+                    let Some(slot) = free
+                        .iter_mut()
+                        .find(|f| f.0 >= g.cpu_mhz && f.1 >= g.memory_mb)
+                    else {
+                        break;
+                    };
+                    slot.0 -= g.cpu_mhz;
+                    slot.1 -= g.memory_mb;
+                    fits_any = true;
+                }
+                if fits_any {
+                    max_cpu = free.iter().map(|f| f.0).max().unwrap_or(0);
+                    max_mem = free.iter().map(|f| f.1).max().unwrap_or(0);
+                }
+            }
+            if fits_any {
+                self.set.remove_job(job);
+                st.evals[e].status = EvalStatus::Pending;
+                let pr = st.evals[e].priority;
+                sched.broker.enqueue(e, job, pr);
+                released += 1;
+            }
+        }
+        let skipped = total - released;
+        if skipped > 0 {
+            let n = cx.res.len() as u64;
+            let per = skipped * scan_ns / n.max(1);
+            cx.charge_all(per);
+            cx.counters.evals_processed += skipped;
+        }
+        sched.dispatch(st, cx);
+    }
+
+    /// Capacity changed (allocations stopped, nodes joined): schedule a coalesced unblock if any eval is blocked.
+    pub(super) fn capacity_changed(&mut self, cx: &mut Ctx) {
+        self.pending_since_block = true;
+        if !self.set.is_empty() && !self.unblock_scheduled {
+            self.unblock_scheduled = true;
+            self.pending_since_block = false;
+            cx.push(cx.now + cx.p.unblock_coalesce_us * US, Ev::Unblock);
+        }
+    }
+
+    /// The coalesced unblock fires.
+    pub(super) fn on_unblock(&mut self, st: &mut State, cx: &mut Ctx, sched: &mut Scheduler) {
+        self.unblock_scheduled = false;
+        self.unblock(st, cx, sched);
+    }
+}
+
+impl State {
+    /// The smallest (CPU, memory) allocation of a job's groups.
+    pub(super) fn job_min_ask(&self, job: JobIx) -> (u32, u32) {
+        let g = &self.jobs[job].spec.groups;
+        (
+            g.iter().map(|g| g.cpu_mhz).min().unwrap_or(0),
+            g.iter().map(|g| g.memory_mb).min().unwrap_or(0),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit;
+    use super::*;
+
+    #[test]
+    fn capacity_change_schedules_one_coalesced_unblock() {
+        let mut c = testkit::cluster(1);
+        let before = c.cx.q.len();
+        c.bl.capacity_changed(&mut c.cx);
+        assert_eq!(c.cx.q.len(), before, "nothing blocked: no unblock");
+        let (j, e) = testkit::add_job(&mut c.st, testkit::spec("j", 1, 600, false));
+        c.bl.set.block(j, e, 50, (600, 100));
+        c.bl.capacity_changed(&mut c.cx);
+        c.bl.capacity_changed(&mut c.cx);
+        assert_eq!(c.cx.q.len(), before + 1, "two changes, one unblock");
+    }
+
+    #[test]
+    fn unblock_releases_only_what_fits_in_free_capacity() {
+        let mut c = testkit::cluster(1);
+        let (j, e) = testkit::add_job(&mut c.st, testkit::spec("j", 1, 600, false));
+        c.st.evals[e].status = EvalStatus::Blocked;
+        c.bl.set.block(j, e, 50, (600, 100));
+        c.st.nodes[NodeIx(0)].cpu_used = 500; // 500 MHz free: the 600 MHz allocation does not fit
+        let Cluster {
+            st, cx, sched, bl, ..
+        } = &mut c;
+        bl.unblock(st, cx, sched);
+        assert_eq!(bl.set.len(), 1, "still blocked");
+        assert_eq!(st.evals[e].status, EvalStatus::Blocked);
+        assert_eq!(cx.counters.evals_processed, 1, "its failed pass is charged");
+        st.nodes[NodeIx(0)].cpu_used = 0; // capacity freed
+        bl.unblock(st, cx, sched);
+        assert!(bl.set.is_empty(), "released");
+        assert_eq!(st.evals[e].status, EvalStatus::Pending);
+        assert_eq!(sched.broker.unacked_len(), 1, "dispatched to a worker");
+    }
+}

@@ -1,0 +1,406 @@
+//! Client nodes: allocation notice, image pulls, task lifecycle, 200 ms status batching.
+
+use super::*;
+
+pub(super) fn lognormal(rng: &mut ChaCha8Rng, median_ns: u64, sigma: f64) -> u64 {
+    if sigma <= 0.0 {
+        return median_ns;
+    }
+    let z: f64 = StandardNormal.sample(rng);
+    ((median_ns as f64) * (sigma * z).exp()) as u64
+}
+
+/// The client side of every node: task lifecycle randomness and the leader's batch of client updates.
+pub(super) struct Clients {
+    /// Run times, start latencies, failures, notice jitter, update phases.
+    pub(super) rng: ChaCha8Rng,
+    /// Client updates received by the leader, waiting for the 50 ms Raft batch.
+    pub(super) server_batch: Vec<(AllocIx, ClientStatus)>,
+    /// A server flush is scheduled.
+    pub(super) server_flush_scheduled: bool,
+}
+
+/// Queues a status update of alloc `a` on `node` for the node's next 200 ms flush.
+pub(super) fn queue_client_update(st: &mut State, cx: &mut Ctx, node: NodeIx, a: AllocIx) {
+    let nd = &mut st.nodes[node];
+    nd.pending_updates.push(a);
+    if !nd.flush_scheduled {
+        nd.flush_scheduled = true;
+        let period = cx.p.client_update_batch_us * US;
+        let phase = nd.tick_phase;
+        let since = (cx.now + period - phase % period) % period;
+        let t = cx.now + (period - since);
+        cx.push(t, Ev::ClientFlush { node });
+    }
+}
+
+impl Clients {
+    pub(super) fn new(rng: ChaCha8Rng) -> Self {
+        Clients {
+            rng,
+            server_batch: Vec::new(),
+            server_flush_scheduled: false,
+        }
+    }
+
+    /// The node notices a new allocation: pull its image (or wait for a pull, or use the cache), then start.
+    pub(super) fn alloc_notice(&mut self, st: &mut State, cx: &mut Ctx, a: AllocIx) {
+        let (node, desired, j, g) = {
+            let al = &st.allocs[a];
+            (al.node, al.desired, al.job, al.group as usize)
+        };
+        if st.nodes[node].dead || desired != DesiredStatus::Run {
+            return;
+        }
+        st.allocs[a].received = cx.now;
+        let img = st.jobs[j].groups[g].image;
+        let bytes = st.image_bytes[img as usize];
+        let gc = cx.p.image_gc_after_us * US;
+        let ready_at = if bytes == 0 {
+            cx.now
+        } else {
+            match st.nodes[node].image_state(img, cx.now, gc) {
+                Ok(()) => cx.now,
+                Err(Some(t)) => t,
+                Err(None) => {
+                    let dur = cx.p.image_pull_base_us * US
+                        + bytes * SEC / cx.p.image_pull_bytes_per_s.max(1);
+                    let until = cx.now + dur;
+                    st.nodes[node].start_pull(img, cx.now, until);
+                    until
+                }
+            }
+        };
+        // Pin the image while the alloc waits for / uses it.
+        if bytes > 0 {
+            st.nodes[node].use_image(img);
+        }
+        let start = lognormal(
+            &mut self.rng,
+            cx.p.driver_start_median_us * US,
+            cx.p.driver_start_sigma,
+        );
+        cx.push(ready_at + start, Ev::TaskStarted { alloc: a });
+    }
+
+    /// The task started (or restarted).
+    pub(super) fn task_started(&mut self, st: &mut State, cx: &mut Ctx, a: AllocIx) {
+        let al = &mut st.allocs[a];
+        if st.nodes[al.node].dead
+            || al.desired != DesiredStatus::Run
+            || al.client_side != ClientStatus::Pending && al.restarts == 0
+        {
+            return;
+        }
+        if al.started == TIME_NONE {
+            al.started = cx.now;
+        }
+        let first = al.client_side != ClientStatus::Running;
+        al.client_side = ClientStatus::Running;
+        let (node, run, attempt) = (al.node, al.run_ns, al.attempt);
+        if first {
+            st.running_now += 1;
+            queue_client_update(st, cx, node, a);
+        }
+        if run != u64::MAX {
+            cx.push(cx.now + run, Ev::TaskExited { alloc: a, attempt });
+        }
+    }
+
+    /// The task of attempt `attempt` exited: restart it (batch, local restarts left) or finish the alloc.
+    pub(super) fn task_exited(&mut self, st: &mut State, cx: &mut Ctx, a: AllocIx, attempt: u32) {
+        let al = &st.allocs[a];
+        if st.nodes[al.node].dead
+            || al.desired != DesiredStatus::Run
+            || al.attempt != attempt
+            || al.client_side != ClientStatus::Running
+        {
+            return;
+        }
+        let (j, g) = (al.job, al.group as usize);
+        let ok = match al.recorded_ok {
+            Some(ok) => ok,
+            None => match &st.jobs[j].spec.groups[g].run {
+                RunPlan::Model { fail_rate, .. } => {
+                    !(*fail_rate > 0.0 && self.rng.random::<f64>() < *fail_rate)
+                }
+                RunPlan::Recorded(_) => true,
+            },
+        };
+        let restartable = al.recorded_ok.is_none() && st.jobs[j].spec.job_type == JobType::Batch;
+        if !ok && restartable && al.restarts < cx.p.restart_attempts {
+            let al = &mut st.allocs[a];
+            al.restarts += 1;
+            al.attempt += 1;
+            let att = al.attempt;
+            let run = al.run_ns;
+            let delay = cx.p.restart_delay_us * US;
+            let start = lognormal(
+                &mut self.rng,
+                cx.p.driver_start_median_us * US,
+                cx.p.driver_start_sigma,
+            );
+            if run != u64::MAX {
+                cx.push(
+                    cx.now + delay + start + run,
+                    Ev::TaskExited {
+                        alloc: a,
+                        attempt: att,
+                    },
+                );
+            }
+            return;
+        }
+        let al = &mut st.allocs[a];
+        al.client_side = if ok {
+            ClientStatus::Complete
+        } else {
+            ClientStatus::Failed
+        };
+        al.finished = cx.now;
+        let node = al.node;
+        st.running_now -= 1;
+        let img = st.jobs[j].groups[g].image;
+        st.nodes[node].release_image(img, cx.now);
+        queue_client_update(st, cx, node, a);
+    }
+
+    /// The node's 200 ms update tick: send its pending updates to the leader.
+    pub(super) fn client_flush(&mut self, st: &mut State, cx: &mut Ctx, node: NodeIx) {
+        let nd = &mut st.nodes[node];
+        nd.flush_scheduled = false;
+        if nd.dead {
+            nd.pending_updates.clear();
+            return;
+        }
+        let mut ups = std::mem::take(&mut nd.pending_updates);
+        ups.sort_unstable();
+        ups.dedup();
+        let cost = ups.len() as u64 * cx.p.rpc_client_update_alloc_us * US;
+        cx.charge_leader(cost);
+        for a in ups {
+            let status = st.allocs[a].client_side;
+            self.server_batch.push((a, status));
+        }
+        if !self.server_flush_scheduled {
+            self.server_flush_scheduled = true;
+            cx.push(cx.now + cx.p.server_update_batch_us * US, Ev::ServerFlush);
+        }
+    }
+
+    /// The leader's 50 ms batch: one Raft entry for every client update received.
+    pub(super) fn server_flush(&mut self, cx: &mut Ctx) {
+        self.server_flush_scheduled = false;
+        let batch = std::mem::take(&mut self.server_batch);
+        if !batch.is_empty() {
+            cx.raft_append(Entry::ClientUpdate(batch));
+        }
+    }
+
+    /// The FSM applies a batch of client updates: terminal allocations free resources; failed ones may be
+    /// rescheduled.
+    pub(super) fn apply_client_update(
+        &mut self,
+        st: &mut State,
+        cx: &mut Ctx,
+        bl: &mut Blocked,
+        v: Vec<(AllocIx, ClientStatus)>,
+        index: u64,
+    ) {
+        let mut freed = false;
+        let mut changed = Vec::with_capacity(if cx.record_changes { v.len() } else { 0 });
+        for (a, status) in v {
+            let al = &mut st.allocs[a];
+            if al.server_status == ClientStatus::Lost {
+                continue;
+            }
+            al.server_status = status;
+            al.modify_index = index;
+            al.modify_time = cx.now;
+            if cx.record_changes {
+                changed.push(a);
+            }
+            if matches!(status, ClientStatus::Complete | ClientStatus::Failed) {
+                let was_freed = al.freed;
+                st.release_alloc(a, cx.now);
+                freed |= !was_freed;
+                let al = &st.allocs[a];
+                let (j, g, s) = (al.job, al.group as usize, al.slot as usize);
+                if al.desired == DesiredStatus::Run {
+                    // Recorded failures are retried only as often as the trace recorded replacements.
+                    let retry_allowed = match &st.jobs[j].spec.groups[g].run {
+                        RunPlan::Recorded(v) => {
+                            let used = st.jobs[j].groups[g].replacements_used;
+                            ((st.jobs[j].spec.groups[g].count + used) as usize) < v.len()
+                        }
+                        RunPlan::Model { .. } => true,
+                    };
+                    let slot = &mut st.jobs[j].groups[g].slots[s];
+                    if slot.alloc == Some(a) {
+                        if status == ClientStatus::Failed
+                            && slot.reschedules_left > 0
+                            && retry_allowed
+                        {
+                            slot.reschedules_left -= 1;
+                            slot.state = SlotState::WaitingReschedule;
+                            cx.push(
+                                cx.now + cx.p.reschedule_delay_us * US,
+                                Ev::Reschedule { alloc: a },
+                            );
+                        } else {
+                            slot.state = SlotState::Done;
+                        }
+                    }
+                }
+            }
+        }
+        if cx.record_changes {
+            let jobs: Vec<JobIx> = {
+                let mut js: Vec<JobIx> = changed.iter().map(|&a| st.allocs[a].job).collect();
+                js.sort_unstable();
+                js.dedup();
+                js
+            };
+            views::emit(
+                st,
+                cx,
+                index,
+                ChangeKind::AllocationUpdated,
+                ChangeSet {
+                    jobs: &jobs,
+                    allocs: &changed,
+                    ..Default::default()
+                },
+            );
+        }
+        if freed {
+            bl.capacity_changed(cx);
+        }
+    }
+
+    /// A failed allocation's reschedule delay ran out: its slot wants a placement again (a new eval).
+    pub(super) fn reschedule(&mut self, st: &mut State, cx: &mut Ctx, a: AllocIx) {
+        let job = st.allocs[a].job;
+        if !st.jobs[job].stopped {
+            let (g, s) = (st.allocs[a].group as usize, st.allocs[a].slot as usize);
+            let slot = &mut st.jobs[job].groups[g].slots[s];
+            if slot.state == SlotState::WaitingReschedule {
+                slot.state = SlotState::Empty;
+                st.add_unplaced(job, g, 1);
+                cx.raft_append(Entry::EvalCreate {
+                    job,
+                    triggered_by: TriggeredBy::AllocFailure,
+                    node: None,
+                });
+            }
+        }
+    }
+
+    /// A stopped allocation's task was killed on its node.
+    pub(super) fn alloc_killed(&mut self, st: &mut State, cx: &mut Ctx, a: AllocIx) {
+        let al = &mut st.allocs[a];
+        if !st.nodes[al.node].dead
+            && !matches!(
+                al.client_side,
+                ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+            )
+        {
+            let was_running = al.client_side == ClientStatus::Running;
+            al.client_side = ClientStatus::Complete;
+            al.finished = cx.now;
+            let (node, job, g) = (al.node, al.job, al.group);
+            if was_running {
+                st.running_now -= 1;
+            }
+            let img = st.jobs[job].groups[g as usize].image;
+            st.nodes[node].release_image(img, cx.now);
+            queue_client_update(st, cx, node, a);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testkit;
+    use super::*;
+
+    #[test]
+    fn updates_are_batched_on_the_nodes_200ms_tick() {
+        let mut c = testkit::cluster(1);
+        let period = c.cx.p.client_update_batch_us * US;
+        let phase = c.st.nodes[NodeIx(0)].tick_phase;
+        c.cx.now = 5 * SEC + 7;
+        let before = c.cx.q.len();
+        let n0 = NodeIx(0);
+        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx(3));
+        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx(4));
+        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx(3));
+        assert_eq!(c.cx.q.len(), before + 1, "one flush for the batch");
+        assert_eq!(
+            c.st.nodes[NodeIx(0)].pending_updates,
+            vec![AllocIx(3), AllocIx(4), AllocIx(3)]
+        );
+        // The flush is the node's next tick: phase-aligned, within one period.
+        let (mut t, mut ev) = c.cx.q.pop().unwrap();
+        while !matches!(ev, Ev::ClientFlush { .. }) {
+            (t, ev) = c.cx.q.pop().unwrap();
+        }
+        assert!(t > c.cx.now && t - c.cx.now <= period, "flush at {t}");
+        assert_eq!(t % period, phase % period, "on the node's tick phase");
+    }
+
+    #[test]
+    fn flush_sends_each_alloc_once_and_batches_on_the_leader() {
+        let mut c = testkit::cluster(1);
+        c.st.nodes[NodeIx(0)].pending_updates = vec![AllocIx(1), AllocIx(0), AllocIx(1)];
+        c.st.nodes[NodeIx(0)].flush_scheduled = true;
+        for _ in 0..2 {
+            c.st.allocs.push(testkit_alloc());
+        }
+        let Cluster { st, cx, cl, .. } = &mut c;
+        cl.client_flush(st, cx, NodeIx(0));
+        assert_eq!(
+            cl.server_batch.iter().map(|u| u.0).collect::<Vec<_>>(),
+            vec![AllocIx(0), AllocIx(1)],
+            "deduplicated, in alloc order"
+        );
+        assert!(
+            cl.server_flush_scheduled,
+            "the leader's 50 ms batch is armed"
+        );
+        assert!(!st.nodes[NodeIx(0)].flush_scheduled);
+    }
+
+    fn testkit_alloc() -> Alloc {
+        Alloc {
+            job: JobIx(0),
+            group: 0,
+            slot: 0,
+            node: NodeIx(0),
+            eval: EvalIx(0),
+            cpu: 1,
+            mem: 1,
+            create_time: 0,
+            modify_time: 0,
+            received: TIME_NONE,
+            started: TIME_NONE,
+            finished: TIME_NONE,
+            create_index: 0,
+            modify_index: 0,
+            client_side: ClientStatus::Running,
+            server_status: ClientStatus::Pending,
+            desired: DesiredStatus::Run,
+            prev: None,
+            next: None,
+            restarts: 0,
+            rescheduled: false,
+            lost: false,
+            freed: false,
+            alloc_time_ns: 0,
+            nodes_evaluated: 0,
+            run_ns: 0,
+            recorded_ok: None,
+            attempt: 0,
+        }
+    }
+}

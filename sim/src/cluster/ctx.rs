@@ -1,0 +1,99 @@
+//! The context every subsystem works in: the clock, the one event queue, the parameters, the shared sinks
+//! (the Raft log every subsystem appends to, server CPU accounts, leadership) and the outputs (completed
+//! requests, change batches, run events, counters).
+//!
+//! The Raft log sits here rather than in a subsystem of its own because every subsystem appends to it
+//! the way it pushes events: an append may start a disk write, which schedules an event, and that event's
+//! queue sequence number must be taken at the moment of the append (deferring appends would reorder ties).
+
+use super::*;
+
+/// Shared context of one cluster. See the module docs.
+pub(super) struct Ctx {
+    /// Model parameters.
+    pub(super) p: ModelParams,
+    /// Current simulated time, ns.
+    pub(super) now: SimTime,
+    /// The one event queue, `(time, seq)` ordered.
+    pub(super) q: EventQueue<Ev>,
+    /// Foreground events pending (background ones do not keep a run alive).
+    pub(super) active_events: u64,
+    /// Event budget.
+    pub(super) max_events: u64,
+    /// Time budget, ns.
+    pub(super) max_time: SimTime,
+    /// Whether change batches are recorded.
+    pub(super) record_changes: bool,
+    /// Change batches since the last take.
+    pub(super) changes: Vec<ChangeBatch>,
+    /// Notable events.
+    pub(super) run_events: Vec<RunEvent>,
+    /// Answered requests waiting to be taken.
+    pub(super) completed: Vec<(RequestId, SimTime, RequestOutcome)>,
+    /// Run counters.
+    pub(super) counters: Counters,
+    /// Per-server CPU accounts and gauges.
+    pub(super) res: Vec<ServerRes>,
+    /// Index of the leader server.
+    pub(super) leader: usize,
+    /// No leader before this time (an election is running).
+    pub(super) election_until: SimTime,
+    /// Heartbeat TTLs are the failover TTL until this time.
+    pub(super) ttl_override_until: SimTime,
+    /// Raft timing model of the leader.
+    pub(super) raft: RaftModel,
+    /// Log entries appended and not yet applied, by slot.
+    pub(super) entries: Vec<Option<Entry>>,
+    /// Raft index of the entry in each slot.
+    pub(super) entry_index: Vec<u64>,
+    /// Free entry slots.
+    pub(super) free_entries: Vec<u32>,
+    /// Last Raft index handed out.
+    pub(super) raft_index: u64,
+    /// Scratch buffer of committed entries.
+    pub(super) committed_buf: Vec<Committed>,
+    /// Placements committed in the current second.
+    pub(super) sec_placements: u64,
+    /// Plan node rejections in the current second.
+    pub(super) sec_rejections: u64,
+}
+
+impl Ctx {
+    /// Schedules `ev` at `t`.
+    #[inline]
+    pub(super) fn push(&mut self, t: SimTime, ev: Ev) {
+        if !ev.background() {
+            self.active_events += 1;
+        }
+        self.q.push(t, ev);
+    }
+
+    /// Whether a leader is elected now.
+    #[inline]
+    pub(super) fn has_leader(&self) -> bool {
+        self.now >= self.election_until
+    }
+
+    /// Charges `ns` of CPU to server `s`.
+    #[inline]
+    pub(super) fn charge(&mut self, s: usize, ns: u64) {
+        let r = &mut self.res[s];
+        r.busy_ns += ns;
+        r.busy_ns_total += ns;
+    }
+
+    /// Charges `ns` of CPU to the leader.
+    #[inline]
+    pub(super) fn charge_leader(&mut self, ns: u64) {
+        self.charge(self.leader, ns);
+    }
+
+    /// Charges `ns` of CPU to every server (work every server does, e.g. FSM apply).
+    #[inline]
+    pub(super) fn charge_all(&mut self, ns: u64) {
+        for r in &mut self.res {
+            r.busy_ns += ns;
+            r.busy_ns_total += ns;
+        }
+    }
+}

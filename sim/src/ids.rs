@@ -1,0 +1,180 @@
+//! Typed identity: index newtypes over arenas.
+//!
+//! Every entity of the cluster core lives in an [`Arena`] and is named by the index newtype of its kind,
+//! so a job index cannot be used where an allocation index is meant, and "none" is `Option<_>` rather than
+//! a sentinel value. Indexes are `u32` (a run holds well under 4 billion of anything) and are assigned in
+//! creation order, which is also the order IDs are derived in ([`crate::rng::uuid`]).
+
+use std::marker::PhantomData;
+use std::ops::{Index, IndexMut};
+
+/// An index newtype.
+pub trait Idx: Copy + Eq + Ord + std::fmt::Debug {
+    /// The index of position `i`.
+    fn from_usize(i: usize) -> Self;
+    /// The position.
+    fn index(self) -> usize;
+}
+
+macro_rules! ids {
+    ($($(#[$doc:meta])* $name:ident;)*) => {$(
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(pub u32);
+
+        impl Idx for $name {
+            #[inline]
+            fn from_usize(i: usize) -> Self {
+                debug_assert!(i <= u32::MAX as usize);
+                $name(i as u32)
+            }
+            #[inline]
+            fn index(self) -> usize {
+                self.0 as usize
+            }
+        }
+    )*};
+}
+
+ids! {
+    /// A job.
+    JobIx;
+    /// An evaluation.
+    EvalIx;
+    /// An allocation.
+    AllocIx;
+    /// A client node.
+    NodeIx;
+    /// A plan between a worker and the applier.
+    PlanIx;
+    /// A scheduler worker.
+    WorkerIx;
+}
+
+/// A vector of `T` indexed by `I`.
+#[derive(Debug, Clone)]
+pub struct Arena<I, T> {
+    items: Vec<T>,
+    _ix: PhantomData<fn(I) -> I>,
+}
+
+impl<I, T> Default for Arena<I, T> {
+    fn default() -> Self {
+        Arena {
+            items: Vec::new(),
+            _ix: PhantomData,
+        }
+    }
+}
+
+impl<I: Idx, T> Arena<I, T> {
+    /// An empty arena.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `item`, returning its index.
+    #[inline]
+    pub fn push(&mut self, item: T) -> I {
+        let i = I::from_usize(self.items.len());
+        self.items.push(item);
+        i
+    }
+
+    /// The index the next [`Arena::push`] returns.
+    #[inline]
+    pub fn next_ix(&self) -> I {
+        I::from_usize(self.items.len())
+    }
+
+    /// Number of items.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether the arena is empty.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The items in index order.
+    #[inline]
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.items.iter()
+    }
+
+    /// The items in index order, mutably.
+    #[inline]
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, T> {
+        self.items.iter_mut()
+    }
+
+    /// `(index, item)` pairs in index order.
+    #[inline]
+    pub fn iter_enumerated(&self) -> impl Iterator<Item = (I, &T)> + '_ {
+        self.items
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (I::from_usize(i), t))
+    }
+
+    /// Every index in order.
+    #[inline]
+    pub fn keys(&self) -> impl Iterator<Item = I> + use<I, T> {
+        (0..self.items.len()).map(I::from_usize)
+    }
+}
+
+impl<I: Idx, T> Index<I> for Arena<I, T> {
+    type Output = T;
+    #[inline]
+    fn index(&self, i: I) -> &T {
+        &self.items[i.index()]
+    }
+}
+
+impl<I: Idx, T> IndexMut<I> for Arena<I, T> {
+    #[inline]
+    fn index_mut(&mut self, i: I) -> &mut T {
+        &mut self.items[i.index()]
+    }
+}
+
+impl<'a, I, T> IntoIterator for &'a Arena<I, T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+impl<'a, I, T> IntoIterator for &'a mut Arena<I, T> {
+    type Item = &'a mut T;
+    type IntoIter = std::slice::IterMut<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter_mut()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_returns_typed_indexes_in_order() {
+        let mut a: Arena<JobIx, &str> = Arena::new();
+        assert_eq!(a.next_ix(), JobIx(0));
+        let x = a.push("x");
+        let y = a.push("y");
+        assert_eq!((x, y), (JobIx(0), JobIx(1)));
+        a[y] = "z";
+        assert_eq!(a[y], "z");
+        assert_eq!(a.keys().collect::<Vec<_>>(), vec![JobIx(0), JobIx(1)]);
+        assert_eq!(
+            a.iter_enumerated().map(|(i, _)| i.index()).sum::<usize>(),
+            1
+        );
+    }
+}
