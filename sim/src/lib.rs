@@ -39,6 +39,7 @@ pub mod duration;
 pub mod engine;
 pub mod error;
 pub mod instances;
+pub mod metric;
 pub mod params;
 pub mod raft;
 pub mod ranking;
