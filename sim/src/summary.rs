@@ -217,11 +217,6 @@ fn peaks(metrics: &[MetricRow]) -> ServerPeaks {
     p
 }
 
-/// The value of an SLO key in a summary (any [`Metric`] spelling); `None` for an unknown key.
-pub fn slo_measure(key: &str, s: &Summary) -> Option<f64> {
-    key.parse::<Metric>().ok().map(|m| m.value(s))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,12 +1,9 @@
 //! `stampede bench ingest`: event-stream ingest throughput (NDJSON split + decode + timeline bookkeeping)
-//! and timeline memory per tracked allocation, on synthetic Nomad-shaped events.
-
-use std::time::Instant;
+//! and timeline memory per tracked allocation, on synthetic Nomad-shaped events ([`crate::load::ingest`]).
 
 use anyhow::Result;
 
-use crate::load::timeline::Timeline;
-use crate::nomad::ndjson::{decode_line_events, LineSplitter, DEFAULT_MAX_LINE};
+use crate::load::ingest::measure;
 
 /// Arguments of `stampede bench`.
 #[derive(Debug, clap::Args)]
@@ -22,129 +19,35 @@ pub struct BenchArgs {
     pub per_job: u32,
 }
 
-/// Synthetic NDJSON of `allocs` allocations in jobs of `per_job`: PlanResult, running, complete batches.
-pub fn synthetic_stream(allocs: u32, per_job: u32) -> Vec<u8> {
-    let per_job = per_job.max(1);
-    let mut out = Vec::with_capacity(allocs as usize * 1500);
-    out.extend_from_slice(b"{}\n");
-    let base: i64 = 1_700_000_000_000_000_000;
-    let mut index = 100u64;
-    let jobs = allocs.div_ceil(per_job);
-    for j in 0..jobs {
-        let n = per_job.min(allocs - j * per_job);
-        for (phase, status) in ["pending", "running", "complete"].iter().enumerate() {
-            index += 1;
-            let mut line = format!("{{\"Index\":{index},\"Events\":[");
-            for a in 0..n {
-                let id = format!("{:08x}-0f87-4e6b-9e91-{:012x}", j, a);
-                let t = base + (j as i64) * 1_000_000 + phase as i64 * 500_000_000;
-                let ts = if phase == 0 {
-                    "null".to_string()
-                } else {
-                    let started = chrono::DateTime::from_timestamp_nanos(t)
-                        .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-                    let fin = if phase == 2 {
-                        format!("\"{started}\"")
-                    } else {
-                        "null".into()
-                    };
-                    format!("{{\"t\":{{\"State\":\"running\",\"Failed\":false,\"Restarts\":0,\"StartedAt\":\"{started}\",\"FinishedAt\":{fin},\"Events\":[]}}}}")
-                };
-                if a > 0 {
-                    line.push(',');
-                }
-                line.push_str(&format!(
-                    "{{\"Topic\":\"Allocation\",\"Type\":\"{}\",\"Key\":\"{id}\",\"Namespace\":\"default\",\"FilterKeys\":[\"stampede-b-{j:06}\",\"\"],\"Index\":{index},\"Payload\":{{\"Allocation\":{{\"ID\":\"{id}\",\"EvalID\":\"cb20d15d-0000-4000-8000-000000000000\",\"Name\":\"stampede-b-{j:06}.g[{a}]\",\"Namespace\":\"default\",\"NodeID\":\"f476d2b4-0000-4000-8000-{:012x}\",\"NodeName\":\"n{}\",\"JobID\":\"stampede-b-{j:06}\",\"Job\":null,\"TaskGroup\":\"g\",\"DesiredStatus\":\"run\",\"ClientStatus\":\"{status}\",\"ClientDescription\":\"\",\"TaskStates\":{ts},\"CreateIndex\":{index},\"ModifyIndex\":{index},\"AllocModifyIndex\":{index},\"CreateTime\":{t},\"ModifyTime\":{t},\"Metrics\":{{\"AllocationTime\":75475,\"NodesEvaluated\":100}}}}}}}}",
-                    if phase == 0 { "PlanResult" } else { "AllocationUpdated" },
-                    a % 500,
-                    a % 500
-                ));
-            }
-            line.push_str("]}\n");
-            out.extend_from_slice(line.as_bytes());
-        }
-    }
-    out
-}
-
-/// Ingests `body` in 64 KiB chunks; returns (events, timeline).
-pub fn ingest(body: &[u8]) -> (u64, Timeline) {
-    let mut tl = Timeline::new("stampede-b-", 1_600_000_000_000_000_000);
-    let mut sp = LineSplitter::new(DEFAULT_MAX_LINE);
-    let mut events = 0u64;
-    for chunk in body.chunks(64 << 10) {
-        sp.push(chunk);
-        while let Some(Ok(line)) = sp.next_line() {
-            let _ = decode_line_events(line, |_, ev| {
-                events += 1;
-                tl.apply_event(&ev);
-            });
-        }
-    }
-    (events, tl)
-}
-
-/// CPU time of the calling thread, ns (Linux `/proc/thread-self/schedstat`), so figures stay meaningful on
-/// a shared machine where wall time includes waiting for a core.
-fn thread_cpu_ns() -> Option<u64> {
-    std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// Runs the command.
 pub fn run(args: BenchArgs) -> Result<u8> {
-    let body = synthetic_stream(args.allocs, args.per_job);
-    let t = Instant::now();
-    let cpu0 = thread_cpu_ns();
-    let (events, tl) = ingest(&body);
-    let secs = t.elapsed().as_secs_f64();
-    let cpu_s = match (cpu0, thread_cpu_ns()) {
-        (Some(a), Some(b)) if b > a => Some((b - a) as f64 / 1e9),
-        _ => None,
-    };
-    // Breakdown: framing only, framing + JSON decode (no bookkeeping).
-    let t1 = Instant::now();
-    let mut sp = LineSplitter::new(DEFAULT_MAX_LINE);
-    let mut lines = 0u64;
-    for chunk in body.chunks(64 << 10) {
-        sp.push(chunk);
-        while let Some(Ok(_)) = sp.next_line() {
-            lines += 1;
-        }
-    }
-    let split_s = t1.elapsed().as_secs_f64();
-    let t2 = Instant::now();
-    let mut decoded = 0u64;
-    let mut sp = LineSplitter::new(DEFAULT_MAX_LINE);
-    for chunk in body.chunks(64 << 10) {
-        sp.push(chunk);
-        while let Some(Ok(line)) = sp.next_line() {
-            let _ = decode_line_events(line, |_, _| decoded += 1);
-        }
-    }
-    let decode_s = t2.elapsed().as_secs_f64();
-    println!("breakdown: framing {lines} lines in {split_s:.3} s; framing+decode {decoded} events in {decode_s:.3} s; bookkeeping ≈ {:.3} s", (secs - decode_s).max(0.0));
-    let rows = tl.rows();
-    anyhow::ensure!(
-        rows.len() == args.allocs as usize && rows.iter().all(|r| r.done_ns.is_some()),
-        "ingest lost allocations"
+    let m = measure(args.allocs, args.per_job)?;
+    println!(
+        "breakdown: framing {} lines in {:.3} s; framing+decode {} events in {:.3} s; bookkeeping ≈ {:.3} s",
+        m.lines,
+        m.split_s,
+        m.decoded,
+        m.decode_s,
+        (m.secs - m.decode_s).max(0.0)
     );
     println!(
-        "ingest: {events} allocation events ({:.1} MiB NDJSON) in {secs:.3} s = {:.0} events/s, {:.1} MiB/s on one core",
-        body.len() as f64 / 1048576.0,
-        events as f64 / secs,
-        body.len() as f64 / 1048576.0 / secs
+        "ingest: {} allocation events ({:.1} MiB NDJSON) in {:.3} s = {:.0} events/s, {:.1} MiB/s on one core",
+        m.events,
+        m.bytes as f64 / 1048576.0,
+        m.secs,
+        m.events as f64 / m.secs,
+        m.bytes as f64 / 1048576.0 / m.secs
     );
-    if let Some(c) = cpu_s {
+    if let Some(c) = m.cpu_s {
         println!(
             "ingest CPU time: {c:.3} s = {:.0} events per CPU-second",
-            events as f64 / c
+            m.events as f64 / c
         );
     }
-    println!("timeline memory: {} tracked allocations, {:.1} bytes per allocation (estimate of heap use incl. index and interners)", tl.len(), tl.heap_bytes_estimate() as f64 / tl.len().max(1) as f64);
+    println!(
+        "timeline memory: {} tracked allocations, {:.1} bytes per allocation (estimate of heap use incl. index and interners)",
+        m.tracked,
+        m.bytes_per_alloc
+    );
     Ok(0)
 }
