@@ -466,7 +466,16 @@ impl fmt::Display for Metric {
 /// A metric equals its canonical name (`Metric == "submit_to_running.p99"`), not its other spellings.
 impl PartialEq<str> for Metric {
     fn eq(&self, other: &str) -> bool {
-        self.to_string() == other
+        // Compares the display piece by piece against `other`, without building a string.
+        struct Prefix<'a>(Option<&'a str>);
+        impl fmt::Write for Prefix<'_> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.0 = self.0.and_then(|rest| rest.strip_prefix(s));
+                Ok(())
+            }
+        }
+        let mut w = Prefix(Some(other));
+        fmt::Write::write_fmt(&mut w, format_args!("{self}")).is_ok() && w.0 == Some("")
     }
 }
 

@@ -320,11 +320,11 @@ const BY_CREATE: Paging<(u64, String)> = Paging::Tokens {
     at_or_after: create_at_or_after,
 };
 
-fn key_at_or_after(k: &String, t: &str, reverse: bool) -> bool {
+fn key_at_or_after(k: &str, t: &str, reverse: bool) -> bool {
     if reverse {
-        k.as_str() <= t
+        k <= t
     } else {
-        k.as_str() >= t
+        k >= t
     }
 }
 
@@ -721,7 +721,7 @@ async fn nodes_list(State(sh): Sh, Query(q): Params) -> HResult {
     let prefix = param(&q, "prefix").unwrap_or("");
     let paging = Paging::Tokens {
         token: |k: &String| k.clone(),
-        at_or_after: key_at_or_after,
+        at_or_after: |k: &String, t: &str, rev: bool| key_at_or_after(k, t, rev),
     };
     let keys = |st: &Store| {
         Ok(st

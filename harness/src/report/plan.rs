@@ -1,10 +1,14 @@
 //! The capacity plan rendered: `plan.md`, the SVG chart (on the shared chart set-up) and `plan.html`.
 
 use anyhow::Result;
+use plotters::chart::ChartContext;
+use plotters::coord::types::RangedCoordf64;
+use plotters::prelude::*;
 use stampede_sim::metric::{Metric, Unit};
 
-use crate::planner::PlanResult;
-use crate::report::html::esc;
+use super::charts::{caption_font, color, legend, legend_line, mesh, svg, tick, Area, DrawResult};
+use super::html::esc;
+use crate::planner::{Candidate, PlanResult};
 
 /// Markdown summary of a plan.
 pub fn plan_markdown(p: &PlanResult) -> String {
@@ -97,12 +101,63 @@ pub fn plan_html(p: &PlanResult) -> Result<String> {
     ))
 }
 
-/// SVG chart (on the shared canvas of [`crate::report::charts::svg`]): SLO metric (worst over seeds) and cost per day vs fleet size, one line per instance type.
+/// A plan panel: fleet size (nodes) on x, linear y.
+type Panel<'a, 's> = ChartContext<'a, SVGBackend<'s>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A panel on the shared chart set-up (caption font, mesh, tick labels).
+fn panel<'a, 's>(
+    area: &'a Area<'s>,
+    caption: &str,
+    y_desc: &str,
+    x_max: f64,
+    y_max: f64,
+) -> Result<Panel<'a, 's>, Box<dyn std::error::Error>> {
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, caption_font())
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..x_max, 0f64..y_max)?;
+    mesh(&mut chart, "nodes", y_desc)
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
+        .draw()?;
+    Ok(chart)
+}
+
+/// One line (with points) per instance type of `y` per candidate.
+fn lines(
+    chart: &mut Panel<'_, '_>,
+    p: &PlanResult,
+    types: &[String],
+    y: impl Fn(&Candidate) -> f64,
+) -> DrawResult {
+    for (i, t) in types.iter().enumerate() {
+        let col = color(i);
+        let pts: Vec<(f64, f64)> = p
+            .candidates
+            .iter()
+            .filter(|c| &c.instance_type == t)
+            .map(|c| (c.nodes as f64, y(c)))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), col.stroke_width(2)))?
+            .label(t.clone())
+            .legend(legend_line(col, 3));
+        chart.draw_series(
+            pts.into_iter()
+                .map(|(x, y)| Circle::new((x, y), 3, col.filled())),
+        )?;
+    }
+    Ok(())
+}
+
+/// SVG chart on the shared chart set-up ([`crate::report::charts`]): SLO metric (worst over seeds) and
+/// cost per day vs fleet size, one line per instance type.
 pub fn plan_svg(p: &PlanResult) -> Result<String> {
-    use plotters::prelude::*;
-    crate::report::charts::svg((1000, 700), |root| {
+    svg((1000, 700), |root| {
         let (top, bottom) = root.split_vertically(350);
-        let max_n = p.candidates.iter().map(|c| c.nodes).max().unwrap_or(1) as f64;
+        let x_max = p.candidates.iter().map(|c| c.nodes).max().unwrap_or(1) as f64 * 1.05;
         // Latencies (ms) are drawn in seconds; other units as they are.
         let unit = if p.slo.metric.unit() == Unit::Ms {
             1000.0
@@ -115,111 +170,46 @@ pub fn plan_svg(p: &PlanResult) -> Result<String> {
             .map(|c| c.measured_max / unit)
             .filter(|v| v.is_finite())
             .fold(p.slo.threshold / unit, f64::max);
-        let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
-        let types: Vec<String> = {
-            let mut t: Vec<String> = p
-                .candidates
-                .iter()
-                .map(|c| c.instance_type.clone())
-                .collect();
-            t.dedup();
-            t
+        let mut types: Vec<String> = p
+            .candidates
+            .iter()
+            .map(|c| c.instance_type.clone())
+            .collect();
+        types.dedup();
+        let y_desc = match p.slo.metric.unit() {
+            Unit::Ms => "seconds (latency)".to_string(),
+            Unit::S => "seconds".to_string(),
+            u => u.to_string(),
         };
-        let mut c1 = ChartBuilder::on(&top)
-            .caption(
-                format!(
-                    "SLO metric ({}) vs fleet size — worst of {} seeds",
-                    p.slo.text,
-                    p.seeds.len()
-                ),
-                ("sans-serif", 18),
-            )
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..max_n * 1.05, 0f64..finite_max * 1.1)?;
-        c1.configure_mesh()
-            .x_desc("nodes")
-            .y_desc(match p.slo.metric.unit() {
-                Unit::Ms => "seconds (latency)".to_string(),
-                Unit::S => "seconds".to_string(),
-                u => u.to_string(),
-            })
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()?;
+        let caption = format!(
+            "SLO metric ({}) vs fleet size — worst of {} seeds",
+            p.slo.text,
+            p.seeds.len()
+        );
+        let mut c1 = panel(&top, &caption, &y_desc, x_max, finite_max * 1.1)?;
+        let objective = p.slo.threshold / unit;
         c1.draw_series(LineSeries::new(
-            [
-                (0.0, p.slo.threshold / unit),
-                (max_n * 1.05, p.slo.threshold / unit),
-            ],
+            [(0.0, objective), (x_max, objective)],
             RED.stroke_width(1),
         ))?
         .label("objective")
-        .legend(|(x, y)| PathElement::new([(x, y), (x + 15, y)], RED));
-        for (i, t) in types.iter().enumerate() {
-            let col = colors[i % colors.len()];
-            let pts: Vec<(f64, f64)> = p
-                .candidates
-                .iter()
-                .filter(|c| &c.instance_type == t)
-                .map(|c| {
-                    (
-                        c.nodes as f64,
-                        if c.measured_max.is_finite() {
-                            c.measured_max / unit
-                        } else {
-                            finite_max * 1.1
-                        },
-                    )
-                })
-                .collect();
-            c1.draw_series(LineSeries::new(pts.clone(), col.stroke_width(2)))?
-                .label(t.clone())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], col));
-            c1.draw_series(
-                pts.into_iter()
-                    .map(|(x, y)| Circle::new((x, y), 3, col.filled())),
-            )?;
-        }
-        c1.configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .draw()?;
+        .legend(legend_line(RED, 1));
+        lines(&mut c1, p, &types, |c| {
+            if c.measured_max.is_finite() {
+                c.measured_max / unit
+            } else {
+                finite_max * 1.1
+            }
+        })?;
+        legend(&mut c1, SeriesLabelPosition::UpperRight)?;
         let max_usd = p
             .candidates
             .iter()
             .map(|c| c.usd_per_day)
             .fold(1.0, f64::max);
-        let mut c2 = ChartBuilder::on(&bottom)
-            .caption(
-                "Cost per day vs fleet size (pool + servers)",
-                ("sans-serif", 18),
-            )
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..max_n * 1.05, 0f64..max_usd * 1.1)?;
-        c2.configure_mesh()
-            .x_desc("nodes")
-            .y_desc("USD per day")
-            .light_line_style(RGBColor(235, 235, 235))
-            .draw()?;
-        for (i, t) in types.iter().enumerate() {
-            let col = colors[i % colors.len()];
-            let pts: Vec<(f64, f64)> = p
-                .candidates
-                .iter()
-                .filter(|c| &c.instance_type == t)
-                .map(|c| (c.nodes as f64, c.usd_per_day))
-                .collect();
-            c2.draw_series(LineSeries::new(pts.clone(), col.stroke_width(2)))?
-                .label(t.clone())
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], col));
-            c2.draw_series(
-                pts.iter()
-                    .map(|&(x, y)| Circle::new((x, y), 3, col.filled())),
-            )?;
-        }
+        let caption = "Cost per day vs fleet size (pool + servers)";
+        let mut c2 = panel(&bottom, caption, "USD per day", x_max, max_usd * 1.1)?;
+        lines(&mut c2, p, &types, |c| c.usd_per_day)?;
         if let Some(r) = &p.recommended {
             c2.draw_series(std::iter::once(Circle::new(
                 (r.nodes as f64, r.usd_per_day),
@@ -229,10 +219,6 @@ pub fn plan_svg(p: &PlanResult) -> Result<String> {
             .label(format!("recommended: {} × {}", r.nodes, r.instance_type))
             .legend(|(x, y)| Circle::new((x + 7, y), 5, GREEN.stroke_width(2)));
         }
-        c2.configure_series_labels()
-            .border_style(BLACK)
-            .background_style(WHITE.mix(0.8))
-            .draw()?;
-        Ok(())
+        legend(&mut c2, SeriesLabelPosition::UpperRight)
     })
 }
