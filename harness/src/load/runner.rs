@@ -304,7 +304,7 @@ async fn run_inner(
     {
         let mut tl = timeline.lock().unwrap_or_else(|p| p.into_inner());
         for a in &allocs {
-            tl.apply_alloc(&AllocUpdate::from_stub(a));
+            tl.apply_alloc(&AllocUpdate::from_alloc(a));
         }
         for e in &evals {
             tl.apply_eval(&e.id, &e.job_id, &e.status);
