@@ -7,7 +7,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
 
 use criterion::{criterion_group, Criterion, Throughput};
-use stampede::cmd::bench::{ingest, synthetic_stream};
+use stampede::load::ingest::{ingest, synthetic_stream};
 
 struct Counting;
 

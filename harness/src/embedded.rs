@@ -31,7 +31,7 @@ impl EmbeddedEmulator {
         announce: bool,
     ) -> anyhow::Result<Self> {
         let scenario = match path {
-            Some(p) => crate::cmd::sim::load_scenario(p, 1.0)?,
+            Some(p) => crate::files::load_scenario(p, 1.0)?,
             None => Scenario::from_toml(
                 "scenarios/smoke.toml (embedded default fleet)",
                 DEFAULT_FLEET,

@@ -69,7 +69,7 @@ pub struct RawScenario {
     pub workload: Option<RawWorkload>,
     /// Scripted faults.
     pub faults: Option<Vec<RawFault>>,
-    /// SLOs: key → threshold (see `summary::slo_measure` for keys).
+    /// SLOs: key (a [`crate::metric::Metric`], e.g. `queue_wait_p95_ms`) → threshold.
     pub slo: Option<BTreeMap<String, f64>>,
     /// Model parameter overrides.
     pub params: Option<ModelParams>,
@@ -1063,10 +1063,9 @@ impl Scenario {
 
         // ---- slo ----
         let slo = raw.slo.unwrap_or_default();
-        let probe = crate::record::Summary::default();
         for (k, v) in &slo {
-            if crate::summary::slo_measure(k, &probe).is_none() {
-                return Err(cx.err("slo", None, k, "unknown SLO key: use `<submit_to_placed|placed_to_running|submit_to_running|queue_wait>_<p50|p90|p95|p99|max|mean>_ms` or `completion_s`"));
+            if let Err(e) = k.parse::<crate::metric::Metric>() {
+                return Err(cx.err("slo", None, k, format!("unknown SLO key: {e}")));
             }
             if !(v.is_finite() && *v >= 0.0) {
                 return Err(cx.err("slo", None, k, "threshold must be a non-negative number"));

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use hdrhistogram::Histogram;
 
+use crate::metric::Metric;
 use crate::record::{
     AllocRow, AllocStatus, Latencies, MetricRow, Percentiles, RunEvent, ServerPeaks, SloResult,
     Summary,
@@ -82,7 +83,7 @@ pub struct SummaryInputs<'a> {
     pub evals_failed: u64,
     /// Notable events (spot interruptions are counted from here).
     pub events: &'a [RunEvent],
-    /// SLOs stated by the scenario: key → threshold.
+    /// SLOs stated by the scenario: key (a [`Metric`] spelling) → threshold.
     pub slo: &'a BTreeMap<String, f64>,
 }
 
@@ -174,13 +175,14 @@ impl Summary {
             .filter(|e| e.kind == "spot_interruption")
             .count() as u64;
         for (key, &threshold) in inp.slo {
-            if let Some(measured) = slo_measure(key, &s) {
+            if let Ok(metric) = key.parse::<Metric>() {
+                let measured = metric.value(&s);
                 s.slo.insert(
                     key.clone(),
                     SloResult {
                         threshold,
                         measured,
-                        met: measured <= threshold,
+                        met: metric.meets(measured, threshold),
                     },
                 );
             }
@@ -213,33 +215,6 @@ fn peaks(metrics: &[MetricRow]) -> ServerPeaks {
     }
     p.cpu_pct_max = round3(p.cpu_pct_max);
     p
-}
-
-/// The SLO keys a scenario may state, with the summary figure each is checked against (all "≤ threshold").
-///
-/// `<interval>_<pNN|max>_ms` for `interval` in `submit_to_placed`, `placed_to_running`, `submit_to_running`
-/// (alias `queue_wait`), plus `completion_s`.
-pub fn slo_measure(key: &str, s: &Summary) -> Option<f64> {
-    if key == "completion_s" {
-        return Some(s.completion_s);
-    }
-    let rest = key.strip_suffix("_ms")?;
-    let (interval, stat) = rest.rsplit_once('_')?;
-    let p = match interval {
-        "submit_to_placed" => &s.latency_ms.submit_to_placed,
-        "placed_to_running" => &s.latency_ms.placed_to_running,
-        "submit_to_running" | "queue_wait" => &s.latency_ms.submit_to_running,
-        _ => return None,
-    };
-    Some(match stat {
-        "p50" => p.p50,
-        "p90" => p.p90,
-        "p95" => p.p95,
-        "p99" => p.p99,
-        "max" => p.max,
-        "mean" => p.mean,
-        _ => return None,
-    })
 }
 
 #[cfg(test)]
@@ -292,14 +267,5 @@ mod tests {
         assert!((s.completion_s - 1.5).abs() < 1e-9);
         let r = &s.slo["submit_to_running_p99_ms"];
         assert!(!r.met, "p99 ≈ 1490 ms breaks a 1000 ms SLO: {r:?}");
-    }
-
-    #[test]
-    fn unknown_slo_keys_are_ignored_by_measure() {
-        let s = Summary::default();
-        assert_eq!(slo_measure("submit_to_running_p99_ms", &s), Some(0.0));
-        assert_eq!(slo_measure("queue_wait_p95_ms", &s), Some(0.0));
-        assert_eq!(slo_measure("bogus_p99_ms", &s), None);
-        assert_eq!(slo_measure("submit_to_running_p42_ms", &s), None);
     }
 }

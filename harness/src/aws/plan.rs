@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::prices::PriceTable;
+use crate::cost::prices::PriceTable;
 
 /// The tag every resource of a run carries; its value is the run id.
 pub const RUN_ID_TAG: &str = "stampede:run-id";

@@ -158,7 +158,7 @@ pub async fn measure(scenario: Scenario, bc: BenchConfig) -> anyhow::Result<Benc
 
 /// Runs the benchmark on a scenario file (builds its own runtime).
 pub fn run(scenario_path: &std::path::Path, bc: BenchConfig) -> anyhow::Result<BenchReport> {
-    let sc = crate::cmd::sim::load_scenario(scenario_path, 1.0)?;
+    let sc = crate::files::load_scenario(scenario_path, 1.0)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

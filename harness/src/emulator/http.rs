@@ -277,6 +277,57 @@ fn create_at_or_after(k: &(u64, String), t: &str, reverse: bool) -> bool {
     }
 }
 
+/// How a list endpoint pages: not at all (per-job and per-node lists), or by key tokens.
+enum Paging<K> {
+    /// The whole list, no `filter` check.
+    Whole,
+    /// `per_page` / `next_token` / `reverse` over ordered keys; `filter` expressions are refused.
+    Tokens {
+        /// The `X-Nomad-NextToken` of a key.
+        token: fn(&K) -> String,
+        /// Whether a key is at or after a token (at or before it when reversed).
+        at_or_after: fn(&K, &str, bool) -> bool,
+    },
+}
+
+/// The one list helper: checks the query, holds the blocking query on `table`, selects the keys and the
+/// page, renders each item, and answers with `X-Nomad-Index` (and `X-Nomad-NextToken` when paged).
+async fn list<K: Clone>(
+    sh: &Shared,
+    q: &[(String, String)],
+    table: fn(&TableIndexes) -> u64,
+    paging: Paging<K>,
+    keys: impl FnOnce(&Store) -> Result<Vec<K>, HttpError>,
+    item: impl Fn(&Store, &K) -> Option<Value>,
+) -> HResult {
+    if let Paging::Tokens { .. } = paging {
+        reject_filter(q)?;
+    }
+    let index = block(sh, q, table).await?;
+    let st = store(sh)?;
+    let keys = keys(&st)?;
+    let (page, next) = match paging {
+        Paging::Whole => (keys, None),
+        Paging::Tokens { token, at_or_after } => paginate(keys, q, token, at_or_after)?,
+    };
+    let v: Vec<Value> = page.iter().filter_map(|k| item(&st, k)).collect();
+    Ok(with_next(json_resp(&Value::Array(v), index, q), next))
+}
+
+/// Paging by `(create index, id)` keys, tokens `INDEX.ID`.
+const BY_CREATE: Paging<(u64, String)> = Paging::Tokens {
+    token: create_token,
+    at_or_after: create_at_or_after,
+};
+
+fn key_at_or_after(k: &str, t: &str, reverse: bool) -> bool {
+    if reverse {
+        k <= t
+    } else {
+        k >= t
+    }
+}
+
 fn reject_filter(q: &[(String, String)]) -> Result<(), HttpError> {
     if param(q, "filter").is_some_and(|f| !f.is_empty()) {
         return Err(e400(
@@ -302,39 +353,31 @@ fn store(sh: &Shared) -> Result<std::sync::RwLockReadGuard<'_, Store>, HttpError
 // ---------------------------------------------------------------- jobs
 
 async fn jobs_list(State(sh): Sh, Query(q): Params) -> HResult {
-    reject_filter(&q)?;
-    let index = block(&sh, &q, |i| i.jobs).await?;
-    let st = store(&sh)?;
     let prefix = param(&q, "prefix").unwrap_or("");
-    let keys: Vec<String> = if ns_ok(&q) {
-        st.jobs
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let (page, next) = paginate(
-        keys,
-        &q,
-        |k| format!("default.{k}"),
-        |k, t, rev| {
-            let t = t.strip_prefix("default.").unwrap_or(t);
-            if rev {
-                k.as_str() <= t
-            } else {
-                k.as_str() >= t
-            }
-        },
-    )?;
     let meta = flag(&q, "meta");
-    let v: Vec<Value> = page
-        .iter()
-        .filter_map(|k| st.jobs.get(k))
-        .map(|j| render::job_stub(j, sh.base_unix_ns, meta))
-        .collect();
-    Ok(with_next(json_resp(&Value::Array(v), index, &q), next))
+    let paging = Paging::Tokens {
+        token: |k: &String| format!("default.{k}"),
+        at_or_after: |k: &String, t: &str, rev: bool| {
+            key_at_or_after(k, t.strip_prefix("default.").unwrap_or(t), rev)
+        },
+    };
+    let keys = |st: &Store| {
+        Ok(if ns_ok(&q) {
+            st.jobs
+                .keys()
+                .filter(|k| k.starts_with(prefix))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        })
+    };
+    let item = |st: &Store, k: &String| {
+        st.jobs
+            .get(k)
+            .map(|j| render::job_stub(j, sh.base_unix_ns, meta))
+    };
+    list(&sh, &q, |i| i.jobs, paging, keys, item).await
 }
 
 fn write_fault(sh: &Shared) -> Result<(), HttpError> {
@@ -501,31 +544,35 @@ async fn job_summary(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> H
 }
 
 async fn job_allocs(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
-    let index = block(&sh, &q, |i| i.allocs).await?;
-    let st = store(&sh)?;
-    let v: Vec<Value> = st
-        .job_allocs
-        .get(&id)
-        .into_iter()
-        .flatten()
-        .filter_map(|(_, a)| st.allocs.get(a))
-        .map(|a| render::alloc_stub(a, sh.base_unix_ns, true))
-        .collect();
-    Ok(json_resp(&Value::Array(v), index, &q))
+    let keys = |st: &Store| {
+        Ok(st
+            .job_allocs
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .map(|(_, a)| a.clone())
+            .collect())
+    };
+    let item = |st: &Store, a: &String| {
+        st.allocs
+            .get(a)
+            .map(|a| render::alloc_stub(a, sh.base_unix_ns, true))
+    };
+    list(&sh, &q, |i| i.allocs, Paging::Whole, keys, item).await
 }
 
 async fn job_evals(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
-    let index = block(&sh, &q, |i| i.evals).await?;
-    let st = store(&sh)?;
-    let v: Vec<Value> = st
-        .job_evals
-        .get(&id)
-        .into_iter()
-        .flatten()
-        .filter_map(|(_, e)| st.evals.get(e))
-        .map(|e| render::eval(e, sh.base_unix_ns))
-        .collect();
-    Ok(json_resp(&Value::Array(v), index, &q))
+    let keys = |st: &Store| {
+        Ok(st
+            .job_evals
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .map(|(_, e)| e.clone())
+            .collect())
+    };
+    let item = |st: &Store, e: &String| st.evals.get(e).map(|e| render::eval(e, sh.base_unix_ns));
+    list(&sh, &q, |i| i.evals, Paging::Whole, keys, item).await
 }
 
 async fn job_delete(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
@@ -593,27 +640,25 @@ async fn job_dispatch(
 // ---------------------------------------------------------------- allocations, evaluations, nodes
 
 async fn allocs_list(State(sh): Sh, Query(q): Params) -> HResult {
-    reject_filter(&q)?;
-    let index = block(&sh, &q, |i| i.allocs).await?;
-    let st = store(&sh)?;
     let prefix = param(&q, "prefix").unwrap_or("");
-    let keys: Vec<(u64, String)> = if ns_ok(&q) {
-        st.allocs_by_create
-            .iter()
-            .filter(|(_, id)| id.starts_with(prefix))
-            .cloned()
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let (page, next) = paginate(keys, &q, create_token, create_at_or_after)?;
     let ts = param(&q, "task_states") != Some("false");
-    let v: Vec<Value> = page
-        .iter()
-        .filter_map(|(_, id)| st.allocs.get(id))
-        .map(|a| render::alloc_stub(a, sh.base_unix_ns, ts))
-        .collect();
-    Ok(with_next(json_resp(&Value::Array(v), index, &q), next))
+    let keys = |st: &Store| {
+        Ok(if ns_ok(&q) {
+            st.allocs_by_create
+                .iter()
+                .filter(|(_, id)| id.starts_with(prefix))
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        })
+    };
+    let item = |st: &Store, (_, id): &(u64, String)| {
+        st.allocs
+            .get(id)
+            .map(|a| render::alloc_stub(a, sh.base_unix_ns, ts))
+    };
+    list(&sh, &q, |i| i.allocs, BY_CREATE, keys, item).await
 }
 
 async fn alloc_read(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
@@ -636,34 +681,30 @@ async fn alloc_read(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> 
 }
 
 async fn evals_list(State(sh): Sh, Query(q): Params) -> HResult {
-    reject_filter(&q)?;
-    let index = block(&sh, &q, |i| i.evals).await?;
-    let st = store(&sh)?;
     let prefix = param(&q, "prefix").unwrap_or("");
     let job = param(&q, "job");
     let status = param(&q, "status");
-    let keys: Vec<(u64, String)> = if ns_ok(&q) {
-        st.evals_by_create
-            .iter()
-            .filter(|(_, id)| id.starts_with(prefix))
-            .filter(|(_, id)| {
-                st.evals.get(id).is_some_and(|e| {
-                    job.is_none_or(|j| e.job_id == j)
-                        && status.is_none_or(|s| e.status.as_str() == s)
+    let keys = |st: &Store| {
+        Ok(if ns_ok(&q) {
+            st.evals_by_create
+                .iter()
+                .filter(|(_, id)| id.starts_with(prefix))
+                .filter(|(_, id)| {
+                    st.evals.get(id).is_some_and(|e| {
+                        job.is_none_or(|j| e.job_id == j)
+                            && status.is_none_or(|s| e.status.as_str() == s)
+                    })
                 })
-            })
-            .cloned()
-            .collect()
-    } else {
-        Vec::new()
+                .cloned()
+                .collect()
+        } else {
+            Vec::new()
+        })
     };
-    let (page, next) = paginate(keys, &q, create_token, create_at_or_after)?;
-    let v: Vec<Value> = page
-        .iter()
-        .filter_map(|(_, id)| st.evals.get(id))
-        .map(|e| render::eval(e, sh.base_unix_ns))
-        .collect();
-    Ok(with_next(json_resp(&Value::Array(v), index, &q), next))
+    let item = |st: &Store, (_, id): &(u64, String)| {
+        st.evals.get(id).map(|e| render::eval(e, sh.base_unix_ns))
+    };
+    list(&sh, &q, |i| i.evals, BY_CREATE, keys, item).await
 }
 
 async fn eval_read(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
@@ -677,34 +718,25 @@ async fn eval_read(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> H
 }
 
 async fn nodes_list(State(sh): Sh, Query(q): Params) -> HResult {
-    reject_filter(&q)?;
-    let index = block(&sh, &q, |i| i.nodes).await?;
-    let st = store(&sh)?;
     let prefix = param(&q, "prefix").unwrap_or("");
-    let keys: Vec<String> = st
-        .nodes
-        .keys()
-        .filter(|k| k.starts_with(prefix))
-        .cloned()
-        .collect();
-    let (page, next) = paginate(
-        keys,
-        &q,
-        |k| k.clone(),
-        |k, t, rev| {
-            if rev {
-                k.as_str() <= t
-            } else {
-                k.as_str() >= t
-            }
-        },
-    )?;
-    let v: Vec<Value> = page
-        .iter()
-        .filter_map(|k| st.nodes.get(k))
-        .map(|n| render::node_stub(n, sh.base_unix_ns))
-        .collect();
-    Ok(with_next(json_resp(&Value::Array(v), index, &q), next))
+    let paging = Paging::Tokens {
+        token: |k: &String| k.clone(),
+        at_or_after: |k: &String, t: &str, rev: bool| key_at_or_after(k, t, rev),
+    };
+    let keys = |st: &Store| {
+        Ok(st
+            .nodes
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect())
+    };
+    let item = |st: &Store, k: &String| {
+        st.nodes
+            .get(k)
+            .map(|n| render::node_stub(n, sh.base_unix_ns))
+    };
+    list(&sh, &q, |i| i.nodes, paging, keys, item).await
 }
 
 async fn node_read(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
@@ -718,18 +750,20 @@ async fn node_read(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> H
 }
 
 async fn node_allocs(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
-    let index = block(&sh, &q, |i| i.allocs).await?;
-    let st = store(&sh)?;
-    if !st.nodes.contains_key(&id) {
-        return Err(HttpError(404, "node not found".into()));
-    }
-    let v: Vec<Value> = st
-        .node_allocs
-        .get(&id)
-        .into_iter()
-        .flatten()
-        .filter_map(|(_, a)| st.allocs.get(a))
-        .map(|a| {
+    let keys = |st: &Store| {
+        if !st.nodes.contains_key(&id) {
+            return Err(HttpError(404, "node not found".into()));
+        }
+        Ok(st
+            .node_allocs
+            .get(&id)
+            .into_iter()
+            .flatten()
+            .map(|(_, a)| a.clone())
+            .collect())
+    };
+    let item = |st: &Store, a: &String| {
+        st.allocs.get(a).map(|a| {
             let job = st
                 .jobs
                 .get(&a.job_id)
@@ -737,8 +771,8 @@ async fn node_allocs(State(sh): Sh, Path(id): Path<String>, Query(q): Params) ->
                 .unwrap_or(Value::Null);
             render::alloc_full(a, sh.base_unix_ns, job)
         })
-        .collect();
-    Ok(json_resp(&Value::Array(v), index, &q))
+    };
+    list(&sh, &q, |i| i.allocs, Paging::Whole, keys, item).await
 }
 
 async fn event_stream(State(sh): Sh, Query(q): Params) -> HResult {

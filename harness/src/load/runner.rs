@@ -9,7 +9,7 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
@@ -22,13 +22,13 @@ use super::generator::{submit_all, SubmitStats};
 use super::plan::RunPlan;
 use super::scraper;
 use super::timeline::{AllocUpdate, Progress, Timeline};
+use crate::files::record::{self as record_io, CsvAppender};
 use crate::nomad::stream::{read_event_stream, StreamOptions, StreamStats};
 use crate::nomad::types::{AllocStub, Evaluation, NodeStub};
 use crate::nomad::{ListQuery, NomadClient, NomadConnArgs};
-use crate::record_io::{self, CsvAppender};
 
-/// A target started in-process when no address is given (the embedded emulator). The lead installs one
-/// with [`set_embedded_target`]; it returns the HTTP address and a guard that stops the target on drop.
+/// A target started in-process when no address is given (the embedded emulator), handed to
+/// [`run_load_with`]; it returns the HTTP address and a guard that stops the target on drop.
 pub trait EmbeddedTarget: Send + Sync {
     /// Starts the target.
     fn start(&self) -> EmbeddedStart;
@@ -37,13 +37,6 @@ pub trait EmbeddedTarget: Send + Sync {
 /// What [`EmbeddedTarget::start`] returns: the HTTP address and a guard that stops the target on drop.
 pub type EmbeddedStart =
     Pin<Box<dyn Future<Output = Result<(String, Box<dyn std::any::Any + Send>)>> + Send>>;
-
-static EMBEDDED: OnceLock<Box<dyn EmbeddedTarget>> = OnceLock::new();
-
-/// Installs the embedded target (hook for the in-process emulator). Returns false if one was already set.
-pub fn set_embedded_target(t: Box<dyn EmbeddedTarget>) -> bool {
-    EMBEDDED.set(t).is_ok()
-}
 
 /// What a run produced.
 #[derive(Debug, Clone)]
@@ -71,11 +64,20 @@ fn unix_ns_now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Executes a plan against a Nomad (or emulator) and writes the run record into `plan.out_dir`.
+/// Executes a plan against a Nomad (or emulator) and writes the run record into `plan.out_dir`. The plan
+/// must name an address.
 pub async fn run_load(plan: RunPlan) -> Result<RunOutcome> {
+    run_load_with(plan, None).await
+}
+
+/// [`run_load`], starting `embedded` when the plan names no address.
+pub async fn run_load_with(
+    plan: RunPlan,
+    embedded: Option<&dyn EmbeddedTarget>,
+) -> Result<RunOutcome> {
     let mut conn = plan.conn.clone();
     let _guard = if conn.address.is_none() {
-        match EMBEDDED.get() {
+        match embedded {
             Some(t) => {
                 let (addr, guard) = t.start().await.context("starting the embedded emulator")?;
                 conn.address = Some(addr);
@@ -302,7 +304,7 @@ async fn run_inner(
     {
         let mut tl = timeline.lock().unwrap_or_else(|p| p.into_inner());
         for a in &allocs {
-            tl.apply_alloc(&AllocUpdate::from_stub(a));
+            tl.apply_alloc(&AllocUpdate::from_alloc(a));
         }
         for e in &evals {
             tl.apply_eval(&e.id, &e.job_id, &e.status);

@@ -13,9 +13,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::timeline::Timeline;
+use crate::files::record::CsvAppender;
 use crate::nomad::metrics::ServerSnapshot;
 use crate::nomad::{prometheus, NomadClient};
-use crate::record_io::CsvAppender;
 
 /// One scraped server.
 #[derive(Debug)]

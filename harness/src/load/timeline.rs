@@ -15,8 +15,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use stampede_sim::record::{AllocRow, AllocStatus};
 
-use crate::nomad::ndjson::{rfc3339_to_unix_ns, AllocEvent, Batch, Event};
-use crate::nomad::types::AllocStub;
+use crate::nomad::ndjson::{rfc3339_to_unix_ns, Batch, Event};
+use crate::nomad::types::Allocation;
 
 const NONE: u64 = u64::MAX;
 
@@ -254,8 +254,8 @@ fn task_span<'s>(
 }
 
 impl<'a> AllocUpdate<'a> {
-    /// From an event payload.
-    pub fn from_event(a: &'a AllocEvent<'a>) -> AllocUpdate<'a> {
+    /// From an allocation, as the event stream or a list (`task_states=true`) carries it.
+    pub fn from_alloc(a: &'a Allocation<'a>) -> AllocUpdate<'a> {
         let (started, finished) = task_span(
             a.task_states
                 .iter()
@@ -276,31 +276,6 @@ impl<'a> AllocUpdate<'a> {
             finished,
             previous: a.previous_allocation.as_deref().filter(|p| !p.is_empty()),
             rescheduled: a.reschedule_tracker.is_some(),
-        }
-    }
-
-    /// From a list stub (`task_states=true`).
-    pub fn from_stub(a: &'a AllocStub) -> AllocUpdate<'a> {
-        let (started, finished) = task_span(
-            a.task_states
-                .iter()
-                .flat_map(|ts| ts.values())
-                .map(|t| (t.started_at.as_deref(), t.finished_at.as_deref())),
-        );
-        AllocUpdate {
-            id: &a.id,
-            job: &a.job_id,
-            node: &a.node_id,
-            group: &a.task_group,
-            desired: &a.desired_status,
-            client: &a.client_status,
-            create_time: a.create_time,
-            modify_time: a.modify_time,
-            modify_index: a.modify_index,
-            started,
-            finished,
-            previous: a.previous_allocation.as_deref().filter(|p| !p.is_empty()),
-            rescheduled: a.reschedule_tracker.as_ref().is_some_and(|v| !v.is_null()),
         }
     }
 }
@@ -440,7 +415,7 @@ impl Timeline {
     pub fn apply_event(&mut self, ev: &Event<'_>) {
         if let Some(a) = &ev.payload.allocation {
             if self.owns(&a.job_id) {
-                self.apply_alloc(&AllocUpdate::from_event(a));
+                self.apply_alloc(&AllocUpdate::from_alloc(a));
             }
         } else if let Some(e) = &ev.payload.evaluation {
             self.apply_eval(&e.id, &e.job_id, &e.status);

@@ -6,6 +6,8 @@ use std::borrow::Cow;
 
 use serde::Deserialize;
 
+use super::types::Allocation;
+
 /// Longest line accepted by default (64 MiB). One line is one Raft index's batch, which can be large.
 pub const DEFAULT_MAX_LINE: usize = 64 << 20;
 
@@ -184,68 +186,13 @@ pub struct Event<'a> {
 pub struct Payload<'a> {
     /// Allocation topic.
     #[serde(borrow)]
-    pub allocation: Option<AllocEvent<'a>>,
+    pub allocation: Option<Allocation<'a>>,
     /// Evaluation topic.
     #[serde(borrow)]
     pub evaluation: Option<EvalEvent<'a>>,
     /// Job topic.
     #[serde(borrow)]
     pub job: Option<JobEvent<'a>>,
-}
-
-/// The allocation fields the timeline needs.
-#[derive(Debug, Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct AllocEvent<'a> {
-    /// Allocation ID.
-    #[serde(borrow, rename = "ID")]
-    pub id: Cow<'a, str>,
-    /// Job ID.
-    #[serde(borrow, rename = "JobID")]
-    pub job_id: Cow<'a, str>,
-    /// Node ID.
-    #[serde(borrow, rename = "NodeID")]
-    pub node_id: Cow<'a, str>,
-    /// Task group.
-    #[serde(borrow)]
-    pub task_group: Cow<'a, str>,
-    /// `run|stop|evict`.
-    #[serde(borrow)]
-    pub desired_status: Cow<'a, str>,
-    /// `pending|running|complete|failed|lost|unknown`.
-    #[serde(borrow)]
-    pub client_status: Cow<'a, str>,
-    /// Per-task state.
-    #[serde(borrow)]
-    pub task_states: Option<std::collections::BTreeMap<Cow<'a, str>, TaskStateEvent<'a>>>,
-    /// Replaced allocation.
-    #[serde(borrow)]
-    pub previous_allocation: Option<Cow<'a, str>>,
-    /// Non-null on replacements.
-    pub reschedule_tracker: Option<serde::de::IgnoredAny>,
-    /// Raft index of the last change.
-    pub modify_index: u64,
-    /// Placement, Unix ns.
-    pub create_time: i64,
-    /// Last change, Unix ns.
-    pub modify_time: i64,
-}
-
-/// Task-state fields the timeline needs.
-#[derive(Debug, Deserialize, Default)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct TaskStateEvent<'a> {
-    /// `pending|running|dead`.
-    #[serde(borrow)]
-    pub state: Cow<'a, str>,
-    /// Whether it failed.
-    pub failed: bool,
-    /// RFC 3339 or null.
-    #[serde(borrow)]
-    pub started_at: Option<Cow<'a, str>>,
-    /// RFC 3339 or null.
-    #[serde(borrow)]
-    pub finished_at: Option<Cow<'a, str>>,
 }
 
 /// Evaluation fields the timeline needs.

@@ -1,8 +1,10 @@
 //! Response shapes of the endpoints the harness uses. Every field is optional or defaulted and unknown
 //! fields are ignored, because every Nomad release adds some.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 /// Index headers of a read (`X-Nomad-Index`, `X-Nomad-NextToken`, `X-Nomad-KnownLeader`).
@@ -66,61 +68,116 @@ pub struct JobListStub {
 }
 
 /// One task's state (`TaskStates[name]`). Times are RFC 3339 strings on the client's clock.
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(rename_all = "PascalCase", default)]
-pub struct TaskState {
+pub struct TaskState<'a> {
     /// `pending|running|dead`.
-    pub state: String,
+    #[serde(borrow)]
+    pub state: Cow<'a, str>,
     /// Whether the task failed.
     pub failed: bool,
     /// When the task started (RFC 3339), `null` if never.
-    pub started_at: Option<String>,
+    #[serde(borrow)]
+    pub started_at: Option<Cow<'a, str>>,
     /// When the task finished (RFC 3339), `null` if not yet.
-    pub finished_at: Option<String>,
+    #[serde(borrow)]
+    pub finished_at: Option<Cow<'a, str>>,
 }
 
-/// An allocation as listed by `GET /v1/allocations` (and, with more fields, in event payloads).
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+impl TaskState<'_> {
+    fn into_owned(self) -> TaskState<'static> {
+        TaskState {
+            state: owned(self.state),
+            failed: self.failed,
+            started_at: self.started_at.map(owned),
+            finished_at: self.finished_at.map(owned),
+        }
+    }
+}
+
+fn owned(s: Cow<'_, str>) -> Cow<'static, str> {
+    Cow::Owned(s.into_owned())
+}
+
+/// The one allocation wire type: an event-stream payload (`Payload.Allocation`, borrowed from the line it
+/// was decoded from) and a `GET /v1/allocations` item (owned, as [`AllocStub`]) alike. The fields the
+/// timeline and the recorder read; the rest of Nomad's allocation is skipped.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
-pub struct AllocStub {
+pub struct Allocation<'a> {
     /// Allocation ID (UUID).
-    #[serde(rename = "ID")]
-    pub id: String,
-    /// Evaluation that placed it.
-    #[serde(rename = "EvalID")]
-    pub eval_id: String,
-    /// Name `job.group[i]`.
-    pub name: String,
-    /// Namespace.
-    pub namespace: String,
+    #[serde(borrow, rename = "ID")]
+    pub id: Cow<'a, str>,
     /// Node ID.
-    #[serde(rename = "NodeID")]
-    pub node_id: String,
+    #[serde(borrow, rename = "NodeID")]
+    pub node_id: Cow<'a, str>,
     /// Job ID.
-    #[serde(rename = "JobID")]
-    pub job_id: String,
+    #[serde(borrow, rename = "JobID")]
+    pub job_id: Cow<'a, str>,
     /// Task group.
-    pub task_group: String,
+    #[serde(borrow)]
+    pub task_group: Cow<'a, str>,
     /// `run|stop|evict`.
-    pub desired_status: String,
+    #[serde(borrow)]
+    pub desired_status: Cow<'a, str>,
     /// `pending|running|complete|failed|lost|unknown`.
-    pub client_status: String,
-    /// Per-task state, when requested (`task_states=true`).
-    pub task_states: Option<BTreeMap<String, TaskState>>,
-    /// The allocation this one replaces (full allocations and event payloads).
-    pub previous_allocation: Option<String>,
-    /// The replacement allocation, if rescheduled.
-    pub next_allocation: Option<String>,
-    /// Reschedule history (non-null on replacements).
-    pub reschedule_tracker: Option<serde_json::Value>,
-    /// Raft index of creation.
-    pub create_index: u64,
+    #[serde(borrow)]
+    pub client_status: Cow<'a, str>,
+    /// Per-task state (lists: when requested with `task_states=true`).
+    #[serde(borrow)]
+    pub task_states: Option<BTreeMap<Cow<'a, str>, TaskState<'a>>>,
+    /// The allocation this one replaces.
+    #[serde(borrow)]
+    pub previous_allocation: Option<Cow<'a, str>>,
+    /// Reschedule history: present (non-null) on replacements; its content is not read.
+    pub reschedule_tracker: Option<IgnoredAny>,
     /// Raft index of the last change.
     pub modify_index: u64,
     /// Placement time, Unix ns (leader clock).
     pub create_time: i64,
     /// Last change, Unix ns.
     pub modify_time: i64,
+}
+
+impl Allocation<'_> {
+    /// The same allocation, owning its strings.
+    pub fn into_owned(self) -> Allocation<'static> {
+        Allocation {
+            id: owned(self.id),
+            node_id: owned(self.node_id),
+            job_id: owned(self.job_id),
+            task_group: owned(self.task_group),
+            desired_status: owned(self.desired_status),
+            client_status: owned(self.client_status),
+            task_states: self.task_states.map(|m| {
+                m.into_iter()
+                    .map(|(k, v)| (owned(k), v.into_owned()))
+                    .collect()
+            }),
+            previous_allocation: self.previous_allocation.map(owned),
+            reschedule_tracker: self.reschedule_tracker,
+            modify_index: self.modify_index,
+            create_time: self.create_time,
+            modify_time: self.modify_time,
+        }
+    }
+}
+
+/// An [`Allocation`] that owns its strings: what list endpoints (`GET /v1/allocations`) decode into.
+#[derive(Debug, Clone, Default)]
+pub struct AllocStub(pub Allocation<'static>);
+
+impl<'de> Deserialize<'de> for AllocStub {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Allocation::deserialize(d).map(|a| AllocStub(a.into_owned()))
+    }
+}
+
+impl std::ops::Deref for AllocStub {
+    type Target = Allocation<'static>;
+    fn deref(&self) -> &Allocation<'static> {
+        &self.0
+    }
 }
 
 /// An evaluation (`GET /v1/evaluations`).
@@ -168,8 +225,6 @@ pub struct NodeStub {
     pub scheduling_eligibility: String,
     /// Nomad version of the client.
     pub version: String,
-    /// Raft index of creation.
-    pub create_index: u64,
 }
 
 /// `GET /v1/operator/raft/configuration`.

@@ -20,144 +20,56 @@
 //! range needs none.
 //!
 //! Threshold syntax: `FIGURE OP VALUE` with `OP` one of `>`, `>=`, `<`, `<=`; `VALUE` is `N%` / `+N%` /
-//! `-N%` (relative), `+N` / `-N` (signed: delta in the figure's unit) or `N` (absolute). `FIGURE` is a key
-//! from [`figure_keys`] (aliases: `placement_rate`, `latency_ms.` prefix, `queue_wait` for
-//! `submit_to_running`).
+//! `-N%` (relative), `+N` / `-N` (signed: delta in the figure's unit) or `N` (absolute). `FIGURE` is a
+//! [`Metric`] in any of its spellings (`placement_rate`, `latency_ms.` prefix, `queue_wait` for
+//! `submit_to_running`, `queue_wait_p95_ms`, …).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use stampede_sim::record::{RunMeta, Summary};
+use stampede_sim::metric::{Count, Interval, Metric, Server, Stat};
+use stampede_sim::record::RunMeta;
 
-use crate::record_io;
+use crate::files::record as record_io;
 use crate::report::tables::num;
 
-/// Whether larger values of a figure are better or worse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Better {
-    /// Smaller is better (latencies, peaks, failures).
-    Lower,
-    /// Larger is better (throughput).
-    Higher,
-}
+pub use stampede_sim::metric::Better;
 
-const INTERVALS: [&str; 3] = ["submit_to_placed", "placed_to_running", "submit_to_running"];
+/// Statistics of each latency interval shown in the table.
 const TABLE_STATS: [&str; 4] = ["p50", "p90", "p99", "max"];
-const SERVER_KEYS: [(&str, &str); 7] = [
-    ("cpu_pct_max", "%"),
-    ("rss_bytes_max", "bytes"),
-    ("raft_bytes_written_total", "bytes"),
-    ("fsyncs_total", "count"),
-    ("plan_queue_depth_max", "count"),
-    ("broker_ready_max", "count"),
-    ("blocked_evals_max", "count"),
-];
-const FAILURE_KEYS: [&str; 6] = [
-    "allocs_lost",
-    "allocs_failed",
-    "allocs_rescheduled",
-    "evals_blocked",
-    "evals_failed",
-    "jobs_failed_to_submit",
+/// Counts shown in the table.
+const FAILURE_COUNTS: [Count; 6] = [
+    Count::AllocsLost,
+    Count::AllocsFailed,
+    Count::AllocsRescheduled,
+    Count::EvalsBlocked,
+    Count::EvalsFailed,
+    Count::JobsFailedToSubmit,
 ];
 
-/// The key figures shown in the comparison table, in order: `(key, unit, better)`.
-pub fn figure_keys() -> Vec<(String, &'static str, Better)> {
-    let mut v = vec![
-        ("placement_rate_per_s".to_string(), "1/s", Better::Higher),
-        ("completion_s".to_string(), "s", Better::Lower),
-    ];
-    for i in INTERVALS {
+/// The key figures shown in the comparison table, in order.
+pub fn figures() -> Vec<Metric> {
+    let mut v = vec![Metric::PlacementRate, Metric::Completion];
+    for i in Interval::ALL {
         for s in TABLE_STATS {
-            v.push((format!("{i}.{s}"), "ms", Better::Lower));
+            v.push(Metric::latency(
+                i,
+                Stat::parse(s).expect("a statistic of STATS"),
+            ));
         }
     }
-    for (k, u) in SERVER_KEYS {
-        v.push((format!("servers.{k}"), u, Better::Lower));
-    }
-    for k in FAILURE_KEYS {
-        v.push((k.to_string(), "count", Better::Lower));
-    }
+    v.extend(Server::ALL.map(Metric::Server));
+    v.extend(FAILURE_COUNTS.map(Metric::Count));
     v
 }
 
-/// Canonical key of a figure name as users write it (aliases resolved); `None` if unknown.
-pub fn canonical(key: &str) -> Option<String> {
-    let k = key.trim();
-    let k = k.strip_prefix("summary.").unwrap_or(k);
-    let k = k.strip_prefix("latency_ms.").unwrap_or(k);
-    let k = match k {
-        "placement_rate" => "placement_rate_per_s".to_string(),
-        other => other.replacen("queue_wait.", "submit_to_running.", 1),
-    };
-    let probe = Summary::default();
-    value(&k, &probe).map(|_| k)
-}
-
-/// Value of a canonical figure in a summary.
-pub fn value(key: &str, s: &Summary) -> Option<f64> {
-    if let Some((iv, stat)) = key.split_once('.') {
-        if iv == "servers" {
-            let p = &s.servers;
-            return Some(match stat {
-                "cpu_pct_max" => p.cpu_pct_max,
-                "rss_bytes_max" => p.rss_bytes_max,
-                "raft_bytes_written_total" => p.raft_bytes_written_total,
-                "fsyncs_total" => p.fsyncs_total,
-                "plan_queue_depth_max" => p.plan_queue_depth_max,
-                "broker_ready_max" => p.broker_ready_max,
-                "blocked_evals_max" => p.blocked_evals_max,
-                _ => return None,
-            });
-        }
-        let p = match iv {
-            "submit_to_placed" => &s.latency_ms.submit_to_placed,
-            "placed_to_running" => &s.latency_ms.placed_to_running,
-            "submit_to_running" => &s.latency_ms.submit_to_running,
-            _ => return None,
-        };
-        return Some(match stat {
-            "mean" => p.mean,
-            "p50" => p.p50,
-            "p90" => p.p90,
-            "p95" => p.p95,
-            "p99" => p.p99,
-            "max" => p.max,
-            _ => return None,
-        });
-    }
-    Some(match key {
-        "placement_rate_per_s" => s.placement_rate_per_s,
-        "completion_s" => s.completion_s,
-        "allocs_lost" => s.allocs_lost as f64,
-        "allocs_failed" => s.allocs_failed as f64,
-        "allocs_rescheduled" => s.allocs_rescheduled as f64,
-        "evals_blocked" => s.evals_blocked as f64,
-        "evals_failed" => s.evals_failed as f64,
-        "jobs_failed_to_submit" => s.jobs_failed_to_submit as f64,
-        "allocs_placed" => s.allocs_placed as f64,
-        "allocs_running" => s.allocs_running as f64,
-        "spot_interruptions" => s.spot_interruptions as f64,
-        _ => return None,
-    })
-}
-
-fn unit_of(key: &str) -> &'static str {
-    figure_keys()
+/// The key figures shown in the comparison table, in order: `(key, unit, better)`.
+pub fn figure_keys() -> Vec<(String, &'static str, Better)> {
+    figures()
         .into_iter()
-        .find(|f| f.0 == key)
-        .map(|f| f.1)
-        .unwrap_or(if key.contains('.') { "ms" } else { "count" })
-}
-
-fn better_of(key: &str) -> Better {
-    if key == "placement_rate_per_s" {
-        Better::Higher
-    } else {
-        Better::Lower
-    }
+        .map(|m| (m.to_string(), m.unit().as_str(), m.better()))
+        .collect()
 }
 
 /// A comparison operator.
@@ -210,8 +122,9 @@ pub struct Threshold {
     pub text: String,
     /// Where it came from: `--fail-if` or `FILE:LINE`.
     pub origin: String,
-    /// Canonical figure key.
-    pub key: String,
+    /// The figure (serialised by its canonical name).
+    #[serde(serialize_with = "metric_name")]
+    pub key: Metric,
     /// Operator.
     pub op: Op,
     /// Limit.
@@ -230,7 +143,7 @@ pub fn parse_threshold(text: &str, origin: &str) -> Result<Threshold> {
         })?;
     let lhs = t[..pos].trim();
     let rhs = t[pos + len..].trim();
-    let key = canonical(lhs).with_context(|| {
+    let key: Metric = lhs.parse().ok().with_context(|| {
         let keys: Vec<String> = figure_keys().into_iter().map(|f| f.0).collect();
         format!(
             "{origin}: unknown figure `{lhs}` in threshold `{t}`; known figures: {}",
@@ -270,6 +183,10 @@ pub fn parse_threshold(text: &str, origin: &str) -> Result<Threshold> {
         op,
         limit,
     })
+}
+
+fn metric_name<S: serde::Serializer>(m: &Metric, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_str(m)
 }
 
 /// Reads a thresholds file: one threshold per line, `#` starts a comment, blank lines ignored.
@@ -328,8 +245,9 @@ impl Stats {
 /// One row of the comparison table.
 #[derive(Debug, Clone, Serialize)]
 pub struct FigureRow {
-    /// Canonical key.
-    pub key: String,
+    /// The figure (serialised by its canonical name).
+    #[serde(serialize_with = "metric_name")]
+    pub key: Metric,
     /// Unit of the values.
     pub unit: &'static str,
     /// Which direction is better.
@@ -490,12 +408,8 @@ pub fn load_sides(
     Ok((b, n))
 }
 
-fn side_stats(side: &Side, key: &str) -> Stats {
-    let v: Vec<f64> = side
-        .metas
-        .iter()
-        .map(|m| value(key, &m.summary).unwrap_or(f64::NAN))
-        .collect();
+fn side_stats(side: &Side, key: Metric) -> Stats {
+    let v: Vec<f64> = side.metas.iter().map(|m| key.value(&m.summary)).collect();
     Stats::of(&v)
 }
 
@@ -550,11 +464,12 @@ pub const RULE: &str = "A threshold is crossed when the new mean is beyond the b
 
 /// Compares two loaded sides against `thresholds`.
 pub fn compare(base: &Side, new: &Side, thresholds: &[Threshold]) -> Comparison {
-    let figures = figure_keys()
+    let figures = figures()
         .into_iter()
-        .map(|(key, unit, better)| {
-            let b = side_stats(base, &key);
-            let n = side_stats(new, &key);
+        .map(|key| {
+            let (unit, better) = (key.unit().as_str(), key.better());
+            let b = side_stats(base, key);
+            let n = side_stats(new, key);
             let delta = n.mean - b.mean;
             FigureRow {
                 verdict: verdict(&b, &n, better),
@@ -570,7 +485,7 @@ pub fn compare(base: &Side, new: &Side, thresholds: &[Threshold]) -> Comparison 
         .collect();
     let results: Vec<ThresholdResult> = thresholds
         .iter()
-        .map(|t| evaluate(t, &side_stats(base, &t.key), &side_stats(new, &t.key)))
+        .map(|t| evaluate(t, &side_stats(base, t.key), &side_stats(new, t.key)))
         .collect();
     let mut scenarios: Vec<String> = Vec::new();
     for m in base.metas.iter().chain(&new.metas) {
@@ -685,16 +600,6 @@ pub fn render_text(c: &Comparison) -> String {
     o
 }
 
-/// Unit of a figure key (for threshold display).
-pub fn unit(key: &str) -> &'static str {
-    unit_of(key)
-}
-
-/// Whether larger is better for a figure key.
-pub fn better(key: &str) -> Better {
-    better_of(key)
-}
-
 /// The side-by-side HTML page of `--html`: verdict, table, overlaid C2M chart and latency CDFs.
 pub fn render_html(
     c: &Comparison,
@@ -760,7 +665,7 @@ pub fn render_html(
         };
         o.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{class}>{}</td></tr>",
-            esc(&f.key),
+            esc(&f.key.to_string()),
             f.unit,
             esc(&cell(&f.base)),
             esc(&cell(&f.new)),
@@ -788,12 +693,12 @@ mod tests {
     fn parses_threshold_forms() {
         let t = parse_threshold("submit_to_running.p99 > +10%", "--fail-if").unwrap();
         assert_eq!(
-            (t.key.as_str(), t.op, t.limit),
+            (t.key.to_string().as_str(), t.op, t.limit),
             ("submit_to_running.p99", Op::Gt, Limit::RelativePct(10.0))
         );
         let t = parse_threshold("placement_rate < -5%", "x").unwrap();
         assert_eq!(
-            (t.key.as_str(), t.op, t.limit),
+            (t.key.to_string().as_str(), t.op, t.limit),
             ("placement_rate_per_s", Op::Lt, Limit::RelativePct(-5.0))
         );
         let t = parse_threshold("servers.cpu_pct_max>=80", "x").unwrap();
@@ -801,7 +706,7 @@ mod tests {
         let t = parse_threshold("completion_s > +30", "x").unwrap();
         assert_eq!(t.limit, Limit::Delta(30.0));
         let t = parse_threshold("latency_ms.queue_wait.p50 <= 200", "x").unwrap();
-        assert_eq!(t.key, "submit_to_running.p50");
+        assert_eq!(t.key.to_string(), "submit_to_running.p50");
         for bad in [
             "p99 > 10%",
             "submit_to_running.p99 10%",

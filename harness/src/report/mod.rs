@@ -7,6 +7,9 @@
 //! | `tables` | the summary tables (what ran, totals, latency, peaks, failures, SLO verdict), format-neutral |
 //! | `markdown`, `html`, `json`, `csv` | one exporter per format behind the private `Exporter` trait |
 //! | `charts` | one file per chart (plotters, SVG backend), with downsampling and "no data" panels |
+//! | [`cost`] | `stampede cost`: run and fleet costs as text tables |
+//! | [`trace`] | `trace inspect`: a trace's statistics as text |
+//! | [`plan`] | the capacity plan (`stampede plan`) as Markdown, SVG chart and HTML page |
 //! | [`compare`] | loading both sides, key figures, statistics, thresholds and the verdict of `stampede compare` |
 //!
 //! The layout follows hyperfine's `export/`: an [`ExportFormat`] enum picks an exporter; every exporter turns a
@@ -17,15 +20,18 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use stampede_sim::record::RunRecord;
 
-use crate::record_io;
+use crate::files::record as record_io;
 
 pub mod charts;
 pub mod compare;
+pub mod cost;
 mod csv;
 pub(crate) mod html;
 mod json;
 mod markdown;
+pub mod plan;
 pub(crate) mod tables;
+pub mod trace;
 
 /// An export format of `stampede report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]

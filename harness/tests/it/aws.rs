@@ -810,7 +810,7 @@ mod moto {
             &regions,
             48,
             &types,
-            &stampede::prices::PriceTable::embedded(),
+            &stampede::cost::prices::PriceTable::embedded(),
         )
         .unwrap();
         let target = AwsTarget {

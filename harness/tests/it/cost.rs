@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use clap::Parser;
+use stampede::cost::prices::PriceTable;
 use stampede::cost::{run_cost, CostOptions, DAYS_PER_MONTH};
-use stampede::prices::PriceTable;
-use stampede::record_io::write_record;
+use stampede::files::record::write_record;
 use stampede::Opts;
 use stampede_sim::record::{
     AllocRow, AllocStatus, FleetEntry, NodeRow, RunEvent, RunMeta, RunRecord, ScenarioInfo,

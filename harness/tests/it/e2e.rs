@@ -74,12 +74,12 @@ async fn run_against_emulator(
     let Command::Run(args) = opts.command else {
         panic!()
     };
-    let plan = stampede::cmd::run::plan_from_args(&args).await.unwrap();
+    let plan = stampede::cli::run::plan_from_args(&args).await.unwrap();
     let outcome = tokio::time::timeout(Duration::from_secs(90), stampede::load::run_load(plan))
         .await
         .expect("run finished in time")
         .unwrap();
-    let rec = stampede::record_io::read_record(&outcome.dir).unwrap();
+    let rec = stampede::files::record::read_record(&outcome.dir).unwrap();
     let truth: Vec<serde_json::Value> = reqwest::get(format!("{url}/v1/stampede/ground-truth"))
         .await
         .unwrap()
@@ -182,7 +182,7 @@ async fn record_against_emulator_then_replay() {
     let h = emulator::start(cfg).await.unwrap();
     let url = format!("http://{}", h.addr);
     let trace_path = dir.path().join("recorded.jsonl");
-    let mut rc = stampede::recorder::RecordConfig::new(
+    let mut rc = stampede::capture::RecordConfig::new(
         stampede::nomad::NomadConnArgs::for_address(&url),
         Duration::from_secs(60),
         trace_path.clone(),
@@ -190,7 +190,7 @@ async fn record_against_emulator_then_replay() {
     rc.prefix = Some("rec-".into());
     rc.reschedule_grace = Duration::from_secs(1);
     let stop = rc.stop.clone();
-    let recorder = tokio::spawn(stampede::recorder::record(rc));
+    let recorder = tokio::spawn(stampede::capture::record(rc));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let out = dir.path().join("run");
     let opts = Opts::parse_from([
@@ -230,7 +230,7 @@ async fn record_against_emulator_then_replay() {
     let Command::Run(args) = opts.command else {
         panic!()
     };
-    let plan = stampede::cmd::run::plan_from_args(&args).await.unwrap();
+    let plan = stampede::cli::run::plan_from_args(&args).await.unwrap();
     tokio::time::timeout(Duration::from_secs(90), stampede::load::run_load(plan))
         .await
         .expect("run finished")
@@ -315,8 +315,8 @@ fn synth_replay_report_round_trip() {
     );
     assert!(rec.meta.fleet[0].nodes_peak > 2);
     let dir = tempfile::tempdir().unwrap();
-    stampede::record_io::write_record(dir.path(), &rec).unwrap();
-    let back = stampede::record_io::read_record(dir.path()).unwrap();
+    stampede::files::record::write_record(dir.path(), &rec).unwrap();
+    let back = stampede::files::record::read_record(dir.path()).unwrap();
     stampede::report::write_reports(dir.path(), &back).unwrap();
     let md = std::fs::read_to_string(dir.path().join("summary.md")).unwrap();
     assert!(md.contains("monorepo"));

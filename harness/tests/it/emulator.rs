@@ -17,7 +17,7 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 fn config(speed: f64) -> EmulatorConfig {
-    let sc = stampede::cmd::sim::load_scenario(&fixture("emulator-small.toml"), 1.0).unwrap();
+    let sc = stampede::files::load_scenario(&fixture("emulator-small.toml"), 1.0).unwrap();
     let mut c = EmulatorConfig::new(sc);
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.speed = speed;

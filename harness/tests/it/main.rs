@@ -9,6 +9,7 @@ mod infra;
 mod mock_nomad;
 mod nomad;
 mod parsers;
+mod plan;
 mod record;
 mod report;
 mod run;

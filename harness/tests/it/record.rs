@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use stampede::capture::{record, RecordConfig, RecordSummary};
 use stampede::nomad::{NomadClient, NomadConnArgs};
-use stampede::recorder::{record, RecordConfig, RecordSummary};
 use stampede_sim::trace::{parse_jsonl, Exit, Trace};
 
 use crate::mock_nomad::{MockConfig, MockNomad};
@@ -253,7 +253,7 @@ async fn recorded_trace_replays_in_the_simulator() {
     let d = Duration::from_secs(2);
     let (_, trace) = record_workload(&m, &jobs, Duration::from_millis(20), d, &out, "rp-").await;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml");
-    let sc = stampede::cmd::sim::load_scenario(&root, 1.0).unwrap();
+    let sc = stampede::files::load_scenario(&root, 1.0).unwrap();
     let src = stampede_sim::workload::TraceSource::new(Arc::new(trace.clone()), "replay.jsonl");
     let opts = stampede_sim::runner::RunOptions {
         seed: 1,

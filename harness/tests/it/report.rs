@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use stampede::record_io;
+use stampede::files::record as record_io;
 use stampede::report::{self, ExportFormat};
 use stampede_sim::record::{
     AllocRow, AllocStatus, FleetEntry, MetricRow, NodeRow, RunEvent, RunMeta, RunRecord,

@@ -58,7 +58,7 @@ async fn check_against_truth(
 ) -> stampede::load::RunOutcome {
     let before = m.state.lock().unwrap().sched.clone();
     let out = run_load(p).await.unwrap();
-    let rec = stampede::record_io::read_record(&out.dir).unwrap();
+    let rec = stampede::files::record::read_record(&out.dir).unwrap();
     let truth = m.truth();
     assert_eq!(truth.len() as u32, jobs * count);
     assert_eq!(
@@ -200,7 +200,7 @@ async fn dispatch_against_emulator_with_json_metrics() {
     p.algorithm = None;
     p.cleanup = false;
     let out = run_load(p).await.unwrap();
-    let rec = stampede::record_io::read_record(&out.dir).unwrap();
+    let rec = stampede::files::record::read_record(&out.dir).unwrap();
     assert_eq!(rec.meta.source, stampede_sim::record::Source::Emulator);
     assert_eq!(rec.meta.nomad_version, "1.9.0-stampede-emulator");
     assert_eq!(rec.meta.summary.jobs_submitted, 8);
@@ -245,7 +245,7 @@ async fn timeout_keeps_what_was_measured() {
     p.drain_timeout = Duration::from_secs(2);
     let out = run_load(p).await.unwrap();
     assert!(out.interrupted);
-    let rec = stampede::record_io::read_record(&out.dir).unwrap();
+    let rec = stampede::files::record::read_record(&out.dir).unwrap();
     let s = &rec.meta.summary;
     assert!(
         s.jobs_submitted > 3 && s.jobs_submitted < 1000,
@@ -307,7 +307,7 @@ fn cli_run_with_jobspec_conversion_and_json_summary() {
     let t = std::time::Instant::now();
     let code = stampede::run(opts).unwrap();
     assert_eq!(code, 0);
-    let rec = stampede::record_io::read_record(&out).unwrap();
+    let rec = stampede::files::record::read_record(&out).unwrap();
     assert_eq!(rec.meta.seed, Some(3));
     assert_eq!(rec.meta.scenario.job_type, "batch");
     assert_eq!(
@@ -381,7 +381,7 @@ fn cli_without_address_runs_against_the_embedded_emulator() {
         stderr.contains("no --addr and no NOMAD_ADDR: running against the embedded emulator"),
         "{stderr}"
     );
-    let rec = stampede::record_io::read_record(dir.path()).unwrap();
+    let rec = stampede::files::record::read_record(dir.path()).unwrap();
     assert_eq!(rec.meta.source, stampede_sim::record::Source::Emulator);
     assert_eq!(rec.meta.summary.allocs_placed, 6);
     assert_eq!(rec.meta.summary.allocs_running, 6);
@@ -413,11 +413,11 @@ async fn scenario_workload_open_loop_with_slo() {
     let stampede::Command::Run(args) = opts.command else {
         panic!("not run")
     };
-    let plan = stampede::cmd::run::plan_from_args(&args).await.unwrap();
+    let plan = stampede::cli::run::plan_from_args(&args).await.unwrap();
     assert!(matches!(plan.pacing, Pacing::Open { burst: 2, .. }));
     assert_eq!(plan.workload.jobs, 6);
     let res = run_load(plan).await.unwrap();
-    let rec = stampede::record_io::read_record(&res.dir).unwrap();
+    let rec = stampede::files::record::read_record(&res.dir).unwrap();
     assert_eq!(rec.meta.scenario.name, "mini");
     assert!(
         rec.meta

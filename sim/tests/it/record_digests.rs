@@ -29,19 +29,8 @@ fn hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// The checkout the digests were pinned in. run.json records the scenario path as given, and the tests
-/// load scenarios by absolute path under `CARGO_MANIFEST_DIR`; that prefix is rewritten to this one so the
-/// digests do not depend on where the repository is checked out (a worktree, CI).
-const PINNED_MANIFEST_DIR: &str = "/work/main/sim";
-
 /// `[run.json, allocs.csv, metrics.csv, nodes.csv]` digests.
 fn digests(rec: &RunRecord) -> [String; 4] {
-    let mut meta = rec.meta.clone();
-    if let Some(p) = &mut meta.scenario.path {
-        if let Some(rest) = p.strip_prefix(env!("CARGO_MANIFEST_DIR")) {
-            *p = format!("{PINNED_MANIFEST_DIR}{rest}");
-        }
-    }
     let mut a = Vec::new();
     record::write_allocs_csv(&mut a, &rec.allocs).unwrap();
     let mut m = Vec::new();
@@ -49,7 +38,7 @@ fn digests(rec: &RunRecord) -> [String; 4] {
     let mut n = Vec::new();
     record::write_nodes_csv(&mut n, &rec.nodes).unwrap();
     [
-        hex(record::run_json_string(&meta).as_bytes()),
+        hex(record::run_json_string(&rec.meta).as_bytes()),
         hex(&a),
         hex(&m),
         hex(&n),

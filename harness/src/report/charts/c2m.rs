@@ -7,8 +7,8 @@ use plotters::prelude::*;
 use stampede_sim::record::RunRecord;
 
 use super::{
-    axis_font, caption_font, color, label_font, legend_line, no_data, record_end_s, svg, tick,
-    Chart, TimeAxis, MAX_POINTS, WIDTH,
+    caption_font, color, legend, legend_line, mesh, no_data, record_end_s, svg, tick, Chart,
+    TimeAxis, MAX_POINTS, WIDTH,
 };
 use crate::report::tables::{int, num};
 
@@ -72,15 +72,9 @@ pub(crate) fn render(rec: &RunRecord) -> Result<Chart> {
             .x_label_area_size(45)
             .y_label_area_size(80)
             .build_cartesian_2d(0f64..ax.max, 0f64..ymax * 1.05)?;
-        chart
-            .configure_mesh()
-            .x_desc(ax.desc)
-            .y_desc("allocations (cumulative count)")
-            .axis_desc_style(axis_font())
-            .label_style(label_font())
+        mesh(&mut chart, ax.desc, "allocations (cumulative count)")
             .y_label_formatter(&|v| tick(*v))
             .x_label_formatter(&|v| tick(*v))
-            .light_line_style(RGBColor(246, 246, 246))
             .draw()?;
         for (i, (label, pts)) in series.iter().enumerate() {
             let c = color(i);
@@ -92,14 +86,7 @@ pub(crate) fn render(rec: &RunRecord) -> Result<Chart> {
                 .label(*label)
                 .legend(legend_line(c, 3));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(label_font())
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(180, 180, 180))
-            .draw()?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
     })?;
     Ok(Chart {
         id: "chart-c2m",

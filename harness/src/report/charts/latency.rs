@@ -5,9 +5,7 @@ use anyhow::Result;
 use plotters::prelude::*;
 use stampede_sim::record::{AllocRow, RunRecord};
 
-use super::{
-    axis_font, caption_font, color, label_font, legend_line, no_data, svg, tick, Chart, WIDTH,
-};
+use super::{caption_font, color, legend, legend_line, mesh, no_data, svg, tick, Chart, WIDTH};
 use crate::report::tables::num;
 
 /// Quantiles drawn per curve: 300 evenly over 0–90 %, then 200 log-spaced into the tail (to 99.999 %).
@@ -92,16 +90,14 @@ pub(crate) fn draw_cdfs(
         .x_label_area_size(45)
         .y_label_area_size(70)
         .build_cartesian_2d((lo..hi).log_scale(), 0f64..101.0)?;
-    chart
-        .configure_mesh()
-        .x_desc("latency (ms, log scale)")
-        .y_desc("allocations at or below (%)")
-        .axis_desc_style(axis_font())
-        .label_style(label_font())
-        .x_label_formatter(&|v| tick(*v))
-        .y_label_formatter(&|v| format!("{v:.0}"))
-        .light_line_style(RGBColor(246, 246, 246))
-        .draw()?;
+    mesh(
+        &mut chart,
+        "latency (ms, log scale)",
+        "allocations at or below (%)",
+    )
+    .x_label_formatter(&|v| tick(*v))
+    .y_label_formatter(&|v| format!("{v:.0}"))
+    .draw()?;
     let grid = quantile_grid();
     for (label, v, c, w) in curves {
         if v.is_empty() {
@@ -122,14 +118,7 @@ pub(crate) fn draw_cdfs(
                 .map(|&(_, q)| Circle::new((quantile(v, q).max(lo), q * 100.0), 5, c.filled())),
         )?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .label_font(label_font())
-        .background_style(WHITE.mix(0.9))
-        .border_style(RGBColor(180, 180, 180))
-        .draw()?;
-    Ok(())
+    legend(&mut chart, SeriesLabelPosition::LowerRight)
 }
 
 /// Legend label with the marked statistics: `submit → placed  p50 12 · p90 40 · p99 80 · max 120 ms`.

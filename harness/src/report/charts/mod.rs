@@ -9,7 +9,9 @@
 //! system font library is needed.
 
 use anyhow::{anyhow, Result};
-use plotters::coord::Shift;
+use plotters::chart::{ChartContext, MeshStyle};
+use plotters::coord::ranged1d::ValueFormatter;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 use stampede_sim::record::{MetricRow, RunRecord};
@@ -284,6 +286,41 @@ pub(crate) fn legend_line(c: RGBColor, w: u32) -> impl Fn((i32, i32)) -> PathEle
     move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(w))
 }
 
+/// The one mesh set-up: unit-labelled axis descriptions, the shared fonts and the light grid. Callers add
+/// label formatters and counts, then `draw()`.
+pub(crate) fn mesh<'a, 'b, 's, X, Y>(
+    chart: &'b mut ChartContext<'a, SVGBackend<'s>, Cartesian2d<X, Y>>,
+    x_desc: &str,
+    y_desc: &str,
+) -> MeshStyle<'a, 'b, X, Y, SVGBackend<'s>>
+where
+    X: Ranged + ValueFormatter<X::ValueType>,
+    Y: Ranged + ValueFormatter<Y::ValueType>,
+{
+    let mut m = chart.configure_mesh();
+    m.x_desc(x_desc)
+        .y_desc(y_desc)
+        .axis_desc_style(axis_font())
+        .label_style(label_font())
+        .light_line_style(RGBColor(246, 246, 246));
+    m
+}
+
+/// The one legend set-up: the series labels at `pos`, in the label font, on a light framed box.
+pub(crate) fn legend<'a, 's: 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, SVGBackend<'s>, CT>,
+    pos: SeriesLabelPosition,
+) -> DrawResult {
+    chart
+        .configure_series_labels()
+        .position(pos)
+        .label_font(label_font())
+        .background_style(WHITE.mix(0.9))
+        .border_style(RGBColor(180, 180, 180))
+        .draw()?;
+    Ok(())
+}
+
 /// One line on a time panel.
 pub(crate) struct Line {
     /// Legend label.
@@ -320,17 +357,11 @@ pub(crate) fn time_panel(
         .x_label_area_size(40)
         .y_label_area_size(65)
         .build_cartesian_2d(0f64..ax.max, 0f64..top)?;
-    chart
-        .configure_mesh()
-        .x_desc(ax.desc)
-        .y_desc(y_desc)
-        .axis_desc_style(axis_font())
-        .label_style(label_font())
+    mesh(&mut chart, ax.desc, y_desc)
         .x_label_formatter(&|v| tick(*v))
         .y_label_formatter(&|v| tick(*v))
         .x_labels(8)
         .y_labels(6)
-        .light_line_style(RGBColor(246, 246, 246))
         .draw()?;
     for &m in marks {
         let x = ax.x(m);
@@ -351,14 +382,7 @@ pub(crate) fn time_panel(
             .label(l.label.clone())
             .legend(legend_line(l.color, l.width.max(2)));
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
-        .label_font(label_font())
-        .background_style(WHITE.mix(0.85))
-        .border_style(RGBColor(180, 180, 180))
-        .draw()?;
-    Ok(())
+    legend(&mut chart, SeriesLabelPosition::UpperRight)
 }
 
 #[cfg(test)]

@@ -6,8 +6,8 @@ use plotters::prelude::*;
 use stampede_sim::record::RunRecord;
 
 use super::{
-    axis_font, caption_font, label_font, legend_line, no_data, record_end_s, svg, tick, TimeAxis,
-    COLORS, WIDTH,
+    caption_font, legend, legend_line, mesh, no_data, record_end_s, svg, tick, TimeAxis, COLORS,
+    WIDTH,
 };
 
 /// A record's label, its submitted/placed/running curves, and its colour.
@@ -63,15 +63,9 @@ pub fn c2m(base: &[RunRecord], new: &[RunRecord]) -> Result<String> {
             .x_label_area_size(45)
             .y_label_area_size(80)
             .build_cartesian_2d(0f64..ax.max, 0f64..ymax * 1.05)?;
-        chart
-            .configure_mesh()
-            .x_desc(ax.desc)
-            .y_desc("allocations (cumulative count)")
-            .axis_desc_style(axis_font())
-            .label_style(label_font())
+        mesh(&mut chart, ax.desc, "allocations (cumulative count)")
             .x_label_formatter(&|v| tick(*v))
             .y_label_formatter(&|v| tick(*v))
-            .light_line_style(RGBColor(246, 246, 246))
             .draw()?;
         for (label, series, c) in &curves {
             let c = *c;
@@ -83,14 +77,7 @@ pub fn c2m(base: &[RunRecord], new: &[RunRecord]) -> Result<String> {
             let running = series[2].iter().map(|&(t, n)| (ax.x(t), n));
             chart.draw_series(LineSeries::new(running, c.mix(0.7).stroke_width(1)))?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font(label_font())
-            .background_style(WHITE.mix(0.9))
-            .border_style(RGBColor(180, 180, 180))
-            .draw()?;
-        Ok(())
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
 }
 

@@ -9,8 +9,8 @@ use plotters::prelude::*;
 use stampede_sim::record::{AllocStatus, RunRecord};
 
 use super::{
-    axis_font, bucket_series, color, label_font, no_data, record_end_s, svg, tick, time_panel, Agg,
-    Chart, Line, TimeAxis, EVENT_RED, FONT, WIDTH,
+    bucket_series, color, mesh, no_data, record_end_s, svg, tick, time_panel, Agg, Chart, Line,
+    TimeAxis, EVENT_RED, FONT, WIDTH,
 };
 use crate::report::tables::num;
 
@@ -77,16 +77,14 @@ fn skew(root: &super::Area<'_>, per_node: &[u64], algorithm: &str) -> super::Dra
         .x_label_area_size(40)
         .y_label_area_size(65)
         .build_cartesian_2d(0f64..xmax, 0f64..ymax * 1.1)?;
-    chart
-        .configure_mesh()
-        .x_desc("allocations placed on the node (count)")
-        .y_desc("nodes (count)")
-        .axis_desc_style(axis_font())
-        .label_style(label_font())
-        .x_label_formatter(&|v| tick(*v))
-        .y_label_formatter(&|v| tick(*v))
-        .light_line_style(RGBColor(246, 246, 246))
-        .draw()?;
+    mesh(
+        &mut chart,
+        "allocations placed on the node (count)",
+        "nodes (count)",
+    )
+    .x_label_formatter(&|v| tick(*v))
+    .y_label_formatter(&|v| tick(*v))
+    .draw()?;
     let c = color(0);
     chart.draw_series(b.iter().filter(|x| x.2 > 0).map(|&(lo, w, n)| {
         Rectangle::new(

@@ -11,7 +11,7 @@ use anyhow::{bail, Context};
 
 use crate::aws::plan::{validate_region, validate_run_id};
 use crate::aws::{Guardrails, InstanceChoice, ProvisionPlan};
-use crate::prices::PriceTable;
+use crate::cost::prices::PriceTable;
 
 /// Arguments of `stampede provision`.
 #[derive(Debug, clap::Args)]

@@ -1,26 +1,10 @@
-//! `stampede bench ingest`: event-stream ingest throughput (NDJSON split + decode + timeline bookkeeping)
-//! and timeline memory per tracked allocation, on synthetic Nomad-shaped events.
+//! The ingest workload of `stampede bench ingest` and `benches/ingest.rs`: a synthetic Nomad-shaped event
+//! stream, and its ingestion (NDJSON framing + decode + timeline bookkeeping).
 
 use std::time::Instant;
 
-use anyhow::Result;
-
-use crate::load::timeline::Timeline;
+use super::timeline::Timeline;
 use crate::nomad::ndjson::{decode_line_events, LineSplitter, DEFAULT_MAX_LINE};
-
-/// Arguments of `stampede bench`.
-#[derive(Debug, clap::Args)]
-pub struct BenchArgs {
-    /// What to benchmark (only `ingest`).
-    #[arg(default_value = "ingest", value_parser = ["ingest"])]
-    pub what: String,
-    /// Allocations to simulate (each produces 3 events: placed, running, complete).
-    #[arg(long, default_value_t = 200_000)]
-    pub allocs: u32,
-    /// Allocations per job (and per PlanResult batch).
-    #[arg(long, default_value_t = 100)]
-    pub per_job: u32,
-}
 
 /// Synthetic NDJSON of `allocs` allocations in jobs of `per_job`: PlanResult, running, complete batches.
 pub fn synthetic_stream(allocs: u32, per_job: u32) -> Vec<u8> {
@@ -84,6 +68,31 @@ pub fn ingest(body: &[u8]) -> (u64, Timeline) {
     (events, tl)
 }
 
+/// What one ingest measurement found.
+#[derive(Debug, Clone)]
+pub struct IngestMeasure {
+    /// Allocation events ingested.
+    pub events: u64,
+    /// Size of the NDJSON body, bytes.
+    pub bytes: usize,
+    /// Wall time of the whole ingest, s.
+    pub secs: f64,
+    /// CPU time of the ingesting thread, s (when the OS tells).
+    pub cpu_s: Option<f64>,
+    /// Lines framed by the splitter alone.
+    pub lines: u64,
+    /// Wall time of framing alone, s.
+    pub split_s: f64,
+    /// Events decoded by framing + decode (no bookkeeping).
+    pub decoded: u64,
+    /// Wall time of framing + decode, s.
+    pub decode_s: f64,
+    /// Allocations tracked by the timeline.
+    pub tracked: usize,
+    /// Estimated timeline heap bytes per tracked allocation.
+    pub bytes_per_alloc: f64,
+}
+
 /// CPU time of the calling thread, ns (Linux `/proc/thread-self/schedstat`), so figures stay meaningful on
 /// a shared machine where wall time includes waiting for a core.
 fn thread_cpu_ns() -> Option<u64> {
@@ -95,9 +104,10 @@ fn thread_cpu_ns() -> Option<u64> {
         .ok()
 }
 
-/// Runs the command.
-pub fn run(args: BenchArgs) -> Result<u8> {
-    let body = synthetic_stream(args.allocs, args.per_job);
+/// Ingests a synthetic stream of `allocs` allocations (jobs of `per_job`), then framing alone and framing +
+/// decode for a breakdown; fails if the timeline lost an allocation.
+pub fn measure(allocs: u32, per_job: u32) -> anyhow::Result<IngestMeasure> {
+    let body = synthetic_stream(allocs, per_job);
     let t = Instant::now();
     let cpu0 = thread_cpu_ns();
     let (events, tl) = ingest(&body);
@@ -127,24 +137,21 @@ pub fn run(args: BenchArgs) -> Result<u8> {
         }
     }
     let decode_s = t2.elapsed().as_secs_f64();
-    println!("breakdown: framing {lines} lines in {split_s:.3} s; framing+decode {decoded} events in {decode_s:.3} s; bookkeeping ≈ {:.3} s", (secs - decode_s).max(0.0));
     let rows = tl.rows();
     anyhow::ensure!(
-        rows.len() == args.allocs as usize && rows.iter().all(|r| r.done_ns.is_some()),
+        rows.len() == allocs as usize && rows.iter().all(|r| r.done_ns.is_some()),
         "ingest lost allocations"
     );
-    println!(
-        "ingest: {events} allocation events ({:.1} MiB NDJSON) in {secs:.3} s = {:.0} events/s, {:.1} MiB/s on one core",
-        body.len() as f64 / 1048576.0,
-        events as f64 / secs,
-        body.len() as f64 / 1048576.0 / secs
-    );
-    if let Some(c) = cpu_s {
-        println!(
-            "ingest CPU time: {c:.3} s = {:.0} events per CPU-second",
-            events as f64 / c
-        );
-    }
-    println!("timeline memory: {} tracked allocations, {:.1} bytes per allocation (estimate of heap use incl. index and interners)", tl.len(), tl.heap_bytes_estimate() as f64 / tl.len().max(1) as f64);
-    Ok(0)
+    Ok(IngestMeasure {
+        events,
+        bytes: body.len(),
+        secs,
+        cpu_s,
+        lines,
+        split_s,
+        decoded,
+        decode_s,
+        tracked: tl.len(),
+        bytes_per_alloc: tl.heap_bytes_estimate() as f64 / tl.len().max(1) as f64,
+    })
 }

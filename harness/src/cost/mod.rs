@@ -1,4 +1,4 @@
-//! The cost model of a run record or of a scenario's fleet, priced with [`crate::prices::PriceTable`].
+//! The cost model of a run record or of a scenario's fleet, priced with [`prices::PriceTable`].
 //!
 //! * **Clients**: instance-hours per (instance type, region, spot) from `nodes.csv` (each node from
 //!   `joined_ns` to `left_ns`, or to the end of the run), or, when `nodes.csv` is empty, from run.json's
@@ -21,7 +21,10 @@ use serde::Serialize;
 use stampede_sim::record::RunRecord;
 use stampede_sim::scenario::Scenario;
 
-use crate::prices::PriceTable;
+pub mod live;
+pub mod prices;
+
+use prices::PriceTable;
 
 /// Days per month used to turn monthly interruption rates into daily ones (365.25 / 12).
 pub const DAYS_PER_MONTH: f64 = 30.4375;

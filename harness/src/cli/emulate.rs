@@ -57,7 +57,7 @@ pub struct EmulateArgs {
 impl EmulateArgs {
     /// The emulator configuration these flags describe (reads the scenario file).
     pub fn config(&self) -> anyhow::Result<EmulatorConfig> {
-        let sc = crate::cmd::sim::load_scenario(&self.scenario, 1.0)?;
+        let sc = crate::files::load_scenario(&self.scenario, 1.0)?;
         let mut cfg = EmulatorConfig::new(sc);
         cfg.listen = self.listen;
         cfg.speed = self.speed;

@@ -1,21 +1,19 @@
 //! `stampede trace`: record, synthesise, import, inspect and convert CI traffic traces.
 //!
-//! Formats are chosen by extension: `.jsonl` (the canonical JSON Lines format, see
-//! `stampede_sim::trace`) or `.csv` (the spreadsheet flavour). Outputs are written atomically (temporary
-//! file, then rename), so a failed command never leaves a partial trace behind.
+//! Formats follow [`crate::files::trace`]'s one extension rule (`.jsonl` or `.csv`); outputs are written
+//! atomically, so a failed command never leaves a partial trace behind. Capture is [`crate::capture`].
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Subcommand, ValueEnum};
-use stampede_sim::trace::fit::{trace_stats, TraceStats};
+use stampede_sim::trace::fit::trace_stats;
 use stampede_sim::trace::swf::{import_swf, ProcsAs, SwfOptions};
 use stampede_sim::trace::synth::{synth_monorepo, SynthProfile};
-use stampede_sim::trace::{csv::parse_csv_named, parse_jsonl_named, Trace};
 
-use crate::record_io::{write_atomic, write_atomic_with};
+use crate::files::{read_trace, write_trace, TraceFormat};
+use crate::report::trace::render_stats;
 
 /// Arguments of `stampede trace`.
 #[derive(Debug, clap::Args)]
@@ -23,15 +21,6 @@ pub struct TraceArgs {
     /// What to do.
     #[command(subcommand)]
     pub command: TraceCommand,
-}
-
-/// File format of a trace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TraceFormat {
-    /// JSON Lines (canonical).
-    Jsonl,
-    /// CSV, one row per task group.
-    Csv,
 }
 
 /// How SWF processors map to Nomad resources.
@@ -148,7 +137,7 @@ pub fn run(args: TraceArgs) -> Result<u8> {
             }
             let format = match format {
                 Some(f) => f,
-                None => format_of(&out).unwrap_or(TraceFormat::Jsonl),
+                None => TraceFormat::of(&out).unwrap_or(TraceFormat::Jsonl),
             };
             let t0 = Instant::now();
             let trace = synth_monorepo(&p, days, seed);
@@ -193,7 +182,7 @@ pub fn run(args: TraceArgs) -> Result<u8> {
                 ..SwfOptions::default()
             };
             let (trace, st) = import_swf(&text, &swf.display().to_string(), &opts)?;
-            let format = require_format(&out)?;
+            let format = TraceFormat::require(&out)?;
             write_trace(&trace, &out, format)?;
             println!(
                 "imported {} of {} jobs from {} into {} (skipped: {} cancelled, {} with unknown run time, {} partial executions)",
@@ -225,7 +214,7 @@ pub fn run(args: TraceArgs) -> Result<u8> {
             Ok(0)
         }
         TraceCommand::Convert { input, output } => {
-            let out_format = require_format(&output)?;
+            let out_format = TraceFormat::require(&output)?;
             let trace = read_trace(&input)?;
             write_trace(&trace, &output, out_format)?;
             println!(
@@ -252,7 +241,7 @@ pub fn run(args: TraceArgs) -> Result<u8> {
                 .build()
                 .context("starting the tokio runtime")?;
             rt.block_on(async {
-                let mut cfg = crate::recorder::RecordConfig::new(*conn, duration, out);
+                let mut cfg = crate::capture::RecordConfig::new(*conn, duration, out);
                 cfg.prefix = prefix;
                 cfg.name = name;
                 cfg.reschedule_grace = reschedule_grace;
@@ -263,7 +252,7 @@ pub fn run(args: TraceArgs) -> Result<u8> {
                         stop.cancel();
                     }
                 });
-                let r = crate::recorder::record(cfg).await;
+                let r = crate::capture::record(cfg).await;
                 ctrl_c.abort();
                 let s = r?;
                 println!(
@@ -285,162 +274,4 @@ pub fn run(args: TraceArgs) -> Result<u8> {
             })
         }
     }
-}
-
-fn format_of(p: &Path) -> Option<TraceFormat> {
-    match p.extension().and_then(|e| e.to_str()) {
-        Some("jsonl") => Some(TraceFormat::Jsonl),
-        Some("csv") => Some(TraceFormat::Csv),
-        _ => None,
-    }
-}
-
-fn require_format(p: &Path) -> Result<TraceFormat> {
-    format_of(p).with_context(|| {
-        format!(
-            "{}: unknown trace extension (use .jsonl or .csv)",
-            p.display()
-        )
-    })
-}
-
-/// Reads a whole trace, JSON Lines or CSV by extension; errors name the file and line.
-pub fn read_trace(path: &Path) -> Result<Trace> {
-    let format = require_format(path)?;
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let origin = path.display().to_string();
-    Ok(match format {
-        TraceFormat::Jsonl => parse_jsonl_named(&text, &origin)?,
-        TraceFormat::Csv => parse_csv_named(&text, &origin)?,
-    })
-}
-
-/// Writes a trace atomically in the given format.
-pub fn write_trace(trace: &Trace, path: &Path, format: TraceFormat) -> Result<()> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    match format {
-        TraceFormat::Jsonl => write_atomic_with(path, |w| trace.write_jsonl(w)),
-        TraceFormat::Csv => {
-            // Render first so an unwritable name (e.g. `;` in a task) fails before any file is created.
-            let mut buf = Vec::new();
-            trace
-                .write_csv(&mut buf)
-                .with_context(|| format!("writing {}", path.display()))?;
-            write_atomic(path, &buf)
-        }
-    }
-}
-
-fn bar(n: u64, max: u64, width: usize) -> String {
-    let k = if max == 0 {
-        0
-    } else {
-        ((n as f64 / max as f64) * width as f64).round() as usize
-    };
-    "#".repeat(k)
-}
-
-/// The text report of `trace inspect`.
-pub fn render_stats(s: &TraceStats) -> String {
-    let mut o = String::new();
-    let _ = writeln!(
-        o,
-        "trace `{}` (source {}{})",
-        s.name,
-        s.source,
-        s.seed.map(|x| format!(", seed {x}")).unwrap_or_default()
-    );
-    let _ = writeln!(
-        o,
-        "totals: {} jobs, {} groups, {} allocations (+{} replacements), {:.1} compute-hours, first-attempt failure rate {:.2}%",
-        s.jobs,
-        s.groups,
-        s.allocs,
-        s.replacements,
-        s.compute_hours,
-        s.first_attempt_failure_rate * 100.0
-    );
-    let a = &s.arrivals;
-    let _ = writeln!(
-        o,
-        "\narrivals over {:.1} h: mean {:.1} jobs/min, p99 {:.0} jobs/min, peak {} jobs/min at minute {} ({:02}:{:02})",
-        a.span_s / 3600.0,
-        a.mean_per_minute,
-        a.p99_per_minute,
-        a.peak_minute.jobs,
-        a.peak_minute.index,
-        (a.peak_minute.index / 60) % 24,
-        a.peak_minute.index % 60
-    );
-    let max_h = a.per_hour.iter().map(|b| b.jobs).max().unwrap_or(0);
-    for b in &a.per_hour {
-        let _ = writeln!(
-            o,
-            "  hour {:>4} {:>7} jobs  {}",
-            b.index,
-            b.jobs,
-            bar(b.jobs, max_h, 50)
-        );
-    }
-    let f = &s.fanout;
-    let _ = writeln!(
-        o,
-        "\nfan-out: {} changes ({} jobs without a change), jobs per change mean {:.1}, p50 {}, p90 {}, p99 {}, max {}",
-        f.changes, f.jobs_without_change, f.mean, f.p50, f.p90, f.p99, f.max
-    );
-    for k in ["1", "2-9", "10-99", "100-999", "1000+"] {
-        let n = f.by_decade.get(k).copied().unwrap_or(0);
-        let _ = writeln!(
-            o,
-            "  {k:>8} jobs: {n:>6} changes  {}",
-            bar(n, f.changes, 50)
-        );
-    }
-    let d = &s.durations;
-    let _ = writeln!(
-        o,
-        "\nrun times ({} outcomes): mean {:.1} s, p50 {:.1} s, p90 {:.1} s, p99 {:.1} s, max {:.1} s",
-        d.n, d.mean_s, d.p50_s, d.p90_s, d.p99_s, d.max_s
-    );
-    match &d.lognormal {
-        Some(l) => {
-            let _ = writeln!(
-                o,
-                "  lognormal fit (MLE): mu {:.3}, sigma {:.3} (median {:.1} s, mean {:.1} s), KS D = {:.4}",
-                l.mu, l.sigma, l.median_s, l.mean_s, l.ks
-            );
-        }
-        None => o.push_str("  lognormal fit: not enough distinct positive run times\n"),
-    }
-    match &d.pareto_tail {
-        Some(p) => {
-            let _ = writeln!(
-                o,
-                "  Pareto tail fit (Hill) above {} = {:.1} s: alpha {:.3} over {} outcomes ({:.1}%), KS D = {:.4}",
-                match d.tail_quantile {
-                    Some(q) => format!("the p{}", q * 100.0),
-                    None => "the min-KS threshold".to_string(),
-                },
-                p.x_min_s,
-                p.alpha,
-                p.n_tail,
-                p.tail_fraction * 100.0,
-                p.ks
-            );
-        }
-        None => o.push_str("  Pareto tail fit: not enough distinct run times in the tail\n"),
-    }
-    let _ = writeln!(
-        o,
-        "\npriorities: {}",
-        s.by_priority
-            .iter()
-            .map(|(p, n)| format!("{p}:{n}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    o
 }

@@ -1,5 +1,6 @@
 //! `stampede run`: flood a Nomad cluster (or the embedded emulator) with jobs and measure it.
-//! Flags become a typed [`RunPlan`] before any IO; the work is [`crate::load::run_load`].
+//! Flags become a typed [`RunRequest`] before any IO ([`RunArgs::request`]); [`build_plan`] reads the
+//! workload into a [`RunPlan`]; the work is [`crate::load::run_load`].
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -7,14 +8,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use stampede_sim::record::ScenarioInfo;
-use stampede_sim::scenario::{
-    Arrival, JobTemplate, JobType, RunDuration, Scenario, WorkloadSource,
-};
+use stampede_sim::scenario::JobType;
 
-use crate::jobspec;
-use crate::load::{run_load, Pacing, RunPlan, WorkloadPlan};
-use crate::nomad::{NomadClient, NomadConnArgs};
+use crate::files::record as record_io;
+use crate::load::{build_plan, run_load_with, Pacing, RunPlan, RunRequest, WorkloadSpec};
+use crate::nomad::NomadConnArgs;
 
 /// Arguments of `stampede run`.
 #[derive(Debug, clap::Args)]
@@ -162,188 +160,89 @@ fn parse_vars(v: &[String]) -> Result<BTreeMap<String, String>> {
         .collect()
 }
 
-/// Turns flags into a plan (reads the scenario/jobspec files; may call /v1/jobs/parse).
-pub async fn plan_from_args(a: &RunArgs) -> Result<RunPlan> {
-    let run_id = a
-        .run_id
-        .clone()
-        .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
-    let prefix = a
-        .prefix
-        .clone()
-        .unwrap_or_else(|| format!("stampede-{run_id}-"));
-    let seed = a.seed.unwrap_or_else(|| {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64)
-            ^ u64::from(std::process::id())
-    });
-    let mut slo = BTreeMap::new();
-    let mut pacing = match (a.rate, a.workers) {
-        (Some(r), _) if !(r.is_finite() && r > 0.0) => {
-            bail!("--rate {r}: must be a positive number of jobs per second")
-        }
-        (Some(rate_per_s), _) => Pacing::Open {
-            rate_per_s,
-            burst: a.burst.max(1),
-            jitter: a.jitter,
-            max_in_flight: 64,
-        },
-        (None, w) => Pacing::Closed {
-            workers: w.unwrap_or(20).max(1),
-        },
-    };
-    let (job, jobs, info_name, path) = if let Some(p) = &a.scenario {
-        let text =
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        let sc = Scenario::from_toml(&p.display().to_string(), &text)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        slo = sc.slo.clone();
-        let WorkloadSource::Synthetic { template, arrival } = &sc.workload else {
-            bail!(
-                "{}: trace workloads are replayed with `stampede trace`, not `run`",
-                p.display()
-            )
-        };
-        pacing = match arrival {
-            Arrival::AllAtOnce => Pacing::Closed { workers: 64 },
-            Arrival::ClosedLoop { workers } => Pacing::Closed { workers: *workers },
-            Arrival::OpenLoop {
+impl RunArgs {
+    /// The typed request: defaults resolved (run ID, prefix, seed, output directory), flags checked; no IO.
+    pub fn request(&self) -> Result<RunRequest> {
+        let a = self;
+        let run_id = a
+            .run_id
+            .clone()
+            .unwrap_or_else(|| chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string());
+        let prefix = a
+            .prefix
+            .clone()
+            .unwrap_or_else(|| format!("stampede-{run_id}-"));
+        let seed = a.seed.unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as u64)
+                ^ u64::from(std::process::id())
+        });
+        let pacing = match (a.rate, a.workers) {
+            (Some(r), _) if !(r.is_finite() && r > 0.0) => {
+                bail!("--rate {r}: must be a positive number of jobs per second")
+            }
+            (Some(rate_per_s), _) => Pacing::Open {
                 rate_per_s,
-                burst,
-                jitter_ns,
-            } => Pacing::Open {
-                rate_per_s: *rate_per_s,
-                burst: *burst,
-                jitter: Duration::from_nanos(*jitter_ns),
+                burst: a.burst.max(1),
+                jitter: a.jitter,
                 max_in_flight: 64,
             },
-        };
-        (
-            jobspec::job_from_template("x", template, &a.datacenters),
-            template.jobs,
-            sc.name.clone(),
-            Some(p.display().to_string()),
-        )
-    } else if let Some(p) = &a.jobspec {
-        let text =
-            std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-        let vars = parse_vars(&a.vars)?;
-        let remote = match a.parse_remote {
-            Some(r) => r,
-            None => match NomadClient::new(&a.conn) {
-                Ok(c) => c
-                    .version()
-                    .await
-                    .map(|v| !v.contains("emulator"))
-                    .unwrap_or(false),
-                Err(_) => false,
+            (None, w) => Pacing::Closed {
+                workers: w.unwrap_or(20).max(1),
             },
         };
-        let job = if remote {
-            let c = NomadClient::new(&a.conn)?;
-            let hclvars: String = vars
-                .iter()
-                .map(|(k, v)| format!("{k} = \"{}\"\n", v.replace('"', "\\\"")))
-                .collect();
-            c.parse_job(&text, &hclvars).await.with_context(|| {
-                format!("parsing {} with the server's /v1/jobs/parse", p.display())
-            })?
+        let workload = if let Some(p) = &a.scenario {
+            WorkloadSpec::Scenario(p.clone())
+        } else if let Some(p) = &a.jobspec {
+            WorkloadSpec::Jobspec {
+                path: p.clone(),
+                vars: parse_vars(&a.vars)?,
+                parse_remote: a.parse_remote,
+            }
         } else {
-            jobspec::hcl_to_job(&p.display().to_string(), &text, &vars)?
+            let job_type =
+                JobType::parse(&a.job_type).with_context(|| format!("--type {}", a.job_type))?;
+            WorkloadSpec::Adhoc {
+                groups: a.groups,
+                count: a.count,
+                job_type,
+                cpu_mhz: a.cpu,
+                memory_mb: a.memory,
+                duration: a.duration,
+                priority: a.priority,
+                spread_block: a.spread_block,
+            }
         };
-        (
-            job,
-            a.jobs,
-            "jobspec".to_string(),
-            Some(p.display().to_string()),
-        )
-    } else {
-        let job_type =
-            JobType::parse(&a.job_type).with_context(|| format!("--type {}", a.job_type))?;
-        let t = JobTemplate {
+        Ok(RunRequest {
+            conn: a.conn.clone(),
+            out_dir: a
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("reports").join(&run_id)),
+            run_id,
+            prefix,
+            seed,
+            workload,
             jobs: a.jobs,
-            job_type,
-            groups: a.groups.max(1),
-            count: a.count,
-            cpu_mhz: a.cpu,
-            memory_mb: a.memory,
-            priority: a.priority,
-            priorities: Vec::new(),
-            spread_block: a.spread_block,
-            all_at_once: false,
-            image: "alpine:3.12".into(),
-            image_bytes: 0,
-            duration: if job_type == JobType::Service {
-                RunDuration::Forever
-            } else {
-                RunDuration::Fixed(a.duration.as_nanos() as u64)
-            },
-            fail_rate: 0.0,
-            id_prefix: prefix.clone(),
-        };
-        (
-            jobspec::job_from_template("x", &t, &a.datacenters),
-            a.jobs,
-            "adhoc".to_string(),
-            None,
-        )
-    };
-    let parameterized = job.get("ParameterizedJob").is_some_and(|p| !p.is_null());
-    if parameterized && !a.dispatch {
-        bail!(
-            "{}: the job is parameterized (it has a `parameterized` block), so registering copies would place nothing; pass --dispatch to dispatch it --jobs times",
-            a.jobspec.as_ref().map_or_else(|| "the workload".to_string(), |p| p.display().to_string())
-        );
-    }
-    let g = job["TaskGroups"].as_array().map_or(0, |g| g.len()) as u32;
-    let first_task = &job["TaskGroups"][0]["Tasks"][0]["Resources"];
-    let scenario = ScenarioInfo {
-        name: info_name,
-        path,
-        scale: 1.0,
-        algorithm: a
-            .algorithm
-            .clone()
-            .unwrap_or_else(|| "cluster-default".into()),
-        jobs: jobs as u64,
-        job_type: job["Type"].as_str().unwrap_or("service").to_string(),
-        groups_per_job: g,
-        count_per_group: job["TaskGroups"][0]["Count"].as_u64().unwrap_or(1) as u32,
-        cpu_mhz: first_task["CPU"].as_u64().unwrap_or(0) as u32,
-        memory_mb: first_task["MemoryMB"].as_u64().unwrap_or(0) as u32,
-        spread_block: job
-            .get("Spreads")
-            .is_some_and(|s| s.as_array().is_some_and(|a| !a.is_empty())),
-        arrival: pacing.describe(),
-        slo: slo.clone(),
-    };
-    Ok(RunPlan {
-        conn: a.conn.clone(),
-        out_dir: a
-            .out
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("reports").join(&run_id)),
-        run_id,
-        prefix,
-        seed,
-        workload: WorkloadPlan {
-            job,
-            jobs,
             dispatch: a.dispatch,
-        },
-        pacing,
-        algorithm: a.algorithm.clone(),
-        cleanup: a.cleanup,
-        timeout: a.timeout,
-        drain_timeout: a.drain_timeout,
-        max_attempts: a.max_attempts,
-        scrape_metrics: !a.no_metrics,
-        progress: !a.quiet && !a.json && std::io::stderr().is_terminal(),
-        scenario,
-        slo,
-        per_page: 500,
-    })
+            datacenters: a.datacenters.clone(),
+            pacing,
+            algorithm: a.algorithm.clone(),
+            cleanup: a.cleanup,
+            timeout: a.timeout,
+            drain_timeout: a.drain_timeout,
+            max_attempts: a.max_attempts,
+            scrape_metrics: !a.no_metrics,
+            progress: !a.quiet && !a.json && std::io::stderr().is_terminal(),
+        })
+    }
+}
+
+/// Turns flags into a plan: [`RunArgs::request`], then [`build_plan`] (reads the scenario/jobspec files;
+/// may call /v1/jobs/parse).
+pub async fn plan_from_args(a: &RunArgs) -> Result<RunPlan> {
+    build_plan(&a.request()?).await
 }
 
 /// Runs the command.
@@ -363,7 +262,7 @@ fn run_provisioned(args: RunArgs) -> Result<u8> {
     }
     #[cfg(feature = "aws")]
     {
-        use crate::cmd::provision::{run_provision, run_teardown, ProvisionArgs, TeardownArgs};
+        use crate::cli::provision::{run_provision, run_teardown, ProvisionArgs, TeardownArgs};
         let run_id = args.run_id.clone().expect("clap requires --run-id");
         let prov = ProvisionArgs {
             run_id: run_id.clone(),
@@ -435,22 +334,11 @@ fn run_with_interruptions(args: &RunArgs, run_id: &str) -> Result<u8> {
             poller.stop();
             events
         });
-        let out = run_load(plan).await;
+        let out = crate::load::run_load(plan).await;
         let _ = stop_tx.send(true);
         let events = polling.await.unwrap_or_default();
         let out = out?;
-        let mut rec = crate::record_io::read_record(&out.dir)?;
-        if !events.is_empty() {
-            rec.meta.events.extend(events);
-            rec.meta.events.sort_by_key(|e| e.t_ns);
-            rec.meta.summary.spot_interruptions = rec
-                .meta
-                .events
-                .iter()
-                .filter(|e| e.kind == "spot_interruption")
-                .count() as u64;
-            crate::record_io::write_run_json(&out.dir, &rec.meta)?;
-        }
+        let rec = record_io::add_events(&out.dir, events)?;
         if !args.no_report {
             crate::report::write_reports(&out.dir, &rec)?;
         }
@@ -472,17 +360,17 @@ fn run_plain(args: RunArgs) -> Result<u8> {
         if !args.quiet && !args.json {
             eprintln!("stampede run {}: seed {}, prefix `{}`, writing {}", plan.run_id, plan.seed, plan.prefix, plan.out_dir.display());
         }
-        if plan.conn.address.is_none() {
-            let target = crate::embedded::EmbeddedEmulator::for_scenario(
+        let embedded = match plan.conn.address {
+            Some(_) => None,
+            None => Some(crate::embedded::EmbeddedEmulator::for_scenario(
                 args.scenario.as_deref(),
                 plan.seed,
                 !args.quiet && !args.json,
-            )?;
-            crate::load::set_embedded_target(Box::new(target));
-        }
-        let out = run_load(plan).await?;
+            )?),
+        };
+        let out = run_load_with(plan, embedded.as_ref().map(|e| e as _)).await?;
         if !args.no_report {
-            let rec = crate::record_io::read_record(&out.dir)?;
+            let rec = record_io::read_record(&out.dir)?;
             crate::report::write_reports(&out.dir, &rec)
                 .with_context(|| format!("writing reports into {}", out.dir.display()))?;
         }

@@ -9,7 +9,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 
 /// The table compiled into the binary.
-pub const EMBEDDED_CSV: &str = include_str!("../data/prices.csv");
+pub const EMBEDDED_CSV: &str = include_str!("../../data/prices.csv");
 /// Date of the embedded table.
 pub const EMBEDDED_DATE: &str = "2026-11-22";
 

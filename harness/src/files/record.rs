@@ -10,7 +10,9 @@ use std::io::{BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use stampede_sim::record::{self, AllocRow, MetricRow, NodeRow, RunMeta, RunRecord};
+
+pub use super::atomic::{write_atomic, write_atomic_with};
+use stampede_sim::record::{self, AllocRow, MetricRow, NodeRow, RunEvent, RunMeta, RunRecord};
 
 /// File names inside a record directory.
 pub const RUN_JSON: &str = "run.json";
@@ -20,50 +22,6 @@ pub const ALLOCS_CSV: &str = "allocs.csv";
 pub const METRICS_CSV: &str = "metrics.csv";
 /// Per-node table.
 pub const NODES_CSV: &str = "nodes.csv";
-
-/// Writes `bytes` to `path` atomically (temp file in the same directory, fsync, rename).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = tmp_path(path);
-    {
-        let mut f = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        f.write_all(bytes)
-            .with_context(|| format!("writing {}", tmp.display()))?;
-        f.sync_all()
-            .with_context(|| format!("syncing {}", tmp.display()))?;
-    }
-    fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-}
-
-/// Streams into `path` through a temporary file that is renamed into place by `finish`.
-pub fn write_atomic_with(
-    path: &Path,
-    f: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
-) -> Result<()> {
-    let tmp = tmp_path(path);
-    {
-        let file = File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-        let mut w = BufWriter::with_capacity(1 << 20, file);
-        f(&mut w).with_context(|| format!("writing {}", tmp.display()))?;
-        let file = w
-            .into_inner()
-            .map_err(|e| e.into_error())
-            .with_context(|| format!("flushing {}", tmp.display()))?;
-        file.sync_all()
-            .with_context(|| format!("syncing {}", tmp.display()))?;
-    }
-    fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
-}
-
-fn tmp_path(path: &Path) -> PathBuf {
-    let mut name = path
-        .file_name()
-        .map(|n| n.to_os_string())
-        .unwrap_or_default();
-    name.push(".tmp");
-    path.with_file_name(name)
-}
 
 /// Writes a whole record into `dir` (created if needed). Tables first, `run.json` last: a directory with a
 /// `run.json` is complete.
@@ -87,6 +45,24 @@ pub fn write_run_json(dir: &Path, meta: &RunMeta) -> Result<()> {
         &dir.join(RUN_JSON),
         record::run_json_string(meta).as_bytes(),
     )
+}
+
+/// Adds notable events (e.g. spot interruptions polled during the run) to a written record: merged in time
+/// order, the summary's spot-interruption count recounted, `run.json` rewritten. Returns the record.
+pub fn add_events(dir: &Path, events: Vec<RunEvent>) -> Result<RunRecord> {
+    let mut rec = read_record(dir)?;
+    if !events.is_empty() {
+        rec.meta.events.extend(events);
+        rec.meta.events.sort_by_key(|e| e.t_ns);
+        rec.meta.summary.spot_interruptions = rec
+            .meta
+            .events
+            .iter()
+            .filter(|e| e.kind == "spot_interruption")
+            .count() as u64;
+        write_run_json(dir, &rec.meta)?;
+    }
+    Ok(rec)
 }
 
 /// Reads `run.json` from a record directory.

@@ -756,7 +756,7 @@ pub async fn record(cfg: RecordConfig) -> Result<RecordSummary> {
         description: format!("recorded from the event stream of {}", client.base()),
         meta,
     };
-    crate::record_io::write_atomic_with(&cfg.out, |f| {
+    crate::files::record::write_atomic_with(&cfg.out, |f| {
         write_header_jsonl(&mut *f, &header)?;
         for (_, _, l) in &lines {
             f.write_all(l.as_bytes())?;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 
-use crate::record_io;
+use crate::files::record as record_io;
 use crate::report::{self, ExportFormat};
 
 /// Arguments of `stampede report`.

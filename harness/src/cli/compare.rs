@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 
-use crate::record_io;
+use crate::files::record as record_io;
 use crate::report::compare::{self, Threshold};
 
 /// Arguments of `stampede compare`.

@@ -7,9 +7,10 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use stampede_sim::duration::format_duration_ns;
 use stampede_sim::record::RunRecord;
-use stampede_sim::runner::{self, Progress, RunOptions, RunStats};
-use stampede_sim::scenario::Scenario;
-use stampede_sim::workload::JobSource;
+use stampede_sim::runner::{Progress, RunOptions, RunStats};
+
+use crate::files;
+use crate::simulate::{simulate, source_for};
 
 /// Arguments of `stampede sim`.
 #[derive(Debug, clap::Args)]
@@ -43,44 +44,9 @@ pub struct SimArgs {
     pub json: bool,
 }
 
-/// Loads and validates a scenario file, with `--scale` applied.
-pub fn load_scenario(path: &Path, scale: f64) -> Result<Scenario> {
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading scenario {}", path.display()))?;
-    let sc = Scenario::from_toml(&path.display().to_string(), &text)?;
-    if scale != 1.0 {
-        return sc
-            .scaled(scale)
-            .map_err(|e| anyhow::anyhow!("--scale: {e}"));
-    }
-    Ok(sc)
-}
-
-/// Runs a simulation and returns the record (no files written).
-pub fn simulate(
-    sc: &Scenario,
-    source: Box<dyn JobSource>,
-    opts: &RunOptions,
-    progress: &mut dyn FnMut(&Progress),
-) -> Result<(RunRecord, RunStats)> {
-    runner::run_scenario(sc, source, opts, progress)
-        .with_context(|| format!("simulating scenario `{}` with seed {}", sc.name, opts.seed))
-}
-
-/// The job source for a scenario: its synthetic workload, or a trace file.
-pub fn source_for(sc: &Scenario, seed: u64, trace: Option<&Path>) -> Result<Box<dyn JobSource>> {
-    if let Some(t) = trace {
-        return crate::cmd::trace_source(t);
-    }
-    if let stampede_sim::scenario::WorkloadSource::Trace { path } = &sc.workload {
-        return crate::cmd::trace_source(Path::new(path));
-    }
-    Ok(runner::synthetic_source(sc, seed)?)
-}
-
 /// Runs the command.
 pub fn run(args: SimArgs) -> Result<u8> {
-    let sc = load_scenario(&args.scenario, args.scale)?;
+    let sc = files::load_scenario(&args.scenario, args.scale)?;
     let seed = args.seed.unwrap_or(sc.seed);
     let out = args
         .out
@@ -136,7 +102,7 @@ pub fn run(args: SimArgs) -> Result<u8> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    crate::record_io::write_record(&out, &rec)?;
+    files::record::write_record(&out, &rec)?;
     if !args.no_report {
         crate::report::write_reports(&out, &rec)
             .with_context(|| format!("writing reports into {}", out.display()))?;

@@ -1,0 +1,259 @@
+//! Building a [`RunPlan`] from a typed [`RunRequest`]: read the scenario or jobspec (or shape an ad-hoc
+//! job), convert it to job JSON (locally, or through the server's `/v1/jobs/parse`), and describe the run
+//! for `run.json`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use stampede_sim::record::ScenarioInfo;
+use stampede_sim::scenario::{Arrival, JobTemplate, JobType, RunDuration, WorkloadSource};
+
+use super::{Pacing, RunPlan, WorkloadPlan};
+use crate::files;
+use crate::jobspec;
+use crate::nomad::{NomadClient, NomadConnArgs};
+
+/// Where the jobs of a run come from.
+#[derive(Debug, Clone)]
+pub enum WorkloadSpec {
+    /// A scenario's `[workload]` section (its arrival overrides the request's pacing).
+    Scenario(PathBuf),
+    /// Copies of an HCL2 jobspec.
+    Jobspec {
+        /// The jobspec file.
+        path: PathBuf,
+        /// Jobspec variables.
+        vars: BTreeMap<String, String>,
+        /// Convert through the server's `/v1/jobs/parse` (default: when the target is a real Nomad).
+        parse_remote: Option<bool>,
+    },
+    /// An ad-hoc job shaped by flags.
+    Adhoc {
+        /// Task groups per job.
+        groups: u32,
+        /// Count per task group.
+        count: u32,
+        /// Job type.
+        job_type: JobType,
+        /// CPU per allocation, MHz.
+        cpu_mhz: u32,
+        /// Memory per allocation, MB.
+        memory_mb: u32,
+        /// Task run time (batch).
+        duration: Duration,
+        /// Job priority.
+        priority: u32,
+        /// Add a job-level spread block.
+        spread_block: bool,
+    },
+}
+
+/// A run as asked for, defaults resolved; [`build_plan`] turns it into a [`RunPlan`].
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// How to reach Nomad (address `None` → an embedded target).
+    pub conn: NomadConnArgs,
+    /// Run identifier.
+    pub run_id: String,
+    /// Job-ID prefix.
+    pub prefix: String,
+    /// Seed of the jitter RNG.
+    pub seed: u64,
+    /// Output directory.
+    pub out_dir: PathBuf,
+    /// Where the jobs come from.
+    pub workload: WorkloadSpec,
+    /// Number of jobs (jobspec and ad-hoc workloads; a scenario states its own).
+    pub jobs: u32,
+    /// Dispatch a parameterized job instead of registering copies.
+    pub dispatch: bool,
+    /// Datacenters of generated jobs.
+    pub datacenters: Vec<String>,
+    /// Pacing (a scenario's arrival overrides it).
+    pub pacing: Pacing,
+    /// Scheduler algorithm for the run.
+    pub algorithm: Option<String>,
+    /// Deregister and purge the run's jobs at the end.
+    pub cleanup: bool,
+    /// Bound on the whole run.
+    pub timeout: Duration,
+    /// Bound on waiting for placements after the last submission.
+    pub drain_timeout: Duration,
+    /// Attempts per submission for retryable errors.
+    pub max_attempts: u32,
+    /// Scrape `/v1/metrics`.
+    pub scrape_metrics: bool,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// Builds the plan: reads the scenario or jobspec files (may call `/v1/jobs/parse`).
+pub async fn build_plan(a: &RunRequest) -> Result<RunPlan> {
+    let mut slo = BTreeMap::new();
+    let mut pacing = a.pacing.clone();
+    let (job, jobs, info_name, path) = match &a.workload {
+        WorkloadSpec::Scenario(p) => {
+            let sc = files::read_scenario(p)?;
+            slo = sc.slo.clone();
+            let WorkloadSource::Synthetic { template, arrival } = &sc.workload else {
+                bail!(
+                    "{}: trace workloads are replayed with `stampede trace`, not `run`",
+                    p.display()
+                )
+            };
+            pacing = match arrival {
+                Arrival::AllAtOnce => Pacing::Closed { workers: 64 },
+                Arrival::ClosedLoop { workers } => Pacing::Closed { workers: *workers },
+                Arrival::OpenLoop {
+                    rate_per_s,
+                    burst,
+                    jitter_ns,
+                } => Pacing::Open {
+                    rate_per_s: *rate_per_s,
+                    burst: *burst,
+                    jitter: Duration::from_nanos(*jitter_ns),
+                    max_in_flight: 64,
+                },
+            };
+            (
+                jobspec::job_from_template("x", template, &a.datacenters),
+                template.jobs,
+                sc.name.clone(),
+                Some(p.display().to_string()),
+            )
+        }
+        WorkloadSpec::Jobspec {
+            path: p,
+            vars,
+            parse_remote,
+        } => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            let remote = match parse_remote {
+                Some(r) => *r,
+                None => match NomadClient::new(&a.conn) {
+                    Ok(c) => c
+                        .version()
+                        .await
+                        .map(|v| !v.contains("emulator"))
+                        .unwrap_or(false),
+                    Err(_) => false,
+                },
+            };
+            let job = if remote {
+                let c = NomadClient::new(&a.conn)?;
+                let hclvars: String = vars
+                    .iter()
+                    .map(|(k, v)| format!("{k} = \"{}\"\n", v.replace('"', "\\\"")))
+                    .collect();
+                c.parse_job(&text, &hclvars).await.with_context(|| {
+                    format!("parsing {} with the server's /v1/jobs/parse", p.display())
+                })?
+            } else {
+                jobspec::hcl_to_job(&p.display().to_string(), &text, vars)?
+            };
+            (
+                job,
+                a.jobs,
+                "jobspec".to_string(),
+                Some(p.display().to_string()),
+            )
+        }
+        WorkloadSpec::Adhoc {
+            groups,
+            count,
+            job_type,
+            cpu_mhz,
+            memory_mb,
+            duration,
+            priority,
+            spread_block,
+        } => {
+            let job_type = *job_type;
+            let t = JobTemplate {
+                jobs: a.jobs,
+                job_type,
+                groups: (*groups).max(1),
+                count: *count,
+                cpu_mhz: *cpu_mhz,
+                memory_mb: *memory_mb,
+                priority: *priority,
+                priorities: Vec::new(),
+                spread_block: *spread_block,
+                all_at_once: false,
+                image: "alpine:3.12".into(),
+                image_bytes: 0,
+                duration: if job_type == JobType::Service {
+                    RunDuration::Forever
+                } else {
+                    RunDuration::Fixed(duration.as_nanos() as u64)
+                },
+                fail_rate: 0.0,
+                id_prefix: a.prefix.clone(),
+            };
+            (
+                jobspec::job_from_template("x", &t, &a.datacenters),
+                a.jobs,
+                "adhoc".to_string(),
+                None,
+            )
+        }
+    };
+    let parameterized = job.get("ParameterizedJob").is_some_and(|p| !p.is_null());
+    if parameterized && !a.dispatch {
+        bail!(
+            "{}: the job is parameterized (it has a `parameterized` block), so registering copies would place nothing; pass --dispatch to dispatch it --jobs times",
+            match &a.workload {
+                WorkloadSpec::Jobspec { path, .. } => path.display().to_string(),
+                _ => "the workload".to_string(),
+            }
+        );
+    }
+    let g = job["TaskGroups"].as_array().map_or(0, |g| g.len()) as u32;
+    let first_task = &job["TaskGroups"][0]["Tasks"][0]["Resources"];
+    let scenario = ScenarioInfo {
+        name: info_name,
+        path,
+        scale: 1.0,
+        algorithm: a
+            .algorithm
+            .clone()
+            .unwrap_or_else(|| "cluster-default".into()),
+        jobs: jobs as u64,
+        job_type: job["Type"].as_str().unwrap_or("service").to_string(),
+        groups_per_job: g,
+        count_per_group: job["TaskGroups"][0]["Count"].as_u64().unwrap_or(1) as u32,
+        cpu_mhz: first_task["CPU"].as_u64().unwrap_or(0) as u32,
+        memory_mb: first_task["MemoryMB"].as_u64().unwrap_or(0) as u32,
+        spread_block: job
+            .get("Spreads")
+            .is_some_and(|s| s.as_array().is_some_and(|a| !a.is_empty())),
+        arrival: pacing.describe(),
+        slo: slo.clone(),
+    };
+    Ok(RunPlan {
+        conn: a.conn.clone(),
+        out_dir: a.out_dir.clone(),
+        run_id: a.run_id.clone(),
+        prefix: a.prefix.clone(),
+        seed: a.seed,
+        workload: WorkloadPlan {
+            job,
+            jobs,
+            dispatch: a.dispatch,
+        },
+        pacing,
+        algorithm: a.algorithm.clone(),
+        cleanup: a.cleanup,
+        timeout: a.timeout,
+        drain_timeout: a.drain_timeout,
+        max_attempts: a.max_attempts,
+        scrape_metrics: a.scrape_metrics,
+        progress: a.progress,
+        scenario,
+        slo,
+        per_page: 500,
+    })
+}

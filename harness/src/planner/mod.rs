@@ -1,0 +1,347 @@
+//! `stampede plan`: search fleet sizes per instance type for the cheapest fleet that meets an SLO.
+//!
+//! For each instance type the scenario's first pool is re-typed (CPU and memory from the instance table)
+//! and replayed at candidate sizes (fixed fleets, or autoscaling maxima with `--autoscale`). Every candidate
+//! runs with the same seeds (common random numbers: the same trace and the same random streams, so
+//! differences between candidates come from the fleet, not from noise), one simulation per thread. A
+//! candidate meets the SLO when every seed meets it; its confidence is the share of seeds that do. The
+//! search evaluates a coarse grid, then bisects between the largest failing and the smallest passing size
+//! (SLO attainment is monotone in fleet size up to noise; the grid guards against local non-monotonicity).
+
+//!
+//! | file | what |
+//! |---|---|
+//! | [`slo`] | the objective: a [`stampede_sim::metric::Metric`] and a threshold |
+//! | [`candidate`] | one candidate fleet: its scenario, one simulated seed, prices |
+//! | this file | the request, the search (grid then bisection) and the plan |
+//!
+//! The plan's Markdown, SVG and HTML are rendered by [`crate::report::plan`].
+
+pub mod candidate;
+pub mod slo;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::cost::prices::PriceTable;
+use crate::files;
+use candidate::{price_per_hour, run_parallel, scenario_for, Ctx};
+pub use slo::{parse_slo, Slo};
+
+/// What to plan: the typed request behind `stampede plan`.
+#[derive(Debug, Clone)]
+pub struct PlanRequest {
+    /// Scenario giving the control plane and the pool to size (its first pool).
+    pub scenario: PathBuf,
+    /// Trace to replay (default: the scenario's workload).
+    pub trace: Option<PathBuf>,
+    /// The objective (see [`parse_slo`]).
+    pub slo: Slo,
+    /// Instance types to consider (default: the pool's own type).
+    pub instance_types: Vec<String>,
+    /// Largest fleet to consider.
+    pub max_nodes: u32,
+    /// Smallest fleet to consider.
+    pub min_nodes: u32,
+    /// Sizes in the coarse grid per instance type.
+    pub grid: u32,
+    /// Seeds (replications) per candidate.
+    pub seeds: u32,
+    /// First seed (seeds are SEED, SEED+1, …).
+    pub seed: u64,
+    /// Size the autoscaling maximum instead of a fixed fleet (the pool must have `[pools.autoscale]`).
+    pub autoscale: bool,
+    /// Price with on-demand instead of the pool's spot setting.
+    pub on_demand: bool,
+    /// Price table override (CSV, same columns as harness/data/prices.csv).
+    pub prices: Option<PathBuf>,
+    /// Worker threads (default: available cores).
+    pub threads: Option<usize>,
+}
+
+/// One simulated replication of one candidate.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeedResult {
+    /// Seed.
+    pub seed: u64,
+    /// Measured SLO metric (ms, or s for completion).
+    pub measured: f64,
+    /// Met the SLO.
+    pub met: bool,
+    /// Node-hours used by the sized pool.
+    pub node_hours: f64,
+    /// Simulated span, hours.
+    pub span_hours: f64,
+    /// Allocations left unplaced at the end.
+    pub unplaced: u64,
+    /// The replay was stopped as soon as the SLO was provably missed.
+    pub stopped_early: bool,
+}
+
+/// One evaluated fleet configuration.
+#[derive(Debug, Clone, Serialize)]
+pub struct Candidate {
+    /// Instance type.
+    pub instance_type: String,
+    /// Fleet size (or autoscaling maximum).
+    pub nodes: u32,
+    /// Per-seed results.
+    pub seeds: Vec<SeedResult>,
+    /// Mean of the measured metric over seeds.
+    pub measured_mean: f64,
+    /// Worst (max) measured metric over seeds.
+    pub measured_max: f64,
+    /// Share of seeds that met the SLO.
+    pub confidence: f64,
+    /// Whether every seed met the SLO.
+    pub meets: bool,
+    /// Mean node-hours per simulated day of the sized pool.
+    pub node_hours_per_day: f64,
+    /// Cost per day: pool node-hours × price + servers (on-demand, 24 h), USD.
+    pub usd_per_day: f64,
+}
+
+/// The recommendation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recommended {
+    /// Instance type.
+    pub instance_type: String,
+    /// Fleet size (or autoscaling maximum).
+    pub nodes: u32,
+    /// Cost per day, USD.
+    pub usd_per_day: f64,
+    /// Share of seeds meeting the SLO.
+    pub confidence: f64,
+    /// Worst measured metric.
+    pub measured_max: f64,
+}
+
+/// `plan.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlanResult {
+    /// Scenario name.
+    pub scenario: String,
+    /// Trace replayed, if any.
+    pub trace: Option<String>,
+    /// The objective.
+    pub slo: Slo,
+    /// Seeds used for every candidate.
+    pub seeds: Vec<u64>,
+    /// Whether autoscaling maxima were sized.
+    pub autoscale: bool,
+    /// Pricing basis (`spot` or `on_demand`) and table.
+    pub pricing: String,
+    /// Cheapest configuration meeting the SLO, if any.
+    pub recommended: Option<Recommended>,
+    /// Every candidate evaluated, by instance type then size.
+    pub candidates: Vec<Candidate>,
+    /// Wall time of the search, s.
+    pub wall_s: f64,
+}
+
+/// Runs the search and returns the plan (no files written).
+pub fn plan(args: &PlanRequest, progress: &mut dyn FnMut(&str)) -> Result<PlanResult> {
+    let wall = Instant::now();
+    let base = files::load_scenario(&args.scenario, 1.0)?;
+    let slo = args.slo.clone();
+    if args.min_nodes == 0 || args.min_nodes > args.max_nodes {
+        bail!(
+            "--min-nodes {} must be at least 1 and ≤ --max-nodes {}",
+            args.min_nodes,
+            args.max_nodes
+        );
+    }
+    if args.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    let types = if args.instance_types.is_empty() {
+        vec![base.pools[0].instance_type.clone()]
+    } else {
+        args.instance_types.clone()
+    };
+    let prices = PriceTable::embedded_with_overrides(args.prices.as_deref())?;
+    for it in &types {
+        stampede_sim::instances::lookup(it)
+            .with_context(|| format!("--instance-types: unknown instance type `{it}`"))?;
+        price_per_hour(&prices, &base, it, args.on_demand)?;
+    }
+    let seeds: Vec<u64> = (0..args.seeds as u64).map(|k| args.seed + k).collect();
+    let trace = crate::simulate::trace_of(&base, args.trace.as_deref());
+    let ctx = Ctx {
+        base: base.clone(),
+        slo: slo.clone(),
+        seeds: seeds.clone(),
+        autoscale: args.autoscale,
+        trace: trace.clone(),
+        trace_cache: Mutex::new(None),
+        early_stop: slo.early_stop_rule(),
+        total_allocs: None,
+    };
+    let mut ctx = ctx;
+    if let Some(t) = &trace {
+        ctx.total_allocs = Some(files::read_trace(t)?.total_allocs());
+    } else if let stampede_sim::scenario::WorkloadSource::Synthetic { template, .. } =
+        &base.workload
+    {
+        ctx.total_allocs =
+            Some(template.jobs as u64 * template.groups as u64 * template.count as u64);
+    }
+    if let Some(t) = &trace {
+        let loaded = files::trace_source_factory(t)?;
+        *ctx.trace_cache.lock().expect("lock") = Some(loaded);
+    }
+    let threads = args.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let mut evaluated: BTreeMap<(String, u32), Vec<SeedResult>> = BTreeMap::new();
+    let mut eval_sizes = |sizes: Vec<(String, u32)>,
+                          evaluated: &mut BTreeMap<(String, u32), Vec<SeedResult>>|
+     -> Result<()> {
+        let sizes: Vec<(String, u32)> = sizes
+            .into_iter()
+            .filter(|k| !evaluated.contains_key(k))
+            .collect();
+        if sizes.is_empty() {
+            return Ok(());
+        }
+        let jobs: Vec<(String, u32, u64)> = sizes
+            .iter()
+            .flat_map(|(it, n)| ctx.seeds.iter().map(move |&s| (it.clone(), *n, s)))
+            .collect();
+        progress(&format!(
+            "evaluating {} candidates × {} seeds on {threads} threads",
+            sizes.len(),
+            ctx.seeds.len()
+        ));
+        let res = run_parallel(&ctx, &jobs, threads)?;
+        for (k, chunk) in sizes.into_iter().zip(res.chunks(ctx.seeds.len())) {
+            evaluated.insert(k, chunk.to_vec());
+        }
+        Ok(())
+    };
+    // Coarse grid (geometric, always including min and max), per type, all in one parallel batch.
+    let grid: Vec<u32> = {
+        let (lo, hi) = (args.min_nodes as f64, args.max_nodes as f64);
+        let k = args.grid.max(2);
+        let mut g: Vec<u32> = (0..k)
+            .map(|i| (lo * (hi / lo).powf(i as f64 / (k - 1) as f64)).round() as u32)
+            .collect();
+        g.dedup();
+        g
+    };
+    eval_sizes(
+        types
+            .iter()
+            .flat_map(|t| grid.iter().map(move |&n| (t.clone(), n)))
+            .collect(),
+        &mut evaluated,
+    )?;
+    // Bisect between the largest failing and the smallest passing grid size, per type, in lockstep.
+    loop {
+        let mut next = Vec::new();
+        for t in &types {
+            let meets = |n: u32, ev: &BTreeMap<(String, u32), Vec<SeedResult>>| {
+                ev.get(&(t.clone(), n)).map(|r| r.iter().all(|s| s.met))
+            };
+            let sizes: Vec<u32> = evaluated
+                .keys()
+                .filter(|(it, _)| it == t)
+                .map(|(_, n)| *n)
+                .collect();
+            let Some(&pass) = sizes.iter().find(|&&n| meets(n, &evaluated) == Some(true)) else {
+                continue;
+            };
+            let fail = sizes
+                .iter()
+                .filter(|&&n| n < pass && meets(n, &evaluated) == Some(false))
+                .max()
+                .copied();
+            if let Some(f) = fail {
+                if pass - f > 1 {
+                    next.push((t.clone(), f + (pass - f) / 2));
+                }
+            }
+        }
+        if next.is_empty() {
+            break;
+        }
+        eval_sizes(next, &mut evaluated)?;
+    }
+    let mut candidates = Vec::new();
+    for ((it, n), res) in &evaluated {
+        let sc = scenario_for(&base, it, *n, args.autoscale)?;
+        let (node_price, server_price) = price_per_hour(&prices, &sc, it, args.on_demand)?;
+        let k = res.len() as f64;
+        let node_hours_per_day = res
+            .iter()
+            .map(|r| {
+                if r.span_hours > 0.0 {
+                    r.node_hours / r.span_hours * 24.0
+                } else {
+                    0.0
+                }
+            })
+            .sum::<f64>()
+            / k;
+        let finite: Vec<f64> = res.iter().map(|r| r.measured).collect();
+        let mean = finite.iter().sum::<f64>() / k;
+        let max = finite.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let confidence = res.iter().filter(|r| r.met).count() as f64 / k;
+        candidates.push(Candidate {
+            instance_type: it.clone(),
+            nodes: *n,
+            seeds: res.clone(),
+            measured_mean: mean,
+            measured_max: max,
+            confidence,
+            meets: confidence == 1.0,
+            node_hours_per_day: round2(node_hours_per_day),
+            usd_per_day: round2(node_hours_per_day * node_price + server_price * 24.0),
+        });
+    }
+    let recommended = candidates
+        .iter()
+        .filter(|c| c.meets)
+        .min_by(|a, b| {
+            a.usd_per_day
+                .total_cmp(&b.usd_per_day)
+                .then(a.nodes.cmp(&b.nodes))
+        })
+        .map(|c| Recommended {
+            instance_type: c.instance_type.clone(),
+            nodes: c.nodes,
+            usd_per_day: c.usd_per_day,
+            confidence: c.confidence,
+            measured_max: c.measured_max,
+        });
+    Ok(PlanResult {
+        scenario: base.name.clone(),
+        trace: trace.map(|t| t.display().to_string()),
+        slo,
+        seeds,
+        autoscale: args.autoscale,
+        pricing: format!(
+            "{} ({})",
+            if args.on_demand || !base.pools[0].spot {
+                "on_demand"
+            } else {
+                "spot"
+            },
+            prices.source
+        ),
+        recommended,
+        candidates,
+        wall_s: round2(wall.elapsed().as_secs_f64()),
+    })
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
