@@ -143,37 +143,21 @@ pub struct StatDef {
 
 /// Every latency statistic. Adding a percentile is one row here (plus its field in [`Percentiles`]).
 pub const STATS: &[StatDef] = &[
-    StatDef {
-        name: "mean",
-        quantile: None,
-        read: |p| p.mean,
-    },
-    StatDef {
-        name: "p50",
-        quantile: Some(0.50),
-        read: |p| p.p50,
-    },
-    StatDef {
-        name: "p90",
-        quantile: Some(0.90),
-        read: |p| p.p90,
-    },
-    StatDef {
-        name: "p95",
-        quantile: Some(0.95),
-        read: |p| p.p95,
-    },
-    StatDef {
-        name: "p99",
-        quantile: Some(0.99),
-        read: |p| p.p99,
-    },
-    StatDef {
-        name: "max",
-        quantile: Some(1.0),
-        read: |p| p.max,
-    },
+    stat("mean", None, |p| p.mean),
+    stat("p50", Some(0.50), |p| p.p50),
+    stat("p90", Some(0.90), |p| p.p90),
+    stat("p95", Some(0.95), |p| p.p95),
+    stat("p99", Some(0.99), |p| p.p99),
+    stat("max", Some(1.0), |p| p.max),
 ];
+
+const fn stat(name: &'static str, quantile: Option<f64>, read: fn(&Percentiles) -> f64) -> StatDef {
+    StatDef {
+        name,
+        quantile,
+        read,
+    }
+}
 
 impl Stat {
     /// Every statistic, in the order of [`STATS`].
@@ -267,7 +251,7 @@ impl Server {
     }
 }
 
-/// A count of the summary (`allocs_lost`, …).
+/// A count of the summary (`allocs_lost`, …). The failure counts come first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Count {
     /// Allocations lost with their node.
@@ -291,7 +275,7 @@ pub enum Count {
 }
 
 impl Count {
-    /// Every count.
+    /// Every count, the six failure counts first.
     pub const ALL: [Count; 9] = [
         Count::AllocsLost,
         Count::AllocsFailed,
@@ -329,6 +313,10 @@ impl Count {
             Count::AllocsRunning => s.allocs_running,
             Count::SpotInterruptions => s.spot_interruptions,
         }
+    }
+    /// The counts of things that went wrong (lost, failed, rescheduled, blocked, …).
+    pub fn failures() -> &'static [Count] {
+        &Count::ALL[..6]
     }
     fn better(self) -> Better {
         match self {
@@ -588,6 +576,18 @@ mod tests {
         assert!(!m("placement_rate").meets(40.0, 50.0));
         assert_eq!(Stat::parse("max").unwrap().quantile(), Some(1.0));
         assert_eq!(Stat::parse("mean").unwrap().quantile(), None);
+        let failures: Vec<&str> = Count::failures().iter().map(|c| c.name()).collect();
+        assert_eq!(
+            failures,
+            [
+                "allocs_lost",
+                "allocs_failed",
+                "allocs_rescheduled",
+                "evals_blocked",
+                "evals_failed",
+                "jobs_failed_to_submit"
+            ]
+        );
     }
 
     #[test]

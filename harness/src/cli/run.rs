@@ -1,6 +1,6 @@
 //! `stampede run`: flood a Nomad cluster (or the embedded emulator) with jobs and measure it.
-//! Flags become a typed [`RunRequest`] before any IO ([`RunArgs::request`]); [`build_plan`] reads the
-//! workload into a [`RunPlan`]; the work is [`crate::load::run_load`].
+//! Flags become a typed [`RunPlan`] ([`RunArgs::plan`]: checked before any IO, then the workload read by
+//! [`build_workload`]); the work is [`crate::load::run_load`].
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use stampede_sim::scenario::JobType;
 
 use crate::files::record as record_io;
-use crate::load::{build_plan, run_load_with, Pacing, RunPlan, RunRequest, WorkloadSpec};
+use crate::load::{build_workload, run_load_with, Pacing, RunPlan, WorkloadRequest, WorkloadSpec};
 use crate::nomad::NomadConnArgs;
 
 /// Arguments of `stampede run`.
@@ -161,8 +161,9 @@ fn parse_vars(v: &[String]) -> Result<BTreeMap<String, String>> {
 }
 
 impl RunArgs {
-    /// The typed request: defaults resolved (run ID, prefix, seed, output directory), flags checked; no IO.
-    pub fn request(&self) -> Result<RunRequest> {
+    /// The typed plan: defaults resolved (run ID, prefix, seed, output directory) and flags checked before
+    /// any IO, then the workload read by [`build_workload`] (may call `/v1/jobs/parse`).
+    pub async fn plan(&self) -> Result<RunPlan> {
         let a = self;
         let run_id = a
             .run_id
@@ -192,7 +193,7 @@ impl RunArgs {
                 workers: w.unwrap_or(20).max(1),
             },
         };
-        let workload = if let Some(p) = &a.scenario {
+        let spec = if let Some(p) = &a.scenario {
             WorkloadSpec::Scenario(p.clone())
         } else if let Some(p) = &a.jobspec {
             WorkloadSpec::Jobspec {
@@ -214,7 +215,17 @@ impl RunArgs {
                 spread_block: a.spread_block,
             }
         };
-        Ok(RunRequest {
+        let request = WorkloadRequest {
+            spec,
+            jobs: a.jobs,
+            dispatch: a.dispatch,
+            datacenters: a.datacenters.clone(),
+            prefix: prefix.clone(),
+            algorithm: a.algorithm.clone(),
+            pacing,
+        };
+        let built = build_workload(&request, &a.conn).await?;
+        Ok(RunPlan {
             conn: a.conn.clone(),
             out_dir: a
                 .out
@@ -223,11 +234,8 @@ impl RunArgs {
             run_id,
             prefix,
             seed,
-            workload,
-            jobs: a.jobs,
-            dispatch: a.dispatch,
-            datacenters: a.datacenters.clone(),
-            pacing,
+            workload: built.workload,
+            pacing: built.pacing,
             algorithm: a.algorithm.clone(),
             cleanup: a.cleanup,
             timeout: a.timeout,
@@ -235,14 +243,16 @@ impl RunArgs {
             max_attempts: a.max_attempts,
             scrape_metrics: !a.no_metrics,
             progress: !a.quiet && !a.json && std::io::stderr().is_terminal(),
+            scenario: built.scenario,
+            slo: built.slo,
+            per_page: 500,
         })
     }
 }
 
-/// Turns flags into a plan: [`RunArgs::request`], then [`build_plan`] (reads the scenario/jobspec files;
-/// may call /v1/jobs/parse).
+/// [`RunArgs::plan`].
 pub async fn plan_from_args(a: &RunArgs) -> Result<RunPlan> {
-    build_plan(&a.request()?).await
+    a.plan().await
 }
 
 /// Runs the command.

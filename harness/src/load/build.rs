@@ -1,6 +1,6 @@
-//! Building a [`RunPlan`] from a typed [`RunRequest`]: read the scenario or jobspec (or shape an ad-hoc
-//! job), convert it to job JSON (locally, or through the server's `/v1/jobs/parse`), and describe the run
-//! for `run.json`.
+//! The workload of a run from a typed [`WorkloadRequest`]: read the scenario or jobspec (or shape an
+//! ad-hoc job), convert it to job JSON (locally, or through the server's `/v1/jobs/parse`), and describe
+//! the run for `run.json`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +10,7 @@ use anyhow::{bail, Context, Result};
 use stampede_sim::record::ScenarioInfo;
 use stampede_sim::scenario::{Arrival, JobTemplate, JobType, RunDuration, WorkloadSource};
 
-use super::{Pacing, RunPlan, WorkloadPlan};
+use super::{Pacing, WorkloadPlan};
 use crate::files;
 use crate::jobspec;
 use crate::nomad::{NomadClient, NomadConnArgs};
@@ -50,50 +50,44 @@ pub enum WorkloadSpec {
     },
 }
 
-/// A run as asked for, defaults resolved; [`build_plan`] turns it into a [`RunPlan`].
+/// What to submit and how, as asked for; [`build_workload`] reads it into a [`BuiltWorkload`].
 #[derive(Debug, Clone)]
-pub struct RunRequest {
-    /// How to reach Nomad (address `None` → an embedded target).
-    pub conn: NomadConnArgs,
-    /// Run identifier.
-    pub run_id: String,
-    /// Job-ID prefix.
-    pub prefix: String,
-    /// Seed of the jitter RNG.
-    pub seed: u64,
-    /// Output directory.
-    pub out_dir: PathBuf,
+pub struct WorkloadRequest {
     /// Where the jobs come from.
-    pub workload: WorkloadSpec,
+    pub spec: WorkloadSpec,
     /// Number of jobs (jobspec and ad-hoc workloads; a scenario states its own).
     pub jobs: u32,
     /// Dispatch a parameterized job instead of registering copies.
     pub dispatch: bool,
     /// Datacenters of generated jobs.
     pub datacenters: Vec<String>,
+    /// Job-ID prefix of ad-hoc jobs.
+    pub prefix: String,
+    /// Scheduler algorithm for the run (for `run.json`).
+    pub algorithm: Option<String>,
     /// Pacing (a scenario's arrival overrides it).
     pub pacing: Pacing,
-    /// Scheduler algorithm for the run.
-    pub algorithm: Option<String>,
-    /// Deregister and purge the run's jobs at the end.
-    pub cleanup: bool,
-    /// Bound on the whole run.
-    pub timeout: Duration,
-    /// Bound on waiting for placements after the last submission.
-    pub drain_timeout: Duration,
-    /// Attempts per submission for retryable errors.
-    pub max_attempts: u32,
-    /// Scrape `/v1/metrics`.
-    pub scrape_metrics: bool,
-    /// Show a progress bar.
-    pub progress: bool,
 }
 
-/// Builds the plan: reads the scenario or jobspec files (may call `/v1/jobs/parse`).
-pub async fn build_plan(a: &RunRequest) -> Result<RunPlan> {
+/// The workload-dependent parts of a [`super::RunPlan`].
+#[derive(Debug, Clone)]
+pub struct BuiltWorkload {
+    /// What to submit.
+    pub workload: WorkloadPlan,
+    /// How to pace it.
+    pub pacing: Pacing,
+    /// Scenario metadata for `run.json`.
+    pub scenario: ScenarioInfo,
+    /// SLOs stated by the scenario.
+    pub slo: BTreeMap<String, f64>,
+}
+
+/// Reads the scenario or jobspec (may call `/v1/jobs/parse` on `conn`) into the job JSON, pacing and
+/// description of a run.
+pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result<BuiltWorkload> {
     let mut slo = BTreeMap::new();
     let mut pacing = a.pacing.clone();
-    let (job, jobs, info_name, path) = match &a.workload {
+    let (job, jobs, info_name, path) = match &a.spec {
         WorkloadSpec::Scenario(p) => {
             let sc = files::read_scenario(p)?;
             slo = sc.slo.clone();
@@ -133,7 +127,7 @@ pub async fn build_plan(a: &RunRequest) -> Result<RunPlan> {
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             let remote = match parse_remote {
                 Some(r) => *r,
-                None => match NomadClient::new(&a.conn) {
+                None => match NomadClient::new(conn) {
                     Ok(c) => c
                         .version()
                         .await
@@ -143,7 +137,7 @@ pub async fn build_plan(a: &RunRequest) -> Result<RunPlan> {
                 },
             };
             let job = if remote {
-                let c = NomadClient::new(&a.conn)?;
+                let c = NomadClient::new(conn)?;
                 let hclvars: String = vars
                     .iter()
                     .map(|(k, v)| format!("{k} = \"{}\"\n", v.replace('"', "\\\"")))
@@ -205,7 +199,7 @@ pub async fn build_plan(a: &RunRequest) -> Result<RunPlan> {
     if parameterized && !a.dispatch {
         bail!(
             "{}: the job is parameterized (it has a `parameterized` block), so registering copies would place nothing; pass --dispatch to dispatch it --jobs times",
-            match &a.workload {
+            match &a.spec {
                 WorkloadSpec::Jobspec { path, .. } => path.display().to_string(),
                 _ => "the workload".to_string(),
             }
@@ -233,27 +227,14 @@ pub async fn build_plan(a: &RunRequest) -> Result<RunPlan> {
         arrival: pacing.describe(),
         slo: slo.clone(),
     };
-    Ok(RunPlan {
-        conn: a.conn.clone(),
-        out_dir: a.out_dir.clone(),
-        run_id: a.run_id.clone(),
-        prefix: a.prefix.clone(),
-        seed: a.seed,
+    Ok(BuiltWorkload {
         workload: WorkloadPlan {
             job,
             jobs,
             dispatch: a.dispatch,
         },
         pacing,
-        algorithm: a.algorithm.clone(),
-        cleanup: a.cleanup,
-        timeout: a.timeout,
-        drain_timeout: a.drain_timeout,
-        max_attempts: a.max_attempts,
-        scrape_metrics: a.scrape_metrics,
-        progress: a.progress,
         scenario,
         slo,
-        per_page: 500,
     })
 }

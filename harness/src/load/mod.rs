@@ -2,7 +2,7 @@
 //!
 //! | file | what |
 //! |---|---|
-//! | [`build`] | [`RunRequest`] → [`RunPlan`]: read the scenario or jobspec, shape the job JSON |
+//! | [`build`] | [`WorkloadRequest`] → [`BuiltWorkload`]: read the scenario or jobspec, shape the job JSON |
 //! | [`ingest`] | the synthetic event stream and ingest loop of `stampede bench ingest` |
 //! | [`plan`] | [`RunPlan`]: the typed plan `run_load` executes (built from CLI flags or a scenario) |
 //! | [`generator`] | open-loop (paced, intended vs actual send time) and closed-loop (workers) submission with retries |
@@ -18,6 +18,6 @@ pub mod runner;
 pub mod scraper;
 pub mod timeline;
 
-pub use build::{build_plan, RunRequest, WorkloadSpec};
+pub use build::{build_workload, BuiltWorkload, WorkloadRequest, WorkloadSpec};
 pub use plan::{Pacing, RunPlan, WorkloadPlan};
 pub use runner::{run_load, run_load_with, EmbeddedTarget, RunOutcome};

@@ -38,16 +38,6 @@ pub use stampede_sim::metric::Better;
 
 /// Statistics of each latency interval shown in the table.
 const TABLE_STATS: [&str; 4] = ["p50", "p90", "p99", "max"];
-/// Counts shown in the table.
-const FAILURE_COUNTS: [Count; 6] = [
-    Count::AllocsLost,
-    Count::AllocsFailed,
-    Count::AllocsRescheduled,
-    Count::EvalsBlocked,
-    Count::EvalsFailed,
-    Count::JobsFailedToSubmit,
-];
-
 /// The key figures shown in the comparison table, in order.
 pub fn figures() -> Vec<Metric> {
     let mut v = vec![Metric::PlacementRate, Metric::Completion];
@@ -60,7 +50,7 @@ pub fn figures() -> Vec<Metric> {
         }
     }
     v.extend(Server::ALL.map(Metric::Server));
-    v.extend(FAILURE_COUNTS.map(Metric::Count));
+    v.extend(Count::failures().iter().map(|&c| Metric::Count(c)));
     v
 }
 
