@@ -314,6 +314,24 @@ async fn list<K: Clone>(
     Ok(with_next(json_resp(&Value::Array(v), index, q), next))
 }
 
+/// The one read helper: holds the blocking query on `table`, then answers with the item (or its error)
+/// and `X-Nomad-Index`.
+async fn read(
+    sh: &Shared,
+    q: &[(String, String)],
+    table: fn(&TableIndexes) -> u64,
+    item: impl FnOnce(&Store) -> Result<Value, HttpError>,
+) -> HResult {
+    let index = block(sh, q, table).await?;
+    let st = store(sh)?;
+    Ok(json_resp(&item(&st)?, index, q))
+}
+
+/// `x`, or a 404 saying which `what` was not found.
+fn found<'s, T>(x: Option<&'s T>, what: &str) -> Result<&'s T, HttpError> {
+    x.ok_or_else(|| HttpError(404, format!("{what} not found")))
+}
+
 /// Paging by `(create index, id)` keys, tokens `INDEX.ID`.
 const BY_CREATE: Paging<(u64, String)> = Paging::Tokens {
     token: create_token,
@@ -524,23 +542,28 @@ async fn jobs_parse(body: Bytes) -> HResult {
 }
 
 async fn job_read(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
-    let index = block(&sh, &q, |i| i.jobs).await?;
-    let st = store(&sh)?;
-    let j = st
-        .jobs
-        .get(&id)
-        .ok_or_else(|| HttpError(404, "job not found".into()))?;
-    Ok(json_resp(&render::job_full(j, sh.base_unix_ns), index, &q))
+    read(
+        &sh,
+        &q,
+        |i| i.jobs,
+        |st| {
+            Ok(render::job_full(
+                found(st.jobs.get(&id), "job")?,
+                sh.base_unix_ns,
+            ))
+        },
+    )
+    .await
 }
 
 async fn job_summary(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
-    let index = block(&sh, &q, |i| i.jobs).await?;
-    let st = store(&sh)?;
-    let j = st
-        .jobs
-        .get(&id)
-        .ok_or_else(|| HttpError(404, "job not found".into()))?;
-    Ok(json_resp(&render::job_summary(j), index, &q))
+    read(
+        &sh,
+        &q,
+        |i| i.jobs,
+        |st| Ok(render::job_summary(found(st.jobs.get(&id), "job")?)),
+    )
+    .await
 }
 
 async fn job_allocs(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
@@ -662,22 +685,21 @@ async fn allocs_list(State(sh): Sh, Query(q): Params) -> HResult {
 }
 
 async fn alloc_read(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
-    let index = block(&sh, &q, |i| i.allocs).await?;
-    let st = store(&sh)?;
-    let a = st
-        .allocs
-        .get(&id)
-        .ok_or_else(|| HttpError(404, "alloc not found".into()))?;
-    let job = st
-        .jobs
-        .get(&a.job_id)
-        .map(|j| render::job_full(j, sh.base_unix_ns))
-        .unwrap_or(Value::Null);
-    Ok(json_resp(
-        &render::alloc_full(a, sh.base_unix_ns, job),
-        index,
+    read(
+        &sh,
         &q,
-    ))
+        |i| i.allocs,
+        |st| {
+            let a = found(st.allocs.get(&id), "alloc")?;
+            let job = st
+                .jobs
+                .get(&a.job_id)
+                .map(|j| render::job_full(j, sh.base_unix_ns))
+                .unwrap_or(Value::Null);
+            Ok(render::alloc_full(a, sh.base_unix_ns, job))
+        },
+    )
+    .await
 }
 
 async fn evals_list(State(sh): Sh, Query(q): Params) -> HResult {
@@ -708,13 +730,18 @@ async fn evals_list(State(sh): Sh, Query(q): Params) -> HResult {
 }
 
 async fn eval_read(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
-    let index = block(&sh, &q, |i| i.evals).await?;
-    let st = store(&sh)?;
-    let e = st
-        .evals
-        .get(&id)
-        .ok_or_else(|| HttpError(404, "eval not found".into()))?;
-    Ok(json_resp(&render::eval(e, sh.base_unix_ns), index, &q))
+    read(
+        &sh,
+        &q,
+        |i| i.evals,
+        |st| {
+            Ok(render::eval(
+                found(st.evals.get(&id), "eval")?,
+                sh.base_unix_ns,
+            ))
+        },
+    )
+    .await
 }
 
 async fn nodes_list(State(sh): Sh, Query(q): Params) -> HResult {
@@ -740,20 +767,23 @@ async fn nodes_list(State(sh): Sh, Query(q): Params) -> HResult {
 }
 
 async fn node_read(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
-    let index = block(&sh, &q, |i| i.nodes).await?;
-    let st = store(&sh)?;
-    let n = st
-        .nodes
-        .get(&id)
-        .ok_or_else(|| HttpError(404, "node not found".into()))?;
-    Ok(json_resp(&render::node_full(n, sh.base_unix_ns), index, &q))
+    read(
+        &sh,
+        &q,
+        |i| i.nodes,
+        |st| {
+            Ok(render::node_full(
+                found(st.nodes.get(&id), "node")?,
+                sh.base_unix_ns,
+            ))
+        },
+    )
+    .await
 }
 
 async fn node_allocs(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
     let keys = |st: &Store| {
-        if !st.nodes.contains_key(&id) {
-            return Err(HttpError(404, "node not found".into()));
-        }
+        found(st.nodes.get(&id), "node")?;
         Ok(st
             .node_allocs
             .get(&id)
