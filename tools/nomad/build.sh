@@ -78,7 +78,8 @@ build() { # OUT PKG
 build "$BIN/nomad" github.com/hashicorp/nomad
 build "$BIN/stampede-nodesim" stampede/tools/nomad/nodesim
 
-v="$("$BIN/nomad" version | head -1)"
+v="$("$BIN/nomad" version)"
+v="${v%%$'\n'*}"
 case "$v" in
   "Nomad $NOMAD_VERSION"*) ;;
   *) echo "build.sh: error: built binary says \`$v\`, expected Nomad $NOMAD_VERSION" >&2; exit 1 ;;

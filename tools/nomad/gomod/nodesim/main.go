@@ -8,7 +8,7 @@
 //
 //	stampede-nodesim -servers 127.0.0.1:4647,127.0.0.1:4657 -nodes 1000 -data-dir /tmp/sim
 //
-// It prints `registered N/M` lines while nodes come up, then `ready N` when every node has contacted a
+// It prints `started N/M` lines while nodes come up, then `ready N` when every node has contacted a
 // server, and runs until SIGINT/SIGTERM, when it shuts every node down.
 package main
 
@@ -192,6 +192,9 @@ func nodeConfig(o *options, i int, logger hclog.InterceptLogger, plugins loader.
 		HTTPAddr:   "127.0.0.1:1", // nothing serves a simulated node's HTTP API
 		TLSEnabled: o.ca != "",
 		Meta:       map[string]string{"stampede_nodesim": "true"},
+		// The agent always sets both (convertClientConfig); NewClient reads Reserved.DiskMB.
+		Reserved:          &structs.Resources{},
+		ReservedResources: &structs.NodeReservedResources{},
 	}
 	cfg.Node.Canonicalize()
 	return cfg, nil
@@ -241,38 +244,64 @@ func run() error {
 	interval := time.Duration(float64(time.Second) / o.startRate)
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
+	// NewClient blocks until the node's first fingerprints are in (~0.1 s): start nodes concurrently,
+	// paced by -start-rate, at most 64 starting at a time.
+	sem := make(chan struct{}, 64)
+	errs := make(chan error, o.nodes)
+	var started atomic.Int64
+	var starting sync.WaitGroup
+loop:
 	for i := 0; i < o.nodes; i++ {
 		select {
 		case <-ctx.Done():
-			shutdown()
-			return fmt.Errorf("interrupted while starting nodes (%d of %d started)", i, o.nodes)
+			break loop
+		case err := <-errs:
+			errs <- err
+			break loop
 		case <-tick.C:
 		}
-		cfg, err := nodeConfig(o, i, logger, plugins)
-		if err != nil {
-			shutdown()
-			return err
-		}
-		c, err := client.NewClient(cfg, noConsul{}, noConsul{}, noConsul{}, nil)
-		if err != nil {
-			shutdown()
-			return fmt.Errorf("starting node %s: %w", cfg.Node.Name, err)
-		}
-		mu.Lock()
-		clients = append(clients, c)
-		mu.Unlock()
-		wg.Add(1)
-		go func(c *client.Client) {
-			defer wg.Done()
-			select {
-			case <-c.Ready():
-				ready.Add(1)
-			case <-ctx.Done():
+		sem <- struct{}{}
+		starting.Add(1)
+		go func(i int) {
+			defer starting.Done()
+			defer func() { <-sem }()
+			cfg, err := nodeConfig(o, i, logger, plugins)
+			if err != nil {
+				errs <- err
+				return
 			}
-		}(c)
-		if (i+1)%100 == 0 || i+1 == o.nodes {
-			fmt.Printf("registered %d/%d (%.1f s)\n", ready.Load(), i+1, time.Since(start).Seconds())
-		}
+			c, err := client.NewClient(cfg, noConsul{}, noConsul{}, noConsul{}, nil)
+			if err != nil {
+				errs <- fmt.Errorf("starting node %s: %w", cfg.Node.Name, err)
+				return
+			}
+			mu.Lock()
+			clients = append(clients, c)
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case <-c.Ready():
+					ready.Add(1)
+				case <-ctx.Done():
+				}
+			}()
+			if n := started.Add(1); n%100 == 0 || int(n) == o.nodes {
+				fmt.Printf("started %d/%d, %d contacted a server (%.1f s)\n", n, o.nodes, ready.Load(), time.Since(start).Seconds())
+			}
+		}(i)
+	}
+	starting.Wait()
+	select {
+	case err := <-errs:
+		shutdown()
+		return err
+	default:
+	}
+	if ctx.Err() != nil {
+		shutdown()
+		return fmt.Errorf("interrupted while starting nodes (%d of %d started)", started.Load(), o.nodes)
 	}
 	wg.Wait()
 	if ctx.Err() == nil {
