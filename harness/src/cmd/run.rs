@@ -96,6 +96,11 @@ pub struct RunArgs {
     /// Add a job-level spread block.
     #[arg(long)]
     pub spread_block: bool,
+    /// Task driver of generated jobs (`--scenario` and ad-hoc): `docker` runs `/bin/sleep` in the image,
+    /// `raw_exec`/`exec` run the host's `/bin/sleep` (clusters without Docker), `mock_driver` uses Nomad's
+    /// mock driver (`run_for`; simulated nodes such as tools/nomad's nodesim, Nomad dev builds).
+    #[arg(long, default_value = "docker", value_parser = ["docker", "raw_exec", "exec", "mock_driver"], conflicts_with = "jobspec")]
+    pub driver: String,
     /// Dispatch a parameterized job instead of registering copies.
     #[arg(long)]
     pub dispatch: bool,
@@ -220,7 +225,10 @@ pub async fn plan_from_args(a: &RunArgs) -> Result<RunPlan> {
             },
         };
         (
-            jobspec::job_from_template("x", template, &a.datacenters),
+            jobspec::with_driver(
+                jobspec::job_from_template("x", template, &a.datacenters),
+                &a.driver,
+            ),
             template.jobs,
             sc.name.clone(),
             Some(p.display().to_string()),
@@ -283,7 +291,7 @@ pub async fn plan_from_args(a: &RunArgs) -> Result<RunPlan> {
             id_prefix: prefix.clone(),
         };
         (
-            jobspec::job_from_template("x", &t, &a.datacenters),
+            jobspec::with_driver(jobspec::job_from_template("x", &t, &a.datacenters), &a.driver),
             a.jobs,
             "adhoc".to_string(),
             None,
