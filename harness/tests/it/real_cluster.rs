@@ -187,17 +187,6 @@ impl RealCluster {
         format!("{scheme}://{}:{}", a.ip, a.http)
     }
 
-    /// The current leader's agent name.
-    pub fn leader(&self) -> String {
-        let out = script(&["leader", self.dir.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    }
-
     /// Waits (bounded) until a leader other than `not` is elected; returns it.
     pub fn wait_leader(&self, not: Option<&str>, within: Duration) -> String {
         let end = Instant::now() + within;

@@ -35,8 +35,8 @@ fn thousand_simulated_nodes_heartbeat_and_run_allocations() {
         .unwrap();
     assert_eq!(ready_nodes(&c), (NODES, NODES));
 
-    // Hold for longer than two heartbeat TTLs (Nomad: max(10 s, nodes / 50 per s) = 20 s, + 10 s grace):
-    // a node that stopped heartbeating would be marked down by then. Measure the simulator meanwhile.
+    // Hold for longer than a heartbeat TTL plus grace (Nomad: TTL = max(10 s, nodes / 50 per s) = 20 s,
+    // + 10 s grace): a node that stopped heartbeating would be marked down by then. Measure meanwhile.
     let servers: Vec<u32> = c
         .agents()
         .iter()
@@ -49,7 +49,7 @@ fn thousand_simulated_nodes_heartbeat_and_run_allocations() {
         .map(|p| RealCluster::proc_usage(*p).unwrap().0)
         .sum();
     let t = Instant::now();
-    std::thread::sleep(Duration::from_secs(50));
+    std::thread::sleep(Duration::from_secs(35));
     let dt = t.elapsed().as_secs_f64();
     let (cpu1, rss) = RealCluster::proc_usage(sim_pid).expect("nodesim still running");
     let srv1: f64 = servers
@@ -78,13 +78,13 @@ fn thousand_simulated_nodes_heartbeat_and_run_allocations() {
     cmd.args([
         "run",
         "--jobs",
-        "20",
+        "10",
         "--count",
         "10",
         "--driver",
         "mock_driver",
         "--duration",
-        "5s",
+        "2s",
         "--cpu",
         "100",
         "--memory",
@@ -113,13 +113,13 @@ fn thousand_simulated_nodes_heartbeat_and_run_allocations() {
     );
     let rec = stampede::record_io::read_record(&dir).unwrap();
     let s = &rec.meta.summary;
-    assert_eq!(s.allocs_placed, 200);
-    assert_eq!(s.allocs_running, 200);
+    assert_eq!(s.allocs_placed, 100);
+    assert_eq!(s.allocs_running, 100);
     let nodes: std::collections::BTreeSet<&str> =
         rec.allocs.iter().map(|a| a.node_id.as_str()).collect();
-    assert!(nodes.len() >= 150, "spread over simulated nodes: {}", nodes.len());
+    assert!(nodes.len() >= 80, "spread over simulated nodes: {}", nodes.len());
     eprintln!(
-        "200 mock-driver allocations on simulated nodes: placement rate {:.0}/s, submit→running p50 {:.0} ms p99 {:.0} ms",
+        "100 mock-driver allocations on simulated nodes: placement rate {:.0}/s, submit→running p50 {:.0} ms p99 {:.0} ms",
         s.placement_rate_per_s, s.latency_ms.submit_to_running.p50, s.latency_ms.submit_to_running.p99
     );
 }

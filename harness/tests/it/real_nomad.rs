@@ -308,7 +308,7 @@ fn harness_against_real_nomad() {
             "trace",
             "record",
             "--duration",
-            "40s",
+            "60s",
             "--prefix",
             "stampede-real-traced-",
         ])
@@ -353,9 +353,10 @@ fn harness_against_real_nomad() {
     );
     printed.push(ok("stampede run (traced)", &o));
     let o = recorder.wait_with_output().unwrap();
-    printed.push(ok("stampede trace record", &o));
+    let rec_out = ok("stampede trace record", &o);
+    printed.push(rec_out.clone());
     let t = stampede_sim::trace::parse_jsonl(&std::fs::read_to_string(&trace).unwrap()).unwrap();
-    assert_eq!(t.jobs.len(), 6, "recorded jobs");
+    assert_eq!(t.jobs.len(), 6, "recorded jobs: {rec_out}");
     for j in &t.jobs {
         assert!(j.id.starts_with("stampede-real-traced-"), "{}", j.id);
         assert_eq!(j.groups.len(), 1);
@@ -574,5 +575,6 @@ fn event_stream_survives_leader_kill_and_restart() {
         .parse()
         .unwrap();
     assert!(connects >= 2, "the stream reconnected: {note}");
+    eprintln!("{note}; events: {:?}", rec.meta.events);
     assert_no_token(&c.token, out_root.path(), &[&printed]);
 }

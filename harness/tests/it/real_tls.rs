@@ -150,6 +150,12 @@ fn tls_with_verify_https_client() {
         let o = run_bounded(s, Duration::from_secs(150));
         let err = String::from_utf8_lossy(&o.stderr).to_string();
         let expect_ok = matches!(v, Variant::Good | Variant::SkipVerifyWrongCa);
+        eprintln!(
+            "{v:?}: nomad CLI exit {:?}, stampede exit {:?}: {}",
+            cli.status.code(),
+            o.status.code(),
+            err.lines().last().unwrap_or("")
+        );
         assert_eq!(
             cli.status.success(),
             expect_ok,
