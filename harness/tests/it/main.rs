@@ -10,6 +10,7 @@ mod mock_nomad;
 mod nomad;
 mod parsers;
 mod real_cluster;
+mod real_conformance;
 mod real_nodesim;
 mod real_nomad;
 mod real_tls;
