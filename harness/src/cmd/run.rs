@@ -291,7 +291,10 @@ pub async fn plan_from_args(a: &RunArgs) -> Result<RunPlan> {
             id_prefix: prefix.clone(),
         };
         (
-            jobspec::with_driver(jobspec::job_from_template("x", &t, &a.datacenters), &a.driver),
+            jobspec::with_driver(
+                jobspec::job_from_template("x", &t, &a.datacenters),
+                &a.driver,
+            ),
             a.jobs,
             "adhoc".to_string(),
             None,

@@ -193,7 +193,11 @@ pub async fn run_scraper(
                     t_ns: now.saturating_duration_since(t0).as_nanos() as u64,
                     kind: "leader_change".into(),
                     node_id: Some(name(&l)),
-                    detail: format!("Raft leader changed from {} to {}", name(&leader_rpc), name(&l)),
+                    detail: format!(
+                        "Raft leader changed from {} to {}",
+                        name(&leader_rpc),
+                        name(&l)
+                    ),
                 });
             }
             leader_rpc = l;

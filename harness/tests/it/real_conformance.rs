@@ -27,21 +27,77 @@ const ALLOWED: &[(&str, &str, &str)] = &[
     // Headers: Nomad sets X-Nomad-KnownLeader only on reads (query meta), and no index/leader headers on
     // /v1/status/*; it sets X-Nomad-Index on a 404 read too. The emulator sets both on every response
     // except 404s. Harmless for clients that only read them where Nomad sets them.
-    ("status_leader", "header:X-Nomad-Index", "emulator: extra header"),
-    ("status_leader", "header:X-Nomad-KnownLeader", "emulator: extra header"),
-    ("status_peers", "header:X-Nomad-Index", "emulator: extra header"),
-    ("status_peers", "header:X-Nomad-KnownLeader", "emulator: extra header"),
-    ("register", "header:X-Nomad-KnownLeader", "emulator: extra header on writes"),
-    ("register_parameterized", "header:X-Nomad-KnownLeader", "emulator: extra header on writes"),
-    ("dispatch", "header:X-Nomad-KnownLeader", "emulator: extra header on writes"),
-    ("deregister_purge", "header:X-Nomad-KnownLeader", "emulator: extra header on writes"),
-    ("deregister_purge_p", "header:X-Nomad-KnownLeader", "emulator: extra header on writes"),
-    ("bad_json", "header:X-Nomad-KnownLeader", "emulator: extra header on errors"),
-    ("bad_job_no_groups", "header:X-Nomad-KnownLeader", "emulator: extra header on errors"),
-    ("job_read_purged", "header:X-Nomad-Index", "emulator: no index header on a 404 read"),
-    ("unknown_job", "header:X-Nomad-Index", "emulator: no index header on a 404 read"),
+    (
+        "status_leader",
+        "header:X-Nomad-Index",
+        "emulator: extra header",
+    ),
+    (
+        "status_leader",
+        "header:X-Nomad-KnownLeader",
+        "emulator: extra header",
+    ),
+    (
+        "status_peers",
+        "header:X-Nomad-Index",
+        "emulator: extra header",
+    ),
+    (
+        "status_peers",
+        "header:X-Nomad-KnownLeader",
+        "emulator: extra header",
+    ),
+    (
+        "register",
+        "header:X-Nomad-KnownLeader",
+        "emulator: extra header on writes",
+    ),
+    (
+        "register_parameterized",
+        "header:X-Nomad-KnownLeader",
+        "emulator: extra header on writes",
+    ),
+    (
+        "dispatch",
+        "header:X-Nomad-KnownLeader",
+        "emulator: extra header on writes",
+    ),
+    (
+        "deregister_purge",
+        "header:X-Nomad-KnownLeader",
+        "emulator: extra header on writes",
+    ),
+    (
+        "deregister_purge_p",
+        "header:X-Nomad-KnownLeader",
+        "emulator: extra header on writes",
+    ),
+    (
+        "bad_json",
+        "header:X-Nomad-KnownLeader",
+        "emulator: extra header on errors",
+    ),
+    (
+        "bad_job_no_groups",
+        "header:X-Nomad-KnownLeader",
+        "emulator: extra header on errors",
+    ),
+    (
+        "job_read_purged",
+        "header:X-Nomad-Index",
+        "emulator: no index header on a 404 read",
+    ),
+    (
+        "unknown_job",
+        "header:X-Nomad-Index",
+        "emulator: no index header on a 404 read",
+    ),
     // Status: dispatching an unknown job is a 500 in Nomad 1.6 (an RPC error), a 404 in the emulator.
-    ("dispatch_not_parameterized", "status", "emulator answers 404 where Nomad answers 500"),
+    (
+        "dispatch_not_parameterized",
+        "status",
+        "emulator answers 404 where Nomad answers 500",
+    ),
     // Job canonicalisation defaults Nomad fills in and the emulator doesn't render (it doesn't model
     // them): node pools (1.6), the registering token's accessor, update/restart/reschedule timings,
     // kill timeouts, the group's Consul block.
@@ -49,37 +105,121 @@ const ALLOWED: &[(&str, &str, &str)] = &[
     ("*", "**.NomadTokenID", "no ACL identities in the emulator"),
     ("*", "**.Update", "update stanza defaults not rendered"),
     ("*", "**.TaskGroups[].Consul", "no Consul"),
-    ("*", "**.TaskGroups[].ReschedulePolicy", "reschedule timings not rendered (attempts are)"),
-    ("*", "**.TaskGroups[].RestartPolicy", "restart timings not rendered (attempts/mode are)"),
-    ("*", "**.TaskGroups[].Tasks[].KillTimeout", "kill timeouts not modelled"),
-    ("*", "**.TaskGroups[].Tasks[].RestartPolicy", "per-task restart policy (1.6) not rendered"),
+    (
+        "*",
+        "**.TaskGroups[].ReschedulePolicy",
+        "reschedule timings not rendered (attempts are)",
+    ),
+    (
+        "*",
+        "**.TaskGroups[].RestartPolicy",
+        "restart timings not rendered (attempts/mode are)",
+    ),
+    (
+        "*",
+        "**.TaskGroups[].Tasks[].KillTimeout",
+        "kill timeouts not modelled",
+    ),
+    (
+        "*",
+        "**.TaskGroups[].Tasks[].RestartPolicy",
+        "per-task restart policy (1.6) not rendered",
+    ),
     // Allocations.
-    ("*", "**.DesiredTransition", "Nomad sends an all-null object; the emulator omits it or sends {}"),
-    ("*", "**.TaskStates.*.Events[].Details", "task event details not rendered"),
-    ("allocation_read", "AllocatedResources.TaskLifecycles", "lifecycles not modelled"),
-    ("allocation_read", "Metrics.NodesAvailable", "placement metrics: only the basic counters"),
-    ("allocation_read", "Metrics.NodesInPool", "node pools are not modelled"),
-    ("allocation_read", "Metrics.ScoreMetaData", "placement scores not rendered"),
+    (
+        "*",
+        "**.DesiredTransition",
+        "Nomad sends an all-null object; the emulator omits it or sends {}",
+    ),
+    (
+        "*",
+        "**.TaskStates.*.Events[].Details",
+        "task event details not rendered",
+    ),
+    (
+        "allocation_read",
+        "AllocatedResources.TaskLifecycles",
+        "lifecycles not modelled",
+    ),
+    (
+        "allocation_read",
+        "Metrics.NodesAvailable",
+        "placement metrics: only the basic counters",
+    ),
+    (
+        "allocation_read",
+        "Metrics.NodesInPool",
+        "node pools are not modelled",
+    ),
+    (
+        "allocation_read",
+        "Metrics.ScoreMetaData",
+        "placement scores not rendered",
+    ),
     ("allocation_read", "NetworkStatus", "no networking"),
-    ("allocation_read", "Resources", "deprecated pre-0.9 resource fields not rendered"),
-    ("allocation_read", "SharedResources", "deprecated pre-0.9 resource fields not rendered"),
-    ("allocation_read", "TaskResources", "deprecated pre-0.9 resource fields not rendered"),
-    ("allocation_read", "SignedIdentities", "no workload identities"),
+    (
+        "allocation_read",
+        "Resources",
+        "deprecated pre-0.9 resource fields not rendered",
+    ),
+    (
+        "allocation_read",
+        "SharedResources",
+        "deprecated pre-0.9 resource fields not rendered",
+    ),
+    (
+        "allocation_read",
+        "TaskResources",
+        "deprecated pre-0.9 resource fields not rendered",
+    ),
+    (
+        "allocation_read",
+        "SignedIdentities",
+        "no workload identities",
+    ),
     ("allocation_read", "SigningKeyID", "no workload identities"),
     // Nodes: the emulator's nodes are simulated, not fingerprinted.
-    ("*", "**.Drivers.*.Attributes", "driver fingerprint attributes not simulated"),
+    (
+        "*",
+        "**.Drivers.*.Attributes",
+        "driver fingerprint attributes not simulated",
+    ),
     ("node_read", "CgroupParent", "no cgroups"),
-    ("node_read", "ComputedClass", "computed node classes not rendered"),
+    (
+        "node_read",
+        "ComputedClass",
+        "computed node classes not rendered",
+    ),
     ("node_read", "Events", "node events not rendered"),
     ("node_read", "LastAllocUpdateIndex", "not rendered"),
-    ("node_read", "NodeResources.Cpu.ReservableCpuCores", "no core reservation"),
-    ("node_read", "NodeResources.MaxDynamicPort", "no port allocation"),
-    ("node_read", "NodeResources.MinDynamicPort", "no port allocation"),
+    (
+        "node_read",
+        "NodeResources.Cpu.ReservableCpuCores",
+        "no core reservation",
+    ),
+    (
+        "node_read",
+        "NodeResources.MaxDynamicPort",
+        "no port allocation",
+    ),
+    (
+        "node_read",
+        "NodeResources.MinDynamicPort",
+        "no port allocation",
+    ),
     ("node_read", "NodeResources.Networks", "no networking"),
     ("node_read", "NodeResources.NodeNetworks", "no networking"),
-    ("node_read", "Reserved", "deprecated pre-0.9 resource fields not rendered"),
+    (
+        "node_read",
+        "Reserved",
+        "deprecated pre-0.9 resource fields not rendered",
+    ),
     ("node_read", "ReservedResources.Networks", "no networking"),
-    ("node_read", "Resources", "deprecated pre-0.9 resource fields not rendered"),
+    (
+        "node_read",
+        "Resources",
+        "deprecated pre-0.9 resource fields not rendered",
+    ),
     // Scheduler configuration: a field Nomad 1.6.3 doesn't have.
     (
         "scheduler_config",
@@ -208,7 +348,9 @@ pub fn shape(v: &Value) -> BTreeMap<String, Slot> {
 }
 
 fn under(path: &str, prefix: &str) -> bool {
-    path == prefix || path.starts_with(&format!("{prefix}.")) || path.starts_with(&format!("{prefix}["))
+    path == prefix
+        || path.starts_with(&format!("{prefix}."))
+        || path.starts_with(&format!("{prefix}["))
 }
 
 /// Whether `path` of request `name` is allow-listed.
@@ -233,7 +375,10 @@ pub fn diff(real: &Exchange, emu: &Exchange) -> Vec<String> {
     let n = &real.name;
     if real.status != emu.status {
         if !allowed(n, "status") {
-            d.push(format!("{n}: status: Nomad {} vs emulator {}", real.status, emu.status));
+            d.push(format!(
+                "{n}: status: Nomad {} vs emulator {}",
+                real.status, emu.status
+            ));
         }
         return d;
     }
@@ -258,11 +403,9 @@ pub fn diff(real: &Exchange, emu: &Exchange) -> Vec<String> {
             // only ever sent empty here may be left out.
             None if rs.empty => {}
             None if !ok => d.push(format!("{key}: only in Nomad ({})", rs.ty)),
-            Some(es)
-                if es.ty != rs.ty && rs.ty != "null" && es.ty != "null" && !ok =>
-            {
-                d.push(format!("{key}: type: Nomad {} vs emulator {}", rs.ty, es.ty))
-            }
+            Some(es) if es.ty != rs.ty && rs.ty != "null" && es.ty != "null" && !ok => d.push(
+                format!("{key}: type: Nomad {} vs emulator {}", rs.ty, es.ty),
+            ),
             _ => {}
         }
     }
@@ -367,7 +510,11 @@ impl Target {
             if ok {
                 return;
             }
-            assert!(Instant::now() < end, "{job}: allocations not running: {}", e.body);
+            assert!(
+                Instant::now() < end,
+                "{job}: allocations not running: {}",
+                e.body
+            );
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     }
@@ -377,7 +524,10 @@ impl Target {
         let t = Instant::now();
         let r = self
             .http
-            .get(format!("{}/v1/event/stream?topic={topic}&index=1", self.base))
+            .get(format!(
+                "{}/v1/event/stream?topic={topic}&index=1",
+                self.base
+            ))
             .header("X-Nomad-Token", &self.token)
             .send()
             .await
@@ -387,14 +537,12 @@ impl Target {
         let mut buf = Vec::new();
         let end = Instant::now() + Duration::from_secs(20);
         loop {
-            let chunk = tokio::time::timeout(
-                end.saturating_duration_since(Instant::now()),
-                r.chunk(),
-            )
-            .await
-            .expect("an event within 20 s")
-            .unwrap()
-            .expect("stream open");
+            let chunk =
+                tokio::time::timeout(end.saturating_duration_since(Instant::now()), r.chunk())
+                    .await
+                    .expect("an event within 20 s")
+                    .unwrap()
+                    .expect("stream open");
             buf.extend_from_slice(&chunk);
             while let Some(i) = buf.iter().position(|&b| b == b'\n') {
                 let line: Vec<u8> = buf.drain(..=i).collect();
@@ -420,8 +568,14 @@ impl Target {
 /// The request sequence. Both targets must have ≥ 1 node that runs raw_exec.
 async fn sequence(t: &Target) -> Vec<Exchange> {
     let mut out = Vec::new();
-    out.push(t.call("status_leader", "GET", "/v1/status/leader", None).await);
-    out.push(t.call("status_peers", "GET", "/v1/status/peers", None).await);
+    out.push(
+        t.call("status_leader", "GET", "/v1/status/leader", None)
+            .await,
+    );
+    out.push(
+        t.call("status_peers", "GET", "/v1/status/peers", None)
+            .await,
+    );
     let reg = t
         .call(
             "register",
@@ -444,21 +598,43 @@ async fn sequence(t: &Target) -> Vec<Exchange> {
         t.call("job_evaluations", "GET", "/v1/job/conf-a/evaluations", None)
             .await,
     );
-    out.push(t.call("job_summary", "GET", "/v1/job/conf-a/summary", None).await);
     out.push(
-        t.call("evaluation_read", "GET", &format!("/v1/evaluation/{eval_id}"), None)
+        t.call("job_summary", "GET", "/v1/job/conf-a/summary", None)
             .await,
     );
-    out.push(t.call("allocations_list", "GET", "/v1/allocations", None).await);
     out.push(
-        t.call("allocation_read", "GET", &format!("/v1/allocation/{alloc_id}"), None)
+        t.call(
+            "evaluation_read",
+            "GET",
+            &format!("/v1/evaluation/{eval_id}"),
+            None,
+        )
+        .await,
+    );
+    out.push(
+        t.call("allocations_list", "GET", "/v1/allocations", None)
             .await,
     );
-    out.push(t.call("evaluations_list", "GET", "/v1/evaluations", None).await);
+    out.push(
+        t.call(
+            "allocation_read",
+            "GET",
+            &format!("/v1/allocation/{alloc_id}"),
+            None,
+        )
+        .await,
+    );
+    out.push(
+        t.call("evaluations_list", "GET", "/v1/evaluations", None)
+            .await,
+    );
     let nodes = t.call("nodes_list", "GET", "/v1/nodes", None).await;
     let node_id = nodes.body[0]["ID"].as_str().unwrap_or("").to_string();
     out.push(nodes);
-    out.push(t.call("node_read", "GET", &format!("/v1/node/{node_id}"), None).await);
+    out.push(
+        t.call("node_read", "GET", &format!("/v1/node/{node_id}"), None)
+            .await,
+    );
     out.push(
         t.call(
             "scheduler_config",
@@ -512,23 +688,31 @@ async fn sequence(t: &Target) -> Vec<Exchange> {
     );
     // Deregister and purge.
     out.push(
-        t.call("deregister_purge", "DELETE", "/v1/job/conf-a?purge=true", None)
-            .await,
-    );
-    out.push(
-        t.call("deregister_purge_p", "DELETE", "/v1/job/conf-p?purge=true", None)
-            .await,
-    );
-    out.push(t.call("job_read_purged", "GET", "/v1/job/conf-a", None).await);
-    // Bad requests.
-    out.push(
-        t.call_raw(
-            "bad_json",
-            "POST",
-            "/v1/jobs",
-            Some("{not json".into()),
+        t.call(
+            "deregister_purge",
+            "DELETE",
+            "/v1/job/conf-a?purge=true",
+            None,
         )
         .await,
+    );
+    out.push(
+        t.call(
+            "deregister_purge_p",
+            "DELETE",
+            "/v1/job/conf-p?purge=true",
+            None,
+        )
+        .await,
+    );
+    out.push(
+        t.call("job_read_purged", "GET", "/v1/job/conf-a", None)
+            .await,
+    );
+    // Bad requests.
+    out.push(
+        t.call_raw("bad_json", "POST", "/v1/jobs", Some("{not json".into()))
+            .await,
     );
     out.push(
         t.call(
@@ -539,7 +723,10 @@ async fn sequence(t: &Target) -> Vec<Exchange> {
         )
         .await,
     );
-    out.push(t.call("unknown_job", "GET", "/v1/job/no-such-job", None).await);
+    out.push(
+        t.call("unknown_job", "GET", "/v1/job/no-such-job", None)
+            .await,
+    );
     out.push(
         t.call(
             "dispatch_not_parameterized",
@@ -650,9 +837,12 @@ fn emulator_conforms_to_real_nomad() {
         let fx = read_fixtures();
         let mut diffs = Vec::new();
         for e in &real_ex {
-            let f = fx
-                .get(&e.name)
-                .unwrap_or_else(|| panic!("no fixture {} (record with STAMPEDE_RECORD_FIXTURES=1)", e.name));
+            let f = fx.get(&e.name).unwrap_or_else(|| {
+                panic!(
+                    "no fixture {} (record with STAMPEDE_RECORD_FIXTURES=1)",
+                    e.name
+                )
+            });
             for d in diff(e, f) {
                 diffs.push(format!("fixture drift: {d}"));
             }

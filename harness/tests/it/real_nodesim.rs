@@ -106,18 +106,18 @@ fn thousand_simulated_nodes_heartbeat_and_run_allocations() {
     .arg("--out")
     .arg(&dir);
     let o = cmd.output().unwrap();
-    assert!(
-        o.status.success(),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let rec = stampede::record_io::read_record(&dir).unwrap();
     let s = &rec.meta.summary;
     assert_eq!(s.allocs_placed, 100);
     assert_eq!(s.allocs_running, 100);
     let nodes: std::collections::BTreeSet<&str> =
         rec.allocs.iter().map(|a| a.node_id.as_str()).collect();
-    assert!(nodes.len() >= 80, "spread over simulated nodes: {}", nodes.len());
+    assert!(
+        nodes.len() >= 80,
+        "spread over simulated nodes: {}",
+        nodes.len()
+    );
     eprintln!(
         "100 mock-driver allocations on simulated nodes: placement rate {:.0}/s, submit→running p50 {:.0} ms p99 {:.0} ms",
         s.placement_rate_per_s, s.latency_ms.submit_to_running.p50, s.latency_ms.submit_to_running.p99

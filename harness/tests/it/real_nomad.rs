@@ -16,7 +16,11 @@ use crate::real_cluster::{files_under, repo, ClusterOpts, RealCluster};
 fn ok(what: &str, out: &Output) -> String {
     let so = String::from_utf8_lossy(&out.stdout).into_owned();
     let se = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "{what} failed ({}):\n{so}\n{se}", out.status);
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{so}\n{se}",
+        out.status
+    );
     so + &se
 }
 
@@ -113,9 +117,17 @@ fn harness_against_real_nomad() {
     let o = bounded(
         {
             let mut cmd = c.stampede(false);
-            cmd.args(["run", "--jobs", "2", "--driver", "raw_exec", "--quiet", "--no-report"])
-                .arg("--out")
-                .arg(out.join("no-token"));
+            cmd.args([
+                "run",
+                "--jobs",
+                "2",
+                "--driver",
+                "raw_exec",
+                "--quiet",
+                "--no-report",
+            ])
+            .arg("--out")
+            .arg(out.join("no-token"));
             cmd
         },
         Duration::from_secs(60),
@@ -226,11 +238,20 @@ fn harness_against_real_nomad() {
     assert_eq!(servers.len(), 3, "{servers:?}");
     assert_eq!(rec.meta.servers.len(), 3);
     assert_eq!(rec.meta.servers.iter().filter(|s| s.leader).count(), 1);
-    assert!(rec.metrics.iter().any(|m| m.cpu_pct.is_some_and(|v| v > 0.0)));
-    assert!(rec.metrics.iter().all(|m| m.rss_bytes.is_some_and(|v| v > 1e7)));
+    assert!(rec
+        .metrics
+        .iter()
+        .any(|m| m.cpu_pct.is_some_and(|v| v > 0.0)));
+    assert!(rec
+        .metrics
+        .iter()
+        .all(|m| m.rss_bytes.is_some_and(|v| v > 1e7)));
     let leader_rows: Vec<_> = rec.metrics.iter().filter(|m| m.leader).collect();
     assert!(!leader_rows.is_empty());
-    let raft: f64 = leader_rows.iter().filter_map(|m| m.raft_bytes_written).sum();
+    let raft: f64 = leader_rows
+        .iter()
+        .filter_map(|m| m.raft_bytes_written)
+        .sum();
     let fsyncs: f64 = leader_rows.iter().filter_map(|m| m.fsyncs).sum();
     assert!(raft > 1000.0, "Raft bytes written by the leader: {raft}");
     assert!(fsyncs >= 1.0, "leader fsyncs: {fsyncs}");
@@ -295,8 +316,7 @@ fn harness_against_real_nomad() {
                 .unwrap_or_else(|e| panic!("{}: {e:#}", p.display()));
         let body = serde_json::json!({"JobHCL": text, "Canonicalize": true}).to_string();
         let remote: serde_json::Value =
-            serde_json::from_str(&c.curl(c.addr(), "POST", "/v1/jobs/parse", Some(&body)))
-                .unwrap();
+            serde_json::from_str(&c.curl(c.addr(), "POST", "/v1/jobs/parse", Some(&body))).unwrap();
         compare_jobs(&p.display().to_string(), &local, &remote);
     }
 
@@ -436,7 +456,13 @@ fn harness_against_real_nomad() {
 /// What a scheduler sees of a job: stampede's converter vs Nomad's parser.
 fn compare_jobs(file: &str, local: &serde_json::Value, remote: &serde_json::Value) {
     let same = |what: &str, a: &serde_json::Value, b: &serde_json::Value| {
-        let norm = |v: &serde_json::Value| if v.is_null() { serde_json::Value::Null } else { v.clone() };
+        let norm = |v: &serde_json::Value| {
+            if v.is_null() {
+                serde_json::Value::Null
+            } else {
+                v.clone()
+            }
+        };
         assert_eq!(
             norm(a),
             norm(b),

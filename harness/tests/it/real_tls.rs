@@ -12,7 +12,9 @@ use crate::real_cluster::{nomad_bin, ClusterOpts, RealCluster};
 fn other_ca(dir: &std::path::Path) -> std::path::PathBuf {
     let ca = dir.join("other-ca.pem");
     let st = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
         .args(["-subj", "/CN=not the cluster's CA"])
         .arg("-keyout")
         .arg(dir.join("other-ca-key.pem"))
@@ -20,7 +22,11 @@ fn other_ca(dir: &std::path::Path) -> std::path::PathBuf {
         .arg(&ca)
         .output()
         .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
     ca
 }
 
@@ -41,10 +47,12 @@ fn apply(c: &mut Command, v: Variant, wrong_ca: &std::path::Path) {
             c.env("NOMAD_CACERT", wrong_ca);
         }
         Variant::NoClientCert => {
-            c.env_remove("NOMAD_CLIENT_CERT").env_remove("NOMAD_CLIENT_KEY");
+            c.env_remove("NOMAD_CLIENT_CERT")
+                .env_remove("NOMAD_CLIENT_KEY");
         }
         Variant::SkipVerifyWrongCa => {
-            c.env("NOMAD_CACERT", wrong_ca).env("NOMAD_SKIP_VERIFY", "true");
+            c.env("NOMAD_CACERT", wrong_ca)
+                .env("NOMAD_SKIP_VERIFY", "true");
         }
         Variant::SkipVerifyNoClientCert => {
             c.env_remove("NOMAD_CLIENT_CERT")
@@ -115,7 +123,8 @@ fn tls_with_verify_https_client() {
                 n.env(k, val);
             }
         }
-        n.env("NOMAD_TOKEN", &c.token).env_remove("NOMAD_SKIP_VERIFY");
+        n.env("NOMAD_TOKEN", &c.token)
+            .env_remove("NOMAD_SKIP_VERIFY");
         apply(&mut n, v, &wrong_ca);
         let cli = run_bounded(n, Duration::from_secs(60));
 
@@ -183,7 +192,9 @@ fn tls_with_verify_https_client() {
                     "{v:?}: the error says the certificate is not trusted: {err}"
                 ),
                 _ => assert!(
-                    lower.contains("certificate") || lower.contains("handshake") || lower.contains("tls"),
+                    lower.contains("certificate")
+                        || lower.contains("handshake")
+                        || lower.contains("tls"),
                     "{v:?}: the error says the TLS handshake was refused: {err}"
                 ),
             }
