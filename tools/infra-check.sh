@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Checks the infrastructure code; fails on any failure. Installs what it needs (apt-get / pip).
+# Runs Terraform, or OpenTofu (MPL-2.0, built from the Go module proxy by tools/opentofu/build.sh) when
+# `terraform` is not installed or STAMPEDE_FORCE_TOFU=1: the same checks either way, none skipped.
 #   1. terraform fmt -check over terraform/
 #   2. the provider-free sizing module: terraform init + validate + test, offline
 #   3. checkov over terraform/ (skips are justified in comments next to the resources)
@@ -28,26 +30,28 @@ apt_install() {
 }
 
 # ---- tools ----
-if ! command -v terraform >/dev/null; then
-  echo "error: terraform is not installed (it is not in Debian's archive or PyPI as a working binary); install Terraform >= 1.7 on this machine" >&2
-  exit 1
+if [ "${STAMPEDE_FORCE_TOFU:-0}" = 1 ] || ! command -v terraform >/dev/null; then
+  TF="$("$ROOT/tools/opentofu/build.sh")" || { echo "error: terraform is not installed and building OpenTofu failed" >&2; exit 1; }
+else
+  TF="$(command -v terraform)"
 fi
 command -v packer >/dev/null || apt_install packer
 command -v checkov >/dev/null || python3 -m pip install -q checkov
 command -v moto_server >/dev/null || python3 -m pip install -q 'moto[server]'
 command -v curl >/dev/null || apt_install curl
 export TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null
+echo "infrastructure checks with: $("$TF" version | head -1) ($TF)"
 
 # ---- terraform ----
-step "terraform fmt -check"
-terraform -chdir="$ROOT/terraform" fmt -check -recursive -diff
+step "$(basename "$TF") fmt -check"
+"$TF" -chdir="$ROOT/terraform" fmt -check -recursive -diff
 pass "terraform fmt"
 
 step "sizing module: init + validate + test (offline, no provider)"
 cp -r "$ROOT/terraform/modules/sizing" "$WORK/sizing"
-terraform -chdir="$WORK/sizing" init -input=false -backend=false >/dev/null
-terraform -chdir="$WORK/sizing" validate
-terraform -chdir="$WORK/sizing" test
+"$TF" -chdir="$WORK/sizing" init -input=false -backend=false >/dev/null
+"$TF" -chdir="$WORK/sizing" validate
+"$TF" -chdir="$WORK/sizing" test
 pass "sizing module"
 
 step "checkov"

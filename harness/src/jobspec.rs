@@ -53,6 +53,32 @@ pub fn job_from_template(id: &str, t: &JobTemplate, datacenters: &[String]) -> V
     job
 }
 
+/// Returns a generated job (from [`job_from_template`]) with every task moved to `driver`, keeping its
+/// sleep: `raw_exec`/`exec` run the host's `/bin/sleep`, `mock_driver` (Nomad's mock driver) "runs" for
+/// the same time without a process; `docker` (or anything else) leaves the job unchanged.
+pub fn with_driver(mut job: Value, driver: &str) -> Value {
+    if driver == "docker" {
+        return job;
+    }
+    if let Some(groups) = job["TaskGroups"].as_array_mut() {
+        for t in groups
+            .iter_mut()
+            .filter_map(|g| g["Tasks"].as_array_mut())
+            .flatten()
+        {
+            let args = t["Config"]["args"].clone();
+            let secs = args[0].as_str().unwrap_or("1").to_string();
+            t["Driver"] = json!(driver);
+            t["Config"] = if driver == "mock_driver" {
+                json!({"run_for": format!("{secs}s")})
+            } else {
+                json!({"command": "/bin/sleep", "args": args})
+            };
+        }
+    }
+    job
+}
+
 /// Sum of group counts of a job JSON (allocations it asks for).
 pub fn desired_allocs(job: &Value) -> u32 {
     job["TaskGroups"].as_array().map_or(0, |gs| {
@@ -524,6 +550,46 @@ mod tests {
         let p = format!("{}/../jobs/{name}", env!("CARGO_MANIFEST_DIR"));
         let t = std::fs::read_to_string(&p).unwrap();
         (p, t)
+    }
+
+    #[test]
+    fn generated_jobs_change_driver_and_keep_the_sleep() {
+        let t = stampede_sim::scenario::JobTemplate {
+            jobs: 1,
+            job_type: stampede_sim::scenario::JobType::Batch,
+            groups: 2,
+            count: 3,
+            cpu_mhz: 100,
+            memory_mb: 64,
+            priority: 50,
+            priorities: Vec::new(),
+            spread_block: false,
+            all_at_once: false,
+            image: "alpine:3.12".into(),
+            image_bytes: 0,
+            duration: RunDuration::Fixed(7_000_000_000),
+            fail_rate: 0.0,
+            id_prefix: "p-".into(),
+        };
+        let job = job_from_template("x", &t, &["dc1".to_string()]);
+        assert_eq!(job["TaskGroups"][0]["Tasks"][0]["Driver"], "docker");
+        assert_eq!(with_driver(job.clone(), "docker"), job);
+        let raw = with_driver(job.clone(), "raw_exec");
+        for g in 0..2 {
+            let task = &raw["TaskGroups"][g]["Tasks"][0];
+            assert_eq!(task["Driver"], "raw_exec");
+            assert_eq!(
+                task["Config"],
+                json!({"command": "/bin/sleep", "args": ["7"]})
+            );
+            assert_eq!(task["Resources"]["CPU"], 100);
+        }
+        let mock = with_driver(job, "mock_driver");
+        assert_eq!(mock["TaskGroups"][1]["Tasks"][0]["Driver"], "mock_driver");
+        assert_eq!(
+            mock["TaskGroups"][1]["Tasks"][0]["Config"],
+            json!({"run_for": "7s"})
+        );
     }
 
     #[test]

@@ -94,6 +94,11 @@ pub struct RunArgs {
     /// Add a job-level spread block.
     #[arg(long)]
     pub spread_block: bool,
+    /// Task driver of generated jobs (`--scenario` and ad-hoc): `docker` runs `/bin/sleep` in the image,
+    /// `raw_exec`/`exec` run the host's `/bin/sleep` (clusters without Docker), `mock_driver` uses Nomad's
+    /// mock driver (`run_for`; simulated nodes such as tools/nomad's nodesim, Nomad dev builds).
+    #[arg(long, default_value = "docker", value_parser = ["docker", "raw_exec", "exec", "mock_driver"], conflicts_with = "jobspec")]
+    pub driver: String,
     /// Dispatch a parameterized job instead of registering copies.
     #[arg(long)]
     pub dispatch: bool,
@@ -219,6 +224,7 @@ impl RunArgs {
             spec,
             jobs: a.jobs,
             dispatch: a.dispatch,
+            driver: a.driver.clone(),
             datacenters: a.datacenters.clone(),
             prefix: prefix.clone(),
             algorithm: a.algorithm.clone(),

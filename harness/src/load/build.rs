@@ -59,6 +59,8 @@ pub struct WorkloadRequest {
     pub jobs: u32,
     /// Dispatch a parameterized job instead of registering copies.
     pub dispatch: bool,
+    /// Task driver of generated jobs (see [`jobspec::with_driver`]).
+    pub driver: String,
     /// Datacenters of generated jobs.
     pub datacenters: Vec<String>,
     /// Job-ID prefix of ad-hoc jobs.
@@ -112,7 +114,10 @@ pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result
                 },
             };
             (
-                jobspec::job_from_template("x", template, &a.datacenters),
+                jobspec::with_driver(
+                    jobspec::job_from_template("x", template, &a.datacenters),
+                    &a.driver,
+                ),
                 template.jobs,
                 sc.name.clone(),
                 Some(p.display().to_string()),
@@ -188,7 +193,10 @@ pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result
                 id_prefix: a.prefix.clone(),
             };
             (
-                jobspec::job_from_template("x", &t, &a.datacenters),
+                jobspec::with_driver(
+                    jobspec::job_from_template("x", &t, &a.datacenters),
+                    &a.driver,
+                ),
                 a.jobs,
                 "adhoc".to_string(),
                 None,

@@ -315,7 +315,7 @@ async fn run_inner(
     stop_scrape.cancel();
     stop_snap.cancel();
     stop_progress.cancel();
-    let (metric_rows, appender) = scrape_task.await.context("metrics task")??;
+    let (metric_rows, appender, server_events) = scrape_task.await.context("metrics task")??;
     let _ = snap_task.await;
     if let Some(t) = progress_task {
         let _ = t.await;
@@ -406,7 +406,7 @@ async fn run_inner(
             allocs_desired: progress.desired,
             evals_blocked,
             evals_failed,
-            events: &[],
+            events: &server_events,
             slo: &plan.slo,
         },
     );
@@ -443,7 +443,7 @@ async fn run_inner(
         servers,
         fleet: Vec::new(),
         summary,
-        events: Vec::new(),
+        events: server_events,
         notes,
     };
     record_io::write_run_json(&dir, &meta)?;

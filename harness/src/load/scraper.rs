@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use stampede_sim::record::{MetricRow, ServerInfo};
+use stampede_sim::record::{MetricRow, RunEvent, ServerInfo};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -124,23 +124,38 @@ async fn scrape(t: &mut Target) -> Option<ServerSnapshot> {
         .map(|m| ServerSnapshot::from_json(&m))
 }
 
-/// Scrapes every second until `stop`, appending rows. Returns the rows written (also kept for the summary).
+/// The current Raft leader's RPC address, asked of each target in turn until one answers with a leader
+/// (a killed leader doesn't answer; during an election the answer is empty).
+async fn current_leader(targets: &[Target]) -> Option<String> {
+    for t in targets {
+        if let Ok(l) = t.client.leader().await {
+            if !l.is_empty() {
+                return Some(l);
+            }
+        }
+    }
+    None
+}
+
+/// What the scraper produced: the metric rows (also appended to `metrics.csv`), the appender, and the
+/// leader changes it saw (`leader_change` events for `run.json`).
+pub type ScrapeOutput = (Vec<MetricRow>, CsvAppender, Vec<RunEvent>);
+
+/// Scrapes every second until `stop`, appending rows. Each second it also asks who the leader is, so rows
+/// carry the leader of that second and every change becomes a `leader_change` event.
 pub async fn run_scraper(
     mut targets: Vec<Target>,
     t0: Instant,
     timeline: Arc<Mutex<Timeline>>,
     mut out: CsvAppender,
     stop: CancellationToken,
-) -> anyhow::Result<(Vec<MetricRow>, CsvAppender)> {
+) -> anyhow::Result<ScrapeOutput> {
     let mut rows_all = Vec::new();
+    let mut events = Vec::new();
     let mut tick = tokio::time::interval_at(t0 + Duration::from_secs(1), Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_placed = 0u64;
-    let leader_rpc = if let Some(t) = targets.first() {
-        t.client.leader().await.unwrap_or_default()
-    } else {
-        String::new()
-    };
+    let mut leader_rpc = current_leader(&targets).await.unwrap_or_default();
     // Baseline scrape (counters need two points), then one per second, and a final one at stop so even a
     // sub-second run has a row.
     for t in targets.iter_mut() {
@@ -166,6 +181,27 @@ pub async fn run_scraper(
             break;
         }
         last_t_s = Some(t_s);
+        if let Some(l) = current_leader(&targets).await {
+            if !leader_rpc.is_empty() && l != leader_rpc {
+                let name = |rpc: &str| {
+                    targets
+                        .iter()
+                        .find(|t| t.rpc == rpc)
+                        .map_or_else(|| rpc.to_string(), |t| t.name.clone())
+                };
+                events.push(RunEvent {
+                    t_ns: now.saturating_duration_since(t0).as_nanos() as u64,
+                    kind: "leader_change".into(),
+                    node_id: Some(name(&l)),
+                    detail: format!(
+                        "Raft leader changed from {} to {}",
+                        name(&leader_rpc),
+                        name(&l)
+                    ),
+                });
+            }
+            leader_rpc = l;
+        }
         let p = timeline
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -195,5 +231,5 @@ pub async fn run_scraper(
         out.append_metrics(&rows)?;
         rows_all.extend(rows);
     }
-    Ok((rows_all, out))
+    Ok((rows_all, out, events))
 }
