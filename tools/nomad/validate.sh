@@ -4,7 +4,7 @@
 # describes this machine, side by side. A benchmark, not a test (several minutes). The model is not tuned
 # here: the point is to see the gap.
 #
-#   tools/nomad/validate.sh [OUT_DIR]     # writes OUT_DIR/{*.toml,real-*,sim-*}, prints the table and
+#   [STAMPEDE=bin] tools/nomad/validate.sh [OUT_DIR]   # writes OUT_DIR/{*.toml,real-*,sim-*}, prints the table and
 #                                         # writes sim/validation/README.md
 #
 # Cases:
@@ -25,9 +25,13 @@ CL="$OUT/cluster"
 cleanup() { "$ROOT/tools/nomad/cluster.sh" stop "$CL" --keep >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-(cd "$ROOT" && cargo build -q -p stampede)
-ST="$CARGO_TARGET_DIR/debug/stampede"
+# STAMPEDE=path/to/stampede uses that binary; otherwise a debug build of this checkout.
+ST="${STAMPEDE:-}"
+if [ -z "$ST" ]; then
+  export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+  (cd "$ROOT" && cargo build -q -p stampede)
+  ST="$CARGO_TARGET_DIR/debug/stampede"
+fi
 
 # ---- this machine ----
 read -r FSYNC_US RTT_US < <(python3 - "$OUT" <<'PY'
@@ -140,6 +144,7 @@ scenario "$OUT/burst-200.toml" burst-200 100 4000 8192 200 batch 1 5s 'mode = "a
 run_case burst-200 mock_driver "$OUT/burst-200.toml"
 
 # ---- the table ----
+mkdir -p "$ROOT/sim/validation"
 python3 - "$OUT/results.tsv" "$ROOT/sim/validation/README.md" "$FSYNC_US" "$RTT_US" "$("$ROOT/tools/nomad/build.sh" 2>/dev/null | xargs -I{} {} version | sed -n 1p)" <<'PY'
 import json, sys, datetime
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]

@@ -178,6 +178,9 @@ func nodeConfig(o *options, i int, logger hclog.InterceptLogger, plugins loader.
 	cfg.NomadServiceDiscovery = true
 	cfg.Artifact = &config.ArtifactConfig{HTTPReadTimeout: 5 * time.Second, HTTPMaxBytes: 1 << 20,
 		GCSTimeout: 5 * time.Second, GitTimeout: 5 * time.Second, HgTimeout: 5 * time.Second, S3Timeout: 5 * time.Second}
+	// The task API (a unix socket per task, served by the agent's HTTP server) has no server here: the
+	// agent always sets this, and a task start dereferences it.
+	cfg.APIListenerRegistrar = config.NoopAPIListenerRegistrar{}
 	cfg.PluginLoader = plugins
 	cfg.PluginSingletonLoader = plugins
 	cfg.TLSConfig = &structsc.TLSConfig{}
