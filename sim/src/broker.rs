@@ -209,10 +209,10 @@ mod tests {
     use super::*;
 
     fn e(i: u32) -> EvalIx {
-        EvalIx(i)
+        EvalIx::new(i)
     }
     fn j(i: u32) -> JobIx {
-        JobIx(i)
+        JobIx::new(i)
     }
 
     #[test]

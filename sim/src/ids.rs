@@ -6,6 +6,7 @@
 //! creation order, which is also the order IDs are derived in ([`crate::rng::uuid`]).
 
 use std::marker::PhantomData;
+use std::num::NonZeroU32;
 use std::ops::{Index, IndexMut};
 
 /// An index newtype.
@@ -19,18 +20,37 @@ pub trait Idx: Copy + Eq + Ord + std::fmt::Debug {
 macro_rules! ids {
     ($($(#[$doc:meta])* $name:ident;)*) => {$(
         $(#[$doc])*
+        ///
+        /// Stored as `index + 1` in a `NonZeroU32`, so `Option<Self>` is as small as the index itself.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(pub u32);
+        pub struct $name(NonZeroU32);
+
+        impl $name {
+            /// The index `i`.
+            #[inline]
+            pub const fn new(i: u32) -> Self {
+                match NonZeroU32::new(i.wrapping_add(1)) {
+                    Some(v) => $name(v),
+                    None => panic!("index overflow"),
+                }
+            }
+
+            /// The index as a number.
+            #[inline]
+            pub const fn raw(self) -> u32 {
+                self.0.get() - 1
+            }
+        }
 
         impl Idx for $name {
             #[inline]
             fn from_usize(i: usize) -> Self {
-                debug_assert!(i <= u32::MAX as usize);
-                $name(i as u32)
+                debug_assert!(i < u32::MAX as usize);
+                $name::new(i as u32)
             }
             #[inline]
             fn index(self) -> usize {
-                self.0 as usize
+                self.raw() as usize
             }
         }
     )*};
@@ -165,13 +185,16 @@ mod tests {
     #[test]
     fn push_returns_typed_indexes_in_order() {
         let mut a: Arena<JobIx, &str> = Arena::new();
-        assert_eq!(a.next_ix(), JobIx(0));
+        assert_eq!(a.next_ix(), JobIx::new(0));
         let x = a.push("x");
         let y = a.push("y");
-        assert_eq!((x, y), (JobIx(0), JobIx(1)));
+        assert_eq!((x, y), (JobIx::new(0), JobIx::new(1)));
         a[y] = "z";
         assert_eq!(a[y], "z");
-        assert_eq!(a.keys().collect::<Vec<_>>(), vec![JobIx(0), JobIx(1)]);
+        assert_eq!(
+            a.keys().collect::<Vec<_>>(),
+            vec![JobIx::new(0), JobIx::new(1)]
+        );
         assert_eq!(
             a.iter_enumerated().map(|(i, _)| i.index()).sum::<usize>(),
             1

@@ -360,11 +360,15 @@ mod tests {
         assert_eq!(plan.accepted, vec![true, false, false]);
         assert_eq!(plan.rejected_nodes, 1);
         assert_eq!(
-            c.st.nodes[NodeIx(0)].cpu_used,
+            c.st.nodes[NodeIx::new(0)].cpu_used,
             600,
             "accepted placement reserved"
         );
-        assert_eq!(c.st.nodes[NodeIx(1)].cpu_used, 0, "rejected node released");
+        assert_eq!(
+            c.st.nodes[NodeIx::new(1)].cpu_used,
+            0,
+            "rejected node released"
+        );
         assert_eq!(c.cx.counters.plan_node_rejections, 1);
     }
 
@@ -375,7 +379,7 @@ mod tests {
         let pid = testkit::plan(&mut c.st, e, 0, &[0, 1, 1]);
         let plan = verify(&mut c, pid);
         assert_eq!(plan.accepted, vec![false, false, false]);
-        assert_eq!(c.st.nodes[NodeIx(0)].cpu_used, 0, "nothing reserved");
+        assert_eq!(c.st.nodes[NodeIx::new(0)].cpu_used, 0, "nothing reserved");
     }
 
     #[test]
@@ -391,7 +395,7 @@ mod tests {
             "every node of a stale plan counts as rejected"
         );
         assert_eq!(
-            c.st.nodes[NodeIx(0)].cpu_used + c.st.nodes[NodeIx(1)].cpu_used,
+            c.st.nodes[NodeIx::new(0)].cpu_used + c.st.nodes[NodeIx::new(1)].cpu_used,
             0
         );
     }

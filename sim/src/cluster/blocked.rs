@@ -156,7 +156,7 @@ mod tests {
         let (j, e) = testkit::add_job(&mut c.st, testkit::spec("j", 1, 600, false));
         c.st.evals[e].status = EvalStatus::Blocked;
         c.bl.set.block(j, e, 50, (600, 100));
-        c.st.nodes[NodeIx(0)].cpu_used = 500; // 500 MHz free: the 600 MHz allocation does not fit
+        c.st.nodes[NodeIx::new(0)].cpu_used = 500; // 500 MHz free: the 600 MHz allocation does not fit
         let Cluster {
             st, cx, sched, bl, ..
         } = &mut c;
@@ -164,7 +164,7 @@ mod tests {
         assert_eq!(bl.set.len(), 1, "still blocked");
         assert_eq!(st.evals[e].status, EvalStatus::Blocked);
         assert_eq!(cx.counters.evals_processed, 1, "its failed pass is charged");
-        st.nodes[NodeIx(0)].cpu_used = 0; // capacity freed
+        st.nodes[NodeIx::new(0)].cpu_used = 0; // capacity freed
         bl.unblock(st, cx, sched);
         assert!(bl.set.is_empty(), "released");
         assert_eq!(st.evals[e].status, EvalStatus::Pending);

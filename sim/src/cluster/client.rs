@@ -328,17 +328,17 @@ mod tests {
     fn updates_are_batched_on_the_nodes_200ms_tick() {
         let mut c = testkit::cluster(1);
         let period = c.cx.p.client_update_batch_us * US;
-        let phase = c.st.nodes[NodeIx(0)].tick_phase;
+        let phase = c.st.nodes[NodeIx::new(0)].tick_phase;
         c.cx.now = 5 * SEC + 7;
         let before = c.cx.q.len();
-        let n0 = NodeIx(0);
-        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx(3));
-        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx(4));
-        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx(3));
+        let n0 = NodeIx::new(0);
+        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx::new(3));
+        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx::new(4));
+        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx::new(3));
         assert_eq!(c.cx.q.len(), before + 1, "one flush for the batch");
         assert_eq!(
-            c.st.nodes[NodeIx(0)].pending_updates,
-            vec![AllocIx(3), AllocIx(4), AllocIx(3)]
+            c.st.nodes[NodeIx::new(0)].pending_updates,
+            vec![AllocIx::new(3), AllocIx::new(4), AllocIx::new(3)]
         );
         // The flush is the node's next tick: phase-aligned, within one period.
         let (mut t, mut ev) = c.cx.q.pop().unwrap();
@@ -352,32 +352,33 @@ mod tests {
     #[test]
     fn flush_sends_each_alloc_once_and_batches_on_the_leader() {
         let mut c = testkit::cluster(1);
-        c.st.nodes[NodeIx(0)].pending_updates = vec![AllocIx(1), AllocIx(0), AllocIx(1)];
-        c.st.nodes[NodeIx(0)].flush_scheduled = true;
+        c.st.nodes[NodeIx::new(0)].pending_updates =
+            vec![AllocIx::new(1), AllocIx::new(0), AllocIx::new(1)];
+        c.st.nodes[NodeIx::new(0)].flush_scheduled = true;
         for _ in 0..2 {
             c.st.allocs.push(testkit_alloc());
         }
         let Cluster { st, cx, cl, .. } = &mut c;
-        cl.client_flush(st, cx, NodeIx(0));
+        cl.client_flush(st, cx, NodeIx::new(0));
         assert_eq!(
             cl.server_batch.iter().map(|u| u.0).collect::<Vec<_>>(),
-            vec![AllocIx(0), AllocIx(1)],
+            vec![AllocIx::new(0), AllocIx::new(1)],
             "deduplicated, in alloc order"
         );
         assert!(
             cl.server_flush_scheduled,
             "the leader's 50 ms batch is armed"
         );
-        assert!(!st.nodes[NodeIx(0)].flush_scheduled);
+        assert!(!st.nodes[NodeIx::new(0)].flush_scheduled);
     }
 
     fn testkit_alloc() -> Alloc {
         Alloc {
-            job: JobIx(0),
+            job: JobIx::new(0),
             group: 0,
             slot: 0,
-            node: NodeIx(0),
-            eval: EvalIx(0),
+            node: NodeIx::new(0),
+            eval: EvalIx::new(0),
             cpu: 1,
             mem: 1,
             create_time: 0,

@@ -99,7 +99,7 @@ impl Fleet {
         let dc = st.dcs.binary_search(&pc.datacenter).unwrap_or(0) as u32;
         let phase = client_rng.random_range(0..cx.p.client_update_batch_us.max(1) * US);
         st.nodes.push(Node {
-            id: rng::uuid(st.seed, IdKind::Node, idx.0 as u64),
+            id: rng::uuid(st.seed, IdKind::Node, idx.raw() as u64),
             name: format!("{}-{}", pc.name, st.pools[pool as usize].nodes.len()),
             pool,
             dc,

@@ -129,7 +129,8 @@ impl Requests {
                 pjob.dispatch_count += 1;
                 let n = pjob.dispatch_count;
                 let mut spec = (*pjob.spec).clone();
-                let suffix = &rng::uuid(st.seed, IdKind::Dispatch, (pj.0 as u64) << 32 | n)[..8];
+                let suffix =
+                    &rng::uuid(st.seed, IdKind::Dispatch, (pj.raw() as u64) << 32 | n)[..8];
                 spec.id = format!(
                     "{}/dispatch-{}-{}",
                     parent,

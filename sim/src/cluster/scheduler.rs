@@ -663,8 +663,8 @@ mod tests {
         let mut c = testkit::cluster(2);
         let (j, e) = testkit::add_job(&mut c.st, testkit::spec("j", 2, 600, false));
         let Cluster { st, cx, sched, .. } = &mut c;
-        let (plan, cost) = sched.compute_plan(st, cx, e, WorkerIx(0), 0);
-        let mut nodes: Vec<u32> = plan.placements.iter().map(|p| p.node.0).collect();
+        let (plan, cost) = sched.compute_plan(st, cx, e, WorkerIx::new(0), 0);
+        let mut nodes: Vec<u32> = plan.placements.iter().map(|p| p.node.raw()).collect();
         nodes.sort_unstable();
         assert_eq!(
             nodes,
@@ -685,7 +685,7 @@ mod tests {
         let mut c = testkit::cluster(1);
         let (_, e) = testkit::add_job(&mut c.st, testkit::spec("j", 3, 600, false));
         let Cluster { st, cx, sched, .. } = &mut c;
-        let (plan, _) = sched.compute_plan(st, cx, e, WorkerIx(0), 0);
+        let (plan, _) = sched.compute_plan(st, cx, e, WorkerIx::new(0), 0);
         assert_eq!(plan.placements.len(), 1);
         assert_eq!(plan.failed_tgs, vec![0]);
     }

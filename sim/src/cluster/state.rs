@@ -273,7 +273,7 @@ impl State {
     }
 
     pub(super) fn eval_id(&self, e: EvalIx) -> String {
-        rng::uuid(self.seed, IdKind::Eval, e.0 as u64)
+        rng::uuid(self.seed, IdKind::Eval, e.raw() as u64)
     }
 
     pub(super) fn release_alloc(&mut self, a: AllocIx, now: SimTime) {

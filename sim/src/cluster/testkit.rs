@@ -87,7 +87,7 @@ pub(super) fn plan(st: &mut State, e: EvalIx, token: u64, nodes: &[u32]) -> Plan
     let plan = Plan {
         eval: e,
         job: ev.job,
-        worker: WorkerIx(0),
+        worker: WorkerIx::new(0),
         token,
         priority: ev.priority,
         all_at_once: job.spec.all_at_once,
@@ -97,7 +97,7 @@ pub(super) fn plan(st: &mut State, e: EvalIx, token: u64, nodes: &[u32]) -> Plan
             .map(|(i, &n)| Placement {
                 group: 0,
                 slot: i as u32,
-                node: NodeIx(n),
+                node: NodeIx::new(n),
                 alloc_time_ns: 0,
                 nodes_evaluated: 1,
                 prev: None,

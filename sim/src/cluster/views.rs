@@ -61,7 +61,7 @@ impl Cluster {
             rescheduled: a.rescheduled,
             replaces: a
                 .prev
-                .map(|p| rng::uuid(st.seed, IdKind::Alloc, p.0 as u64))
+                .map(|p| rng::uuid(st.seed, IdKind::Alloc, p.raw() as u64))
                 .unwrap_or_default(),
         }
     }
@@ -377,7 +377,7 @@ pub(super) fn alloc_view(st: &State, a: AllocIx) -> AllocView {
     let known = al.server_status != ClientStatus::Pending;
     let some = |t: SimTime| if t == TIME_NONE { None } else { Some(t) };
     AllocView {
-        id: rng::uuid(st.seed, IdKind::Alloc, a.0 as u64),
+        id: rng::uuid(st.seed, IdKind::Alloc, a.raw() as u64),
         eval_id: st.eval_id(al.eval),
         name: format!("{}.{}[{}]", job.spec.id, g.name, al.slot),
         node_id: nd.id.clone(),
@@ -407,11 +407,11 @@ pub(super) fn alloc_view(st: &State, a: AllocIx) -> AllocView {
         restarts: al.restarts,
         previous_allocation: al
             .prev
-            .map(|p| rng::uuid(st.seed, IdKind::Alloc, p.0 as u64))
+            .map(|p| rng::uuid(st.seed, IdKind::Alloc, p.raw() as u64))
             .unwrap_or_default(),
         next_allocation: al
             .next
-            .map(|n| rng::uuid(st.seed, IdKind::Alloc, n.0 as u64))
+            .map(|n| rng::uuid(st.seed, IdKind::Alloc, n.raw() as u64))
             .unwrap_or_default(),
         create_index: al.create_index,
         modify_index: al.modify_index,
@@ -433,9 +433,9 @@ pub(super) fn node_view(st: &State, n: NodeIx) -> NodeView {
         region: pc.region.clone(),
         address: format!(
             "10.{}.{}.{}",
-            1 + n.0 / 65_536 % 200,
-            n.0 / 256 % 256,
-            n.0 % 256
+            1 + n.raw() / 65_536 % 200,
+            n.raw() / 256 % 256,
+            n.raw() % 256
         ),
         status: nd.status,
         eligible: nd.eligible,
