@@ -20,7 +20,9 @@ fi
 command -v moto_server >/dev/null 2>&1 || pip install -q 'moto[server]'
 command -v checkov >/dev/null 2>&1 || pip install -q checkov
 command -v go >/dev/null 2>&1 || { echo "go (>= 1.21) is required to build the Nomad test fixture (it is preinstalled on this machine kind)" >&2; exit 1; }
-echo "nomad test fixture: $(tools/nomad/build.sh)"
+nomad_bin="$(tools/nomad/build.sh)"
+echo "nomad test fixture: $nomad_bin"
 if [ "${STAMPEDE_FORCE_TOFU:-0}" = 1 ] || ! command -v terraform >/dev/null 2>&1; then
-    echo "terraform is not installed (or STAMPEDE_FORCE_TOFU=1): the infrastructure checks use OpenTofu: $(tools/opentofu/build.sh)"
+    tofu_bin="$(tools/opentofu/build.sh)"
+    echo "terraform is not installed (or STAMPEDE_FORCE_TOFU=1): the infrastructure checks use OpenTofu: $tofu_bin"
 fi
