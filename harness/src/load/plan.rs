@@ -96,4 +96,9 @@ pub struct RunPlan {
     pub slo: BTreeMap<String, f64>,
     /// Page size of the reconciling poll.
     pub per_page: u32,
+    /// Say on stderr what the run is waiting for (drain, reconcile, outcome). Off for `--quiet`/`--json`.
+    pub announce: bool,
+    /// Cancelled to interrupt the run (the CLI cancels it on SIGINT, SIGTERM and SIGHUP): submission stops,
+    /// the scheduler configuration is restored and the record is written with outcome `interrupted`.
+    pub stop: tokio_util::sync::CancellationToken,
 }

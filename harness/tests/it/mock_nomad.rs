@@ -36,6 +36,9 @@ pub struct MockConfig {
     pub version: String,
     /// Event ring size (Nomad: 100).
     pub ring: usize,
+    /// Answer every request to `/v1/job*`, `/v1/allocations`, `/v1/evaluations` and `/v1/nodes` only after
+    /// this long (a slow or overloaded server).
+    pub slow: Option<Duration>,
 }
 
 impl Default for MockConfig {
@@ -51,6 +54,7 @@ impl Default for MockConfig {
             run_time: Duration::from_millis(50),
             version: "1.9.0".into(),
             ring: 100,
+            slow: None,
         }
     }
 }
@@ -595,6 +599,13 @@ async fn handle(
 ) -> Option<Vec<u8>> {
     let m = req.method.as_str();
     let p = req.path.as_str();
+    if let Some(d) = cfg.slow {
+        if p.starts_with("/v1/job")
+            || matches!(p, "/v1/allocations" | "/v1/evaluations" | "/v1/nodes")
+        {
+            tokio::time::sleep(d).await;
+        }
+    }
     // Blocking queries on list endpoints.
     if m == "GET" && matches!(p, "/v1/allocations" | "/v1/nodes" | "/v1/evaluations") {
         if let Some(idx) = req.q("index").and_then(|v| v.parse::<u64>().ok()) {
