@@ -170,6 +170,11 @@ pub struct RunArgs {
     /// Don't scrape /v1/metrics.
     #[arg(long)]
     pub no_metrics: bool,
+    /// Scrape /v1/metrics of the --addr server only. By default stampede reads /v1/status/peers and scrapes
+    /// every server on the HTTP port of --addr, sending each the X-Nomad-Token (by design: per-server CPU and
+    /// Raft figures); use this when the token must reach no other address.
+    #[arg(long)]
+    pub no_peer_scrape: bool,
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
@@ -273,6 +278,7 @@ impl RunArgs {
             drain_timeout: a.drain_timeout,
             max_attempts: a.max_attempts,
             scrape_metrics: !a.no_metrics,
+            peer_scrape: !a.no_peer_scrape,
             progress: !a.quiet && !a.json && std::io::stderr().is_terminal(),
             scenario: built.scenario,
             slo: built.slo,

@@ -88,6 +88,8 @@ pub struct RunPlan {
     pub max_attempts: u32,
     /// Scrape `/v1/metrics` every second.
     pub scrape_metrics: bool,
+    /// Scrape every server in `/v1/status/peers` (each gets the ACL token), not only the given address.
+    pub peer_scrape: bool,
     /// Show a progress bar (only on a TTY).
     pub progress: bool,
     /// Scenario metadata for `run.json`.

@@ -321,9 +321,13 @@ async fn run_inner(
     // Metrics scraper.
     let stop_scrape = root.child_token();
     let targets = if plan.scrape_metrics {
-        within(deadline, &plan.stop, scraper::discover(client))
-            .await
-            .unwrap_or_default()
+        within(
+            deadline,
+            &plan.stop,
+            scraper::discover_with(client, plan.peer_scrape),
+        )
+        .await
+        .unwrap_or_default()
     } else {
         Vec::new()
     };

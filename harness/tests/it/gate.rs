@@ -477,3 +477,34 @@ fn record_without_outcome_reads_as_complete() {
     std::fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
     assert!(stampede::files::record::read_meta(&dir).is_err());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_no_peer_scrape_never_asks_for_peers() {
+    for (flag, want_calls) in [(None, true), (Some("--no-peer-scrape"), false)] {
+        let m = MockNomad::start(MockConfig::default()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("rec");
+        let mut args = vec![
+            "run",
+            "--addr",
+            &m.addr,
+            "--jobs",
+            "1",
+            "--quiet",
+            "--no-report",
+            "--out",
+            s(&out),
+        ];
+        args.extend(flag);
+        let r = run_bin(&args, Duration::from_secs(60)).await;
+        assert_eq!(r.code, Some(0), "{flag:?}: {}", r.stderr);
+        let calls = m.state.lock().unwrap().peer_calls;
+        assert_eq!(
+            calls > 0,
+            want_calls,
+            "{flag:?}: {calls} /v1/status/peers calls"
+        );
+        let meta = stampede::files::record::read_meta(&out).unwrap();
+        assert_eq!(meta.servers.len(), 1, "{flag:?}");
+    }
+}

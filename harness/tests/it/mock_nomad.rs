@@ -85,6 +85,7 @@ pub struct State {
     pub sched: Value,
     pub sched_puts: Vec<Value>,
     pub register_calls: u32,
+    pub peer_calls: u32,
     pub registered_ok: u32,
     pub stream_connects: u32,
     pub deregistered: Vec<String>,
@@ -290,6 +291,16 @@ fn resp(code: u16, ctype: &str, body: &str, extra: &[(&str, String)]) -> Vec<u8>
     s.push_str("\r\n");
     s.push_str(body);
     s.into_bytes()
+}
+
+fn json_resp_counted(
+    counter: &mut u32,
+    v: &Value,
+    index: u64,
+    extra: &[(&str, String)],
+) -> Vec<u8> {
+    *counter += 1;
+    json_resp(v, index, extra)
 }
 
 fn json_resp(v: &Value, index: u64, extra: &[(&str, String)]) -> Vec<u8> {
@@ -633,7 +644,9 @@ async fn handle(
             &[],
         ),
         ("GET", "/v1/status/leader") => json_resp(&json!("127.0.0.1:4647"), index, &[]),
-        ("GET", "/v1/status/peers") => json_resp(&json!(["127.0.0.1:4647"]), index, &[]),
+        ("GET", "/v1/status/peers") => {
+            json_resp_counted(&mut s.peer_calls, &json!(["127.0.0.1:4647"]), index, &[])
+        }
         ("GET", "/v1/operator/scheduler/configuration") => json_resp(
             &json!({"SchedulerConfig": s.sched, "Index": index, "KnownLeader": true}),
             index,

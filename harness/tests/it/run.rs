@@ -48,6 +48,7 @@ fn plan(addr: &str, dir: &std::path::Path, jobs: u32, count: u32, pacing: Pacing
         slo: BTreeMap::new(),
         per_page: 7,
         announce: false,
+        peer_scrape: true,
         stop: Default::default(),
     }
 }
