@@ -508,3 +508,38 @@ async fn run_no_peer_scrape_never_asks_for_peers() {
         assert_eq!(meta.servers.len(), 1, "{flag:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_record_writes_its_trace_on_sigterm() {
+    let m = MockNomad::start(MockConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t.jsonl");
+    let mut child = bin()
+        .args([
+            "trace",
+            "record",
+            "--addr",
+            &m.addr,
+            "--duration",
+            "1h",
+            "--out",
+            s(&out),
+        ])
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while m.state.lock().unwrap().stream_connects == 0 {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "capture never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    kill(child.id().unwrap(), "-TERM");
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("trace record ends after SIGTERM")
+        .unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert!(out.exists(), "the trace was written");
+}
