@@ -43,5 +43,9 @@ pub use cli::{main_entry, run, Command, Opts};
 
 /// Exit code for "the command ran and found a regression / SLO breach" (compare, plan).
 pub const EXIT_FAIL: u8 = 1;
-/// Exit code for bad input or an error.
+/// Exit code for bad input or an error: the command could not run (also `run` when every submission failed).
 pub const EXIT_ERROR: u8 = 2;
+/// Exit code of `run` for a run that ran but is not complete: some submissions failed, placements were never
+/// observed (drain timed out), `--timeout` ran out, or a signal stopped it. The counts are on stderr and the
+/// record's `outcome` says which.
+pub const EXIT_PARTIAL: u8 = 3;

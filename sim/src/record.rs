@@ -51,6 +51,39 @@ impl Source {
     }
 }
 
+/// How a run ended: whether its record holds everything that was asked for. Readers of older records that
+/// lack the field get [`Outcome::Complete`] (the only outcome those writers could not tell apart).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Every job was submitted and every desired allocation observed (simulated runs always).
+    #[default]
+    Complete,
+    /// Stopped by a signal (SIGINT, SIGTERM, SIGHUP) before it finished.
+    Interrupted,
+    /// Ran to the end, but some submissions failed for good.
+    Partial,
+    /// `--timeout` (the whole run) or `--drain-timeout` (waiting for placements) ran out first.
+    TimedOut,
+}
+
+impl Outcome {
+    /// The name used in `run.json` and in headlines.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Complete => "complete",
+            Outcome::Interrupted => "interrupted",
+            Outcome::Partial => "partial",
+            Outcome::TimedOut => "timed-out",
+        }
+    }
+
+    /// Whether the record holds everything the run was asked to do.
+    pub fn is_complete(self) -> bool {
+        self == Outcome::Complete
+    }
+}
+
 /// `run.json`: everything about a run except the per-allocation and per-second tables.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -71,6 +104,10 @@ pub struct RunMeta {
     pub start_unix_ns: u64,
     /// Length of the observed run, seconds from t = 0 to the end of observation.
     pub duration_s: f64,
+    /// How the run ended (absent in older records: complete). Anything but `complete` means the figures
+    /// below describe only part of what was asked; the notes say what is missing.
+    #[serde(default)]
+    pub outcome: Outcome,
     /// The scenario that ran.
     pub scenario: ScenarioInfo,
     /// The servers (control plane) of the run.

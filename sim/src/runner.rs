@@ -323,6 +323,7 @@ pub fn build_record(
         nomad_version: "sim".to_string(),
         start_unix_ns: SIM_EPOCH_UNIX_NS,
         duration_s: c.now() as f64 / 1e9,
+        outcome: crate::record::Outcome::Complete,
         scenario: ScenarioInfo {
             name: sc.name.clone(),
             path: sc.path.clone(),

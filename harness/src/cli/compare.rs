@@ -35,6 +35,10 @@ pub struct CompareArgs {
     /// Compare records of different scenarios (normally refused).
     #[arg(long)]
     pub allow_different_scenarios: bool,
+    /// Compare records whose run did not complete (outcome interrupted, partial or timed-out; normally
+    /// refused with exit 2), with a warning on stderr.
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 /// Runs the command.
@@ -59,7 +63,12 @@ pub fn run(args: CompareArgs) -> Result<u8> {
     if let Some(f) = &args.thresholds {
         thresholds.extend(compare::read_thresholds(f)?);
     }
-    let (b, n) = compare::load_sides(&base, &new, args.allow_different_scenarios)?;
+    let (b, n) = compare::load_sides_with(
+        &base,
+        &new,
+        args.allow_different_scenarios,
+        args.allow_incomplete,
+    )?;
     let c = compare::compare(&b, &n, &thresholds);
     if let Some(path) = &args.html {
         let load = |dirs: &[PathBuf]| {

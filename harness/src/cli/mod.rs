@@ -15,6 +15,7 @@ pub mod plan;
 pub mod provision;
 pub mod report;
 pub mod run;
+pub mod signals;
 pub mod sim;
 pub mod trace;
 
@@ -33,6 +34,7 @@ pub enum Command {
     /// Run a scenario in the deterministic simulator and write a run record.
     Sim(sim::SimArgs),
     /// Flood a Nomad cluster (or the embedded emulator) with jobs and measure it.
+    #[command(after_help = run::EXIT_CODES_HELP)]
     Run(Box<run::RunArgs>),
     /// Serve the simulator behind Nomad's HTTP API, in real time.
     Emulate(emulate::EmulateArgs),

@@ -14,6 +14,34 @@ use crate::files::record as record_io;
 use crate::load::{build_workload, run_load_with, Pacing, RunPlan, WorkloadRequest, WorkloadSpec};
 use crate::nomad::NomadConnArgs;
 
+/// The exit codes of `stampede run` (shown by `stampede run --help`; the README has the same table).
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  the run did what was asked: every job submitted, every allocation placed and running, outcome complete
+  1  it ran completely, but a scenario SLO failed
+  2  bad input or could not run (bad flag or file, unreachable server, every submission refused, e.g. HTTP 400)
+  3  partial: some submissions failed, placements were never observed (--drain-timeout), --timeout ran out,
+     or SIGINT/SIGTERM/SIGHUP stopped it; the counts are on stderr, run.json's `outcome` says which
+--timeout bounds the whole run (submission, drain, reconcile poll, node listing, cleanup, metric scrapes); only
+restoring --algorithm may take up to 15 s more. HTTP 4xx answers (validation errors) are never retried.";
+
+/// Checks a `--run-id`: it names a directory under `reports/` and goes into job IDs, so it must be one
+/// plain path component: 1-64 characters of `A-Z`, `a-z`, `0-9`, `-`, `_`, `.`, starting with a letter or
+/// digit (no `/`, no `..`). The default (a UTC timestamp such as `20261129T033320Z`) passes; `provision`
+/// applies its stricter rule (lowercase, ≤ 40, it goes into AWS tags) on top with `--provision`.
+pub fn validate_run_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 64
+        && id.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+    if !ok {
+        bail!("--run-id `{id}` is invalid: use 1-64 characters of A-Z, a-z, 0-9, `-`, `_`, `.`, starting with a letter or digit (it names a directory under reports/)");
+    }
+    Ok(())
+}
+
 /// Arguments of `stampede run`.
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
@@ -147,6 +175,11 @@ pub struct RunArgs {
     /// Don't scrape /v1/metrics.
     #[arg(long)]
     pub no_metrics: bool,
+    /// Scrape /v1/metrics of the --addr server only. By default stampede reads /v1/status/peers and scrapes
+    /// every server on the HTTP port of --addr, sending each the X-Nomad-Token (by design: per-server CPU and
+    /// Raft figures); use this when the token must reach no other address.
+    #[arg(long)]
+    pub no_peer_scrape: bool,
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
@@ -170,6 +203,9 @@ impl RunArgs {
     /// any IO, then the workload read by [`build_workload`] (may call `/v1/jobs/parse`).
     pub async fn plan(&self) -> Result<RunPlan> {
         let a = self;
+        if let Some(id) = &a.run_id {
+            validate_run_id(id)?;
+        }
         let run_id = a
             .run_id
             .clone()
@@ -248,10 +284,13 @@ impl RunArgs {
             drain_timeout: a.drain_timeout,
             max_attempts: a.max_attempts,
             scrape_metrics: !a.no_metrics,
+            peer_scrape: !a.no_peer_scrape,
             progress: !a.quiet && !a.json && std::io::stderr().is_terminal(),
             scenario: built.scenario,
             slo: built.slo,
             per_page: 500,
+            announce: !a.quiet && !a.json,
+            stop: tokio_util::sync::CancellationToken::new(),
         })
     }
 }
@@ -263,17 +302,31 @@ pub async fn plan_from_args(a: &RunArgs) -> Result<RunPlan> {
 
 /// Runs the command.
 pub fn run(args: RunArgs) -> Result<u8> {
+    let stop = super::signals::stop_on_signals()?;
     if args.provision {
-        return run_provisioned(args);
+        return run_provisioned(args, stop);
     }
-    run_plain(args)
+    run_plain(args, stop)
+}
+
+/// Prints the outcome line (always when not complete, even with `--quiet`) and returns the exit code.
+fn finish(out: &crate::load::RunOutcome, quiet: bool) -> u8 {
+    let code = out.exit_code();
+    if code != 0 || !quiet {
+        eprintln!(
+            "stampede run: {} (exit {code}); record in {}",
+            out.describe(),
+            out.dir.display()
+        );
+    }
+    code
 }
 
 /// `run --provision`: provision, run (polling spot interruptions into the record), then always tear down.
-fn run_provisioned(args: RunArgs) -> Result<u8> {
+fn run_provisioned(args: RunArgs, stop: tokio_util::sync::CancellationToken) -> Result<u8> {
     #[cfg(not(feature = "aws"))]
     {
-        let _ = args;
+        let _ = (args, stop);
         anyhow::bail!("`stampede run --provision` needs AWS: built without the `aws` feature; rebuild with `cargo build --features aws`")
     }
     #[cfg(feature = "aws")]
@@ -313,7 +366,14 @@ fn run_provisioned(args: RunArgs) -> Result<u8> {
             let _ = teardown();
             return Err(e.context("provisioning the client fleet (torn down again)"));
         }
-        let result = run_with_interruptions(&args, &run_id);
+        if stop.is_cancelled() {
+            let td = teardown();
+            td.context("tearing down the provisioned fleet after a signal")?;
+            anyhow::bail!(
+                "interrupted while provisioning; the fleet was torn down and nothing ran"
+            );
+        }
+        let result = run_with_interruptions(&args, &run_id, stop);
         let td = teardown();
         let code = result?;
         td.context("tearing down the provisioned fleet")?;
@@ -322,14 +382,19 @@ fn run_provisioned(args: RunArgs) -> Result<u8> {
 }
 
 #[cfg(feature = "aws")]
-fn run_with_interruptions(args: &RunArgs, run_id: &str) -> Result<u8> {
+fn run_with_interruptions(
+    args: &RunArgs,
+    run_id: &str,
+    stop: tokio_util::sync::CancellationToken,
+) -> Result<u8> {
     use crate::aws::{poll_interruptions, AwsTarget, InterruptionPoller};
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     rt.block_on(async {
-        let plan = plan_from_args(args).await?;
+        let mut plan = plan_from_args(args).await?;
+        plan.stop = stop;
         let target = AwsTarget {
             endpoint_url: args.endpoint_url.clone(),
         };
@@ -358,21 +423,18 @@ fn run_with_interruptions(args: &RunArgs, run_id: &str) -> Result<u8> {
         if !args.no_report {
             crate::report::write_reports(&out.dir, &rec)?;
         }
-        Ok(if out.interrupted {
-            crate::EXIT_ERROR
-        } else {
-            0
-        })
+        Ok(finish(&out, args.quiet))
     })
 }
 
-fn run_plain(args: RunArgs) -> Result<u8> {
+fn run_plain(args: RunArgs, stop: tokio_util::sync::CancellationToken) -> Result<u8> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
     rt.block_on(async {
-        let plan = plan_from_args(&args).await?;
+        let mut plan = plan_from_args(&args).await?;
+        plan.stop = stop;
         if !args.quiet && !args.json {
             eprintln!("stampede run {}: seed {}, prefix `{}`, writing {}", plan.run_id, plan.seed, plan.prefix, plan.out_dir.display());
         }
@@ -395,10 +457,10 @@ fn run_plain(args: RunArgs) -> Result<u8> {
             println!("{}", serde_json::to_string_pretty(s)?);
         } else if !args.quiet {
             eprintln!(
-                "{} jobs submitted ({} failed), {} allocs placed, {} running; submit→running p50 {:.0} ms p99 {:.0} ms; record in {}",
-                s.jobs_submitted, s.jobs_failed_to_submit, s.allocs_placed, s.allocs_running, s.latency_ms.submit_to_running.p50, s.latency_ms.submit_to_running.p99, out.dir.display()
+                "{} jobs submitted ({} failed), {} allocs placed, {} running; submit→running p50 {:.0} ms p99 {:.0} ms",
+                s.jobs_submitted, s.jobs_failed_to_submit, s.allocs_placed, s.allocs_running, s.latency_ms.submit_to_running.p50, s.latency_ms.submit_to_running.p99
             );
         }
-        Ok(if out.interrupted { crate::EXIT_ERROR } else { 0 })
+        Ok(finish(&out, args.quiet || args.json))
     })
 }

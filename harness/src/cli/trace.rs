@@ -245,12 +245,12 @@ pub fn run(args: TraceArgs) -> Result<u8> {
                 cfg.prefix = prefix;
                 cfg.name = name;
                 cfg.reschedule_grace = reschedule_grace;
-                let stop = cfg.stop.clone();
+                // SIGINT, SIGTERM and SIGHUP all end the capture and write what was recorded.
+                let (stop, signals) = (cfg.stop.clone(), super::signals::stop_on_signals()?);
                 let ctrl_c = tokio::spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        eprintln!("interrupted: writing what was recorded");
-                        stop.cancel();
-                    }
+                    signals.cancelled().await;
+                    eprintln!("interrupted: writing what was recorded");
+                    stop.cancel();
                 });
                 let r = crate::capture::record(cfg).await;
                 ctrl_c.abort();

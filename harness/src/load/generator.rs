@@ -29,6 +29,8 @@ pub struct SubmitStats {
     pub errors: BTreeMap<String, u64>,
     /// Largest lag of an actual send behind its intended time, ns (open loop).
     pub max_send_lag_ns: u64,
+    /// Requests abandoned in flight when the run was stopped (the server may or may not have the job).
+    pub abandoned: u64,
 }
 
 /// The job ID of copy `i`.
@@ -79,24 +81,34 @@ impl Shared {
     async fn submit_one(&self, i: u32, intended: Instant) {
         let sent = Instant::now();
         let mut retries = 0;
-        let res = match &self.dispatch_parent {
-            Some(parent) => {
-                let mut meta = serde_json::Map::new();
-                meta.insert("shard".into(), Value::String(i.to_string()));
-                with_retries(self.max_attempts, &self.stop, &mut retries, || {
-                    self.client.dispatch_job(parent, &meta)
-                })
-                .await
-                .map(|r| r.dispatched_job_id)
+        let request = async {
+            match &self.dispatch_parent {
+                Some(parent) => {
+                    let mut meta = serde_json::Map::new();
+                    meta.insert("shard".into(), Value::String(i.to_string()));
+                    with_retries(self.max_attempts, &self.stop, &mut retries, || {
+                        self.client.dispatch_job(parent, &meta)
+                    })
+                    .await
+                    .map(|r| r.dispatched_job_id)
+                }
+                None => {
+                    let id = job_id(&self.prefix, i);
+                    let job = with_id(&self.job, &id);
+                    with_retries(self.max_attempts, &self.stop, &mut retries, || {
+                        self.client.register_job(&job)
+                    })
+                    .await
+                    .map(|_| id)
+                }
             }
-            None => {
-                let id = job_id(&self.prefix, i);
-                let job = with_id(&self.job, &id);
-                with_retries(self.max_attempts, &self.stop, &mut retries, || {
-                    self.client.register_job(&job)
-                })
-                .await
-                .map(|_| id)
+        };
+        // A stopped run (signal, --timeout) does not wait for a slow server to answer.
+        let res = tokio::select! {
+            r = request => r,
+            _ = self.stop.cancelled() => {
+                self.stats.lock().unwrap_or_else(|p| p.into_inner()).abandoned += 1;
+                return;
             }
         };
         let submit_ns = intended.saturating_duration_since(self.t0).as_nanos() as u64;

@@ -88,6 +88,8 @@ pub struct RunPlan {
     pub max_attempts: u32,
     /// Scrape `/v1/metrics` every second.
     pub scrape_metrics: bool,
+    /// Scrape every server in `/v1/status/peers` (each gets the ACL token), not only the given address.
+    pub peer_scrape: bool,
     /// Show a progress bar (only on a TTY).
     pub progress: bool,
     /// Scenario metadata for `run.json`.
@@ -96,4 +98,9 @@ pub struct RunPlan {
     pub slo: BTreeMap<String, f64>,
     /// Page size of the reconciling poll.
     pub per_page: u32,
+    /// Say on stderr what the run is waiting for (drain, reconcile, outcome). Off for `--quiet`/`--json`.
+    pub announce: bool,
+    /// Cancelled to interrupt the run (the CLI cancels it on SIGINT, SIGTERM and SIGHUP): submission stops,
+    /// the scheduler configuration is restored and the record is written with outcome `interrupted`.
+    pub stop: tokio_util::sync::CancellationToken,
 }

@@ -4,7 +4,18 @@
 //! event stream and the metrics scraper → submit → drain (wait, bounded, for placements and starts) →
 //! reconcile with a final paginated poll of allocations and evaluations → list nodes → optional cleanup →
 //! write `allocs.csv`, `nodes.csv`, `metrics.csv`, `run.json` → restore the scheduler configuration (also
-//! on error, timeout and Ctrl-C).
+//! on error, timeout and interruption).
+//!
+//! ## Bounds and outcome
+//! `plan.timeout` bounds the whole run: every network phase (version, scheduler config, discovery,
+//! submission, drain, reconcile, node listing, cleanup) waits at most until `start + timeout`; a phase the
+//! deadline cuts short is named in the notes and on stderr, and the record says `outcome: timed-out`. The one
+//! step allowed past it is restoring the scheduler configuration ([`RESTORE_BOUND`]), because leaving the
+//! cluster changed is worse than finishing late. `plan.stop` (SIGINT/SIGTERM/SIGHUP in the CLI) stops
+//! submission and the drain at once; the reconcile poll then gets at most [`AFTER_STOP_BOUND`] so the record
+//! still holds what the cluster did with the jobs already sent (`outcome: interrupted`). A run that ends
+//! without either but with failed submissions is `partial`; [`RunOutcome::exit_code`] maps all of this to
+//! the documented exit codes.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -12,8 +23,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
-use stampede_sim::record::{self, NodeRow, RunMeta, Source, Summary, METRICS_CSV_HEADER};
+use anyhow::{bail, Context, Result};
+use stampede_sim::record::{self, NodeRow, Outcome, RunMeta, Source, Summary, METRICS_CSV_HEADER};
 use stampede_sim::summary::SummaryInputs;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -53,8 +64,125 @@ pub struct RunOutcome {
     pub reconciled_new_allocs: u64,
     /// Estimated heap bytes per tracked allocation of the timeline.
     pub timeline_bytes_per_alloc: f64,
-    /// Whether the run was interrupted (Ctrl-C or timeout) before finishing.
+    /// Whether the run was stopped early (signal or `--timeout`) before submitting everything.
     pub interrupted: bool,
+    /// How the run ended (also in `run.json`).
+    pub outcome: Outcome,
+}
+
+/// Longest wait for restoring the scheduler configuration, also past `--timeout`.
+pub const RESTORE_BOUND: Duration = Duration::from_secs(15);
+/// Longest wait for the reconcile poll, node listing and cleanup after the run was interrupted.
+pub const AFTER_STOP_BOUND: Duration = Duration::from_secs(10);
+
+impl RunOutcome {
+    /// The process exit code of `stampede run` for this outcome: 2 when not one job could be submitted
+    /// (the workload or the server refused every submission: bad input, could not run), 3 when the run is
+    /// not `complete` (partial, timed out, interrupted), 1 when it is complete but a scenario SLO failed,
+    /// else 0. See [`crate::EXIT_PARTIAL`].
+    pub fn exit_code(&self) -> u8 {
+        let s = &self.meta.summary;
+        if s.jobs_submitted == 0 && s.jobs_failed_to_submit > 0 {
+            crate::EXIT_ERROR
+        } else if !self.outcome.is_complete() {
+            crate::EXIT_PARTIAL
+        } else if s.slo.values().any(|r| !r.met) {
+            crate::EXIT_FAIL
+        } else {
+            0
+        }
+    }
+
+    /// One line for stderr: the outcome with the counts that explain it.
+    pub fn describe(&self) -> String {
+        let s = &self.meta.summary;
+        let asked = self.meta.scenario.jobs;
+        let unsent = asked.saturating_sub(s.jobs_submitted + s.jobs_failed_to_submit);
+        let mut line = format!(
+            "outcome {}: {} of {asked} jobs submitted, {} failed, {unsent} never sent; {} of {} allocations placed, {} running",
+            self.outcome.as_str(),
+            s.jobs_submitted,
+            s.jobs_failed_to_submit,
+            s.allocs_placed,
+            s.allocs_desired,
+            s.allocs_running
+        );
+        if let Some((msg, n)) = self.submit.errors.iter().max_by_key(|(_, n)| **n) {
+            line.push_str(&format!("; most common submit error (×{n}): {msg}"));
+        }
+        let failed: Vec<&String> = s
+            .slo
+            .iter()
+            .filter(|(_, r)| !r.met)
+            .map(|(k, _)| k)
+            .collect();
+        if !failed.is_empty() {
+            line.push_str(&format!(
+                "; SLO failed: {}",
+                failed
+                    .iter()
+                    .map(|k| k.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        line
+    }
+}
+
+/// Why a wait ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// `--timeout` ran out.
+    Timeout,
+    /// `plan.stop` was cancelled (a signal).
+    Interrupt,
+}
+
+/// Awaits `fut` until `until` or `stop`, whichever first.
+async fn within<T>(
+    until: Instant,
+    stop: &CancellationToken,
+    fut: impl Future<Output = T>,
+) -> Result<T, Cut> {
+    tokio::select! {
+        biased;
+        v = fut => Ok(v),
+        _ = stop.cancelled() => Err(Cut::Interrupt),
+        _ = tokio::time::sleep_until(until) => Err(Cut::Timeout),
+    }
+}
+
+/// Files of a run record (and its reports) in a record directory; removed when a new run starts there, so
+/// a run that dies (SIGKILL) cannot leave the previous run's record looking like its own.
+const RECORD_FILES: [&str; 6] = [
+    record_io::RUN_JSON,
+    record_io::ALLOCS_CSV,
+    record_io::NODES_CSV,
+    record_io::METRICS_CSV,
+    "summary.md",
+    "report.html",
+];
+
+/// Removes a previous record from `dir` (see [`RECORD_FILES`]); returns how many files it removed.
+fn invalidate_previous_record(dir: &std::path::Path) -> Result<usize> {
+    let mut n = 0;
+    for f in RECORD_FILES {
+        let p = dir.join(f);
+        match std::fs::remove_file(&p) {
+            Ok(()) => n += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "removing the previous record's {} before a new run",
+                        p.display()
+                    )
+                })
+            }
+        }
+    }
+    Ok(n)
 }
 
 fn unix_ns_now() -> i64 {
@@ -75,6 +203,8 @@ pub async fn run_load_with(
     plan: RunPlan,
     embedded: Option<&dyn EmbeddedTarget>,
 ) -> Result<RunOutcome> {
+    let deadline = Instant::now() + plan.timeout;
+    let timeout_s = plan.timeout.as_secs_f64();
     let mut conn = plan.conn.clone();
     let _guard = if conn.address.is_none() {
         match embedded {
@@ -89,12 +219,22 @@ pub async fn run_load_with(
         None
     };
     let client = NomadClient::new(&conn)?;
-    let version = client.version().await.with_context(|| {
-        format!(
-            "asking {} for its version (is Nomad running there?)",
+    let version = match within(deadline, &plan.stop, client.version()).await {
+        Ok(v) => v.with_context(|| {
+            format!(
+                "asking {} for its version (is Nomad running there?)",
+                client.base()
+            )
+        })?,
+        Err(Cut::Timeout) => bail!(
+            "--timeout {timeout_s}s ran out while asking {} for its version (is Nomad running there?)",
             client.base()
-        )
-    })?;
+        ),
+        Err(Cut::Interrupt) => bail!(
+            "interrupted while asking {} for its version; nothing was submitted",
+            client.base()
+        ),
+    };
     let source = if version.contains("emulator") {
         Source::Emulator
     } else {
@@ -102,20 +242,27 @@ pub async fn run_load_with(
     };
 
     let saved_sched = match &plan.algorithm {
-        Some(alg) => Some(
-            client
-                .set_scheduler_algorithm(alg)
-                .await
-                .with_context(|| format!("setting the scheduler algorithm to `{alg}`"))?,
-        ),
+        Some(alg) => match within(deadline, &plan.stop, client.set_scheduler_algorithm(alg)).await {
+            Ok(r) => {
+                Some(r.with_context(|| format!("setting the scheduler algorithm to `{alg}`"))?)
+            }
+            // The PUT may have landed: put back what the GET before it read is not known here, so say so.
+            Err(c) => bail!(
+                "{} while setting the scheduler algorithm to `{alg}`; check the cluster's scheduler configuration",
+                if c == Cut::Timeout { format!("--timeout {timeout_s}s ran out") } else { "interrupted".to_string() }
+            ),
+        },
         None => None,
     };
-    let res = run_inner(&plan, &conn, &client, version, source).await;
+    let res = run_inner(&plan, &conn, &client, version, source, deadline).await;
     if let Some(old) = saved_sched {
-        let r = client
-            .restore_scheduler_config(&old)
-            .await
-            .context("restoring the scheduler configuration");
+        let r = match tokio::time::timeout(RESTORE_BOUND, client.restore_scheduler_config(&old)).await {
+            Ok(r) => r.context("restoring the scheduler configuration"),
+            Err(_) => Err(anyhow::anyhow!(
+                "restoring the scheduler configuration: no answer within {}s; the cluster keeps the run's algorithm, restore it by hand",
+                RESTORE_BOUND.as_secs()
+            )),
+        };
         if let Err(e) = r {
             return Err(match res {
                 Ok(_) => e,
@@ -132,9 +279,22 @@ async fn run_inner(
     client: &NomadClient,
     version: String,
     source: Source,
+    deadline: Instant,
 ) -> Result<RunOutcome> {
     let dir = plan.out_dir.clone();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let removed = invalidate_previous_record(&dir)?;
+    if removed > 0 && plan.announce {
+        eprintln!(
+            "removed the previous record in {} ({removed} files)",
+            dir.display()
+        );
+    }
+    let say = |msg: String| {
+        if plan.announce {
+            eprintln!("{msg}");
+        }
+    };
     let t0 = Instant::now();
     let start_unix_ns = unix_ns_now();
     let timeline = Arc::new(Mutex::new(Timeline::new(&plan.prefix, start_unix_ns)));
@@ -161,11 +321,21 @@ async fn run_inner(
     // Metrics scraper.
     let stop_scrape = root.child_token();
     let targets = if plan.scrape_metrics {
-        scraper::discover(client).await
+        within(
+            deadline,
+            &plan.stop,
+            scraper::discover_with(client, plan.peer_scrape),
+        )
+        .await
+        .unwrap_or_default()
     } else {
         Vec::new()
     };
-    let leader = client.leader().await.unwrap_or_default();
+    let leader = within(deadline, &plan.stop, client.leader())
+        .await
+        .ok()
+        .and_then(|r| r.ok())
+        .unwrap_or_default();
     let servers = scraper::server_infos(&targets, &leader);
     let appender = CsvAppender::create(&dir, record_io::METRICS_CSV, METRICS_CSV_HEADER)?;
     let scrape_task = tokio::spawn(scraper::run_scraper(
@@ -228,10 +398,9 @@ async fn run_inner(
         })
     };
 
-    // Submit, bounded by the run timeout and Ctrl-C.
-    let deadline = t0 + plan.timeout;
+    // Submit, bounded by the run timeout and `plan.stop`.
     let stop_submit = root.child_token();
-    let mut interrupted = false;
+    let mut cut: Option<Cut> = None;
     let submit_fut = submit_all(
         client.clone(),
         &plan.workload,
@@ -247,29 +416,86 @@ async fn run_inner(
     let submit = loop {
         tokio::select! {
             r = &mut submit_fut => break r?,
-            _ = tokio::signal::ctrl_c(), if !interrupted => { interrupted = true; stop_submit.cancel(); }
-            _ = tokio::time::sleep_until(deadline), if !interrupted => { interrupted = true; stop_submit.cancel(); }
+            _ = plan.stop.cancelled(), if cut.is_none() => {
+                cut = Some(Cut::Interrupt);
+                say("stopping submission (interrupted)".into());
+                stop_submit.cancel();
+            }
+            _ = tokio::time::sleep_until(deadline), if cut.is_none() => {
+                cut = Some(Cut::Timeout);
+                say(format!("--timeout {}s ran out during submission; stopping it", plan.timeout.as_secs_f64()));
+                stop_submit.cancel();
+            }
         }
     };
 
-    // Drain: wait (bounded) until every desired allocation is placed and started.
-    let drain_until = (Instant::now() + plan.drain_timeout)
-        .min(deadline.max(Instant::now() + Duration::from_secs(1)));
-    loop {
-        if timeline.lock().unwrap_or_else(|p| p.into_inner()).settled() {
+    // Drain: wait (bounded by --drain-timeout and --timeout) until every desired allocation is placed and
+    // started. Skipped once the run was cut short.
+    let drain_start = Instant::now();
+    let drain_until = (drain_start + plan.drain_timeout).min(deadline);
+    let mut drain_timed_out = false;
+    let mut next_say = drain_start;
+    while cut.is_none() {
+        let p = {
+            let tl = timeline.lock().unwrap_or_else(|p| p.into_inner());
+            if tl.settled() {
+                break;
+            }
+            tl.progress()
+        };
+        let now = Instant::now();
+        if now >= drain_until {
+            if now >= deadline {
+                cut = Some(Cut::Timeout);
+            } else {
+                drain_timed_out = true;
+            }
+            say(format!(
+                "{} ran out after {:.0}s of waiting for placements: {} of {} allocations placed, {} running",
+                if cut.is_some() { "--timeout" } else { "--drain-timeout" },
+                now.duration_since(drain_start).as_secs_f64(),
+                p.placed,
+                p.desired,
+                p.running
+            ));
             break;
+        }
+        if now >= next_say {
+            say(format!(
+                "waiting up to {:.0}s (--drain-timeout/--timeout) for allocations to be placed and running: {} of {} placed, {} running",
+                drain_until.duration_since(now).as_secs_f64(),
+                p.placed,
+                p.desired,
+                p.running
+            ));
+            next_say = now + Duration::from_secs(15);
         }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-            _ = tokio::signal::ctrl_c() => { interrupted = true; break; }
-        }
-        if Instant::now() >= drain_until {
-            break;
+            _ = plan.stop.cancelled() => { cut = Some(Cut::Interrupt); }
         }
     }
     let observed_until = t0.elapsed();
     stop_stream.cancel();
-    let stream_stats = stream_task.await.context("event-stream task")?;
+    let mut stream_task = stream_task;
+    let stream_stats = match tokio::time::timeout(Duration::from_secs(5), &mut stream_task).await {
+        Ok(r) => r.context("event-stream task")?,
+        Err(_) => {
+            stream_task.abort();
+            StreamStats {
+                last_error: Some("the event-stream reader did not stop within 5 s".into()),
+                ..Default::default()
+            }
+        }
+    };
+
+    // What is left of the time: the rest of --timeout; after an interruption at most AFTER_STOP_BOUND.
+    let post_until = match cut {
+        Some(Cut::Interrupt) => deadline.min(Instant::now() + AFTER_STOP_BOUND),
+        _ => deadline,
+    };
+    let never = CancellationToken::new();
+    let mut post_cut = false;
 
     // Reconcile with a final paginated poll. A failing poll does not throw away what the stream measured:
     // the record is written with a note saying it holds stream data only.
@@ -282,10 +508,27 @@ async fn run_inner(
         extra: vec![("task_states".into(), "true".into())],
         ..Default::default()
     };
-    let allocs: Vec<AllocStub> = match list_filtered(client, "/v1/allocations", aq).await {
-        Ok(a) => a,
-        Err(e) => {
+    if Instant::now() < post_until {
+        say(format!(
+            "reconciling: final poll of /v1/allocations and /v1/evaluations (at most {:.0}s more)",
+            post_until.duration_since(Instant::now()).as_secs_f64()
+        ));
+    }
+    let allocs: Vec<AllocStub> = match within(
+        post_until,
+        &never,
+        list_filtered(client, "/v1/allocations", aq),
+    )
+    .await
+    {
+        Ok(Ok(a)) => a,
+        Ok(Err(e)) => {
             notes.push(format!("reconcile poll of allocations failed ({e:#}); allocation rows come from the event stream only"));
+            Vec::new()
+        }
+        Err(_) => {
+            post_cut = true;
+            notes.push("reconcile poll of allocations cut off by the run's time bound; allocation rows come from the event stream only".into());
             Vec::new()
         }
     };
@@ -294,10 +537,21 @@ async fn run_inner(
         per_page: Some(plan.per_page),
         ..Default::default()
     };
-    let evals: Vec<Evaluation> = match list_filtered(client, "/v1/evaluations", eq).await {
-        Ok(e) => e,
-        Err(e) => {
+    let evals: Vec<Evaluation> = match within(
+        post_until,
+        &never,
+        list_filtered(client, "/v1/evaluations", eq),
+    )
+    .await
+    {
+        Ok(Ok(e)) => e,
+        Ok(Err(e)) => {
             notes.push(format!("reconcile poll of evaluations failed ({e:#}); evaluation counts come from the event stream only"));
+            Vec::new()
+        }
+        Err(_) => {
+            post_cut = true;
+            notes.push("reconcile poll of evaluations cut off by the run's time bound; evaluation counts come from the event stream only".into());
             Vec::new()
         }
     };
@@ -315,7 +569,19 @@ async fn run_inner(
     stop_scrape.cancel();
     stop_snap.cancel();
     stop_progress.cancel();
-    let (metric_rows, appender, server_events) = scrape_task.await.context("metrics task")??;
+    let mut scrape_task = scrape_task;
+    let (metric_rows, appender, server_events) = match tokio::time::timeout(
+        Duration::from_secs(10),
+        &mut scrape_task,
+    )
+    .await
+    {
+        Ok(r) => r.context("metrics task")??,
+        Err(_) => {
+            scrape_task.abort();
+            bail!("the metrics scraper did not stop within 10 s (a /v1/metrics target hangs); rerun with --no-metrics");
+        }
+    };
     let _ = snap_task.await;
     if let Some(t) = progress_task {
         let _ = t.await;
@@ -326,13 +592,21 @@ async fn run_inner(
         per_page: Some(plan.per_page),
         ..Default::default()
     };
-    let nodes: Vec<NodeStub> = match list_filtered(client, "/v1/nodes", nq).await {
-        Ok(n) => n,
-        Err(e) => {
-            notes.push(format!("listing nodes failed ({e:#}); nodes.csv is empty"));
-            Vec::new()
-        }
-    };
+    let nodes: Vec<NodeStub> =
+        match within(post_until, &never, list_filtered(client, "/v1/nodes", nq)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                notes.push(format!("listing nodes failed ({e:#}); nodes.csv is empty"));
+                Vec::new()
+            }
+            Err(_) => {
+                post_cut = true;
+                notes.push(
+                    "listing nodes cut off by the run's time bound; nodes.csv is empty".into(),
+                );
+                Vec::new()
+            }
+        };
     let node_rows: Vec<NodeRow> = nodes
         .iter()
         .map(|n| NodeRow {
@@ -361,22 +635,39 @@ async fn run_inner(
 
     // Cleanup: only our own jobs.
     if plan.cleanup {
-        let jobs = client
-            .list_jobs(&plan.prefix)
-            .await
-            .context("listing jobs for cleanup")?;
-        let mut n = 0;
-        for j in jobs.iter().filter(|j| j.id.starts_with(&plan.prefix)) {
-            client
-                .deregister_job(&j.id, true)
+        let n = std::sync::atomic::AtomicU64::new(0);
+        let work = async {
+            let jobs = client
+                .list_jobs(&plan.prefix)
                 .await
-                .with_context(|| format!("deregistering {}", j.id))?;
-            n += 1;
+                .context("listing jobs for cleanup")?;
+            for j in jobs.iter().filter(|j| j.id.starts_with(&plan.prefix)) {
+                client
+                    .deregister_job(&j.id, true)
+                    .await
+                    .with_context(|| format!("deregistering {}", j.id))?;
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            anyhow::Ok(())
+        };
+        let r = within(post_until, &never, work).await;
+        let n = n.load(std::sync::atomic::Ordering::Relaxed);
+        match r {
+            Ok(r) => {
+                r?;
+                notes.push(format!(
+                    "cleanup: deregistered and purged {n} jobs with prefix `{}`",
+                    plan.prefix
+                ));
+            }
+            Err(_) => {
+                post_cut = true;
+                notes.push(format!(
+                    "cleanup cut off by the run's time bound after {n} jobs; jobs with prefix `{}` remain on the cluster",
+                    plan.prefix
+                ));
+            }
         }
-        notes.push(format!(
-            "cleanup: deregistered and purged {n} jobs with prefix `{}`",
-            plan.prefix
-        ));
     }
 
     // Write the record.
@@ -422,10 +713,42 @@ async fn run_inner(
     for (msg, n) in &submit.errors {
         notes.push(format!("submit error ×{n}: {msg}"));
     }
-    if interrupted {
-        let unsent = (plan.workload.jobs as u64).saturating_sub(submit.submitted + submit.failed);
-        notes.push(format!("run interrupted (Ctrl-C or --timeout): submission stopped early, {unsent} jobs never sent"));
+    let unsent = (plan.workload.jobs as u64).saturating_sub(submit.submitted + submit.failed);
+    match cut {
+        Some(Cut::Interrupt) => notes.push(format!(
+            "run interrupted (SIGINT/SIGTERM/SIGHUP): stopped early, {unsent} jobs never sent"
+        )),
+        Some(Cut::Timeout) => notes.push(format!(
+            "--timeout {}s ran out: {unsent} jobs never sent; {} of {} allocations placed, {} running",
+            plan.timeout.as_secs_f64(),
+            progress.placed,
+            progress.desired,
+            progress.running
+        )),
+        None => {}
     }
+    if drain_timed_out {
+        notes.push(format!(
+            "--drain-timeout {}s ran out before every allocation was placed and running: {} of {} placed, {} running",
+            plan.drain_timeout.as_secs_f64(),
+            progress.placed,
+            progress.desired,
+            progress.running
+        ));
+    }
+    if submit.abandoned > 0 {
+        notes.push(format!(
+            "{} submissions were in flight when the run stopped; the cluster may or may not hold those jobs",
+            submit.abandoned
+        ));
+    }
+    let outcome = match cut {
+        Some(Cut::Interrupt) => Outcome::Interrupted,
+        Some(Cut::Timeout) => Outcome::TimedOut,
+        None if drain_timed_out || post_cut => Outcome::TimedOut,
+        None if submit.failed > 0 || unsent > 0 => Outcome::Partial,
+        None => Outcome::Complete,
+    };
     let mut scenario = plan.scenario.clone();
     if let Some(a) = &plan.algorithm {
         scenario.algorithm = a.clone();
@@ -439,6 +762,7 @@ async fn run_inner(
         nomad_version: version,
         start_unix_ns: start_unix_ns as u64,
         duration_s: observed_until.as_secs_f64(),
+        outcome,
         scenario,
         servers,
         fleet: Vec::new(),
@@ -454,7 +778,8 @@ async fn run_inner(
         stream: stream_stats,
         reconciled_new_allocs: reconciled_new,
         timeline_bytes_per_alloc: bytes_per_alloc,
-        interrupted,
+        interrupted: cut.is_some(),
+        outcome,
     })
 }
 

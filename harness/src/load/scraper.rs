@@ -30,12 +30,24 @@ pub struct Target {
     prev: Option<(Instant, ServerSnapshot)>,
 }
 
-/// Finds the servers to scrape.
+/// Finds the servers to scrape: every server in `/v1/status/peers` (reached on the HTTP port of the given
+/// address, with the same token), or only the given address when that fails or has one peer.
 pub async fn discover(client: &NomadClient) -> Vec<Target> {
+    discover_with(client, true).await
+}
+
+/// [`discover`]; with `peer_scrape == false` only the given address is scraped and `/v1/status/peers` is
+/// not read, so the token goes to no other address (`stampede run --no-peer-scrape`).
+pub async fn discover_with(client: &NomadClient, peer_scrape: bool) -> Vec<Target> {
     let base = client.base().to_string();
     let url = reqwest::Url::parse(&base).ok();
     let mut out = Vec::new();
-    if let (Ok(peers), Some(url)) = (client.peers().await, url.as_ref()) {
+    let peers = if peer_scrape {
+        client.peers().await.ok()
+    } else {
+        None
+    };
+    if let (Some(peers), Some(url)) = (peers, url.as_ref()) {
         let port = url.port_or_known_default().unwrap_or(4646);
         for p in peers.iter().filter(|_| peers.len() > 1) {
             let host = p.rsplit_once(':').map_or(p.as_str(), |(h, _)| h);

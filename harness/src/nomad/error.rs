@@ -59,12 +59,32 @@ pub enum NomadError {
     Config(String),
 }
 
+/// Whether an error body is a go-multierror validation report (`N error(s) occurred:`), which no retry fixes.
+fn is_validation_failure(body: &str) -> bool {
+    body.split_once(" occurred:").is_some_and(|(head, _)| {
+        let mut w = head.split_whitespace();
+        matches!(
+            (
+                w.next().map(|n| n.parse::<u32>().is_ok()),
+                w.next(),
+                w.next()
+            ),
+            (Some(true), Some("error" | "errors"), None)
+        )
+    })
+}
+
 impl NomadError {
     /// Whether retrying the same request may succeed: 429, 5xx, connection errors and timeouts.
-    /// 4xx answers (bad request, permission denied, not found) are final.
+    /// 4xx answers (bad request, permission denied, not found) are final, and so is a 500 that is a job
+    /// validation failure: Nomad answers those with 500 and a go-multierror body (`1 error occurred:\n\t*
+    /// Job priority must be between [1, 100]`; `nomad/job_endpoint_hooks.go`, `jobValidate.Validate`, returns
+    /// a plain error that the HTTP layer maps to 500), and sending the same job again fails the same way.
     pub fn is_retryable(&self) -> bool {
         match self {
-            NomadError::Status { status, .. } => *status == 429 || *status >= 500,
+            NomadError::Status { status, body, .. } => {
+                (*status == 429 || *status >= 500) && !is_validation_failure(body)
+            }
             NomadError::Connect { .. }
             | NomadError::Timeout { .. }
             | NomadError::Transport { .. } => true,
@@ -119,6 +139,20 @@ mod tests {
         assert!(!st(400).is_retryable());
         assert!(!st(403).is_retryable());
         assert!(!st(404).is_retryable());
+        let body = |status, body: &str| NomadError::Status {
+            method: "PUT".into(),
+            url: "u".into(),
+            status,
+            body: body.into(),
+        };
+        assert!(!body(
+            500,
+            "1 error occurred:\n\t* Job priority must be between [1, 100]; got 1000"
+        )
+        .is_retryable());
+        assert!(!body(500, "2 errors occurred:\n\t* a\n\t* b").is_retryable());
+        assert!(body(500, "No cluster leader").is_retryable());
+        assert!(body(500, "rpc error: 1 error occurred: x").is_retryable());
         assert!(!NomadError::Decode {
             url: "u".into(),
             msg: "m".into()

@@ -352,6 +352,18 @@ pub fn load_sides(
     new: &[PathBuf],
     allow_different: bool,
 ) -> Result<(Side, Side)> {
+    load_sides_with(base, new, allow_different, false)
+}
+
+/// [`load_sides`]; a record whose `outcome` is not `complete` (interrupted, partial, timed out) is refused
+/// unless `allow_incomplete`, and then warned about on stderr: its figures cover only part of the run, so a
+/// comparison with it can pass or fail for the wrong reason.
+pub fn load_sides_with(
+    base: &[PathBuf],
+    new: &[PathBuf],
+    allow_different: bool,
+    allow_incomplete: bool,
+) -> Result<(Side, Side)> {
     let base = expand(base)?;
     let new = expand(new)?;
     let mut versions = Vec::new();
@@ -376,6 +388,28 @@ pub fn load_sides(
         Ok(Side { dirs, metas })
     };
     let (b, n) = (load(base)?, load(new)?);
+    for (d, m) in b
+        .dirs
+        .iter()
+        .zip(&b.metas)
+        .chain(n.dirs.iter().zip(&n.metas))
+    {
+        if m.outcome.is_complete() {
+            continue;
+        }
+        let what = format!(
+            "{} is an incomplete run (outcome `{}`: {} of {} jobs submitted, {} failed)",
+            d.display(),
+            m.outcome.as_str(),
+            m.summary.jobs_submitted,
+            m.scenario.jobs,
+            m.summary.jobs_failed_to_submit
+        );
+        if !allow_incomplete {
+            bail!("{what}; its figures cover only part of the run. Re-run it, or pass --allow-incomplete to compare anyway");
+        }
+        eprintln!("warning: {what}; comparing anyway (--allow-incomplete): its figures cover only part of the run");
+    }
     if !allow_different {
         let first = &b.metas[0].scenario.name;
         for (d, m) in b

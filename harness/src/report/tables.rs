@@ -129,7 +129,19 @@ pub(crate) fn headline(meta: &RunMeta) -> String {
     } else {
         String::new()
     };
-    let mut out = format!(
+    // A record of a run that did not finish says so before any figure (its figures cover only part of it).
+    let mut out = if meta.outcome.is_complete() {
+        String::new()
+    } else {
+        format!(
+            "INCOMPLETE RUN (outcome: {}): {} of {} jobs submitted, {} failed to submit; the figures below cover only what was observed. ",
+            meta.outcome.as_str(),
+            int(s.jobs_submitted),
+            int(meta.scenario.jobs),
+            int(s.jobs_failed_to_submit)
+        )
+    };
+    out.push_str(&format!(
         "{} allocations placed ({} desired{replacements}), last one running after {} ({} allocs/s); \
          submit → running p50 {} ms, p99 {} ms.",
         int(s.allocs_placed),
@@ -138,7 +150,7 @@ pub(crate) fn headline(meta: &RunMeta) -> String {
         num(s.placement_rate_per_s),
         num(s.latency_ms.submit_to_running.p50),
         num(s.latency_ms.submit_to_running.p99),
-    );
+    ));
     if !s.slo.is_empty() {
         let missed = s.slo.values().filter(|r| !r.met).count();
         if missed == 0 {

@@ -93,6 +93,7 @@ fn record() -> RunRecord {
         nomad_version: "sim".into(),
         start_unix_ns: 0,
         duration_s: 7200.0,
+        outcome: Default::default(),
         scenario: ScenarioInfo {
             name: "hand".into(),
             path: None,

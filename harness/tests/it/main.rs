@@ -5,6 +5,7 @@ mod compare;
 mod cost;
 mod e2e;
 mod emulator;
+mod gate;
 mod infra;
 mod mock_nomad;
 mod nomad;

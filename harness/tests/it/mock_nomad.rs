@@ -36,6 +36,9 @@ pub struct MockConfig {
     pub version: String,
     /// Event ring size (Nomad: 100).
     pub ring: usize,
+    /// Answer every request to `/v1/job*`, `/v1/allocations`, `/v1/evaluations` and `/v1/nodes` only after
+    /// this long (a slow or overloaded server).
+    pub slow: Option<Duration>,
 }
 
 impl Default for MockConfig {
@@ -51,6 +54,7 @@ impl Default for MockConfig {
             run_time: Duration::from_millis(50),
             version: "1.9.0".into(),
             ring: 100,
+            slow: None,
         }
     }
 }
@@ -81,6 +85,7 @@ pub struct State {
     pub sched: Value,
     pub sched_puts: Vec<Value>,
     pub register_calls: u32,
+    pub peer_calls: u32,
     pub registered_ok: u32,
     pub stream_connects: u32,
     pub deregistered: Vec<String>,
@@ -286,6 +291,16 @@ fn resp(code: u16, ctype: &str, body: &str, extra: &[(&str, String)]) -> Vec<u8>
     s.push_str("\r\n");
     s.push_str(body);
     s.into_bytes()
+}
+
+fn json_resp_counted(
+    counter: &mut u32,
+    v: &Value,
+    index: u64,
+    extra: &[(&str, String)],
+) -> Vec<u8> {
+    *counter += 1;
+    json_resp(v, index, extra)
 }
 
 fn json_resp(v: &Value, index: u64, extra: &[(&str, String)]) -> Vec<u8> {
@@ -595,6 +610,13 @@ async fn handle(
 ) -> Option<Vec<u8>> {
     let m = req.method.as_str();
     let p = req.path.as_str();
+    if let Some(d) = cfg.slow {
+        if p.starts_with("/v1/job")
+            || matches!(p, "/v1/allocations" | "/v1/evaluations" | "/v1/nodes")
+        {
+            tokio::time::sleep(d).await;
+        }
+    }
     // Blocking queries on list endpoints.
     if m == "GET" && matches!(p, "/v1/allocations" | "/v1/nodes" | "/v1/evaluations") {
         if let Some(idx) = req.q("index").and_then(|v| v.parse::<u64>().ok()) {
@@ -622,7 +644,9 @@ async fn handle(
             &[],
         ),
         ("GET", "/v1/status/leader") => json_resp(&json!("127.0.0.1:4647"), index, &[]),
-        ("GET", "/v1/status/peers") => json_resp(&json!(["127.0.0.1:4647"]), index, &[]),
+        ("GET", "/v1/status/peers") => {
+            json_resp_counted(&mut s.peer_calls, &json!(["127.0.0.1:4647"]), index, &[])
+        }
         ("GET", "/v1/operator/scheduler/configuration") => json_resp(
             &json!({"SchedulerConfig": s.sched, "Index": index, "KnownLeader": true}),
             index,

@@ -293,6 +293,7 @@ pub fn make_record(sh: &Shape) -> RunRecord {
         nomad_version: "sim".into(),
         start_unix_ns: SIM_EPOCH_UNIX_NS,
         duration_s: sh.secs as f64,
+        outcome: Default::default(),
         scenario: ScenarioInfo {
             name: sh.scenario.into(),
             path: Some(format!("scenarios/{}.toml", sh.scenario)),

@@ -47,6 +47,9 @@ fn plan(addr: &str, dir: &std::path::Path, jobs: u32, count: u32, pacing: Pacing
         },
         slo: BTreeMap::new(),
         per_page: 7,
+        announce: false,
+        peer_scrape: true,
+        stop: Default::default(),
     }
 }
 
@@ -254,7 +257,10 @@ async fn timeout_keeps_what_was_measured() {
     );
     assert_eq!(s.jobs_failed_to_submit, 0);
     assert_eq!(rec.allocs.len() as u64, s.jobs_submitted);
-    assert!(rec.meta.notes.iter().any(|n| n.contains("interrupted")));
+    assert!(rec.meta.notes.iter().any(|n| n.contains("--timeout")));
+    assert_eq!(rec.meta.outcome, stampede_sim::record::Outcome::TimedOut);
+    assert_eq!(out.outcome, stampede_sim::record::Outcome::TimedOut);
+    assert_eq!(out.exit_code(), stampede::EXIT_PARTIAL);
     // Open loop: intended times follow the schedule (i / rate), whatever the server did.
     let mut submits: Vec<u64> = rec.allocs.iter().filter_map(|r| r.submit_ns).collect();
     submits.sort();
