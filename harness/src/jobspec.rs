@@ -373,6 +373,16 @@ fn group(src: &Src, b: &Block, line: usize) -> Result<Value> {
         &mut m,
     )?;
     m.entry("Count").or_insert(json!(1));
+    let max = stampede_sim::limits::MAX_JOB_COUNT;
+    match m.get("Count") {
+        Some(Value::Number(n)) if n.as_u64().is_some_and(|c| c <= max) => {}
+        Some(v) => anyhow::bail!(
+            "{}:{}: `count` = {v}: must be a whole number within 0..={max} (Nomad's default job_max_count)",
+            src.file,
+            src.line_of("count", line)
+        ),
+        None => {}
+    }
     for blk in b.body.blocks() {
         match blk.identifier.as_str() {
             "task" => push(&mut m, "Tasks", task(src, blk, line)?),

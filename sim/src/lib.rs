@@ -59,6 +59,7 @@ pub mod engine;
 pub mod error;
 pub(crate) mod ids;
 pub mod instances;
+pub mod limits;
 pub mod metric;
 pub(crate) mod model;
 pub mod params;

@@ -26,6 +26,10 @@ macro_rules! params {
             /// `(name, default as written in the source, doc comment)` of every parameter, in order.
             pub const DOCS: &'static [(&'static str, &'static str, &'static str)] =
                 &[$((stringify!($name), stringify!($default), concat!($($doc, "\n"),*))),*];
+            /// `(name, value)` of every parameter as `f64`, in declaration order (for range checks).
+            pub fn values(&self) -> Vec<(&'static str, f64)> {
+                vec![$((stringify!($name), self.$name as f64)),*]
+            }
         }
     };
 }
@@ -176,6 +180,55 @@ impl ModelParams {
     }
 }
 
+/// Parameters that count attempts or entries and must be at least 1 (0 would disable the mechanism, which
+/// Nomad does not allow: e.g. `broker_delivery_limit = 0` would fail every eval on its first delivery).
+const AT_LEAST_ONE: &[&str] = &[
+    "broker_delivery_limit",
+    "batch_max_attempts",
+    "service_max_attempts",
+    "node_limit_for_feasibility_checks",
+    "raft_snapshot_threshold",
+    "raft_disk_bytes_per_s",
+    "image_pull_bytes_per_s",
+];
+
+impl ModelParams {
+    /// Range-checks every parameter by its unit (the name's suffix, see [`unit`]): durations `_us` within
+    /// `0..=`[`crate::limits::MAX_DURATION_S`]; rates `_per_second` and bandwidths `_bytes_per_s` positive;
+    /// `_sigma` within `0..=10`; `_probability` within `0..=1`; `_factor` within `1..=100` (an overhead
+    /// factor below 1 would make work free); counts in `AT_LEAST_ONE` at least 1; every value finite.
+    /// Returns `(name, message)` of the first parameter out of range.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        let max_us = (crate::limits::MAX_DURATION_S * 1_000_000) as f64;
+        for (name, v) in self.values() {
+            let bad = |why: &str| Err((name, format!("{v} {why}")));
+            if !v.is_finite() {
+                return Err((name, format!("{v} must be a finite number")));
+            }
+            if v < 0.0 {
+                return bad("must not be negative");
+            }
+            match unit(name) {
+                "µs" if v > max_us => {
+                    return bad(&format!(
+                        "µs is beyond the {} days bound",
+                        crate::limits::MAX_DURATION_S / 86_400
+                    ))
+                }
+                "1/s" | "bytes/s" if v <= 0.0 => return bad("must be positive"),
+                "log-normal σ" if v > 10.0 => return bad("must be within 0..=10"),
+                "probability" if v > 1.0 => return bad("must be within 0..=1"),
+                "factor" if !(1.0..=100.0).contains(&v) => return bad("must be within 1..=100"),
+                _ => {}
+            }
+            if AT_LEAST_ONE.contains(&name) && v < 1.0 {
+                return bad("must be at least 1");
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Unit of a parameter, from its name's suffix (the naming convention of this file).
 pub fn unit(name: &str) -> &'static str {
     if name.ends_with("_us") {
@@ -286,6 +339,31 @@ mod tests {
             "every parameter is tagged"
         );
         assert_eq!(unit("raft_disk_bytes_per_s"), "bytes/s");
+    }
+
+    #[test]
+    fn validate_rejects_out_of_range_values() {
+        assert_eq!(ModelParams::default().validate(), Ok(()));
+        let check = |f: fn(&mut ModelParams), key: &str| {
+            let mut p = ModelParams::default();
+            f(&mut p);
+            let e = p.validate().unwrap_err();
+            assert_eq!(e.0, key, "{e:?}");
+        };
+        check(|p| p.raft_fsync_sigma = -1.0, "raft_fsync_sigma");
+        check(|p| p.raft_fsync_sigma = f64::NAN, "raft_fsync_sigma");
+        check(|p| p.broker_delivery_limit = 0, "broker_delivery_limit");
+        check(
+            |p| p.max_heartbeats_per_second = 0.0,
+            "max_heartbeats_per_second",
+        );
+        check(
+            |p| p.spot_notice_probability = 1.5,
+            "spot_notice_probability",
+        );
+        check(|p| p.mem_gc_factor = 0.5, "mem_gc_factor");
+        check(|p| p.api_rtt_us = u64::MAX, "api_rtt_us");
+        check(|p| p.raft_disk_bytes_per_s = 0, "raft_disk_bytes_per_s");
     }
 
     #[test]

@@ -865,6 +865,31 @@ impl Scenario {
                 (None, Some(a)) => a.min,
                 (None, None) => return Err(cx.err("pools", ix, "count", "required")),
             };
+            if count as u64 > crate::limits::MAX_NODES {
+                return Err(cx.err(
+                    "pools",
+                    ix,
+                    "count",
+                    format!(
+                        "{count} nodes is beyond the bound of {}",
+                        crate::limits::MAX_NODES
+                    ),
+                ));
+            }
+            if let Some(a) = &autoscale {
+                if a.max as u64 > crate::limits::MAX_NODES {
+                    return Err(cx.err(
+                        "pools.autoscale",
+                        None,
+                        "max",
+                        format!(
+                            "{} nodes is beyond the bound of {}",
+                            a.max,
+                            crate::limits::MAX_NODES
+                        ),
+                    ));
+                }
+            }
             pools.push(PoolConfig {
                 name: rp
                     .name
@@ -898,8 +923,34 @@ impl Scenario {
             }
         }
 
+        {
+            let total: u64 = pools
+                .iter()
+                .map(|p| p.autoscale.as_ref().map_or(p.count, |a| a.max.max(p.count)) as u64)
+                .sum();
+            if total > crate::limits::MAX_NODES {
+                return Err(cx.err(
+                    "pools",
+                    None,
+                    "count",
+                    format!(
+                        "{total} nodes in all pools is beyond the bound of {}",
+                        crate::limits::MAX_NODES
+                    ),
+                ));
+            }
+        }
+
         // ---- workload ----
-        let rw = raw.workload.unwrap_or_default();
+        let Some(rw) = raw.workload else {
+            return Err(cx.err(
+                "",
+                None,
+                "workload",
+                "the scenario has no [workload] table (a truncated file?): give `[workload]` with \
+                 `trace = \"…\"` or a synthetic job shape and `[workload.arrival]`",
+            ));
+        };
         let workload = if let Some(trace) = &rw.trace {
             let base = std::path::Path::new(file)
                 .parent()
@@ -958,6 +1009,20 @@ impl Scenario {
                     if !(rate_per_s > 0.0 && rate_per_s.is_finite()) {
                         return Err(cx.err(ta, None, "rate_per_s", "must be a positive number"));
                     }
+                    if !(crate::limits::MIN_RATE_PER_S..=crate::limits::MAX_RATE_PER_S)
+                        .contains(&rate_per_s)
+                    {
+                        return Err(cx.err(
+                            ta,
+                            None,
+                            "rate_per_s",
+                            format!(
+                                "{rate_per_s} jobs/s is outside {}..={}",
+                                crate::limits::MIN_RATE_PER_S,
+                                crate::limits::MAX_RATE_PER_S
+                            ),
+                        ));
+                    }
                     let burst = ra.burst.unwrap_or(1).max(1);
                     let jitter_ns = cx.dur(ta, None, "jitter", &ra.jitter, 0)?;
                     Arrival::OpenLoop {
@@ -981,19 +1046,53 @@ impl Scenario {
                 p.cpu_mhz - p.reserved_cpu_mhz >= cpu_mhz
                     && p.memory_mb - p.reserved_memory_mb >= memory_mb
             }) {
+                // Name the resource that does not fit: CPU if no pool has the CPU, else memory.
+                let cpu_fits = pools
+                    .iter()
+                    .any(|p| p.cpu_mhz - p.reserved_cpu_mhz >= cpu_mhz);
+                let (key, what) = if cpu_fits {
+                    ("memory_mb", format!("{memory_mb} MB"))
+                } else {
+                    ("cpu_mhz", format!("{cpu_mhz} MHz"))
+                };
                 return Err(cx.err(
                     t,
                     None,
-                    "cpu_mhz",
-                    "no pool's nodes are large enough for one allocation",
+                    key,
+                    format!("{what}: no pool's nodes are large enough for one allocation"),
+                ));
+            }
+            let jobs = pos("jobs", rw.jobs, 1)?;
+            if jobs as u64 > crate::limits::MAX_JOBS {
+                return Err(cx.err(
+                    t,
+                    None,
+                    "jobs",
+                    format!(
+                        "{jobs} jobs is beyond the bound of {}",
+                        crate::limits::MAX_JOBS
+                    ),
+                ));
+            }
+            let (groups, count) = (pos("groups", rw.groups, 1)?, pos("count", rw.count, 1)?);
+            if groups as u64 * count as u64 > crate::limits::MAX_JOB_COUNT {
+                return Err(cx.err(
+                    t,
+                    None,
+                    "count",
+                    format!(
+                        "{groups} groups × count {count} allocations per job is beyond Nomad's default \
+                         job_max_count of {}",
+                        crate::limits::MAX_JOB_COUNT
+                    ),
                 ));
             }
             WorkloadSource::Synthetic {
                 template: JobTemplate {
-                    jobs: pos("jobs", rw.jobs, 1)?,
+                    jobs,
                     job_type,
-                    groups: pos("groups", rw.groups, 1)?,
-                    count: pos("count", rw.count, 1)?,
+                    groups,
+                    count,
                     cpu_mhz,
                     memory_mb,
                     priority,
@@ -1087,6 +1186,11 @@ impl Scenario {
             stop_when_idle: rs.stop_when_idle.unwrap_or(true),
         };
 
+        let params = raw.params.unwrap_or_default();
+        if let Err((key, msg)) = params.validate() {
+            return Err(cx.err("params", None, key, msg));
+        }
+
         Ok(Scenario {
             name,
             description: raw.description.unwrap_or_default(),
@@ -1097,7 +1201,7 @@ impl Scenario {
             workload,
             faults,
             slo,
-            params: raw.params.unwrap_or_default(),
+            params,
             sim,
             scale: 1.0,
         })
@@ -1192,6 +1296,66 @@ count = 3
             "count = 10\n[pools.autoscale]\nmin = 5\nmax = 2",
         );
         assert!(Scenario::from_toml("t.toml", &bad).is_err());
+    }
+
+    #[test]
+    fn silent_acceptance_is_gone() {
+        // Out-of-range [params] name the file, the line and the key.
+        for (line, key) in [
+            ("raft_fsync_sigma = -1.0", "raft_fsync_sigma"),
+            ("raft_fsync_sigma = nan", "raft_fsync_sigma"),
+            ("broker_delivery_limit = 0", "broker_delivery_limit"),
+            (
+                "max_heartbeats_per_second = 0.0",
+                "max_heartbeats_per_second",
+            ),
+        ] {
+            let bad = format!("{OK}[params]\n{line}\n");
+            let e = Scenario::from_toml("p.toml", &bad).unwrap_err();
+            assert_eq!(e.key, format!("params.{key}"), "{e}");
+            assert_eq!(e.line, Some(13), "{e}");
+            assert!(e.to_string().starts_with("p.toml:13: params."), "{e}");
+        }
+        // A file truncated before [workload].
+        let cut = &OK[..OK.find("[workload]").unwrap()];
+        let e = Scenario::from_toml("cut.toml", cut).unwrap_err();
+        assert!(e.to_string().contains("no [workload] table"), "{e}");
+        // An arrival rate that would wrap the arrival clock.
+        let bad = format!("{OK}[workload.arrival]\nmode = \"open_loop\"\nrate_per_s = 1e-300\n");
+        let e = Scenario::from_toml("r.toml", &bad).unwrap_err();
+        assert_eq!(e.key, "workload.arrival.rate_per_s", "{e}");
+        assert_eq!(e.line, Some(14), "{e}");
+        // memory_mb too large names memory_mb and its line, not cpu_mhz.
+        let bad = OK.replace("count = 3", "count = 3\nmemory_mb = 900000");
+        let e = Scenario::from_toml("m.toml", &bad).unwrap_err();
+        assert_eq!(e.key, "workload.memory_mb", "{e}");
+        assert_eq!(e.line, Some(12), "{e}");
+        let bad = OK.replace("count = 3", "count = 3\ncpu_mhz = 900000");
+        let e = Scenario::from_toml("m.toml", &bad).unwrap_err();
+        assert_eq!(e.key, "workload.cpu_mhz", "{e}");
+    }
+
+    #[test]
+    fn counts_are_bounded() {
+        let bad = OK.replace("count = 10", "count = 1000000000");
+        let e = Scenario::from_toml("b.toml", &bad).unwrap_err();
+        assert_eq!((e.key.as_str(), e.line), ("pools[0].count", Some(8)), "{e}");
+        let bad = OK.replace("count = 3", "count = 1000000000");
+        let e = Scenario::from_toml("b.toml", &bad).unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("workload.count", Some(11)),
+            "{e}"
+        );
+        let bad = OK.replace("jobs = 5", "jobs = 4000000000");
+        let e = Scenario::from_toml("b.toml", &bad).unwrap_err();
+        assert_eq!(e.key, "workload.jobs", "{e}");
+        let bad = OK.replace(
+            "count = 10",
+            "count = 10\n[pools.autoscale]\nmin = 1\nmax = 4000000000",
+        );
+        let e = Scenario::from_toml("b.toml", &bad).unwrap_err();
+        assert_eq!(e.key, "pools.autoscale.max", "{e}");
     }
 
     #[test]

@@ -35,22 +35,22 @@ pub struct EmulateArgs {
     #[arg(long)]
     pub no_prometheus: bool,
     /// Event-stream heartbeat interval.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = super::parse_duration)]
     pub heartbeat: Duration,
     /// Nomad's `http_max_conns_per_client` (0 = unlimited); beyond it connections get a raw 429.
     #[arg(long, default_value_t = 100)]
     pub max_conns_per_client: usize,
     /// Fault: close every event-stream connection after this long.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = super::parse_duration)]
     pub fault_drop_streams_every: Option<Duration>,
     /// Fault: share (0–1) of write requests answered 500 `No cluster leader`.
     #[arg(long, default_value_t = 0.0)]
     pub fault_write_errors: f64,
     /// Fault: latency added to every response.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = super::parse_duration)]
     pub fault_latency: Option<Duration>,
     /// Fault: the leader steps down at this simulated time (e.g. `60s`).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = super::parse_duration)]
     pub fault_leader_change_at: Option<Duration>,
 }
 

@@ -19,6 +19,18 @@ pub mod signals;
 pub mod sim;
 pub mod trace;
 
+/// Parses a duration flag (humantime syntax: `30s`, `5m`, `2h 30m`) and bounds it by
+/// [`stampede_sim::limits::MAX_DURATION_S`] (30 days): every duration flag ends up added to an `Instant`,
+/// which panics on overflow, and no run is meant to last longer.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| e.to_string())?;
+    let max = stampede_sim::limits::MAX_DURATION_S;
+    if d.as_secs() > max || (d.as_secs() == max && d.subsec_nanos() > 0) {
+        return Err(format!("{s} is beyond the bound of {max} s (30 days)"));
+    }
+    Ok(d)
+}
+
 /// Command-line options.
 #[derive(Debug, Parser)]
 #[command(name = "stampede", version, about = "Load-test and model HashiCorp Nomad clusters", long_about = None)]

@@ -61,7 +61,7 @@ pub struct ProvisionArgs {
     #[arg(long, env = "NOMAD_ADDR")]
     pub nomad_addr: Option<String>,
     /// How long to wait for the nodes (e.g. `15m`).
-    #[arg(long, default_value = "15m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "15m", value_parser = super::parse_duration)]
     pub wait_timeout: Duration,
     /// Local state directory: the journal and manifest go to `<state-dir>/<run-id>/`.
     #[arg(long, default_value = ".stampede")]

@@ -114,7 +114,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 64)]
     pub memory: u32,
     /// Task run time (batch), e.g. `5s`.
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = super::parse_duration)]
     pub duration: Duration,
     /// Job priority.
     #[arg(long, default_value_t = 50)]
@@ -140,7 +140,7 @@ pub struct RunArgs {
     #[arg(long, default_value_t = 1, requires = "rate")]
     pub burst: u32,
     /// Open loop: uniform jitter added to each intended send time.
-    #[arg(long, default_value = "0s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "0s", value_parser = super::parse_duration)]
     pub jitter: Duration,
     /// Closed loop: concurrent submitters (default 20 when no --rate).
     #[arg(long)]
@@ -164,10 +164,10 @@ pub struct RunArgs {
     #[arg(long)]
     pub cleanup: bool,
     /// Bound on the whole run.
-    #[arg(long, default_value = "30m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30m", value_parser = super::parse_duration)]
     pub timeout: Duration,
     /// Bound on waiting for placements after the last submission.
-    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "5m", value_parser = super::parse_duration)]
     pub drain_timeout: Duration,
     /// Attempts per submission for retryable errors.
     #[arg(long, default_value_t = 5)]

@@ -101,7 +101,7 @@ pub enum TraceCommand {
         #[command(flatten)]
         conn: Box<crate::nomad::NomadConnArgs>,
         /// How long to record, e.g. `24h`.
-        #[arg(long, value_parser = humantime::parse_duration)]
+        #[arg(long, value_parser = super::parse_duration)]
         duration: std::time::Duration,
         /// Output file (`.jsonl`); `FILE.partial` holds the job lines while recording.
         #[arg(long)]
@@ -113,7 +113,7 @@ pub enum TraceCommand {
         #[arg(long)]
         name: Option<String>,
         /// How long a failed allocation may wait for its replacement before its batch job is written.
-        #[arg(long, value_parser = humantime::parse_duration, default_value = "2m")]
+        #[arg(long, value_parser = super::parse_duration, default_value = "2m")]
         reschedule_grace: std::time::Duration,
     },
 }
@@ -135,9 +135,17 @@ pub fn run(args: TraceArgs) -> Result<u8> {
             if days == 0 {
                 bail!("--days must be at least 1");
             }
-            let format = match format {
-                Some(f) => f,
-                None => TraceFormat::of(&out).unwrap_or(TraceFormat::Jsonl),
+            // The extension decides when it names a format; --format only for names without one
+            // (`/dev/stdout`, `-`-less pipes) or to confirm it.
+            let format = match (format, TraceFormat::of(&out)) {
+                (Some(f), Some(ext)) if f != ext => bail!(
+                    "--format {} contradicts the extension of {} ({}): rename the file or drop --format",
+                    f.name(),
+                    out.display(),
+                    ext.name()
+                ),
+                (Some(f), _) => f,
+                (None, ext) => ext.unwrap_or(TraceFormat::Jsonl),
             };
             let t0 = Instant::now();
             let trace = synth_monorepo(&p, days, seed);

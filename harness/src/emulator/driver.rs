@@ -79,6 +79,28 @@ fn sim_err(e: SimError) -> ApiError {
     }
 }
 
+/// Most events the driver processes before it looks at its queue and its stop flag again. At a speed the
+/// core cannot keep up with, the emulator falls behind the wall clock (its Unix times lag) instead of
+/// wedging in one `advance_to` that never returns: it stays responsive to requests and to Ctrl-C/SIGTERM.
+const EVENTS_PER_TICK: usize = 20_000;
+
+/// Advances the core towards `target`, processing at most [`EVENTS_PER_TICK`] events; the clock moves to
+/// `target` only when no event at or before it is left. Returns whether it got there.
+fn advance_bounded(c: &mut Cluster, target: SimTime) -> Result<bool, SimError> {
+    for _ in 0..EVENTS_PER_TICK {
+        match c.next_event_time() {
+            Some(t) if t <= target => {
+                c.step()?;
+            }
+            _ => {
+                c.advance_to(target.max(c.now()))?;
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 /// The driver loop; returns when `shared.stop` is set or the core fails.
 pub fn drive(
     mut c: Cluster,
@@ -110,10 +132,13 @@ pub fn drive(
                 leader_changed = true;
             }
         }
-        if let Err(e) = c.advance_to(target.max(c.now())) {
-            fail(&sh, e.to_string());
-            break;
-        }
+        let caught_up = match advance_bounded(&mut c, target) {
+            Ok(b) => b,
+            Err(e) => {
+                fail(&sh, e.to_string());
+                break;
+            }
+        };
         while let Ok(cmd) = rx.try_recv() {
             let now = c.now();
             match cmd {
@@ -216,7 +241,9 @@ pub fn drive(
                 *s = st;
             }
         }
-        std::thread::sleep(TICK);
+        if caught_up {
+            std::thread::sleep(TICK);
+        }
     }
     // Answer whoever still waits.
     for (_, reply) in pending {

@@ -280,6 +280,16 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
     if groups.is_empty() {
         return Err(invalid("Missing job task groups"));
     }
+    // Nomad's default `job_max_count` ([src] `nomad/structs/structs.go: JobDefaultMaxCount = 50000`, checked in
+    // `nomad/job_endpoint_hooks.go: jobValidate.Validate` with this message; an uncoded RPC error, so the
+    // HTTP layer answers 500 with the multierror text, as for every other job validation error).
+    let total: u64 = groups.iter().map(|g| g.count as u64).sum();
+    let max = stampede_sim::limits::MAX_JOB_COUNT;
+    if total > max {
+        return Err(invalid(format!(
+            "total count was greater than configured job_max_count: {total} > {max}"
+        )));
+    }
     if !(1..=100).contains(&priority) {
         return Err(invalid(format!(
             "Job priority must be between [1, 100]; got {priority}"
@@ -363,6 +373,31 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn counts_beyond_job_max_count_are_refused_before_any_allocation() {
+        let e = parse(
+            r#"{"Job":{"ID":"big","Type":"batch","TaskGroups":[{"Name":"g","Count":1000000000,
+            "Tasks":[{"Name":"t","Driver":"docker","Resources":{"CPU":100,"MemoryMB":64}}]}]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.status, 500);
+        assert!(
+            e.msg.contains(
+                "total count was greater than configured job_max_count: 1000000000 > 50000"
+            ),
+            "{}",
+            e.msg
+        );
+        // Two groups whose sum crosses the bound.
+        let e = parse(
+            r#"{"Job":{"ID":"two","Type":"batch","TaskGroups":[
+            {"Name":"a","Count":30000,"Tasks":[{"Name":"t","Driver":"docker"}]},
+            {"Name":"b","Count":30000,"Tasks":[{"Name":"t","Driver":"docker"}]}]}}"#,
+        )
+        .unwrap_err();
+        assert!(e.msg.contains("60000 > 50000"), "{}", e.msg);
     }
 
     #[test]

@@ -206,8 +206,9 @@ impl EmulatorHandle {
 /// Builds the core, binds the listener and starts the driver and the server.
 pub async fn start(cfg: EmulatorConfig) -> anyhow::Result<EmulatorHandle> {
     anyhow::ensure!(
-        cfg.speed.is_finite() && cfg.speed > 0.0,
-        "--speed must be a positive number, got {}",
+        cfg.speed.is_finite() && cfg.speed > 0.0 && cfg.speed <= stampede_sim::limits::MAX_SPEED,
+        "--speed must be a positive number ≤ {}, got {}",
+        stampede_sim::limits::MAX_SPEED,
         cfg.speed
     );
     anyhow::ensure!(

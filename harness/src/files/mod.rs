@@ -5,7 +5,7 @@
 //! | [`scenario`] | the one scenario loader (TOML → validated [`stampede_sim::scenario::Scenario`], `--scale`) |
 //! | [`trace`] | the one trace loader/writer, one extension rule (`.jsonl` / `.csv`), replay sources |
 //! | [`record`] | run-record directories: whole records, `run.json`, streamed `.partial` CSV tables |
-//! | [`atomic`] | temp file + fsync + rename |
+//! | [`atomic`] | output files: temp file + fsync + rename for regular files, write-through for devices and FIFOs, symlinks followed |
 
 pub mod atomic;
 pub mod record;

@@ -75,7 +75,20 @@ pub fn read_meta(dir: &Path) -> Result<RunMeta> {
             dir.display()
         )
     })?;
-    record::parse_run_json(&text).with_context(|| format!("parsing {}", p.display()))
+    let meta = record::parse_run_json(&text).with_context(|| format!("parsing {}", p.display()))?;
+    check_meta(&meta).with_context(|| format!("{}", p.display()))?;
+    Ok(meta)
+}
+
+/// Bounds on a record's values that size what readers allocate (report charts bucket the time axis).
+fn check_meta(meta: &RunMeta) -> Result<()> {
+    let max = stampede_sim::limits::MAX_DURATION_S as f64;
+    anyhow::ensure!(
+        meta.duration_s.is_finite() && (0.0..=max).contains(&meta.duration_s),
+        "duration_s = {}: must be within 0..={max} s (30 days)",
+        meta.duration_s
+    );
+    Ok(())
 }
 
 /// Reads a whole record directory. `nodes.csv` is optional (older or minimal records), the rest required.

@@ -21,6 +21,14 @@ pub enum TraceFormat {
 }
 
 impl TraceFormat {
+    /// The format's name as `--format` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TraceFormat::Jsonl => "jsonl",
+            TraceFormat::Csv => "csv",
+        }
+    }
+
     /// The format of a path by its extension (the one rule), `None` when it is neither `.jsonl` nor `.csv`.
     pub fn of(path: &Path) -> Option<TraceFormat> {
         let ext = path.extension()?.to_str()?;

@@ -112,6 +112,15 @@ impl NomadConnArgs {
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
                 NomadError::Config(format!("parsing CA certificate {}: {e}", ca.display()))
             })?;
+            // An empty, garbage or DER file parses as "no certificates": refuse it here rather than let
+            // every request fail later with an error that blames the server.
+            if certs.is_empty() || !pem_has(&pem, "CERTIFICATE") {
+                return Err(NomadError::Config(format!(
+                    "CA certificate {} holds no PEM certificate{}",
+                    ca.display(),
+                    pem_hint(&pem)
+                )));
+            }
             for c in certs {
                 b = b.add_root_certificate(c);
             }
@@ -123,10 +132,25 @@ impl NomadConnArgs {
                     cert.display()
                 ))
             })?;
-            pem.push(b'\n');
-            pem.extend(std::fs::read(key).map_err(|e| {
+            if !pem_has(&pem, "CERTIFICATE") {
+                return Err(NomadError::Config(format!(
+                    "client certificate {} holds no PEM certificate{}",
+                    cert.display(),
+                    pem_hint(&pem)
+                )));
+            }
+            let key_pem = std::fs::read(key).map_err(|e| {
                 NomadError::Config(format!("reading client key {}: {e}", key.display()))
-            })?);
+            })?;
+            if !pem_has(&key_pem, "PRIVATE KEY") {
+                return Err(NomadError::Config(format!(
+                    "client key {} holds no PEM private key{}",
+                    key.display(),
+                    pem_hint(&key_pem)
+                )));
+            }
+            pem.push(b'\n');
+            pem.extend(key_pem);
             let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
                 NomadError::Config(format!(
                     "client certificate {} / key {}: {e}",
@@ -161,10 +185,42 @@ impl NomadConnArgs {
                 .map_err(|e| NomadError::Config(format!("bad TLS server name `{name}`: {e}")))?;
             base = u.as_str().trim_end_matches('/').to_string();
         }
-        let http = b
-            .build()
-            .map_err(|e| NomadError::Config(format!("building HTTP client: {e}")))?;
+        let http = b.build().map_err(|e| {
+            // reqwest says only "builder error"; the cause is in the source chain.
+            let mut msg = format!("building HTTP client: {e}");
+            let mut src = std::error::Error::source(&e);
+            while let Some(c) = src {
+                msg.push_str(&format!(": {c}"));
+                src = c.source();
+            }
+            if let (Some(cert), Some(key)) = (&self.client_cert, &self.client_key) {
+                msg.push_str(&format!(
+                    " (check that the client key {} belongs to the client certificate {})",
+                    key.display(),
+                    cert.display()
+                ));
+            }
+            NomadError::Config(msg)
+        })?;
         Ok((http, base))
+    }
+}
+
+/// Whether `bytes` hold a PEM block whose label ends with `label` (`CERTIFICATE`, `PRIVATE KEY`).
+fn pem_has(bytes: &[u8], label: &str) -> bool {
+    String::from_utf8_lossy(bytes)
+        .lines()
+        .any(|l| l.starts_with("-----BEGIN ") && l.trim_end().ends_with(&format!("{label}-----")))
+}
+
+/// Why a file is not PEM, when it can be told: empty, or DER (an ASN.1 SEQUENCE).
+fn pem_hint(bytes: &[u8]) -> &'static str {
+    match bytes.first() {
+        None => " (the file is empty)",
+        Some(0x30) => {
+            " (it looks like DER: convert it with `openssl x509 -inform der -in FILE -out FILE.pem`)"
+        }
+        _ => " (expected `-----BEGIN CERTIFICATE-----` / `-----BEGIN PRIVATE KEY-----` blocks)",
     }
 }
 
@@ -235,6 +291,99 @@ pub fn normalize_address(addr: &str) -> Result<String, NomadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tls_args(dir: &std::path::Path) -> NomadConnArgs {
+        NomadConnArgs {
+            ca_cert: Some(dir.join("ca.pem")),
+            ..NomadConnArgs::for_address("https://127.0.0.1:4646")
+        }
+    }
+
+    fn openssl(dir: &std::path::Path, args: &[&str]) {
+        let st = std::process::Command::new("openssl")
+            .current_dir(dir)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("openssl must be installed for the TLS tests");
+        assert!(st.success(), "openssl {args:?}");
+    }
+
+    fn self_signed(dir: &std::path::Path, name: &str) {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-keyout",
+                &format!("{name}.key"),
+                "-out",
+                &format!("{name}.pem"),
+                "-days",
+                "1",
+                "-subj",
+                &format!("/CN={name}"),
+            ],
+        );
+    }
+
+    #[test]
+    fn empty_garbage_and_der_ca_files_are_refused_naming_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let a = tls_args(d.path());
+        let ca = d.path().join("ca.pem");
+        for (bytes, hint) in [
+            (&b""[..], "empty"),
+            (&b"hello, not a certificate\n"[..], "BEGIN CERTIFICATE"),
+            (&[0x30u8, 0x82, 0x01, 0x0a, 0x02, 0x01][..], "DER"),
+        ] {
+            std::fs::write(&ca, bytes).unwrap();
+            let e = a
+                .build_http("https://127.0.0.1:4646")
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(&ca.display().to_string()), "{e}");
+            assert!(
+                e.contains("holds no PEM certificate") && e.contains(hint),
+                "{e}"
+            );
+        }
+        // A real PEM CA is accepted.
+        self_signed(d.path(), "ca");
+        a.build_http("https://127.0.0.1:4646").unwrap();
+    }
+
+    #[test]
+    fn a_client_key_that_does_not_match_its_certificate_is_a_clear_error() {
+        let d = tempfile::tempdir().unwrap();
+        self_signed(d.path(), "ca");
+        self_signed(d.path(), "a");
+        self_signed(d.path(), "b");
+        let mut args = tls_args(d.path());
+        args.client_cert = Some(d.path().join("a.pem"));
+        args.client_key = Some(d.path().join("a.key"));
+        args.build_http("https://127.0.0.1:4646").unwrap();
+        args.client_key = Some(d.path().join("b.key"));
+        let e = args
+            .build_http("https://127.0.0.1:4646")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("b.key") && e.contains("a.pem"), "{e}");
+        assert_ne!(e.trim(), "builder error");
+        // A certificate given as the key is named as such.
+        args.client_key = Some(d.path().join("a.pem"));
+        let e = args
+            .build_http("https://127.0.0.1:4646")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("holds no PEM private key"), "{e}");
+    }
 
     #[test]
     fn debug_redacts_token() {

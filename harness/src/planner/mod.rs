@@ -149,6 +149,13 @@ pub fn plan(args: &PlanRequest, progress: &mut dyn FnMut(&str)) -> Result<PlanRe
     let wall = Instant::now();
     let base = files::load_scenario(&args.scenario, 1.0)?;
     let slo = args.slo.clone();
+    if args.max_nodes as u64 > stampede_sim::limits::MAX_NODES {
+        bail!(
+            "--max-nodes {} is beyond the bound of {} nodes",
+            args.max_nodes,
+            stampede_sim::limits::MAX_NODES
+        );
+    }
     if args.min_nodes == 0 || args.min_nodes > args.max_nodes {
         bail!(
             "--min-nodes {} must be at least 1 and ≤ --max-nodes {}",

@@ -1,6 +1,7 @@
 //! Integration tests of the harness (one binary, one module per area).
 
 mod aws;
+mod bounds;
 mod compare;
 mod cost;
 mod e2e;

@@ -480,6 +480,7 @@ pub(crate) fn validate_job(j: &TraceJob) -> Result<(), (String, String)> {
     if j.groups.is_empty() {
         return Err(("groups".into(), "at least one group is required".into()));
     }
+    let mut total = 0u64;
     for (i, g) in j.groups.iter().enumerate() {
         let f = |k: &str| format!("groups[{i}].{k}");
         if g.name.is_empty() {
@@ -487,6 +488,16 @@ pub(crate) fn validate_job(j: &TraceJob) -> Result<(), (String, String)> {
         }
         if g.count == 0 {
             return Err((f("count"), "must be at least 1".into()));
+        }
+        total += g.count as u64;
+        if total > crate::limits::MAX_JOB_COUNT {
+            return Err((
+                f("count"),
+                format!(
+                    "{total} allocations in this job is beyond Nomad's default job_max_count of {}",
+                    crate::limits::MAX_JOB_COUNT
+                ),
+            ));
         }
         if g.cpu_mhz == 0 {
             return Err((f("cpu_mhz"), "must be at least 1".into()));
@@ -606,5 +617,17 @@ mod tests {
         let r = TraceReader::new(std::io::Cursor::new(s), "x").unwrap();
         let ids: Vec<String> = r.map(|j| j.unwrap().id).collect();
         assert_eq!(ids, ["a", "b"]);
+    }
+
+    #[test]
+    fn group_counts_are_bounded() {
+        let bad = J2.replace(r#""count":1"#, r#""count":4000000000"#);
+        let e = parse_jsonl_named(&text(&[HDR, J1, &bad]), "big.jsonl").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.starts_with("big.jsonl:"), "{msg}");
+        assert!(
+            msg.contains("groups[0].count") && msg.contains("job_max_count"),
+            "{msg}"
+        );
     }
 }
