@@ -92,6 +92,7 @@ pub struct Selection {
 /// best of the first `limit` fitting nodes (skipping up to [`MAX_SKIP`] nodes with score ≤ 0, which are used
 /// only if fewer than `limit` others turn up). The cursor moves past the last node examined, so successive
 /// placements of one evaluation continue around the ring, as Nomad's `StaticIterator` does.
+#[inline]
 pub fn select(
     n: usize,
     cursor: &mut usize,

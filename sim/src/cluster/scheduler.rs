@@ -61,9 +61,8 @@ pub(super) struct Scheduler {
 /// and only the plan applier reserves resources for real. Dense per-node vectors, reset in O(touched).
 #[derive(Debug, Default)]
 pub(super) struct Overlay {
-    cpu: Vec<u32>,
-    mem: Vec<u32>,
-    job_allocs: Vec<u32>,
+    /// Per node: `[cpu, mem, job allocations]` (one bounds check, one cache line per candidate).
+    per_node: Vec<[u32; 3]>,
     /// Nodes with `job_allocs > 0` (usage is only ever added on such nodes).
     touched: Vec<NodeIx>,
 }
@@ -71,39 +70,33 @@ pub(super) struct Overlay {
 impl Overlay {
     /// Makes room for `nodes` nodes.
     pub(super) fn ensure(&mut self, nodes: usize) {
-        if self.job_allocs.len() < nodes {
-            self.cpu.resize(nodes, 0);
-            self.mem.resize(nodes, 0);
-            self.job_allocs.resize(nodes, 0);
+        if self.per_node.len() < nodes {
+            self.per_node.resize(nodes, [0; 3]);
         }
     }
 
     /// Counts one allocation of the job on `node` (existing or planned).
     pub(super) fn add_job_alloc(&mut self, node: NodeIx) {
-        let n = node.index();
-        if self.job_allocs[n] == 0 {
+        let e = &mut self.per_node[node.index()];
+        if e[2] == 0 {
             self.touched.push(node);
         }
-        self.job_allocs[n] += 1;
+        e[2] += 1;
     }
 
     /// Adds a planned placement of `cpu`/`mem` on `node`.
     pub(super) fn place(&mut self, node: NodeIx, cpu: u32, mem: u32) {
-        self.cpu[node.index()] += cpu;
-        self.mem[node.index()] += mem;
+        let e = &mut self.per_node[node.index()];
+        e[0] += cpu;
+        e[1] += mem;
         self.add_job_alloc(node);
     }
 
-    /// Usage the plan adds on `node`: `(cpu, mem)`.
+    /// What the plan adds on `node`: `(cpu, mem, job allocations)`.
     #[inline]
-    pub(super) fn usage(&self, node: usize) -> (u32, u32) {
-        (self.cpu[node], self.mem[node])
-    }
-
-    /// The job's allocations on `node`.
-    #[inline]
-    pub(super) fn job_allocs(&self, node: usize) -> u32 {
-        self.job_allocs[node]
+    pub(super) fn at(&self, node: usize) -> (u32, u32, u32) {
+        let [c, m, j] = self.per_node[node];
+        (c, m, j)
     }
 
     /// Nodes holding at least one of the job's allocations.
@@ -114,10 +107,7 @@ impl Overlay {
     /// Clears everything the last plan added.
     pub(super) fn reset(&mut self) {
         for n in self.touched.drain(..) {
-            let n = n.index();
-            self.cpu[n] = 0;
-            self.mem[n] = 0;
-            self.job_allocs[n] = 0;
+            self.per_node[n.index()] = [0; 3];
         }
     }
 }
@@ -348,7 +338,7 @@ impl Scheduler {
                 let ni = nix.index();
                 let nd = &nodes[nix];
                 // Free capacity as the plan sees it: the state plus the plan's own placements.
-                let (oc, om) = ovr.usage(ni);
+                let (oc, om, jobs_here) = ovr.at(ni);
                 if !nd.fits(cpu + oc, mem + om)
                     || class.is_some_and(|c| pools[nd.pool as usize].cfg.node_class != c)
                 {
@@ -360,14 +350,14 @@ impl Scheduler {
                 let (fc, fm) = nd.free_after(cpu + oc, mem + om);
                 let mut sum = ranking::fit_score(algorithm, fc, fm);
                 let mut k = 1.0;
-                if let Some(aa) = ranking::anti_affinity(ovr.job_allocs(ni), count) {
+                if let Some(aa) = ranking::anti_affinity(jobs_here, count) {
                     sum += aa;
                     k += 1.0;
                 }
                 if spread_block {
                     // Even spread over datacenters: boost nodes in datacenters below the mean share.
                     let mean = placed_so_far / dc_count;
-                    let here = if ovr.job_allocs(ni) > 0 { 1.0 } else { 0.0 };
+                    let here = if jobs_here > 0 { 1.0 } else { 0.0 };
                     sum += ((mean - here) / mean.max(1.0)).clamp(-1.0, 1.0);
                     k += 1.0;
                 }
