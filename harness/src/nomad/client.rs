@@ -11,28 +11,6 @@ use super::conn::{normalize_address, redact_url, split_userinfo, NomadConnArgs};
 use super::error::NomadError;
 use super::types::*;
 
-/// `Authorization: Basic …` for userinfo credentials (RFC 7617).
-fn basic_auth_header(user: &str, pass: Option<&str>) -> HeaderValue {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let raw = format!("{user}:{}", pass.unwrap_or(""));
-    let b = raw.as_bytes();
-    let mut out = String::from("Basic ");
-    for chunk in b.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, &c)| n | (c as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    HeaderValue::from_str(&out).unwrap_or_else(|_| HeaderValue::from_static("Basic"))
-}
-
 /// Most bytes of an error body kept in [`NomadError::Status`].
 const MAX_ERROR_BODY: usize = 4096;
 
@@ -61,6 +39,8 @@ pub struct NomadClient {
     http: reqwest::Client,
     base: String,
     headers: HeaderMap,
+    /// Basic-auth credentials from the address's userinfo (sent by reqwest as a sensitive header).
+    basic_auth: Option<(String, Option<String>)>,
     region: Option<String>,
     namespace: String,
     timeout: Duration,
@@ -87,11 +67,6 @@ impl NomadClient {
         let (base, userinfo) = split_userinfo(&base);
         let (http, base) = conn.build_http(&base)?;
         let mut headers = HeaderMap::new();
-        if let Some((user, pass)) = userinfo {
-            let mut v = basic_auth_header(&user, pass.as_deref());
-            v.set_sensitive(true);
-            headers.insert(reqwest::header::AUTHORIZATION, v);
-        }
         if let Some(t) = conn.token.as_deref().filter(|t| !t.is_empty()) {
             let mut v = HeaderValue::from_str(t).map_err(|_| {
                 NomadError::Config(
@@ -105,6 +80,7 @@ impl NomadClient {
             http,
             base,
             headers,
+            basic_auth: userinfo,
             region: conn.region.clone().filter(|s| !s.is_empty()),
             namespace: conn.namespace_or_default().to_string(),
             timeout: Duration::from_secs(60),
@@ -156,14 +132,16 @@ impl NomadClient {
             let qs: Vec<String> = q.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("{url}?{}", qs.join("&"))
         };
-        (
-            self.http
-                .request(method, &url)
-                .headers(self.headers.clone())
-                .query(&q)
-                .timeout(self.timeout),
-            shown,
-        )
+        let mut rb = self
+            .http
+            .request(method, &url)
+            .headers(self.headers.clone())
+            .query(&q)
+            .timeout(self.timeout);
+        if let Some((user, pass)) = &self.basic_auth {
+            rb = rb.basic_auth(user, pass.as_deref());
+        }
+        (rb, shown)
     }
 
     async fn send(
@@ -575,20 +553,4 @@ pub fn path_escape(s: &str) -> String {
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn basic_auth_is_rfc7617_base64() {
-        // RFC 7617 §2's example: Aladdin / open sesame.
-        assert_eq!(
-            basic_auth_header("Aladdin", Some("open sesame")),
-            "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
-        );
-        assert_eq!(basic_auth_header("a", None), "Basic YTo=");
-        assert_eq!(basic_auth_header("ab", Some("c")), "Basic YWI6Yw==");
-    }
 }
