@@ -579,6 +579,7 @@ mod tests {
             image_bytes: 0,
             duration: RunDuration::Fixed(7_000_000_000),
             fail_rate: 0.0,
+            tasks: 1,
             id_prefix: "p-".into(),
         };
         let job = job_from_template("x", &t, &["dc1".to_string()]);

@@ -38,6 +38,7 @@ pub mod nomad;
 pub mod planner;
 pub mod report;
 pub mod simulate;
+pub mod upgrade;
 
 pub use cli::{main_entry, run, Command, Opts};
 

@@ -61,8 +61,8 @@ pub struct Node {
     pub total_allocs: u32,
     /// Image cache.
     pub images: Vec<CachedImage>,
-    /// A client status flush is scheduled.
-    pub flush_scheduled: bool,
+    /// When the node's next client status flush is scheduled, if one is.
+    pub flush_at: Option<SimTime>,
     /// Allocation status changes waiting for the next 200 ms flush.
     pub pending_updates: Vec<crate::ids::AllocIx>,
     /// When the node joined (ns).
@@ -218,7 +218,7 @@ mod tests {
             live_allocs: 0,
             total_allocs: 0,
             images: vec![],
-            flush_scheduled: false,
+            flush_at: None,
             pending_updates: vec![],
             joined: 0,
             left: None,

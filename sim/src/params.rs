@@ -4,6 +4,12 @@
 //! the defaults were chosen; tags: **[src]** a constant read from Nomad's source, **[doc]** Nomad's docs,
 //! **[c2m]** calibrated so `scenarios/c2m.toml` reproduces the published C2M run, **[est]** an engineering
 //! estimate (documented, overridable, and the first thing to re-calibrate against a real cluster).
+//!
+//! **CPU costs are reference-core time**: ns or µs of work on a 3.0 GHz Skylake-SP core (IPC 1.0). The
+//! cluster divides them by the server's core speed (clock × generation, `model/cpu.rs`) and runs them on the
+//! server's cores shared by every goroutine, so a smaller or older server is slower and a saturated one
+//! slows everything. Which mechanisms apply (pipeline depth, signing, client-update batching, log store,
+//! memdb indexes) comes from the Nomad version (`[cluster] nomad_version`, `model/versions.rs`).
 
 use serde::{Deserialize, Serialize};
 
@@ -50,34 +56,45 @@ params! {
     sched_eval_base_us: u64 = 800;
     /// Cost per allocation placed (alloc construction, plan append), µs. [est]
     sched_per_alloc_us: u64 = 15;
-    /// Cost per node examined by the ranking stack (feasibility + fit score), µs. [est] Nomad's
-    /// `Metrics.AllocationTime` ≈ 75 µs for a placement examining a handful of nodes.
-    sched_per_node_scored_us: u64 = 6;
+    /// Fixed cost per node examined by the ranking stack (feasibility checks, fit score), reference-core
+    /// ns. [est] Nomad's `Metrics.AllocationTime` ≈ 75 µs for a placement examining a handful of nodes.
+    sched_node_base_ns: u64 = 4_000;
+    /// Scheduler cost per allocation of an examined node returned by `state.AllocsByNode` (live or terminal
+    /// until GC; `scheduler/context.go:EvalContext.ProposedAllocs`), reference-core ns. [est]
+    sched_alloc_scan_ns: u64 = 150;
+    /// Scheduler and plan-verifier cost per *live* allocation of a node (proposed-alloc map, `AllocsFit`
+    /// sum; `plan_apply.go:evaluateNodePlan`), reference-core ns. [est]
+    sched_live_alloc_ns: u64 = 250;
     /// Extra latency for a follower's worker to dequeue from the leader (RPC round trip), µs. [est]
     worker_dequeue_rpc_us: u64 = 400;
     /// Scheduler attempts for batch jobs before the eval is blocked. [src] 2.
     batch_max_attempts: u32 = 2;
     /// Scheduler attempts for service jobs before the eval is blocked. [src] 5.
     service_max_attempts: u32 = 5;
-    /// Node limit when a job has a `spread` block or affinities (`NodeLimitForFeasibilityChecks`). [src] 100.
-    node_limit_for_feasibility_checks: u32 = 100;
 
     // ---- plan applier [src nomad/plan_apply.go] ----
     /// Fixed cost of verifying one plan on the leader, µs. [est]
     plan_verify_base_us: u64 = 150;
-    /// Cost to verify one node of a plan (AllocsFit against current state), µs. The applier verifies nodes
-    /// on a pool of NumCPU/2 goroutines; this is the effective serial cost. [c2m]
-    plan_verify_per_node_us: u64 = 40;
+    /// Fixed cost to verify one node of a plan (`evaluateNodePlan`: snapshot reads, `AllocsFit`), reference-core
+    /// ns, plus `sched_live_alloc_ns` per live allocation of the node. The applier verifies nodes on a pool of
+    /// NumCPU/2 goroutines; this is the effective serial cost. [est] (C2M hides it behind the FSM)
+    plan_verify_node_ns: u64 = 20_000;
+    /// One RS256 (RSA-2048) workload-identity signature on the plan applier (`plan_apply.go:signAllocIdentities`,
+    /// `encrypter.go:SignClaims`, 1.7+), reference-core µs. [est] Go `crypto/rsa` 2048-bit sign ≈ 1–1.5 ms.
+    sign_rs256_us: u64 = 1_200;
+    /// One Ed25519 workload-identity signature (1.4–1.6), reference-core µs. [est] `crypto/ed25519` ≈ 25–50 µs.
+    sign_ed25519_us: u64 = 40;
 
     // ---- Raft and FSM ----
-    /// Median leader fsync latency of one Raft append batch, µs (local NVMe). [est] i3 NVMe fsync ≈ 0.2–0.5 ms.
-    raft_fsync_median_us: u64 = 350;
-    /// Log-normal sigma of the fsync latency. [est]
+    /// Median fsync latency of the servers' disks, µs; 0 = the storage class's figure (the cluster's `storage`,
+    /// default from the server instance type: `sim/src/model/storage.rs`). [est] (per class: MECHANISMS.md §3)
+    raft_fsync_median_us: u64 = 0;
+    /// Log-normal sigma of the fsync latency (used with an explicit `raft_fsync_median_us`). [est]
     raft_fsync_sigma: f64 = 0.35;
     /// Raft replication round trip leader → follower (same region), µs. [est] 0.3–0.5 ms intra-region.
     raft_rtt_us: u64 = 450;
-    /// Sequential log write bandwidth of the leader's disk, bytes/s. [est] i3 NVMe ≈ 1 GB/s.
-    raft_disk_bytes_per_s: u64 = 1_000_000_000;
+    /// Sequential write bandwidth of the servers' disks, bytes/s; 0 = the storage class's figure. [est]
+    raft_disk_bytes_per_s: u64 = 0;
     /// Bytes of a job register entry, before task groups. [est] msgpack of a small jobspec.
     raft_job_register_bytes: u64 = 3_000;
     /// Bytes per task group in a job register entry. [est]
@@ -88,14 +105,34 @@ params! {
     raft_client_update_alloc_bytes: u64 = 350;
     /// Fixed bytes of any entry (Raft log framing, eval updates riding along). [est]
     raft_entry_overhead_bytes: u64 = 400;
-    /// FSM apply cost of a job register (memdb insert, eval create, summary), µs. [est]
+    /// FSM apply cost of a job register (memdb insert, eval create, summary), reference-core µs. [est]
     fsm_register_job_us: u64 = 300;
-    /// FSM apply cost per allocation of a plan result (memdb upserts across indexes, job-summary update). [c2m]
-    fsm_plan_alloc_us: u64 = 530;
-    /// FSM apply cost per allocation of a client update batch. [c2m]
-    fsm_client_update_alloc_us: u64 = 135;
-    /// FSM apply fixed cost per entry, µs. [est]
+    /// FSM cost per plan-result allocation besides its index inserts, copies and summary (lookups, deployment
+    /// and job status; `state_store.go:upsertAllocsImpl`), reference-core ns. [c2m] the remainder that makes
+    /// plan + client-update cost 665 µs per allocation on an i3.16xlarge core at C2M's shape (530 + 135 µs,
+    /// the prior split), see CALIBRATION.md.
+    fsm_plan_alloc_base_ns: u64 = 297_700;
+    /// FSM cost per client-update allocation besides index inserts, copies and summary
+    /// (`state_store.go:nestedUpdateAllocFromClient`), reference-core ns. [c2m] remainder, as above.
+    fsm_client_alloc_base_ns: u64 = 8_744;
+    /// One go-memdb index insert of an allocation (radix path copy); every allocs-table index is updated
+    /// (6 indexes in 1.0–1.2, 8 in 1.3–1.4, 9 from 1.5: `nomad/state/schema.go:allocTableSchema`),
+    /// reference-core ns. [est]
+    fsm_index_insert_ns: u64 = 8_000;
+    /// Decode / deep-copy cost per KiB (allocations, the job embedded in a client-update copy, identity
+    /// tokens), reference-core ns. [est]
+    fsm_copy_per_kib_ns: u64 = 4_000;
+    /// Copy and upsert of the job summary per allocation (`updateSummaryWithAlloc`), reference-core ns. [est]
+    fsm_summary_copy_ns: u64 = 10_000;
+    /// FSM apply fixed cost per entry, reference-core µs. [est]
     fsm_entry_base_us: u64 = 50;
+    /// Bytes of an allocation without its job and tasks (resources, metrics, indexes' keys). [est]
+    alloc_base_bytes: u64 = 1_536;
+    /// Bytes per task of an allocation (task resources and states). [est]
+    alloc_task_bytes: u64 = 1_024;
+    /// Bytes of one signed workload-identity token stored with the allocation per task (1.4+). [est] RS256 JWT
+    /// ≈ 0.9 KiB.
+    identity_token_bytes: u64 = 900;
     /// Server-side batching window for client alloc updates into one Raft entry, µs. [src] 50 ms.
     server_update_batch_us: u64 = 50_000;
     /// Raft entries between snapshots (`raft_snapshot_threshold`). [src] 8192.
@@ -186,9 +223,7 @@ const AT_LEAST_ONE: &[&str] = &[
     "broker_delivery_limit",
     "batch_max_attempts",
     "service_max_attempts",
-    "node_limit_for_feasibility_checks",
     "raft_snapshot_threshold",
-    "raft_disk_bytes_per_s",
     "image_pull_bytes_per_s",
 ];
 
@@ -215,7 +250,10 @@ impl ModelParams {
                         crate::limits::MAX_DURATION_S / 86_400
                     ))
                 }
-                "1/s" | "bytes/s" if v <= 0.0 => return bad("must be positive"),
+                "1/s" | "bytes/s" if v <= 0.0 && name != "raft_disk_bytes_per_s" => {
+                    return bad("must be positive")
+                }
+                "ns" if v > max_us * 1_000.0 => return bad("ns is beyond the duration bound"),
                 "log-normal σ" if v > 10.0 => return bad("must be within 0..=10"),
                 "probability" if v > 1.0 => return bad("must be within 0..=1"),
                 "factor" if !(1.0..=100.0).contains(&v) => return bad("must be within 1..=100"),
@@ -233,6 +271,8 @@ impl ModelParams {
 pub fn unit(name: &str) -> &'static str {
     if name.ends_with("_us") {
         "µs"
+    } else if name.ends_with("_ns") {
+        "ns"
     } else if name.ends_with("_bytes_per_s") {
         "bytes/s"
     } else if name.ends_with("_bytes") {
@@ -363,7 +403,7 @@ mod tests {
         );
         check(|p| p.mem_gc_factor = 0.5, "mem_gc_factor");
         check(|p| p.api_rtt_us = u64::MAX, "api_rtt_us");
-        check(|p| p.raft_disk_bytes_per_s = 0, "raft_disk_bytes_per_s");
+        check(|p| p.image_pull_bytes_per_s = 0, "image_pull_bytes_per_s");
     }
 
     #[test]

@@ -122,6 +122,72 @@ pub struct RunMeta {
     /// Free-form notes (e.g. "event stream reconnected 3 times"), in the order they were made.
     #[serde(default)]
     pub notes: Vec<String>,
+    /// What the control plane did (simulated runs: exact totals from the model; absent on real and emulated
+    /// runs until Nomad's metrics are mapped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control_plane: Option<ControlPlane>,
+}
+
+/// Control-plane totals of a run: what the schedulers, the plan applier, Raft and the FSM did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlPlane {
+    /// Nomad version modelled (`[cluster] nomad_version`).
+    pub nomad_version: String,
+    /// `plan_apply_pipeline` in force.
+    pub plan_apply_pipeline: u32,
+    /// Raft log store (`boltdb` or `wal`).
+    pub log_store: String,
+    /// Storage class of the servers' disks.
+    pub storage: String,
+    /// Plans the workers submitted to the plan applier.
+    pub plans_submitted: u64,
+    /// Plans with at least one node rejected by the applier (or refused for a stale token).
+    pub plans_rejected: u64,
+    /// Nodes rejected by the plan applier, summed over plans.
+    pub plan_nodes_rejected: u64,
+    /// Scheduler passes made again after a partially rejected plan (`RefreshIndex`).
+    pub replans: u64,
+    /// `plans_rejected / plans_submitted`.
+    pub conflict_fraction: f64,
+    /// Evaluations created, by trigger (`job-register`, `node-update`, `alloc-failure`, …).
+    pub evals_by_trigger: BTreeMap<String, u64>,
+    /// Evaluations delivered to workers (scheduler passes, re-plans excluded).
+    pub evals_processed: u64,
+    /// Most plans dispatched to Raft and not yet applied at once (the pipeline depth reached).
+    pub max_plans_in_flight: u32,
+    /// Workload-identity signatures made by the plan applier.
+    pub identity_signatures: u64,
+    /// Raft entries committed.
+    pub raft_entries: u64,
+    /// Leader log writes (group commits).
+    pub raft_leader_writes: u64,
+    /// Most entries in one leader write.
+    pub raft_max_group: u32,
+    /// fsyncs on the leader.
+    pub raft_leader_fsyncs: u64,
+    /// fsyncs on all followers.
+    pub raft_follower_fsyncs: u64,
+    /// Mean commit latency (append → quorum), ms.
+    pub raft_commit_ms_mean: f64,
+    /// Per server, seconds of CPU spent by each activity.
+    pub servers: Vec<ServerBusy>,
+}
+
+/// CPU seconds one server spent per activity.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerBusy {
+    /// Server name.
+    pub name: String,
+    /// Scheduler workers' passes.
+    pub workers_s: f64,
+    /// Plan applier: evaluate and sign.
+    pub applier_s: f64,
+    /// FSM applies on this server's critical path (the leader's).
+    pub fsm_s: f64,
+    /// Everything (the above, the followers' FSM, heartbeats, RPC, snapshots), before runtime overhead.
+    pub total_s: f64,
 }
 
 /// What ran: enough to tell two records apart and to refuse comparing unlike runs.

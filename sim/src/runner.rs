@@ -354,6 +354,7 @@ pub fn build_record(
         summary,
         events,
         notes,
+        control_plane: Some(c.control_plane()),
     };
     RunRecord {
         meta,

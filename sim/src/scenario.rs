@@ -73,6 +73,9 @@ pub struct RawScenario {
     pub slo: Option<BTreeMap<String, f64>>,
     /// Model parameter overrides.
     pub params: Option<ModelParams>,
+    /// Overrides of the Nomad version's settings (`plan_apply_pipeline = 8`, `log_store = "wal"`, …; keys in
+    /// `sim/MECHANISMS.md` §1).
+    pub nomad: Option<BTreeMap<String, toml::Value>>,
     /// Simulation budgets and switches.
     pub sim: Option<RawSimSection>,
 }
@@ -93,6 +96,13 @@ pub struct RawCluster {
     pub num_schedulers: Option<u32>,
     /// Cluster-wide scheduler algorithm, `binpack` (default) or `spread`.
     pub algorithm: Option<String>,
+    /// Nomad version modelled, `major.minor[.patch]` (default `1.6`); selects the mechanisms and their defaults.
+    pub nomad_version: Option<String>,
+    /// Storage class of the servers' data dir: `nvme-i3`, `nvme-nitro`, `gp3`, `io2`, `gp2` (default: instance
+    /// store NVMe if the server type has one, else gp3).
+    pub storage: Option<String>,
+    /// Per-core clock of the server, MHz (default: from the instance type; required for unknown types).
+    pub mhz_per_core: Option<u32>,
 }
 
 /// Raw `[[pools]]`.
@@ -181,6 +191,8 @@ pub struct RawWorkload {
     pub duration: Option<String>,
     /// Fraction of batch allocations whose task fails (exit ≠ 0) on each attempt (default 0).
     pub fail_rate: Option<f64>,
+    /// Tasks per task group (default 1): each task gets a signed workload identity on 1.4+.
+    pub tasks: Option<u32>,
     /// Job ID prefix (default `<scenario>-`).
     pub id_prefix: Option<String>,
     /// Arrival model.
@@ -401,6 +413,8 @@ pub struct JobTemplate {
     pub duration: RunDuration,
     /// Per-attempt failure probability (batch).
     pub fail_rate: f64,
+    /// Tasks per group.
+    pub tasks: u32,
     /// Job ID prefix.
     pub id_prefix: String,
 }
@@ -437,6 +451,43 @@ pub struct ClusterConfig {
     pub num_schedulers: u32,
     /// Cluster-wide algorithm.
     pub algorithm: Algorithm,
+    /// Nomad version modelled, as written (`1.0`, `1.6`, `2.0.5`, …).
+    pub nomad_version: String,
+    /// Storage class of the servers' data dir (`sim/src/model/storage.rs` names).
+    pub storage: String,
+    /// Per-core clock of the server, MHz.
+    pub mhz_per_core: u32,
+    /// Overrides of the version's settings from `[nomad]`, `(key, value)` in key order.
+    pub nomad: Vec<(String, String)>,
+}
+
+impl ClusterConfig {
+    /// The mechanisms of the configured Nomad version with the `[nomad]` overrides applied.
+    pub(crate) fn profile(&self) -> Result<crate::model::versions::VersionProfile, String> {
+        let mut v = crate::model::versions::VersionProfile::parse(&self.nomad_version)
+            .map_err(|e| e.to_string())?;
+        for (k, val) in &self.nomad {
+            v.set(k, val).map_err(|e| e.to_string())?;
+        }
+        Ok(v)
+    }
+
+    /// The server CPU: vCPUs, clock and micro-architecture (unknown families count as Skylake-SP).
+    pub(crate) fn cpu_spec(&self) -> crate::model::cpu::CpuSpec {
+        crate::model::cpu::CpuSpec::for_instance(&self.instance_type, self.cores, self.mhz_per_core)
+            .unwrap_or(crate::model::cpu::CpuSpec {
+                vcpus: self.cores,
+                mhz: self.mhz_per_core,
+                arch: crate::model::cpu::Microarch::Skylake,
+                smt_yield_milli: 250,
+            })
+    }
+
+    /// The servers' disk.
+    pub(crate) fn disk(&self) -> crate::model::storage::StorageClass {
+        crate::model::storage::StorageClass::parse(&self.storage)
+            .unwrap_or(crate::model::storage::StorageClass::EbsGp3)
+    }
 }
 
 /// Validated autoscaling policy.
@@ -658,6 +709,100 @@ impl Scenario {
         Scenario::from_raw(raw, file, src, &stem)
     }
 
+    /// Parses a scenario with `--set KEY=VALUE` overrides applied to its TOML before validation.
+    ///
+    /// `KEY` is a dotted path (`cluster.nomad_version`, `params.raft_rtt_us`, `nomad.plan_apply_pipeline`,
+    /// `workload.arrival.rate_per_s`) or a bare name resolved in this order: a model parameter
+    /// (`[params]`), a Nomad version setting (`[nomad]`), a `[cluster]` key, a `[workload]` key. `VALUE` is a
+    /// TOML value (`8`, `0.5`, `true`, `"gp3"`), or taken as a string when it does not parse as one. An
+    /// override that cannot apply (unknown key, a value of the wrong type, an array-of-tables path) is an
+    /// error naming the `--set`; the file is named with the overrides in errors found later.
+    pub fn from_toml_with_overrides(
+        file: &str,
+        src: &str,
+        sets: &[(String, String)],
+    ) -> Result<Scenario, ScenarioError> {
+        if sets.is_empty() {
+            return Scenario::from_toml(file, src);
+        }
+        let set_err = |k: &str, v: &str, msg: String| ScenarioError {
+            file: file.to_string(),
+            line: None,
+            key: k.to_string(),
+            msg: format!("--set {k}={v}: {msg}"),
+        };
+        let mut doc: toml::Table = toml::from_str(src).map_err(|e: toml::de::Error| {
+            let line = e
+                .span()
+                .map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
+            ScenarioError {
+                file: file.to_string(),
+                line,
+                key: String::new(),
+                msg: e.message().trim().to_string(),
+            }
+        })?;
+        for (k, v) in sets {
+            let path: Vec<String> = if k.contains('.') {
+                k.split('.').map(str::to_string).collect()
+            } else {
+                let section = resolve_bare_key(k)
+                    .ok_or_else(|| set_err(k, v, "unknown key: not a model parameter, a Nomad version setting, nor a [cluster] or [workload] key; use a dotted path (e.g. cluster.servers)".into()))?;
+                vec![section.to_string(), k.clone()]
+            };
+            if path.iter().any(|p| p.is_empty()) {
+                return Err(set_err(k, v, "empty path component".into()));
+            }
+            let last = path[path.len() - 1].as_str();
+            let value = if STRING_KEYS.contains(&last) {
+                // `1.10` is a version, not the float 1.1.
+                toml::Value::String(v.trim_matches('"').to_string())
+            } else {
+                parse_set_value(v)
+            };
+            let mut t = &mut doc;
+            for part in &path[..path.len() - 1] {
+                let entry = t
+                    .entry(part.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                t = match entry {
+                    toml::Value::Table(t) => t,
+                    _ => {
+                        return Err(set_err(
+                            k,
+                            v,
+                            format!("`{part}` is not a table (arrays of tables such as [[pools]] cannot be set)"),
+                        ))
+                    }
+                };
+            }
+            t.insert(path[path.len() - 1].clone(), value);
+        }
+        let text = toml::to_string(&doc).map_err(|e| set_err("", "", e.to_string()))?;
+        let label = format!(
+            "{file} (with {})",
+            sets.iter()
+                .map(|(k, v)| format!("--set {k}={v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        let stem = std::path::Path::new(file)
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("scenario")
+            .trim_end_matches(".toml")
+            .to_string();
+        let raw: RawScenario = toml::from_str(&text).map_err(|e| ScenarioError {
+            file: label.clone(),
+            line: None,
+            key: String::new(),
+            msg: e.message().trim().to_string(),
+        })?;
+        let mut sc = Scenario::from_raw(raw, &label, &text, &stem)?;
+        sc.path = Some(file.to_string());
+        Ok(sc)
+    }
+
     /// Validates a raw scenario. `src` is the TOML text (for line numbers), `stem` the default name.
     pub fn from_raw(
         raw: RawScenario,
@@ -738,6 +883,52 @@ impl Scenario {
                 )
             })?,
         };
+        let mhz_per_core = match (rc.mhz_per_core, known) {
+            (Some(m), _) if (500..=6_000).contains(&m) => m,
+            (Some(m), _) => {
+                return Err(cx.err(
+                    "cluster",
+                    None,
+                    "mhz_per_core",
+                    format!("{m} MHz: use 500..=6000"),
+                ))
+            }
+            (None, Some(t)) => t.mhz_per_core,
+            (None, None) => 3_000,
+        };
+        let storage = match &rc.storage {
+            Some(st) => crate::model::storage::StorageClass::parse(st)
+                .map_err(|e| cx.err("cluster", None, "storage", e))?,
+            None => crate::model::storage::StorageClass::default_for_instance(
+                &sit,
+                known.map_or(0, |t| t.nvme_gb),
+            ),
+        }
+        .name()
+        .to_string();
+        let nomad_version = rc.nomad_version.clone().unwrap_or_else(|| "1.6".into());
+        let mut profile = crate::model::versions::VersionProfile::parse(&nomad_version)
+            .map_err(|e| cx.err("cluster", None, "nomad_version", e.to_string()))?;
+        let mut nomad = Vec::new();
+        for (k, v) in raw.nomad.unwrap_or_default() {
+            let val = match &v {
+                toml::Value::String(s) => s.clone(),
+                toml::Value::Integer(i) => i.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                other => {
+                    return Err(cx.err(
+                        "nomad",
+                        None,
+                        &k,
+                        format!("{other}: expected a string, an integer or a boolean"),
+                    ))
+                }
+            };
+            profile
+                .set(&k, &val)
+                .map_err(|e| cx.err("nomad", None, &k, e.to_string()))?;
+            nomad.push((k, val));
+        }
         let cluster = ClusterConfig {
             servers,
             instance_type: sit,
@@ -745,6 +936,10 @@ impl Scenario {
             memory_gib,
             num_schedulers,
             algorithm,
+            nomad_version,
+            storage,
+            mhz_per_core,
+            nomad,
         };
 
         // ---- pools ----
@@ -991,6 +1186,10 @@ impl Scenario {
             if !(0.0..=1.0).contains(&fail_rate) {
                 return Err(cx.err(t, None, "fail_rate", "must be within 0..=1"));
             }
+            let tasks = rw.tasks.unwrap_or(1);
+            if !(1..=64).contains(&tasks) {
+                return Err(cx.err(t, None, "tasks", format!("{tasks}: use 1..=64")));
+            }
             let ra = rw.arrival.clone().unwrap_or_default();
             let ta = "workload.arrival";
             let arrival = match ra.mode.as_deref().unwrap_or("closed_loop") {
@@ -1103,6 +1302,7 @@ impl Scenario {
                     image_bytes: rw.image_size_mb.unwrap_or(3) * 1_000_000,
                     duration,
                     fail_rate,
+                    tasks,
                     id_prefix: rw.id_prefix.clone().unwrap_or_else(|| format!("{name}-")),
                 },
                 arrival,
@@ -1270,6 +1470,70 @@ count = 3
     }
 
     #[test]
+    fn versions_storage_and_overrides() {
+        let s = Scenario::from_toml("t.toml", OK).unwrap();
+        assert_eq!(s.cluster.nomad_version, "1.6", "default version");
+        assert_eq!(
+            s.cluster.storage, "nvme-i3",
+            "i3.16xlarge has instance-store NVMe"
+        );
+        let set = |pairs: &[(&str, &str)]| {
+            let v: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Scenario::from_toml_with_overrides("t.toml", OK, &v)
+        };
+        let s = set(&[
+            ("nomad_version", "2.0.5"),
+            ("plan_apply_pipeline", "8"),
+            ("cluster.instance_type", "m5.large"),
+            ("raft_rtt_us", "900"),
+            ("workload.arrival.rate_per_s", "50"),
+            ("workload.arrival.mode", "open_loop"),
+        ])
+        .unwrap();
+        assert_eq!(s.cluster.nomad_version, "2.0.5");
+        assert_eq!(
+            s.cluster.nomad,
+            vec![("plan_apply_pipeline".into(), "8".into())]
+        );
+        assert_eq!(s.cluster.profile().unwrap().plan_apply_pipeline, 8);
+        assert_eq!(s.cluster.storage, "gp3", "m5 has no instance store");
+        assert_eq!(s.cluster.cores, 2);
+        assert_eq!(s.params.raft_rtt_us, 900);
+        assert_eq!(s.path.as_deref(), Some("t.toml"));
+        // The version lacks the feature: an error naming the key and the override.
+        let e = set(&[("plan_apply_pipeline", "8")]).unwrap_err();
+        assert!(e.key.contains("plan_apply_pipeline"), "{e}");
+        assert!(e.to_string().contains("--set plan_apply_pipeline=8"), "{e}");
+        let e = set(&[("no_such_knob", "1")]).unwrap_err();
+        assert!(e.to_string().contains("unknown key"), "{e}");
+        let e = set(&[("pools.count", "3")]).unwrap_err();
+        assert!(e.to_string().contains("not a table"), "{e}");
+        assert_eq!(
+            set(&[("nomad_version", "1.10")])
+                .unwrap()
+                .cluster
+                .nomad_version,
+            "1.10",
+            "not the float 1.1"
+        );
+        let e = set(&[("nomad_version", "0.12")]).unwrap_err();
+        assert!(e.to_string().contains("before 1.0"), "{e}");
+        let e = Scenario::from_toml(
+            "t.toml",
+            &OK.replace("servers = 3", "servers = 3\nstorage = \"floppy\""),
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("cluster.storage", Some(5)),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn errors_name_file_line_and_key() {
         let bad = OK.replace("algorithm = \"spread\"", "algorithm = \"fastest\"");
         let e = Scenario::from_toml("x/t.toml", &bad).unwrap_err();
@@ -1369,5 +1633,79 @@ count = 3
             .unwrap()
             .scaled(-1.0)
             .is_err());
+    }
+}
+
+/// The section a bare `--set` key belongs to (see [`Scenario::from_toml_with_overrides`]).
+fn resolve_bare_key(k: &str) -> Option<&'static str> {
+    const CLUSTER: &[&str] = &[
+        "servers",
+        "instance_type",
+        "cores",
+        "memory_gib",
+        "num_schedulers",
+        "algorithm",
+        "nomad_version",
+        "storage",
+        "mhz_per_core",
+    ];
+    const WORKLOAD: &[&str] = &[
+        "jobs",
+        "type",
+        "groups",
+        "count",
+        "cpu_mhz",
+        "memory_mb",
+        "priority",
+        "spread_block",
+        "all_at_once",
+        "image",
+        "image_size_mb",
+        "duration",
+        "fail_rate",
+        "tasks",
+        "id_prefix",
+        "trace",
+    ];
+    if ModelParams::NAMES.contains(&k) {
+        Some("params")
+    } else if crate::model::versions::VersionProfile::KEYS.contains(&k) {
+        Some("nomad")
+    } else if CLUSTER.contains(&k) {
+        Some("cluster")
+    } else if WORKLOAD.contains(&k) {
+        Some("workload")
+    } else {
+        None
+    }
+}
+
+/// Keys whose `--set` value is always a string (versions like `1.10` would otherwise read as floats).
+const STRING_KEYS: &[&str] = &[
+    "nomad_version",
+    "storage",
+    "instance_type",
+    "algorithm",
+    "log_store",
+    "signing",
+    "duration",
+    "type",
+    "image",
+    "id_prefix",
+    "trace",
+    "mode",
+    "name",
+    "description",
+    "jitter",
+];
+
+/// A `--set` value as TOML (`8`, `0.5`, `true`, `"x"`, `[1, 2]`), else the text as a string.
+fn parse_set_value(v: &str) -> toml::Value {
+    let doc = format!("v = {v}");
+    match toml::from_str::<toml::Table>(&doc) {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(v.to_string())),
+        Err(_) => toml::Value::String(v.to_string()),
     }
 }

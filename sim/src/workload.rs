@@ -110,7 +110,11 @@ impl SyntheticSource {
                 count: t.count,
                 cpu_mhz: t.cpu_mhz,
                 memory_mb: t.memory_mb,
-                tasks: vec!["t".to_string()],
+                tasks: if t.tasks <= 1 {
+                    vec!["t".to_string()]
+                } else {
+                    (1..=t.tasks).map(|k| format!("t{k}")).collect()
+                },
                 image: t.image.clone(),
                 image_bytes: t.image_bytes,
                 run: RunPlan::Model {

@@ -18,6 +18,9 @@ pub struct EmulateArgs {
     /// is ignored: jobs arrive over HTTP.
     #[arg(long, short = 's')]
     pub scenario: PathBuf,
+    /// Override a scenario setting or model parameter (as `stampede sim --set`). Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = crate::files::parse_set)]
+    pub set: Vec<(String, String)>,
     /// Simulated seconds per wall-clock second.
     #[arg(long, default_value_t = 1.0)]
     pub speed: f64,
@@ -57,7 +60,7 @@ pub struct EmulateArgs {
 impl EmulateArgs {
     /// The emulator configuration these flags describe (reads the scenario file).
     pub fn config(&self) -> anyhow::Result<EmulatorConfig> {
-        let sc = crate::files::load_scenario(&self.scenario, 1.0)?;
+        let sc = crate::files::load_scenario_with(&self.scenario, 1.0, &self.set)?;
         let mut cfg = EmulatorConfig::new(sc);
         cfg.listen = self.listen;
         cfg.speed = self.speed;

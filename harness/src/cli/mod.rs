@@ -18,6 +18,7 @@ pub mod run;
 pub mod signals;
 pub mod sim;
 pub mod trace;
+pub mod upgrade;
 
 /// Parses a duration flag (humantime syntax: `30s`, `5m`, `2h 30m`) and bounds it by
 /// [`stampede_sim::limits::MAX_DURATION_S`] (30 days): every duration flag ends up added to an `Instant`,
@@ -66,6 +67,9 @@ pub enum Command {
     Teardown(provision::TeardownArgs),
     /// Benchmarks of the harness's hot paths.
     Bench(bench::BenchArgs),
+    /// Simulate a Nomad upgrade (both versions, several seeds) and fail on a regression.
+    #[command(name = "upgrade-check")]
+    UpgradeCheck(upgrade::UpgradeArgs),
 }
 
 /// Runs the parsed command. Returns the process exit code on success (0, or 1 for a detected regression).
@@ -78,6 +82,7 @@ pub fn run(opts: Opts) -> anyhow::Result<u8> {
         Command::Compare(a) => compare::run(a),
         Command::Trace(a) => trace::run(a),
         Command::Plan(a) => plan::run(a),
+        Command::UpgradeCheck(a) => upgrade::run(a),
         Command::Cost(a) => cost::run(a),
         Command::Provision(a) => provision::run_provision(a),
         Command::Teardown(a) => provision::run_teardown(a),

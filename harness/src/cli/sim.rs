@@ -42,11 +42,15 @@ pub struct SimArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Override a scenario setting or model parameter without editing the file, e.g.
+    /// `--set nomad_version=2.0.5 --set plan_apply_pipeline=8 --set params.raft_rtt_us=900`. Repeatable.
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = files::parse_set)]
+    pub set: Vec<(String, String)>,
 }
 
 /// Runs the command.
 pub fn run(args: SimArgs) -> Result<u8> {
-    let sc = files::load_scenario(&args.scenario, args.scale)?;
+    let sc = files::load_scenario_with(&args.scenario, args.scale, &args.set)?;
     let seed = args.seed.unwrap_or(sc.seed);
     let out = args
         .out

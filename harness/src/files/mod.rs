@@ -13,7 +13,7 @@ pub mod scenario;
 pub mod trace;
 
 pub use atomic::{write_atomic, write_atomic_with};
-pub use scenario::{load_scenario, read_scenario};
+pub use scenario::{load_scenario, load_scenario_with, parse_set, read_scenario};
 pub use trace::{
     read_trace, trace_source, trace_source_factory, write_trace, TraceFormat, TraceSourceFactory,
 };

@@ -1,4 +1,5 @@
-//! The one scenario loader: read a TOML file, validate it into a [`Scenario`], apply `--scale`.
+//! The one scenario loader: read a TOML file, apply `--set KEY=VALUE` overrides, validate it into a
+//! [`Scenario`], apply `--scale`.
 
 use std::path::Path;
 
@@ -14,11 +15,28 @@ pub fn read_scenario(path: &Path) -> Result<Scenario> {
 
 /// Reads a scenario file with `--scale` applied (1.0: as written).
 pub fn load_scenario(path: &Path, scale: f64) -> Result<Scenario> {
-    let sc = read_scenario(path)?;
+    load_scenario_with(path, scale, &[])
+}
+
+/// Reads a scenario file with `--set` overrides (see [`Scenario::from_toml_with_overrides`]) and `--scale`.
+pub fn load_scenario_with(path: &Path, scale: f64, sets: &[(String, String)]) -> Result<Scenario> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading scenario {}", path.display()))?;
+    let sc = Scenario::from_toml_with_overrides(&path.display().to_string(), &text, sets)?;
     if scale != 1.0 {
         return sc
             .scaled(scale)
             .map_err(|e| anyhow::anyhow!("--scale: {e}"));
     }
     Ok(sc)
+}
+
+/// Parses a `--set KEY=VALUE` flag.
+pub fn parse_set(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.trim().to_string())),
+        _ => Err(format!(
+            "`{s}`: expected KEY=VALUE, e.g. plan_apply_pipeline=8 or cluster.nomad_version=2.0.5"
+        )),
+    }
 }

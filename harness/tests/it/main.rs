@@ -22,3 +22,4 @@ mod report;
 mod run;
 mod token_hygiene;
 mod trace;
+mod upgrade;

@@ -1,4 +1,12 @@
-//! The plan queue and the plan applier (verify, pipeline depth 1, commit).
+//! The plan queue and the plan applier: evaluate, sign identities, dispatch to Raft with up to
+//! `plan_apply_pipeline` plans in flight, apply.
+//!
+//! [src] `nomad/plan_apply.go:planner.planApply`: the applier dequeues a plan, evaluates it against a
+//! snapshot that includes the plans already dispatched (`evaluatePlan`, node by node: `evaluateNodePlan`),
+//! signs one workload identity per allocation × task (`signAllocIdentities`, 1.4+), then dispatches it to
+//! Raft; before 2.0.5 it waits for the previous plan's apply before dispatching the next (depth 1), from
+//! 2.0.5 up to `plan_apply_pipeline` plans may be outstanding (`for inFlightPlans >= maxPipelineDepth
+//! { <-planIndexCh }`). The evaluate + sign work runs on the leader's CPU (`cpu.rs`).
 
 use super::client::lognormal;
 use super::*;
@@ -11,9 +19,9 @@ pub(super) struct Applier {
     pub(super) seq: u64,
     /// Verifying a plan now.
     pub(super) busy: bool,
-    /// The plan whose Raft apply is in flight.
-    pub(super) inflight: Option<PlanIx>,
-    /// A verified plan waiting for the in-flight apply to finish (pipeline depth 1).
+    /// Plans dispatched to Raft and not yet applied.
+    pub(super) inflight: u32,
+    /// A verified plan waiting for room in the pipeline.
     pub(super) waiting: Option<PlanIx>,
 }
 
@@ -23,7 +31,7 @@ impl Applier {
             queue: BTreeSet::new(),
             seq: 0,
             busy: false,
-            inflight: None,
+            inflight: 0,
             waiting: None,
         }
     }
@@ -50,9 +58,12 @@ impl Applier {
         let mut nodes_in_plan: Vec<NodeIx> = plan.placements.iter().map(|p| p.node).collect();
         nodes_in_plan.sort_unstable();
         nodes_in_plan.dedup();
-        let t_verify = (cx.p.plan_verify_base_us
-            + cx.p.plan_verify_per_node_us * nodes_in_plan.len() as u64)
-            * US;
+        // Evaluate: a fixed cost, then per node a snapshot read and `AllocsFit` over its live allocations.
+        let mut work = cx.p.plan_verify_base_us * US;
+        for &n in &nodes_in_plan {
+            work += cx.p.plan_verify_node_ns
+                + st.nodes[n].live_allocs as u64 * cx.p.sched_live_alloc_ns;
+        }
         plan.accepted = vec![false; plan.placements.len()];
         if !stale {
             // Verify node by node against current state (which includes verified in-flight plans).
@@ -107,13 +118,36 @@ impl Applier {
             plan.stops.clear();
             plan.rejected_nodes = nodes_in_plan.len() as u32;
         }
-        cx.charge_leader(t_verify);
+        // Sign one identity per accepted allocation × task, serially, before the dispatch.
+        let sign_each = match cx.ver.signing {
+            Signing::None => 0,
+            Signing::Ed25519 => cx.p.sign_ed25519_us * US,
+            Signing::Rs256 => cx.p.sign_rs256_us * US,
+        };
+        if sign_each > 0 {
+            let spec = &st.jobs[plan.job].spec;
+            let sigs: u64 = plan
+                .placements
+                .iter()
+                .zip(&plan.accepted)
+                .filter(|(_, &a)| a)
+                .map(|(pl, _)| spec.groups[pl.group as usize].tasks.len().max(1) as u64)
+                .sum();
+            cx.cp.signatures += sigs;
+            work += sigs * sign_each;
+        }
+        cx.cp.plans_submitted += 1;
+        if plan.rejected_nodes > 0 {
+            cx.cp.plans_rejected += 1;
+        }
         st.plans[pid] = Some(plan);
         self.busy = true;
-        cx.push(cx.now + t_verify, Ev::VerifyDone { plan: pid });
+        let l = cx.leader;
+        cx.cp.busy_applier_ns[l] += cx.scaled(l, work);
+        cx.cpu_start(l, work, CpuJob::Verify(pid));
     }
 
-    /// A plan is verified: submit it to Raft now, or after the in-flight one.
+    /// A plan is evaluated and signed: dispatch it to Raft now if the pipeline has room, else when it has.
     pub(super) fn verify_done(
         &mut self,
         st: &mut State,
@@ -122,7 +156,7 @@ impl Applier {
         pid: PlanIx,
     ) {
         self.busy = false;
-        if self.inflight.is_some() {
+        if self.inflight >= cx.ver.plan_apply_pipeline.max(1) {
             self.waiting = Some(pid);
         } else {
             self.submit_plan(st, cx, sched, pid);
@@ -144,9 +178,33 @@ impl Applier {
             sched.plan_result(st, cx, pid);
             return;
         }
-        let allocs = plan.accepted.iter().filter(|&&a| a).count() as u64 + plan.stops.len() as u64;
-        self.inflight = Some(pid);
-        cx.raft_append(Entry::Plan { plan: pid, allocs });
+        // Size and FSM work of the plan result from its allocations' shapes.
+        let spec = &st.jobs[plan.job].spec;
+        let (mut extra_bytes, mut fsm_ns, mut allocs) = (0u64, 0u64, 0u64);
+        for (pl, _) in plan
+            .placements
+            .iter()
+            .zip(&plan.accepted)
+            .filter(|(_, &a)| a)
+        {
+            let tasks = spec.groups[pl.group as usize].tasks.len().max(1) as u64;
+            extra_bytes += cx.identity_bytes(tasks);
+            fsm_ns += cx.plan_alloc_ns(tasks);
+            allocs += 1;
+        }
+        for &(a, _) in &plan.stops {
+            let tasks = spec.groups[st.allocs[a].group as usize].tasks.len().max(1) as u64;
+            fsm_ns += cx.plan_alloc_ns(tasks);
+            allocs += 1;
+        }
+        self.inflight += 1;
+        cx.cp.max_plans_in_flight = cx.cp.max_plans_in_flight.max(self.inflight);
+        cx.raft_append(Entry::Plan {
+            plan: pid,
+            allocs,
+            extra_bytes,
+            fsm_ns,
+        });
     }
 
     /// The FSM applies a plan result: stops free resources, accepted placements become allocations.
@@ -161,7 +219,7 @@ impl Applier {
         pid: PlanIx,
         index: u64,
     ) {
-        self.inflight = None;
+        self.inflight = self.inflight.saturating_sub(1);
         if let Some(wp) = self.waiting.take() {
             self.submit_plan(st, cx, sched, wp);
         }
@@ -438,10 +496,10 @@ mod tests {
         } = &mut c;
         ap.try_start(st, cx);
         ap.verify_done(st, cx, sched, p1);
-        assert_eq!(ap.inflight, Some(p1), "p1 goes to Raft");
+        assert_eq!(ap.inflight, 1, "p1 goes to Raft");
         assert!(ap.busy, "p2 verifies while p1's apply is in flight");
         ap.verify_done(st, cx, sched, p2);
         assert_eq!(ap.waiting, Some(p2), "p2 waits for p1's apply");
-        assert_eq!(ap.inflight, Some(p1));
+        assert_eq!(ap.inflight, 1);
     }
 }

@@ -41,8 +41,16 @@ impl Blocked {
             .filter(|n| n.schedulable() && !n.dead)
             .map(|n| (n.cpu_cap - n.cpu_used, n.mem_cap - n.mem_used))
             .collect();
-        let scan_ns =
-            (cx.p.sched_eval_base_us + cx.p.sched_per_node_scored_us * free.len() as u64) * US;
+        let scan_ns = cx.p.sched_eval_base_us * US
+            + st.nodes
+                .iter()
+                .filter(|n| n.schedulable() && !n.dead)
+                .map(|n| {
+                    cx.p.sched_node_base_ns
+                        + n.total_allocs as u64 * cx.p.sched_alloc_scan_ns
+                        + n.live_allocs as u64 * cx.p.sched_live_alloc_ns
+                })
+                .sum::<u64>();
         let mut max_cpu = free.iter().map(|f| f.0).max().unwrap_or(0);
         let mut max_mem = free.iter().map(|f| f.1).max().unwrap_or(0);
         let list: Vec<(JobIx, EvalIx)> = self.set.iter().collect();

@@ -20,16 +20,32 @@ pub(super) struct Clients {
     pub(super) server_flush_scheduled: bool,
 }
 
-/// Queues a status update of alloc `a` on `node` for the node's next 200 ms flush.
+/// Queues a status update of alloc `a` on `node` for the node's next flush.
+///
+/// [src] `client/client.go:allocSync` ticks every 200 ms. Up to 1.5 every tick sends what is pending; from
+/// 1.6.0 (`pendingClientUpdates.nextBatch`, #17354) only every fifth tick does, unless an update is
+/// urgent: per `allocRunner.GetUpdatePriority`, a failed allocation, or a change of client status after the
+/// server acknowledged an earlier one (so a new allocation's first "running" waits for the fifth tick, its
+/// "complete" after an acknowledged "running" goes at the next one).
 pub(super) fn queue_client_update(st: &mut State, cx: &mut Ctx, node: NodeIx, a: AllocIx) {
+    let al = &st.allocs[a];
+    let urgent =
+        al.client_side == ClientStatus::Failed || al.server_status != ClientStatus::Pending;
+    let every = cx.ver.client_update_every_ticks.max(1) as u64;
     let nd = &mut st.nodes[node];
     nd.pending_updates.push(a);
-    if !nd.flush_scheduled {
-        nd.flush_scheduled = true;
-        let period = cx.p.client_update_batch_us * US;
-        let phase = nd.tick_phase;
-        let since = (cx.now + period - phase % period) % period;
-        let t = cx.now + (period - since);
+    let period = cx.p.client_update_batch_us.max(1) * US;
+    let phase = nd.tick_phase % period;
+    // Ticks are at phase + k × period; the next one after now is k1.
+    let k1 = (cx.now + period - phase) / period;
+    let k = if urgent || every == 1 {
+        k1
+    } else {
+        k1.div_ceil(every) * every
+    };
+    let t = phase + k * period;
+    if nd.flush_at.is_none_or(|f| t < f) {
+        nd.flush_at = Some(t);
         cx.push(t, Ev::ClientFlush { node });
     }
 }
@@ -168,7 +184,11 @@ impl Clients {
     /// The node's 200 ms update tick: send its pending updates to the leader.
     pub(super) fn client_flush(&mut self, st: &mut State, cx: &mut Ctx, node: NodeIx) {
         let nd = &mut st.nodes[node];
-        nd.flush_scheduled = false;
+        if nd.flush_at != Some(cx.now) {
+            // Superseded by an earlier flush (an urgent update), which sent everything.
+            return;
+        }
+        nd.flush_at = None;
         if nd.dead {
             nd.pending_updates.clear();
             return;
@@ -189,11 +209,20 @@ impl Clients {
     }
 
     /// The leader's 50 ms batch: one Raft entry for every client update received.
-    pub(super) fn server_flush(&mut self, cx: &mut Ctx) {
+    pub(super) fn server_flush(&mut self, st: &State, cx: &mut Ctx) {
         self.server_flush_scheduled = false;
         let batch = std::mem::take(&mut self.server_batch);
         if !batch.is_empty() {
-            cx.raft_append(Entry::ClientUpdate(batch));
+            let mut fsm_ns = 0;
+            for &(a, _) in &batch {
+                let al = &st.allocs[a];
+                let spec = &st.jobs[al.job].spec;
+                let tasks = spec.groups[al.group as usize].tasks.len().max(1) as u64;
+                let job_bytes = cx.p.raft_job_register_bytes
+                    + spec.groups.len() as u64 * cx.p.raft_job_group_bytes;
+                fsm_ns += cx.client_alloc_ns(tasks, job_bytes);
+            }
+            cx.raft_append(Entry::ClientUpdate { ups: batch, fsm_ns });
         }
     }
 
@@ -324,9 +353,64 @@ mod tests {
     use super::super::testkit;
     use super::*;
 
+    use crate::model::versions::NomadVersion;
+
+    /// The time of the next `ClientFlush` in the queue.
+    fn next_flush(c: &mut Cluster) -> SimTime {
+        loop {
+            let (t, ev) = c.cx.q.pop().expect("a flush is queued");
+            if matches!(ev, Ev::ClientFlush { .. }) {
+                return t;
+            }
+        }
+    }
+
+    #[test]
+    fn from_1_6_non_urgent_updates_wait_for_every_fifth_tick() {
+        let mut c = testkit::cluster(1);
+        c.cx.ver = VersionProfile::for_version(NomadVersion::new(1, 6, 0));
+        for _ in 0..3 {
+            c.st.allocs.push(testkit_alloc());
+        }
+        let period = c.cx.p.client_update_batch_us * US;
+        let phase = c.st.nodes[NodeIx::new(0)].tick_phase % period;
+        c.cx.now = 5 * SEC + 7;
+        let n0 = NodeIx::new(0);
+        // A new allocation's first update (nothing acknowledged yet): typical, every fifth tick.
+        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx::new(0));
+        let t = c.st.nodes[n0].flush_at.expect("flush armed");
+        assert!(t > c.cx.now && t - c.cx.now <= 5 * period, "{t}");
+        assert_eq!(((t - phase) / period) % 5, 0, "on a fifth tick");
+        // A status change after an acknowledged one is urgent: the next tick, superseding the later flush.
+        c.st.allocs[AllocIx::new(1)].server_status = ClientStatus::Running;
+        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx::new(1));
+        let t2 = c.st.nodes[n0].flush_at.unwrap();
+        assert!(t2 - c.cx.now <= period && t2 <= t, "{t2} vs {t}");
+        // The superseded flush event does nothing; the urgent one sends both updates.
+        c.cx.now = t2;
+        let Cluster { st, cx, cl, .. } = &mut c;
+        cl.client_flush(st, cx, n0);
+        assert_eq!(cl.server_batch.len(), 2);
+        if t > t2 {
+            cx.now = t;
+            cl.client_flush(st, cx, n0);
+            assert_eq!(cl.server_batch.len(), 2, "stale flush sent nothing more");
+        }
+        // A failure is urgent even as the first update.
+        c.st.allocs[AllocIx::new(2)].client_side = ClientStatus::Failed;
+        c.cx.now += 1;
+        queue_client_update(&mut c.st, &mut c.cx, n0, AllocIx::new(2));
+        assert!(c.st.nodes[n0].flush_at.unwrap() - c.cx.now <= period);
+    }
+
     #[test]
     fn updates_are_batched_on_the_nodes_200ms_tick() {
         let mut c = testkit::cluster(1);
+        // Up to 1.5 every tick sends what is pending.
+        c.cx.ver = VersionProfile::for_version(NomadVersion::new(1, 0, 0));
+        for _ in 0..5 {
+            c.st.allocs.push(testkit_alloc());
+        }
         let period = c.cx.p.client_update_batch_us * US;
         let phase = c.st.nodes[NodeIx::new(0)].tick_phase;
         c.cx.now = 5 * SEC + 7;
@@ -341,10 +425,7 @@ mod tests {
             vec![AllocIx::new(3), AllocIx::new(4), AllocIx::new(3)]
         );
         // The flush is the node's next tick: phase-aligned, within one period.
-        let (mut t, mut ev) = c.cx.q.pop().unwrap();
-        while !matches!(ev, Ev::ClientFlush { .. }) {
-            (t, ev) = c.cx.q.pop().unwrap();
-        }
+        let t = next_flush(&mut c);
         assert!(t > c.cx.now && t - c.cx.now <= period, "flush at {t}");
         assert_eq!(t % period, phase % period, "on the node's tick phase");
     }
@@ -354,7 +435,7 @@ mod tests {
         let mut c = testkit::cluster(1);
         c.st.nodes[NodeIx::new(0)].pending_updates =
             vec![AllocIx::new(1), AllocIx::new(0), AllocIx::new(1)];
-        c.st.nodes[NodeIx::new(0)].flush_scheduled = true;
+        c.st.nodes[NodeIx::new(0)].flush_at = Some(c.cx.now);
         for _ in 0..2 {
             c.st.allocs.push(testkit_alloc());
         }
@@ -369,7 +450,7 @@ mod tests {
             cl.server_flush_scheduled,
             "the leader's 50 ms batch is armed"
         );
-        assert!(!st.nodes[NodeIx::new(0)].flush_scheduled);
+        assert!(st.nodes[NodeIx::new(0)].flush_at.is_none());
     }
 
     fn testkit_alloc() -> Alloc {

@@ -42,6 +42,24 @@ pub(super) struct Ctx {
     pub(super) ttl_override_until: SimTime,
     /// Raft timing model of the leader.
     pub(super) raft: RaftModel,
+    /// The Nomad version's mechanisms in force.
+    pub(super) ver: VersionProfile,
+    /// Every server's CPU.
+    pub(super) cpu: Vec<cpu::ServerCpu>,
+    /// Committed entries waiting for the leader's FSM goroutine, in log order.
+    pub(super) fsm_queue: std::collections::VecDeque<u32>,
+    /// The FSM goroutine is applying an entry.
+    pub(super) fsm_busy: bool,
+    /// Reference-core FSM work applied on the leader during the current second, ns (the followers apply
+    /// the same entries: their background load).
+    pub(super) fsm_ref_ns_sec: u64,
+    /// Control-plane totals for the record.
+    pub(super) cp: ControlPlaneTotals,
+    /// Entry ids of leader writes waiting for their commit, in log order, and the size of each write.
+    pub(super) commit_ids: std::collections::VecDeque<u32>,
+    pub(super) commit_counts: std::collections::VecDeque<u32>,
+    /// Scratch of finished CPU items.
+    pub(super) cpu_buf: Vec<cpu::CpuJob>,
     /// Log entries appended and not yet applied, by slot.
     pub(super) entries: Vec<Option<Entry>>,
     /// Raft index of the entry in each slot.
@@ -74,26 +92,43 @@ impl Ctx {
         self.now >= self.election_until
     }
 
-    /// Charges `ns` of CPU to server `s`.
+    /// Charges `ref_ns` of reference-core work done off the critical path (fluid background) to server `s`.
     #[inline]
-    pub(super) fn charge(&mut self, s: usize, ns: u64) {
-        let r = &mut self.res[s];
-        r.busy_ns += ns;
-        r.busy_ns_total += ns;
+    pub(super) fn charge(&mut self, s: usize, ref_ns: u64) {
+        let real = self.scaled(s, ref_ns);
+        self.charge_fluid(s, real);
     }
 
-    /// Charges `ns` of CPU to the leader.
+    /// Charges `ref_ns` of background work to the leader.
     #[inline]
-    pub(super) fn charge_leader(&mut self, ns: u64) {
-        self.charge(self.leader, ns);
+    pub(super) fn charge_leader(&mut self, ref_ns: u64) {
+        self.charge(self.leader, ref_ns);
     }
 
-    /// Charges `ns` of CPU to every server (work every server does, e.g. FSM apply).
+    /// Charges `ref_ns` of background work to every server.
     #[inline]
-    pub(super) fn charge_all(&mut self, ns: u64) {
-        for r in &mut self.res {
-            r.busy_ns += ns;
-            r.busy_ns_total += ns;
+    pub(super) fn charge_all(&mut self, ref_ns: u64) {
+        for s in 0..self.res.len() {
+            self.charge(s, ref_ns);
         }
     }
+}
+
+/// Control-plane totals accumulated over a run (see [`crate::record::ControlPlane`]).
+#[derive(Debug, Clone, Default)]
+pub(super) struct ControlPlaneTotals {
+    /// Plans the workers submitted to the applier.
+    pub(super) plans_submitted: u64,
+    /// Plans with at least one node rejected (or stale).
+    pub(super) plans_rejected: u64,
+    /// Re-plans: a worker's pass after a partially rejected plan.
+    pub(super) replans: u64,
+    /// Most plans dispatched to Raft and not yet applied at once.
+    pub(super) max_plans_in_flight: u32,
+    /// Per server: real ns of worker passes, applier evaluate+sign, FSM applies.
+    pub(super) busy_workers_ns: Vec<u64>,
+    pub(super) busy_applier_ns: Vec<u64>,
+    pub(super) busy_fsm_ns: Vec<u64>,
+    /// Identity signatures made by the applier.
+    pub(super) signatures: u64,
 }

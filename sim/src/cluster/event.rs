@@ -32,8 +32,8 @@ pub(super) enum Ev {
     // -- Raft log and FSM
     /// The leader's disk write finished.
     DiskDone,
-    /// The FSM applied the entry in log slot `entry`.
-    Applied { entry: u32 },
+    /// The oldest pending leader write reached a quorum: its entries are committed.
+    Committed,
 
     // -- scheduler workers and broker
     /// A worker finished computing `plan`.
@@ -42,10 +42,6 @@ pub(super) enum Ev {
     NackTimeout { eval: EvalIx, seq: u64 },
     /// A nacked `eval` goes back to the broker.
     Redeliver { eval: EvalIx },
-
-    // -- plan applier
-    /// The applier finished verifying `plan`.
-    VerifyDone { plan: PlanIx },
 
     // -- blocked evaluations
     /// The coalesced unblock after a capacity change.
@@ -82,6 +78,10 @@ pub(super) enum Ev {
     NodeReady { node: NodeIx },
     /// A new leader is elected.
     ElectionDone,
+
+    // -- server CPUs
+    /// The armed completion of server `server`'s CPU (generation `gen`; stale generations do nothing).
+    CpuDone { server: u8, gen: u32 },
 
     // -- telemetry
     /// A second closes (background).

@@ -114,7 +114,7 @@ impl Fleet {
             live_allocs: 0,
             total_allocs: 0,
             images,
-            flush_scheduled: false,
+            flush_at: None,
             pending_updates: Vec::new(),
             joined: t,
             left: None,

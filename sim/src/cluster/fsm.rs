@@ -16,12 +16,19 @@ pub(super) enum Entry {
         job: JobIx,
         purge: bool,
     },
-    /// A plan result: `allocs` placements accepted plus stops (sizes the entry and its FSM cost).
+    /// A plan result: `allocs` placements accepted plus stops; `bytes` of identity tokens and `fsm_ns` of
+    /// reference-core FSM work computed from the allocations' shapes when the entry was made.
     Plan {
         plan: PlanIx,
         allocs: u64,
+        extra_bytes: u64,
+        fsm_ns: u64,
     },
-    ClientUpdate(Vec<(AllocIx, ClientStatus)>),
+    /// A batch of client updates with its reference-core FSM work.
+    ClientUpdate {
+        ups: Vec<(AllocIx, ClientStatus)>,
+        fsm_ns: u64,
+    },
     EvalUpdate {
         eval: EvalIx,
         worker: WorkerIx,
@@ -54,23 +61,71 @@ impl Ctx {
                     p.raft_job_register_bytes + p.raft_job_group_bytes * spec.groups.len() as u64
                 }
                 Entry::Deregister { .. } => 200,
-                Entry::Plan { allocs, .. } => allocs * p.raft_plan_alloc_bytes,
-                Entry::ClientUpdate(v) => v.len() as u64 * p.raft_client_update_alloc_bytes,
+                Entry::Plan {
+                    allocs,
+                    extra_bytes,
+                    ..
+                } => allocs * p.raft_plan_alloc_bytes + extra_bytes,
+                Entry::ClientUpdate { ups, .. } => {
+                    ups.len() as u64 * p.raft_client_update_alloc_bytes
+                }
                 Entry::EvalUpdate { .. } | Entry::EvalCreate { .. } => 600,
                 Entry::NodeStatus { .. } | Entry::NodeDrain { .. } => 300,
             }
     }
 
-    /// FSM apply cost of an entry, ns.
+    /// FSM apply work of an entry, reference-core ns.
     pub(super) fn fsm_cost_ns(&self, e: &Entry) -> u64 {
         let p = &self.p;
-        US * (p.fsm_entry_base_us
+        US * p.fsm_entry_base_us
             + match e {
-                Entry::Register { .. } => p.fsm_register_job_us,
-                Entry::Plan { allocs, .. } => allocs * p.fsm_plan_alloc_us,
-                Entry::ClientUpdate(v) => v.len() as u64 * p.fsm_client_update_alloc_us,
+                Entry::Register { .. } => US * p.fsm_register_job_us,
+                Entry::Plan { fsm_ns, .. } | Entry::ClientUpdate { fsm_ns, .. } => *fsm_ns,
                 _ => 0,
-            })
+            }
+    }
+
+    /// Identity-token bytes stored with an allocation of `tasks` tasks (none before 1.4).
+    pub(super) fn identity_bytes(&self, tasks: u64) -> u64 {
+        if self.ver.signing == Signing::None {
+            0
+        } else {
+            tasks * self.p.identity_token_bytes
+        }
+    }
+
+    /// Bytes of an allocation of `tasks` tasks without its job.
+    fn alloc_bytes(&self, tasks: u64) -> u64 {
+        self.p.alloc_base_bytes + tasks * self.p.alloc_task_bytes + self.identity_bytes(tasks)
+    }
+
+    fn kib_ns(&self, bytes: u64) -> u64 {
+        bytes * self.p.fsm_copy_per_kib_ns / 1024
+    }
+
+    /// FSM work of one allocation in a plan result ([src] `state_store.go:upsertAllocsImpl`: lookups, an
+    /// insert into every allocs-table index, the decoded alloc, a job-summary copy), reference-core ns.
+    pub(super) fn plan_alloc_ns(&self, tasks: u64) -> u64 {
+        let p = &self.p;
+        p.fsm_plan_alloc_base_ns
+            + self.ver.alloc_indexes as u64 * p.fsm_index_insert_ns
+            + self.kib_ns(self.alloc_bytes(tasks))
+            + p.fsm_summary_copy_ns
+    }
+
+    /// FSM work of one allocation in a client update ([src] `nestedUpdateAllocFromClient`: `exist.Copy()`
+    /// deep-copies the alloc with its embedded job, then the summary and every index), reference-core ns.
+    pub(super) fn client_alloc_ns(&self, tasks: u64, job_bytes: u64) -> u64 {
+        let p = &self.p;
+        let job = if self.ver.client_update_copies_job {
+            job_bytes
+        } else {
+            0
+        };
+        p.fsm_client_alloc_base_ns
+            + self.ver.alloc_indexes as u64 * p.fsm_index_insert_ns
+            + self.kib_ns(self.alloc_bytes(tasks) + job)
+            + p.fsm_summary_copy_ns
     }
 
     /// Appends an entry to the leader's log; starts a disk write if the disk is idle.
@@ -89,27 +144,59 @@ impl Ctx {
         };
         self.raft_index += 1;
         self.entry_index[id as usize] = self.raft_index;
-        if let Some(done) = self.raft.append(self.now, id, bytes, &self.p) {
+        if let Some(done) = self.raft.append(self.now, id, bytes) {
             self.push(done, Ev::DiskDone);
         }
     }
 
-    /// The leader's disk write finished: commit what a quorum has, schedule the FSM applies.
+    /// The leader's disk write finished: what a quorum has commits (after the followers' acks) and goes to
+    /// the FSM.
     pub(super) fn disk_done(&mut self) {
         let mut buf = std::mem::take(&mut self.committed_buf);
         buf.clear();
-        let next = self.raft.on_disk_done(self.now, &self.p, &mut buf);
+        let next = self.raft.on_disk_done(self.now, &mut buf);
         if let Some(t) = next {
             self.push(t, Ev::DiskDone);
         }
-        for &(id, commit) in &buf {
-            let cost = self.fsm_cost_ns(self.entries[id as usize].as_ref().expect("entry"));
-            let done = self.raft.fsm_apply(commit, cost);
-            // every server applies every entry
-            self.charge_all(cost);
-            self.push(done, Ev::Applied { entry: id });
+        // Every entry of a leader write commits at the same time (the quorum's ack); commit times never
+        // decrease, so the `Committed` events fire in the order of these groups.
+        if let Some(&(_, commit)) = buf.first() {
+            self.commit_counts.push_back(buf.len() as u32);
+            self.commit_ids.extend(buf.iter().map(|c| c.0));
+            self.push(commit, Ev::Committed);
         }
         self.committed_buf = buf;
+    }
+
+    /// The oldest pending leader write committed: its entries go to the FSM queue.
+    pub(super) fn committed(&mut self) {
+        let n = self
+            .commit_counts
+            .pop_front()
+            .expect("a pending commit group");
+        for _ in 0..n {
+            let id = self.commit_ids.pop_front().expect("entry of the group");
+            self.fsm_queue.push_back(id);
+        }
+        self.fsm_next();
+    }
+
+    /// Starts the FSM apply of the next committed entry on the leader's CPU if the FSM goroutine is free
+    /// ([src] hashicorp/raft `fsm.go:runFSM`: one entry at a time, in log order).
+    pub(super) fn fsm_next(&mut self) {
+        if self.fsm_busy {
+            return;
+        }
+        let Some(id) = self.fsm_queue.pop_front() else {
+            return;
+        };
+        let cost = self.fsm_cost_ns(self.entries[id as usize].as_ref().expect("entry"));
+        self.fsm_busy = true;
+        self.fsm_ref_ns_sec += cost;
+        let l = self.leader;
+        let real = self.scaled(l, cost);
+        self.cp.busy_fsm_ns[l] += real;
+        self.cpu_start(l, cost, CpuJob::Fsm(id));
     }
 }
 
@@ -142,7 +229,7 @@ pub(super) fn applied(
             apply_deregister(st, cx, rq, sched, bl, req, job, purge, index)
         }
         Entry::Plan { plan, .. } => ap.apply_plan(st, cx, sched, bl, cl, plan, index),
-        Entry::ClientUpdate(v) => cl.apply_client_update(st, cx, bl, v, index),
+        Entry::ClientUpdate { ups, .. } => cl.apply_client_update(st, cx, bl, ups, index),
         Entry::EvalUpdate {
             eval,
             worker,
@@ -178,7 +265,9 @@ pub(super) fn applied(
         let b = cx
             .raft
             .take_snapshot(cx.now, resources::state_bytes(&cx.p, st.state_size()));
-        let cost = b * SEC / cx.p.raft_disk_bytes_per_s.max(1) / 4;
+        // Serialising the state costs CPU on every server: modelled as a quarter of the time its bytes take
+        // to reach the disk. [est]
+        let cost = b * SEC / cx.raft.disk_bytes_per_s.max(1) / 4;
         cx.charge_all(cost);
     }
 }

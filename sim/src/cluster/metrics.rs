@@ -106,6 +106,7 @@ impl Telemetry {
             let cost = (rate * cx.p.heartbeat_cpu_us as f64 * 1_000.0) as u64;
             cx.charge_leader(cost);
         }
+        cx.cpu_second();
         let sample = SecondSample {
             leader: cx.leader,
             state: st.state_size(),

@@ -42,6 +42,7 @@
 mod applier;
 mod blocked;
 mod client;
+mod cpu;
 mod ctx;
 mod event;
 mod fleet;
@@ -68,6 +69,7 @@ use crate::driver::*;
 use crate::engine::EventQueue;
 use crate::error::SimError;
 use crate::ids::{AllocIx, Arena, EvalIx, Idx, JobIx, NodeIx, PlanIx, WorkerIx};
+use crate::model::versions::{Signing, VersionProfile};
 use crate::params::ModelParams;
 use crate::raft::{Committed, RaftModel};
 use crate::ranking::{self, Candidate};
@@ -79,7 +81,8 @@ use crate::scenario::{Algorithm, FaultKind, JobType, PoolConfig, RunDuration, Sc
 use applier::Applier;
 use blocked::Blocked;
 use client::Clients;
-use ctx::Ctx;
+use cpu::CpuJob;
+use ctx::{ControlPlaneTotals, Ctx};
 use event::Ev;
 use fleet::{Fleet, PoolRt};
 use fsm::Entry;
@@ -143,6 +146,8 @@ pub struct Cluster {
     cl: Clients,
     fl: Fleet,
     tel: Telemetry,
+    /// Storage class of the servers' disks (for the record).
+    storage: String,
 }
 
 impl Cluster {
@@ -160,13 +165,18 @@ impl Cluster {
             None => EventQueue::new(),
         };
         let servers = sc.cluster.servers;
+        let ver = sc.cluster.profile().map_err(SimError::Scenario)?;
+        let spec = sc.cluster.cpu_spec();
+        let cpus: Vec<cpu::ServerCpu> = (0..servers).map(|_| cpu::ServerCpu::new(spec)).collect();
         let res = (0..servers)
             .map(|i| ServerRes {
                 name: format!("server-{}", i + 1),
-                cores: sc.cluster.cores,
+                // CPU % is of the server's full-load capacity (SMT siblings count as a fraction of a core).
+                cores: (cpus[i as usize].capacity_milli().div_ceil(1_000)) as u32,
                 ..Default::default()
             })
             .collect();
+        let disk = crate::raft::disk_profile(sc.cluster.disk(), &sc.params);
         let mut workers: Arena<WorkerIx, Worker> = Arena::new();
         let mut free_workers = vec![Vec::new(); servers as usize];
         for s in 0..servers {
@@ -229,7 +239,28 @@ impl Cluster {
                 leader: 0,
                 election_until: 0,
                 ttl_override_until: 0,
-                raft: RaftModel::new(servers, rng::stream(seed, "raft")),
+                raft: RaftModel::new(
+                    servers,
+                    disk,
+                    ver.log_store,
+                    ver.raft_max_rpcs_in_flight,
+                    &sc.params,
+                    rng::stream(seed, "raft"),
+                ),
+                ver,
+                cpu: cpus,
+                fsm_queue: Default::default(),
+                fsm_busy: false,
+                fsm_ref_ns_sec: 0,
+                cpu_buf: Vec::new(),
+                commit_ids: Default::default(),
+                commit_counts: Default::default(),
+                cp: ControlPlaneTotals {
+                    busy_workers_ns: vec![0; servers as usize],
+                    busy_applier_ns: vec![0; servers as usize],
+                    busy_fsm_ns: vec![0; servers as usize],
+                    ..Default::default()
+                },
                 entries: Vec::new(),
                 entry_index: Vec::new(),
                 free_entries: Vec::new(),
@@ -254,6 +285,7 @@ impl Cluster {
                 faults: sc.faults.clone(),
                 rng: rng::stream(seed, "faults"),
             },
+            storage: sc.cluster.storage.clone(),
             tel: Telemetry {
                 rows: Vec::new(),
                 last_raft_bytes: 0,
@@ -419,21 +451,21 @@ impl Cluster {
             cl,
             fl,
             tel,
+            ..
         } = self;
         match ev {
             Ev::RequestArrive { req } => rq.arrive(st, cx, req),
             Ev::DiskDone => cx.disk_done(),
-            Ev::Applied { entry } => fsm::applied(st, cx, rq, sched, ap, bl, cl, entry),
+            Ev::Committed => cx.committed(),
             Ev::WorkerDone { plan } => sched.worker_done(st, cx, ap, plan),
             Ev::NackTimeout { eval, seq } => sched.nack_timeout(st, cx, eval, seq),
             Ev::Redeliver { eval } => sched.redeliver(st, cx, eval),
-            Ev::VerifyDone { plan } => ap.verify_done(st, cx, sched, plan),
             Ev::Unblock => bl.on_unblock(st, cx, sched),
             Ev::AllocNotice { alloc } => cl.alloc_notice(st, cx, alloc),
             Ev::TaskStarted { alloc } => cl.task_started(st, cx, alloc),
             Ev::TaskExited { alloc, attempt } => cl.task_exited(st, cx, alloc, attempt),
             Ev::ClientFlush { node } => cl.client_flush(st, cx, node),
-            Ev::ServerFlush => cl.server_flush(cx),
+            Ev::ServerFlush => cl.server_flush(st, cx),
             Ev::Reschedule { alloc } => cl.reschedule(st, cx, alloc),
             Ev::AllocKilled { alloc } => cl.alloc_killed(st, cx, alloc),
             Ev::NodeDeath { node } => fl.on_node_death(st, cx, node),
@@ -444,6 +476,23 @@ impl Cluster {
             Ev::NodeReady { node } => fleet::on_node_ready(st, cx, bl, node),
             Ev::ElectionDone => fleet::election_done(st, cx, rq, sched, ap),
             Ev::Second => tel.second(st, cx, sched, ap, bl),
+            Ev::CpuDone { server, gen } => {
+                let mut done = std::mem::take(&mut cx.cpu_buf);
+                done.clear();
+                cx.cpu_done(server as usize, gen, &mut done);
+                for &job in &done {
+                    match job {
+                        CpuJob::Worker(plan) => sched.pass_done(st, cx, plan),
+                        CpuJob::Verify(plan) => ap.verify_done(st, cx, sched, plan),
+                        CpuJob::Fsm(entry) => {
+                            cx.fsm_busy = false;
+                            fsm::applied(st, cx, rq, sched, ap, bl, cl, entry);
+                            cx.fsm_next();
+                        }
+                    }
+                }
+                cx.cpu_buf = done;
+            }
         }
     }
 
@@ -582,5 +631,55 @@ impl Cluster {
     /// Counters so far.
     pub fn counters(&self) -> &Counters {
         &self.cx.counters
+    }
+
+    /// Control-plane totals so far (see [`crate::record::ControlPlane`]).
+    pub fn control_plane(&self) -> crate::record::ControlPlane {
+        let cx = &self.cx;
+        let mut by_trigger: BTreeMap<String, u64> = BTreeMap::new();
+        for e in self.st.evals.iter() {
+            *by_trigger
+                .entry(e.triggered_by.as_str().to_string())
+                .or_default() += 1;
+        }
+        let cp = &cx.cp;
+        let s = |ns: u64| ns as f64 / 1e9;
+        crate::record::ControlPlane {
+            nomad_version: cx.ver.version.to_string(),
+            plan_apply_pipeline: cx.ver.plan_apply_pipeline,
+            log_store: cx.ver.log_store.name().to_string(),
+            storage: self.storage.clone(),
+            plans_submitted: cp.plans_submitted,
+            plans_rejected: cp.plans_rejected,
+            plan_nodes_rejected: cx.counters.plan_node_rejections,
+            replans: cp.replans,
+            conflict_fraction: if cp.plans_submitted == 0 {
+                0.0
+            } else {
+                cp.plans_rejected as f64 / cp.plans_submitted as f64
+            },
+            evals_by_trigger: by_trigger,
+            evals_processed: cx.counters.evals_processed,
+            max_plans_in_flight: cp.max_plans_in_flight,
+            identity_signatures: cp.signatures,
+            raft_entries: cx.raft.entries,
+            raft_leader_writes: cx.raft.leader_writes(),
+            raft_max_group: cx.raft.max_group(),
+            raft_leader_fsyncs: cx.raft.fsyncs,
+            raft_follower_fsyncs: cx.raft.follower_fsyncs(),
+            raft_commit_ms_mean: cx.raft.commit_ns_sum as f64 / cx.raft.entries.max(1) as f64 / 1e6,
+            servers: cx
+                .res
+                .iter()
+                .enumerate()
+                .map(|(i, r)| crate::record::ServerBusy {
+                    name: r.name.clone(),
+                    workers_s: s(cp.busy_workers_ns[i]),
+                    applier_s: s(cp.busy_applier_ns[i]),
+                    fsm_s: s(cp.busy_fsm_ns[i]),
+                    total_s: s(r.busy_ns_total),
+                })
+                .collect(),
+        }
     }
 }

@@ -161,28 +161,17 @@ impl Scheduler {
             self.workers[w].attempts = 0;
             cx.counters.evals_processed += 1;
             self.arm_nack(st, cx, e);
-            let rpc = if s == cx.leader {
-                0
-            } else {
-                cx.p.worker_dequeue_rpc_us * US
-            };
-            self.schedule_eval(st, cx, w, rpc);
+            self.schedule_eval(st, cx, w);
         }
     }
 
-    /// Runs the scheduler for worker `w`'s eval on the current state; submits the plan after its compute time.
-    pub(super) fn schedule_eval(
-        &mut self,
-        st: &mut State,
-        cx: &mut Ctx,
-        w: WorkerIx,
-        extra_delay: u64,
-    ) {
+    /// Runs the scheduler for worker `w`'s eval on the current state (the snapshot the pass works on); the
+    /// pass's work runs on the worker's server CPU and the plan is submitted when it completes.
+    pub(super) fn schedule_eval(&mut self, st: &mut State, cx: &mut Ctx, w: WorkerIx) {
         let e = self.workers[w].eval.expect("a busy worker has an eval");
         let token = self.workers[w].token;
-        let (plan, cost) = self.compute_plan(st, cx, e, w, token);
+        let (plan, work) = self.compute_plan(st, cx, e, w, token);
         let server = self.workers[w].server as usize;
-        cx.charge(server, cost);
         let pid = match st.free_plans.pop() {
             Some(i) => {
                 st.plans[i] = Some(plan);
@@ -191,7 +180,20 @@ impl Scheduler {
             None => st.plans.push(Some(plan)),
         };
         self.workers[w].eval = Some(e);
-        cx.push(cx.now + extra_delay + cost, Ev::WorkerDone { plan: pid });
+        cx.cp.busy_workers_ns[server] += cx.scaled(server, work);
+        cx.cpu_start(server, work, CpuJob::Worker(pid));
+    }
+
+    /// A worker's pass finished on its CPU: the plan reaches the applier, after the `Plan.Submit` RPC to the
+    /// leader for a worker on a follower (its `Eval.Dequeue` RPC is folded in here too).
+    pub(super) fn pass_done(&mut self, st: &State, cx: &mut Ctx, pid: PlanIx) {
+        let w = st.plans[pid].as_ref().expect("plan").worker;
+        let rpc = if self.workers[w].server as usize == cx.leader {
+            0
+        } else {
+            cx.p.worker_dequeue_rpc_us * US
+        };
+        cx.push(cx.now + rpc, Ev::WorkerDone { plan: pid });
     }
 
     /// Computes the plan of eval `e` for worker `w` from the state now; returns it with its compute time.
@@ -323,7 +325,7 @@ impl Scheduler {
                 spec.spread_block,
                 g.count,
                 n,
-                p.node_limit_for_feasibility_checks,
+                cx.ver.node_limit.unwrap_or(u32::MAX),
             );
             let class = g.node_class.as_deref();
             let count = g.count;
@@ -333,10 +335,20 @@ impl Scheduler {
             let dc_count = st.dcs.len().max(1) as f64;
             let spread_block = spec.spread_block;
             let placed_so_far = ovr.nodes_with_job() as f64;
+            let mut node_work = 0u64;
+            let (node_base, scan, live_ns) = (
+                p.sched_node_base_ns,
+                p.sched_alloc_scan_ns,
+                p.sched_live_alloc_ns,
+            );
             let sel = ranking::select(n, &mut cursor, lim, |pos| {
                 let nix = order[pos];
                 let ni = nix.index();
                 let nd = &nodes[nix];
+                // `AllocsByNode` returns every alloc of the node, terminal ones until GC; the live ones go
+                // into the proposed-alloc map and `AllocsFit`.
+                node_work +=
+                    node_base + nd.total_allocs as u64 * scan + nd.live_allocs as u64 * live_ns;
                 // Free capacity as the plan sees it: the state plus the plan's own placements.
                 let (oc, om, jobs_here) = ovr.at(ni);
                 if !nd.fits(cpu + oc, mem + om)
@@ -366,8 +378,7 @@ impl Scheduler {
                     score: sum / k,
                 }
             });
-            let step_cost =
-                p.sched_per_alloc_us * US + sel.examined as u64 * p.sched_per_node_scored_us * US;
+            let step_cost = p.sched_per_alloc_us * US + node_work;
             cost += step_cost;
             match sel.chosen {
                 Some(pos) => {
@@ -495,7 +506,8 @@ impl Scheduler {
             };
             if wk.attempts < max {
                 // RefreshIndex: re-plan on fresh state, on the same worker.
-                self.schedule_eval(st, cx, w, 0);
+                cx.cp.replans += 1;
+                self.schedule_eval(st, cx, w);
                 return;
             }
         }

@@ -10,8 +10,8 @@
 //! | [`cpu`] | server CPU: processor sharing of vCPUs, core speed per instance generation |
 //! | [`costs`] | per-alloc FSM cost, scheduler per-node cost, what C2M identifies |
 
-// Not wired into the cluster yet (it lands after the component split of sim/src/cluster.rs); remove the
-// allows when it is.
+// Wired into the cluster (`sim/src/cluster/`); parts of each module (closed-form stream models, spare
+// constructors) serve only their own unit tests and the documentation of what C2M identifies.
 #[allow(dead_code)]
 pub(crate) mod commit;
 #[allow(dead_code)]

@@ -2,6 +2,7 @@
 
 mod determinism;
 mod golden;
+mod mechanisms;
 mod record_digests;
 mod scenarios;
 mod scheduling;
