@@ -409,3 +409,182 @@ pub fn merge_into(req: &MergeRequest, out: &Path) -> Result<RunRecord> {
     record_io::write_record(out, &rec)?;
     Ok(rec)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::distrib::clock::ClockOffset;
+    use crate::distrib::shard::{write_shard_info, Shard};
+    use stampede_sim::record::{AllocStatus, ScenarioInfo, Source};
+
+    const T0: i64 = 1_800_000_000_000_000_000;
+
+    fn row(job: &str, alloc: &str, submit: u64, placed: u64) -> AllocRow {
+        AllocRow {
+            job_id: job.into(),
+            alloc_id: alloc.into(),
+            node_id: "n1".into(),
+            task_group: "g0".into(),
+            submit_ns: Some(submit),
+            sent_ns: Some(submit),
+            placed_ns: Some(placed),
+            running_ns: Some(placed + 1_000_000),
+            done_ns: None,
+            status: AllocStatus::Running,
+            lost: false,
+            rescheduled: false,
+            replaces: String::new(),
+        }
+    }
+
+    /// A generator's record: t = 0 at `start` (its wall clock), `offset` its clock against the servers.
+    fn shard_dir(root: &Path, i: u32, start: i64, offset: i64, rows: Vec<AllocRow>) -> PathBuf {
+        let d = root.join(format!("s{i}"));
+        let n = rows.len() as u64;
+        let meta = RunMeta {
+            schema_version: record::SCHEMA_VERSION,
+            tool_version: "t".into(),
+            run_id: "r".into(),
+            source: Source::Nomad,
+            seed: Some(1),
+            nomad_version: "1.6.3".into(),
+            start_unix_ns: start as u64,
+            duration_s: 1.0,
+            outcome: Outcome::Complete,
+            scenario: ScenarioInfo {
+                name: "adhoc".into(),
+                path: None,
+                scale: 1.0,
+                algorithm: "binpack".into(),
+                jobs: n,
+                job_type: "batch".into(),
+                groups_per_job: 1,
+                count_per_group: 1,
+                cpu_mhz: 100,
+                memory_mb: 64,
+                spread_block: false,
+                arrival: "x".into(),
+                slo: BTreeMap::new(),
+            },
+            servers: Vec::new(),
+            fleet: Vec::new(),
+            summary: Summary {
+                jobs_submitted: n,
+                allocs_desired: n,
+                ..Summary::default()
+            },
+            events: Vec::new(),
+            notes: Vec::new(),
+        };
+        let rec = RunRecord {
+            meta,
+            allocs: rows,
+            metrics: Vec::new(),
+            nodes: Vec::new(),
+        };
+        record_io::write_record(&d, &rec).unwrap();
+        write_shard_info(
+            &d,
+            &ShardInfo {
+                shard: Shard { index: i, count: 2 },
+                jobs_total: 4,
+                jobs_owned: n,
+                prefix: "p-".into(),
+                seed: None,
+                workload_sha256: "w".into(),
+                pacing: "open-loop rate=1/s".into(),
+                start_at_unix_ns: Some(T0),
+                start_unix_ns: start,
+                start_lag_ns: Some(start - T0),
+                clock: Some(ClockOffset {
+                    offset_ns: offset,
+                    uncertainty_ns: 500_000,
+                    requests: 10,
+                    server: "http://s".into(),
+                }),
+                host: "h".into(),
+            },
+        )
+        .unwrap();
+        d
+    }
+
+    #[test]
+    fn merges_onto_one_time_axis_and_refuses_incomplete_sets() {
+        let tmp = tempfile::tempdir().unwrap();
+        let r = tmp.path();
+        // Shard 0 woke 1 ms late, its clock agrees with the servers. Shard 1 woke on time by its clock,
+        // which runs 20 ms ahead of the servers: it really started 20 ms before --start-at.
+        // Job i is due i s after each generator's t = 0; placed 100 ms after the real submit.
+        let ms = 1_000_000i64;
+        let s0 = shard_dir(
+            r,
+            0,
+            T0 + ms,
+            0,
+            vec![
+                row("p-000000", "a0", 0, 100 * ms as u64),
+                row("p-000002", "a2", 2000 * ms as u64, 2100 * ms as u64),
+            ],
+        );
+        // Its placement times are server time − its own (fast) start: real submit at T0 − 20 ms + 1 s.
+        let s1 = shard_dir(
+            r,
+            1,
+            T0,
+            20 * ms,
+            vec![
+                row("p-000001", "a1", 1000 * ms as u64, (1000 * ms + 100 * ms - 20 * ms) as u64),
+                row("p-000003", "a3", 3000 * ms as u64, (3000 * ms + 100 * ms - 20 * ms) as u64),
+            ],
+        );
+        let req = MergeRequest {
+            dirs: vec![s1.clone(), s0.clone()],
+            run_id: None,
+            clock: ClockCorrection::Auto,
+        };
+        let (rec, shards) = merge(&req).unwrap();
+        assert_eq!(rec.meta.summary.jobs_submitted, 4);
+        assert_eq!(rec.meta.scenario.jobs, 4);
+        let jobs: Vec<&str> = rec.allocs.iter().map(|a| a.job_id.as_str()).collect();
+        assert_eq!(jobs, ["p-000000", "p-000001", "p-000002", "p-000003"]);
+        // On one axis every allocation is placed 100 ms after its submission.
+        for a in &rec.allocs {
+            assert_eq!(a.placed_ns.unwrap() - a.submit_ns.unwrap(), 100 * ms as u64, "{a:?}");
+        }
+        assert_eq!(rec.meta.summary.latency_ms.submit_to_placed.max.round(), 100.0);
+        assert_eq!(shards[1].correction_ns, 20 * ms);
+        assert!(rec.meta.notes.iter().any(|n| n.contains("+20.000 ms ± 0.500 ms")));
+        // Without the correction, shard 1's latencies come out 20 ms short.
+        let (raw, _) = merge(&MergeRequest {
+            clock: ClockCorrection::Off,
+            ..req.clone()
+        })
+        .unwrap();
+        let l: Vec<u64> = raw
+            .allocs
+            .iter()
+            .map(|a| (a.placed_ns.unwrap() - a.submit_ns.unwrap()) / ms as u64)
+            .collect();
+        assert_eq!(l, [100, 80, 100, 80]);
+
+        // One shard only, the same shard twice, a record of another run: errors naming the problem.
+        let e = merge(&MergeRequest {
+            dirs: vec![s0.clone()],
+            ..req.clone()
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("missing the record of shard 1/2"), "{e:#}");
+        let e = merge(&MergeRequest {
+            dirs: vec![s0.clone(), s0.clone()],
+            ..req.clone()
+        })
+        .unwrap_err();
+        assert!(format!("{e:#}").contains("appears twice"), "{e:#}");
+        let mut info = read_shard_info(&s1).unwrap();
+        info.workload_sha256 = "other".into();
+        write_shard_info(&s1, &info).unwrap();
+        let e = merge(&req).unwrap_err();
+        assert!(format!("{e:#}").contains("workload digest"), "{e:#}");
+    }
+}

@@ -16,7 +16,7 @@
 //!
 //! **Failures.** A task that dies is restarted in place by the group's restart policy
 //! ([`RESTART_ATTEMPTS`] attempts, [`RETRY_DELAY`] apart), an allocation that fails for good is rescheduled
-//! ([`RESCHEDULE_ATTEMPTS`] more allocations, possibly on another node). A unit whose job ends without a
+//! ([`RESCHEDULE_ATTEMPTS`] more allocations after [`RESCHEDULE_DELAY`], possibly on another node). A unit whose job ends without a
 //! complete allocation, whose result cannot be read, or that is still running when `--timeout` runs out,
 //! is *absent*: the plan fails naming it, or with `--allow-partial` lists it in `plan.json` and decides
 //! without it. Progress comes from the event stream (a bar on a TTY); a 1 s poll of each pending unit's
@@ -47,8 +47,10 @@ use crate::planner::{parse_slo, Evaluator, PlanRequest, SeedResult, Work};
 pub const RESTART_ATTEMPTS: u32 = 2;
 /// Replacement allocations of a work unit after its allocation failed.
 pub const RESCHEDULE_ATTEMPTS: u32 = 2;
-/// Delay before a restart and before a rescheduled allocation.
+/// Delay before a restart in place.
 pub const RETRY_DELAY: Duration = Duration::from_secs(1);
+/// Delay before a replacement allocation (Nomad's minimum for a reschedule policy is 5 s).
+pub const RESCHEDULE_DELAY: Duration = Duration::from_secs(5);
 /// Where a worker writes its result, relative to the allocation directory.
 pub const RESULT_PATH: &str = "alloc/data/result.json";
 /// Largest dispatch payload Nomad accepts (16 KiB).
@@ -336,8 +338,8 @@ impl NomadEvaluator {
                 "RestartPolicy": {"Attempts": RESTART_ATTEMPTS, "Interval": ns(Duration::from_secs(3600)),
                                   "Delay": ns(RETRY_DELAY), "Mode": "fail"},
                 "ReschedulePolicy": {"Attempts": RESCHEDULE_ATTEMPTS, "Interval": ns(Duration::from_secs(3600)),
-                                     "Delay": ns(RETRY_DELAY), "DelayFunction": "constant",
-                                     "MaxDelay": ns(RETRY_DELAY), "Unlimited": false},
+                                     "Delay": ns(RESCHEDULE_DELAY), "DelayFunction": "constant",
+                                     "MaxDelay": ns(RESCHEDULE_DELAY), "Unlimited": false},
                 "EphemeralDisk": {"SizeMB": 50},
                 "Tasks": [{
                     "Name": "worker",
