@@ -71,7 +71,12 @@ pub struct PlanArgs {
     #[command(flatten)]
     pub conn: NomadConnArgs,
     /// --on-nomad: datacenters the work may run in.
-    #[arg(long, value_delimiter = ',', default_value = "*", requires = "on_nomad")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "*",
+        requires = "on_nomad"
+    )]
     pub datacenters: Vec<String>,
     /// --on-nomad: most work units (dispatched jobs) per round of the search.
     #[arg(long, default_value_t = 8, requires = "on_nomad")]

@@ -116,7 +116,11 @@ pub fn merge(req: &MergeRequest) -> Result<(RunRecord, Vec<MergedShard>)> {
         };
         same("shard count", info.shard.count.to_string(), n.to_string())?;
         same("job prefix", info.prefix.clone(), i0.prefix.clone())?;
-        same("jitter seed", format!("{:?}", info.seed), format!("{:?}", i0.seed))?;
+        same(
+            "jitter seed",
+            format!("{:?}", info.seed),
+            format!("{:?}", i0.seed),
+        )?;
         same(
             "workload digest",
             info.workload_sha256.clone(),
@@ -272,11 +276,9 @@ pub fn merge(req: &MergeRequest) -> Result<(RunRecord, Vec<MergedShard>)> {
                 .entry(nrow.node_id.clone())
                 .or_insert_with(|| nrow.clone());
         }
-        let lag = info
-            .start_lag_ns
-            .map_or("no --start-at".to_string(), |l| {
-                format!("started {:.3} ms after --start-at", l as f64 / 1e6)
-            });
+        let lag = info.start_lag_ns.map_or("no --start-at".to_string(), |l| {
+            format!("started {:.3} ms after --start-at", l as f64 / 1e6)
+        });
         let clock = match &info.clock {
             Some(c) => format!(
                 "clock offset against the servers {:+.3} ms ± {:.3} ms ({} requests to {}); {}",
@@ -285,7 +287,10 @@ pub fn merge(req: &MergeRequest) -> Result<(RunRecord, Vec<MergedShard>)> {
                 c.requests,
                 c.server,
                 if corr != 0 {
-                    format!("{:+.3} ms taken out of its submit times", -corr as f64 / 1e6)
+                    format!(
+                        "{:+.3} ms taken out of its submit times",
+                        -corr as f64 / 1e6
+                    )
                 } else {
                     "not corrected".to_string()
                 }
@@ -534,8 +539,18 @@ mod tests {
             T0,
             20 * ms,
             vec![
-                row("p-000001", "a1", 1000 * ms as u64, (1000 * ms + 100 * ms - 20 * ms) as u64),
-                row("p-000003", "a3", 3000 * ms as u64, (3000 * ms + 100 * ms - 20 * ms) as u64),
+                row(
+                    "p-000001",
+                    "a1",
+                    1000 * ms as u64,
+                    (1000 * ms + 100 * ms - 20 * ms) as u64,
+                ),
+                row(
+                    "p-000003",
+                    "a3",
+                    3000 * ms as u64,
+                    (3000 * ms + 100 * ms - 20 * ms) as u64,
+                ),
             ],
         );
         let req = MergeRequest {
@@ -550,11 +565,22 @@ mod tests {
         assert_eq!(jobs, ["p-000000", "p-000001", "p-000002", "p-000003"]);
         // On one axis every allocation is placed 100 ms after its submission.
         for a in &rec.allocs {
-            assert_eq!(a.placed_ns.unwrap() - a.submit_ns.unwrap(), 100 * ms as u64, "{a:?}");
+            assert_eq!(
+                a.placed_ns.unwrap() - a.submit_ns.unwrap(),
+                100 * ms as u64,
+                "{a:?}"
+            );
         }
-        assert_eq!(rec.meta.summary.latency_ms.submit_to_placed.max.round(), 100.0);
+        assert_eq!(
+            rec.meta.summary.latency_ms.submit_to_placed.max.round(),
+            100.0
+        );
         assert_eq!(shards[1].correction_ns, 20 * ms);
-        assert!(rec.meta.notes.iter().any(|n| n.contains("+20.000 ms ± 0.500 ms")));
+        assert!(rec
+            .meta
+            .notes
+            .iter()
+            .any(|n| n.contains("+20.000 ms ± 0.500 ms")));
         // Without the correction, shard 1's latencies come out 20 ms short.
         let (raw, _) = merge(&MergeRequest {
             clock: ClockCorrection::Off,
@@ -574,7 +600,10 @@ mod tests {
             ..req.clone()
         })
         .unwrap_err();
-        assert!(format!("{e:#}").contains("missing the record of shard 1/2"), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("missing the record of shard 1/2"),
+            "{e:#}"
+        );
         let e = merge(&MergeRequest {
             dirs: vec![s0.clone(), s0.clone()],
             ..req.clone()

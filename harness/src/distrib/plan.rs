@@ -374,10 +374,9 @@ impl NomadEvaluator {
             )[..12]
         );
         let job = self.parent_job(&id);
-        self.client
-            .register_job(&job)
-            .await
-            .with_context(|| format!("registering the plan job `{id}` on {}", self.client.base()))?;
+        self.client.register_job(&job).await.with_context(|| {
+            format!("registering the plan job `{id}` on {}", self.client.base())
+        })?;
         self.parent = Some(id.clone());
         Ok(id)
     }
@@ -461,11 +460,9 @@ impl NomadEvaluator {
         self.rt.block_on(async move {
             let mut errs = Vec::new();
             for id in ids {
-                let r = tokio::time::timeout(
-                    Duration::from_secs(10),
-                    client.deregister_job(&id, true),
-                )
-                .await;
+                let r =
+                    tokio::time::timeout(Duration::from_secs(10), client.deregister_job(&id, true))
+                        .await;
                 match r {
                     Ok(Ok(())) => {}
                     Ok(Err(e)) if e.status() == Some(404) => {}
@@ -540,9 +537,11 @@ impl Evaluator for NomadEvaluator {
         for (unit, st) in units.iter().zip(states) {
             match st {
                 UnitState::Done(r) => out.extend(r.results.iter().map(|w| Ok(SeedResult::from(w)))),
-                UnitState::Absent(why) => {
-                    out.extend(unit.work.iter().map(|_| Err(format!("work unit {}: {why}", unit.unit))))
-                }
+                UnitState::Absent(why) => out.extend(
+                    unit.work
+                        .iter()
+                        .map(|_| Err(format!("work unit {}: {why}", unit.unit))),
+                ),
                 UnitState::Pending => unreachable!("run_round resolves every unit"),
             }
         }
@@ -767,10 +766,12 @@ impl NomadEvaluator {
                         "allocation {}: {RESULT_PATH} is not a work result: {e}",
                         a.id
                     )),
-                    Ok(r) if r.unit != unit.unit || r.work != unit.work => UnitState::Absent(format!(
-                        "allocation {} answered unit {} with other evaluations",
-                        a.id, r.unit
-                    )),
+                    Ok(r) if r.unit != unit.unit || r.work != unit.work => {
+                        UnitState::Absent(format!(
+                            "allocation {} answered unit {} with other evaluations",
+                            a.id, r.unit
+                        ))
+                    }
                     Ok(r) if r.results.len() != unit.work.len() => UnitState::Absent(format!(
                         "allocation {}: {} results for {} evaluations",
                         a.id,

@@ -56,7 +56,10 @@ impl Shard {
             bail!("--shard `{s}`: N must be within 1..={MAX_SHARDS}");
         }
         if index >= count {
-            bail!("--shard `{s}`: I is 0-based and must be below N (0..={})", count - 1);
+            bail!(
+                "--shard `{s}`: I is 0-based and must be below N (0..={})",
+                count - 1
+            );
         }
         Ok(Shard { index, count })
     }
@@ -246,7 +249,10 @@ mod tests {
                     let owners = shards.iter().filter(|s| s.owns_index(i)).count();
                     assert_eq!(owners, 1, "job {i} of {jobs}, {n} shards");
                     let id = format!("p-{i:06}");
-                    assert_eq!(shards.iter().filter(|s| s.owns_job_id("p-", &id)).count(), 1);
+                    assert_eq!(
+                        shards.iter().filter(|s| s.owns_job_id("p-", &id)).count(),
+                        1
+                    );
                 }
                 for s in &shards {
                     for k in 0..s.owned_count(jobs) {
@@ -254,7 +260,9 @@ mod tests {
                     }
                 }
             }
-            let w: u32 = (0..n).map(|i| Shard { index: i, count: n }.workers(20)).sum();
+            let w: u32 = (0..n)
+                .map(|i| Shard { index: i, count: n }.workers(20))
+                .sum();
             assert_eq!(w, 20u32.max(n));
         }
         let s = Shard { index: 1, count: 2 };
@@ -273,7 +281,10 @@ mod tests {
             parse_start_at("2026-11-29T05:00:00Z").unwrap(),
             1_795_928_400 * 1_000_000_000
         );
-        assert_eq!(parse_start_at("1795928400.5").unwrap(), 1_795_928_400_500_000_000);
+        assert_eq!(
+            parse_start_at("1795928400.5").unwrap(),
+            1_795_928_400_500_000_000
+        );
         assert!(parse_start_at("tomorrow").is_err());
         assert!(parse_start_at("-5").is_err());
     }
@@ -334,7 +345,8 @@ pub async fn prepare(
         plan.timeout += wait_for(at, LATE_OK)?;
     }
     let n = plan.workload.jobs as u64;
-    let jitter = matches!(&plan.pacing, crate::load::Pacing::Open { jitter, .. } if !jitter.is_zero());
+    let jitter =
+        matches!(&plan.pacing, crate::load::Pacing::Open { jitter, .. } if !jitter.is_zero());
     Ok(Some(ShardRun {
         shard,
         jobs_total: n,

@@ -119,7 +119,6 @@ impl RunPlan {
 
     /// Whether the job `id` is this generator's to observe and clean up.
     pub fn owns_job(&self, id: &str) -> bool {
-        id.starts_with(&self.prefix)
-            && self.shard.is_none_or(|s| s.owns_job_id(&self.prefix, id))
+        id.starts_with(&self.prefix) && self.shard.is_none_or(|s| s.owns_job_id(&self.prefix, id))
     }
 }

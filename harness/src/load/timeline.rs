@@ -368,10 +368,7 @@ impl Timeline {
 
     /// Whether `job` belongs to this run.
     pub fn owns(&self, job: &str) -> bool {
-        job.starts_with(&self.prefix)
-            && self
-                .shard
-                .is_none_or(|s| s.owns_job_id(&self.prefix, job))
+        job.starts_with(&self.prefix) && self.shard.is_none_or(|s| s.owns_job_id(&self.prefix, job))
     }
 
     fn rel(&self, unix_ns: i64) -> u64 {

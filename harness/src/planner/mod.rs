@@ -433,7 +433,9 @@ pub fn plan_with(
             if let Some(f) = fail {
                 let mid = f + (pass - f) / 2;
                 // A size whose result never came back ends the bisection of its type (the gap stays).
-                let lost = absent.iter().any(|a| &a.instance_type == t && a.nodes == mid);
+                let lost = absent
+                    .iter()
+                    .any(|a| &a.instance_type == t && a.nodes == mid);
                 if pass - f > 1 && !lost {
                     next.push((t.clone(), mid));
                 }

@@ -140,12 +140,20 @@ fn two_shard_flood_merges_to_the_one_generator_run() {
             &wait_bounded(k, Duration::from_secs(240), "a shard"),
         );
     }
-    let (s0, s1) = (read_record(&out.join("shard0")), read_record(&out.join("shard1")));
+    let (s0, s1) = (
+        read_record(&out.join("shard0")),
+        read_record(&out.join("shard1")),
+    );
     // Each generator sent and observed only its own jobs: even numbers on 0/2, odd on 1/2.
     for (rec, parity) in [(&s0, 0), (&s1, 1)] {
         assert_eq!(rec.meta.summary.jobs_submitted, JOBS / 2);
         assert_eq!(rec.meta.scenario.jobs, JOBS / 2);
-        assert_eq!(rec.meta.outcome.as_str(), "complete", "{:?}", rec.meta.notes);
+        assert_eq!(
+            rec.meta.outcome.as_str(),
+            "complete",
+            "{:?}",
+            rec.meta.notes
+        );
         for (n, _) in alloc_set(rec, "two-").keys() {
             assert_eq!(n % 2, parity, "shard {parity} holds job {n}");
         }
@@ -185,15 +193,28 @@ fn two_shard_flood_merges_to_the_one_generator_run() {
     let (a, b) = (&m.meta.summary, &one.meta.summary);
     assert_eq!(a.jobs_submitted, JOBS);
     assert_eq!(
-        (a.jobs_submitted, a.jobs_failed_to_submit, a.allocs_desired, a.allocs_placed, a.allocs_running),
-        (b.jobs_submitted, b.jobs_failed_to_submit, b.allocs_desired, b.allocs_placed, b.allocs_running)
+        (
+            a.jobs_submitted,
+            a.jobs_failed_to_submit,
+            a.allocs_desired,
+            a.allocs_placed,
+            a.allocs_running
+        ),
+        (
+            b.jobs_submitted,
+            b.jobs_failed_to_submit,
+            b.allocs_desired,
+            b.allocs_placed,
+            b.allocs_running
+        )
     );
     assert_eq!(a.allocs_placed, JOBS * 2);
     assert_eq!(m.meta.scenario.jobs, JOBS);
     assert_eq!(m.meta.outcome, one.meta.outcome);
     // Same allocation set: every job number with its allocations, once.
     assert_eq!(alloc_set(&m, "two-"), alloc_set(&one, "one-"));
-    let ids: std::collections::BTreeSet<&str> = m.allocs.iter().map(|a| a.alloc_id.as_str()).collect();
+    let ids: std::collections::BTreeSet<&str> =
+        m.allocs.iter().map(|a| a.alloc_id.as_str()).collect();
     assert_eq!(ids.len(), m.allocs.len());
     // The timeline: job i was due at i / rate s in both (open loop, no jitter); the one generator's
     // schedule is exact, the merged one is off by the generators' start lag and clock correction only.
@@ -202,9 +223,15 @@ fn two_shard_flood_merges_to_the_one_generator_run() {
             let n: u64 = r.job_id.strip_prefix(prefix).unwrap().parse().unwrap();
             let due = (n as f64 * 1e9 / RATE).round() as u64;
             let s = r.submit_ns.unwrap();
-            assert!(s.abs_diff(due) <= tol_ns, "{prefix}: job {n} submit {s} vs due {due}");
+            assert!(
+                s.abs_diff(due) <= tol_ns,
+                "{prefix}: job {n} submit {s} vs due {due}"
+            );
             let (p, run) = (r.placed_ns.unwrap(), r.running_ns.unwrap());
-            assert!(p + 5_000_000 >= s && run >= p, "{prefix}: timeline order {r:?}");
+            assert!(
+                p + 5_000_000 >= s && run >= p,
+                "{prefix}: timeline order {r:?}"
+            );
         }
     }
     // Latencies of the merged record are of the same order as one generator's (same cluster, same load).
@@ -212,10 +239,14 @@ fn two_shard_flood_merges_to_the_one_generator_run() {
         a.latency_ms.submit_to_placed.p50,
         b.latency_ms.submit_to_placed.p50,
     );
-    assert!(lm > 0.0 && lm < 5.0 * l1 + 200.0, "merged p50 {lm} ms vs one generator {l1} ms");
+    assert!(
+        lm > 0.0 && lm < 5.0 * l1 + 200.0,
+        "merged p50 {lm} ms vs one generator {l1} ms"
+    );
     // The clock offsets were measured and are stated.
     let shards: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(merged.join("shards.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(merged.join("shards.json")).unwrap())
+            .unwrap();
     let shards = shards.as_array().unwrap();
     assert_eq!(shards.len(), 2);
     for s in shards {
@@ -229,8 +260,14 @@ fn two_shard_flood_merges_to_the_one_generator_run() {
         assert!((0..250_000_000).contains(&lag), "start lag {lag} ns");
     }
     let notes = m.meta.notes.join("\n");
-    assert!(notes.contains("clock offset against the servers"), "{notes}");
-    assert!(notes.contains("shard 0/2") && notes.contains("shard 1/2"), "{notes}");
+    assert!(
+        notes.contains("clock offset against the servers"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("shard 0/2") && notes.contains("shard 1/2"),
+        "{notes}"
+    );
 }
 
 /// Jobs of 2 GHz arriving at once on m5 fleets: small fleets make the last jobs wait whole run times.
@@ -273,7 +310,7 @@ fn plan_args(scenario: &Path, out: &Path) -> Vec<String> {
         "--min-nodes",
         "1",
         "--max-nodes",
-        "40",
+        "400",
         "--grid",
         "5",
         "--seeds",
@@ -328,7 +365,8 @@ fn worker_pids(cluster_dir: &Path) -> Vec<u32> {
 #[test]
 fn plan_on_nomad_equals_the_local_plan_and_survives_a_killed_worker() {
     let tmp = tempfile::tempdir().unwrap();
-    let scen = plan_scenario(tmp.path(), 400);
+    // 3,000 jobs: one evaluation takes ~0.4 s in a debug build, so a worker lives long enough to be killed.
+    let scen = plan_scenario(tmp.path(), 3000);
 
     // The local plan.
     let local = tmp.path().join("local");
@@ -399,20 +437,36 @@ fn plan_on_nomad_equals_the_local_plan_and_survives_a_killed_worker() {
         .args(NOMAD_FLAGS)
         .args(["--parallel", "2"]);
     let child = spawn(cmd);
+    // Kill the first worker found alive (not a zombie about to be reaped) with SIGKILL.
     let end = std::time::Instant::now() + Duration::from_secs(120);
-    let victim = loop {
-        if let Some(&p) = worker_pids(&c.dir).first() {
-            break p;
+    'kill: loop {
+        for p in worker_pids(&c.dir) {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let state = stat.rsplit(") ").next().and_then(|r| r.chars().next());
+            if !matches!(state, Some('R' | 'S' | 'D')) {
+                continue;
+            }
+            let st = Command::new("kill")
+                .args(["-9", &p.to_string()])
+                .stderr(Stdio::null())
+                .status()
+                .unwrap();
+            if st.success() {
+                eprintln!("killed plan-worker pid {p}");
+                break 'kill;
+            }
         }
-        assert!(std::time::Instant::now() < end, "no plan-worker process appeared");
+        assert!(
+            std::time::Instant::now() < end,
+            "no plan-worker process appeared"
+        );
         std::thread::sleep(Duration::from_millis(10));
-    };
-    let st = Command::new("kill")
-        .args(["-9", &victim.to_string()])
-        .status()
-        .unwrap();
-    assert!(st.success(), "kill -9 {victim}");
-    let o = wait_bounded(child, Duration::from_secs(600), "plan --on-nomad (killed worker)");
+    }
+    let o = wait_bounded(
+        child,
+        Duration::from_secs(600),
+        "plan --on-nomad (killed worker)",
+    );
     assert!(
         matches!(o.status.code(), Some(0 | 1)),
         "plan --on-nomad with a killed worker: {}",
@@ -426,10 +480,18 @@ fn plan_on_nomad_equals_the_local_plan_and_survives_a_killed_worker() {
         .iter()
         .map(|u| {
             let a = u["allocations"].as_array().unwrap();
-            a.iter().map(|x| x["restarts"].as_u64().unwrap()).sum::<u64>() + a.len() as u64 - 1
+            a.iter()
+                .map(|x| x["restarts"].as_u64().unwrap())
+                .sum::<u64>()
+                + a.len() as u64
+                - 1
         })
         .sum();
-    assert!(retried >= 1, "no restart or reschedule recorded: {}", kp["executor"]);
+    assert!(
+        retried >= 1,
+        "no restart or reschedule recorded: {}",
+        kp["executor"]
+    );
 
     // 3. Workers that always fail: the plan fails naming the absent results, or with --allow-partial
     //    lists them in plan.json.
@@ -441,26 +503,54 @@ fn plan_on_nomad_equals_the_local_plan_and_survives_a_killed_worker() {
         a[g + 1] = "2".into();
         let s = a.iter().position(|x| x == "--seeds").unwrap();
         a[s + 1] = "1".into();
-        a.extend(["--parallel".into(), "1".into(), "--worker-binary".into(), "/bin/false".into()]);
+        a.extend([
+            "--parallel".into(),
+            "1".into(),
+            "--worker-binary".into(),
+            "/bin/false".into(),
+        ]);
         a
     };
     let bad = tmp.path().join("bad");
     let mut cmd = c.stampede(true);
     cmd.args(small(&bad)).args(NOMAD_FLAGS);
-    let o = wait_bounded(spawn(cmd), Duration::from_secs(300), "plan with failing workers");
+    let o = wait_bounded(
+        spawn(cmd),
+        Duration::from_secs(300),
+        "plan with failing workers",
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("never came back") && err.contains("--allow-partial"), "{err}");
-    assert!(!bad.join("plan.json").exists(), "no partial plan passed off as whole");
+    assert!(
+        err.contains("never came back") && err.contains("--allow-partial"),
+        "{err}"
+    );
+    assert!(
+        !bad.join("plan.json").exists(),
+        "no partial plan passed off as whole"
+    );
     let partial = tmp.path().join("partial");
     let mut cmd = c.stampede(true);
-    cmd.args(small(&partial)).args(NOMAD_FLAGS).arg("--allow-partial");
+    cmd.args(small(&partial))
+        .args(NOMAD_FLAGS)
+        .arg("--allow-partial");
     let o = wait_bounded(spawn(cmd), Duration::from_secs(300), "plan --allow-partial");
     let pp = plan_json(&partial);
-    assert_eq!(o.status.code(), Some(1), "nothing to recommend: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "nothing to recommend: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let absent = pp["absent"].as_array().unwrap();
     assert_eq!(absent.len(), 2, "{pp}");
-    assert!(absent[0]["reason"].as_str().unwrap().contains("every allocation failed"), "{pp}");
+    assert!(
+        absent[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("every allocation failed"),
+        "{pp}"
+    );
     assert!(pp["recommended"].is_null());
 
     // Every plan job was purged.
