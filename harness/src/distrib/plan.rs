@@ -269,8 +269,8 @@ pub struct UnitReport {
 
 #[derive(Debug, Default)]
 struct Live {
-    /// Dispatched job → (allocation → (client status, restarts)) from the event stream.
-    allocs: BTreeMap<String, BTreeMap<String, (String, u64)>>,
+    /// Dispatched job → allocation → client status, from the event stream.
+    allocs: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 /// The Nomad side of `plan --on-nomad` (an [`Evaluator`]).
@@ -596,7 +596,7 @@ impl NomadEvaluator {
                             l.allocs
                                 .entry(a.job_id.to_string())
                                 .or_default()
-                                .insert(a.id.to_string(), (a.client_status.to_string(), 0));
+                                .insert(a.id.to_string(), a.client_status.to_string());
                             wake.notify_one();
                         }
                     }
@@ -669,7 +669,7 @@ impl NomadEvaluator {
                     .iter()
                     .filter_map(|j| l.allocs.get(j))
                     .flat_map(|m| m.values())
-                    .filter(|(s, _)| s == "running")
+                    .filter(|s| *s == "running")
                     .count();
                 let restarts: u64 = allocs.iter().flatten().map(|a| a.restarts).sum();
                 let extra: usize = allocs.iter().map(|a| a.len().saturating_sub(1)).sum();
