@@ -5,7 +5,9 @@
 //! the previous request and before it answered this one, so on our clock that instant lies between the
 //! previous request's send time `a` and this one's receive time `b`: `offset = local − server` lies in
 //! `(a − D, b − D]`. We state the midpoint and the half-width (about one round trip) as the uncertainty.
-//! Bounded: at most [`MEASURE_BOUND`] of requests.
+//! The first edge may be wide (a first request that opens the connection, a busy machine), so the
+//! measurement keeps the narrowest edge and stops once one is within [`GOOD_ENOUGH_NS`], or after
+//! [`MEASURE_BOUND`].
 
 use std::time::Duration;
 
@@ -15,8 +17,8 @@ use serde::{Deserialize, Serialize};
 use super::shard::unix_ns_now;
 use crate::nomad::NomadClient;
 
-/// Longest the measurement may take (two `Date` ticks are at most ~2 s apart).
-pub const MEASURE_BOUND: Duration = Duration::from_millis(2600);
+/// Longest the measurement may take (room for three `Date` edges).
+pub const MEASURE_BOUND: Duration = Duration::from_millis(3500);
 
 /// A measured clock offset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -39,10 +41,16 @@ fn date_secs(resp: &reqwest::Response) -> Option<i64> {
         .map(|d| d.timestamp())
 }
 
-/// Measures the offset against `client`'s server (`GET /v1/status/leader`, which any token may read).
+/// An edge whose interval is at most this wide ends the measurement early.
+pub const GOOD_ENOUGH_NS: i64 = 2_000_000;
+
+/// Measures the offset against `client`'s server (`GET /v1/status/leader`, which any token may read):
+/// the narrowest `Date` edge seen within [`MEASURE_BOUND`] (after the first edge, the next one is
+/// predicted and approached with back-to-back requests).
 pub async fn measure(client: &NomadClient) -> Result<ClockOffset> {
     let started = std::time::Instant::now();
     let mut prev: Option<(i64, i64)> = None; // (Date second, send time of that request)
+    let mut best: Option<(i64, i64)> = None; // (lo, hi) of the offset
     let mut requests = 0u32;
     while started.elapsed() < MEASURE_BOUND {
         let a = unix_ns_now();
@@ -63,21 +71,40 @@ pub async fn measure(client: &NomadClient) -> Result<ClockOffset> {
             if d > pd {
                 let edge = d * 1_000_000_000;
                 let (lo, hi) = (pa - edge, b - edge);
-                return Ok(ClockOffset {
-                    offset_ns: lo + (hi - lo) / 2,
-                    uncertainty_ns: (hi - lo + 1) / 2,
-                    requests,
-                    server: client.base().to_string(),
-                });
+                if best.is_none_or(|(l, h)| hi - lo < h - l) {
+                    best = Some((lo, hi));
+                }
             }
         }
+        if best.is_some_and(|(l, h)| h - l <= GOOD_ENOUGH_NS) {
+            break;
+        }
         prev = Some((d, a));
-        // Far from the edge (by our clock and the last Date) there is no need to ask often.
-        tokio::time::sleep(Duration::from_micros(500)).await;
+        // With an edge known, sleep until just before the next one (on our clock) and then ask back to
+        // back; before that, ask every half millisecond.
+        let pause = match best {
+            Some((l, h)) => {
+                let next_edge_local = (d + 1) * 1_000_000_000 + l + (h - l) / 2;
+                let early = (h - l) / 2 + 3_000_000;
+                Duration::from_nanos((next_edge_local - early - unix_ns_now()).max(0) as u64)
+            }
+            None => Duration::from_micros(500),
+        };
+        if !pause.is_zero() {
+            tokio::time::sleep(pause.min(MEASURE_BOUND)).await;
+        }
     }
-    bail!(
-        "{}: the Date header did not tick within {:.1} s ({requests} requests); cannot measure the clock offset",
-        client.base(),
-        MEASURE_BOUND.as_secs_f64()
-    )
+    match best {
+        Some((lo, hi)) => Ok(ClockOffset {
+            offset_ns: lo + (hi - lo) / 2,
+            uncertainty_ns: (hi - lo + 1) / 2,
+            requests,
+            server: client.base().to_string(),
+        }),
+        None => bail!(
+            "{}: the Date header did not tick within {:.1} s ({requests} requests); cannot measure the clock offset",
+            client.base(),
+            MEASURE_BOUND.as_secs_f64()
+        ),
+    }
 }

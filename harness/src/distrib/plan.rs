@@ -641,18 +641,23 @@ impl NomadEvaluator {
                         allocs[i] = al;
                         if !matches!(st, UnitState::Pending) {
                             done_at[i] = Some(Instant::now());
-                            match &st {
-                                UnitState::Done(r) => progress(&format!(
+                            let line = match &st {
+                                UnitState::Done(r) => format!(
                                     "work unit {} done on {} ({} evaluations, {:.1} s)",
                                     units[i].unit,
                                     r.host,
                                     r.work.len(),
                                     r.wall_s
-                                )),
+                                ),
                                 UnitState::Absent(why) => {
-                                    progress(&format!("work unit {} absent: {why}", units[i].unit))
+                                    format!("work unit {} absent: {why}", units[i].unit)
                                 }
-                                UnitState::Pending => {}
+                                UnitState::Pending => String::new(),
+                            };
+                            // Above the bar when there is one, so the two don't interleave.
+                            match &bar {
+                                Some(pb) => pb.println(line),
+                                None => progress(&line),
                             }
                         } else {
                             pending += 1;

@@ -253,8 +253,10 @@ fn two_shard_flood_merges_to_the_one_generator_run() {
         let clock = &s["info"]["clock"];
         let unc = clock["uncertainty_ns"].as_i64().unwrap();
         let off = clock["offset_ns"].as_i64().unwrap();
-        // One machine: the true offset is 0, so the measurement must contain it.
-        assert!(unc > 0 && unc < 50_000_000, "{clock}");
+        // One machine: the true offset is 0, so the measurement must contain it. (Its width is the time
+        // between two requests: about a millisecond when idle, far more on a loaded 2-core machine.)
+        eprintln!("shard {}: clock {clock}", s["info"]["shard"]);
+        assert!(unc > 0 && unc < 1_000_000_000, "{clock}");
         assert!(off.abs() <= unc + 1_000_000, "{clock}");
         let lag = s["info"]["start_lag_ns"].as_i64().unwrap();
         assert!((0..250_000_000).contains(&lag), "start lag {lag} ns");
