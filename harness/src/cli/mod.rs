@@ -16,6 +16,7 @@ pub mod plan;
 pub mod provision;
 pub mod report;
 pub mod run;
+pub mod run_worker;
 pub mod signals;
 pub mod sim;
 pub mod trace;
@@ -64,6 +65,9 @@ pub enum Command {
     /// One work unit of `plan --on-nomad` (the task Nomad runs; not for direct use).
     #[command(hide = true)]
     PlanWorker(plan::PlanWorkerArgs),
+    /// One generator of `run --as-nomad-job` (the task Nomad runs; not for direct use).
+    #[command(hide = true)]
+    RunWorker(run_worker::RunWorkerArgs),
     /// Cost model of a run record or plan.
     Cost(cost::CostArgs),
     /// Create spot client capacity on EC2 (feature `aws`).
@@ -86,6 +90,7 @@ pub fn run(opts: Opts) -> anyhow::Result<u8> {
         Command::Trace(a) => trace::run(a),
         Command::Plan(a) => plan::run(a),
         Command::PlanWorker(a) => plan::run_worker(a),
+        Command::RunWorker(a) => run_worker::run(a),
         Command::Cost(a) => cost::run(a),
         Command::Provision(a) => provision::run_provision(a),
         Command::Teardown(a) => provision::run_teardown(a),

@@ -195,6 +195,13 @@ pub struct RunArgs {
     /// --timeout counts from then.
     #[arg(long, value_name = "TIME", conflicts_with = "provision")]
     pub start_at: Option<String>,
+    /// Let Nomad place N generators (a batch job running this binary with raw_exec, `--shard I/N` each);
+    /// their records are read back and merged into --out.
+    #[arg(long, value_name = "N", conflicts_with_all = ["shard", "provision"])]
+    pub as_nomad_job: Option<u32>,
+    /// --as-nomad-job: the stampede binary on the clients, an absolute path (default: this binary's).
+    #[arg(long, requires = "as_nomad_job")]
+    pub worker_binary: Option<PathBuf>,
 }
 
 fn parse_vars(v: &[String]) -> Result<BTreeMap<String, String>> {
@@ -456,6 +463,9 @@ fn run_plain(args: RunArgs, stop: tokio_util::sync::CancellationToken) -> Result
     rt.block_on(async {
         let mut plan = plan_from_args(&args).await?;
         plan.stop = stop;
+        if let Some(count) = args.as_nomad_job {
+            return run_as_nomad_job(&args, plan, count).await;
+        }
         let shard_run = crate::distrib::shard::prepare(
             &mut plan,
             args.run_id.is_some() || args.prefix.is_some(),
@@ -498,4 +508,29 @@ fn run_plain(args: RunArgs, stop: tokio_util::sync::CancellationToken) -> Result
         }
         Ok(finish(&out, args.quiet || args.json))
     })
+}
+
+/// `run --as-nomad-job N` ([`crate::distrib::flood`]).
+async fn run_as_nomad_job(args: &RunArgs, plan: crate::load::RunPlan, count: u32) -> Result<u8> {
+    if args.run_id.is_none() && args.prefix.is_none() {
+        bail!("--as-nomad-job needs --run-id or --prefix (the generators share the job IDs)");
+    }
+    let o = crate::distrib::flood::AsNomadJob {
+        count,
+        worker_binary: match &args.worker_binary {
+            Some(p) => p.clone(),
+            None => std::env::current_exe().context("finding this binary's path")?,
+        },
+        start_at: plan.start_at_unix_ns,
+        datacenters: vec!["*".into()],
+        announce: !args.quiet && !args.json,
+    };
+    let out = plan.out_dir.clone();
+    let code = crate::distrib::flood::run_as_nomad_job(plan, &o).await?;
+    if !args.no_report {
+        let rec = record_io::read_record(&out)?;
+        crate::report::write_reports(&out, &rec)
+            .with_context(|| format!("writing reports into {}", out.display()))?;
+    }
+    Ok(code)
 }

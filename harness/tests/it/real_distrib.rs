@@ -555,6 +555,83 @@ fn plan_on_nomad_equals_the_local_plan_and_survives_a_killed_worker() {
     );
     assert!(pp["recommended"].is_null());
 
+    // 4. A plan over a recorded trace (read by every worker from its path, checked by SHA-256): the
+    //    same decision locally and on Nomad.
+    let trace = tmp.path().join("ci.jsonl");
+    let mut t = String::from(
+        "{\"stampede_trace\":1,\"name\":\"ci\",\"source\":\"record\",\"start_unix_ns\":0,\"jobs\":400}\n",
+    );
+    for i in 0..400u64 {
+        let count = 1 + i % 3;
+        let run_ns = (120 + (i * 37) % 480) * 1_000_000_000;
+        let allocs: Vec<String> = (0..count)
+            .map(|_| format!("{{\"run_ns\":{run_ns},\"exit\":\"ok\"}}"))
+            .collect();
+        t.push_str(&format!(
+            "{{\"submit_ns\":{},\"id\":\"j{i}\",\"type\":\"batch\",\"priority\":50,\"groups\":[{{\"name\":\"g\",\"count\":{count},\"cpu_mhz\":1000,\"memory_mb\":512,\"tasks\":[\"t\"],\"image\":\"i\",\"image_bytes\":0,\"allocs\":[{}]}}]}}\n",
+            i * 4_500_000_000,
+            allocs.join(",")
+        ));
+    }
+    std::fs::write(&trace, t).unwrap();
+    let trace_args = |out: &Path| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "plan",
+            "--slo",
+            "queue_wait.p95 <= 60s",
+            "--min-nodes",
+            "1",
+            "--max-nodes",
+            "100",
+            "--grid",
+            "4",
+            "--seeds",
+            "2",
+            "--quiet",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        a.extend([
+            "--scenario".into(),
+            scen.display().to_string(),
+            "--trace".into(),
+            trace.display().to_string(),
+            "--out".into(),
+            out.display().to_string(),
+        ]);
+        a
+    };
+    let tl = tmp.path().join("trace-local");
+    let o = Command::new(env!("CARGO_BIN_EXE_stampede"))
+        .args(trace_args(&tl))
+        .output()
+        .unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "local trace plan: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let tn = tmp.path().join("trace-nomad");
+    let mut cmd = c.stampede(true);
+    cmd.args(trace_args(&tn))
+        .args(NOMAD_FLAGS)
+        .args(["--parallel", "3"]);
+    let o = wait_bounded(
+        spawn(cmd),
+        Duration::from_secs(600),
+        "trace plan --on-nomad",
+    );
+    assert!(
+        matches!(o.status.code(), Some(0 | 1)),
+        "trace plan --on-nomad: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let (a, b) = (plan_json(&tl), plan_json(&tn));
+    assert!(a["trace"].as_str().unwrap().ends_with("ci.jsonl"), "{a}");
+    assert!(a["candidates"].as_array().unwrap().len() >= 4, "{a}");
+    assert_eq!(decision(&b), decision(&a));
+
     // Every plan job was purged.
     let left = c.get("/v1/jobs?prefix=stampede-plan-");
     assert_eq!(left.as_array().unwrap().len(), 0, "{left}");
