@@ -270,6 +270,70 @@ fn two_shard_flood_merges_to_the_one_generator_run() {
         notes.contains("shard 0/2") && notes.contains("shard 1/2"),
         "{notes}"
     );
+
+    // The same flood with the two generators placed by Nomad (`--as-nomad-job 2`): the token reaches them
+    // through a Nomad Variable, their records come back through the allocation filesystem API.
+    let nj = out.join("as-job");
+    let mut cmd = c.stampede(true);
+    cmd.args(flood_args("job-"))
+        .args(["--as-nomad-job", "2"])
+        .arg("--out")
+        .arg(&nj);
+    let o = wait_bounded(spawn(cmd), Duration::from_secs(300), "run --as-nomad-job");
+    let printed = ok("run --as-nomad-job 2", &o);
+    let j = read_record(&nj);
+    let s = &j.meta.summary;
+    assert_eq!(
+        (
+            s.jobs_submitted,
+            s.allocs_desired,
+            s.allocs_placed,
+            s.allocs_running
+        ),
+        (
+            b.jobs_submitted,
+            b.allocs_desired,
+            b.allocs_placed,
+            b.allocs_running
+        )
+    );
+    assert_eq!(alloc_set(&j, "job-"), alloc_set(&one, "one-"));
+    for i in 0..2 {
+        let g = nj.join(format!("generators/shard-{i}"));
+        assert!(
+            g.join("shard.json").is_file() && g.join("allocs.csv").is_file(),
+            "{}",
+            g.display()
+        );
+    }
+    // Nothing left behind on the cluster, and the token is in no file and no output.
+    for path in [
+        "/v1/job/stampede-gen-job",
+        "/v1/var/nomad/jobs/stampede-gen-job",
+    ] {
+        let code = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H"])
+            .arg(format!("X-Nomad-Token: {}", c.token))
+            .arg(format!("{}{path}", c.addr()))
+            .output()
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&code.stdout),
+            "404",
+            "{path} still exists"
+        );
+    }
+    for f in crate::real_cluster::files_under(out) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !bytes
+                .windows(c.token.len())
+                .any(|w| w == c.token.as_bytes()),
+            "the token is in {}",
+            f.display()
+        );
+    }
+    assert!(!printed.contains(&c.token));
 }
 
 /// Jobs of 2 GHz arriving at once on m5 fleets: small fleets make the last jobs wait whole run times.
