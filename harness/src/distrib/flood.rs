@@ -391,10 +391,12 @@ pub async fn run_as_nomad_job(plan: RunPlan, o: &AsNomadJob) -> Result<u8> {
                     Ok(t) => crate::files::write_atomic(&d.join(f), t.as_bytes())?,
                     Err(e) => {
                         ok = false;
-                        say(format!(
-                            "generator {idx} (allocation {aid}, {}): {f} could not be read: {e}",
+                        let tail = super::plan::stderr_tail(&client, &aid, "generator").await;
+                        // Always said (also with --quiet): the merge will name the missing shard.
+                        eprintln!(
+                            "generator {idx} (allocation {aid}, {}): {f} could not be read: {e}; its last stderr: {tail}",
                             a["ClientStatus"].as_str().unwrap_or("?")
-                        ));
+                        );
                         break;
                     }
                 }

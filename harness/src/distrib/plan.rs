@@ -630,6 +630,7 @@ impl NomadEvaluator {
         let mut states: Vec<UnitState> = units.iter().map(|_| UnitState::Pending).collect();
         let mut allocs: Vec<Vec<UnitAlloc>> = vec![Vec::new(); units.len()];
         let mut done_at: Vec<Option<Instant>> = vec![None; units.len()];
+        let mut failures: Vec<u32> = vec![0; units.len()];
         loop {
             let mut pending = 0;
             for i in 0..units.len() {
@@ -638,6 +639,7 @@ impl NomadEvaluator {
                 }
                 match self.poll_unit(&jobs[i], &units[i]).await {
                     Ok((st, al)) => {
+                        failures[i] = 0;
                         allocs[i] = al;
                         if !matches!(st, UnitState::Pending) {
                             done_at[i] = Some(Instant::now());
@@ -664,8 +666,20 @@ impl NomadEvaluator {
                         }
                         states[i] = st;
                     }
-                    // A failed poll (leader election, a busy server) is retried on the next round.
-                    Err(_) => pending += 1,
+                    // A failed poll (leader election, a busy server) is retried on the next round;
+                    // one that keeps failing (the job purged by someone, the token revoked) ends the unit.
+                    Err(e) => {
+                        failures[i] += 1;
+                        if failures[i] >= MAX_POLL_FAILURES {
+                            progress(&format!("work unit {} absent: {e:#}", units[i].unit));
+                            states[i] = UnitState::Absent(format!(
+                                "its state could not be read {MAX_POLL_FAILURES} times in a row: {e:#}"
+                            ));
+                            done_at[i] = Some(Instant::now());
+                        } else {
+                            pending += 1;
+                        }
+                    }
                 }
             }
             if let Some(pb) = &bar {
@@ -799,10 +813,13 @@ impl NomadEvaluator {
                 .await?;
             if j["Status"] == "dead" {
                 let restarts: u64 = report.iter().map(|a| a.restarts).sum();
+                let last = list.last().map(|a| a.id.clone()).unwrap_or_default();
+                let tail = stderr_tail(&self.client, &last, "worker").await;
                 return Ok((
                     UnitState::Absent(format!(
-                        "every allocation failed ({} allocations, {restarts} restarts; Nomad's restart and reschedule policies are exhausted)",
-                        list.len()
+                        "every allocation failed ({} allocations, {restarts} restarts; Nomad's restart and reschedule policies are exhausted){}",
+                        list.len(),
+                        if tail.is_empty() { String::new() } else { format!("; the worker's last stderr: {tail}") }
                     )),
                     report,
                 ));
@@ -811,6 +828,36 @@ impl NomadEvaluator {
         Ok((UnitState::Pending, report))
     }
 }
+
+/// The last lines (at most 600 bytes) of a task's stderr, through `/v1/client/fs/logs`; empty when
+/// there are none or they cannot be read.
+pub async fn stderr_tail(client: &NomadClient, alloc: &str, task: &str) -> String {
+    if alloc.is_empty() {
+        return String::new();
+    }
+    let q: Vec<(String, String)> = [
+        ("task", task),
+        ("type", "stderr"),
+        ("plain", "true"),
+        ("origin", "end"),
+        ("offset", "600"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.get_text(&format!("/v1/client/fs/logs/{}", path_escape(alloc)), &q),
+    )
+    .await;
+    match r {
+        Ok(Ok(t)) => t.trim().lines().collect::<Vec<_>>().join(" / "),
+        _ => String::new(),
+    }
+}
+
+/// Polls of one unit that may fail in a row before it counts as absent (about a minute).
+pub const MAX_POLL_FAILURES: u32 = 60;
 
 /// Whether stderr is a terminal (for the progress bar).
 pub fn stderr_is_tty() -> bool {
