@@ -17,6 +17,7 @@
 //! | [`capture`] | `stampede trace record`: a real cluster's traffic from its event stream into a trace |
 //! | [`simulate`] | the simulator on files: a scenario's job source (synthetic or trace), a simulation with context |
 //! | [`planner`] | `stampede plan`: the SLO, candidate fleets, the grid-then-bisection search |
+//! | [`distrib`] | past one machine: sharded floods (`run --shard`, `merge`), plans evaluated as Nomad batch jobs |
 //! | [`jobspec`] | job JSON from a workload template, and HCL2 jobspec → job JSON conversion |
 //! | [`emulator`] | `stampede emulate`: the simulator behind Nomad's HTTP API |
 //! | [`embedded`] | the emulator started in-process as `stampede run`'s default target |
@@ -29,6 +30,7 @@ pub mod aws;
 pub mod capture;
 pub mod cli;
 pub mod cost;
+pub mod distrib;
 pub mod embedded;
 pub mod emulator;
 pub mod files;

@@ -217,8 +217,10 @@ write_client() { # DIR I PORTS(h r s) TLS
   local h r s rpcs cg
   read -r h r s <<<"$3"
   rpcs=$(awk '$2=="server" {printf "%s\"%s:%s\"", (c++ ? ", " : ""), $3, $5}' "$d/agents")
-  # Clients on one host must not share a cgroup parent: each cleans up its own tree.
-  cg="/stampede-$(basename "$d")-$name"
+  # Clients on one host must not share a cgroup parent: each cleans up its own tree. The name hashes the
+  # whole cluster path: two clusters whose directories share a basename (every test cluster is `…/cluster`)
+  # would otherwise share cgroups, and stopping one would pull them from under the other's tasks.
+  cg="/stampede-$(printf '%s' "$d" | cksum | cut -d' ' -f1)-$name"
   mkdir -p "$d/$name/data"
   echo "$name client $ip $h $r $s 0" >>"$d/agents"
   echo "$cg" >>"$d/cgroups"

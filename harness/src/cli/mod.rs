@@ -11,10 +11,12 @@ pub mod bench;
 pub mod compare;
 pub mod cost;
 pub mod emulate;
+pub mod merge;
 pub mod plan;
 pub mod provision;
 pub mod report;
 pub mod run;
+pub mod run_worker;
 pub mod signals;
 pub mod sim;
 pub mod trace;
@@ -51,6 +53,8 @@ pub enum Command {
     Run(Box<run::RunArgs>),
     /// Serve the simulator behind Nomad's HTTP API, in real time.
     Emulate(emulate::EmulateArgs),
+    /// Join the records of the generators of one sharded flood (`run --shard I/N`) into one record.
+    Merge(merge::MergeArgs),
     /// Write summary.md and report.html for a run record.
     Report(report::ReportArgs),
     /// Compare run records against thresholds (exit 1 on regression).
@@ -59,6 +63,12 @@ pub enum Command {
     Trace(trace::TraceArgs),
     /// Search fleet sizes for the cheapest one that meets an SLO.
     Plan(plan::PlanArgs),
+    /// One work unit of `plan --on-nomad` (the task Nomad runs; not for direct use).
+    #[command(hide = true)]
+    PlanWorker(plan::PlanWorkerArgs),
+    /// One generator of `run --as-nomad-job` (the task Nomad runs; not for direct use).
+    #[command(hide = true)]
+    RunWorker(run_worker::RunWorkerArgs),
     /// Cost model of a run record or plan.
     Cost(cost::CostArgs),
     /// Create spot client capacity on EC2 (feature `aws`).
@@ -78,11 +88,14 @@ pub fn run(opts: Opts) -> anyhow::Result<u8> {
         Command::Sim(a) => sim::run(a),
         Command::Run(a) => run::run(*a),
         Command::Emulate(a) => emulate::run(a),
+        Command::Merge(a) => merge::run(a),
         Command::Report(a) => report::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Trace(a) => trace::run(a),
         Command::Plan(a) => plan::run(a),
         Command::UpgradeCheck(a) => upgrade::run(a),
+        Command::PlanWorker(a) => plan::run_worker(a),
+        Command::RunWorker(a) => run_worker::run(a),
         Command::Cost(a) => cost::run(a),
         Command::Provision(a) => provision::run_provision(a),
         Command::Teardown(a) => provision::run_teardown(a),

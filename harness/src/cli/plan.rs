@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
+use crate::distrib::plan::{stderr_is_tty, NomadEvaluator, OnNomad};
 use crate::files;
+use crate::nomad::NomadConnArgs;
 use crate::planner::{self, parse_slo, PlanRequest};
 use crate::report::plan::{plan_html, plan_markdown};
 use crate::EXIT_FAIL;
@@ -61,6 +63,67 @@ pub struct PlanArgs {
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Run the evaluations as Nomad batch jobs (a parameterized job dispatched per work unit, each task
+    /// running this stampede binary with raw_exec) instead of threads here.
+    #[arg(long)]
+    pub on_nomad: bool,
+    /// Connection (address, token, TLS) for --on-nomad.
+    #[command(flatten)]
+    pub conn: NomadConnArgs,
+    /// --on-nomad: datacenters the work may run in.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "*",
+        requires = "on_nomad"
+    )]
+    pub datacenters: Vec<String>,
+    /// --on-nomad: most work units (dispatched jobs) per round of the search.
+    #[arg(long, default_value_t = 8, requires = "on_nomad")]
+    pub parallel: u32,
+    /// --on-nomad: plan without the results that never came back (listed under `absent` in plan.json)
+    /// instead of failing.
+    #[arg(long, requires = "on_nomad")]
+    pub allow_partial: bool,
+    /// --on-nomad: the stampede binary on the clients, an absolute path (default: this binary's path).
+    #[arg(long, requires = "on_nomad")]
+    pub worker_binary: Option<PathBuf>,
+    /// --on-nomad: threads per worker task.
+    #[arg(long, default_value_t = 1, requires = "on_nomad")]
+    pub worker_threads: u32,
+    /// --on-nomad: CPU reserved per worker task, MHz.
+    #[arg(long, default_value_t = 1000, requires = "on_nomad")]
+    pub task_cpu: u32,
+    /// --on-nomad: memory reserved per worker task, MB.
+    #[arg(long, default_value_t = 512, requires = "on_nomad")]
+    pub task_memory: u32,
+    /// --on-nomad: bound on the whole plan.
+    #[arg(long, default_value = "2h", value_parser = super::parse_duration, requires = "on_nomad")]
+    pub timeout: std::time::Duration,
+}
+
+/// Arguments of the hidden `stampede plan-worker` (the task of `plan --on-nomad`).
+#[derive(Debug, clap::Args)]
+pub struct PlanWorkerArgs {
+    /// The work unit (the dispatch payload).
+    #[arg(long)]
+    pub unit: PathBuf,
+    /// Where to write the result (atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// Runs `stampede plan-worker`.
+pub fn run_worker(args: PlanWorkerArgs) -> Result<u8> {
+    let r = crate::distrib::plan::run_worker(&args.unit, &args.out)?;
+    eprintln!(
+        "work unit {}: {} evaluations in {:.2} s, result in {}",
+        r.unit,
+        r.results.len(),
+        r.wall_s,
+        args.out.display()
+    );
+    Ok(0)
 }
 
 impl PlanArgs {
@@ -87,11 +150,38 @@ impl PlanArgs {
 /// Runs the command.
 pub fn run(args: PlanArgs) -> Result<u8> {
     let quiet = args.quiet || args.json;
-    let p = planner::plan(&args.request()?, &mut |m| {
+    let mut say = |m: &str| {
         if !quiet {
             eprintln!("{m}");
         }
-    })?;
+    };
+    let req = args.request()?;
+    let p = if args.on_nomad {
+        let worker_binary = match &args.worker_binary {
+            Some(p) => p.clone(),
+            None => std::env::current_exe().context("finding this binary's path for --on-nomad")?,
+        };
+        let opts = OnNomad {
+            conn: args.conn.clone(),
+            datacenters: args.datacenters.clone(),
+            parallel: args.parallel,
+            worker_binary,
+            worker_threads: args.worker_threads.max(1),
+            task_cpu: args.task_cpu,
+            task_memory: args.task_memory,
+            timeout: args.timeout,
+            progress_bar: !quiet && stderr_is_tty(),
+            stop: super::signals::stop_on_signals()?,
+        };
+        let mut ev = NomadEvaluator::new(opts)?;
+        let r = planner::plan_with(&req, &mut ev, args.allow_partial, &mut say);
+        let c = ev.cleanup();
+        let p = r?;
+        c?;
+        p
+    } else {
+        planner::plan(&req, &mut say)?
+    };
     if let Some(out) = &args.out {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         let json = serde_json::to_string_pretty(&p)? + "\n";

@@ -186,6 +186,22 @@ pub struct RunArgs {
     /// Print the final summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Be generator I of N (0-based) of one flood: submit, observe and clean up only jobs whose number is
+    /// I mod N; every generator needs the same flags (and --run-id or --prefix); `stampede merge` joins
+    /// their records.
+    #[arg(long, value_name = "I/N", conflicts_with = "provision")]
+    pub shard: Option<String>,
+    /// Take t = 0 at this wall-clock time (RFC 3339 or Unix seconds), so the generators start together;
+    /// --timeout counts from then.
+    #[arg(long, value_name = "TIME", conflicts_with = "provision")]
+    pub start_at: Option<String>,
+    /// Let Nomad place N generators (a batch job running this binary with raw_exec, `--shard I/N` each);
+    /// their records are read back and merged into --out.
+    #[arg(long, value_name = "N", conflicts_with_all = ["shard", "provision"])]
+    pub as_nomad_job: Option<u32>,
+    /// --as-nomad-job: the stampede binary on the clients, an absolute path (default: this binary's).
+    #[arg(long, requires = "as_nomad_job")]
+    pub worker_binary: Option<PathBuf>,
 }
 
 fn parse_vars(v: &[String]) -> Result<BTreeMap<String, String>> {
@@ -206,6 +222,16 @@ impl RunArgs {
         if let Some(id) = &a.run_id {
             validate_run_id(id)?;
         }
+        let shard = a
+            .shard
+            .as_deref()
+            .map(crate::distrib::Shard::parse)
+            .transpose()?;
+        let start_at_unix_ns = a
+            .start_at
+            .as_deref()
+            .map(crate::distrib::shard::parse_start_at)
+            .transpose()?;
         let run_id = a
             .run_id
             .clone()
@@ -291,6 +317,8 @@ impl RunArgs {
             per_page: 500,
             announce: !a.quiet && !a.json,
             stop: tokio_util::sync::CancellationToken::new(),
+            shard,
+            start_at_unix_ns,
         })
     }
 }
@@ -435,6 +463,20 @@ fn run_plain(args: RunArgs, stop: tokio_util::sync::CancellationToken) -> Result
     rt.block_on(async {
         let mut plan = plan_from_args(&args).await?;
         plan.stop = stop;
+        if let Some(count) = args.as_nomad_job {
+            return run_as_nomad_job(&args, plan, count).await;
+        }
+        let shard_run = crate::distrib::shard::prepare(
+            &mut plan,
+            args.run_id.is_some() || args.prefix.is_some(),
+            args.seed.is_some(),
+        )
+        .await?;
+        if let (Some(s), false) = (&shard_run, args.quiet || args.json) {
+            if let Some(c) = s.clock() {
+                eprintln!("shard {}: clock offset against the servers {:+.3} ms ± {:.3} ms", args.shard.as_deref().unwrap_or(""), c.offset_ns as f64 / 1e6, c.uncertainty_ns as f64 / 1e6);
+            }
+        }
         if !args.quiet && !args.json {
             eprintln!("stampede run {}: seed {}, prefix `{}`, writing {}", plan.run_id, plan.seed, plan.prefix, plan.out_dir.display());
         }
@@ -447,6 +489,9 @@ fn run_plain(args: RunArgs, stop: tokio_util::sync::CancellationToken) -> Result
             )?),
         };
         let out = run_load_with(plan, embedded.as_ref().map(|e| e as _)).await?;
+        if let Some(s) = &shard_run {
+            s.write(&out.dir, out.meta.start_unix_ns)?;
+        }
         if !args.no_report {
             let rec = record_io::read_record(&out.dir)?;
             crate::report::write_reports(&out.dir, &rec)
@@ -463,4 +508,29 @@ fn run_plain(args: RunArgs, stop: tokio_util::sync::CancellationToken) -> Result
         }
         Ok(finish(&out, args.quiet || args.json))
     })
+}
+
+/// `run --as-nomad-job N` ([`crate::distrib::flood`]).
+async fn run_as_nomad_job(args: &RunArgs, plan: crate::load::RunPlan, count: u32) -> Result<u8> {
+    if args.run_id.is_none() && args.prefix.is_none() {
+        bail!("--as-nomad-job needs --run-id or --prefix (the generators share the job IDs)");
+    }
+    let o = crate::distrib::flood::AsNomadJob {
+        count,
+        worker_binary: match &args.worker_binary {
+            Some(p) => p.clone(),
+            None => std::env::current_exe().context("finding this binary's path")?,
+        },
+        start_at: plan.start_at_unix_ns,
+        datacenters: vec!["*".into()],
+        announce: !args.quiet && !args.json,
+    };
+    let out = plan.out_dir.clone();
+    let code = crate::distrib::flood::run_as_nomad_job(plan, &o).await?;
+    if !args.no_report {
+        let rec = record_io::read_record(&out)?;
+        crate::report::write_reports(&out, &rec)
+            .with_context(|| format!("writing reports into {}", out.display()))?;
+    }
+    Ok(code)
 }

@@ -151,6 +151,7 @@ pub async fn submit_all(
     t0: Instant,
     timeline: Arc<Mutex<Timeline>>,
     stop: CancellationToken,
+    shard: Option<crate::distrib::Shard>,
 ) -> anyhow::Result<SubmitStats> {
     let mut dispatch_parent = None;
     if workload.dispatch {
@@ -181,19 +182,23 @@ pub async fn submit_all(
         stop: stop.clone(),
     });
     let n = workload.jobs;
+    // With `--shard I/N` this generator sends only its jobs (global numbers, global schedule).
+    let owned = shard.map_or(n, |s| s.owned_count(n as u64) as u32);
+    let nth = move |k: u32| shard.map_or(k, |s| s.nth_owned(k as u64) as u32);
     match pacing {
         Pacing::Closed { workers } => {
             let next = Arc::new(AtomicU32::new(0));
             let mut tasks = Vec::new();
-            for _ in 0..(*workers).clamp(1, 1024) {
+            let workers = shard.map_or(*workers, |s| s.workers(*workers));
+            for _ in 0..workers.clamp(1, 1024) {
                 let (sh, next, stop) = (shared.clone(), next.clone(), stop.clone());
                 tasks.push(tokio::spawn(async move {
                     while !stop.is_cancelled() {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        if i >= n {
+                        let k = next.fetch_add(1, Ordering::Relaxed);
+                        if k >= owned {
                             break;
                         }
-                        sh.submit_one(i, Instant::now()).await;
+                        sh.submit_one(nth(k), Instant::now()).await;
                     }
                 }));
             }
@@ -221,6 +226,9 @@ pub async fn submit_all(
                 } else {
                     rng.random_range(0..jitter.as_nanos() as u64)
                 };
+                if shard.is_some_and(|s| !s.owns_index(i as u64)) {
+                    continue; // another generator's job (its jitter was drawn all the same)
+                }
                 let intended = t0 + Duration::from_nanos(tick_ns.saturating_add(j));
                 tokio::select! {
                     _ = stop.cancelled() => break,

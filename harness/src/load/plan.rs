@@ -103,4 +103,22 @@ pub struct RunPlan {
     /// Cancelled to interrupt the run (the CLI cancels it on SIGINT, SIGTERM and SIGHUP): submission stops,
     /// the scheduler configuration is restored and the record is written with outcome `interrupted`.
     pub stop: tokio_util::sync::CancellationToken,
+    /// `--shard I/N`: submit, observe and clean up only this generator's share of the jobs
+    /// ([`crate::distrib::shard`]); `None`: all of them.
+    pub shard: Option<crate::distrib::Shard>,
+    /// `--start-at`: take t = 0 at this wall-clock instant (Unix ns), after connecting.
+    pub start_at_unix_ns: Option<i64>,
+}
+
+impl RunPlan {
+    /// Jobs this generator submits (its share with `--shard`).
+    pub fn jobs_to_submit(&self) -> u64 {
+        let n = self.workload.jobs as u64;
+        self.shard.map_or(n, |s| s.owned_count(n))
+    }
+
+    /// Whether the job `id` is this generator's to observe and clean up.
+    pub fn owns_job(&self, id: &str) -> bool {
+        id.starts_with(&self.prefix) && self.shard.is_none_or(|s| s.owns_job_id(&self.prefix, id))
+    }
 }

@@ -295,9 +295,19 @@ async fn run_inner(
             eprintln!("{msg}");
         }
     };
+    if let Some(at) = plan.start_at_unix_ns {
+        // `--start-at`: every generator of a sharded run takes t = 0 at the same wall-clock instant.
+        tokio::select! {
+            _ = crate::distrib::shard::sleep_until_unix(at) => {}
+            _ = plan.stop.cancelled() => bail!("interrupted while waiting for --start-at; nothing was submitted"),
+            _ = tokio::time::sleep_until(deadline) => bail!("--timeout ran out while waiting for --start-at"),
+        }
+    }
     let t0 = Instant::now();
     let start_unix_ns = unix_ns_now();
-    let timeline = Arc::new(Mutex::new(Timeline::new(&plan.prefix, start_unix_ns)));
+    let timeline = Arc::new(Mutex::new(
+        Timeline::new(&plan.prefix, start_unix_ns).with_shard(plan.shard),
+    ));
     let lock = |t: &Arc<Mutex<Timeline>>| -> Progress {
         t.lock().unwrap_or_else(|p| p.into_inner()).progress()
     };
@@ -350,7 +360,7 @@ async fn run_inner(
     let stop_progress = root.child_token();
     let progress_task = plan.progress.then(|| {
         let (tl, stop) = (timeline.clone(), stop_progress.clone());
-        let jobs = plan.workload.jobs as u64;
+        let jobs = plan.jobs_to_submit();
         tokio::spawn(async move {
             let pb = indicatif::ProgressBar::new(jobs);
             pb.set_style(
@@ -411,6 +421,7 @@ async fn run_inner(
         t0,
         timeline.clone(),
         stop_submit.clone(),
+        plan.shard,
     );
     tokio::pin!(submit_fut);
     let submit = loop {
@@ -641,7 +652,7 @@ async fn run_inner(
                 .list_jobs(&plan.prefix)
                 .await
                 .context("listing jobs for cleanup")?;
-            for j in jobs.iter().filter(|j| j.id.starts_with(&plan.prefix)) {
+            for j in jobs.iter().filter(|j| plan.owns_job(&j.id)) {
                 client
                     .deregister_job(&j.id, true)
                     .await
@@ -713,7 +724,9 @@ async fn run_inner(
     for (msg, n) in &submit.errors {
         notes.push(format!("submit error ×{n}: {msg}"));
     }
-    let unsent = (plan.workload.jobs as u64).saturating_sub(submit.submitted + submit.failed);
+    let unsent = plan
+        .jobs_to_submit()
+        .saturating_sub(submit.submitted + submit.failed);
     match cut {
         Some(Cut::Interrupt) => notes.push(format!(
             "run interrupted (SIGINT/SIGTERM/SIGHUP): stopped early, {unsent} jobs never sent"
@@ -750,6 +763,9 @@ async fn run_inner(
         None => Outcome::Complete,
     };
     let mut scenario = plan.scenario.clone();
+    if plan.shard.is_some() {
+        scenario.jobs = plan.jobs_to_submit();
+    }
     if let Some(a) = &plan.algorithm {
         scenario.algorithm = a.clone();
     }

@@ -316,6 +316,8 @@ pub struct Timeline {
     progress: Progress,
     /// Allocations that started, ended or were stopped (the drain condition), O(1) to check.
     settled_count: usize,
+    /// `--shard I/N`: only this generator's jobs belong to the run.
+    shard: Option<crate::distrib::Shard>,
 }
 
 fn key_of(id: &str, odd: &mut FastMap<[u8; 16], Box<str>>) -> [u8; 16] {
@@ -354,12 +356,19 @@ impl Timeline {
             evals: FastMap::default(),
             progress: Progress::default(),
             settled_count: 0,
+            shard: None,
         }
+    }
+
+    /// Keeps only the jobs generator `shard` owns ([`crate::distrib::Shard::owns_job_id`]).
+    pub fn with_shard(mut self, shard: Option<crate::distrib::Shard>) -> Timeline {
+        self.shard = shard;
+        self
     }
 
     /// Whether `job` belongs to this run.
     pub fn owns(&self, job: &str) -> bool {
-        job.starts_with(&self.prefix)
+        job.starts_with(&self.prefix) && self.shard.is_none_or(|s| s.owns_job_id(&self.prefix, job))
     }
 
     fn rel(&self, unix_ns: i64) -> u64 {

@@ -230,6 +230,17 @@ impl NomadClient {
         Ok((self.json(resp, "GET", &url).await?, meta))
     }
 
+    /// GET returning the raw response (status checked), for callers that need its headers (e.g. `Date`
+    /// for the clock-offset measurement of sharded runs).
+    pub async fn get_response(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Response, NomadError> {
+        let (rb, url) = self.request(Method::GET, path, query);
+        self.send(rb, "GET", &url).await
+    }
+
     /// GET returning text.
     pub async fn get_text(
         &self,

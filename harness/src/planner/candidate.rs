@@ -16,7 +16,6 @@ use crate::files;
 pub(crate) struct Ctx {
     pub(crate) base: Scenario,
     pub(crate) slo: Slo,
-    pub(crate) seeds: Vec<u64>,
     pub(crate) autoscale: bool,
     pub(crate) trace: Option<PathBuf>,
     pub(crate) trace_cache: Mutex<Option<files::TraceSourceFactory>>,

@@ -121,6 +121,121 @@ pub struct Recommended {
     pub measured_max: f64,
 }
 
+/// One (candidate, seed) evaluation whose result never came back (plans evaluated on Nomad with
+/// `--allow-partial`).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AbsentResult {
+    /// Instance type.
+    pub instance_type: String,
+    /// Fleet size (or autoscaling maximum).
+    pub nodes: u32,
+    /// Seed.
+    pub seed: u64,
+    /// Why it is absent (the work unit and what became of it).
+    pub reason: String,
+}
+
+/// One evaluation to run: (instance type, nodes, seed).
+pub type Work = (String, u32, u64);
+
+/// Where the evaluations of a plan run: [`LocalEvaluator`] (threads on this machine) or
+/// [`crate::distrib::plan::NomadEvaluator`] (batch jobs on a Nomad cluster).
+pub trait Evaluator {
+    /// Evaluates `jobs` (each the same request, [`PlanRequest`]); results in input order. `Err` for a
+    /// result that never came back (with the reason); an error for the whole batch stops the plan.
+    fn evaluate(
+        &mut self,
+        req: &PlanRequest,
+        jobs: &[Work],
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<Vec<std::result::Result<SeedResult, String>>>;
+
+    /// Describes where the work ran, for `plan.json` (`None`: locally, nothing added).
+    fn describe(&self) -> Option<serde_json::Value> {
+        None
+    }
+}
+
+/// The evaluations on this machine, one simulation per thread.
+pub struct LocalEvaluator {
+    ctx: Option<Ctx>,
+}
+
+impl LocalEvaluator {
+    /// A local evaluator (its context is built from the request on first use).
+    pub fn new() -> LocalEvaluator {
+        LocalEvaluator { ctx: None }
+    }
+}
+
+impl Default for LocalEvaluator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Evaluator for LocalEvaluator {
+    fn evaluate(
+        &mut self,
+        req: &PlanRequest,
+        jobs: &[Work],
+        _progress: &mut dyn FnMut(&str),
+    ) -> Result<Vec<std::result::Result<SeedResult, String>>> {
+        if self.ctx.is_none() {
+            self.ctx = Some(context(req)?);
+        }
+        let ctx = self.ctx.as_ref().expect("built above");
+        Ok(run_parallel(ctx, jobs, threads_of(req))?
+            .into_iter()
+            .map(Ok)
+            .collect())
+    }
+}
+
+fn threads_of(req: &PlanRequest) -> usize {
+    req.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    })
+}
+
+/// Evaluates `jobs` of `req` on `threads` threads, exactly as [`plan`] does: what a plan worker on a
+/// Nomad client runs (`stampede plan-worker`).
+pub fn evaluate_work(req: &PlanRequest, jobs: &[Work], threads: usize) -> Result<Vec<SeedResult>> {
+    let ctx = context(req)?;
+    run_parallel(&ctx, jobs, threads)
+}
+
+/// The shared context of every evaluation of one request: scenario, SLO, seeds, trace.
+fn context(args: &PlanRequest) -> Result<Ctx> {
+    let base = files::load_scenario(&args.scenario, 1.0)?;
+    let slo = args.slo.clone();
+    let trace = crate::simulate::trace_of(&base, args.trace.as_deref());
+    let mut ctx = Ctx {
+        base: base.clone(),
+        slo: slo.clone(),
+        autoscale: args.autoscale,
+        trace: trace.clone(),
+        trace_cache: Mutex::new(None),
+        early_stop: slo.early_stop_rule(),
+        total_allocs: None,
+    };
+    if let Some(t) = &trace {
+        ctx.total_allocs = Some(files::read_trace(t)?.total_allocs());
+    } else if let stampede_sim::scenario::WorkloadSource::Synthetic { template, .. } =
+        &base.workload
+    {
+        ctx.total_allocs =
+            Some(template.jobs as u64 * template.groups as u64 * template.count as u64);
+    }
+    if let Some(t) = &trace {
+        let loaded = files::trace_source_factory(t)?;
+        *ctx.trace_cache.lock().expect("lock") = Some(loaded);
+    }
+    Ok(ctx)
+}
+
 /// `plan.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanResult {
@@ -142,10 +257,29 @@ pub struct PlanResult {
     pub candidates: Vec<Candidate>,
     /// Wall time of the search, s.
     pub wall_s: f64,
+    /// Evaluations whose result never came back (only with `--on-nomad --allow-partial`; candidates
+    /// missing a seed are not in `candidates` and cannot be recommended).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<AbsentResult>,
+    /// Where the evaluations ran, when not on this machine (`--on-nomad`: job, work units, allocations).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub executor: Option<serde_json::Value>,
 }
 
-/// Runs the search and returns the plan (no files written).
+/// Runs the search on this machine and returns the plan (no files written).
 pub fn plan(args: &PlanRequest, progress: &mut dyn FnMut(&str)) -> Result<PlanResult> {
+    plan_with(args, &mut LocalEvaluator::new(), false, progress)
+}
+
+/// Runs the search with the evaluations done by `evaluator` and returns the plan (no files written). A
+/// result that never came back stops the plan with an error naming it, unless `allow_partial`: then the
+/// plan lists it under `absent` and decides with the rest.
+pub fn plan_with(
+    args: &PlanRequest,
+    evaluator: &mut dyn Evaluator,
+    allow_partial: bool,
+    progress: &mut dyn FnMut(&str),
+) -> Result<PlanResult> {
     let wall = Instant::now();
     let base = files::load_scenario(&args.scenario, 1.0)?;
     let slo = args.slo.clone();
@@ -179,58 +313,83 @@ pub fn plan(args: &PlanRequest, progress: &mut dyn FnMut(&str)) -> Result<PlanRe
     }
     let seeds: Vec<u64> = (0..args.seeds as u64).map(|k| args.seed + k).collect();
     let trace = crate::simulate::trace_of(&base, args.trace.as_deref());
-    let ctx = Ctx {
-        base: base.clone(),
-        slo: slo.clone(),
-        seeds: seeds.clone(),
-        autoscale: args.autoscale,
-        trace: trace.clone(),
-        trace_cache: Mutex::new(None),
-        early_stop: slo.early_stop_rule(),
-        total_allocs: None,
-    };
-    let mut ctx = ctx;
-    if let Some(t) = &trace {
-        ctx.total_allocs = Some(files::read_trace(t)?.total_allocs());
-    } else if let stampede_sim::scenario::WorkloadSource::Synthetic { template, .. } =
-        &base.workload
-    {
-        ctx.total_allocs =
-            Some(template.jobs as u64 * template.groups as u64 * template.count as u64);
-    }
-    if let Some(t) = &trace {
-        let loaded = files::trace_source_factory(t)?;
-        *ctx.trace_cache.lock().expect("lock") = Some(loaded);
-    }
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let threads = threads_of(args);
     let mut evaluated: BTreeMap<(String, u32), Vec<SeedResult>> = BTreeMap::new();
+    let mut absent: Vec<AbsentResult> = Vec::new();
     let mut eval_sizes = |sizes: Vec<(String, u32)>,
-                          evaluated: &mut BTreeMap<(String, u32), Vec<SeedResult>>|
+                          evaluated: &mut BTreeMap<(String, u32), Vec<SeedResult>>,
+                          absent: &mut Vec<AbsentResult>|
      -> Result<()> {
         let sizes: Vec<(String, u32)> = sizes
             .into_iter()
-            .filter(|k| !evaluated.contains_key(k))
+            .filter(|k| {
+                !evaluated.contains_key(k)
+                    && !absent
+                        .iter()
+                        .any(|a| a.instance_type == k.0 && a.nodes == k.1)
+            })
             .collect();
         if sizes.is_empty() {
             return Ok(());
         }
-        let jobs: Vec<(String, u32, u64)> = sizes
+        let jobs: Vec<Work> = sizes
             .iter()
-            .flat_map(|(it, n)| ctx.seeds.iter().map(move |&s| (it.clone(), *n, s)))
+            .flat_map(|(it, n)| seeds.iter().map(move |&s| (it.clone(), *n, s)))
             .collect();
         progress(&format!(
-            "evaluating {} candidates × {} seeds on {threads} threads",
+            "evaluating {} candidates × {} seeds {}",
             sizes.len(),
-            ctx.seeds.len()
+            seeds.len(),
+            if evaluator.describe().is_some() {
+                "as Nomad batch jobs".to_string()
+            } else {
+                format!("on {threads} threads")
+            }
         ));
-        let res = run_parallel(&ctx, &jobs, threads)?;
-        for (k, chunk) in sizes.into_iter().zip(res.chunks(ctx.seeds.len())) {
-            evaluated.insert(k, chunk.to_vec());
+        let res = evaluator.evaluate(args, &jobs, progress)?;
+        if res.len() != jobs.len() {
+            bail!(
+                "the evaluator returned {} results for {} evaluations",
+                res.len(),
+                jobs.len()
+            );
         }
+        let mut missing = Vec::new();
+        for (k, chunk) in sizes.into_iter().zip(res.chunks(seeds.len())) {
+            if chunk.iter().all(|r| r.is_ok()) {
+                evaluated.insert(k, chunk.iter().filter_map(|r| r.clone().ok()).collect());
+            } else {
+                for (r, &seed) in chunk.iter().zip(&seeds) {
+                    if let Err(reason) = r {
+                        missing.push(AbsentResult {
+                            instance_type: k.0.clone(),
+                            nodes: k.1,
+                            seed,
+                            reason: reason.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        if !missing.is_empty() && !allow_partial {
+            let list: Vec<String> = missing
+                .iter()
+                .take(10)
+                .map(|a| {
+                    format!(
+                        "{} × {} seed {}: {}",
+                        a.nodes, a.instance_type, a.seed, a.reason
+                    )
+                })
+                .collect();
+            bail!(
+                "{} evaluation results never came back, so the plan would be missing candidates ({}{}); rerun, or pass --allow-partial to plan without them (plan.json then lists them under `absent`)",
+                missing.len(),
+                list.join("; "),
+                if missing.len() > 10 { "; …" } else { "" }
+            );
+        }
+        absent.extend(missing);
         Ok(())
     };
     // Coarse grid (geometric, always including min and max), per type, all in one parallel batch.
@@ -249,6 +408,7 @@ pub fn plan(args: &PlanRequest, progress: &mut dyn FnMut(&str)) -> Result<PlanRe
             .flat_map(|t| grid.iter().map(move |&n| (t.clone(), n)))
             .collect(),
         &mut evaluated,
+        &mut absent,
     )?;
     // Bisect between the largest failing and the smallest passing grid size, per type, in lockstep.
     loop {
@@ -271,15 +431,20 @@ pub fn plan(args: &PlanRequest, progress: &mut dyn FnMut(&str)) -> Result<PlanRe
                 .max()
                 .copied();
             if let Some(f) = fail {
-                if pass - f > 1 {
-                    next.push((t.clone(), f + (pass - f) / 2));
+                let mid = f + (pass - f) / 2;
+                // A size whose result never came back ends the bisection of its type (the gap stays).
+                let lost = absent
+                    .iter()
+                    .any(|a| &a.instance_type == t && a.nodes == mid);
+                if pass - f > 1 && !lost {
+                    next.push((t.clone(), mid));
                 }
             }
         }
         if next.is_empty() {
             break;
         }
-        eval_sizes(next, &mut evaluated)?;
+        eval_sizes(next, &mut evaluated, &mut absent)?;
     }
     let mut candidates = Vec::new();
     for ((it, n), res) in &evaluated {
@@ -346,6 +511,8 @@ pub fn plan(args: &PlanRequest, progress: &mut dyn FnMut(&str)) -> Result<PlanRe
         recommended,
         candidates,
         wall_s: round2(wall.elapsed().as_secs_f64()),
+        absent,
+        executor: evaluator.describe(),
     })
 }
 

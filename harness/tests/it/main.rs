@@ -14,6 +14,7 @@ mod parsers;
 mod plan;
 mod real_cluster;
 mod real_conformance;
+mod real_distrib;
 mod real_nodesim;
 mod real_nomad;
 mod real_tls;

@@ -48,6 +48,8 @@ fn plan(addr: &str, dir: &std::path::Path, jobs: u32, count: u32, pacing: Pacing
         slo: BTreeMap::new(),
         per_page: 7,
         announce: false,
+        shard: None,
+        start_at_unix_ns: None,
         peer_scrape: true,
         stop: Default::default(),
     }
