@@ -390,6 +390,7 @@ pub fn merge(req: &MergeRequest) -> Result<(RunRecord, Vec<MergedShard>)> {
         summary,
         events,
         notes: all_notes,
+        control_plane: None,
     };
     Ok((
         RunRecord {
@@ -480,6 +481,7 @@ mod tests {
             },
             events: Vec::new(),
             notes: Vec::new(),
+            control_plane: None,
         };
         let rec = RunRecord {
             meta,

@@ -137,6 +137,7 @@ fn record() -> RunRecord {
             detail: String::new(),
         }],
         notes: vec![],
+        control_plane: None,
     };
     RunRecord {
         meta,
