@@ -354,6 +354,7 @@ pub fn build_record(
         summary,
         events,
         notes,
+        calibration: None,
     };
     RunRecord {
         meta,

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::EXIT_ERROR;
 
 pub mod bench;
+pub mod calibrate;
 pub mod compare;
 pub mod cost;
 pub mod emulate;
@@ -66,6 +67,8 @@ pub enum Command {
     Teardown(provision::TeardownArgs),
     /// Benchmarks of the harness's hot paths.
     Bench(bench::BenchArgs),
+    /// Fit model parameters to recorded runs; write calibration.toml for --calibration.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 /// Runs the parsed command. Returns the process exit code on success (0, or 1 for a detected regression).
@@ -82,6 +85,7 @@ pub fn run(opts: Opts) -> anyhow::Result<u8> {
         Command::Provision(a) => provision::run_provision(a),
         Command::Teardown(a) => provision::run_teardown(a),
         Command::Bench(a) => bench::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
     }
 }
 

@@ -769,6 +769,7 @@ async fn run_inner(
         summary,
         events: server_events,
         notes,
+        calibration: None,
     };
     record_io::write_run_json(&dir, &meta)?;
     Ok(RunOutcome {

@@ -137,6 +137,7 @@ fn record() -> RunRecord {
             detail: String::new(),
         }],
         notes: vec![],
+        calibration: None,
     };
     RunRecord {
         meta,

@@ -350,6 +350,7 @@ pub fn make_record(sh: &Shape) -> RunRecord {
         summary,
         events,
         notes: vec!["hand-made test record".into()],
+        calibration: None,
     };
     RunRecord {
         meta,
