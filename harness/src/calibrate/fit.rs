@@ -70,7 +70,7 @@ impl Default for FitOptions {
         FitOptions {
             seeds: 3,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-            max_iterations: 12,
+            max_iterations: 20,
         }
     }
 }
@@ -454,7 +454,7 @@ pub fn fit(
             let (l, r, _) = eval_loss(std::slice::from_ref(&z))?.remove(0);
             cur = (l, r);
             if !keep.is_empty() {
-                lm(&eval_loss, rows, &keep, &mut z, cur, opts.max_iterations / 2, &|it, l| {
+                lm(&eval_loss, rows, &keep, &mut z, cur, opts.max_iterations, &|it, l| {
                     report("refit", l, format!("iteration {it}"))
                 })?;
             }

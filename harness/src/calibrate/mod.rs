@@ -174,3 +174,28 @@ fn round_sig(x: f64) -> f64 {
     let mag = 10f64.powi(4 - x.abs().log10().floor() as i32);
     (x * mag).round() / mag
 }
+
+/// The shared `--calibration FILE` step of every command that simulates (`sim`, `plan`, `emulate`,
+/// `upgrade-check`, …): loads the file (when given) and applies its constrained values to `sc` **after**
+/// the scenario's `[params]` (see [`file::apply`] for why), printing on stderr any `[params]` value it
+/// replaces. Returns the loaded calibration for run.json and the statement line.
+pub fn apply_flag(
+    sc: &mut Scenario,
+    path: Option<&std::path::Path>,
+) -> Result<Option<LoadedCalibration>> {
+    let Some(path) = path else { return Ok(None) };
+    let cal = file::load(path)?;
+    for w in file::apply(sc, &cal)? {
+        eprintln!("warning: {w}");
+    }
+    Ok(Some(cal))
+}
+
+/// The first line every simulated output states: the calibration it stands on, or
+/// [`stampede_sim::record::UNCALIBRATED_STATEMENT`].
+pub fn statement(cal: Option<&LoadedCalibration>) -> String {
+    match cal {
+        Some(c) => c.statement(),
+        None => stampede_sim::record::UNCALIBRATED_STATEMENT.to_string(),
+    }
+}

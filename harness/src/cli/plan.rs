@@ -61,6 +61,9 @@ pub struct PlanArgs {
     /// No progress output.
     #[arg(long, short = 'q')]
     pub quiet: bool,
+    /// Apply a calibration (`stampede calibrate` output) on top of the scenario's `[params]`.
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
 }
 
 impl PlanArgs {
@@ -80,6 +83,7 @@ impl PlanArgs {
             on_demand: self.on_demand,
             prices: self.prices.clone(),
             threads: self.threads,
+            calibration: self.calibration.clone(),
         })
     }
 }
@@ -87,6 +91,11 @@ impl PlanArgs {
 /// Runs the command.
 pub fn run(args: PlanArgs) -> Result<u8> {
     let quiet = args.quiet || args.json;
+    // The calibration statement heads plan.md and the printed plan (checked here before the search).
+    let statement = match &args.calibration {
+        Some(c) => crate::calibrate::load_calibration(c)?.statement(),
+        None => stampede_sim::record::UNCALIBRATED_STATEMENT.to_string(),
+    };
     let p = planner::plan(&args.request()?, &mut |m| {
         if !quiet {
             eprintln!("{m}");
@@ -96,12 +105,16 @@ pub fn run(args: PlanArgs) -> Result<u8> {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         let json = serde_json::to_string_pretty(&p)? + "\n";
         files::write_atomic(&out.join("plan.json"), json.as_bytes())?;
-        files::write_atomic(&out.join("plan.md"), plan_markdown(&p).as_bytes())?;
+        files::write_atomic(
+            &out.join("plan.md"),
+            format!("_{statement}_\n\n{}", plan_markdown(&p)).as_bytes(),
+        )?;
         files::write_atomic(&out.join("plan.html"), plan_html(&p)?.as_bytes())?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&p)?);
     } else if !args.quiet {
+        println!("{statement}\n");
         print!("{}", plan_markdown(&p));
         println!(
             "\nsearched {} candidates in {:.1} s",

@@ -42,11 +42,16 @@ pub struct SimArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+    /// Apply a calibration (`stampede calibrate` output) on top of the scenario's `[params]`; run.json
+    /// records which (file digest, source runs, date).
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
 }
 
 /// Runs the command.
 pub fn run(args: SimArgs) -> Result<u8> {
-    let sc = files::load_scenario(&args.scenario, args.scale)?;
+    let mut sc = files::load_scenario(&args.scenario, args.scale)?;
+    let cal = crate::calibrate::apply_flag(&mut sc, args.calibration.as_deref())?;
     let seed = args.seed.unwrap_or(sc.seed);
     let out = args
         .out
@@ -62,6 +67,7 @@ pub fn run(args: SimArgs) -> Result<u8> {
     };
     let loud = !args.quiet && !args.json;
     if loud {
+        eprintln!("{}", crate::calibrate::statement(cal.as_ref()));
         eprintln!(
             "simulating {} (seed {seed}{}): {} nodes, {} servers",
             sc.name,
@@ -87,7 +93,7 @@ pub fn run(args: SimArgs) -> Result<u8> {
         None
     };
     let wall = Instant::now();
-    let (rec, stats) = simulate(&sc, source, &opts, &mut |p: &Progress| {
+    let (mut rec, stats) = simulate(&sc, source, &opts, &mut |p: &Progress| {
         if let Some(b) = &bar {
             b.set_position(p.jobs_submitted);
             b.set_message(format!(
@@ -102,6 +108,7 @@ pub fn run(args: SimArgs) -> Result<u8> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    rec.meta.calibration = cal.map(|c| c.reference);
     files::record::write_record(&out, &rec)?;
     if !args.no_report {
         crate::report::write_reports(&out, &rec)
@@ -123,6 +130,9 @@ fn print_summary(rec: &RunRecord, stats: &RunStats, wall_s: f64, out: &Path) {
         rec.meta.run_id,
         rec.meta.seed.unwrap_or(0)
     );
+    if let Some(c) = rec.meta.calibration_statement() {
+        println!("  {c}");
+    }
     println!(
         "  placed {} / desired {}, running {}, complete {}, failed {}, lost {}, rescheduled {}",
         s.allocs_placed,

@@ -62,6 +62,8 @@ pub struct PlanRequest {
     pub prices: Option<PathBuf>,
     /// Worker threads (default: available cores).
     pub threads: Option<usize>,
+    /// Calibration applied on top of the scenario's `[params]` (`--calibration`).
+    pub calibration: Option<PathBuf>,
 }
 
 /// One simulated replication of one candidate.
@@ -147,7 +149,8 @@ pub struct PlanResult {
 /// Runs the search and returns the plan (no files written).
 pub fn plan(args: &PlanRequest, progress: &mut dyn FnMut(&str)) -> Result<PlanResult> {
     let wall = Instant::now();
-    let base = files::load_scenario(&args.scenario, 1.0)?;
+    let mut base = files::load_scenario(&args.scenario, 1.0)?;
+    crate::calibrate::apply_flag(&mut base, args.calibration.as_deref())?;
     let slo = args.slo.clone();
     if args.max_nodes as u64 > stampede_sim::limits::MAX_NODES {
         bail!(
