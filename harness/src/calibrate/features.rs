@@ -26,7 +26,8 @@ pub enum Figure {
     SubmitToRunningP99,
     /// Leader fsyncs per allocation placed (only when the observed record has fsync counts).
     FsyncsPerAlloc,
-    /// Mean leader CPU over the run's active seconds, % (only when the observed record has server CPU).
+    /// Mean leader CPU over the run's active seconds, in cores busy (`cpu_pct / 100 × cores` of the
+    /// leader: independent of how many cores a server reports; only when the record has server CPU).
     LeaderCpuMean,
 }
 
@@ -59,7 +60,7 @@ impl Figure {
             Figure::SubmitToRunningP50 => "submit_to_running.p50",
             Figure::SubmitToRunningP99 => "submit_to_running.p99",
             Figure::FsyncsPerAlloc => "fsyncs_per_alloc",
-            Figure::LeaderCpuMean => "leader_cpu_mean_pct",
+            Figure::LeaderCpuMean => "leader_cpu_cores_mean",
         }
     }
 
@@ -68,7 +69,7 @@ impl Figure {
         match self {
             Figure::PlacementRate => 1e-3,
             Figure::FsyncsPerAlloc => 1e-3,
-            Figure::LeaderCpuMean => 0.01,
+            Figure::LeaderCpuMean => 1e-4,
             _ => 0.01,
         }
     }
@@ -96,14 +97,24 @@ impl Figure {
     }
 }
 
-/// Mean CPU of the leader's rows over the seconds up to the last allocation running (the active run).
+/// Mean CPU of the leader's rows over the seconds up to the last allocation running (the active run), in
+/// cores busy.
 fn leader_cpu_mean(rec: &RunRecord) -> Option<f64> {
     let until = rec.meta.summary.completion_s.ceil().max(1.0) as u64;
+    let cores = |name: &str| {
+        rec.meta
+            .servers
+            .iter()
+            .find(|s| s.name == name)
+            .or_else(|| rec.meta.servers.iter().find(|s| s.leader))
+            .and_then(|s| s.cores)
+            .unwrap_or(1) as f64
+    };
     let (sum, n) = rec
         .metrics
         .iter()
         .filter(|m| m.leader && m.t_s <= until)
-        .filter_map(|m| m.cpu_pct)
+        .filter_map(|m| Some(m.cpu_pct? / 100.0 * cores(&m.server)))
         .fold((0.0, 0u64), |(s, n), c| (s + c, n + 1));
     (n > 0).then(|| sum / n as f64)
 }

@@ -398,11 +398,14 @@ pub fn fit(
 
     let z_best = z.clone();
 
-    // ---- intervals ----
+    // ---- intervals (again after a refit without the parameters found unconstrained) ----
     let mut intervals: Vec<Option<(f64, f64, bool, bool)>> = vec![None; p];
     let mut birge = 1.0;
     let n_fig: usize = replays.iter().map(|r| r.observed.len()).sum();
-    if !active.is_empty() {
+    for _round in 0..3 {
+        if active.is_empty() {
+            break;
+        }
         report("intervals", cur.0, "Jacobian at the optimum".into());
         let (jac, _) = jacobian(&eval_loss, rows, &active, &z, true)?;
         let dof = n_fig as i64 - active.len() as i64;
@@ -411,11 +414,7 @@ pub fn fit(
         let cov = linalg::pinv_psd(&fisher, 1e-10);
         let target = cur.0 + CHI2_95 * birge;
         for (a, &j) in active.iter().enumerate() {
-            report(
-                "intervals",
-                cur.0,
-                format!("profile of {}", rows[j].name),
-            );
+            report("intervals", cur.0, format!("profile of {}", rows[j].name));
             let var = cov[a][a] * birge;
             let dir: Vec<f64> = if var.is_finite() && var > 0.0 {
                 (0..active.len()).map(|b| cov[b][a] / cov[a][a]).collect()
@@ -426,9 +425,8 @@ pub fn fit(
             let mut ends = [0.0f64; 2];
             let mut bounded = [false; 2];
             for (side, sign) in [(0usize, -1.0f64), (1, 1.0)] {
-                let (end, ok) = profile_side(
-                    &eval_loss, rows, &active, &z, &dir, a, sign, guess, target,
-                )?;
+                let (end, ok) =
+                    profile_side(&eval_loss, rows, &active, &z, &dir, a, sign, guess, target)?;
                 ends[side] = end;
                 bounded[side] = ok;
             }
@@ -439,27 +437,31 @@ pub fn fit(
                 bounded[1],
             ));
         }
-        // Parameters the profile cannot bound on both sides keep their default; refit the rest.
+        // Parameters the profile cannot bound on both sides keep their default; refit the rest and
+        // recompute their intervals at the new optimum.
         let keep: Vec<usize> = active
             .iter()
             .copied()
-            .filter(|&j| intervals[j].is_some_and(|(lo, hi, a, b)| a && b && narrow(rows[j], lo, hi)))
+            .filter(|&j| {
+                intervals[j].is_some_and(|(lo, hi, a, b)| a && b && narrow(rows[j], lo, hi))
+            })
             .collect();
-        if keep.len() < active.len() {
-            for &j in &active {
-                if !keep.contains(&j) {
-                    z[j] = z0[j];
-                }
-            }
-            let (l, r, _) = eval_loss(std::slice::from_ref(&z))?.remove(0);
-            cur = (l, r);
-            if !keep.is_empty() {
-                lm(&eval_loss, rows, &keep, &mut z, cur, opts.max_iterations, &|it, l| {
-                    report("refit", l, format!("iteration {it}"))
-                })?;
-            }
-            active.retain(|j| keep.contains(j));
+        if keep.len() == active.len() {
+            break;
         }
+        for &j in &active {
+            if !keep.contains(&j) {
+                z[j] = z0[j];
+            }
+        }
+        let (l, r, _) = eval_loss(std::slice::from_ref(&z))?.remove(0);
+        cur = (l, r);
+        if !keep.is_empty() {
+            cur = lm(&eval_loss, rows, &keep, &mut z, cur, opts.max_iterations, &|it, l| {
+                report("refit", l, format!("iteration {it}"))
+            })?;
+        }
+        active.retain(|j| keep.contains(j));
     }
     let final_logs = eval_loss(std::slice::from_ref(&z))?.remove(0);
     let loss_fitted = final_logs.0;

@@ -79,7 +79,7 @@ pub fn hex(b: &[u8]) -> String {
 /// Reads the record in `dir` and rebuilds it. `base`: the cluster to simulate (servers, pools, params);
 /// when `None` it comes from the record, which then must carry node resources.
 pub fn load(dir: &Path, base: Option<&Scenario>) -> Result<Replay> {
-    let rec = files::record::read_record(dir)
+    let mut rec = files::record::read_record(dir)
         .with_context(|| format!("reading run record {}", dir.display()))?;
     let sha256 = record_digest(dir)?;
     let mut notes = Vec::new();
@@ -90,6 +90,12 @@ pub fn load(dir: &Path, base: Option<&Scenario>) -> Result<Replay> {
             rec.meta.outcome.as_str()
         );
     }
+    if from_send(&mut rec) {
+        notes.push(format!(
+            "{}: latencies measured from each job's actual send (sent_ns), not its intended time: the fit describes the cluster, not the load generator's send lag",
+            dir.display()
+        ));
+    }
     let trace = trace_of(&rec, dir, &mut notes)?;
     let scenario = match base {
         Some(b) => {
@@ -97,17 +103,15 @@ pub fn load(dir: &Path, base: Option<&Scenario>) -> Result<Replay> {
             sc.workload = WorkloadSource::Trace {
                 path: dir.join(files::record::ALLOCS_CSV).display().to_string(),
             };
-            if sc.cluster.algorithm.as_str() != rec.meta.scenario.algorithm
-                && !rec.meta.scenario.algorithm.is_empty()
+            if let Some(a) = stampede_sim::scenario::Algorithm::parse(&rec.meta.scenario.algorithm)
             {
-                notes.push(format!(
-                    "the run used scheduler algorithm `{}`; simulating it with that algorithm instead of the base scenario's `{}`",
-                    rec.meta.scenario.algorithm,
-                    sc.cluster.algorithm.as_str()
-                ));
-                if let Some(a) =
-                    stampede_sim::scenario::Algorithm::parse(&rec.meta.scenario.algorithm)
-                {
+                if a != sc.cluster.algorithm && !rec.meta.scenario.algorithm.is_empty() {
+                    notes.push(format!(
+                        "{}: the run used scheduler algorithm `{}`; simulated with it instead of the base scenario's `{}`",
+                        dir.display(),
+                        a.as_str(),
+                        sc.cluster.algorithm.as_str()
+                    ));
                     sc.cluster.algorithm = a;
                 }
             }
@@ -133,6 +137,39 @@ pub fn load(dir: &Path, base: Option<&Scenario>) -> Result<Replay> {
         allocs: rec.allocs.len(),
         notes,
     })
+}
+
+/// Measures a record from each job's actual send: `submit_ns := sent_ns` where the record has it, and the
+/// summary recomputed. A load generator that fell behind its schedule (connection set-up, a slow client)
+/// otherwise makes the cluster look slower than it is. Returns whether anything changed.
+pub fn from_send(rec: &mut RunRecord) -> bool {
+    let mut changed = false;
+    for a in &mut rec.allocs {
+        if let (Some(sent), Some(sub)) = (a.sent_ns, a.submit_ns) {
+            if sent != sub {
+                a.submit_ns = Some(sent);
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        let s = &rec.meta.summary;
+        let slo = rec.meta.scenario.slo.clone();
+        rec.meta.summary = stampede_sim::record::Summary::compute(
+            &rec.allocs,
+            &rec.metrics,
+            &stampede_sim::summary::SummaryInputs {
+                jobs_submitted: s.jobs_submitted,
+                jobs_failed_to_submit: s.jobs_failed_to_submit,
+                allocs_desired: s.allocs_desired,
+                evals_blocked: s.evals_blocked,
+                evals_failed: s.evals_failed,
+                events: &rec.meta.events,
+                slo: &slo,
+            },
+        );
+    }
+    changed
 }
 
 /// The workload of a record as a trace: one job per `job_id` (submit time = its earliest `submit_ns`), one
@@ -217,6 +254,10 @@ pub fn trace_of(rec: &RunRecord, dir: &Path, notes: &mut Vec<String>) -> Result<
             (true, None) => {}
         }
     }
+    notes.push(format!(
+        "{}: images assumed present on every node (a record does not say which image ran or its size; runs made by `stampede run` pull none: raw_exec, or pre-pulled)",
+        dir.display()
+    ));
     if unfinished > 0 {
         notes.push(format!(
             "{}: {unfinished} batch allocations had not finished when observation ended; simulated with the median observed run time",

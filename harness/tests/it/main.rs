@@ -2,6 +2,7 @@
 
 mod aws;
 mod bounds;
+mod calibrate;
 mod compare;
 mod cost;
 mod e2e;
