@@ -46,12 +46,20 @@ fn scenario(dir: &Path, name: &str, jobs: u32, count: u32, rate: f64, hidden: bo
     p
 }
 
+/// The fits use both cores and the emulator answers in real time: these tests run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 fn within(got: f64, want: f64, tol: f64) -> bool {
     (got / want - 1.0).abs() <= tol
 }
 
 #[test]
 fn calibrate_recovers_hidden_parameters_of_simulated_runs_and_every_output_states_it() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let mut runs = Vec::new();
@@ -198,7 +206,7 @@ note = ""
     let f = d.join("unknown.toml");
     std::fs::write(&f, ok).unwrap();
     let e = calibrate::load_calibration(&f).unwrap_err().to_string();
-    assert!(e.contains("unknown.toml:21") && e.contains("no_such_param"), "{e}");
+    assert!(e.contains("unknown.toml:22") && e.contains("no_such_param"), "{e}");
     let f2 = d.join("range.toml");
     std::fs::write(&f2, ok.replace("no_such_param", "driver_start_sigma").replace("value = 1.0", "value = 99.0")).unwrap();
     let e = format!("{:#}", calibrate::load_calibration(&f2).unwrap_err());
@@ -217,6 +225,7 @@ note = ""
 /// calibrated with the same cluster at default parameters.
 #[test]
 fn calibrate_recovers_hidden_parameters_of_the_emulator() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let hidden = format!(
