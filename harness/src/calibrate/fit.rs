@@ -304,7 +304,10 @@ pub fn fit(
 ) -> Result<FitResult> {
     anyhow::ensure!(!replays.is_empty(), "no run records to calibrate on");
     anyhow::ensure!(!rows.is_empty(), "no parameters to fit");
-    anyhow::ensure!(opts.seeds >= 2, "--seeds must be at least 2 (the noise model needs seed-to-seed spread)");
+    anyhow::ensure!(
+        opts.seeds >= 2,
+        "--seeds must be at least 2 (the noise model needs seed-to-seed spread)"
+    );
     let start_params = &replays[0].scenario.params;
     let defaults: Vec<f64> = rows
         .iter()
@@ -338,7 +341,11 @@ pub fn fit(
     };
 
     // ---- baseline and the noise model ----
-    report("baseline", f64::NAN, "simulating the starting parameters".into());
+    report(
+        "baseline",
+        f64::NAN,
+        "simulating the starting parameters".into(),
+    );
     let base_logs = ev.run(std::slice::from_ref(&z0))?.remove(0);
     let s = opts.seeds as f64;
     let sigma: Vec<Vec<f64>> = base_logs
@@ -368,7 +375,11 @@ pub fn fit(
     let loss0 = loss(&r0);
 
     // ---- screen ----
-    report("screen", loss0, format!("{p} parameters, halved and doubled"));
+    report(
+        "screen",
+        loss0,
+        format!("{p} parameters, halved and doubled"),
+    );
     let mut screen_cands = Vec::with_capacity(2 * p);
     for (j, r) in rows.iter().enumerate() {
         let (down, up) = match r.scale {
@@ -383,7 +394,11 @@ pub fn fit(
     }
     let screened = eval_loss(&screen_cands)?;
     let screen_delta: Vec<f64> = (0..p)
-        .map(|j| (screened[2 * j].0 - loss0).abs().max((screened[2 * j + 1].0 - loss0).abs()))
+        .map(|j| {
+            (screened[2 * j].0 - loss0)
+                .abs()
+                .max((screened[2 * j + 1].0 - loss0).abs())
+        })
         .collect();
     let mut active: Vec<usize> = (0..p).filter(|&j| screen_delta[j] >= 1.0).collect();
 
@@ -391,9 +406,15 @@ pub fn fit(
     let mut z = z0.clone();
     let mut cur = (loss0, r0.clone());
     if !active.is_empty() {
-        cur = lm(&eval_loss, rows, &active, &mut z, cur, opts.max_iterations, &|it, l| {
-            report("optimise", l, format!("iteration {it}"))
-        })?;
+        cur = lm(
+            &eval_loss,
+            rows,
+            &active,
+            &mut z,
+            cur,
+            opts.max_iterations,
+            &|it, l| report("optimise", l, format!("iteration {it}")),
+        )?;
     }
 
     let z_best = z.clone();
@@ -409,7 +430,11 @@ pub fn fit(
         report("intervals", cur.0, "Jacobian at the optimum".into());
         let (jac, _) = jacobian(&eval_loss, rows, &active, &z, true)?;
         let dof = n_fig as i64 - active.len() as i64;
-        birge = if dof > 0 { (cur.0 / dof as f64).max(1.0) } else { 1.0 };
+        birge = if dof > 0 {
+            (cur.0 / dof as f64).max(1.0)
+        } else {
+            1.0
+        };
         let fisher = gram(&jac, active.len());
         let cov = linalg::pinv_psd(&fisher, 1e-10);
         let target = cur.0 + CHI2_95 * birge;
@@ -419,9 +444,15 @@ pub fn fit(
             let dir: Vec<f64> = if var.is_finite() && var > 0.0 {
                 (0..active.len()).map(|b| cov[b][a] / cov[a][a]).collect()
             } else {
-                (0..active.len()).map(|b| if b == a { 1.0 } else { 0.0 }).collect()
+                (0..active.len())
+                    .map(|b| if b == a { 1.0 } else { 0.0 })
+                    .collect()
             };
-            let guess = if var.is_finite() { 1.96 * var.sqrt() } else { f64::INFINITY };
+            let guess = if var.is_finite() {
+                1.96 * var.sqrt()
+            } else {
+                f64::INFINITY
+            };
             let mut ends = [0.0f64; 2];
             let mut bounded = [false; 2];
             for (side, sign) in [(0usize, -1.0f64), (1, 1.0)] {
@@ -457,9 +488,15 @@ pub fn fit(
         let (l, r, _) = eval_loss(std::slice::from_ref(&z))?.remove(0);
         cur = (l, r);
         if !keep.is_empty() {
-            cur = lm(&eval_loss, rows, &keep, &mut z, cur, opts.max_iterations, &|it, l| {
-                report("refit", l, format!("iteration {it}"))
-            })?;
+            cur = lm(
+                &eval_loss,
+                rows,
+                &keep,
+                &mut z,
+                cur,
+                opts.max_iterations,
+                &|it, l| report("refit", l, format!("iteration {it}")),
+            )?;
         }
         active.retain(|j| keep.contains(j));
     }
@@ -605,7 +642,11 @@ fn jacobian(
     for &j in active {
         let (lo, hi) = z_bounds(rows[j]);
         let h = H * span(rows[j]);
-        let (mut a, mut b) = if central { (z[j] - h, z[j] + h) } else { (z[j], z[j] + h) };
+        let (mut a, mut b) = if central {
+            (z[j] - h, z[j] + h)
+        } else {
+            (z[j], z[j] + h)
+        };
         if b > hi {
             let d = b - hi;
             a -= d;
@@ -628,7 +669,11 @@ fn jacobian(
     }
     let res = f(&cands)?;
     // Forward differences need the residuals at z itself.
-    let base = if central { None } else { Some(f(&[z.to_vec()])?.remove(0).1) };
+    let base = if central {
+        None
+    } else {
+        Some(f(&[z.to_vec()])?.remove(0).1)
+    };
     let mut cols = Vec::with_capacity(active.len());
     let mut k = 0;
     let mut hs = Vec::new();
@@ -645,7 +690,12 @@ fn jacobian(
             (base.clone().unwrap_or_default(), rb)
         };
         let h = b - a;
-        cols.push(ra.iter().zip(&rb).map(|(x, y)| (y - x) / h).collect::<Vec<f64>>());
+        cols.push(
+            ra.iter()
+                .zip(&rb)
+                .map(|(x, y)| (y - x) / h)
+                .collect::<Vec<f64>>(),
+        );
         hs.push(h);
     }
     // Residual-major.
@@ -793,4 +843,59 @@ fn profile_side(
         }
     }
     Ok((z[j] + sign * out, true))
+}
+
+/// One figure predicted for a recorded run under given parameters (no fitting).
+#[derive(Debug, Clone)]
+pub struct Prediction {
+    /// Run ID.
+    pub run_id: String,
+    /// Figure.
+    pub figure: Figure,
+    /// Observed.
+    pub observed: f64,
+    /// Simulated (geometric mean over seeds).
+    pub predicted: f64,
+}
+
+impl Prediction {
+    /// `predicted / observed − 1`.
+    pub fn error(&self) -> f64 {
+        self.predicted / self.observed - 1.0
+    }
+}
+
+/// Re-simulates each replay under `values` (applied by name after its scenario's parameters) and returns
+/// every observed figure beside its prediction: how well a calibration predicts runs it was not fitted to.
+pub fn predict(
+    replays: &[Replay],
+    values: &BTreeMap<String, f64>,
+    seeds: u32,
+    threads: usize,
+) -> Result<Vec<Prediction>> {
+    let mut reps = replays.to_vec();
+    for r in &mut reps {
+        r.scenario.params = overrides::apply(&r.scenario.params, values)?;
+    }
+    let ev = Evaluator {
+        replays: &reps,
+        rows: &[],
+        seeds: (1..=seeds.max(1) as u64).collect(),
+        threads: threads.max(1),
+        sims: AtomicU64::new(0),
+        evals: AtomicU64::new(0),
+    };
+    let logs = ev.run(&[Vec::new()])?.remove(0);
+    let mut out = Vec::new();
+    for (i, rep) in reps.iter().enumerate() {
+        for (k, (f, obs)) in rep.observed.iter().enumerate() {
+            out.push(Prediction {
+                run_id: rep.run_id.clone(),
+                figure: *f,
+                observed: *obs,
+                predicted: mean(&logs[i][k]).exp(),
+            });
+        }
+    }
+    Ok(out)
 }

@@ -137,7 +137,10 @@ mod tests {
         for i in 0..3 {
             for j in 0..3 {
                 let s: f64 = (0..3).map(|k| a[i][k] * inv[k][j]).sum();
-                assert!((s - if i == j { 1.0 } else { 0.0 }).abs() < 1e-9, "{i},{j}: {s}");
+                assert!(
+                    (s - if i == j { 1.0 } else { 0.0 }).abs() < 1e-9,
+                    "{i},{j}: {s}"
+                );
             }
         }
         // A rank-deficient matrix: the null direction touches both parameters.

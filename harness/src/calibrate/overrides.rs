@@ -84,7 +84,10 @@ mod tests {
         let p = ModelParams::default();
         for r in super::super::table::TABLE {
             let d = get(&p, r.name).unwrap_or_else(|| {
-                panic!("calibrate table row `{}` is not in ModelParams: rename or drop the row", r.name)
+                panic!(
+                    "calibrate table row `{}` is not in ModelParams: rename or drop the row",
+                    r.name
+                )
             });
             assert!(r.lo > 0.0 && r.lo < r.hi, "{}: bounds", r.name);
             assert!(

@@ -185,7 +185,11 @@ pub fn trace_of(rec: &RunRecord, dir: &Path, notes: &mut Vec<String>) -> Result<
             ));
             (
                 if info.cpu_mhz == 0 { 100 } else { info.cpu_mhz },
-                if info.memory_mb == 0 { 64 } else { info.memory_mb },
+                if info.memory_mb == 0 {
+                    64
+                } else {
+                    info.memory_mb
+                },
             )
         }
         (c, m) => (c, m),
@@ -208,11 +212,7 @@ pub fn trace_of(rec: &RunRecord, dir: &Path, notes: &mut Vec<String>) -> Result<
     for (i, a) in rec.allocs.iter().enumerate() {
         let Some(sub) = a.submit_ns else { continue };
         if a.job_id.is_empty() {
-            bail!(
-                "{}: allocs.csv line {}: empty job_id",
-                dir.display(),
-                i + 2
-            );
+            bail!("{}: allocs.csv line {}: empty job_id", dir.display(), i + 2);
         }
         let job = jobs.entry(&a.job_id).or_insert((sub, BTreeMap::new()));
         job.0 = job.0.min(sub);
@@ -296,7 +296,11 @@ pub fn trace_of(rec: &RunRecord, dir: &Path, notes: &mut Vec<String>) -> Result<
                             g.first.into_iter().chain(g.extra).collect()
                         };
                         TraceGroup {
-                            name: if name.is_empty() { "g".into() } else { name.to_string() },
+                            name: if name.is_empty() {
+                                "g".into()
+                            } else {
+                                name.to_string()
+                            },
                             count,
                             cpu_mhz: cpu,
                             memory_mb: mem,

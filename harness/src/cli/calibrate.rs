@@ -15,8 +15,12 @@ pub struct CalibrateArgs {
     #[arg(required = true, value_name = "RUN_DIR")]
     pub runs: Vec<PathBuf>,
     /// Where to write the calibration (TOML).
-    #[arg(long, short = 'o')]
-    pub out: PathBuf,
+    #[arg(long, short = 'o', required_unless_present = "check")]
+    pub out: Option<PathBuf>,
+    /// Fit nothing: re-simulate the runs under this calibration and print each figure observed vs
+    /// predicted (how well it predicts runs it was not fitted to).
+    #[arg(long, value_name = "CALIBRATION", conflicts_with_all = ["out", "params"])]
+    pub check: Option<PathBuf>,
     /// Seeds per candidate (common random numbers: seeds 1..=N for every candidate), 2–16.
     #[arg(long, default_value_t = 3)]
     pub seeds: u32,
@@ -50,6 +54,34 @@ pub fn run(args: CalibrateArgs) -> Result<u8> {
     if let Some(t) = args.threads {
         fit.threads = t;
     }
+    if let Some(cal) = &args.check {
+        let loaded = calibrate::load_calibration(cal)?;
+        let base = match &args.scenario {
+            Some(p) => Some(crate::files::load_scenario(p, 1.0)?),
+            None => None,
+        };
+        let replays = args
+            .runs
+            .iter()
+            .map(|d| calibrate::workload::load(d, base.as_ref()))
+            .collect::<Result<Vec<_>>>()?;
+        let preds =
+            calibrate::fit::predict(&replays, &loaded.file.applied(), args.seeds, fit.threads)?;
+        println!("{}", loaded.statement());
+        println!("| run | figure | observed | predicted | error |\n|---|---|---|---|---|");
+        for p in &preds {
+            println!(
+                "| {} | {} | {:.4} | {:.4} | {:+.1}% |",
+                p.run_id,
+                p.figure.name(),
+                p.observed,
+                p.predicted,
+                p.error() * 100.0
+            );
+        }
+        return Ok(0);
+    }
+    let out_path = args.out.clone().context("--out is required")?;
     let req = CalibrateRequest {
         runs: args.runs.clone(),
         scenario: args.scenario.clone(),
@@ -79,8 +111,8 @@ pub fn run(args: CalibrateArgs) -> Result<u8> {
         b.finish_and_clear();
     }
     let text = file.to_toml()?;
-    crate::files::atomic::write_atomic(&args.out, text.as_bytes())
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    crate::files::atomic::write_atomic(&out_path, text.as_bytes())
+        .with_context(|| format!("writing {}", out_path.display()))?;
     if !args.quiet {
         println!(
             "calibrated on {} run{} ({} evaluations, {} simulations, {:.1} s): loss {:.2} → {:.2} ({} figures − fitted parameters = {} dof, Birge ratio {:.2})",
@@ -100,7 +132,11 @@ pub fn run(args: CalibrateArgs) -> Result<u8> {
                 "  {:<28} {:>12} {:<13} 95% {} .. {}   (default {})",
                 p.row.name,
                 calibrate::fit::fmt_value(p.value),
-                if p.constrained { "constrained" } else { "NOT constrained" },
+                if p.constrained {
+                    "constrained"
+                } else {
+                    "NOT constrained"
+                },
                 calibrate::fit::fmt_value(p.lo),
                 calibrate::fit::fmt_value(p.hi),
                 calibrate::fit::fmt_value(p.default)
@@ -112,7 +148,7 @@ pub fn run(args: CalibrateArgs) -> Result<u8> {
         for n in &file.notes {
             println!("  note: {n}");
         }
-        println!("  wrote {}", args.out.display());
+        println!("  wrote {}", out_path.display());
     }
     Ok(0)
 }

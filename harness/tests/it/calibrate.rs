@@ -63,11 +63,26 @@ fn calibrate_recovers_hidden_parameters_of_simulated_runs_and_every_output_state
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let mut runs = Vec::new();
-    for (name, jobs, count, rate) in [("r20", 600, 1, 20.0), ("r60", 1200, 1, 60.0), ("big", 1, 1000, 1.0)] {
+    for (name, jobs, count, rate) in [
+        ("r20", 600, 1, 20.0),
+        ("r60", 1200, 1, 60.0),
+        ("big", 1, 1000, 1.0),
+    ] {
         let sc = scenario(d, name, jobs, count, rate, true);
         let out = d.join(format!("obs-{name}"));
         // A seed the fit never uses: the observation is one realisation, not the fit's own noise.
-        cli(&["sim", "-s", sc.to_str().unwrap(), "--seed", "77", "-q", "--no-report", "-o", out.to_str().unwrap()]).unwrap();
+        cli(&[
+            "sim",
+            "-s",
+            sc.to_str().unwrap(),
+            "--seed",
+            "77",
+            "-q",
+            "--no-report",
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .unwrap();
         runs.push(out);
     }
     let req = CalibrateRequest {
@@ -108,13 +123,23 @@ fn calibrate_recovers_hidden_parameters_of_simulated_runs_and_every_output_state
             assert!(p.note.contains("To pin it"), "{}", p.note);
         }
     }
-    for name in ["raft_fsync_median_us", "fsm_plan_alloc_us", "driver_start_median_us"] {
+    for name in [
+        "raft_fsync_median_us",
+        "fsm_plan_alloc_us",
+        "driver_start_median_us",
+    ] {
         assert!(
-            fit.params.iter().any(|p| p.row.name == name && p.constrained),
+            fit.params
+                .iter()
+                .any(|p| p.row.name == name && p.constrained),
             "{name} is identifiable from these runs"
         );
     }
-    let hb = fit.params.iter().find(|p| p.row.name == "heartbeat_cpu_us").unwrap();
+    let hb = fit
+        .params
+        .iter()
+        .find(|p| p.row.name == "heartbeat_cpu_us")
+        .unwrap();
     assert!(!hb.constrained, "10 nodes cannot pin heartbeat cost");
     assert!(fit.loss_fitted < fit.loss_start / 10.0);
 
@@ -126,7 +151,17 @@ fn calibrate_recovers_hidden_parameters_of_simulated_runs_and_every_output_state
     assert_eq!(loaded.reference.source_runs.len(), 3);
     let base = scenario(d, "base", 1, 1000, 1.0, false);
     let with = d.join("with");
-    cli(&["sim", "-s", base.to_str().unwrap(), "-q", "--calibration", cal.to_str().unwrap(), "-o", with.to_str().unwrap()]).unwrap();
+    cli(&[
+        "sim",
+        "-s",
+        base.to_str().unwrap(),
+        "-q",
+        "--calibration",
+        cal.to_str().unwrap(),
+        "-o",
+        with.to_str().unwrap(),
+    ])
+    .unwrap();
     let run_json = std::fs::read_to_string(with.join("run.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&run_json).unwrap();
     use sha2::Digest;
@@ -137,29 +172,52 @@ fn calibrate_recovers_hidden_parameters_of_simulated_runs_and_every_output_state
     assert_eq!(v["calibration"]["sha256"], digest.as_str());
     assert_eq!(v["calibration"]["source_runs"][2]["run_id"], "obs-big");
     let md = std::fs::read_to_string(with.join("summary.md")).unwrap();
-    assert!(md.lines().take(4).any(|l| l.contains("calibrated with")), "{md}");
+    assert!(
+        md.lines().take(4).any(|l| l.contains("calibrated with")),
+        "{md}"
+    );
     let html = std::fs::read_to_string(with.join("report.html")).unwrap();
     assert!(html.contains("class=\"calibration\">calibrated with"));
     let schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../reports/schema/run.schema.json")).unwrap(),
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../reports/schema/run.schema.json"
+        ))
+        .unwrap(),
     )
     .unwrap();
     let validator = jsonschema::validator_for(&schema).unwrap();
-    assert!(validator.is_valid(&v), "run.json with a calibration fits the schema");
+    assert!(
+        validator.is_valid(&v),
+        "run.json with a calibration fits the schema"
+    );
     // The calibrated parameters reach the simulation: the count-1,000 job now matches its observation.
     let fitted_rate = v["summary"]["placement_rate_per_s"].as_f64().unwrap();
     let obs: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(runs[2].join("run.json")).unwrap()).unwrap();
     let obs_rate = obs["summary"]["placement_rate_per_s"].as_f64().unwrap();
-    assert!(within(fitted_rate, obs_rate, 0.15), "{fitted_rate} vs {obs_rate}");
+    assert!(
+        within(fitted_rate, obs_rate, 0.15),
+        "{fitted_rate} vs {obs_rate}"
+    );
 
     // Without one: no field, and the reports say so.
     let without = d.join("without");
-    cli(&["sim", "-s", base.to_str().unwrap(), "-q", "-o", without.to_str().unwrap()]).unwrap();
+    cli(&[
+        "sim",
+        "-s",
+        base.to_str().unwrap(),
+        "-q",
+        "-o",
+        without.to_str().unwrap(),
+    ])
+    .unwrap();
     let rj = std::fs::read_to_string(without.join("run.json")).unwrap();
     assert!(!rj.contains("\"calibration\""));
     let md = std::fs::read_to_string(without.join("summary.md")).unwrap();
-    assert!(md.lines().take(4).any(|l| l.contains("uncalibrated: model parameters are estimates, see sim/CALIBRATION.md")));
+    assert!(md.lines().take(4).any(
+        |l| l.contains("uncalibrated: model parameters are estimates, see sim/CALIBRATION.md")
+    ));
 }
 
 #[test]
@@ -206,17 +264,47 @@ note = ""
     let f = d.join("unknown.toml");
     std::fs::write(&f, ok).unwrap();
     let e = calibrate::load_calibration(&f).unwrap_err().to_string();
-    assert!(e.contains("unknown.toml:22") && e.contains("no_such_param"), "{e}");
+    assert!(
+        e.contains("unknown.toml:22") && e.contains("no_such_param"),
+        "{e}"
+    );
     let f2 = d.join("range.toml");
-    std::fs::write(&f2, ok.replace("no_such_param", "driver_start_sigma").replace("value = 1.0", "value = 99.0")).unwrap();
+    std::fs::write(
+        &f2,
+        ok.replace("no_such_param", "driver_start_sigma")
+            .replace("value = 1.0", "value = 99.0"),
+    )
+    .unwrap();
     let e = format!("{:#}", calibrate::load_calibration(&f2).unwrap_err());
     assert!(e.contains("driver_start_sigma"), "{e}");
     // Flags.
-    let e = cli(&["calibrate", "nowhere", "--out", d.join("c.toml").to_str().unwrap(), "--params", "api_rtt_us"]).unwrap_err();
+    let e = cli(&[
+        "calibrate",
+        "nowhere",
+        "--out",
+        d.join("c.toml").to_str().unwrap(),
+        "--params",
+        "api_rtt_us",
+    ])
+    .unwrap_err();
     assert!(format!("{e:#}").contains("api_rtt_us"), "{e:#}");
-    let e = cli(&["calibrate", "nowhere", "--out", d.join("c.toml").to_str().unwrap()]).unwrap_err();
+    let e = cli(&[
+        "calibrate",
+        "nowhere",
+        "--out",
+        d.join("c.toml").to_str().unwrap(),
+    ])
+    .unwrap_err();
     assert!(format!("{e:#}").contains("nowhere"), "{e:#}");
-    let e = cli(&["calibrate", "nowhere", "--out", d.join("c.toml").to_str().unwrap(), "--seeds", "1"]).unwrap_err();
+    let e = cli(&[
+        "calibrate",
+        "nowhere",
+        "--out",
+        d.join("c.toml").to_str().unwrap(),
+        "--seeds",
+        "1",
+    ])
+    .unwrap_err();
     assert!(format!("{e:#}").contains("--seeds"), "{e:#}");
     assert!(!d.join("c.toml").exists(), "no partial file");
 }
@@ -232,7 +320,11 @@ fn calibrate_recovers_hidden_parameters_of_the_emulator() {
         "name = \"calib-emu\"\nseed = 5\n{CLUSTER}\n[workload]\njobs = 1\n[params]\nraft_fsync_median_us = 5000\nfsm_plan_alloc_us = 1200\ndriver_start_median_us = 900000\n"
     );
     let base = d.join("base.toml");
-    std::fs::write(&base, format!("name = \"calib-emu\"\nseed = 5\n{CLUSTER}\n[workload]\njobs = 1\n")).unwrap();
+    std::fs::write(
+        &base,
+        format!("name = \"calib-emu\"\nseed = 5\n{CLUSTER}\n[workload]\njobs = 1\n"),
+    )
+    .unwrap();
     let sc = stampede_sim::scenario::Scenario::from_toml("hidden.toml", &hidden).unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -244,12 +336,36 @@ fn calibrate_recovers_hidden_parameters_of_the_emulator() {
     let h = rt.block_on(stampede::emulator::start(cfg)).unwrap();
     let url = h.url();
     let mut runs = Vec::new();
-    for (id, jobs, count, rate) in [("r10", "300", "1", "10"), ("r25", "500", "1", "25"), ("big", "1", "1000", "1")] {
+    for (id, jobs, count, rate) in [
+        ("r10", "300", "1", "10"),
+        ("r25", "500", "1", "25"),
+        ("big", "1", "1000", "1"),
+    ] {
         let out = d.join(id);
         let code = cli(&[
-            "run", "--addr", &url, "--jobs", jobs, "--count", count, "--cpu", "20", "--memory", "16",
-            "--duration", "2s", "--rate", rate, "--run-id", id, "--out", out.to_str().unwrap(),
-            "--no-report", "--quiet", "--timeout", "120s",
+            "run",
+            "--addr",
+            &url,
+            "--jobs",
+            jobs,
+            "--count",
+            count,
+            "--cpu",
+            "20",
+            "--memory",
+            "16",
+            "--duration",
+            "2s",
+            "--rate",
+            rate,
+            "--run-id",
+            id,
+            "--out",
+            out.to_str().unwrap(),
+            "--no-report",
+            "--quiet",
+            "--timeout",
+            "120s",
         ])
         .unwrap();
         assert_eq!(code, 0, "run {id} complete");
@@ -269,7 +385,12 @@ fn calibrate_recovers_hidden_parameters_of_the_emulator() {
     let report: Vec<String> = fit
         .params
         .iter()
-        .map(|p| format!("{} {} [{}..{}] constrained={}", p.row.name, p.value, p.lo, p.hi, p.constrained))
+        .map(|p| {
+            format!(
+                "{} {} [{}..{}] constrained={}",
+                p.row.name, p.value, p.lo, p.hi, p.constrained
+            )
+        })
         .collect();
     let truth: BTreeMap<&str, (f64, f64)> = [
         // The emulator answers over HTTP in real time: at the millisecond scale of one Raft commit its
@@ -290,9 +411,15 @@ fn calibrate_recovers_hidden_parameters_of_the_emulator() {
             assert!(within(p.value, want, tol), "{}: {report:#?}", p.row.name);
         }
     }
-    for name in ["fsm_plan_alloc_us", "driver_start_median_us", "raft_fsync_median_us"] {
+    for name in [
+        "fsm_plan_alloc_us",
+        "driver_start_median_us",
+        "raft_fsync_median_us",
+    ] {
         assert!(
-            fit.params.iter().any(|p| p.row.name == name && p.constrained),
+            fit.params
+                .iter()
+                .any(|p| p.row.name == name && p.constrained),
             "{name} identifiable: {report:#?}"
         );
     }
