@@ -1,6 +1,9 @@
 //! The small dense linear algebra of the fit (p ≤ a few dozen): a pivoted solve and a symmetric
 //! eigen-decomposition (cyclic Jacobi) for the pseudo-inverse of the Fisher matrix.
 
+// Matrix code reads best with explicit row/column indices.
+#![allow(clippy::needless_range_loop)]
+
 /// A `p × p` matrix, row-major.
 pub type Mat = Vec<Vec<f64>>;
 
