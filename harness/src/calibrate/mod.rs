@@ -104,7 +104,7 @@ pub fn calibrate(
             ),
             intervals: "95% profile likelihood: loss evaluated along each parameter's first-order profile \
                         direction (the others re-optimised to first order) until it rises by 3.84 x Birge ratio; \
-                        a parameter whose interval reaches a search bound is not constrained and keeps its default"
+                        a parameter whose interval reaches a search bound, or spans more than a factor 16 (half the search range for linear ones), is not constrained and keeps its default"
                 .into(),
             loss_start: round6(fit.loss_start),
             loss_fitted: round6(fit.loss_fitted),
