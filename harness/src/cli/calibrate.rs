@@ -24,7 +24,9 @@ pub struct CalibrateArgs {
     /// Seeds per candidate (common random numbers: seeds 1..=N for every candidate), 2–16.
     #[arg(long, default_value_t = 3)]
     pub seeds: u32,
-    /// Parameters to fit, comma-separated (default: every fittable parameter).
+    /// Parameters to fit, comma-separated (default: the table's default set: raft_fsync_median_us,
+    /// fsm_plan_alloc_us, driver_start_median_us, driver_start_sigma, heartbeat_cpu_us,
+    /// cpu_overhead_factor; any other row of harness/src/calibrate/table.rs on request).
     #[arg(long, value_delimiter = ',')]
     pub params: Option<Vec<String>>,
     /// Scenario describing the cluster the runs were made on (servers, cores, pools, starting params).
