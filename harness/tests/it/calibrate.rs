@@ -314,6 +314,10 @@ note = ""
 #[test]
 fn calibrate_recovers_hidden_parameters_of_the_emulator() {
     let _serial = serial();
+    // The emulator answers in real time: not beside a real cluster competing for the two cores.
+    let _real = super::real_cluster::ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let hidden = format!(

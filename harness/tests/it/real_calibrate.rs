@@ -93,7 +93,7 @@ fn real_calibrate_then_predict_other_shapes() {
             run(&c, d, "pbig", "1", "200", "1", "1"),
         ),
     ];
-    drop(c);
+    // The cluster (and the real-time tests' lock it holds) stays until the fit and predictions are done.
     let req = CalibrateRequest {
         runs: fit_runs,
         scenario: Some(sc.clone()),
@@ -148,4 +148,5 @@ fn real_calibrate_then_predict_other_shapes() {
     assert!(preds
         .iter()
         .all(|p| p.predicted.is_finite() && p.predicted > 0.0));
+    drop(c);
 }
