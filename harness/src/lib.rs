@@ -15,6 +15,7 @@
 //! | [`nomad`] | the Nomad HTTP client, event-stream reader, metrics parsers, wire types |
 //! | [`load`] | `stampede run`: request → plan, load generator, observer/timeline, reconciler, metrics scraper, record writer |
 //! | [`capture`] | `stampede trace record`: a real cluster's traffic from its event stream into a trace |
+//! | [`calibrate`] | `stampede calibrate`: fit model parameters to recorded runs; `--calibration FILE` everywhere |
 //! | [`simulate`] | the simulator on files: a scenario's job source (synthetic or trace), a simulation with context |
 //! | [`planner`] | `stampede plan`: the SLO, candidate fleets, the grid-then-bisection search |
 //! | [`distrib`] | past one machine: sharded floods (`run --shard`, `merge`), plans evaluated as Nomad batch jobs |
@@ -27,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod aws;
+pub mod calibrate;
 pub mod capture;
 pub mod cli;
 pub mod cost;

@@ -126,6 +126,11 @@ pub struct RunMeta {
     /// runs until Nomad's metrics are mapped).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_plane: Option<ControlPlane>,
+    /// The calibration (`stampede calibrate` output, given with `--calibration`) whose parameter values a
+    /// simulated run used. Absent (not written) when none was given, so uncalibrated records keep their
+    /// bytes; absent on real and emulated runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<CalibrationRef>,
 }
 
 /// Control-plane totals of a run: what the schedulers, the plan applier, Raft and the FSM did.
@@ -188,6 +193,71 @@ pub struct ServerBusy {
     pub fsm_s: f64,
     /// Everything (the above, the followers' FSM, heartbeats, RPC, snapshots), before runtime overhead.
     pub total_s: f64,
+}
+
+/// Which calibration a simulated run stands on: enough to find the file again and to tell two apart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationRef {
+    /// Path of the calibration file as given on the command line.
+    pub path: String,
+    /// SHA-256 of the calibration file's bytes, lowercase hex.
+    pub sha256: String,
+    /// When the calibration was made (RFC 3339 UTC, from the file; written by the harness).
+    pub date: String,
+    /// The run records it was fitted to.
+    pub source_runs: Vec<CalibrationSource>,
+    /// Parameters the calibration set (name → value), in name order.
+    pub params: BTreeMap<String, f64>,
+}
+
+/// One run record a calibration was fitted to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationSource {
+    /// Run directory as given to `stampede calibrate`.
+    pub path: String,
+    /// `run_id` of that record.
+    pub run_id: String,
+    /// SHA-256 over the record's `run.json`, `allocs.csv`, `metrics.csv`, `nodes.csv` bytes in that order.
+    pub sha256: String,
+}
+
+/// What every report and plan built on a simulated run says in its first lines when no calibration was
+/// given.
+pub const UNCALIBRATED_STATEMENT: &str =
+    "uncalibrated: model parameters are estimates, see sim/CALIBRATION.md";
+
+impl RunMeta {
+    /// The calibration statement of a simulated run (`None` for real and emulated runs, which measure
+    /// rather than model): `calibrated with FILE (sha256 …, DATE, from runs A, B)` or
+    /// [`UNCALIBRATED_STATEMENT`].
+    pub fn calibration_statement(&self) -> Option<String> {
+        if self.source != Source::Sim {
+            return None;
+        }
+        Some(match &self.calibration {
+            None => UNCALIBRATED_STATEMENT.to_string(),
+            Some(c) => c.statement(),
+        })
+    }
+}
+
+impl CalibrationRef {
+    /// One line: `calibrated with FILE (sha256 12ab34cd…, 2026-11-29T05:00:00Z; N parameters fitted to runs A, B)`.
+    pub fn statement(&self) -> String {
+        let runs: Vec<&str> = self.source_runs.iter().map(|r| r.run_id.as_str()).collect();
+        format!(
+            "calibrated with {} (sha256 {}…, {}; {} parameter{} fitted to run{} {})",
+            self.path,
+            &self.sha256[..self.sha256.len().min(12)],
+            self.date,
+            self.params.len(),
+            if self.params.len() == 1 { "" } else { "s" },
+            if runs.len() == 1 { "" } else { "s" },
+            runs.join(", ")
+        )
+    }
 }
 
 /// What ran: enough to tell two records apart and to refuse comparing unlike runs.

@@ -355,6 +355,7 @@ pub fn build_record(
         events,
         notes,
         control_plane: Some(c.control_plane()),
+        calibration: None,
     };
     RunRecord {
         meta,

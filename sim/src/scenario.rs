@@ -483,6 +483,16 @@ impl ClusterConfig {
             })
     }
 
+    /// The servers' median fsync latency in force, µs: `raft_fsync_median_us` when set (non-zero), else the
+    /// storage class's figure.
+    pub fn fsync_median_us(&self, p: &ModelParams) -> u64 {
+        if p.raft_fsync_median_us > 0 {
+            p.raft_fsync_median_us
+        } else {
+            self.disk().profile().fsync_median_ns / 1_000
+        }
+    }
+
     /// The servers' disk.
     pub(crate) fn disk(&self) -> crate::model::storage::StorageClass {
         crate::model::storage::StorageClass::parse(&self.storage)

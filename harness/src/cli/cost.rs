@@ -41,6 +41,10 @@ pub struct CostArgs {
     /// Interruption rate override, interruptions per instance per month: `TYPE=RATE` (repeatable).
     #[arg(long = "interruption-rate", value_name = "TYPE=RATE")]
     pub interruption_rate: Vec<String>,
+    /// Calibration the priced simulation stands on (`stampede calibrate` output): stated in the first line.
+    /// A simulated run's record already names its own; a different file here is an error.
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
 }
 
 fn parse_rates(items: &[String]) -> Result<CostOptions> {
@@ -64,7 +68,17 @@ fn parse_rates(items: &[String]) -> Result<CostOptions> {
 pub fn run(args: CostArgs) -> Result<u8> {
     let opts = parse_rates(&args.interruption_rate)?;
     let mut prices = PriceTable::embedded_with_overrides(args.prices.as_deref())?;
+    let cal = match &args.calibration {
+        Some(c) => Some(crate::calibrate::load_calibration(c)?),
+        None => None,
+    };
     if let Some(path) = &args.scenario {
+        if !args.json {
+            println!(
+                "{} (a fleet's price does not depend on model parameters)",
+                crate::calibrate::statement(cal.as_ref())
+            );
+        }
         let sc = read_scenario(path)?;
         if args.live_prices {
             let pairs = sc
@@ -92,6 +106,29 @@ pub fn run(args: CostArgs) -> Result<u8> {
         .as_ref()
         .context("a run directory or --scenario is required")?;
     let rec = read_record(dir)?;
+    if let (Some(c), Some(mine)) = (&cal, &rec.meta.calibration) {
+        anyhow::ensure!(
+            c.reference.sha256 == mine.sha256,
+            "{} was simulated with calibration {} (sha256 {}), not {} (sha256 {})",
+            dir.display(),
+            mine.path,
+            mine.sha256,
+            c.reference.path,
+            c.reference.sha256
+        );
+    }
+    if let (Some(c), None, stampede_sim::record::Source::Sim) =
+        (&cal, &rec.meta.calibration, rec.meta.source)
+    {
+        anyhow::bail!(
+            "{} was simulated without a calibration; --calibration {} cannot change a finished run (re-run `stampede sim --calibration`)",
+            dir.display(),
+            c.reference.path
+        );
+    }
+    if let (Some(c), false) = (rec.meta.calibration_statement(), args.json) {
+        println!("{c}");
+    }
     if args.live_prices {
         let pairs = rec
             .meta

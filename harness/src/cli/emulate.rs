@@ -55,12 +55,16 @@ pub struct EmulateArgs {
     /// Fault: the leader steps down at this simulated time (e.g. `60s`).
     #[arg(long, value_parser = super::parse_duration)]
     pub fault_leader_change_at: Option<Duration>,
+    /// Apply a calibration (`stampede calibrate` output) on top of the scenario's `[params]`.
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
 }
 
 impl EmulateArgs {
     /// The emulator configuration these flags describe (reads the scenario file).
     pub fn config(&self) -> anyhow::Result<EmulatorConfig> {
-        let sc = crate::files::load_scenario_with(&self.scenario, 1.0, &self.set)?;
+        let mut sc = crate::files::load_scenario_with(&self.scenario, 1.0, &self.set)?;
+        crate::calibrate::apply_flag(&mut sc, self.calibration.as_deref())?;
         let mut cfg = EmulatorConfig::new(sc);
         cfg.listen = self.listen;
         cfg.speed = self.speed;
@@ -84,7 +88,12 @@ impl EmulateArgs {
 
 /// Runs the command until Ctrl-C.
 pub fn run(args: EmulateArgs) -> anyhow::Result<u8> {
+    let statement = match &args.calibration {
+        Some(c) => crate::calibrate::load_calibration(c)?.statement(),
+        None => stampede_sim::record::UNCALIBRATED_STATEMENT.to_string(),
+    };
     let cfg = args.config()?;
+    eprintln!("stampede emulate: {statement}");
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::EXIT_ERROR;
 
 pub mod bench;
+pub mod calibrate;
 pub mod compare;
 pub mod cost;
 pub mod emulate;
@@ -80,6 +81,8 @@ pub enum Command {
     /// Simulate a Nomad upgrade (both versions, several seeds) and fail on a regression.
     #[command(name = "upgrade-check")]
     UpgradeCheck(upgrade::UpgradeArgs),
+    /// Fit model parameters to recorded runs; write calibration.toml for --calibration.
+    Calibrate(calibrate::CalibrateArgs),
 }
 
 /// Runs the parsed command. Returns the process exit code on success (0, or 1 for a detected regression).
@@ -100,6 +103,7 @@ pub fn run(opts: Opts) -> anyhow::Result<u8> {
         Command::Provision(a) => provision::run_provision(a),
         Command::Teardown(a) => provision::run_teardown(a),
         Command::Bench(a) => bench::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
     }
 }
 

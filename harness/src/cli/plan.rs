@@ -100,6 +100,9 @@ pub struct PlanArgs {
     /// --on-nomad: bound on the whole plan.
     #[arg(long, default_value = "2h", value_parser = super::parse_duration, requires = "on_nomad")]
     pub timeout: std::time::Duration,
+    /// Apply a calibration (`stampede calibrate` output) on top of the scenario's `[params]`.
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
 }
 
 /// Arguments of the hidden `stampede plan-worker` (the task of `plan --on-nomad`).
@@ -143,6 +146,7 @@ impl PlanArgs {
             on_demand: self.on_demand,
             prices: self.prices.clone(),
             threads: self.threads,
+            calibration: self.calibration.clone(),
         })
     }
 }
@@ -150,6 +154,17 @@ impl PlanArgs {
 /// Runs the command.
 pub fn run(args: PlanArgs) -> Result<u8> {
     let quiet = args.quiet || args.json;
+    // The calibration statement heads plan.md and the printed plan (checked here before the search).
+    let statement = match &args.calibration {
+        Some(c) => crate::calibrate::load_calibration(c)?.statement(),
+        None => stampede_sim::record::UNCALIBRATED_STATEMENT.to_string(),
+    };
+    if args.on_nomad && args.calibration.is_some() {
+        anyhow::bail!(
+            "--calibration with --on-nomad is not supported yet (work units do not carry the calibration); \
+             run the plan locally"
+        );
+    }
     let mut say = |m: &str| {
         if !quiet {
             eprintln!("{m}");
@@ -186,12 +201,16 @@ pub fn run(args: PlanArgs) -> Result<u8> {
         std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
         let json = serde_json::to_string_pretty(&p)? + "\n";
         files::write_atomic(&out.join("plan.json"), json.as_bytes())?;
-        files::write_atomic(&out.join("plan.md"), plan_markdown(&p).as_bytes())?;
+        files::write_atomic(
+            &out.join("plan.md"),
+            format!("_{statement}_\n\n{}", plan_markdown(&p)).as_bytes(),
+        )?;
         files::write_atomic(&out.join("plan.html"), plan_html(&p)?.as_bytes())?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&p)?);
     } else if !args.quiet {
+        println!("{statement}\n");
         print!("{}", plan_markdown(&p));
         println!(
             "\nsearched {} candidates in {:.1} s",

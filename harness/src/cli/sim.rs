@@ -46,11 +46,16 @@ pub struct SimArgs {
     /// `--set nomad_version=2.0.5 --set plan_apply_pipeline=8 --set params.raft_rtt_us=900`. Repeatable.
     #[arg(long = "set", value_name = "KEY=VALUE", value_parser = files::parse_set)]
     pub set: Vec<(String, String)>,
+    /// Apply a calibration (`stampede calibrate` output) on top of the scenario's `[params]`; run.json
+    /// records which (file digest, source runs, date).
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
 }
 
 /// Runs the command.
 pub fn run(args: SimArgs) -> Result<u8> {
-    let sc = files::load_scenario_with(&args.scenario, args.scale, &args.set)?;
+    let mut sc = files::load_scenario_with(&args.scenario, args.scale, &args.set)?;
+    let cal = crate::calibrate::apply_flag(&mut sc, args.calibration.as_deref())?;
     let seed = args.seed.unwrap_or(sc.seed);
     let out = args
         .out
@@ -66,6 +71,7 @@ pub fn run(args: SimArgs) -> Result<u8> {
     };
     let loud = !args.quiet && !args.json;
     if loud {
+        eprintln!("{}", crate::calibrate::statement(cal.as_ref()));
         eprintln!(
             "simulating {} (seed {seed}{}): {} nodes, {} servers",
             sc.name,
@@ -91,7 +97,7 @@ pub fn run(args: SimArgs) -> Result<u8> {
         None
     };
     let wall = Instant::now();
-    let (rec, stats) = simulate(&sc, source, &opts, &mut |p: &Progress| {
+    let (mut rec, stats) = simulate(&sc, source, &opts, &mut |p: &Progress| {
         if let Some(b) = &bar {
             b.set_position(p.jobs_submitted);
             b.set_message(format!(
@@ -106,6 +112,7 @@ pub fn run(args: SimArgs) -> Result<u8> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    rec.meta.calibration = cal.map(|c| c.reference);
     files::record::write_record(&out, &rec)?;
     if !args.no_report {
         crate::report::write_reports(&out, &rec)
@@ -127,6 +134,9 @@ fn print_summary(rec: &RunRecord, stats: &RunStats, wall_s: f64, out: &Path) {
         rec.meta.run_id,
         rec.meta.seed.unwrap_or(0)
     );
+    if let Some(c) = rec.meta.calibration_statement() {
+        println!("  {c}");
+    }
     println!(
         "  placed {} / desired {}, running {}, complete {}, failed {}, lost {}, rescheduled {}",
         s.allocs_placed,

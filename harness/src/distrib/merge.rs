@@ -391,6 +391,7 @@ pub fn merge(req: &MergeRequest) -> Result<(RunRecord, Vec<MergedShard>)> {
         events,
         notes: all_notes,
         control_plane: None,
+        calibration: None,
     };
     Ok((
         RunRecord {
@@ -482,6 +483,7 @@ mod tests {
             events: Vec::new(),
             notes: Vec::new(),
             control_plane: None,
+            calibration: None,
         };
         let rec = RunRecord {
             meta,

@@ -201,6 +201,8 @@ pub fn run_worker(unit_path: &Path, out: &Path) -> Result<WorkResult> {
         on_demand: false,
         prices: None,
         threads: Some(unit.threads.max(1) as usize),
+        // --on-nomad with --calibration is refused in cli/plan.rs: work units do not carry one yet.
+        calibration: None,
     };
     let results = crate::planner::evaluate_work(&req, &unit.work, unit.threads.max(1) as usize)?;
     let res = WorkResult {

@@ -786,6 +786,7 @@ async fn run_inner(
         events: server_events,
         notes,
         control_plane: None,
+        calibration: None,
     };
     record_io::write_run_json(&dir, &meta)?;
     Ok(RunOutcome {

@@ -62,6 +62,8 @@ pub struct PlanRequest {
     pub prices: Option<PathBuf>,
     /// Worker threads (default: available cores).
     pub threads: Option<usize>,
+    /// Calibration applied on top of the scenario's `[params]` (`--calibration`).
+    pub calibration: Option<PathBuf>,
 }
 
 /// One simulated replication of one candidate.
@@ -281,7 +283,8 @@ pub fn plan_with(
     progress: &mut dyn FnMut(&str),
 ) -> Result<PlanResult> {
     let wall = Instant::now();
-    let base = files::load_scenario(&args.scenario, 1.0)?;
+    let mut base = files::load_scenario(&args.scenario, 1.0)?;
+    crate::calibrate::apply_flag(&mut base, args.calibration.as_deref())?;
     let slo = args.slo.clone();
     if args.max_nodes as u64 > stampede_sim::limits::MAX_NODES {
         bail!(

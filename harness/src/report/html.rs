@@ -117,6 +117,9 @@ pub(crate) fn render(rec: &RunRecord, charts: &[Chart]) -> String {
         esc(&title),
         esc(&tables::headline(meta))
     ));
+    if let Some(c) = meta.calibration_statement() {
+        out.push_str(&format!("<p class=\"calibration\">{}</p>\n", esc(&c)));
+    }
     out.push_str("<nav>");
     for c in charts {
         out.push_str(&format!("<a href=\"#{}\">{}</a>", c.id, esc(c.title)));

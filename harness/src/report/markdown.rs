@@ -47,6 +47,9 @@ pub(crate) fn render(rec: &RunRecord) -> String {
         "# stampede run `{}`: {}\n\n",
         meta.run_id, meta.scenario.name
     );
+    if let Some(c) = meta.calibration_statement() {
+        out.push_str(&format!("_{c}_\n\n"));
+    }
     out.push_str(&format!("**{}**\n\n", tables::headline(meta)));
     for t in tables::all(meta) {
         table(&mut out, &t);

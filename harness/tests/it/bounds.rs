@@ -150,6 +150,7 @@ fn plan_max_nodes_is_bounded() {
         on_demand: false,
         prices: None,
         threads: Some(1),
+        calibration: None,
     };
     let e = stampede::planner::plan(&req, &mut |_| {}).unwrap_err();
     assert!(

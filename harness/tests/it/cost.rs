@@ -138,6 +138,7 @@ fn record() -> RunRecord {
         }],
         notes: vec![],
         control_plane: None,
+        calibration: None,
     };
     RunRecord {
         meta,

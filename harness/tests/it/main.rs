@@ -2,6 +2,7 @@
 
 mod aws;
 mod bounds;
+mod calibrate;
 mod compare;
 mod cost;
 mod e2e;
@@ -12,6 +13,7 @@ mod mock_nomad;
 mod nomad;
 mod parsers;
 mod plan;
+mod real_calibrate;
 mod real_cluster;
 mod real_conformance;
 mod real_distrib;

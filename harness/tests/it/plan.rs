@@ -48,6 +48,7 @@ fn request(scenario: PathBuf, slo: &str) -> PlanRequest {
         on_demand: false,
         prices: None,
         threads: Some(2),
+        calibration: None,
     }
 }
 

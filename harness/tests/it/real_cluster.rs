@@ -8,8 +8,8 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Serialises the real-cluster tests of this binary.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// Serialises the real-cluster tests of this binary (and the emulator calibration test, which measures in real time).
+pub static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -351,6 +351,7 @@ pub fn make_record(sh: &Shape) -> RunRecord {
         events,
         notes: vec!["hand-made test record".into()],
         control_plane: None,
+        calibration: None,
     };
     RunRecord {
         meta,
