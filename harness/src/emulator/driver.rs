@@ -55,6 +55,7 @@ pub fn status_of(c: &Cluster, prev: Option<&Status>) -> Status {
         interval: None,
         raft_index: c.raft_index(),
         failed: prev.and_then(|p| p.failed.clone()),
+        store_ms: c.params().raft_fsync_median_us as f64 / 1000.0,
     };
     let boundary = now / METRICS_INTERVAL_NS * METRICS_INTERVAL_NS;
     match &mut interval {

@@ -235,9 +235,7 @@ fn gc_eval<'s>(
                 .iter()
                 .copied()
                 .filter(|a| {
-                    a.create_index < j.job_modify_index
-                        && a.modify_index < thr
-                        && alloc_terminal(a)
+                    a.create_index < j.job_modify_index && a.modify_index < thr && alloc_terminal(a)
                 })
                 .collect();
             return (old.len() == allocs_of_eval.len(), old);
@@ -325,7 +323,8 @@ pub fn select(st: &Store, thr: Thresholds) -> Victims {
             gone_evals.extend(job_evals.iter().copied());
             v.jobs.push(id.clone());
             v.evals.extend(job_evals.into_iter().map(str::to_string));
-            v.allocs.extend(job_allocs.into_iter().map(|a| a.id.clone()));
+            v.allocs
+                .extend(job_allocs.into_iter().map(|a| a.id.clone()));
         }
     }
     // evalGC over the rest.
@@ -421,18 +420,20 @@ mod tests {
     fn time_table_is_bounded_and_finds_the_newest_entry_at_or_before() {
         let mut tt = TimeTable::default();
         let min = 60 * 1_000_000_000u64;
-        for i in 0..2_000u64 {
+        for i in 0..10_000u64 {
             tt.witness(i * 10, i * min);
         }
         // One entry per 5 min, 72 h kept.
         assert_eq!(tt.len(), 864);
-        assert_eq!(tt.nearest_index(1_999 * min), 19_950);
-        assert_eq!(tt.nearest_index(1_999 * min - 1), 19_900);
-        // Older than the oldest kept entry: 0 (nothing old enough is known).
+        assert_eq!(tt.nearest_index(9_999 * min), 99_950);
+        assert_eq!(tt.nearest_index(9_995 * min - 1), 99_900);
+        // The oldest entry kept is 863 × 5 min before the newest; anything older is forgotten.
+        assert_eq!(tt.nearest_index(5_680 * min), 56_800);
+        assert_eq!(tt.nearest_index(5_679 * min), 0);
         assert_eq!(tt.nearest_index(0), 0);
         // A smaller index never goes in.
-        tt.witness(5, 3_000 * min);
-        assert_eq!(tt.nearest_index(u64::MAX), 19_950);
+        tt.witness(5, 30_000 * min);
+        assert_eq!(tt.nearest_index(u64::MAX), 99_950);
     }
 
     #[test]

@@ -247,10 +247,15 @@ impl<'q> Seek<'q> {
         strip: &str,
     ) -> Box<dyn Iterator<Item = &'s String> + 's> {
         use std::ops::Bound::{Included, Unbounded};
-        match (self.token.map(|t| t.strip_prefix(strip).unwrap_or(t)), self.reverse) {
+        match (
+            self.token.map(|t| t.strip_prefix(strip).unwrap_or(t)),
+            self.reverse,
+        ) {
             (None, false) => Box::new(m.keys()),
             (None, true) => Box::new(m.keys().rev()),
-            (Some(t), false) => Box::new(m.range::<str, _>((Included(t), Unbounded)).map(|(k, _)| k)),
+            (Some(t), false) => {
+                Box::new(m.range::<str, _>((Included(t), Unbounded)).map(|(k, _)| k))
+            }
             (Some(t), true) => Box::new(
                 m.range::<str, _>((Unbounded, Included(t)))
                     .rev()
@@ -417,7 +422,9 @@ async fn jobs_list(State(sh): Sh, Query(q): Params) -> HResult {
             take_page(
                 seek.map(&st.jobs, "default.")
                     .filter(move |k| k.starts_with(prefix))
-                    .cloned(), n)
+                    .cloned(),
+                n,
+            )
         } else {
             (Vec::new(), None)
         })
@@ -605,7 +612,9 @@ async fn job_allocs(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HR
                 .get(&id)
                 .into_iter()
                 .flatten()
-                .map(|(_, a)| a.clone()), n))
+                .map(|(_, a)| a.clone()),
+            n,
+        ))
     };
     let item = |st: &Store, a: &String| {
         st.allocs
@@ -622,7 +631,9 @@ async fn job_evals(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HRe
                 .get(&id)
                 .into_iter()
                 .flatten()
-                .map(|(_, e)| e.clone()), n))
+                .map(|(_, e)| e.clone()),
+            n,
+        ))
     };
     let item = |st: &Store, e: &String| st.evals.get(e).map(|e| render::eval(e, sh.base_unix_ns));
     list(&sh, &q, |i| i.evals, Paging::Whole, keys, item).await
@@ -701,7 +712,9 @@ async fn allocs_list(State(sh): Sh, Query(q): Params) -> HResult {
             take_page(
                 seek.by_create(&st.allocs_by_create)
                     .filter(move |(_, id)| id.starts_with(prefix))
-                    .cloned(), n)
+                    .cloned(),
+                n,
+            )
         } else {
             (Vec::new(), None)
         })
@@ -749,7 +762,9 @@ async fn evals_list(State(sh): Sh, Query(q): Params) -> HResult {
                                 && status.is_none_or(|s| e.status.as_str() == s)
                         })
                     })
-                    .cloned(), n)
+                    .cloned(),
+                n,
+            )
         } else {
             (Vec::new(), None)
         })
@@ -784,7 +799,9 @@ async fn nodes_list(State(sh): Sh, Query(q): Params) -> HResult {
         Ok(take_page(
             seek.map(&st.nodes, "")
                 .filter(move |k| k.starts_with(prefix))
-                .cloned(), n))
+                .cloned(),
+            n,
+        ))
     };
     let item = |st: &Store, k: &String| {
         st.nodes
@@ -817,7 +834,9 @@ async fn node_allocs(State(sh): Sh, Path(id): Path<String>, Query(q): Params) ->
                 .get(&id)
                 .into_iter()
                 .flatten()
-                .map(|(_, a)| a.clone()), n))
+                .map(|(_, a)| a.clone()),
+            n,
+        ))
     };
     let item = |st: &Store, a: &String| {
         st.allocs.get(a).map(|a| {
@@ -1011,7 +1030,7 @@ async fn metrics_get(State(sh): Sh, Query(q): Params, headers: HeaderMap) -> HRe
             .gauges
             .get(i)
             .ok_or_else(|| HttpError(500, "no gauges yet".into()))?;
-        let mut r = (StatusCode::OK, metrics::prometheus(g)).into_response();
+        let mut r = (StatusCode::OK, metrics::prometheus(g, st.store_ms)).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -1027,7 +1046,7 @@ async fn metrics_get(State(sh): Sh, Query(q): Params, headers: HeaderMap) -> HRe
         _ => return Err(HttpError(500, "no metrics yet".into())),
     };
     Ok(json_resp(
-        &metrics::json_summary(s, e, render::unix_ns(sh.base_unix_ns, t_end)),
+        &metrics::json_summary(s, e, render::unix_ns(sh.base_unix_ns, t_end), st.store_ms),
         st.raft_index,
         &q,
     ))
@@ -1151,7 +1170,8 @@ mod tests {
     /// (the reconcile poll of 120 k allocations used to re-walk every key for every page).
     #[test]
     fn a_page_costs_its_own_size_not_the_table_size() {
-        let set: BTreeSet<(u64, String)> = (0..100_000u64).map(|i| (i, format!("a{i:06}"))).collect();
+        let set: BTreeSet<(u64, String)> =
+            (0..100_000u64).map(|i| (i, format!("a{i:06}"))).collect();
         let q = vec![
             ("next_token".to_string(), "70000.a070000".to_string()),
             ("per_page".to_string(), "50".to_string()),
@@ -1165,7 +1185,10 @@ mod tests {
         assert_eq!(pulled.get(), 51, "keys pulled for a page of 50");
         assert_eq!(page.first(), Some(&(70_000, "a070000".to_string())));
         assert_eq!(page.len(), 50);
-        assert_eq!(next.map(|k| create_token(&k)).as_deref(), Some("70050.a070050"));
+        assert_eq!(
+            next.map(|k| create_token(&k)).as_deref(),
+            Some("70050.a070050")
+        );
         // Reverse: at or before the token, newest first.
         let q = vec![
             ("next_token".to_string(), "70000.a070000".to_string()),
@@ -1176,7 +1199,10 @@ mod tests {
         assert_eq!(page[2].0, 69_998);
         assert_eq!(next.map(|k| k.0), Some(69_997));
         // String-keyed tables strip the `default.` namespace prefix of job tokens.
-        let m: BTreeMap<String, ()> = ["a", "b", "c", "d"].iter().map(|k| (k.to_string(), ())).collect();
+        let m: BTreeMap<String, ()> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|k| (k.to_string(), ()))
+            .collect();
         let q = vec![("next_token".to_string(), "default.b".to_string())];
         let (page, next) = take_page(Seek::of(&q).map(&m, "default.").cloned(), 2);
         assert_eq!(page, vec!["b".to_string(), "c".to_string()]);

@@ -139,6 +139,9 @@ pub struct Status {
     pub raft_index: u64,
     /// Set when the core failed (budget, bug); the emulator then answers 500 to writes.
     pub failed: Option<String>,
+    /// Mean time of one Raft log-store batch commit (one fsync), ms: the core's median fsync latency
+    /// (`raft_fsync_median_us`), exposed as `nomad.raft.boltdb.storeLogs`.
+    pub store_ms: f64,
 }
 
 /// State shared by the driver and the HTTP handlers.
