@@ -543,3 +543,83 @@ async fn trace_record_writes_its_trace_on_sigterm() {
     assert_eq!(status.code(), Some(0));
     assert!(out.exists(), "the trace was written");
 }
+
+/// Issue 13 finding 6: `run --scenario S --jobs 5` used to run the scenario's 50 jobs; `--jobs` is honoured,
+/// and job-shape flags a scenario would override are refused (exit 2) instead of ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_scenario_honours_jobs_and_refuses_shape_flags() {
+    let smoke =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    let r = run_bin(
+        &[
+            "run",
+            "--scenario",
+            s(&smoke),
+            "--jobs",
+            "5",
+            "--quiet",
+            "--no-report",
+            "--timeout",
+            "90s",
+            "--out",
+            s(&out),
+        ],
+        Duration::from_secs(120),
+    )
+    .await;
+    assert!(matches!(r.code, Some(0 | 3)), "{:?} {}", r.code, r.stderr);
+    let meta = stampede::files::record::read_meta(&out).unwrap();
+    assert_eq!(meta.summary.jobs_submitted, 5, "{}", r.stderr);
+    assert_eq!(meta.scenario.jobs, 5);
+    assert_eq!(
+        meta.summary.allocs_desired, 20,
+        "5 jobs × the scenario's count 4"
+    );
+    for flag in [["--count", "3"], ["--cpu", "200"], ["--type", "service"]] {
+        let r = run_bin(
+            &["run", "--scenario", s(&smoke), flag[0], flag[1], "--quiet"],
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(r.code, Some(2), "{flag:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(flag[0]) && r.stderr.contains("--scenario"),
+            "{flag:?}: {}",
+            r.stderr
+        );
+    }
+    let r = run_bin(
+        &["run", "--scenario", s(&smoke), "--jobs", "0", "--quiet"],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("between 1 and"), "{}", r.stderr);
+}
+
+/// Issue 13 finding 5: `trace synth --days` has a documented upper bound (30 days, the longest span
+/// stampede accepts); beyond it is a clear error naming the flag, before anything is generated or written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_synth_days_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t.jsonl");
+    for days in ["31", "4294967295", "0"] {
+        let r = run_bin(
+            &["trace", "synth", "--days", days, "--out", s(&out)],
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(r.code, Some(2), "--days {days}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains(&format!("--days {days}: must be between 1 and 30")),
+            "{}",
+            r.stderr
+        );
+        assert!(r.took < Duration::from_secs(10));
+        assert!(!out.exists(), "nothing written for --days {days}");
+    }
+    assert_eq!(stampede::cli::trace::MAX_SYNTH_DAYS, 30);
+}
