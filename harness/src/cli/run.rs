@@ -170,6 +170,11 @@ pub struct RunArgs {
     /// Bound on waiting for placements after the last submission.
     #[arg(long, default_value = "5m", value_parser = super::parse_duration)]
     pub drain_timeout: Duration,
+    /// What to wait for after the last submission: every allocation `placed`, `running` (placed and
+    /// started), or `done` (finished, no replacement pending) [default: done for batch jobs, running for
+    /// service jobs].
+    #[arg(long, value_enum)]
+    pub wait: Option<crate::load::WaitFor>,
     /// Attempts per submission for retryable errors.
     #[arg(long, default_value_t = 5)]
     pub max_attempts: u32,
@@ -269,6 +274,7 @@ impl RunArgs {
             pacing,
         };
         let built = build_workload(&request, &a.conn).await?;
+        let wait = a.wait.unwrap_or_else(|| default_wait(&built.workload.job));
         Ok(RunPlan {
             conn: a.conn.clone(),
             out_dir: a
@@ -284,6 +290,7 @@ impl RunArgs {
             cleanup: a.cleanup,
             timeout: a.timeout,
             drain_timeout: a.drain_timeout,
+            wait,
             max_attempts: a.max_attempts,
             scrape_metrics: !a.no_metrics,
             peer_scrape: !a.no_peer_scrape,
@@ -294,6 +301,15 @@ impl RunArgs {
             announce: !a.quiet && !a.json,
             stop: tokio_util::sync::CancellationToken::new(),
         })
+    }
+}
+
+/// `--wait`'s default for a job: `done` for batch and sysbatch jobs (CI work that ends), `running` for the
+/// rest (services never finish).
+pub fn default_wait(job: &serde_json::Value) -> crate::load::WaitFor {
+    match job["Type"].as_str() {
+        Some("batch" | "sysbatch") => crate::load::WaitFor::Done,
+        _ => crate::load::WaitFor::Running,
     }
 }
 

@@ -21,3 +21,4 @@ pub mod timeline;
 pub use build::{build_workload, BuiltWorkload, WorkloadRequest, WorkloadSpec};
 pub use plan::{Pacing, RunPlan, WorkloadPlan};
 pub use runner::{run_load, run_load_with, EmbeddedTarget, RunOutcome};
+pub use timeline::WaitFor;

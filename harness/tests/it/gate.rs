@@ -623,3 +623,57 @@ async fn trace_synth_days_is_bounded() {
     }
     assert_eq!(stampede::cli::trace::MAX_SYNTH_DAYS, 30);
 }
+
+/// Issue 13 finding 9b: `--wait placed` ends the run once everything is placed (the tasks still run), and
+/// `--wait done` (the batch default) once everything finished; both are complete runs (exit 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_wait_placed_and_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut finished = Vec::new();
+    for wait in ["placed", "done"] {
+        let out = dir.path().join(wait);
+        let r = run_bin(
+            &[
+                "run",
+                "--jobs",
+                "10",
+                "--count",
+                "2",
+                "--type",
+                "batch",
+                "--duration",
+                "20s",
+                "--wait",
+                wait,
+                "--quiet",
+                "--no-report",
+                "--timeout",
+                "120s",
+                "--out",
+                s(&out),
+            ],
+            Duration::from_secs(150),
+        )
+        .await;
+        assert_eq!(r.code, Some(0), "--wait {wait}: {}", r.stderr);
+        let rec = stampede::files::record::read_record(&out).unwrap();
+        assert_eq!(rec.meta.outcome, Outcome::Complete);
+        assert_eq!(rec.meta.summary.allocs_placed, 20);
+        assert!(rec
+            .meta
+            .notes
+            .iter()
+            .any(|n| n.contains(&format!("--wait {wait}"))));
+        finished.push(rec.allocs.iter().filter(|a| a.done_ns.is_some()).count());
+    }
+    assert_eq!(finished[0], 0, "--wait placed does not wait for 20 s tasks");
+    assert_eq!(finished[1], 20, "--wait done waits for every task");
+    // A bad value names the flag and the choices (exit 2).
+    let r = run_bin(&["run", "--wait", "finished"], Duration::from_secs(30)).await;
+    assert_eq!(r.code, Some(2));
+    assert!(
+        r.stderr.contains("--wait") && r.stderr.contains("placed, running, done"),
+        "{}",
+        r.stderr
+    );
+}
