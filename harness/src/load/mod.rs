@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod plan;
 pub mod runner;
 pub mod scraper;
+pub mod soak;
 pub mod timeline;
 
 pub use build::{build_workload, BuiltWorkload, WorkloadRequest, WorkloadSpec};

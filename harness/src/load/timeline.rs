@@ -805,6 +805,7 @@ mod tests {
             finished: None,
             previous: None,
             rescheduled: false,
+            restarts: 0,
         }
     }
 
@@ -852,5 +853,45 @@ mod tests {
         let rows = t.rows();
         assert_eq!(rows.len(), 3);
         assert_eq!(rows.iter().filter(|r| r.alloc_id.is_empty()).count(), 2);
+    }
+
+    /// `--wait placed|running|done` (issue 13, finding 9b): `done` needs every allocation finished and no
+    /// replacement pending (the job reported dead, or the failed allocation already replaced).
+    #[test]
+    fn wait_levels_and_pending_replacements() {
+        let a1 = "5457f16d-0f87-8e6b-5e91-0c7da3a41eb7";
+        let a2 = "6457f16d-0f87-8e6b-5e91-0c7da3a41eb7";
+        let mut t = Timeline::new("p-", 0);
+        t.record_submit("p-1", 10, 20, 1);
+        t.apply_alloc(&upd(a1, "pending", 5, None));
+        assert!(t.reached(WaitFor::Placed) && !t.reached(WaitFor::Running));
+        t.apply_alloc(&upd(a1, "running", 6, Some(3_000)));
+        assert!(t.reached(WaitFor::Running) && !t.reached(WaitFor::Done));
+        // Failed, with a restart counted: finished, but a replacement may follow.
+        t.apply_alloc(&AllocUpdate {
+            restarts: 2,
+            ..upd(a1, "failed", 7, Some(3_000))
+        });
+        assert_eq!(t.task_restarts(), 2);
+        assert!(
+            !t.reached(WaitFor::Done),
+            "a failed allocation may be replaced"
+        );
+        // The replacement arrives and completes: done, without any job status.
+        t.apply_alloc(&AllocUpdate {
+            previous: Some(a1),
+            ..upd(a2, "complete", 9, Some(6_000))
+        });
+        assert!(t.reached(WaitFor::Done));
+        // Or: the job says it is dead (no replacement coming).
+        let mut u = Timeline::new("p-", 0);
+        u.apply_job_status("p-1", "dead"); // before the submission's answer
+        u.record_submit("p-1", 10, 20, 1);
+        u.apply_alloc(&upd(a1, "failed", 7, Some(3_000)));
+        assert!(u.reached(WaitFor::Done));
+        u.apply_job_status("p-1", "running");
+        assert!(!u.reached(WaitFor::Done));
+        u.apply_job_status("other-1", "dead");
+        assert!(!u.reached(WaitFor::Done), "jobs of other runs do not count");
     }
 }

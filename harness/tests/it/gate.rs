@@ -677,3 +677,69 @@ async fn run_wait_placed_and_done() {
         r.stderr
     );
 }
+
+/// `stampede bench soak` (issue 13, "a soak benchmark command"): starts `stampede emulate` and a run as
+/// children, samples both from /proc, writes soak.json with slopes and totals, and leaves no process behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_soak_samples_both_processes_and_stops_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("soak");
+    let child = bin()
+        .args([
+            "bench",
+            "soak",
+            "--minutes",
+            "0.2",
+            "--rate",
+            "20",
+            "--sample-every",
+            "1s",
+            "--run-arg=--duration=1s",
+            "--out",
+            s(&out),
+        ])
+        .spawn()
+        .unwrap();
+    let o = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
+        .await
+        .expect("soak ended in time")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("KiB/min") && stdout.contains("fds/min"),
+        "{stdout}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("soak.json")).unwrap()).unwrap();
+    assert_eq!(v["jobs"], 240);
+    assert_eq!(v["run_exit"], 0);
+    for p in ["emulator", "runner"] {
+        let samples = v[p]["samples"].as_array().unwrap();
+        assert!(samples.len() >= 5, "{p}: {} samples", samples.len());
+        assert!(samples
+            .iter()
+            .all(|x| x["rss_kb"].as_u64().unwrap() > 0 && x["fds"].as_u64().unwrap() >= 3));
+        assert!(v[p]["rss_kb_per_min"].is_number() && v[p]["fds_per_min"].is_number());
+        // The child is gone.
+        let pid = v[p]["pid"].as_u64().unwrap();
+        assert!(
+            !Path::new(&format!("/proc/{pid}/status")).exists() || {
+                let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                st.contains("zombie") || !st.contains("stampede")
+            },
+            "{p} (pid {pid}) still running"
+        );
+    }
+    let meta = stampede::files::record::read_meta(&out.join("run")).unwrap();
+    assert_eq!(meta.summary.jobs_submitted, 240);
+    // Bad input: exit 2, naming the flag.
+    let r = run_bin(
+        &["bench", "soak", "--minutes", "0", "--out", s(&out)],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("--minutes 0"), "{}", r.stderr);
+}
