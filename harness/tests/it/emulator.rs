@@ -1156,6 +1156,31 @@ async fn system_gc_reaps_dead_jobs_and_keeps_live_ones() {
     }
     assert_eq!(c.get("/job/gc-svc").await.status, 404);
     assert!(alloc_job_ids(&c).await.is_empty());
+    // A purged job's allocations go with the next GC, and the job never comes back.
+    c.register(service_job("gc-purged", 2)).await;
+    let t0 = Instant::now();
+    while alloc_job_ids(&c).await.len() < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "purge target placed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(c.delete("/job/gc-purged?purge=true").await.status, 200);
+    let t0 = Instant::now();
+    loop {
+        c.put("/system/gc", "").await;
+        if alloc_job_ids(&c).await.is_empty() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "purged job's allocations collected"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(c.get("/job/gc-purged").await.status, 404);
     h.shutdown().await;
 }
 
