@@ -38,8 +38,8 @@
 //! - `PUT /v1/system/gc` runs the forced GC synchronously before answering (Nomad answers once the core
 //!   evaluation is enqueued).
 //! - Purged job IDs (kept so later batches of a purged job cannot bring it back) are forgotten by the GC once
-//!   their purge index is behind the job threshold and none of the job's allocations is left: the history
-//!   is bounded.
+//!   their purge index is behind the periodic job threshold and none of the job's allocations is left: the
+//!   history is bounded (a forced GC keeps them).
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
@@ -352,14 +352,16 @@ pub fn select(st: &Store, thr: Thresholds) -> Victims {
             v.allocs.extend(go.into_iter().map(|a| a.id.clone()));
         }
     }
-    // Purge marks behind the job threshold whose job has no allocation left in the store (the ones this
-    // pass reaps included): the core sends nothing more for those jobs.
+    // Purge marks behind the job threshold of a periodic pass whose job has no allocation left in the store
+    // (the ones this pass reaps included): by then the core sends nothing more for those jobs. A forced GC
+    // keeps them (the core may still be finishing the purged job's last changes).
     let reaped: BTreeSet<&str> = v.allocs.iter().map(String::as_str).collect();
     v.purge_marks = st
         .purged
         .iter()
         .filter(|(id, &idx)| {
-            idx <= thr.job
+            thr.job != Thresholds::FORCE.job
+                && idx <= thr.job
                 && st
                     .job_allocs
                     .get(id.as_str())
