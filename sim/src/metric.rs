@@ -13,11 +13,13 @@
 //! | `submit_to_running.p95` | `submit_to_running_p95_ms` (scenario keys), `submit_to_running_p95`, `queue_wait.p95`, `queue_wait_p95_ms`, `latency_ms.submit_to_running.p95`, `summary.latency_ms.…` |
 //! | `placement_rate_per_s` | `placement_rate` |
 //! | `completion_s` | `completion` |
+//! | `makespan_s` | `makespan` (first submission → last allocation finished) |
 //! | `servers.cpu_pct_max` | `summary.servers.cpu_pct_max` |
 //! | `allocs_lost` (and the other counts) | `summary.allocs_lost` |
 //!
 //! Intervals are `submit_to_placed`, `placed_to_running` and `submit_to_running` (alias `queue_wait`: the
-//! CI "queue wait" a developer feels); statistics are those of [`STATS`].
+//! CI "queue wait" a developer feels), and for batch completion `running_to_done` and `submit_to_done`;
+//! statistics are those of [`STATS`].
 //!
 //! ## Adding a percentile
 //! Add a field to [`crate::record::Percentiles`] (and compute it in `summary.rs`), then one row to [`STATS`]:
@@ -92,14 +94,20 @@ pub enum Interval {
     PlacedToRunning,
     /// Submission → first task started (alias `queue_wait`).
     SubmitToRunning,
+    /// First task started → last task finished.
+    RunningToDone,
+    /// Submission → last task finished.
+    SubmitToDone,
 }
 
 impl Interval {
     /// Every interval, in the order of the summary.
-    pub const ALL: [Interval; 3] = [
+    pub const ALL: [Interval; 5] = [
         Interval::SubmitToPlaced,
         Interval::PlacedToRunning,
         Interval::SubmitToRunning,
+        Interval::RunningToDone,
+        Interval::SubmitToDone,
     ];
     /// The canonical name (`submit_to_running`).
     pub fn name(self) -> &'static str {
@@ -107,6 +115,8 @@ impl Interval {
             Interval::SubmitToPlaced => "submit_to_placed",
             Interval::PlacedToRunning => "placed_to_running",
             Interval::SubmitToRunning => "submit_to_running",
+            Interval::RunningToDone => "running_to_done",
+            Interval::SubmitToDone => "submit_to_done",
         }
     }
     fn parse(s: &str) -> Option<Interval> {
@@ -114,6 +124,8 @@ impl Interval {
             "submit_to_placed" => Interval::SubmitToPlaced,
             "placed_to_running" => Interval::PlacedToRunning,
             "submit_to_running" | "queue_wait" => Interval::SubmitToRunning,
+            "running_to_done" => Interval::RunningToDone,
+            "submit_to_done" => Interval::SubmitToDone,
             _ => return None,
         })
     }
@@ -123,6 +135,8 @@ impl Interval {
             Interval::SubmitToPlaced => &s.latency_ms.submit_to_placed,
             Interval::PlacedToRunning => &s.latency_ms.placed_to_running,
             Interval::SubmitToRunning => &s.latency_ms.submit_to_running,
+            Interval::RunningToDone => &s.latency_ms.running_to_done,
+            Interval::SubmitToDone => &s.latency_ms.submit_to_done,
         }
     }
 }
@@ -272,11 +286,13 @@ pub enum Count {
     AllocsRunning,
     /// Spot interruptions.
     SpotInterruptions,
+    /// Task restarts in place (0 when the source does not report them).
+    TaskRestarts,
 }
 
 impl Count {
     /// Every count, the six failure counts first.
-    pub const ALL: [Count; 9] = [
+    pub const ALL: [Count; 10] = [
         Count::AllocsLost,
         Count::AllocsFailed,
         Count::AllocsRescheduled,
@@ -286,6 +302,7 @@ impl Count {
         Count::AllocsPlaced,
         Count::AllocsRunning,
         Count::SpotInterruptions,
+        Count::TaskRestarts,
     ];
     /// The field name (`allocs_lost`).
     pub fn name(self) -> &'static str {
@@ -299,6 +316,7 @@ impl Count {
             Count::AllocsPlaced => "allocs_placed",
             Count::AllocsRunning => "allocs_running",
             Count::SpotInterruptions => "spot_interruptions",
+            Count::TaskRestarts => "task_restarts",
         }
     }
     fn read(self, s: &Summary) -> u64 {
@@ -312,6 +330,7 @@ impl Count {
             Count::AllocsPlaced => s.allocs_placed,
             Count::AllocsRunning => s.allocs_running,
             Count::SpotInterruptions => s.spot_interruptions,
+            Count::TaskRestarts => s.task_restarts.unwrap_or(0),
         }
     }
     /// The counts of things that went wrong (lost, failed, rescheduled, blocked, …).
@@ -340,6 +359,8 @@ pub enum Metric {
     PlacementRate,
     /// Seconds until the last allocation ran, s.
     Completion,
+    /// Seconds from the first submission to the last allocation finished, s.
+    Makespan,
     /// A control-plane peak or total.
     Server(Server),
     /// A count.
@@ -356,12 +377,13 @@ pub struct UnknownMetric {
 
 impl Metric {
     /// What a user may write, in one line (for error messages).
-    pub const HELP: &'static str = "`<submit_to_placed|placed_to_running|submit_to_running|queue_wait>.<stat>` \
-         (or `<interval>_<stat>_ms`) with stat one of mean, p50, p90, p95, p99, max; `completion_s`; \
+    pub const HELP: &'static str = "`<submit_to_placed|placed_to_running|submit_to_running|queue_wait|running_to_done|\
+         submit_to_done>.<stat>` (or `<interval>_<stat>_ms`) with stat one of mean, p50, p90, p95, p99, max; \
+         `completion_s`; `makespan_s`; \
          `placement_rate_per_s`; `servers.<cpu_pct_max|rss_bytes_max|raft_bytes_written_total|fsyncs_total|\
          plan_queue_depth_max|broker_ready_max|blocked_evals_max>`; or a count (`allocs_lost`, `allocs_failed`, \
          `allocs_rescheduled`, `evals_blocked`, `evals_failed`, `jobs_failed_to_submit`, `allocs_placed`, \
-         `allocs_running`, `spot_interruptions`)";
+         `allocs_running`, `spot_interruptions`, `task_restarts`)";
 
     /// A latency statistic.
     pub fn latency(interval: Interval, stat: Stat) -> Metric {
@@ -370,7 +392,7 @@ impl Metric {
 
     /// Every metric (latencies by interval then statistic, then the others).
     pub fn all() -> Vec<Metric> {
-        let mut v = vec![Metric::PlacementRate, Metric::Completion];
+        let mut v = vec![Metric::PlacementRate, Metric::Completion, Metric::Makespan];
         for i in Interval::ALL {
             v.extend(Stat::all().map(|s| Metric::latency(i, s)));
         }
@@ -384,7 +406,7 @@ impl Metric {
         match self {
             Metric::Latency { .. } => Unit::Ms,
             Metric::PlacementRate => Unit::PerS,
-            Metric::Completion => Unit::S,
+            Metric::Completion | Metric::Makespan => Unit::S,
             Metric::Server(s) => s.unit(),
             Metric::Count(_) => Unit::Count,
         }
@@ -405,6 +427,7 @@ impl Metric {
             Metric::Latency { interval, stat } => stat.read(interval.of(s)),
             Metric::PlacementRate => s.placement_rate_per_s,
             Metric::Completion => s.completion_s,
+            Metric::Makespan => s.makespan_s,
             Metric::Server(x) => x.read(s),
             Metric::Count(c) => c.read(s) as f64,
         }
@@ -445,6 +468,7 @@ impl fmt::Display for Metric {
             Metric::Latency { interval, stat } => write!(f, "{}.{}", interval.name(), stat.name()),
             Metric::PlacementRate => f.write_str("placement_rate_per_s"),
             Metric::Completion => f.write_str("completion_s"),
+            Metric::Makespan => f.write_str("makespan_s"),
             Metric::Server(s) => write!(f, "servers.{}", s.name()),
             Metric::Count(c) => f.write_str(c.name()),
         }
@@ -482,6 +506,7 @@ impl FromStr for Metric {
         let found = match k {
             "placement_rate" | "placement_rate_per_s" => Some(Metric::PlacementRate),
             "completion" | "completion_s" => Some(Metric::Completion),
+            "makespan" | "makespan_s" => Some(Metric::Makespan),
             _ => {
                 if let Some(name) = k.strip_prefix("servers.") {
                     Server::ALL
@@ -532,6 +557,15 @@ mod tests {
         assert_eq!(m("completion"), Metric::Completion);
         assert_eq!(m("servers.cpu_pct_max"), Metric::Server(Server::CpuPctMax));
         assert_eq!(m("allocs_lost"), Metric::Count(Count::AllocsLost));
+        // Batch completion (issue 13, finding 9b).
+        assert_eq!(m("makespan"), Metric::Makespan);
+        assert_eq!(m("makespan_s"), Metric::Makespan);
+        assert_eq!(
+            m("submit_to_done_p99_ms"),
+            Metric::latency(Interval::SubmitToDone, Stat::parse("p99").unwrap())
+        );
+        assert_eq!(m("running_to_done.p50").to_string(), "running_to_done.p50");
+        assert_eq!(m("task_restarts"), Metric::Count(Count::TaskRestarts));
         assert_eq!(
             m("placed_to_running_mean_ms").to_string(),
             "placed_to_running.mean"
@@ -570,6 +604,13 @@ mod tests {
         assert_eq!(m("allocs_placed").value(&s), 3.0);
         assert_eq!(m("allocs_placed").better(), Better::Higher);
         assert_eq!(m("completion_s").unit(), Unit::S);
+        s.makespan_s = 90.5;
+        s.latency_ms.submit_to_done.p95 = 4321.0;
+        assert_eq!(m("makespan").value(&s), 90.5);
+        assert_eq!(m("makespan").unit(), Unit::S);
+        assert_eq!(m("makespan").better(), Better::Lower);
+        assert_eq!(m("submit_to_done.p95").value(&s), 4321.0);
+        assert_eq!(m("task_restarts").value(&s), 0.0);
         assert!(m("queue_wait.p99").meets(1000.0, 1000.0));
         assert!(!m("queue_wait.p99").meets(1001.0, 1000.0));
         assert!(m("placement_rate").meets(60.0, 50.0));

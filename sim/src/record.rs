@@ -365,6 +365,13 @@ pub struct Latencies {
     pub placed_to_running: Percentiles,
     /// Submission → first task started: the CI "queue wait" a developer feels.
     pub submit_to_running: Percentiles,
+    /// First task started → last task finished (`FinishedAt`), allocations that finished (complete, failed
+    /// or lost); absent in records written before it existed.
+    #[serde(default)]
+    pub running_to_done: Percentiles,
+    /// Submission → last task finished: the time a CI job's allocation took end to end.
+    #[serde(default)]
+    pub submit_to_done: Percentiles,
 }
 
 /// Peak and total figures of the control plane.
@@ -418,6 +425,14 @@ pub struct Summary {
     pub completion_s: f64,
     /// Allocations placed per second over the placement window (first submit → last placement), 1/s.
     pub placement_rate_per_s: f64,
+    /// Seconds from the first submission to the last allocation that finished (0 when none finished): the
+    /// makespan of a batch workload.
+    #[serde(default)]
+    pub makespan_s: f64,
+    /// Task restarts in place (sum of `TaskStates[*].Restarts` of the run's allocations), when the source
+    /// reports them (real and emulated runs); absent for simulated runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_restarts: Option<u64>,
     /// Latency percentiles, ms.
     pub latency_ms: Latencies,
     /// Control-plane peaks and totals.

@@ -58,6 +58,20 @@ pub struct EmulateArgs {
     /// Apply a calibration (`stampede calibrate` output) on top of the scenario's `[params]`.
     #[arg(long, value_name = "FILE")]
     pub calibration: Option<PathBuf>,
+    /// Nomad's `job_gc_interval`/`eval_gc_interval`: how often (simulated time) the core scheduler's job and
+    /// eval GC runs over the state store (`0s` = only on `PUT /v1/system/gc`).
+    #[arg(long, default_value = "5m", value_parser = super::parse_duration)]
+    pub gc_interval: Duration,
+    /// Nomad's `job_gc_threshold`: dead jobs older than this (simulated) are collected with their
+    /// evaluations and allocations.
+    #[arg(long, default_value = "4h", value_parser = super::parse_duration)]
+    pub job_gc_threshold: Duration,
+    /// Nomad's `eval_gc_threshold`: terminal evaluations (non-batch) older than this are collected.
+    #[arg(long, default_value = "1h", value_parser = super::parse_duration)]
+    pub eval_gc_threshold: Duration,
+    /// Nomad's `batch_eval_gc_threshold`: terminal batch evaluations older than this are collected.
+    #[arg(long, default_value = "24h", value_parser = super::parse_duration)]
+    pub batch_eval_gc_threshold: Duration,
 }
 
 impl EmulateArgs {
@@ -81,6 +95,12 @@ impl EmulateArgs {
             max_conns_per_client: self.max_conns_per_client,
             latency: self.fault_latency.unwrap_or_default(),
             leader_change_at: self.fault_leader_change_at,
+        };
+        cfg.gc = emulator::gc::GcConfig {
+            interval: self.gc_interval,
+            job_threshold: self.job_gc_threshold,
+            eval_threshold: self.eval_gc_threshold,
+            batch_eval_threshold: self.batch_eval_gc_threshold,
         };
         Ok(cfg)
     }

@@ -83,7 +83,8 @@ pub struct RunArgs {
     /// Connection (address, token, TLS).
     #[command(flatten)]
     pub conn: NomadConnArgs,
-    /// Take the workload from this scenario's `[workload]` section.
+    /// Take the workload from this scenario's `[workload]` section (its job shape and arrival; `--jobs`,
+    /// `--rate` and `--workers` override the scenario's, the job-shape flags are refused).
     #[arg(long, value_name = "FILE", conflicts_with_all = ["jobspec"])]
     pub scenario: Option<PathBuf>,
     /// Submit copies of this HCL2 jobspec.
@@ -95,32 +96,32 @@ pub struct RunArgs {
     /// Jobspec variable `NAME=VALUE` (repeatable).
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub vars: Vec<String>,
-    /// Number of jobs.
-    #[arg(long, default_value_t = 100)]
-    pub jobs: u32,
+    /// Number of jobs [default: 100; with --scenario: the scenario's `jobs`].
+    #[arg(long)]
+    pub jobs: Option<u32>,
     /// Count per task group.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, conflicts_with = "scenario")]
     pub count: u32,
     /// Task groups per job.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, conflicts_with = "scenario")]
     pub groups: u32,
     /// Job type.
-    #[arg(long = "type", default_value = "batch", value_parser = ["batch", "service"])]
+    #[arg(long = "type", default_value = "batch", value_parser = ["batch", "service"], conflicts_with = "scenario")]
     pub job_type: String,
     /// CPU per allocation, MHz.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, conflicts_with = "scenario")]
     pub cpu: u32,
     /// Memory per allocation, MB.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, conflicts_with = "scenario")]
     pub memory: u32,
     /// Task run time (batch), e.g. `5s`.
-    #[arg(long, default_value = "5s", value_parser = super::parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = super::parse_duration, conflicts_with = "scenario")]
     pub duration: Duration,
     /// Job priority.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, conflicts_with = "scenario")]
     pub priority: u32,
     /// Add a job-level spread block.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "scenario")]
     pub spread_block: bool,
     /// Task driver of generated jobs (`--scenario` and ad-hoc): `docker` runs `/bin/sleep` in the image,
     /// `raw_exec`/`exec` run the host's `/bin/sleep` (clusters without Docker), `mock_driver` uses Nomad's
@@ -169,6 +170,11 @@ pub struct RunArgs {
     /// Bound on waiting for placements after the last submission.
     #[arg(long, default_value = "5m", value_parser = super::parse_duration)]
     pub drain_timeout: Duration,
+    /// What to wait for after the last submission: every allocation `placed`, `running` (placed and
+    /// started), or `done` (finished, no replacement pending) [default: done for batch jobs, running for
+    /// service jobs].
+    #[arg(long, value_enum)]
+    pub wait: Option<crate::load::WaitFor>,
     /// Attempts per submission for retryable errors.
     #[arg(long, default_value_t = 5)]
     pub max_attempts: u32,
@@ -285,6 +291,7 @@ impl RunArgs {
         let request = WorkloadRequest {
             spec,
             jobs: a.jobs,
+            pacing_given: a.rate.is_some() || a.workers.is_some(),
             dispatch: a.dispatch,
             driver: a.driver.clone(),
             datacenters: a.datacenters.clone(),
@@ -293,6 +300,7 @@ impl RunArgs {
             pacing,
         };
         let built = build_workload(&request, &a.conn).await?;
+        let wait = a.wait.unwrap_or_else(|| default_wait(&built.workload.job));
         Ok(RunPlan {
             conn: a.conn.clone(),
             out_dir: a
@@ -308,6 +316,7 @@ impl RunArgs {
             cleanup: a.cleanup,
             timeout: a.timeout,
             drain_timeout: a.drain_timeout,
+            wait,
             max_attempts: a.max_attempts,
             scrape_metrics: !a.no_metrics,
             peer_scrape: !a.no_peer_scrape,
@@ -320,6 +329,15 @@ impl RunArgs {
             shard,
             start_at_unix_ns,
         })
+    }
+}
+
+/// `--wait`'s default for a job: `done` for batch and sysbatch jobs (CI work that ends), `running` for the
+/// rest (services never finish).
+pub fn default_wait(job: &serde_json::Value) -> crate::load::WaitFor {
+    match job["Type"].as_str() {
+        Some("batch" | "sysbatch") => crate::load::WaitFor::Done,
+        _ => crate::load::WaitFor::Running,
     }
 }
 

@@ -32,6 +32,12 @@ pub enum SwfProcs {
     Cpu,
 }
 
+/// Most days `trace synth` generates: the longest span stampede accepts anywhere
+/// ([`stampede_sim::limits::MAX_DURATION_S`], 30 days). The monorepo profile makes ≈ 62,000 jobs a day, so
+/// 30 days are ≈ 1.9 M jobs (≈ 560 MB of JSON Lines, ≈ 1.2 GB of memory while writing, ≈ 10 s), within
+/// [`stampede_sim::limits::MAX_JOBS`].
+pub const MAX_SYNTH_DAYS: u32 = (stampede_sim::limits::MAX_DURATION_S / 86_400) as u32;
+
 /// `stampede trace` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum TraceCommand {
@@ -40,7 +46,7 @@ pub enum TraceCommand {
         /// Profile (`monorepo`).
         #[arg(long, default_value = "monorepo")]
         profile: String,
-        /// Days of traffic.
+        /// Days of traffic, 1 to 30 ([`MAX_SYNTH_DAYS`]).
         #[arg(long, default_value_t = 1)]
         days: u32,
         /// Seed (default 1); the seed used is printed.
@@ -132,8 +138,10 @@ pub fn run(args: TraceArgs) -> Result<u8> {
                 .with_context(|| format!("unknown profile `{profile}` (known: monorepo)"))?;
             p.validate()
                 .map_err(|e| anyhow::anyhow!("profile `{profile}`: {e}"))?;
-            if days == 0 {
-                bail!("--days must be at least 1");
+            if days == 0 || days > MAX_SYNTH_DAYS {
+                bail!(
+                    "--days {days}: must be between 1 and {MAX_SYNTH_DAYS} (the longest span stampede accepts; generate longer traffic as several traces)"
+                );
             }
             // The extension decides when it names a format; --format only for names without one
             // (`/dev/stdout`, `-`-less pipes) or to confirm it.

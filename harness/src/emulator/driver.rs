@@ -14,6 +14,7 @@ use stampede_sim::record::AllocRow;
 use stampede_sim::scenario::Algorithm;
 use tokio::sync::{mpsc, oneshot};
 
+use super::gc::{self, Reaped, Thresholds};
 use super::{ApiError, Shared, Status};
 
 /// How often the driver wakes up.
@@ -36,6 +37,8 @@ pub enum Command {
     SetAlgorithm(Algorithm),
     /// Ground truth of every allocation (times as the core's ns since t = 0).
     GroundTruth(oneshot::Sender<Vec<AllocRow>>),
+    /// `PUT /v1/system/gc`: a forced GC of the state store (after this tick's changes are folded).
+    ForceGc(oneshot::Sender<Reaped>),
 }
 
 /// The status the HTTP side reads.
@@ -52,6 +55,7 @@ pub fn status_of(c: &Cluster, prev: Option<&Status>) -> Status {
         interval: None,
         raft_index: c.raft_index(),
         failed: prev.and_then(|p| p.failed.clone()),
+        store_ms: c.params().raft_fsync_median_us as f64 / 1000.0,
     };
     let boundary = now / METRICS_INTERVAL_NS * METRICS_INTERVAL_NS;
     match &mut interval {
@@ -101,6 +105,22 @@ fn advance_bounded(c: &mut Cluster, target: SimTime) -> Result<bool, SimError> {
     Ok(false)
 }
 
+/// One GC pass over the state store: selects under the read lock (HTTP readers keep going), removes
+/// under the write lock.
+pub fn collect_garbage(sh: &Shared, thr: Thresholds) -> Reaped {
+    let victims = match sh.store.read() {
+        Ok(st) => gc::select(&st, thr),
+        Err(_) => return Reaped::default(),
+    };
+    if victims.is_empty() {
+        return Reaped::default();
+    }
+    match sh.store.write() {
+        Ok(mut st) => gc::reap(&mut st, victims),
+        Err(_) => Reaped::default(),
+    }
+}
+
 /// The driver loop; returns when `shared.stop` is set or the core fails.
 pub fn drive(
     mut c: Cluster,
@@ -114,6 +134,10 @@ pub fn drive(
     let mut pending: BTreeMap<RequestId, Reply> = BTreeMap::new();
     let mut due: Vec<(SimTime, RequestId, RequestOutcome)> = Vec::new();
     let mut last_status = Instant::now();
+    let gc_cfg = sh.cfg.gc;
+    let gc_every = u64::try_from(gc_cfg.interval.as_nanos()).unwrap_or(u64::MAX);
+    let mut next_gc = gc_every;
+    let mut force_gc: Vec<oneshot::Sender<Reaped>> = Vec::new();
     let fail = |sh: &Shared, msg: String| {
         eprintln!("emulator: simulator core failed: {msg}");
         if let Ok(mut s) = sh.status.write() {
@@ -189,6 +213,7 @@ pub fn drive(
                     let rows = (0..c.alloc_count()).map(|i| c.alloc_truth(i)).collect();
                     let _ = reply.send(rows);
                 }
+                Command::ForceGc(reply) => force_gc.push(reply),
             }
         }
         // Fold first: a reply must never reach a client before the state it reports.
@@ -213,6 +238,21 @@ pub fn drive(
                 }
             }
             sh.index_tx.send_replace(last);
+        }
+        // Nomad's core scheduler: periodic job + eval GC every interval of simulated time, forced GC on demand.
+        if !force_gc.is_empty() {
+            let r = collect_garbage(&sh, Thresholds::FORCE);
+            for reply in force_gc.drain(..) {
+                let _ = reply.send(r);
+            }
+        }
+        if gc_every > 0 && c.now() >= next_gc {
+            let thr = match sh.store.read() {
+                Ok(st) => Thresholds::at(&gc_cfg, &st.time_table, c.now()),
+                Err(_) => Thresholds::at(&gc_cfg, &gc::TimeTable::default(), c.now()),
+            };
+            collect_garbage(&sh, thr);
+            next_gc = c.now().saturating_add(gc_every);
         }
         for (id, t, out) in c.take_completed() {
             due.push((t, id, out));

@@ -4,7 +4,7 @@
 //! `X-Nomad-LastContact` and `X-Nomad-KnownLeader`. ACL: with a token configured, every endpoint except
 //! `/v1/metrics` and `/v1/status/*` needs `X-Nomad-Token` (or `Authorization: Bearer`) equal to it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use axum::http::Method;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use axum::Router;
 use rand::Rng;
 use serde_json::{json, Map, Value};
@@ -124,6 +124,7 @@ pub fn router(sh: Arc<Shared>) -> Router {
         .route("/v1/agent/self", get(agent_self))
         .route("/v1/agent/health", get(agent_health))
         .route("/v1/stampede/ground-truth", get(ground_truth))
+        .route("/v1/system/gc", put(system_gc))
         .layer(middleware::from_fn_with_state(sh.clone(), common))
         .with_state(sh)
 }
@@ -222,38 +223,63 @@ async fn block(
     }
 }
 
-/// Ordered keys → the page selected by `per_page`, `next_token`, `reverse`; returns the page and the next
-/// token.
-fn paginate<K: Clone>(
-    mut keys: Vec<K>,
-    q: &[(String, String)],
-    token_of: impl Fn(&K) -> String,
-    at_or_after: impl Fn(&K, &str, bool) -> bool,
-) -> Result<(Vec<K>, Option<String>), HttpError> {
-    let reverse = flag(q, "reverse");
-    if reverse {
-        keys.reverse();
+/// Where a paged list starts: after `next_token` (inclusive), walking backwards when `reverse`.
+#[derive(Debug, Clone, Copy)]
+struct Seek<'q> {
+    /// `next_token`, if any (empty = none).
+    token: Option<&'q str>,
+    /// `reverse`.
+    reverse: bool,
+}
+
+impl<'q> Seek<'q> {
+    fn of(q: &'q [(String, String)]) -> Seek<'q> {
+        Seek {
+            token: param(q, "next_token").filter(|t| !t.is_empty()),
+            reverse: flag(q, "reverse"),
+        }
     }
-    let start = match param(q, "next_token") {
-        Some(t) if !t.is_empty() => keys
-            .iter()
-            .position(|k| at_or_after(k, t, reverse))
-            .unwrap_or(keys.len()),
-        _ => 0,
-    };
-    let per_page = match param(q, "per_page") {
-        Some(p) => p
-            .parse::<usize>()
-            .map_err(|_| e400(format!("Invalid per_page: {p}")))?,
-        None => 0,
-    };
-    let end = if per_page == 0 {
-        keys.len()
-    } else {
-        (start + per_page).min(keys.len())
-    };
-    let next = keys.get(end).filter(|_| per_page > 0).map(&token_of);
-    Ok((keys[start..end].to_vec(), next))
+
+    /// Seeks an ordered string-keyed table: O(log n) to the start, then lazily key by key.
+    fn map<'s, V>(
+        self,
+        m: &'s BTreeMap<String, V>,
+        strip: &str,
+    ) -> Box<dyn Iterator<Item = &'s String> + 's> {
+        use std::ops::Bound::{Included, Unbounded};
+        match (
+            self.token.map(|t| t.strip_prefix(strip).unwrap_or(t)),
+            self.reverse,
+        ) {
+            (None, false) => Box::new(m.keys()),
+            (None, true) => Box::new(m.keys().rev()),
+            (Some(t), false) => {
+                Box::new(m.range::<str, _>((Included(t), Unbounded)).map(|(k, _)| k))
+            }
+            (Some(t), true) => Box::new(
+                m.range::<str, _>((Unbounded, Included(t)))
+                    .rev()
+                    .map(|(k, _)| k),
+            ),
+        }
+    }
+
+    /// Seeks a `(CreateIndex, ID)` index (tokens `INDEX.ID`): O(log n) to the start.
+    fn by_create<'s>(
+        self,
+        s: &'s BTreeSet<(u64, String)>,
+    ) -> Box<dyn Iterator<Item = &'s (u64, String)> + 's> {
+        let tk = self.token.map(|t| {
+            let (n, id) = t.split_once('.').unwrap_or((t, ""));
+            (n.parse::<u64>().unwrap_or(0), id.to_string())
+        });
+        match (tk, self.reverse) {
+            (None, false) => Box::new(s.iter()),
+            (None, true) => Box::new(s.iter().rev()),
+            (Some(k), false) => Box::new(s.range(k..)),
+            (Some(k), true) => Box::new(s.range(..=k).rev()),
+        }
+    }
 }
 
 fn with_next(mut r: Response, next: Option<String>) -> Response {
@@ -267,16 +293,6 @@ fn create_token(k: &(u64, String)) -> String {
     format!("{}.{}", k.0, k.1)
 }
 
-fn create_at_or_after(k: &(u64, String), t: &str, reverse: bool) -> bool {
-    let (n, id) = t.split_once('.').unwrap_or((t, ""));
-    let tk = (n.parse::<u64>().unwrap_or(0), id.to_string());
-    if reverse {
-        *k <= tk
-    } else {
-        *k >= tk
-    }
-}
-
 /// How a list endpoint pages: not at all (per-job and per-node lists), or by key tokens.
 enum Paging<K> {
     /// The whole list, no `filter` check.
@@ -285,32 +301,65 @@ enum Paging<K> {
     Tokens {
         /// The `X-Nomad-NextToken` of a key.
         token: fn(&K) -> String,
-        /// Whether a key is at or after a token (at or before it when reversed).
-        at_or_after: fn(&K, &str, bool) -> bool,
     },
 }
 
-/// The one list helper: checks the query, holds the blocking query on `table`, selects the keys and the
-/// page, renders each item, and answers with `X-Nomad-Index` (and `X-Nomad-NextToken` when paged).
-async fn list<K: Clone>(
+/// A page of keys and the key after it (its token is the next token).
+type Page<K> = (Vec<K>, Option<K>);
+
+/// The first `per_page` keys of `it` (all when 0) and the one after them: with a seeking `it`, a page costs
+/// O(log n + page), not O(n).
+fn take_page<K>(mut it: impl Iterator<Item = K>, per_page: usize) -> Page<K> {
+    if per_page == 0 {
+        return (it.collect(), None);
+    }
+    let page: Vec<K> = it.by_ref().take(per_page).collect();
+    let next = if page.len() == per_page {
+        it.next()
+    } else {
+        None
+    };
+    (page, next)
+}
+
+/// The one list helper: checks the query, holds the blocking query on `table`, seeks to the page's first
+/// key, takes `per_page` keys (and one more for the next token), renders each item, and answers with
+/// `X-Nomad-Index` (and `X-Nomad-NextToken` when paged).
+async fn list<K>(
     sh: &Shared,
     q: &[(String, String)],
     table: fn(&TableIndexes) -> u64,
     paging: Paging<K>,
-    keys: impl FnOnce(&Store) -> Result<Vec<K>, HttpError>,
+    keys: impl FnOnce(&Store, Seek<'_>, usize) -> Result<Page<K>, HttpError>,
     item: impl Fn(&Store, &K) -> Option<Value>,
 ) -> HResult {
-    if let Paging::Tokens { .. } = paging {
-        reject_filter(q)?;
-    }
+    let per_page = match paging {
+        Paging::Whole => 0,
+        Paging::Tokens { .. } => {
+            reject_filter(q)?;
+            match param(q, "per_page") {
+                Some(p) => p
+                    .parse::<usize>()
+                    .map_err(|_| e400(format!("Invalid per_page: {p}")))?,
+                None => 0,
+            }
+        }
+    };
     let index = block(sh, q, table).await?;
     let st = store(sh)?;
-    let keys = keys(&st)?;
-    let (page, next) = match paging {
-        Paging::Whole => (keys, None),
-        Paging::Tokens { token, at_or_after } => paginate(keys, q, token, at_or_after)?,
+    let seek = match paging {
+        Paging::Whole => Seek {
+            token: None,
+            reverse: false,
+        },
+        Paging::Tokens { .. } => Seek::of(q),
     };
+    let (page, after) = keys(&st, seek, per_page)?;
     let v: Vec<Value> = page.iter().filter_map(|k| item(&st, k)).collect();
+    let next = match paging {
+        Paging::Tokens { token } => after.map(|k| token(&k)),
+        Paging::Whole => None,
+    };
     Ok(with_next(json_resp(&Value::Array(v), index, q), next))
 }
 
@@ -335,16 +384,7 @@ fn found<'s, T>(x: Option<&'s T>, what: &str) -> Result<&'s T, HttpError> {
 /// Paging by `(create index, id)` keys, tokens `INDEX.ID`.
 const BY_CREATE: Paging<(u64, String)> = Paging::Tokens {
     token: create_token,
-    at_or_after: create_at_or_after,
 };
-
-fn key_at_or_after(k: &str, t: &str, reverse: bool) -> bool {
-    if reverse {
-        k <= t
-    } else {
-        k >= t
-    }
-}
 
 fn reject_filter(q: &[(String, String)]) -> Result<(), HttpError> {
     if param(q, "filter").is_some_and(|f| !f.is_empty()) {
@@ -375,19 +415,18 @@ async fn jobs_list(State(sh): Sh, Query(q): Params) -> HResult {
     let meta = flag(&q, "meta");
     let paging = Paging::Tokens {
         token: |k: &String| format!("default.{k}"),
-        at_or_after: |k: &String, t: &str, rev: bool| {
-            key_at_or_after(k, t.strip_prefix("default.").unwrap_or(t), rev)
-        },
     };
-    let keys = |st: &Store| {
-        Ok(if ns_ok(&q) {
-            st.jobs
-                .keys()
-                .filter(|k| k.starts_with(prefix))
-                .cloned()
-                .collect()
+    let ns = ns_ok(&q);
+    let keys = |st: &Store, seek: Seek<'_>, n: usize| -> Result<Page<String>, HttpError> {
+        Ok(if ns {
+            take_page(
+                seek.map(&st.jobs, "default.")
+                    .filter(move |k| k.starts_with(prefix))
+                    .cloned(),
+                n,
+            )
         } else {
-            Vec::new()
+            (Vec::new(), None)
         })
     };
     let item = |st: &Store, k: &String| {
@@ -567,14 +606,15 @@ async fn job_summary(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> H
 }
 
 async fn job_allocs(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
-    let keys = |st: &Store| {
-        Ok(st
-            .job_allocs
-            .get(&id)
-            .into_iter()
-            .flatten()
-            .map(|(_, a)| a.clone())
-            .collect())
+    let keys = |st: &Store, _: Seek<'_>, n: usize| -> Result<Page<String>, HttpError> {
+        Ok(take_page(
+            st.job_allocs
+                .get(&id)
+                .into_iter()
+                .flatten()
+                .map(|(_, a)| a.clone()),
+            n,
+        ))
     };
     let item = |st: &Store, a: &String| {
         st.allocs
@@ -585,14 +625,15 @@ async fn job_allocs(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HR
 }
 
 async fn job_evals(sh: Arc<Shared>, id: String, q: Vec<(String, String)>) -> HResult {
-    let keys = |st: &Store| {
-        Ok(st
-            .job_evals
-            .get(&id)
-            .into_iter()
-            .flatten()
-            .map(|(_, e)| e.clone())
-            .collect())
+    let keys = |st: &Store, _: Seek<'_>, n: usize| -> Result<Page<String>, HttpError> {
+        Ok(take_page(
+            st.job_evals
+                .get(&id)
+                .into_iter()
+                .flatten()
+                .map(|(_, e)| e.clone()),
+            n,
+        ))
     };
     let item = |st: &Store, e: &String| st.evals.get(e).map(|e| render::eval(e, sh.base_unix_ns));
     list(&sh, &q, |i| i.evals, Paging::Whole, keys, item).await
@@ -665,15 +706,17 @@ async fn job_dispatch(
 async fn allocs_list(State(sh): Sh, Query(q): Params) -> HResult {
     let prefix = param(&q, "prefix").unwrap_or("");
     let ts = param(&q, "task_states") != Some("false");
-    let keys = |st: &Store| {
-        Ok(if ns_ok(&q) {
-            st.allocs_by_create
-                .iter()
-                .filter(|(_, id)| id.starts_with(prefix))
-                .cloned()
-                .collect()
+    let ns = ns_ok(&q);
+    let keys = |st: &Store, seek: Seek<'_>, n: usize| -> Result<Page<(u64, String)>, HttpError> {
+        Ok(if ns {
+            take_page(
+                seek.by_create(&st.allocs_by_create)
+                    .filter(move |(_, id)| id.starts_with(prefix))
+                    .cloned(),
+                n,
+            )
         } else {
-            Vec::new()
+            (Vec::new(), None)
         })
     };
     let item = |st: &Store, (_, id): &(u64, String)| {
@@ -706,21 +749,24 @@ async fn evals_list(State(sh): Sh, Query(q): Params) -> HResult {
     let prefix = param(&q, "prefix").unwrap_or("");
     let job = param(&q, "job");
     let status = param(&q, "status");
-    let keys = |st: &Store| {
-        Ok(if ns_ok(&q) {
-            st.evals_by_create
-                .iter()
-                .filter(|(_, id)| id.starts_with(prefix))
-                .filter(|(_, id)| {
-                    st.evals.get(id).is_some_and(|e| {
-                        job.is_none_or(|j| e.job_id == j)
-                            && status.is_none_or(|s| e.status.as_str() == s)
+    let ns = ns_ok(&q);
+    let keys = |st: &Store, seek: Seek<'_>, n: usize| -> Result<Page<(u64, String)>, HttpError> {
+        Ok(if ns {
+            let evals = &st.evals;
+            take_page(
+                seek.by_create(&st.evals_by_create)
+                    .filter(move |(_, id)| id.starts_with(prefix))
+                    .filter(move |(_, id)| {
+                        evals.get(id).is_some_and(|e| {
+                            job.is_none_or(|j| e.job_id == j)
+                                && status.is_none_or(|s| e.status.as_str() == s)
+                        })
                     })
-                })
-                .cloned()
-                .collect()
+                    .cloned(),
+                n,
+            )
         } else {
-            Vec::new()
+            (Vec::new(), None)
         })
     };
     let item = |st: &Store, (_, id): &(u64, String)| {
@@ -748,15 +794,14 @@ async fn nodes_list(State(sh): Sh, Query(q): Params) -> HResult {
     let prefix = param(&q, "prefix").unwrap_or("");
     let paging = Paging::Tokens {
         token: |k: &String| k.clone(),
-        at_or_after: |k: &String, t: &str, rev: bool| key_at_or_after(k, t, rev),
     };
-    let keys = |st: &Store| {
-        Ok(st
-            .nodes
-            .keys()
-            .filter(|k| k.starts_with(prefix))
-            .cloned()
-            .collect())
+    let keys = |st: &Store, seek: Seek<'_>, n: usize| -> Result<Page<String>, HttpError> {
+        Ok(take_page(
+            seek.map(&st.nodes, "")
+                .filter(move |k| k.starts_with(prefix))
+                .cloned(),
+            n,
+        ))
     };
     let item = |st: &Store, k: &String| {
         st.nodes
@@ -782,15 +827,16 @@ async fn node_read(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> H
 }
 
 async fn node_allocs(State(sh): Sh, Path(id): Path<String>, Query(q): Params) -> HResult {
-    let keys = |st: &Store| {
+    let keys = |st: &Store, _: Seek<'_>, n: usize| -> Result<Page<String>, HttpError> {
         found(st.nodes.get(&id), "node")?;
-        Ok(st
-            .node_allocs
-            .get(&id)
-            .into_iter()
-            .flatten()
-            .map(|(_, a)| a.clone())
-            .collect())
+        Ok(take_page(
+            st.node_allocs
+                .get(&id)
+                .into_iter()
+                .flatten()
+                .map(|(_, a)| a.clone()),
+            n,
+        ))
     };
     let item = |st: &Store, a: &String| {
         st.allocs.get(a).map(|a| {
@@ -984,7 +1030,7 @@ async fn metrics_get(State(sh): Sh, Query(q): Params, headers: HeaderMap) -> HRe
             .gauges
             .get(i)
             .ok_or_else(|| HttpError(500, "no gauges yet".into()))?;
-        let mut r = (StatusCode::OK, metrics::prometheus(g)).into_response();
+        let mut r = (StatusCode::OK, metrics::prometheus(g, st.store_ms)).into_response();
         r.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
@@ -1000,7 +1046,7 @@ async fn metrics_get(State(sh): Sh, Query(q): Params, headers: HeaderMap) -> HRe
         _ => return Err(HttpError(500, "no metrics yet".into())),
     };
     Ok(json_resp(
-        &metrics::json_summary(s, e, render::unix_ns(sh.base_unix_ns, t_end)),
+        &metrics::json_summary(s, e, render::unix_ns(sh.base_unix_ns, t_end), st.store_ms),
         st.raft_index,
         &q,
     ))
@@ -1071,6 +1117,25 @@ async fn agent_health(State(sh): Sh, Query(q): Params) -> HResult {
     Ok(json_resp(&json!({"server": server}), st.raft_index, &q))
 }
 
+/// `PUT /v1/system/gc` (`command/agent/system_endpoint.go` `GarbageCollectRequest` → `System.GarbageCollect`):
+/// a forced job + eval GC (see [`super::gc`]). Nomad answers 200 with an empty body; so does this, after the
+/// GC ran (Nomad only enqueues it). The counts reaped go in `X-Stampede-GC-*` headers.
+async fn system_gc(State(sh): Sh) -> HResult {
+    let (tx, rx) = oneshot::channel();
+    if sh.stop.load(Ordering::SeqCst) || sh.cmd_tx.send(Command::ForceGc(tx)).is_err() {
+        return Err(HttpError(500, "the simulator core is not running".into()));
+    }
+    let r = rx
+        .await
+        .map_err(|_| HttpError(500, "the simulator core is not running".into()))?;
+    let mut resp = StatusCode::OK.into_response();
+    let h = resp.headers_mut();
+    h.insert("X-Stampede-GC-Jobs", HeaderValue::from(r.jobs));
+    h.insert("X-Stampede-GC-Evals", HeaderValue::from(r.evals));
+    h.insert("X-Stampede-GC-Allocs", HeaderValue::from(r.allocs));
+    Ok(resp)
+}
+
 async fn ground_truth(State(sh): Sh, Query(q): Params) -> HResult {
     let (tx, rx) = oneshot::channel();
     if sh.cmd_tx.send(Command::GroundTruth(tx)).is_err() {
@@ -1094,4 +1159,57 @@ async fn ground_truth(State(sh): Sh, Query(q): Params) -> HResult {
         .collect();
     let index = sh.status.read().map(|s| s.raft_index).unwrap_or(0);
     Ok(json_resp(&Value::Array(v), index, &q))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    /// Issue 13 finding 8: a page seeks to its token and pulls `per_page + 1` keys, whatever the table size
+    /// (the reconcile poll of 120 k allocations used to re-walk every key for every page).
+    #[test]
+    fn a_page_costs_its_own_size_not_the_table_size() {
+        let set: BTreeSet<(u64, String)> =
+            (0..100_000u64).map(|i| (i, format!("a{i:06}"))).collect();
+        let q = vec![
+            ("next_token".to_string(), "70000.a070000".to_string()),
+            ("per_page".to_string(), "50".to_string()),
+        ];
+        let pulled = Cell::new(0usize);
+        let it = Seek::of(&q)
+            .by_create(&set)
+            .inspect(|_| pulled.set(pulled.get() + 1))
+            .cloned();
+        let (page, next) = take_page(it, 50);
+        assert_eq!(pulled.get(), 51, "keys pulled for a page of 50");
+        assert_eq!(page.first(), Some(&(70_000, "a070000".to_string())));
+        assert_eq!(page.len(), 50);
+        assert_eq!(
+            next.map(|k| create_token(&k)).as_deref(),
+            Some("70050.a070050")
+        );
+        // Reverse: at or before the token, newest first.
+        let q = vec![
+            ("next_token".to_string(), "70000.a070000".to_string()),
+            ("reverse".to_string(), "true".to_string()),
+        ];
+        let (page, next) = take_page(Seek::of(&q).by_create(&set).cloned(), 3);
+        assert_eq!(page[0].0, 70_000);
+        assert_eq!(page[2].0, 69_998);
+        assert_eq!(next.map(|k| k.0), Some(69_997));
+        // String-keyed tables strip the `default.` namespace prefix of job tokens.
+        let m: BTreeMap<String, ()> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|k| (k.to_string(), ()))
+            .collect();
+        let q = vec![("next_token".to_string(), "default.b".to_string())];
+        let (page, next) = take_page(Seek::of(&q).map(&m, "default.").cloned(), 2);
+        assert_eq!(page, vec!["b".to_string(), "c".to_string()]);
+        assert_eq!(next.as_deref(), Some("d"));
+        // The last page: no next token.
+        let (page, next) = take_page(Seek::of(&q).map(&m, "default.").cloned(), 3);
+        assert_eq!(page.len(), 3);
+        assert_eq!(next, None);
+    }
 }

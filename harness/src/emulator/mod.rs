@@ -17,6 +17,7 @@
 //! | [`jobspec`] | Nomad job JSON → the core's `JobSpec` |
 //! | [`render`] | the core's views → Nomad JSON objects |
 //! | [`state`] | state tables, table indexes, the 100-batch event ring |
+//! | [`gc`] | Nomad's job and evaluation GC over the state tables (periodic and `PUT /v1/system/gc`) |
 //! | [`driver`] | the real-time driver thread around the core |
 //! | [`http`] | the axum router: jobs, allocations, nodes, evaluations, operator, status, agent, ACL, faults |
 //! | [`stream`] | `/v1/event/stream` |
@@ -26,6 +27,7 @@
 
 pub mod bench;
 pub mod driver;
+pub mod gc;
 pub mod http;
 pub mod jobspec;
 pub mod listener;
@@ -94,6 +96,8 @@ pub struct EmulatorConfig {
     pub heartbeat: Duration,
     /// Faults.
     pub faults: Faults,
+    /// Job and evaluation GC (Nomad's defaults).
+    pub gc: gc::GcConfig,
 }
 
 impl EmulatorConfig {
@@ -108,6 +112,7 @@ impl EmulatorConfig {
             prometheus: true,
             heartbeat: Duration::from_secs(30),
             faults: Faults::default(),
+            gc: gc::GcConfig::default(),
         }
     }
 }
@@ -134,6 +139,9 @@ pub struct Status {
     pub raft_index: u64,
     /// Set when the core failed (budget, bug); the emulator then answers 500 to writes.
     pub failed: Option<String>,
+    /// Mean time of one Raft log-store batch commit (one fsync), ms: the core's median fsync latency
+    /// (`raft_fsync_median_us`), exposed as `nomad.raft.boltdb.storeLogs`.
+    pub store_ms: f64,
 }
 
 /// State shared by the driver and the HTTP handlers.

@@ -117,9 +117,12 @@ pub struct Store {
     pub idx: TableIndexes,
     /// Scheduler configuration.
     pub sched: Option<SchedulerConfig>,
-    /// Jobs purged from state: later batches (stopping their allocations) still carry their view, which
-    /// must not bring them back. A new registration clears the mark.
-    pub purged: BTreeSet<String>,
+    /// Jobs purged from state, with the Raft index of the purge: later batches (stopping their
+    /// allocations) still carry their view, which must not bring them back. A new registration clears the
+    /// mark; the GC forgets marks older than its job threshold.
+    pub purged: BTreeMap<String, u64>,
+    /// Raft index by commit time, for the GC's thresholds.
+    pub time_table: super::gc::TimeTable,
 }
 
 /// The event ring.
@@ -179,7 +182,7 @@ impl Store {
             if b.kind == stampede_sim::driver::ChangeKind::JobRegistered {
                 self.purged.remove(&j.spec.id);
             }
-            if !self.purged.contains(&j.spec.id) {
+            if !self.purged.contains_key(&j.spec.id) {
                 self.idx.jobs = b.index;
                 self.jobs.insert(j.spec.id.clone(), j);
             }
@@ -239,12 +242,13 @@ impl Store {
             self.nodes.insert(n.id.clone(), n);
         }
         for id in &b.purged_jobs {
-            self.purged.insert(id.clone());
+            self.purged.insert(id.clone(), b.index);
             if self.jobs.remove(id).is_some() {
                 self.idx.jobs = b.index;
             }
         }
         self.idx.last = self.idx.last.max(b.index);
+        self.time_table.witness(b.index, b.time);
         let line = batch_line(b.index, events.iter().map(|e| e.json.as_str()));
         EventBatch {
             index: b.index,

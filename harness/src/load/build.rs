@@ -55,8 +55,11 @@ pub enum WorkloadSpec {
 pub struct WorkloadRequest {
     /// Where the jobs come from.
     pub spec: WorkloadSpec,
-    /// Number of jobs (jobspec and ad-hoc workloads; a scenario states its own).
-    pub jobs: u32,
+    /// Number of jobs (default [`DEFAULT_JOBS`]; a scenario's `jobs` when it is the source).
+    pub jobs: Option<u32>,
+    /// Whether the pacing was asked for explicitly (`--rate`/`--workers`): it then overrides a scenario's
+    /// arrival.
+    pub pacing_given: bool,
     /// Dispatch a parameterized job instead of registering copies.
     pub dispatch: bool,
     /// Task driver of generated jobs (see [`jobspec::with_driver`]).
@@ -70,6 +73,9 @@ pub struct WorkloadRequest {
     /// Pacing (a scenario's arrival overrides it).
     pub pacing: Pacing,
 }
+
+/// Jobs of a jobspec or ad-hoc run when `--jobs` is not given.
+pub const DEFAULT_JOBS: u32 = 100;
 
 /// The workload-dependent parts of a [`super::RunPlan`].
 #[derive(Debug, Clone)]
@@ -89,6 +95,7 @@ pub struct BuiltWorkload {
 pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result<BuiltWorkload> {
     let mut slo = BTreeMap::new();
     let mut pacing = a.pacing.clone();
+    let jobs_flag = a.jobs.unwrap_or(DEFAULT_JOBS);
     let (job, jobs, info_name, path) = match &a.spec {
         WorkloadSpec::Scenario(p) => {
             let sc = files::read_scenario(p)?;
@@ -100,6 +107,7 @@ pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result
                 )
             };
             pacing = match arrival {
+                _ if a.pacing_given => pacing,
                 Arrival::AllAtOnce => Pacing::Closed { workers: 64 },
                 Arrival::ClosedLoop { workers } => Pacing::Closed { workers: *workers },
                 Arrival::OpenLoop {
@@ -118,7 +126,7 @@ pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result
                     jobspec::job_from_template("x", template, &a.datacenters),
                     &a.driver,
                 ),
-                template.jobs,
+                a.jobs.unwrap_or(template.jobs),
                 sc.name.clone(),
                 Some(p.display().to_string()),
             )
@@ -155,7 +163,7 @@ pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result
             };
             (
                 job,
-                a.jobs,
+                jobs_flag,
                 "jobspec".to_string(),
                 Some(p.display().to_string()),
             )
@@ -172,7 +180,7 @@ pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result
         } => {
             let job_type = *job_type;
             let t = JobTemplate {
-                jobs: a.jobs,
+                jobs: jobs_flag,
                 job_type,
                 groups: (*groups).max(1),
                 count: *count,
@@ -198,12 +206,19 @@ pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result
                     jobspec::job_from_template("x", &t, &a.datacenters),
                     &a.driver,
                 ),
-                a.jobs,
+                jobs_flag,
                 "adhoc".to_string(),
                 None,
             )
         }
     };
+    let max = stampede_sim::limits::MAX_JOBS;
+    if jobs == 0 || u64::from(jobs) > max {
+        bail!(
+            "{jobs} jobs{}: must be between 1 and {max}",
+            if a.jobs.is_some() { " (--jobs)" } else { "" }
+        );
+    }
     let parameterized = job.get("ParameterizedJob").is_some_and(|p| !p.is_null());
     if parameterized && !a.dispatch {
         bail!(

@@ -16,8 +16,10 @@ pub mod ingest;
 pub mod plan;
 pub mod runner;
 pub mod scraper;
+pub mod soak;
 pub mod timeline;
 
 pub use build::{build_workload, BuiltWorkload, WorkloadRequest, WorkloadSpec};
 pub use plan::{Pacing, RunPlan, WorkloadPlan};
 pub use runner::{run_load, run_load_with, EmbeddedTarget, RunOutcome};
+pub use timeline::WaitFor;

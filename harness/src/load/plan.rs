@@ -84,6 +84,8 @@ pub struct RunPlan {
     pub timeout: Duration,
     /// Bound on waiting for placements/starts after the last submission.
     pub drain_timeout: Duration,
+    /// What the drain waits for: every allocation placed, running, or finished (`--wait`).
+    pub wait: super::timeline::WaitFor,
     /// Attempts per register call (1 = no retry) for retryable errors.
     pub max_attempts: u32,
     /// Scrape `/v1/metrics` every second.

@@ -32,7 +32,7 @@ use tokio_util::sync::CancellationToken;
 use super::generator::{submit_all, SubmitStats};
 use super::plan::RunPlan;
 use super::scraper;
-use super::timeline::{AllocUpdate, Progress, Timeline};
+use super::timeline::{AllocUpdate, Progress, Timeline, WaitFor};
 use crate::files::record::{self as record_io, CsvAppender};
 use crate::nomad::stream::{read_event_stream, StreamOptions, StreamStats};
 use crate::nomad::types::{AllocStub, Evaluation, NodeStub};
@@ -440,8 +440,13 @@ async fn run_inner(
         }
     };
 
-    // Drain: wait (bounded by --drain-timeout and --timeout) until every desired allocation is placed and
-    // started. Skipped once the run was cut short.
+    // Drain: wait (bounded by --drain-timeout and --timeout) until every desired allocation is placed, or
+    // placed and started, or finished (`plan.wait`). Skipped once the run was cut short.
+    let waiting_for = match plan.wait {
+        WaitFor::Placed => "placed",
+        WaitFor::Running => "placed and running",
+        WaitFor::Done => "finished (--wait done)",
+    };
     let drain_start = Instant::now();
     let drain_until = (drain_start + plan.drain_timeout).min(deadline);
     let mut drain_timed_out = false;
@@ -449,7 +454,7 @@ async fn run_inner(
     while cut.is_none() {
         let p = {
             let tl = timeline.lock().unwrap_or_else(|p| p.into_inner());
-            if tl.settled() {
+            if tl.reached(plan.wait) {
                 break;
             }
             tl.progress()
@@ -462,22 +467,24 @@ async fn run_inner(
                 drain_timed_out = true;
             }
             say(format!(
-                "{} ran out after {:.0}s of waiting for placements: {} of {} allocations placed, {} running",
+                "{} ran out after {:.0}s of waiting for allocations to be {waiting_for}: {} of {} allocations placed, {} running, {} finished",
                 if cut.is_some() { "--timeout" } else { "--drain-timeout" },
                 now.duration_since(drain_start).as_secs_f64(),
                 p.placed,
                 p.desired,
-                p.running
+                p.running,
+                p.done
             ));
             break;
         }
         if now >= next_say {
             say(format!(
-                "waiting up to {:.0}s (--drain-timeout/--timeout) for allocations to be placed and running: {} of {} placed, {} running",
+                "waiting up to {:.0}s (--drain-timeout/--timeout) for allocations to be {waiting_for}: {} of {} placed, {} running, {} finished",
                 drain_until.duration_since(now).as_secs_f64(),
                 p.placed,
                 p.desired,
-                p.running
+                p.running,
+                p.done
             ));
             next_say = now + Duration::from_secs(15);
         }
@@ -682,14 +689,20 @@ async fn run_inner(
     }
 
     // Write the record.
-    let (rows, bytes_per_alloc, (evals_blocked, evals_failed), progress) = {
+    let (rows, bytes_per_alloc, (evals_blocked, evals_failed), progress, task_restarts) = {
         let tl = timeline.lock().unwrap_or_else(|p| p.into_inner());
         let per = if tl.is_empty() {
             0.0
         } else {
             tl.heap_bytes_estimate() as f64 / tl.len() as f64
         };
-        (tl.rows(), per, tl.eval_counts(), tl.progress())
+        (
+            tl.rows(),
+            per,
+            tl.eval_counts(),
+            tl.progress(),
+            tl.task_restarts(),
+        )
     };
     record_io::write_atomic_with(&dir.join(record_io::ALLOCS_CSV), |w| {
         record::write_allocs_csv(w, &rows)
@@ -699,7 +712,7 @@ async fn run_inner(
         record::write_nodes_csv(w, &node_rows)
     })?;
     appender.finish()?;
-    let summary = Summary::compute(
+    let mut summary = Summary::compute(
         &rows,
         &metric_rows,
         &SummaryInputs {
@@ -712,6 +725,11 @@ async fn run_inner(
             slo: &plan.slo,
         },
     );
+    summary.task_restarts = Some(task_restarts);
+    notes.push(format!(
+        "waited for every allocation to be {waiting_for} (--wait {})",
+        plan.wait.as_str()
+    ));
     notes.push(format!(
         "event stream: {} connections, {} batches, {} duplicate batches dropped, {} bad lines; reconcile poll found {} allocations the stream missed",
         stream_stats.connects, stream_stats.batches, stream_stats.duplicate_batches, stream_stats.bad_lines, reconciled_new
@@ -742,11 +760,12 @@ async fn run_inner(
     }
     if drain_timed_out {
         notes.push(format!(
-            "--drain-timeout {}s ran out before every allocation was placed and running: {} of {} placed, {} running",
+            "--drain-timeout {}s ran out before every allocation was {waiting_for}: {} of {} placed, {} running, {} finished",
             plan.drain_timeout.as_secs_f64(),
             progress.placed,
             progress.desired,
-            progress.running
+            progress.running,
+            progress.done
         ));
     }
     if submit.abandoned > 0 {

@@ -182,6 +182,7 @@ const F_LOST: u8 = 1;
 const F_RESCHEDULED: u8 = 2;
 const F_HAS_PREV: u8 = 4;
 const F_SETTLED: u8 = 8;
+const F_FINISHED: u8 = 16;
 
 /// One tracked allocation (64 bytes).
 #[derive(Debug, Clone)]
@@ -198,12 +199,37 @@ pub struct Tracked {
     flags: u8,
 }
 
-/// What a job submission recorded.
+/// What a job submission recorded, and whether the server last said the job is `dead`.
 #[derive(Debug, Clone, Copy)]
 struct JobInfo {
     submit: u64,
     sent: u64,
     desired: u32,
+    dead: bool,
+}
+
+/// What a run waits for after the last submission (`stampede run --wait`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum WaitFor {
+    /// Every desired allocation placed.
+    Placed,
+    /// Every desired allocation placed and each started (or ended): the default for service jobs.
+    #[default]
+    Running,
+    /// Every allocation finished (complete, failed, lost or stopped) and no replacement pending: every job
+    /// reported `dead`, or every failed/lost allocation already replaced. The default for batch jobs.
+    Done,
+}
+
+impl WaitFor {
+    /// The flag value (`placed`, `running`, `done`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitFor::Placed => "placed",
+            WaitFor::Running => "running",
+            WaitFor::Done => "done",
+        }
+    }
 }
 
 /// One allocation update, from an event or a list stub.
@@ -235,6 +261,8 @@ pub struct AllocUpdate<'a> {
     pub previous: Option<&'a str>,
     /// Whether it carries a reschedule tracker.
     pub rescheduled: bool,
+    /// Task restarts in place (sum over its tasks' `Restarts`).
+    pub restarts: u64,
 }
 
 /// The allocation's run span from its tasks' `(StartedAt, FinishedAt)`: earliest start, latest finish (Unix ns).
@@ -262,6 +290,12 @@ impl<'a> AllocUpdate<'a> {
                 .flat_map(|ts| ts.values())
                 .map(|t| (t.started_at.as_deref(), t.finished_at.as_deref())),
         );
+        let restarts = a
+            .task_states
+            .iter()
+            .flat_map(|ts| ts.values())
+            .map(|t| t.restarts)
+            .sum();
         AllocUpdate {
             id: &a.id,
             job: &a.job_id,
@@ -276,6 +310,7 @@ impl<'a> AllocUpdate<'a> {
             finished,
             previous: a.previous_allocation.as_deref().filter(|p| !p.is_empty()),
             rescheduled: a.reschedule_tracker.is_some(),
+            restarts,
         }
     }
 }
@@ -318,6 +353,12 @@ pub struct Timeline {
     settled_count: usize,
     /// `--shard I/N`: only this generator's jobs belong to the run.
     shard: Option<crate::distrib::Shard>,
+    /// Allocations that ended or were stopped (the `--wait done` condition).
+    finished_count: usize,
+    /// Jobs the server last reported `dead`.
+    dead_jobs: u64,
+    /// Task restarts per allocation (only allocations with restarts).
+    restarts: FastMap<u32, u32>,
 }
 
 fn key_of(id: &str, odd: &mut FastMap<[u8; 16], Box<str>>) -> [u8; 16] {
@@ -357,6 +398,9 @@ impl Timeline {
             progress: Progress::default(),
             settled_count: 0,
             shard: None,
+            finished_count: 0,
+            dead_jobs: 0,
+            restarts: FastMap::default(),
         }
     }
 
@@ -385,6 +429,7 @@ impl Timeline {
                 submit: NONE,
                 sent: NONE,
                 desired: 0,
+                dead: false,
             });
         }
         j
@@ -393,10 +438,13 @@ impl Timeline {
     /// Records a job submission: intended and actual send time (ns since t = 0) and allocations desired.
     pub fn record_submit(&mut self, job: &str, submit_ns: u64, sent_ns: u64, desired: u32) {
         let j = self.job(job) as usize;
+        // A `dead` status may have arrived on the stream before the submission's answer.
+        let dead = self.job_info[j].dead;
         self.job_info[j] = JobInfo {
             submit: submit_ns,
             sent: sent_ns,
             desired,
+            dead,
         };
         self.progress.submitted += 1;
         self.progress.desired += desired as u64;
@@ -428,6 +476,25 @@ impl Timeline {
             }
         } else if let Some(e) = &ev.payload.evaluation {
             self.apply_eval(&e.id, &e.job_id, &e.status);
+        } else if let Some(j) = &ev.payload.job {
+            self.apply_job_status(&j.id, &j.status);
+        }
+    }
+
+    /// Applies a job's status (`pending`, `running`, `dead`) from a `Job` event.
+    pub fn apply_job_status(&mut self, job: &str, status: &str) {
+        if !self.owns(job) || status.is_empty() {
+            return;
+        }
+        let j = self.job(job) as usize;
+        let dead = status == "dead";
+        if dead != self.job_info[j].dead {
+            self.job_info[j].dead = dead;
+            if dead {
+                self.dead_jobs += 1;
+            } else {
+                self.dead_jobs -= 1;
+            }
         }
     }
 
@@ -558,6 +625,44 @@ impl Timeline {
             t.flags |= F_SETTLED;
             self.settled_count += 1;
         }
+        if t.flags & F_FINISHED == 0 && (t.done != NONE || t.status == ST_STOPPED) {
+            t.flags |= F_FINISHED;
+            self.finished_count += 1;
+        }
+        if u.restarts > 0 {
+            let r = self.restarts.entry(idx as u32).or_insert(0);
+            *r = (*r).max(u.restarts.min(u32::MAX as u64) as u32);
+        }
+    }
+
+    /// Task restarts in place over the run's allocations (the latest count seen per allocation).
+    pub fn task_restarts(&self) -> u64 {
+        self.restarts.values().map(|&r| r as u64).sum()
+    }
+
+    /// Whether the run reached `w` (see [`WaitFor`]).
+    pub fn reached(&self, w: WaitFor) -> bool {
+        let p = self.progress;
+        match w {
+            WaitFor::Placed => p.placed >= p.desired,
+            WaitFor::Running => self.settled(),
+            WaitFor::Done => {
+                if p.placed < p.desired || self.finished_count < self.allocs.len {
+                    return false;
+                }
+                if self.dead_jobs >= p.submitted {
+                    return true;
+                }
+                // Without every job's `dead`: done when no failed or lost allocation waits for a
+                // replacement (each one is named as a later allocation's previous one).
+                let replaced: std::collections::HashSet<[u8; 16]> =
+                    self.prevs.values().copied().collect();
+                (0..self.allocs.len).all(|i| {
+                    let t = self.allocs.get(i);
+                    !matches!(t.status, ST_FAILED | ST_LOST) || replaced.contains(&t.id)
+                })
+            }
+        }
     }
 
     /// Allocations tracked.
@@ -615,6 +720,7 @@ impl Timeline {
                     submit: NONE,
                     sent: NONE,
                     desired: 0,
+                    dead: false,
                 });
             if t.flags & F_RESCHEDULED == 0 {
                 placed_per_job[t.job as usize] += 1;
@@ -708,6 +814,7 @@ mod tests {
             finished: None,
             previous: None,
             rescheduled: false,
+            restarts: 0,
         }
     }
 
@@ -755,5 +862,45 @@ mod tests {
         let rows = t.rows();
         assert_eq!(rows.len(), 3);
         assert_eq!(rows.iter().filter(|r| r.alloc_id.is_empty()).count(), 2);
+    }
+
+    /// `--wait placed|running|done` (issue 13, finding 9b): `done` needs every allocation finished and no
+    /// replacement pending (the job reported dead, or the failed allocation already replaced).
+    #[test]
+    fn wait_levels_and_pending_replacements() {
+        let a1 = "5457f16d-0f87-8e6b-5e91-0c7da3a41eb7";
+        let a2 = "6457f16d-0f87-8e6b-5e91-0c7da3a41eb7";
+        let mut t = Timeline::new("p-", 0);
+        t.record_submit("p-1", 10, 20, 1);
+        t.apply_alloc(&upd(a1, "pending", 5, None));
+        assert!(t.reached(WaitFor::Placed) && !t.reached(WaitFor::Running));
+        t.apply_alloc(&upd(a1, "running", 6, Some(3_000)));
+        assert!(t.reached(WaitFor::Running) && !t.reached(WaitFor::Done));
+        // Failed, with a restart counted: finished, but a replacement may follow.
+        t.apply_alloc(&AllocUpdate {
+            restarts: 2,
+            ..upd(a1, "failed", 7, Some(3_000))
+        });
+        assert_eq!(t.task_restarts(), 2);
+        assert!(
+            !t.reached(WaitFor::Done),
+            "a failed allocation may be replaced"
+        );
+        // The replacement arrives and completes: done, without any job status.
+        t.apply_alloc(&AllocUpdate {
+            previous: Some(a1),
+            ..upd(a2, "complete", 9, Some(6_000))
+        });
+        assert!(t.reached(WaitFor::Done));
+        // Or: the job says it is dead (no replacement coming).
+        let mut u = Timeline::new("p-", 0);
+        u.apply_job_status("p-1", "dead"); // before the submission's answer
+        u.record_submit("p-1", 10, 20, 1);
+        u.apply_alloc(&upd(a1, "failed", 7, Some(3_000)));
+        assert!(u.reached(WaitFor::Done));
+        u.apply_job_status("p-1", "running");
+        assert!(!u.reached(WaitFor::Done));
+        u.apply_job_status("other-1", "dead");
+        assert!(!u.reached(WaitFor::Done), "jobs of other runs do not count");
     }
 }

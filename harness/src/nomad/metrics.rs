@@ -5,6 +5,15 @@
 //! figures are differences of consecutive scrapes. The JSON form gives 10 s interval aggregates, so
 //! per-second figures are the interval's `Rate`; it has no CPU figure, and RSS falls back to the Go
 //! runtime's `sys_bytes` (an approximation, noted in the run record).
+//!
+//! Raft IO comes from whichever log store the server runs:
+//! - raft-boltdb (Nomad ≤ 1.x default; hashicorp/raft-boltdb `v2/bolt_store.go` `StoreLogs`): bytes are the
+//!   `logBatchSize` sample's sum, fsyncs the `storeLogs` timer's count (one bolt commit = one fsync);
+//! - raft-wal (Nomad 2.0's `wal` backend; hashicorp/raft-wal `wal.go` `StoreLogs`, counters registered by
+//!   Nomad's `openRaftWAL` under the prefix `nomad.raft.wal`, which go-metrics' service name may prefix once
+//!   more): bytes are `log_entry_bytes_written`, fsyncs `log_appends` (one segment append = one fsync).
+//!
+//! Both land in the same `metrics.csv` columns.
 
 use stampede_sim::record::MetricRow;
 
@@ -51,14 +60,28 @@ fn first(samples: &[PromSample], name: &str) -> Option<f64> {
 }
 
 fn sum(samples: &[PromSample], name: &str) -> Option<f64> {
+    sum_where(samples, |n| n == name)
+}
+
+fn sum_where(samples: &[PromSample], want: impl Fn(&str) -> bool) -> Option<f64> {
     let mut acc = None;
     for s in samples
         .iter()
-        .filter(|s| s.name == name && s.value.is_finite())
+        .filter(|s| want(&s.name) && s.value.is_finite())
     {
         *acc.get_or_insert(0.0) += s.value;
     }
     acc
+}
+
+/// Whether `name` is raft-wal's metric `what` (`[nomad_]nomad_raft_wal_WHAT` in Prometheus,
+/// `[nomad.]nomad.raft.wal.WHAT` in JSON); `sep` is `_` or `.`.
+fn is_wal(name: &str, what: &str, sep: char) -> bool {
+    let prefix = format!("nomad{sep}raft{sep}wal{sep}");
+    let doubled = format!("nomad{sep}{prefix}");
+    name.strip_prefix(&doubled)
+        .or_else(|| name.strip_prefix(&prefix))
+        .is_some_and(|rest| rest == what || rest.strip_suffix("_total") == Some(what))
 }
 
 impl ServerSnapshot {
@@ -72,8 +95,10 @@ impl ServerSnapshot {
         ServerSnapshot {
             cpu_seconds_total: first(s, "process_cpu_seconds_total"),
             rss_bytes: first(s, "process_resident_memory_bytes"),
-            raft_bytes_total: sum(s, "nomad_raft_boltdb_logBatchSize_sum"),
-            fsyncs_total: sum(s, "nomad_raft_boltdb_storeLogs_count"),
+            raft_bytes_total: sum(s, "nomad_raft_boltdb_logBatchSize_sum")
+                .or_else(|| sum_where(s, |n| is_wal(n, "log_entry_bytes_written", '_'))),
+            fsyncs_total: sum(s, "nomad_raft_boltdb_storeLogs_count")
+                .or_else(|| sum_where(s, |n| is_wal(n, "log_appends", '_'))),
             broker_ready: first(s, "nomad_nomad_broker_total_ready"),
             broker_unacked: first(s, "nomad_nomad_broker_total_unacked"),
             blocked: first(s, "nomad_nomad_blocked_evals_total_blocked"),
@@ -93,10 +118,20 @@ impl ServerSnapshot {
                 .chain(m.counters.iter())
                 .find(|g| g.name == n)
         };
+        let wal = |what: &str| {
+            m.counters
+                .iter()
+                .find(|g| is_wal(&g.name, what, '.'))
+                .map(|x| x.rate)
+        };
         ServerSnapshot {
             rss_bytes: gauge("nomad.runtime.sys_bytes"),
-            raft_bytes_per_s: sample("nomad.raft.boltdb.logBatchSize").map(|x| x.rate),
-            fsyncs_per_s: sample("nomad.raft.boltdb.storeLogs").map(|x| x.count as f64 / 10.0),
+            raft_bytes_per_s: sample("nomad.raft.boltdb.logBatchSize")
+                .map(|x| x.rate)
+                .or_else(|| wal("log_entry_bytes_written")),
+            fsyncs_per_s: sample("nomad.raft.boltdb.storeLogs")
+                .map(|x| x.count as f64 / 10.0)
+                .or_else(|| wal("log_appends")),
             broker_ready: gauge("nomad.nomad.broker.total_ready"),
             broker_unacked: gauge("nomad.nomad.broker.total_unacked"),
             blocked: gauge("nomad.nomad.blocked_evals.total_blocked"),
@@ -167,5 +202,59 @@ mod tests {
         assert_eq!(r.fsyncs, Some(4.0));
         assert_eq!(r.rss_bytes, Some(1e9));
         assert_eq!(b.row(None, 1.0, 4.0, 3, "s1", true).cpu_pct, None);
+    }
+
+    /// Issue 13 finding 9a: Nomad 2.0's raft-wal names and Nomad 1.6's raft-boltdb names fill the same
+    /// `metrics.csv` columns.
+    #[test]
+    fn raft_wal_and_boltdb_fill_the_same_columns() {
+        let wal = |bytes: u64, appends: u64| {
+            format!(
+                "# TYPE nomad_nomad_raft_wal_log_entry_bytes_written counter\n\
+                 nomad_nomad_raft_wal_log_entry_bytes_written{{host=\"s1\"}} {bytes}\n\
+                 # TYPE nomad_nomad_raft_wal_log_appends counter\n\
+                 nomad_nomad_raft_wal_log_appends{{host=\"s1\"}} {appends}\n\
+                 nomad_nomad_raft_wal_log_entries_written{{host=\"s1\"}} 99999\n"
+            )
+        };
+        let parse = |t: &str| {
+            ServerSnapshot::from_prometheus(&crate::nomad::prometheus::parse(t.as_bytes()).unwrap())
+        };
+        let (a, b) = (parse(&wal(1_000, 10)), parse(&wal(51_000, 35)));
+        let r = b.row(Some(&a), 2.0, 4.0, 2, "s1", true);
+        assert_eq!(r.raft_bytes_written, Some(25_000.0));
+        assert_eq!(r.fsyncs, Some(12.5));
+        // The undoubled prefix (`nomad_raft_wal_…`) too.
+        let single =
+            parse("nomad_raft_wal_log_entry_bytes_written 7\nnomad_raft_wal_log_appends 3\n");
+        assert_eq!(single.raft_bytes_total, Some(7.0));
+        assert_eq!(single.fsyncs_total, Some(3.0));
+        // boltdb: summary _sum / _count.
+        let bolt = |bytes: u64, n: u64| {
+            format!(
+                "nomad_raft_boltdb_logBatchSize{{host=\"s1\",quantile=\"0.5\"}} 100\n\
+                 nomad_raft_boltdb_logBatchSize_sum{{host=\"s1\"}} {bytes}\n\
+                 nomad_raft_boltdb_logBatchSize_count{{host=\"s1\"}} {n}\n\
+                 nomad_raft_boltdb_storeLogs_sum{{host=\"s1\"}} 1.5\n\
+                 nomad_raft_boltdb_storeLogs_count{{host=\"s1\"}} {n}\n"
+            )
+        };
+        let (a, b) = (parse(&bolt(1_000, 10)), parse(&bolt(51_000, 35)));
+        let r2 = b.row(Some(&a), 2.0, 4.0, 2, "s1", true);
+        assert_eq!(
+            (r2.raft_bytes_written, r2.fsyncs),
+            (r.raft_bytes_written, r.fsyncs)
+        );
+        // JSON form, raft-wal counters.
+        let m: MetricsSummary = serde_json::from_value(serde_json::json!({
+            "Counters": [
+                {"Name": "nomad.nomad.raft.wal.log_entry_bytes_written", "Count": 3, "Rate": 2500.0, "Sum": 25000.0},
+                {"Name": "nomad.nomad.raft.wal.log_appends", "Count": 125, "Rate": 12.5, "Sum": 125.0}
+            ]
+        }))
+        .unwrap();
+        let j = ServerSnapshot::from_json(&m).row(None, 1.0, 4.0, 1, "s1", true);
+        assert_eq!(j.raft_bytes_written, Some(2500.0));
+        assert_eq!(j.fsyncs, Some(12.5));
     }
 }

@@ -82,6 +82,8 @@ pub struct TaskState<'a> {
     /// When the task finished (RFC 3339), `null` if not yet.
     #[serde(borrow)]
     pub finished_at: Option<Cow<'a, str>>,
+    /// Restarts in place so far.
+    pub restarts: u64,
 }
 
 impl TaskState<'_> {
@@ -91,6 +93,7 @@ impl TaskState<'_> {
             failed: self.failed,
             started_at: self.started_at.map(owned),
             finished_at: self.finished_at.map(owned),
+            restarts: self.restarts,
         }
     }
 }

@@ -117,6 +117,8 @@ pub(crate) fn interval_label(key: &str) -> &'static str {
         "submit_to_placed" => "submit → placed",
         "placed_to_running" => "placed → running",
         "submit_to_running" => "submit → running (queue wait)",
+        "running_to_done" => "running → done",
+        "submit_to_done" => "submit → done",
         _ => "?",
     }
 }
@@ -151,6 +153,15 @@ pub(crate) fn headline(meta: &RunMeta) -> String {
         num(s.latency_ms.submit_to_running.p50),
         num(s.latency_ms.submit_to_running.p99),
     ));
+    if s.latency_ms.submit_to_done.count > 0 {
+        out.push_str(&format!(
+            " {} allocations finished; makespan {} (first submit → last finished); submit → done p50 {} ms, p99 {} ms.",
+            int(s.latency_ms.submit_to_done.count),
+            secs(s.makespan_s),
+            num(s.latency_ms.submit_to_done.p50),
+            num(s.latency_ms.submit_to_done.p99),
+        ));
+    }
     if !s.slo.is_empty() {
         let missed = s.slo.values().filter(|r| !r.met).count();
         if missed == 0 {
@@ -342,6 +353,15 @@ pub(crate) fn totals(meta: &RunMeta) -> Table {
                 "Completion (t = 0 → last allocation running)",
                 secs(s.completion_s),
             ),
+            ("Allocations failed", int(s.allocs_failed)),
+            (
+                "Makespan (first submit → last allocation finished)",
+                if s.latency_ms.submit_to_done.count > 0 {
+                    secs(s.makespan_s)
+                } else {
+                    "none finished".into()
+                },
+            ),
         ],
     )
 }
@@ -369,6 +389,8 @@ pub(crate) fn latency(meta: &RunMeta) -> Table {
             pct_row(interval_label("submit_to_placed"), &l.submit_to_placed),
             pct_row(interval_label("placed_to_running"), &l.placed_to_running),
             pct_row(interval_label("submit_to_running"), &l.submit_to_running),
+            pct_row(interval_label("running_to_done"), &l.running_to_done),
+            pct_row(interval_label("submit_to_done"), &l.submit_to_done),
         ],
         note: Some(
             "Latencies are measured from the intended submission time (open-loop schedule), so a slow submitter \
@@ -423,6 +445,11 @@ pub(crate) fn failures(meta: &RunMeta) -> Table {
             ("Evaluations blocked at some point", int(s.evals_blocked)),
             ("Evaluations failed (delivery limit)", int(s.evals_failed)),
             ("Spot interruptions", int(s.spot_interruptions)),
+            (
+                "Task restarts in place",
+                s.task_restarts
+                    .map_or_else(|| "not reported by this source".into(), int),
+            ),
         ],
     )
 }

@@ -634,6 +634,145 @@ mod moto {
         rt.block_on(emu.shutdown());
     }
 
+    /// Issue 13 finding 3: SIGTERM (a CI `timeout`, `docker stop`, an eviction) during `stampede run
+    /// --provision` stops the run like Ctrl-C and still tears the fleet down: exit 3, outcome `interrupted`,
+    /// nothing left in moto.
+    #[test]
+    fn run_provision_sigterm_tears_down() {
+        set_test_credentials();
+        let moto = start_moto();
+        let state = tempfile::tempdir().unwrap();
+        let st = state.path().to_str().unwrap();
+        let out_dir = tempfile::tempdir().unwrap();
+        let rt = rt();
+        let fixture = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/emulator-small.toml"
+        );
+        let sc = stampede_sim::scenario::Scenario::from_toml(
+            fixture,
+            &std::fs::read_to_string(fixture).unwrap(),
+        )
+        .unwrap();
+        let mut cfg = stampede::emulator::EmulatorConfig::new(sc);
+        cfg.listen = "127.0.0.1:0".parse().unwrap();
+        let emu = rt.block_on(stampede::emulator::start(cfg)).unwrap();
+        let addr = format!("http://{}", emu.addr);
+        // A long run (10,000 jobs at 20/s ≈ 8 min) that only SIGTERM ends early.
+        let mut child = Command::new(env!("CARGO_BIN_EXE_stampede"))
+            .args([
+                "run",
+                "--addr",
+                &addr,
+                "--provision",
+                "--run-id",
+                "term-1",
+                "--regions",
+                "us-east-1",
+                "--capacity-gib",
+                "32",
+                "--instance-types",
+                "m5.xlarge",
+                "--endpoint-url",
+                &moto.url,
+                "--ami",
+                AMI,
+                "--state-dir",
+                st,
+                "--jobs",
+                "10000",
+                "--type",
+                "batch",
+                "--duration",
+                "1s",
+                "--rate",
+                "20",
+                "--no-report",
+                "--out",
+            ])
+            .arg(out_dir.path())
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env_remove("AWS_ENDPOINT_URL")
+            .env_remove("AWS_PROFILE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        struct Reap<'a>(&'a mut Child);
+        impl Drop for Reap<'_> {
+            fn drop(&mut self) {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
+        let guard = Reap(&mut child);
+        // Provisioned, and the run under way (its partial allocations snapshot, or 15 s).
+        let t0 = Instant::now();
+        while rt.block_on(live(&moto, "us-east-1")).instances == 0 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "instances provisioned"
+            );
+            assert!(
+                guard.0.try_wait().unwrap().is_none(),
+                "run ended before SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let t1 = Instant::now();
+        while t1.elapsed() < Duration::from_secs(15)
+            && !out_dir.path().join("allocs.csv.partial").exists()
+        {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        assert!(
+            guard.0.try_wait().unwrap().is_none(),
+            "run ended before SIGTERM"
+        );
+        let st = Command::new("kill")
+            .args(["-TERM", &guard.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let t2 = Instant::now();
+        let status = loop {
+            if let Some(s) = guard.0.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                t2.elapsed() < Duration::from_secs(120),
+                "run --provision did not end within 120 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let mut err = String::new();
+        guard
+            .0
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        drop(guard);
+        assert_eq!(status.code(), Some(3), "{err}");
+        let meta: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out_dir.path().join("run.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(meta["outcome"], "interrupted", "{err}");
+        assert!(meta["summary"]["jobs_submitted"].as_u64().unwrap() < 10_000);
+        for name in REGIONS {
+            assert_eq!(
+                rt.block_on(live(&moto, name)),
+                Live::default(),
+                "torn down after SIGTERM: {name}\n{err}"
+            );
+        }
+        rt.block_on(emu.shutdown());
+    }
+
     #[test]
     fn live_prices_replace_the_table_spot_prices() {
         set_test_credentials();

@@ -150,6 +150,62 @@ async fn run_against_emulator_matches_ground_truth() {
     check_equal(&rec, &truth, 40);
     // Latency is measured from the intended (open-loop) send time.
     assert!(rec.allocs.iter().all(|a| a.submit_ns <= a.sent_ns));
+    // Issue 13 finding 9b: batch jobs wait for completion by default (`--wait done`): every allocation
+    // finished, and the record has the makespan and the done percentiles.
+    let s = &rec.meta.summary;
+    assert!(
+        rec.allocs.iter().all(|a| a.done_ns.is_some()),
+        "every allocation finished before the run ended"
+    );
+    assert_eq!(s.latency_ms.submit_to_done.count, 120);
+    assert_eq!(s.latency_ms.running_to_done.count, 120);
+    // Each task sleeps 2 s (simulated; the emulator runs 4× faster, times are the server's).
+    assert!(
+        s.latency_ms.running_to_done.p50 >= 1_900.0,
+        "{:?}",
+        s.latency_ms.running_to_done
+    );
+    let first_submit = rec.allocs.iter().filter_map(|a| a.submit_ns).min().unwrap();
+    let last_done = rec.allocs.iter().filter_map(|a| a.done_ns).max().unwrap();
+    assert!((s.makespan_s - (last_done - first_submit) as f64 / 1e9).abs() < 1e-6);
+    assert_eq!(s.task_restarts, Some(0));
+    assert!(
+        rec.meta.notes.iter().any(|n| n.contains("--wait done")),
+        "{:?}",
+        rec.meta.notes
+    );
+    // Issue 13 finding 9a: Raft IO is in every emulated record (the emulator serves raft-boltdb's names,
+    // the scraper reads them): every row after a server's first has both figures, and they add up.
+    let mut seen = std::collections::BTreeSet::new();
+    for m in &rec.metrics {
+        if !seen.insert(m.server.clone()) {
+            assert!(
+                m.raft_bytes_written.is_some() && m.fsyncs.is_some(),
+                "metrics.csv row without Raft IO: {m:?}"
+            );
+        }
+    }
+    let bytes: f64 = rec
+        .metrics
+        .iter()
+        .filter_map(|m| m.raft_bytes_written)
+        .sum();
+    let fsyncs: f64 = rec.metrics.iter().filter_map(|m| m.fsyncs).sum();
+    assert!(
+        bytes > 0.0 && fsyncs > 0.0,
+        "raft bytes {bytes}, fsyncs {fsyncs}"
+    );
+    let csv = std::fs::read_to_string(dir.path().join("metrics.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let col = |n: &str| header.iter().position(|h| *h == n).unwrap();
+    let (cb, cf) = (col("raft_bytes_written"), col("fsyncs"));
+    assert!(
+        csv.lines().skip(1).any(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            !f[cb].is_empty() && !f[cf].is_empty() && f[cb] != "0" && f[cf] != "0"
+        }),
+        "metrics.csv has Raft bytes and fsyncs"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1081,3 +1081,147 @@ async fn openapi_conformance() {
     );
     h.shutdown().await;
 }
+
+fn service_job(id: &str, count: u32) -> Value {
+    json!({"ID": id, "Name": id, "Type": "service", "Priority": 50, "Datacenters": ["dc1", "dc2"],
+        "TaskGroups": [{"Name": "g", "Count": count,
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/sleep", "args": ["3600"]},
+                "Resources": {"CPU": 100, "MemoryMB": 64}}]}]})
+}
+
+async fn alloc_job_ids(c: &Client) -> Vec<String> {
+    let v = c.get("/allocations?task_states=false").await.json();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["JobID"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Issue 13 finding 8: `PUT /v1/system/gc` is Nomad's forced GC (`forceGC` in nomad/core_sched.go): dead batch
+/// jobs go with their evaluations and allocations; a running service job and its allocations stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_gc_reaps_dead_jobs_and_keeps_live_ones() {
+    let (h, c) = start(config(20.0)).await;
+    c.register(batch_job("gc-batch", 3, 1)).await;
+    c.register(service_job("gc-svc", 2)).await;
+    c.wait_job_dead("gc-batch", Duration::from_secs(20)).await;
+    let t0 = Instant::now();
+    while alloc_job_ids(&c)
+        .await
+        .iter()
+        .filter(|j| *j == "gc-svc")
+        .count()
+        < 2
+    {
+        assert!(t0.elapsed() < Duration::from_secs(10), "service placed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let evals_before = c.get("/job/gc-batch/evaluations").await.json();
+    assert!(!evals_before.as_array().unwrap().is_empty());
+    let eval_id = evals_before[0]["ID"].as_str().unwrap().to_string();
+    // Nomad: PUT only.
+    assert_eq!(c.get("/system/gc").await.status, 405);
+    let r = c.put("/system/gc", "").await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.text, "", "Nomad answers an empty body");
+    assert_eq!(r.header("X-Stampede-GC-Jobs").as_deref(), Some("1"));
+    assert_eq!(r.header("X-Stampede-GC-Allocs").as_deref(), Some("3"));
+    assert_eq!(c.get("/job/gc-batch").await.status, 404);
+    assert_eq!(c.get(&format!("/evaluation/{eval_id}")).await.status, 404);
+    let jobs = alloc_job_ids(&c).await;
+    assert!(!jobs.iter().any(|j| j == "gc-batch"), "{jobs:?}");
+    assert_eq!(jobs.iter().filter(|j| *j == "gc-svc").count(), 2);
+    assert_eq!(c.get("/job/gc-svc").await.status, 200);
+    let list = c.get("/jobs").await.json();
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    // A second forced GC finds nothing more.
+    let r = c.put("/system/gc", "").await;
+    assert_eq!(r.header("X-Stampede-GC-Jobs").as_deref(), Some("0"));
+    assert_eq!(r.header("X-Stampede-GC-Allocs").as_deref(), Some("0"));
+    // A stopped (not purged) service job is GC-able once its allocations are terminal.
+    assert_eq!(c.delete("/job/gc-svc").await.status, 200);
+    let t0 = Instant::now();
+    loop {
+        let r = c.put("/system/gc", "").await;
+        if r.header("X-Stampede-GC-Jobs").as_deref() == Some("1") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "stopped service job collected"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(c.get("/job/gc-svc").await.status, 404);
+    assert!(alloc_job_ids(&c).await.is_empty());
+    // A purged job's allocations go with the next GC, and the job never comes back.
+    c.register(service_job("gc-purged", 2)).await;
+    let t0 = Instant::now();
+    while alloc_job_ids(&c).await.len() < 2 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "purge target placed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(c.delete("/job/gc-purged?purge=true").await.status, 200);
+    let t0 = Instant::now();
+    loop {
+        c.put("/system/gc", "").await;
+        if alloc_job_ids(&c).await.is_empty() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "purged job's allocations collected"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(c.get("/job/gc-purged").await.status, 404);
+    h.shutdown().await;
+}
+
+/// Issue 13 finding 8: the periodic GC (`schedulePeriodic` → `jobGC`/`evalGC`) collects a dead batch job once
+/// it is older than `job_gc_threshold` in simulated time, and not before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periodic_gc_follows_the_job_threshold() {
+    let mut cfg = config(200.0);
+    cfg.gc = stampede::emulator::gc::GcConfig {
+        interval: Duration::from_secs(60),
+        job_threshold: Duration::from_secs(20 * 60),
+        eval_threshold: Duration::from_secs(20 * 60),
+        batch_eval_threshold: Duration::from_secs(20 * 60),
+    };
+    let (h, c) = start(cfg).await;
+    c.register(batch_job("pgc-a", 2, 1)).await;
+    let t0 = Instant::now();
+    c.wait_job_dead("pgc-a", Duration::from_secs(20)).await;
+    // Keep Raft writes coming so the time table has entries past the job (as a busy cluster would).
+    let mut n = 0;
+    let gone = loop {
+        n += 1;
+        c.register(service_job(&format!("pgc-tick-{n}"), 1)).await;
+        let st = c.get("/job/pgc-a").await.status;
+        // 200 × wall = simulated time; 20 min of threshold + 5 min of time-table granularity + 1 min
+        // interval ≈ 7.8 s of wall time.
+        if st == 404 {
+            break t0.elapsed();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(40),
+            "dead batch job never collected"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(
+        gone >= Duration::from_secs(5),
+        "collected after {gone:?}: before job_gc_threshold (20 simulated min = 6 s here)"
+    );
+    assert!(!alloc_job_ids(&c).await.iter().any(|j| j == "pgc-a"));
+    // Running service jobs are never collected.
+    assert_eq!(c.get("/job/pgc-tick-1").await.status, 200);
+    h.shutdown().await;
+}

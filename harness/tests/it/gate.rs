@@ -543,3 +543,203 @@ async fn trace_record_writes_its_trace_on_sigterm() {
     assert_eq!(status.code(), Some(0));
     assert!(out.exists(), "the trace was written");
 }
+
+/// Issue 13 finding 6: `run --scenario S --jobs 5` used to run the scenario's 50 jobs; `--jobs` is honoured,
+/// and job-shape flags a scenario would override are refused (exit 2) instead of ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_scenario_honours_jobs_and_refuses_shape_flags() {
+    let smoke =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r");
+    let r = run_bin(
+        &[
+            "run",
+            "--scenario",
+            s(&smoke),
+            "--jobs",
+            "5",
+            "--quiet",
+            "--no-report",
+            "--timeout",
+            "90s",
+            "--out",
+            s(&out),
+        ],
+        Duration::from_secs(120),
+    )
+    .await;
+    assert!(matches!(r.code, Some(0 | 3)), "{:?} {}", r.code, r.stderr);
+    let meta = stampede::files::record::read_meta(&out).unwrap();
+    assert_eq!(meta.summary.jobs_submitted, 5, "{}", r.stderr);
+    assert_eq!(meta.scenario.jobs, 5);
+    assert_eq!(
+        meta.summary.allocs_desired, 20,
+        "5 jobs × the scenario's count 4"
+    );
+    for flag in [["--count", "3"], ["--cpu", "200"], ["--type", "service"]] {
+        let r = run_bin(
+            &["run", "--scenario", s(&smoke), flag[0], flag[1], "--quiet"],
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(r.code, Some(2), "{flag:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(flag[0]) && r.stderr.contains("--scenario"),
+            "{flag:?}: {}",
+            r.stderr
+        );
+    }
+    let r = run_bin(
+        &["run", "--scenario", s(&smoke), "--jobs", "0", "--quiet"],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("between 1 and"), "{}", r.stderr);
+}
+
+/// Issue 13 finding 5: `trace synth --days` has a documented upper bound (30 days, the longest span
+/// stampede accepts); beyond it is a clear error naming the flag, before anything is generated or written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trace_synth_days_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("t.jsonl");
+    for days in ["31", "4294967295", "0"] {
+        let r = run_bin(
+            &["trace", "synth", "--days", days, "--out", s(&out)],
+            Duration::from_secs(30),
+        )
+        .await;
+        assert_eq!(r.code, Some(2), "--days {days}: {}", r.stderr);
+        assert!(
+            r.stderr
+                .contains(&format!("--days {days}: must be between 1 and 30")),
+            "{}",
+            r.stderr
+        );
+        assert!(r.took < Duration::from_secs(10));
+        assert!(!out.exists(), "nothing written for --days {days}");
+    }
+    assert_eq!(stampede::cli::trace::MAX_SYNTH_DAYS, 30);
+}
+
+/// Issue 13 finding 9b: `--wait placed` ends the run once everything is placed (the tasks still run), and
+/// `--wait done` (the batch default) once everything finished; both are complete runs (exit 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_wait_placed_and_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut finished = Vec::new();
+    for wait in ["placed", "done"] {
+        let out = dir.path().join(wait);
+        let r = run_bin(
+            &[
+                "run",
+                "--jobs",
+                "10",
+                "--count",
+                "2",
+                "--type",
+                "batch",
+                "--duration",
+                "20s",
+                "--wait",
+                wait,
+                "--quiet",
+                "--no-report",
+                "--timeout",
+                "120s",
+                "--out",
+                s(&out),
+            ],
+            Duration::from_secs(150),
+        )
+        .await;
+        assert_eq!(r.code, Some(0), "--wait {wait}: {}", r.stderr);
+        let rec = stampede::files::record::read_record(&out).unwrap();
+        assert_eq!(rec.meta.outcome, Outcome::Complete);
+        assert_eq!(rec.meta.summary.allocs_placed, 20);
+        assert!(rec
+            .meta
+            .notes
+            .iter()
+            .any(|n| n.contains(&format!("--wait {wait}"))));
+        finished.push(rec.allocs.iter().filter(|a| a.done_ns.is_some()).count());
+    }
+    assert_eq!(finished[0], 0, "--wait placed does not wait for 20 s tasks");
+    assert_eq!(finished[1], 20, "--wait done waits for every task");
+    // A bad value names the flag and the choices (exit 2).
+    let r = run_bin(&["run", "--wait", "finished"], Duration::from_secs(30)).await;
+    assert_eq!(r.code, Some(2));
+    assert!(
+        r.stderr.contains("--wait") && r.stderr.contains("placed, running, done"),
+        "{}",
+        r.stderr
+    );
+}
+
+/// `stampede bench soak` (issue 13, "a soak benchmark command"): starts `stampede emulate` and a run as
+/// children, samples both from /proc, writes soak.json with slopes and totals, and leaves no process behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_soak_samples_both_processes_and_stops_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("soak");
+    let child = bin()
+        .args([
+            "bench",
+            "soak",
+            "--minutes",
+            "0.2",
+            "--rate",
+            "20",
+            "--sample-every",
+            "1s",
+            "--run-arg=--duration=1s",
+            "--out",
+            s(&out),
+        ])
+        .spawn()
+        .unwrap();
+    let o = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
+        .await
+        .expect("soak ended in time")
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("KiB/min") && stdout.contains("fds/min"),
+        "{stdout}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("soak.json")).unwrap()).unwrap();
+    assert_eq!(v["jobs"], 240);
+    assert_eq!(v["run_exit"], 0);
+    for p in ["emulator", "runner"] {
+        let samples = v[p]["samples"].as_array().unwrap();
+        assert!(samples.len() >= 5, "{p}: {} samples", samples.len());
+        assert!(samples
+            .iter()
+            .all(|x| x["rss_kb"].as_u64().unwrap() > 0 && x["fds"].as_u64().unwrap() >= 3));
+        assert!(v[p]["rss_kb_per_min"].is_number() && v[p]["fds_per_min"].is_number());
+        // The child is gone.
+        let pid = v[p]["pid"].as_u64().unwrap();
+        assert!(
+            !Path::new(&format!("/proc/{pid}/status")).exists() || {
+                let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+                st.contains("zombie") || !st.contains("stampede")
+            },
+            "{p} (pid {pid}) still running"
+        );
+    }
+    let meta = stampede::files::record::read_meta(&out.join("run")).unwrap();
+    assert_eq!(meta.summary.jobs_submitted, 240);
+    // Bad input: exit 2, naming the flag.
+    let r = run_bin(
+        &["bench", "soak", "--minutes", "0", "--out", s(&out)],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(r.code, Some(2), "{}", r.stderr);
+    assert!(r.stderr.contains("--minutes 0"), "{}", r.stderr);
+}

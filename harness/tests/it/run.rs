@@ -27,6 +27,7 @@ fn plan(addr: &str, dir: &std::path::Path, jobs: u32, count: u32, pacing: Pacing
         cleanup: true,
         timeout: Duration::from_secs(60),
         drain_timeout: Duration::from_secs(20),
+        wait: stampede::load::WaitFor::Running,
         max_attempts: 6,
         scrape_metrics: true,
         progress: false,
