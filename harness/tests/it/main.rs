@@ -5,6 +5,7 @@ mod bounds;
 mod compare;
 mod cost;
 mod e2e;
+mod fuzz_corpora;
 mod emulator;
 mod gate;
 mod infra;
