@@ -7,7 +7,8 @@
 # Needs the nightly toolchain and cargo-fuzz (`rustup toolchain install nightly`, `cargo install
 # cargo-fuzz`). Targets run one at a time, single process, under `nice -n 19`, with a 2 GiB RSS limit and a
 # 10 s per-input timeout (a slow input is a finding, like a crash). New inputs go to fuzz/corpus/TARGET,
-# which is minimised afterwards (libFuzzer `-merge=1`); hand-written seeds stay in fuzz/seeds/TARGET.
+# which is minimised afterwards (libFuzzer `-merge=1` on edge coverage); hand-written seeds stay in
+# fuzz/seeds/TARGET.
 # A crash leaves its input in fuzz/artifacts/TARGET/; reproduce it with
 #   "$CARGO_TARGET_DIR"/x86_64-unknown-linux-gnu/release/TARGET fuzz/artifacts/TARGET/crash-...
 # then fix the parser, and copy the input to fuzz/regressions/TARGET/ (replayed by CI).
@@ -86,11 +87,13 @@ for t in $targets; do
         tail -40 "$log" >&2
     fi
     if [ $rc -eq 0 ] && [ "${FUZZ_NO_CMIN:-0}" != 1 ]; then
-        # Minimise: keep only inputs that add coverage.
+        # Minimise (as `cargo fuzz cmin`, on edges only: -use_counters=0 ignores hit-count buckets, which
+        # keeps every covered edge with a fraction of the files): smallest inputs first.
         tmp="$fuzz_dir/corpus/.$t.min"
         rm -rf "$tmp"
         mkdir -p "$tmp"
-        if nice -n 19 "$bin_dir/$t" -merge=1 -rss_limit_mb=2048 -timeout=10 "$tmp" "$corpus" >>"$log" 2>&1; then
+        if nice -n 19 "$bin_dir/$t" -merge=1 -use_counters=0 -rss_limit_mb=2048 -timeout=10 \
+            "$tmp" "$corpus" >>"$log" 2>&1; then
             rm -rf "$corpus"
             mv "$tmp" "$corpus"
         else

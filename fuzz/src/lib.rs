@@ -146,7 +146,9 @@ pub fn trace_csv(data: &[u8]) {
             let s2 = std::str::from_utf8(&out).expect("trace CSV is UTF-8");
             match parse_csv_named(s2, "round-trip.csv") {
                 Ok(back) => assert_eq!(back, t, "trace_csv: CSV round trip changed the trace"),
-                Err(e) => panic!("trace_csv: the trace written as CSV does not read back: {e}\n{s2}"),
+                Err(e) => {
+                    panic!("trace_csv: the trace written as CSV does not read back: {e}\n{s2}")
+                }
             }
         }
     }
@@ -219,7 +221,11 @@ pub fn ndjson_stream(data: &[u8]) {
         None => (0, data),
     };
     let chunk = usize::from(ctl & 0x7f) * 2 + 1;
-    let max_line = if ctl & 0x80 != 0 { 64 } else { DEFAULT_MAX_LINE };
+    let max_line = if ctl & 0x80 != 0 {
+        64
+    } else {
+        DEFAULT_MAX_LINE
+    };
     let mut tl = Timeline::new("stampede-", 1_600_000_000_000_000_000);
     let mut sp = LineSplitter::new(max_line);
     for c in body.chunks(chunk) {
@@ -249,8 +255,16 @@ pub fn expressions(data: &[u8]) {
         if let Ok(m) = line.parse::<Metric>() {
             // Every spelling the parser accepts names a metric whose canonical names parse back to it.
             let canon = m.to_string();
-            assert_eq!(canon.parse::<Metric>().ok(), Some(m), "{line:?} -> {canon:?}");
-            assert_eq!(m.slo_key().parse::<Metric>().ok(), Some(m), "{line:?} slo key");
+            assert_eq!(
+                canon.parse::<Metric>().ok(),
+                Some(m),
+                "{line:?} -> {canon:?}"
+            );
+            assert_eq!(
+                m.slo_key().parse::<Metric>().ok(),
+                Some(m),
+                "{line:?} slo key"
+            );
         }
     }
 }

@@ -22,7 +22,10 @@ fn fuzz_dir() -> PathBuf {
 fn files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     let rd = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut out: Vec<PathBuf> = rd
-        .map(|e| e.map(|e| e.path()).map_err(|e| format!("{}: {e}", dir.display())))
+        .map(|e| {
+            e.map(|e| e.path())
+                .map_err(|e| format!("{}: {e}", dir.display()))
+        })
         .collect::<Result<Vec<_>, _>>()?
         .into_iter()
         .filter(|p| p.is_file())
@@ -120,10 +123,14 @@ fn corpus_directories_match_the_fuzz_targets() {
         .filter_map(|l| l.strip_suffix('"'))
         .filter(|n| *n != "stampede-fuzz")
         .collect();
-    assert_eq!(bins, names, "fuzz/Cargo.toml targets vs fuzz/src/lib.rs TARGETS");
+    assert_eq!(
+        bins, names,
+        "fuzz/Cargo.toml targets vs fuzz/src/lib.rs TARGETS"
+    );
     for n in &names {
         let src = root.join("fuzz_targets").join(format!("{n}.rs"));
-        let text = std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
+        let text =
+            std::fs::read_to_string(&src).unwrap_or_else(|e| panic!("{}: {e}", src.display()));
         assert!(
             text.contains(&format!("stampede_fuzz::{n}(")),
             "{} does not call stampede_fuzz::{n}",
