@@ -102,7 +102,7 @@ for t in $targets; do
         fi
     fi
     files=$(find "$corpus" -type f | wc -l)
-    kib=$(du -sk "$corpus" | cut -f1)
+    kib=$(( $(du -sb "$corpus" | cut -f1) / 1024 ))
     line=$(printf '%-18s %5ss  %12s execs  corpus %4s files %6s KiB  %s' \
         "$t" "$took" "${execs:-?}" "$files" "$kib" "$outcome")
     echo "$line" >&2
