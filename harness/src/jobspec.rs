@@ -424,9 +424,63 @@ fn group(src: &Src, b: &Block, line: usize) -> Result<Value> {
     Ok(Value::Object(m))
 }
 
+/// Bound on how deeply a jobspec may nest: brackets, braces, interpolations, plus operators chained within
+/// one expression. The HCL parser (hcl-edit) recurses once per level with no limit of its own, so a deep
+/// enough input (2,000 nested parentheses in a release build, far fewer on a 2 MiB tokio worker stack)
+/// overflowed the stack and killed the process (fuzz finding, `fuzz/regressions/hcl_jobspec/`). Real
+/// jobspecs nest well under 20.
+pub const MAX_HCL_NESTING: usize = 64;
+
+/// Checks [`MAX_HCL_NESTING`] lexically, before parsing, as an upper bound on the parser's recursion: every
+/// `(`, `[` or `{` (`${`, `%{` included, wherever they are) opens a level, its closer closes it, and every
+/// operator character counts one more level until the expression ends (a `,`; a newline at the top level
+/// or directly inside braces, where newlines separate attributes).
+fn check_nesting(file: &str, text: &str) -> Result<()> {
+    let mut levels: Vec<(u8, usize)> = vec![(b'\n', 0)];
+    let mut score = 0usize;
+    let mut line = 1usize;
+    for b in text.bytes() {
+        match b {
+            b'(' | b'[' | b'{' => {
+                levels.push((b, 0));
+                score += 1;
+            }
+            b')' | b']' | b'}' => {
+                if levels.len() > 1 {
+                    let (_, ops) = levels.pop().unwrap_or((0, 0));
+                    score -= 1 + ops;
+                }
+            }
+            b',' | b'\n' => {
+                if b == b'\n' {
+                    line += 1;
+                }
+                let top = levels.last_mut().expect("the top level is never popped");
+                if b == b',' || matches!(top.0, b'\n' | b'{') {
+                    score -= top.1;
+                    top.1 = 0;
+                }
+            }
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'!' | b'<' | b'>' | b'=' | b'&' | b'|' | b'?' => {
+                levels.last_mut().expect("the top level is never popped").1 += 1;
+                score += 1;
+            }
+            _ => {}
+        }
+        if score > MAX_HCL_NESTING {
+            bail!(
+                "{file}:{line}: nested too deeply (more than {MAX_HCL_NESTING} levels of brackets, \
+                 interpolations and chained operators); not a jobspec stampede converts"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Converts an HCL2 jobspec to the job JSON `PUT /v1/jobs` takes. `vars` override variable defaults.
 /// `file` is used in error messages.
 pub fn hcl_to_job(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Result<Value> {
+    check_nesting(file, text)?;
     let src = Src { file, text };
     let body: Body = hcl::parse(text).with_context(|| format!("{file}: not valid HCL"))?;
     let mut ctx = HclContext::new();
@@ -659,5 +713,46 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("y.hcl"));
+    }
+
+    /// Fuzz finding (fuzz/regressions/hcl_jobspec/): deep nesting overflowed the parser's stack (SIGSEGV,
+    /// no error). Each shape is refused with the file and line, on a thread with a stack smaller than a
+    /// tokio worker's, before the parser sees it.
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let n = 100_000;
+        let shapes = [
+            format!("x = {}1{}\n", "(".repeat(n), ")".repeat(n)),
+            format!("x = {}1{}\n", "[".repeat(n), "]".repeat(n)),
+            format!("x = {}\n", "{a = ".repeat(n)),
+            format!("x = 1{}\n", "+1".repeat(n)),
+            format!("x = [\n{}1]\n", "1 +\n".repeat(n)),
+            format!("x = {}1\n", "-".repeat(n)),
+            format!("x = {}1\n", "true ? 1 : ".repeat(n)),
+            format!("x = \"{}\"\n", "${\"".repeat(n)),
+            format!("{}\n", "a {\n".repeat(n)),
+        ];
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || {
+                for t in &shapes {
+                    let e = hcl_to_job("deep.hcl", &format!("\n{t}"), &BTreeMap::new())
+                        .unwrap_err()
+                        .to_string();
+                    // The line where the bound is crossed (line 2, or further down for multi-line shapes).
+                    assert!(e.starts_with("deep.hcl:"), "{e}");
+                    assert!(
+                        e.contains(": nested too deeply (more than 64 levels"),
+                        "{e}"
+                    );
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        // The bundled jobspecs and ordinary nesting stay well inside the bound.
+        let ok = "job \"j\" {\n  group \"g\" {\n    task \"t\" {\n      driver = \"docker\"\n      config {\n        args = [\"${1 + 2 * (3 - 1)}\", \"b\"]\n      }\n      resources {\n        cpu = 100 * 2 + 50\n        memory = 64\n      }\n    }\n  }\n}\n";
+        let j = hcl_to_job("ok.hcl", ok, &BTreeMap::new()).unwrap();
+        assert_eq!(j["TaskGroups"][0]["Tasks"][0]["Resources"]["CPU"], 250);
     }
 }
