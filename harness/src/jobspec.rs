@@ -445,11 +445,10 @@ fn check_nesting(file: &str, text: &str) -> Result<()> {
                 levels.push((b, 0));
                 score += 1;
             }
-            b')' | b']' | b'}' => {
-                if levels.len() > 1 {
-                    let (_, ops) = levels.pop().unwrap_or((0, 0));
-                    score -= 1 + ops;
-                }
+            // A stray closer at the top level is the parser's error to report.
+            b')' | b']' | b'}' if levels.len() > 1 => {
+                let (_, ops) = levels.pop().unwrap_or((0, 0));
+                score -= 1 + ops;
             }
             b',' | b'\n' => {
                 if b == b'\n' {
