@@ -476,6 +476,121 @@ fn check_nesting(file: &str, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// hcl-rs computes `1/0`, `1 % 0` or `1e308 * 10` as an infinite number (its debug builds assert on it,
+/// release builds send `null` to Nomad; fuzz finding, `fuzz/regressions/hcl_jobspec/`). Before the job is
+/// evaluated, every arithmetic operation whose operands evaluate is computed here and refused unless finite.
+/// Operands that reference `for` variables do not evaluate on their own and are left to the evaluator.
+fn check_arithmetic(e: &Expression, ctx: &HclContext) -> std::result::Result<(), String> {
+    use hcl::expr::{BinaryOperator as Bo, ObjectKey, Operation, TraversalOperator};
+    let check = |x: &Expression| check_arithmetic(x, ctx);
+    match e {
+        Expression::Array(a) => a.iter().try_for_each(check)?,
+        Expression::Object(o) => {
+            for (k, v) in o {
+                if let ObjectKey::Expression(k) = k {
+                    check(k)?;
+                }
+                check(v)?;
+            }
+        }
+        Expression::TemplateExpr(t) => {
+            if let Ok(tpl) = hcl::Template::from_expr(t) {
+                check_template(&tpl, ctx)?;
+            }
+        }
+        Expression::Parenthesis(x) => check(x)?,
+        Expression::Conditional(c) => {
+            check(&c.cond_expr)?;
+            check(&c.true_expr)?;
+            check(&c.false_expr)?;
+        }
+        Expression::FuncCall(f) => f.args.iter().try_for_each(check)?,
+        Expression::Traversal(t) => {
+            check(&t.expr)?;
+            for op in &t.operators {
+                if let TraversalOperator::Index(x) = op {
+                    check(x)?;
+                }
+            }
+        }
+        Expression::ForExpr(f) => {
+            check(&f.collection_expr)?;
+            if let Some(k) = &f.key_expr {
+                check(k)?;
+            }
+            check(&f.value_expr)?;
+            if let Some(c) = &f.cond_expr {
+                check(c)?;
+            }
+        }
+        Expression::Operation(op) => match &**op {
+            Operation::Unary(u) => check(&u.expr)?,
+            Operation::Binary(b) => {
+                check(&b.lhs_expr)?;
+                check(&b.rhs_expr)?;
+                let num = |x: &Expression| match x.evaluate(ctx) {
+                    Ok(hcl::Value::Number(n)) => n.as_f64(),
+                    _ => None,
+                };
+                let (sym, f): (&str, fn(f64, f64) -> f64) = match b.operator {
+                    Bo::Plus => ("+", |l, r| l + r),
+                    Bo::Minus => ("-", |l, r| l - r),
+                    Bo::Mul => ("*", |l, r| l * r),
+                    Bo::Div => ("/", |l, r| l / r),
+                    Bo::Mod => ("%", |l, r| l % r),
+                    _ => return Ok(()),
+                };
+                let r = num(&b.rhs_expr);
+                if matches!(b.operator, Bo::Div | Bo::Mod) && r == Some(0.0) {
+                    return Err(format!("division by zero in `{sym} 0`"));
+                }
+                if let (Some(l), Some(r)) = (num(&b.lhs_expr), r) {
+                    if !f(l, r).is_finite() {
+                        return Err(format!("`{l} {sym} {r}` is not a finite number"));
+                    }
+                }
+            }
+        },
+        _ => {}
+    }
+    Ok(())
+}
+
+fn check_template(t: &hcl::Template, ctx: &HclContext) -> std::result::Result<(), String> {
+    use hcl::template::{Directive, Element};
+    for el in t.elements() {
+        match el {
+            Element::Literal(_) => {}
+            Element::Interpolation(i) => check_arithmetic(&i.expr, ctx)?,
+            Element::Directive(Directive::If(d)) => {
+                check_arithmetic(&d.cond_expr, ctx)?;
+                check_template(&d.true_template, ctx)?;
+                if let Some(f) = &d.false_template {
+                    check_template(f, ctx)?;
+                }
+            }
+            Element::Directive(Directive::For(d)) => {
+                check_arithmetic(&d.collection_expr, ctx)?;
+                check_template(&d.template, ctx)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_body_arithmetic(src: &Src, body: &Body, ctx: &HclContext) -> Result<()> {
+    for s in body.iter() {
+        match s {
+            Structure::Attribute(a) => check_arithmetic(&a.expr, ctx).map_err(|m| {
+                let k = a.key.as_str();
+                anyhow!("{}:{}: `{k}`: {m}", src.file, src.line_of(k, 1))
+            })?,
+            Structure::Block(b) => check_body_arithmetic(src, &b.body, ctx)?,
+        }
+    }
+    Ok(())
+}
+
 /// Converts an HCL2 jobspec to the job JSON `PUT /v1/jobs` takes. `vars` override variable defaults.
 /// `file` is used in error messages.
 pub fn hcl_to_job(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Result<Value> {
@@ -542,6 +657,7 @@ pub fn hcl_to_job(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Re
     ctx.declare_var("var", hcl::Value::Object(var_obj));
     let job = job_block.ok_or_else(|| anyhow!("{file}: no `job` block"))?;
     let jline = src.line_of("job", 1);
+    check_body_arithmetic(&src, &job.body, &ctx)?;
     let jb = job
         .body
         .evaluate(&ctx)
@@ -753,5 +869,33 @@ mod tests {
         let ok = "job \"j\" {\n  group \"g\" {\n    task \"t\" {\n      driver = \"docker\"\n      config {\n        args = [\"${1 + 2 * (3 - 1)}\", \"b\"]\n      }\n      resources {\n        cpu = 100 * 2 + 50\n        memory = 64\n      }\n    }\n  }\n}\n";
         let j = hcl_to_job("ok.hcl", ok, &BTreeMap::new()).unwrap();
         assert_eq!(j["TaskGroups"][0]["Tasks"][0]["Resources"]["CPU"], 250);
+    }
+
+    /// Fuzz finding (fuzz/regressions/hcl_jobspec/): `1/00` evaluated to an infinite number (a debug
+    /// assertion in hcl-primitives; `null` sent to Nomad in release builds).
+    #[test]
+    fn non_finite_arithmetic_is_refused() {
+        for (expr, want) in [
+            ("1/00", "division by zero"),
+            ("7 % 0", "division by zero"),
+            ("1 / (var.n - 2)", "division by zero"),
+            ("1e308 * 10", "is not a finite number"),
+            ("\"${1/0}\"", "division by zero"),
+            ("[for x in [1]: x + 1/0]", "division by zero"),
+        ] {
+            let t = format!(
+                "variable \"n\" {{ default = 2 }}\njob \"j\" {{\n  priority = {expr}\n}}\n"
+            );
+            let e = hcl_to_job("a.hcl", &t, &BTreeMap::new())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("a.hcl:3: `priority`: ") && e.contains(want),
+                "{expr}: {e}"
+            );
+        }
+        let t = "job \"j\" {\n  priority = 100 / 2 - 1\n  group \"g\" {\n    task \"t\" {\n      driver = \"docker\"\n    }\n  }\n}\n";
+        let j = hcl_to_job("a.hcl", t, &BTreeMap::new()).unwrap();
+        assert_eq!(j["Priority"], 49);
     }
 }
