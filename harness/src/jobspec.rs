@@ -424,9 +424,188 @@ fn group(src: &Src, b: &Block, line: usize) -> Result<Value> {
     Ok(Value::Object(m))
 }
 
+/// Bound on how deeply a jobspec may nest: brackets, braces, interpolations, plus operators chained within
+/// one expression. The HCL parser (hcl-edit) recurses once per level with no limit of its own, so a deep
+/// enough input (2,000 nested parentheses in a release build, far fewer on a 2 MiB tokio worker stack)
+/// overflowed the stack and killed the process (fuzz finding, `fuzz/regressions/hcl_jobspec/`). Real
+/// jobspecs nest well under 20.
+pub const MAX_HCL_NESTING: usize = 64;
+
+/// Bound on open brackets, braces and interpolations alone. On a syntax error deep inside nested brackets
+/// the parser backtracks through the alternatives of every level, in time exponential in the depth: 352
+/// bytes 30 levels deep took 15 s (fuzz finding, `fuzz/regressions/hcl_jobspec/timeout-*`).
+pub const MAX_HCL_BRACKETS: usize = 20;
+
+/// Checks [`MAX_HCL_NESTING`] lexically, before parsing, as an upper bound on the parser's recursion: every
+/// `(`, `[` or `{` (`${`, `%{` included, wherever they are) opens a level, its closer closes it, and every
+/// operator character counts one more level until the expression ends (a `,`; a newline at the top level
+/// or directly inside braces, where newlines separate attributes).
+fn check_nesting(file: &str, text: &str) -> Result<()> {
+    let mut levels: Vec<(u8, usize)> = vec![(b'\n', 0)];
+    let mut score = 0usize;
+    let mut line = 1usize;
+    for b in text.bytes() {
+        match b {
+            b'(' | b'[' | b'{' => {
+                levels.push((b, 0));
+                score += 1;
+            }
+            // A stray closer at the top level is the parser's error to report.
+            b')' | b']' | b'}' if levels.len() > 1 => {
+                let (_, ops) = levels.pop().unwrap_or((0, 0));
+                score -= 1 + ops;
+            }
+            b',' | b'\n' => {
+                if b == b'\n' {
+                    line += 1;
+                }
+                let top = levels.last_mut().expect("the top level is never popped");
+                if b == b',' || matches!(top.0, b'\n' | b'{') {
+                    score -= top.1;
+                    top.1 = 0;
+                }
+            }
+            b'+' | b'-' | b'*' | b'/' | b'%' | b'!' | b'<' | b'>' | b'=' | b'&' | b'|' | b'?' => {
+                levels.last_mut().expect("the top level is never popped").1 += 1;
+                score += 1;
+            }
+            _ => {}
+        }
+        if levels.len() - 1 > MAX_HCL_BRACKETS {
+            bail!(
+                "{file}:{line}: nested too deeply (more than {MAX_HCL_BRACKETS} levels of brackets, \
+                 braces and interpolations); not a jobspec stampede converts"
+            );
+        }
+        if score > MAX_HCL_NESTING {
+            bail!(
+                "{file}:{line}: nested too deeply (more than {MAX_HCL_NESTING} levels of brackets, \
+                 interpolations and chained operators); not a jobspec stampede converts"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// hcl-rs computes `1/0`, `1 % 0` or `1e308 * 10` as an infinite number (its debug builds assert on it,
+/// release builds send `null` to Nomad; fuzz finding, `fuzz/regressions/hcl_jobspec/`). Before the job is
+/// evaluated, every arithmetic operation whose operands evaluate is computed here and refused unless finite.
+/// Operands that reference `for` variables do not evaluate on their own and are left to the evaluator.
+fn check_arithmetic(e: &Expression, ctx: &HclContext) -> std::result::Result<(), String> {
+    use hcl::expr::{BinaryOperator as Bo, ObjectKey, Operation, TraversalOperator};
+    let check = |x: &Expression| check_arithmetic(x, ctx);
+    match e {
+        Expression::Array(a) => a.iter().try_for_each(check)?,
+        Expression::Object(o) => {
+            for (k, v) in o {
+                if let ObjectKey::Expression(k) = k {
+                    check(k)?;
+                }
+                check(v)?;
+            }
+        }
+        Expression::TemplateExpr(t) => {
+            if let Ok(tpl) = hcl::Template::from_expr(t) {
+                check_template(&tpl, ctx)?;
+            }
+        }
+        Expression::Parenthesis(x) => check(x)?,
+        Expression::Conditional(c) => {
+            check(&c.cond_expr)?;
+            check(&c.true_expr)?;
+            check(&c.false_expr)?;
+        }
+        Expression::FuncCall(f) => f.args.iter().try_for_each(check)?,
+        Expression::Traversal(t) => {
+            check(&t.expr)?;
+            for op in &t.operators {
+                if let TraversalOperator::Index(x) = op {
+                    check(x)?;
+                }
+            }
+        }
+        Expression::ForExpr(f) => {
+            check(&f.collection_expr)?;
+            if let Some(k) = &f.key_expr {
+                check(k)?;
+            }
+            check(&f.value_expr)?;
+            if let Some(c) = &f.cond_expr {
+                check(c)?;
+            }
+        }
+        Expression::Operation(op) => match &**op {
+            Operation::Unary(u) => check(&u.expr)?,
+            Operation::Binary(b) => {
+                check(&b.lhs_expr)?;
+                check(&b.rhs_expr)?;
+                let num = |x: &Expression| match x.evaluate(ctx) {
+                    Ok(hcl::Value::Number(n)) => n.as_f64(),
+                    _ => None,
+                };
+                let (sym, f): (&str, fn(f64, f64) -> f64) = match b.operator {
+                    Bo::Plus => ("+", |l, r| l + r),
+                    Bo::Minus => ("-", |l, r| l - r),
+                    Bo::Mul => ("*", |l, r| l * r),
+                    Bo::Div => ("/", |l, r| l / r),
+                    Bo::Mod => ("%", |l, r| l % r),
+                    _ => return Ok(()),
+                };
+                let r = num(&b.rhs_expr);
+                if matches!(b.operator, Bo::Div | Bo::Mod) && r == Some(0.0) {
+                    return Err(format!("division by zero in `{sym} 0`"));
+                }
+                if let (Some(l), Some(r)) = (num(&b.lhs_expr), r) {
+                    if !f(l, r).is_finite() {
+                        return Err(format!("`{l} {sym} {r}` is not a finite number"));
+                    }
+                }
+            }
+        },
+        _ => {}
+    }
+    Ok(())
+}
+
+fn check_template(t: &hcl::Template, ctx: &HclContext) -> std::result::Result<(), String> {
+    use hcl::template::{Directive, Element};
+    for el in t.elements() {
+        match el {
+            Element::Literal(_) => {}
+            Element::Interpolation(i) => check_arithmetic(&i.expr, ctx)?,
+            Element::Directive(Directive::If(d)) => {
+                check_arithmetic(&d.cond_expr, ctx)?;
+                check_template(&d.true_template, ctx)?;
+                if let Some(f) = &d.false_template {
+                    check_template(f, ctx)?;
+                }
+            }
+            Element::Directive(Directive::For(d)) => {
+                check_arithmetic(&d.collection_expr, ctx)?;
+                check_template(&d.template, ctx)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_body_arithmetic(src: &Src, body: &Body, ctx: &HclContext) -> Result<()> {
+    for s in body.iter() {
+        match s {
+            Structure::Attribute(a) => check_arithmetic(&a.expr, ctx).map_err(|m| {
+                let k = a.key.as_str();
+                anyhow!("{}:{}: `{k}`: {m}", src.file, src.line_of(k, 1))
+            })?,
+            Structure::Block(b) => check_body_arithmetic(src, &b.body, ctx)?,
+        }
+    }
+    Ok(())
+}
+
 /// Converts an HCL2 jobspec to the job JSON `PUT /v1/jobs` takes. `vars` override variable defaults.
 /// `file` is used in error messages.
 pub fn hcl_to_job(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Result<Value> {
+    check_nesting(file, text)?;
     let src = Src { file, text };
     let body: Body = hcl::parse(text).with_context(|| format!("{file}: not valid HCL"))?;
     let mut ctx = HclContext::new();
@@ -489,6 +668,7 @@ pub fn hcl_to_job(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Re
     ctx.declare_var("var", hcl::Value::Object(var_obj));
     let job = job_block.ok_or_else(|| anyhow!("{file}: no `job` block"))?;
     let jline = src.line_of("job", 1);
+    check_body_arithmetic(&src, &job.body, &ctx)?;
     let jb = job
         .body
         .evaluate(&ctx)
@@ -660,5 +840,94 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("y.hcl"));
+    }
+
+    /// Fuzz finding (fuzz/regressions/hcl_jobspec/): deep nesting overflowed the parser's stack (SIGSEGV,
+    /// no error). Each shape is refused with the file and line, on a thread with a stack smaller than a
+    /// tokio worker's, before the parser sees it.
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let n = 100_000;
+        let shapes = [
+            format!("x = {}1{}\n", "(".repeat(n), ")".repeat(n)),
+            format!("x = {}1{}\n", "[".repeat(n), "]".repeat(n)),
+            format!("x = {}\n", "{a = ".repeat(n)),
+            format!("x = 1{}\n", "+1".repeat(n)),
+            format!("x = [\n{}1]\n", "1 +\n".repeat(n)),
+            format!("x = {}1\n", "-".repeat(n)),
+            format!("x = {}1\n", "true ? 1 : ".repeat(n)),
+            format!("x = \"{}\"\n", "${\"".repeat(n)),
+            format!("{}\n", "a {\n".repeat(n)),
+        ];
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || {
+                for t in &shapes {
+                    let e = hcl_to_job("deep.hcl", &format!("\n{t}"), &BTreeMap::new())
+                        .unwrap_err()
+                        .to_string();
+                    // The line where the bound is crossed (line 2, or further down for multi-line shapes).
+                    assert!(e.starts_with("deep.hcl:"), "{e}");
+                    assert!(e.contains(": nested too deeply (more than "), "{e}");
+                }
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        // The bundled jobspecs and ordinary nesting stay well inside the bound.
+        let ok = "job \"j\" {\n  group \"g\" {\n    task \"t\" {\n      driver = \"docker\"\n      config {\n        args = [\"${1 + 2 * (3 - 1)}\", \"b\"]\n      }\n      resources {\n        cpu = 100 * 2 + 50\n        memory = 64\n      }\n    }\n  }\n}\n";
+        let j = hcl_to_job("ok.hcl", ok, &BTreeMap::new()).unwrap();
+        assert_eq!(j["TaskGroups"][0]["Tasks"][0]["Resources"]["CPU"], 250);
+    }
+
+    /// Fuzz finding (fuzz/regressions/hcl_jobspec/): `1/00` evaluated to an infinite number (a debug
+    /// assertion in hcl-primitives; `null` sent to Nomad in release builds).
+    #[test]
+    fn non_finite_arithmetic_is_refused() {
+        for (expr, want) in [
+            ("1/00", "division by zero"),
+            ("7 % 0", "division by zero"),
+            ("1 / (var.n - 2)", "division by zero"),
+            ("1e308 * 10", "is not a finite number"),
+            ("\"${1/0}\"", "division by zero"),
+            ("[for x in [1]: x + 1/0]", "division by zero"),
+        ] {
+            let t = format!(
+                "variable \"n\" {{ default = 2 }}\njob \"j\" {{\n  priority = {expr}\n}}\n"
+            );
+            let e = hcl_to_job("a.hcl", &t, &BTreeMap::new())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("a.hcl:3: `priority`: ") && e.contains(want),
+                "{expr}: {e}"
+            );
+        }
+        let t = "job \"j\" {\n  priority = 100 / 2 - 1\n  group \"g\" {\n    task \"t\" {\n      driver = \"docker\"\n    }\n  }\n}\n";
+        let j = hcl_to_job("a.hcl", t, &BTreeMap::new()).unwrap();
+        assert_eq!(j["Priority"], 49);
+    }
+
+    /// Fuzz finding: a syntax error 30 brackets deep made the parser backtrack for 15 s.
+    #[test]
+    fn deep_brackets_are_refused_before_exponential_backtracking() {
+        let input = include_bytes!(
+            "../../fuzz/regressions/hcl_jobspec/timeout-76e25db9a86935285cbf9ecd3f814ee30d2a72dd"
+        );
+        let t0 = std::time::Instant::now();
+        let e = hcl_to_job(
+            "t.hcl",
+            std::str::from_utf8(input).unwrap(),
+            &BTreeMap::new(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("more than 20 levels of brackets"), "{e}");
+        assert!(t0.elapsed() < std::time::Duration::from_secs(1));
+        // 20 levels with a syntax error at the bottom stay fast.
+        let t = format!("x = {}%l|l\n", "ar[!l][".repeat(10));
+        let t0 = std::time::Instant::now();
+        assert!(hcl_to_job("t.hcl", &t, &BTreeMap::new()).is_err());
+        assert!(t0.elapsed() < std::time::Duration::from_secs(2));
     }
 }

@@ -7,6 +7,7 @@ mod compare;
 mod cost;
 mod e2e;
 mod emulator;
+mod fuzz_corpora;
 mod gate;
 mod infra;
 mod mock_nomad;

@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 
-use super::format::Cx;
+use super::format::{validate_job, Cx};
 use super::{
     Exit, Trace, TraceAlloc, TraceError, TraceGroup, TraceHeader, TraceJob, TraceSource,
     TRACE_VERSION,
@@ -187,11 +187,13 @@ pub fn import_swf(
         let job_no = known(0)
             .ok_or_else(|| cx.field("job", "unknown (-1): every job needs a number"))?
             as u64;
+        // A fraction of a processor (0.4 rounds to 0) still ran the job on one.
         let procs = known(4)
             .filter(|p| *p > 0.0)
             .or(known(7).filter(|p| *p > 0.0))
             .unwrap_or(1.0)
-            .round();
+            .round()
+            .max(1.0);
         if procs > u32::MAX as f64 / opts.mhz_per_proc.max(1) as f64 {
             return Err(cx.field(
                 if known(4).is_some() {
@@ -252,6 +254,8 @@ pub fn import_swf(
                 }],
             }],
         };
+        // The import writes a trace the trace reader must accept: check the job by the same rules.
+        validate_job(&job).map_err(|(f, m)| cx.line_err(format!("imported job `{f}`: {m}")))?;
         rows.push((submit_s, job));
     }
     rows.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -372,5 +376,25 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("a.swf:4: field `status`"), "{e}");
+    }
+
+    /// Fuzz finding (fuzz/regressions/trace_swf/): `0.4` allocated processors rounded to a job with
+    /// `count = 0`, which the import wrote and the trace reader then rejected.
+    #[test]
+    fn fractional_processors_make_one() {
+        let swf = "1 0 3 60 .4 -1 2048 4 120 -1 1 -1 -1 -1 -1 -1 -1 -1\n";
+        for procs_as in [ProcsAs::Count, ProcsAs::Cpu] {
+            let opts = SwfOptions {
+                procs_as,
+                ..Default::default()
+            };
+            let (t, _) = import_swf(swf, "a.swf", &opts).unwrap();
+            let g = &t.jobs[0].groups[0];
+            assert_eq!((g.count, g.cpu_mhz), (1, 2500), "{procs_as:?}");
+            let mut out = Vec::new();
+            t.write_jsonl(&mut out).unwrap();
+            let back = crate::trace::parse_jsonl(std::str::from_utf8(&out).unwrap()).unwrap();
+            assert_eq!(back, t);
+        }
     }
 }
