@@ -1444,6 +1444,80 @@ impl Scenario {
     }
 }
 
+/// The section a bare `--set` key belongs to (see [`Scenario::from_toml_with_overrides`]).
+fn resolve_bare_key(k: &str) -> Option<&'static str> {
+    const CLUSTER: &[&str] = &[
+        "servers",
+        "instance_type",
+        "cores",
+        "memory_gib",
+        "num_schedulers",
+        "algorithm",
+        "nomad_version",
+        "storage",
+        "mhz_per_core",
+    ];
+    const WORKLOAD: &[&str] = &[
+        "jobs",
+        "type",
+        "groups",
+        "count",
+        "cpu_mhz",
+        "memory_mb",
+        "priority",
+        "spread_block",
+        "all_at_once",
+        "image",
+        "image_size_mb",
+        "duration",
+        "fail_rate",
+        "tasks",
+        "id_prefix",
+        "trace",
+    ];
+    if ModelParams::NAMES.contains(&k) {
+        Some("params")
+    } else if crate::model::versions::VersionProfile::KEYS.contains(&k) {
+        Some("nomad")
+    } else if CLUSTER.contains(&k) {
+        Some("cluster")
+    } else if WORKLOAD.contains(&k) {
+        Some("workload")
+    } else {
+        None
+    }
+}
+
+/// Keys whose `--set` value is always a string (versions like `1.10` would otherwise read as floats).
+const STRING_KEYS: &[&str] = &[
+    "nomad_version",
+    "storage",
+    "instance_type",
+    "algorithm",
+    "log_store",
+    "signing",
+    "duration",
+    "type",
+    "image",
+    "id_prefix",
+    "trace",
+    "mode",
+    "name",
+    "description",
+    "jitter",
+];
+
+/// A `--set` value as TOML (`8`, `0.5`, `true`, `"x"`, `[1, 2]`), else the text as a string.
+fn parse_set_value(v: &str) -> toml::Value {
+    let doc = format!("v = {v}");
+    match toml::from_str::<toml::Table>(&doc) {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(v.to_string())),
+        Err(_) => toml::Value::String(v.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1643,79 +1717,5 @@ count = 3
             .unwrap()
             .scaled(-1.0)
             .is_err());
-    }
-}
-
-/// The section a bare `--set` key belongs to (see [`Scenario::from_toml_with_overrides`]).
-fn resolve_bare_key(k: &str) -> Option<&'static str> {
-    const CLUSTER: &[&str] = &[
-        "servers",
-        "instance_type",
-        "cores",
-        "memory_gib",
-        "num_schedulers",
-        "algorithm",
-        "nomad_version",
-        "storage",
-        "mhz_per_core",
-    ];
-    const WORKLOAD: &[&str] = &[
-        "jobs",
-        "type",
-        "groups",
-        "count",
-        "cpu_mhz",
-        "memory_mb",
-        "priority",
-        "spread_block",
-        "all_at_once",
-        "image",
-        "image_size_mb",
-        "duration",
-        "fail_rate",
-        "tasks",
-        "id_prefix",
-        "trace",
-    ];
-    if ModelParams::NAMES.contains(&k) {
-        Some("params")
-    } else if crate::model::versions::VersionProfile::KEYS.contains(&k) {
-        Some("nomad")
-    } else if CLUSTER.contains(&k) {
-        Some("cluster")
-    } else if WORKLOAD.contains(&k) {
-        Some("workload")
-    } else {
-        None
-    }
-}
-
-/// Keys whose `--set` value is always a string (versions like `1.10` would otherwise read as floats).
-const STRING_KEYS: &[&str] = &[
-    "nomad_version",
-    "storage",
-    "instance_type",
-    "algorithm",
-    "log_store",
-    "signing",
-    "duration",
-    "type",
-    "image",
-    "id_prefix",
-    "trace",
-    "mode",
-    "name",
-    "description",
-    "jitter",
-];
-
-/// A `--set` value as TOML (`8`, `0.5`, `true`, `"x"`, `[1, 2]`), else the text as a string.
-fn parse_set_value(v: &str) -> toml::Value {
-    let doc = format!("v = {v}");
-    match toml::from_str::<toml::Table>(&doc) {
-        Ok(mut t) => t
-            .remove("v")
-            .unwrap_or_else(|| toml::Value::String(v.to_string())),
-        Err(_) => toml::Value::String(v.to_string()),
     }
 }

@@ -189,6 +189,8 @@ pub async fn run_worker(conn: NomadConnArgs, index: u32, out: &Path) -> Result<u
         cleanup: spec.cleanup,
         timeout: Duration::from_nanos(spec.timeout_ns),
         drain_timeout: Duration::from_nanos(spec.drain_timeout_ns),
+        // The generators wait as a one-generator run of this job would by default.
+        wait: crate::cli::run::default_wait(&spec.job),
         max_attempts: spec.max_attempts,
         scrape_metrics: spec.scrape_metrics,
         peer_scrape: spec.peer_scrape,
