@@ -699,17 +699,7 @@ impl Ctx<'_> {
 impl Scenario {
     /// Parses and validates a scenario from TOML source. `file` is used in error messages only.
     pub fn from_toml(file: &str, src: &str) -> Result<Scenario, ScenarioError> {
-        let raw: RawScenario = toml::from_str(src).map_err(|e| {
-            let line = e
-                .span()
-                .map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
-            ScenarioError {
-                file: file.to_string(),
-                line,
-                key: String::new(),
-                msg: e.message().trim().to_string(),
-            }
-        })?;
+        let raw: RawScenario = toml::from_str(src).map_err(|e| syntax_error(file, src, &e))?;
         let stem = std::path::Path::new(file)
             .file_stem()
             .and_then(|s| s.to_str())
@@ -741,17 +731,7 @@ impl Scenario {
             key: k.to_string(),
             msg: format!("--set {k}={v}: {msg}"),
         };
-        let mut doc: toml::Table = toml::from_str(src).map_err(|e: toml::de::Error| {
-            let line = e
-                .span()
-                .map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
-            ScenarioError {
-                file: file.to_string(),
-                line,
-                key: String::new(),
-                msg: e.message().trim().to_string(),
-            }
-        })?;
+        let mut doc: toml::Table = toml::from_str(src).map_err(|e| syntax_error(file, src, &e))?;
         for (k, v) in sets {
             let path: Vec<String> = if k.contains('.') {
                 k.split('.').map(str::to_string).collect()
@@ -1441,6 +1421,19 @@ impl Scenario {
     /// Total nodes at t = 0.
     pub fn initial_nodes(&self) -> u64 {
         self.pools.iter().map(|p| p.count as u64).sum()
+    }
+}
+
+/// A TOML syntax error of `file` with its line.
+fn syntax_error(file: &str, src: &str, e: &toml::de::Error) -> ScenarioError {
+    let line = e
+        .span()
+        .map(|s| src[..s.start.min(src.len())].matches('\n').count() + 1);
+    ScenarioError {
+        file: file.to_string(),
+        line,
+        key: String::new(),
+        msg: e.message().trim().to_string(),
     }
 }
 
