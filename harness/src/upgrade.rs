@@ -37,8 +37,10 @@ pub struct UpgradeCheck {
     pub seeds: u32,
     /// Regression thresholds (`compare --fail-if` grammar).
     pub thresholds: Vec<Threshold>,
-    /// Output directory: `from/seed-N/`, `to/seed-N/`, `compare.txt`, `compare.json`, `compare.html`.
+    /// Output directory: `from/seed-N/`, `to/seed-N/`, `compare.txt`, `compare.json`.
     pub out: PathBuf,
+    /// Calibration applied to both sides (`stampede calibrate` output).
+    pub calibration: Option<PathBuf>,
 }
 
 /// The thresholds used when none is given: a slower or less productive control plane by more than 10%.
@@ -63,15 +65,19 @@ pub fn run(chk: &UpgradeCheck, progress: &(dyn Fn(&str, u64) + Sync)) -> Result<
     let from_sets = side_sets(&chk.from, &chk.from_sets);
     let to_sets = side_sets(&chk.to, &chk.to_sets);
     // Validate both sides before any work.
-    let from_sc = files::load_scenario_with(&chk.scenario, chk.scale, &from_sets)
+    let mut from_sc = files::load_scenario_with(&chk.scenario, chk.scale, &from_sets)
         .with_context(|| format!("the --from {} side", chk.from))?;
-    let to_sc = files::load_scenario_with(&chk.scenario, chk.scale, &to_sets)
+    let mut to_sc = files::load_scenario_with(&chk.scenario, chk.scale, &to_sets)
         .with_context(|| format!("the --to {} side", chk.to))?;
+    let cal = crate::calibrate::apply_flag(&mut from_sc, chk.calibration.as_deref())?;
+    crate::calibrate::apply_flag(&mut to_sc, chk.calibration.as_deref())?;
+    let cal_ref = cal.map(|c| c.reference);
+    let (from_sc, to_sc) = (&from_sc, &to_sc);
     let mut jobs: Vec<(&str, &stampede_sim::scenario::Scenario, u64)> = Vec::new();
     for k in 0..chk.seeds as u64 {
         let seed = chk.first_seed + k;
-        jobs.push(("from", &from_sc, seed));
-        jobs.push(("to", &to_sc, seed));
+        jobs.push(("from", from_sc, seed));
+        jobs.push(("to", to_sc, seed));
     }
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -96,8 +102,9 @@ pub fn run(chk: &UpgradeCheck, progress: &(dyn Fn(&str, u64) + Sync)) -> Result<
                             tool_version: env!("CARGO_PKG_VERSION").to_string(),
                             early_stop: None,
                         };
-                        let (rec, _) = simulate(sc, source, &opts, &mut |_| {})
+                        let (mut rec, _) = simulate(sc, source, &opts, &mut |_| {})
                             .with_context(|| format!("simulating the {side} side, seed {seed}"))?;
+                        rec.meta.calibration = cal_ref.clone();
                         files::record::write_record(&dir, &rec)?;
                         progress(side, seed);
                     }

@@ -54,6 +54,9 @@ pub struct UpgradeArgs {
     /// Print the verdict as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Apply a calibration (`stampede calibrate` output) to both sides; the records say which.
+    #[arg(long, value_name = "FILE")]
+    pub calibration: Option<PathBuf>,
 }
 
 /// Runs the command.
@@ -84,6 +87,7 @@ pub fn run(args: UpgradeArgs) -> Result<u8> {
         seeds: args.seeds,
         thresholds,
         out: out.clone(),
+        calibration: args.calibration.clone(),
     };
     let total = 2 * args.seeds as u64;
     let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
@@ -96,6 +100,10 @@ pub fn run(args: UpgradeArgs) -> Result<u8> {
         );
         b
     });
+    let statement = match &args.calibration {
+        Some(c) => crate::calibrate::load_calibration(c)?.statement(),
+        None => stampede_sim::record::UNCALIBRATED_STATEMENT.to_string(),
+    };
     if !args.json {
         eprintln!(
             "upgrade-check {}: Nomad {} → {} ({} seed{} each side, common random numbers)",
@@ -115,7 +123,8 @@ pub fn run(args: UpgradeArgs) -> Result<u8> {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let text = compare::render_text(&c);
+    // The verdict stands on the model's parameters: say which, first.
+    let text = format!("{statement}\n\n{}", compare::render_text(&c));
     let json = serde_json::to_string_pretty(&c).context("serialising the verdict")?;
     files::write_atomic(&out.join("compare.txt"), text.as_bytes())?;
     files::write_atomic(&out.join("compare.json"), json.as_bytes())?;

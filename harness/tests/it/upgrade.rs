@@ -71,6 +71,10 @@ fn rs256_signing_is_a_regression_and_pipelining_is_not() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(stdout.contains("placement_rate"), "{stdout}");
+    assert!(
+        stdout.starts_with("uncalibrated: model parameters are estimates"),
+        "the verdict states its calibration first: {stdout}"
+    );
     for side in ["from", "to"] {
         for seed in [3, 4] {
             let d = out1.join(side).join(format!("seed-{seed}"));
