@@ -538,10 +538,10 @@ mod moto {
         let emu = rt.block_on(stampede::emulator::start(cfg)).unwrap();
         let addr = format!("http://{}", emu.addr);
         let moto_url = moto.url.clone();
-        // The interruption: terminate one instance of the run a few seconds in.
+        // The interruption: terminate one instance of the run once it has some (polled: on a loaded machine
+        // provisioning can take longer than any fixed sleep).
         let killer = std::thread::spawn(move || {
             let krt = super::moto::rt();
-            std::thread::sleep(Duration::from_secs(3));
             krt.block_on(async {
                 let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
                     .region(aws_config::Region::new("us-east-1"))
@@ -549,25 +549,43 @@ mod moto {
                     .load()
                     .await;
                 let ec2 = aws_sdk_ec2::Client::new(&conf);
-                let resp = ec2
-                    .describe_instances()
-                    .filters(
-                        aws_sdk_ec2::types::Filter::builder()
-                            .name("tag:stampede:run-id")
-                            .values("prov-1")
-                            .build(),
-                    )
-                    .send()
-                    .await
-                    .unwrap();
-                let id = resp
-                    .reservations()
-                    .iter()
-                    .flat_map(|r| r.instances())
-                    .filter_map(|i| i.instance_id())
-                    .next()
-                    .expect("the run has instances")
-                    .to_string();
+                let deadline = std::time::Instant::now() + Duration::from_secs(120);
+                let id = loop {
+                    let resp = ec2
+                        .describe_instances()
+                        .filters(
+                            aws_sdk_ec2::types::Filter::builder()
+                                .name("tag:stampede:run-id")
+                                .values("prov-1")
+                                .build(),
+                        )
+                        .filters(
+                            aws_sdk_ec2::types::Filter::builder()
+                                .name("instance-state-name")
+                                .values("running")
+                                .values("pending")
+                                .build(),
+                        )
+                        .send()
+                        .await
+                        .unwrap();
+                    if let Some(id) = resp
+                        .reservations()
+                        .iter()
+                        .flat_map(|r| r.instances())
+                        .filter_map(|i| i.instance_id())
+                        .next()
+                    {
+                        break id.to_string();
+                    }
+                    assert!(
+                        std::time::Instant::now() < deadline,
+                        "the run never had instances"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                };
+                // A few seconds into the run, as before.
+                tokio::time::sleep(Duration::from_secs(2)).await;
                 ec2.terminate_instances()
                     .instance_ids(&id)
                     .send()
