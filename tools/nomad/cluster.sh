@@ -234,6 +234,12 @@ client {
   network_interface = "lo"
   cgroup_parent     = "$cg"
   node_class        = "stampede"
+  # Terminal allocations stay on the client until the tests read them (fs/cat of result files): Nomad's
+  # client GC otherwise collects them at once when the host disk is over 80% full (gc_disk_usage_threshold),
+  # which a shared CI disk can be, and fs/cat then answers "state for allocation … not found on client".
+  gc_disk_usage_threshold  = 99
+  gc_inode_usage_threshold = 99
+  gc_max_allocs            = 500
   options = {
     # Only raw_exec: no Docker, Java or QEMU probing; no cloud metadata (169.254.169.254) probing.
     "driver.allowlist"      = "raw_exec"

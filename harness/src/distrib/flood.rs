@@ -189,8 +189,9 @@ pub async fn run_worker(conn: NomadConnArgs, index: u32, out: &Path) -> Result<u
         cleanup: spec.cleanup,
         timeout: Duration::from_nanos(spec.timeout_ns),
         drain_timeout: Duration::from_nanos(spec.drain_timeout_ns),
-        // The generators wait as a one-generator run of this job would by default.
-        wait: crate::cli::run::default_wait(&spec.job),
+        // Generators placed by Nomad wait for their allocations running (as they did when this was
+        // built); `--wait done` inside a generator task is not supported yet.
+        wait: crate::load::WaitFor::Running,
         max_attempts: spec.max_attempts,
         scrape_metrics: spec.scrape_metrics,
         peer_scrape: spec.peer_scrape,
@@ -390,6 +391,15 @@ pub async fn run_as_nomad_job(plan: RunPlan, o: &AsNomadJob) -> Result<u8> {
                     )
                     .await
                 {
+                    Ok(t) if f.ends_with(".json") && serde_json::from_str::<Value>(&t).is_err() => {
+                        ok = false;
+                        eprintln!(
+                            "generator {idx} (allocation {aid}): {f} is not JSON ({} bytes): {:?}",
+                            t.len(),
+                            t.chars().take(300).collect::<String>()
+                        );
+                        break;
+                    }
                     Ok(t) => crate::files::write_atomic(&d.join(f), t.as_bytes())?,
                     Err(e) => {
                         ok = false;
