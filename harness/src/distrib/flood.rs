@@ -189,8 +189,8 @@ pub async fn run_worker(conn: NomadConnArgs, index: u32, out: &Path) -> Result<u
         cleanup: spec.cleanup,
         timeout: Duration::from_nanos(spec.timeout_ns),
         drain_timeout: Duration::from_nanos(spec.drain_timeout_ns),
-        // Generators placed by Nomad wait for their allocations running (as they did when this was
-        // built); `--wait done` inside a generator task is not supported yet.
+        // Generators placed by Nomad wait for their allocations running: the mode the real-cluster merge
+        // test covers (`--wait done` for generator tasks is untested).
         wait: crate::load::WaitFor::Running,
         max_attempts: spec.max_attempts,
         scrape_metrics: spec.scrape_metrics,
