@@ -16,6 +16,10 @@ type ReadyKey = Key<EvalIx>;
 /// A blocked evaluation: its broker-order key, the eval, and the job's smallest (CPU, memory) ask.
 type BlockedEntry = (Key<JobIx>, EvalIx, (u32, u32));
 
+/// A position in the blocked set's broker order (see [`BlockedEvals::next_after`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlockedPos(Key<JobIx>);
+
 /// The eval broker.
 #[derive(Debug, Default)]
 pub struct EvalBroker {
@@ -196,6 +200,17 @@ impl BlockedEvals {
     /// Whether none is blocked.
     pub fn is_empty(&self) -> bool {
         self.by_job.is_empty()
+    }
+
+    /// The first blocked (job, eval) in broker order after position `after` (`None`: from the start), with
+    /// its position: a cursor that stays valid while entries at or before it are removed.
+    pub fn next_after(&self, after: Option<BlockedPos>) -> Option<(BlockedPos, JobIx, EvalIx)> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let k = match after {
+            None => self.ordered.iter().next()?,
+            Some(p) => self.ordered.range((Excluded(p.0), Unbounded)).next()?,
+        };
+        Some((BlockedPos(*k), k.2, self.by_job[&k.2].1))
     }
 
     /// Blocked (job, eval) pairs in broker order (highest priority, then oldest).

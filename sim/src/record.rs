@@ -677,26 +677,70 @@ pub enum RecordError {
     },
 }
 
-fn opt_u64(v: Option<u64>) -> String {
-    v.map(|x| x.to_string()).unwrap_or_default()
+/// An optional integer as a CSV cell (empty when absent), formatted without allocating.
+fn opt_u64(v: Option<u64>) -> OptCell<u64> {
+    OptCell(v)
 }
 
-fn opt_f64(v: Option<f64>) -> String {
-    match v {
-        None => String::new(),
-        Some(x) => fmt_f64(x),
+/// An optional float as a CSV cell (empty when absent, else [`fmt_f64`]'s spelling), without allocating.
+fn opt_f64(v: Option<f64>) -> OptCell<f64> {
+    OptCell(v)
+}
+
+/// A CSV cell that is empty when the value is absent (see [`opt_u64`], [`opt_f64`]).
+struct OptCell<T>(Option<T>);
+
+impl std::fmt::Display for OptCell<u64> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => Ok(()),
+            Some(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+impl std::fmt::Display for OptCell<f64> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            None => Ok(()),
+            Some(x) => write_f64(f, x),
+        }
     }
 }
 
 /// Formats a float compactly and deterministically (integers without a fraction, else up to 6 decimals).
 pub fn fmt_f64(x: f64) -> String {
+    let mut s = String::new();
+    let _ = write_f64(&mut s, x);
+    s
+}
+
+/// [`fmt_f64`] into any writer, without allocating: the six-decimal form goes through a stack buffer and
+/// loses its trailing zeros (and a bare `.`) there.
+fn write_f64<W: std::fmt::Write>(w: &mut W, x: f64) -> std::fmt::Result {
     if x.is_finite() && x.fract() == 0.0 && x.abs() < 1e15 {
-        format!("{}", x as i64)
-    } else {
-        let s = format!("{x:.6}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        s.to_string()
+        return write!(w, "{}", x as i64);
     }
+    /// Fixed buffer; `{:.6}` of the largest f64 is 316 bytes.
+    struct Buf {
+        b: [u8; 400],
+        n: usize,
+    }
+    impl std::fmt::Write for Buf {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let end = self.n + s.len();
+            if end > self.b.len() {
+                return Err(std::fmt::Error);
+            }
+            self.b[self.n..end].copy_from_slice(s.as_bytes());
+            self.n = end;
+            Ok(())
+        }
+    }
+    let mut buf = Buf { b: [0; 400], n: 0 };
+    std::fmt::Write::write_fmt(&mut buf, format_args!("{x:.6}"))?;
+    let s = std::str::from_utf8(&buf.b[..buf.n]).map_err(|_| std::fmt::Error)?;
+    w.write_str(s.trim_end_matches('0').trim_end_matches('.'))
 }
 
 /// Quotes a CSV field when needed (RFC 4180).

@@ -53,10 +53,11 @@ impl Blocked {
                 .sum::<u64>();
         let mut max_cpu = free.iter().map(|f| f.0).max().unwrap_or(0);
         let mut max_mem = free.iter().map(|f| f.1).max().unwrap_or(0);
-        let list: Vec<(JobIx, EvalIx)> = self.set.iter().collect();
-        let total = list.len() as u64;
+        let total = self.set.len() as u64;
         let mut released = 0u64;
-        for (job, e) in list {
+        let mut cursor = None;
+        while let Some((pos, job, e)) = self.set.next_after(cursor) {
+            cursor = Some(pos);
             // Nothing left that any blocked job could use: the rest fail their pass and stay blocked.
             match self.set.min_ask() {
                 Some((c, m)) if c <= max_cpu && m <= max_mem => {}
@@ -68,16 +69,12 @@ impl Blocked {
             }
             // First fit of the job's wanted allocations into the free capacity.
             let mut fits_any = false;
-            let spec = st.jobs[job].spec.clone();
-            for (gi, g) in spec.groups.iter().enumerate() {
+            let jb = &st.jobs[job];
+            for (g, jg) in jb.spec.groups.iter().zip(&jb.groups) {
                 if g.cpu_mhz > max_cpu || g.memory_mb > max_mem {
                     continue;
                 }
-                let wanted = st.jobs[job].groups[gi]
-                    .slots
-                    .iter()
-                    .filter(|s| s.state == SlotState::Empty)
-                    .count();
+                let wanted = jg.slots.iter().filter(|s| s.state == SlotState::Empty).count();
                 for _ in 0..wanted {
                     let Some(slot) = free
                         .iter_mut()
