@@ -74,7 +74,11 @@ impl Blocked {
                 if g.cpu_mhz > max_cpu || g.memory_mb > max_mem {
                     continue;
                 }
-                let wanted = jg.slots.iter().filter(|s| s.state == SlotState::Empty).count();
+                let wanted = jg
+                    .slots
+                    .iter()
+                    .filter(|s| s.state == SlotState::Empty)
+                    .count();
                 for _ in 0..wanted {
                     let Some(slot) = free
                         .iter_mut()

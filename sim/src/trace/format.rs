@@ -20,6 +20,125 @@ pub fn parse_jsonl(text: &str) -> Result<Trace, TraceError> {
 
 /// Parses a whole JSON Lines trace; errors name `origin` (e.g. the file name) and the line.
 pub fn parse_jsonl_named(text: &str, origin: &str) -> Result<Trace, TraceError> {
+    // Large traces parse their job lines on every core (a replayed CI day is 60,000 lines, ~20 MB); the
+    // order and count checks then run in file order, so the result and the first error reported are the
+    // same as the streaming reader's.
+    const PARALLEL_FROM_BYTES: usize = 1 << 20;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    if text.len() < PARALLEL_FROM_BYTES || threads < 2 {
+        return parse_jsonl_serial(text, origin);
+    }
+    let r = TraceReader::new(text.as_bytes(), origin)?;
+    let header = r.header().clone();
+    let header_lines = r.line;
+    // The bytes the header reader consumed: `header_lines` lines.
+    let mut body_start = 0;
+    for _ in 0..header_lines {
+        body_start = match text[body_start..].find('\n') {
+            Some(i) => body_start + i + 1,
+            None => text.len(),
+        };
+    }
+    let body = &text[body_start..];
+    // Chunks of whole lines, each with the 1-based number of its first line.
+    let mut chunks: Vec<(usize, &str)> = Vec::with_capacity(threads);
+    let (mut at, mut line) = (0usize, header_lines + 1);
+    for k in 0..threads {
+        let want = if k + 1 == threads {
+            body.len()
+        } else {
+            (body.len() * (k + 1) / threads).max(at)
+        };
+        let end = match body.as_bytes()[want..].iter().position(|&b| b == b'\n') {
+            Some(i) if k + 1 < threads => want + i + 1,
+            _ => body.len(),
+        };
+        if end > at {
+            let chunk = &body[at..end];
+            chunks.push((line, chunk));
+            line += chunk.bytes().filter(|&b| b == b'\n').count();
+        }
+        at = end;
+    }
+    type Parsed = (Vec<(usize, TraceJob)>, Option<TraceError>);
+    let parsed: Vec<Parsed> = std::thread::scope(|sc| {
+        let handles: Vec<_> = chunks
+            .iter()
+            .map(|&(first, chunk)| sc.spawn(move || parse_job_lines(chunk, first, origin)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    });
+    let mut jobs = Vec::with_capacity(header.jobs.min(1 << 20) as usize);
+    let (mut last_submit, mut seen) = (0u64, 0u64);
+    for (ok, err) in parsed {
+        for (line, job) in ok {
+            let cx = Cx { origin, line };
+            if job.submit_ns < last_submit {
+                return Err(cx.field(
+                    "submit_ns",
+                    format!("{} is before the previous job's {}: jobs must be in non-decreasing submit time", job.submit_ns, last_submit),
+                ));
+            }
+            seen += 1;
+            if seen > header.jobs {
+                return Err(cx.line_err(format!(
+                    "more jobs than the {} the header announces",
+                    header.jobs
+                )));
+            }
+            last_submit = job.submit_ns;
+            jobs.push(job);
+        }
+        if let Some(e) = err {
+            return Err(e);
+        }
+    }
+    if seen != header.jobs {
+        return Err(TraceError::Input {
+            origin: origin.to_string(),
+            msg: format!(
+                "the header announces {} jobs but the file has {} (truncated or edited?)",
+                header.jobs, seen
+            ),
+        });
+    }
+    Ok(Trace { header, jobs })
+}
+
+/// Parses the job lines of one chunk (first line numbered `first`), stopping at the first bad one.
+fn parse_job_lines(
+    chunk: &str,
+    first: usize,
+    origin: &str,
+) -> (Vec<(usize, TraceJob)>, Option<TraceError>) {
+    let mut out = Vec::with_capacity(chunk.len() / 256 + 1);
+    for (i, raw) in chunk.split_inclusive('\n').enumerate() {
+        if raw.trim().is_empty() {
+            continue;
+        }
+        let cx = Cx {
+            origin,
+            line: first + i,
+        };
+        let v = match serde_json::from_str::<Value>(raw.trim_end_matches(['\n', '\r'])) {
+            Ok(v) => v,
+            Err(e) => return (out, Some(cx.line_err(format!("not a JSON object: {e}")))),
+        };
+        match parse_job(&v, &cx) {
+            Ok(j) => out.push((cx.line, j)),
+            Err(e) => return (out, Some(e)),
+        }
+    }
+    (out, None)
+}
+
+/// [`parse_jsonl_named`] on one thread, through the streaming reader.
+fn parse_jsonl_serial(text: &str, origin: &str) -> Result<Trace, TraceError> {
     let mut r = TraceReader::new(text.as_bytes(), origin)?;
     let mut jobs = Vec::with_capacity(r.header().jobs.min(1 << 20) as usize);
     for j in &mut r {
@@ -571,6 +690,46 @@ mod tests {
             t.jobs[1].to_job_spec().groups[0].node_class.as_deref(),
             Some("big")
         );
+    }
+
+    /// The parallel parse of a large trace gives the streaming reader's trace, and its first error.
+    #[test]
+    fn parallel_parse_matches_the_serial_reader() {
+        let t = crate::trace::synth::synth_monorepo(
+            &crate::trace::synth::SynthProfile::monorepo(),
+            1,
+            3,
+        );
+        let mut out = Vec::new();
+        t.write_jsonl(&mut out).unwrap();
+        let mut s = String::from_utf8(out).unwrap();
+        s.insert(s.find('\n').unwrap() + 1, '\n'); // a blank line shifts every line number
+        assert!(s.len() > 1 << 20, "large enough to parse in parallel");
+        let par = parse_jsonl_named(&s, "t.jsonl").unwrap();
+        assert_eq!(par, parse_jsonl_serial(&s, "t.jsonl").unwrap());
+        assert_eq!(par.jobs.len(), t.jobs.len());
+        let lines: Vec<&str> = s.split_inclusive('\n').collect();
+        let n = lines.len();
+        let edit = |i: usize, f: &dyn Fn(&str) -> String| -> String {
+            let mut v: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            v[i] = f(&v[i]);
+            v.concat()
+        };
+        let cases = [
+            // A broken line late in the file (in the last chunk) and early (in the first).
+            edit(n - 3, &|l| l.replacen("\"count\":", "\"count\":x", 1)),
+            edit(5, &|l| l.replacen("\"cpu_mhz\":", "\"cpu_mhz\":-", 1)),
+            // Out of order in the middle, and a truncated file.
+            edit(n / 2, &|l| {
+                l.replacen("\"submit_ns\":", "\"submit_ns\":1", 1)
+            }),
+            lines[..n - 2].concat(),
+        ];
+        for (k, c) in cases.iter().enumerate() {
+            let a = parse_jsonl_named(c, "t.jsonl").unwrap_err().to_string();
+            let b = parse_jsonl_serial(c, "t.jsonl").unwrap_err().to_string();
+            assert_eq!(a, b, "case {k}");
+        }
     }
 
     #[test]
