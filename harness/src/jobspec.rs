@@ -12,6 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use hcl::eval::{Context as HclContext, Evaluate};
 use hcl::{Block, Body, Expression, Structure};
 use serde_json::{json, Map, Value};
+use stampede_sim::driver::{DelayFunction, RestartMode};
 use stampede_sim::scenario::{JobTemplate, RunDuration};
 
 /// The job JSON for copy `id` of a template. Batch tasks sleep their duration (median for log-normal);
@@ -40,6 +41,28 @@ pub fn job_from_template(id: &str, t: &JobTemplate, datacenters: &[String]) -> V
             })
         })
         .collect();
+    let mut groups = groups;
+    for g in &mut groups {
+        // A scenario's own policies go to Nomad as given; without them the flood keeps Nomad from
+        // restarting or rescheduling (its tasks do not fail).
+        if let Some(r) = &t.restart {
+            g["RestartPolicy"] = json!({
+                "Attempts": r.attempts, "Interval": r.interval_ns, "Delay": r.delay_ns,
+                "Mode": match r.mode { RestartMode::Fail => "fail", RestartMode::Delay => "delay" },
+            });
+        }
+        if let Some(r) = &t.reschedule {
+            g["ReschedulePolicy"] = json!({
+                "Attempts": r.attempts, "Interval": r.interval_ns, "Delay": r.delay_ns,
+                "DelayFunction": match r.delay_function {
+                    DelayFunction::Constant => "constant",
+                    DelayFunction::Exponential => "exponential",
+                    DelayFunction::Fibonacci => "fibonacci",
+                },
+                "MaxDelay": r.max_delay_ns, "Unlimited": r.unlimited,
+            });
+        }
+    }
     let mut job = json!({
         "ID": id, "Name": id, "Type": t.job_type.as_str(), "Priority": t.priority,
         "Datacenters": datacenters, "AllAtOnce": t.all_at_once, "TaskGroups": groups,
@@ -759,6 +782,9 @@ mod tests {
             image_bytes: 0,
             duration: RunDuration::Fixed(7_000_000_000),
             fail_rate: 0.0,
+            broken_rate: 0.0,
+            restart: None,
+            reschedule: None,
             tasks: 1,
             id_prefix: "p-".into(),
         };

@@ -19,6 +19,173 @@ use crate::scenario::{JobType, RunDuration};
 /// Simulated time: ns since t = 0.
 pub type SimTime = u64;
 
+/// What a client does when a task exits non-zero: Nomad's `restart` block
+/// (client/allocrunner/taskrunner/restarts/restarts.go, `RestartTracker.GetState`): within `interval`,
+/// up to `attempts` restarts, each after `delay` plus a uniform jitter of up to 25% of it; past that the
+/// allocation fails (`fail`) or waits for the interval to end and starts counting again (`delay`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RestartPolicy {
+    /// Restarts allowed within one interval.
+    pub attempts: u32,
+    /// Interval, ns.
+    pub interval_ns: u64,
+    /// Delay before a restart, ns (jitter added).
+    pub delay_ns: u64,
+    /// What happens past `attempts`.
+    pub mode: RestartMode,
+}
+
+/// `restart.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestartMode {
+    /// The allocation fails (and may be rescheduled).
+    Fail,
+    /// The task waits until the interval ends, then restarts.
+    Delay,
+}
+
+/// What the servers do with a failed allocation: Nomad's `reschedule` block (nomad/structs/structs.go,
+/// `RescheduleTracker.RescheduleEligible`; nomad/structs/alloc.go, `Allocation.NextDelay`): up to
+/// `attempts` replacements within `interval` (or `unlimited`), the n-th after a delay by
+/// `delay_function` (`constant`, `exponential` doubling, `fibonacci`), capped at `max_delay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ReschedulePolicy {
+    /// Replacements allowed within one interval (ignored when `unlimited`).
+    pub attempts: u32,
+    /// Interval, ns.
+    pub interval_ns: u64,
+    /// First delay, ns.
+    pub delay_ns: u64,
+    /// How the delay grows.
+    pub delay_function: DelayFunction,
+    /// Cap on the delay, ns (0 = none).
+    pub max_delay_ns: u64,
+    /// No limit on replacements.
+    pub unlimited: bool,
+}
+
+/// `reschedule.delay_function`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DelayFunction {
+    /// Always `delay`.
+    Constant,
+    /// Twice the previous delay.
+    Exponential,
+    /// The sum of the two previous delays.
+    Fibonacci,
+}
+
+const SEC_NS: u64 = 1_000_000_000;
+
+impl RestartMode {
+    /// Parses Nomad's spelling (`fail`, `delay`).
+    pub fn parse(s: &str) -> Option<RestartMode> {
+        match s {
+            "fail" => Some(RestartMode::Fail),
+            "delay" => Some(RestartMode::Delay),
+            _ => None,
+        }
+    }
+}
+
+impl DelayFunction {
+    /// Parses Nomad's spelling (`constant`, `exponential`, `fibonacci`).
+    pub fn parse(s: &str) -> Option<DelayFunction> {
+        match s {
+            "constant" => Some(DelayFunction::Constant),
+            "exponential" => Some(DelayFunction::Exponential),
+            "fibonacci" => Some(DelayFunction::Fibonacci),
+            _ => None,
+        }
+    }
+}
+
+impl RestartPolicy {
+    /// Nomad's default for a job type (nomad/structs/structs.go, `DefaultBatchJobRestartPolicy`,
+    /// `DefaultServiceJobRestartPolicy`).
+    pub fn default_for(t: JobType) -> RestartPolicy {
+        match t {
+            JobType::Batch => RestartPolicy {
+                attempts: 3,
+                interval_ns: 24 * 3600 * SEC_NS,
+                delay_ns: 15 * SEC_NS,
+                mode: RestartMode::Fail,
+            },
+            JobType::Service => RestartPolicy {
+                attempts: 2,
+                interval_ns: 30 * 60 * SEC_NS,
+                delay_ns: 15 * SEC_NS,
+                mode: RestartMode::Fail,
+            },
+        }
+    }
+}
+
+impl ReschedulePolicy {
+    /// Nomad's default for a job type (nomad/structs/structs.go, `DefaultBatchJobReschedulePolicy`,
+    /// `DefaultServiceJobReschedulePolicy`).
+    pub fn default_for(t: JobType) -> ReschedulePolicy {
+        match t {
+            JobType::Batch => ReschedulePolicy {
+                attempts: 1,
+                interval_ns: 24 * 3600 * SEC_NS,
+                delay_ns: 5 * SEC_NS,
+                delay_function: DelayFunction::Constant,
+                max_delay_ns: 0,
+                unlimited: false,
+            },
+            JobType::Service => ReschedulePolicy {
+                attempts: 0,
+                interval_ns: 0,
+                delay_ns: 30 * SEC_NS,
+                delay_function: DelayFunction::Exponential,
+                max_delay_ns: 3600 * SEC_NS,
+                unlimited: true,
+            },
+        }
+    }
+
+    /// The delay before replacement number `n + 1`, given the delays of the `n` before it (most recent
+    /// last) — `Allocation.NextDelay` without its reset-after-a-quiet-period rule.
+    pub fn next_delay_ns(&self, previous: &[u64]) -> u64 {
+        let d = match (self.delay_function, previous) {
+            (_, []) => return self.delay_ns,
+            (DelayFunction::Constant, _) => return self.delay_ns,
+            (DelayFunction::Exponential, [.., last]) => last.saturating_mul(2),
+            (DelayFunction::Fibonacci, [only]) => *only,
+            (DelayFunction::Fibonacci, [.., a, b]) => {
+                if *a == self.max_delay_ns && *b == self.delay_ns {
+                    *b
+                } else {
+                    a.saturating_add(*b)
+                }
+            }
+        };
+        if self.max_delay_ns > 0 {
+            d.min(self.max_delay_ns)
+        } else {
+            d
+        }
+    }
+
+    /// Whether another replacement is allowed at `now`, given the times of the earlier ones.
+    pub fn eligible(&self, now: u64, earlier: &[u64]) -> bool {
+        if self.unlimited {
+            return true;
+        }
+        if self.attempts == 0 {
+            return false;
+        }
+        let within = earlier
+            .iter()
+            .filter(|&&t| now.saturating_sub(t) < self.interval_ns)
+            .count();
+        (within as u32) < self.attempts
+    }
+}
+
 /// How one allocation of a group runs on its node.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RunPlan {
@@ -55,6 +222,23 @@ pub struct GroupSpec {
     pub run: RunPlan,
     /// Node class constraint (`${node.class} = X`), if any.
     pub node_class: Option<String>,
+    /// Restart policy (`None`: the job type's default).
+    pub restart: Option<RestartPolicy>,
+    /// Reschedule policy (`None`: the job type's default).
+    pub reschedule: Option<ReschedulePolicy>,
+}
+
+impl GroupSpec {
+    /// The restart policy in force for a job of type `t`.
+    pub fn restart_policy(&self, t: JobType) -> RestartPolicy {
+        self.restart
+            .unwrap_or_else(|| RestartPolicy::default_for(t))
+    }
+    /// The reschedule policy in force for a job of type `t`.
+    pub fn reschedule_policy(&self, t: JobType) -> ReschedulePolicy {
+        self.reschedule
+            .unwrap_or_else(|| ReschedulePolicy::default_for(t))
+    }
 }
 
 /// A job submitted to the cluster.
@@ -539,4 +723,52 @@ pub struct ServerGauges {
     pub plan_evaluate_ms: f64,
     /// Mean plan apply (submit→applied) time over the last second, ms.
     pub plan_apply_ms: f64,
+}
+
+#[cfg(test)]
+mod policy_tests {
+    use super::*;
+
+    const S: u64 = SEC_NS;
+
+    #[test]
+    fn reschedule_delays_follow_nomads_delay_functions() {
+        let mut p = ReschedulePolicy::default_for(JobType::Service);
+        assert_eq!(p.next_delay_ns(&[]), 30 * S);
+        assert_eq!(p.next_delay_ns(&[30 * S]), 60 * S, "exponential doubles");
+        assert_eq!(
+            p.next_delay_ns(&[2400 * S]),
+            3600 * S,
+            "capped at max_delay"
+        );
+        p.delay_function = DelayFunction::Fibonacci;
+        assert_eq!(p.next_delay_ns(&[30 * S]), 30 * S);
+        assert_eq!(p.next_delay_ns(&[30 * S, 30 * S]), 60 * S);
+        assert_eq!(p.next_delay_ns(&[30 * S, 60 * S]), 90 * S);
+        assert_eq!(
+            p.next_delay_ns(&[3600 * S, 30 * S]),
+            30 * S,
+            "a series reset at the ceiling starts again"
+        );
+        let b = ReschedulePolicy::default_for(JobType::Batch);
+        assert_eq!(b.next_delay_ns(&[5 * S, 5 * S]), 5 * S, "constant");
+    }
+
+    #[test]
+    fn reschedule_attempts_count_within_the_interval() {
+        let b = ReschedulePolicy::default_for(JobType::Batch); // 1 per 24 h
+        assert!(b.eligible(100 * S, &[]));
+        assert!(!b.eligible(100 * S, &[50 * S]), "the one attempt is used");
+        assert!(
+            b.eligible(25 * 3600 * S, &[50 * S]),
+            "an attempt older than the interval no longer counts"
+        );
+        let none = ReschedulePolicy {
+            attempts: 0,
+            unlimited: false,
+            ..b
+        };
+        assert!(!none.eligible(0, &[]));
+        assert!(ReschedulePolicy::default_for(JobType::Service).eligible(0, &[1; 50]));
+    }
 }

@@ -165,12 +165,8 @@ params! {
     heartbeat_cpu_us: u64 = 60;
     /// Spot interruption notice, µs. [doc AWS] 2 min.
     spot_notice_us: u64 = 120_000_000;
-    /// Batch restart policy: attempts before the alloc fails. [src] 3.
-    restart_attempts: u32 = 3;
-    /// Batch restart delay, µs. [src] 15 s.
-    restart_delay_us: u64 = 15_000_000;
-    /// Reschedule delay for a failed batch alloc, µs. [src] 5 s.
-    reschedule_delay_us: u64 = 5_000_000;
+    // Restart and reschedule policies are per job (driver.rs `RestartPolicy`, `ReschedulePolicy`), with
+    // Nomad's defaults per job type.
 
     // ---- control plane, misc ----
     /// HTTP round trip between a submitter and the leader (register request → response), µs. [est]

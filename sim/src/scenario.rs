@@ -105,6 +105,38 @@ pub struct RawCluster {
     pub mhz_per_core: Option<u32>,
 }
 
+/// Raw `[workload.restart]` (Nomad's `restart` block; absent keys keep the job type's default).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRestart {
+    /// Restarts allowed within one interval.
+    pub attempts: Option<u32>,
+    /// Interval, e.g. `"24h"`.
+    pub interval: Option<String>,
+    /// Delay before a restart, e.g. `"15s"` (Nomad adds up to 25% jitter).
+    pub delay: Option<String>,
+    /// `fail` or `delay`.
+    pub mode: Option<String>,
+}
+
+/// Raw `[workload.reschedule]` (Nomad's `reschedule` block; absent keys keep the job type's default).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReschedule {
+    /// Replacements allowed within one interval.
+    pub attempts: Option<u32>,
+    /// Interval, e.g. `"24h"`.
+    pub interval: Option<String>,
+    /// First delay, e.g. `"5s"`.
+    pub delay: Option<String>,
+    /// `constant`, `exponential` or `fibonacci`.
+    pub delay_function: Option<String>,
+    /// Cap on the delay, e.g. `"1h"`.
+    pub max_delay: Option<String>,
+    /// No limit on replacements.
+    pub unlimited: Option<bool>,
+}
+
 /// Raw `[[pools]]`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -191,6 +223,12 @@ pub struct RawWorkload {
     pub duration: Option<String>,
     /// Fraction of batch allocations whose task fails (exit ≠ 0) on each attempt (default 0).
     pub fail_rate: Option<f64>,
+    /// Fraction of jobs whose every attempt fails (a deterministically broken test; default 0).
+    pub broken_rate: Option<f64>,
+    /// `[workload.restart]`: the groups' restart policy (default: Nomad's for the job type).
+    pub restart: Option<RawRestart>,
+    /// `[workload.reschedule]`: the groups' reschedule policy (default: Nomad's for the job type).
+    pub reschedule: Option<RawReschedule>,
     /// Tasks per task group (default 1): each task gets a signed workload identity on 1.4+.
     pub tasks: Option<u32>,
     /// Job ID prefix (default `<scenario>-`).
@@ -413,6 +451,13 @@ pub struct JobTemplate {
     pub duration: RunDuration,
     /// Per-attempt failure probability (batch).
     pub fail_rate: f64,
+    /// Fraction of jobs that are broken: every attempt of every allocation fails (a test that fails
+    /// deterministically), so each costs what its restart and reschedule policies allow.
+    pub broken_rate: f64,
+    /// Restart policy (`None`: Nomad's default for the job type).
+    pub restart: Option<crate::driver::RestartPolicy>,
+    /// Reschedule policy (`None`: Nomad's default for the job type).
+    pub reschedule: Option<crate::driver::ReschedulePolicy>,
     /// Tasks per group.
     pub tasks: u32,
     /// Job ID prefix.
@@ -421,6 +466,7 @@ pub struct JobTemplate {
 
 /// Where the jobs come from.
 #[derive(Debug, Clone, PartialEq)]
+#[allow(clippy::large_enum_variant)] // one per scenario, never in a hot path
 pub enum WorkloadSource {
     /// Copies of one job shape, arriving by a model.
     Synthetic {
@@ -1176,6 +1222,72 @@ impl Scenario {
             if !(0.0..=1.0).contains(&fail_rate) {
                 return Err(cx.err(t, None, "fail_rate", "must be within 0..=1"));
             }
+            let broken_rate = rw.broken_rate.unwrap_or(0.0);
+            if !(0.0..=1.0).contains(&broken_rate) {
+                return Err(cx.err(t, None, "broken_rate", "must be within 0..=1"));
+            }
+            let dur =
+                |tab: &str, k: &str, v: &Option<String>, d: u64| -> Result<u64, ScenarioError> {
+                    match v {
+                        None => Ok(d),
+                        Some(v) => crate::duration::parse_duration_ns(v)
+                            .map_err(|e| cx.err(tab, None, k, e)),
+                    }
+                };
+            let restart = match &rw.restart {
+                None => None,
+                Some(r) => {
+                    let tr = "workload.restart";
+                    let d = crate::driver::RestartPolicy::default_for(job_type);
+                    let mode = match r.mode.as_deref() {
+                        None => d.mode,
+                        Some(m) => crate::driver::RestartMode::parse(m).ok_or_else(|| {
+                            cx.err(tr, None, "mode", format!("`{m}`: use `fail` or `delay`"))
+                        })?,
+                    };
+                    let p = crate::driver::RestartPolicy {
+                        attempts: r.attempts.unwrap_or(d.attempts),
+                        interval_ns: dur(tr, "interval", &r.interval, d.interval_ns)?,
+                        delay_ns: dur(tr, "delay", &r.delay, d.delay_ns)?,
+                        mode,
+                    };
+                    if p.mode == crate::driver::RestartMode::Delay && p.interval_ns == 0 {
+                        return Err(cx.err(
+                            tr,
+                            None,
+                            "interval",
+                            "mode = \"delay\" needs an interval above 0",
+                        ));
+                    }
+                    Some(p)
+                }
+            };
+            let reschedule = match &rw.reschedule {
+                None => None,
+                Some(r) => {
+                    let tr = "workload.reschedule";
+                    let d = crate::driver::ReschedulePolicy::default_for(job_type);
+                    let delay_function = match r.delay_function.as_deref() {
+                        None => d.delay_function,
+                        Some(f) => crate::driver::DelayFunction::parse(f).ok_or_else(|| {
+                            cx.err(
+                                tr,
+                                None,
+                                "delay_function",
+                                format!("`{f}`: use `constant`, `exponential` or `fibonacci`"),
+                            )
+                        })?,
+                    };
+                    Some(crate::driver::ReschedulePolicy {
+                        attempts: r.attempts.unwrap_or(d.attempts),
+                        interval_ns: dur(tr, "interval", &r.interval, d.interval_ns)?,
+                        delay_ns: dur(tr, "delay", &r.delay, d.delay_ns)?,
+                        delay_function,
+                        max_delay_ns: dur(tr, "max_delay", &r.max_delay, d.max_delay_ns)?,
+                        unlimited: r.unlimited.unwrap_or(d.unlimited),
+                    })
+                }
+            };
             let tasks = rw.tasks.unwrap_or(1);
             if !(1..=64).contains(&tasks) {
                 return Err(cx.err(t, None, "tasks", format!("{tasks}: use 1..=64")));
@@ -1292,6 +1404,9 @@ impl Scenario {
                     image_bytes: rw.image_size_mb.unwrap_or(3) * 1_000_000,
                     duration,
                     fail_rate,
+                    broken_rate,
+                    restart,
+                    reschedule,
                     tasks,
                     id_prefix: rw.id_prefix.clone().unwrap_or_else(|| format!("{name}-")),
                 },
@@ -1464,6 +1579,7 @@ fn resolve_bare_key(k: &str) -> Option<&'static str> {
         "image_size_mb",
         "duration",
         "fail_rate",
+        "broken_rate",
         "tasks",
         "id_prefix",
         "trace",
@@ -1608,6 +1724,44 @@ count = 3
             ("cluster.storage", Some(5)),
             "{e}"
         );
+    }
+
+    #[test]
+    fn workload_policies_parse_with_the_job_types_defaults_and_bad_ones_are_named() {
+        let wl = |extra: &str| {
+            format!(
+                "name = \"p\"\n[[pools]]\ninstance_type = \"m5.xlarge\"\ncount = 2\n[workload]\njobs = 1\nbroken_rate = 0.25\n{extra}"
+            )
+        };
+        let sc = Scenario::from_toml(
+            "p.toml",
+            &wl("[workload.restart]\nattempts = 1\n[workload.reschedule]\ndelay_function = \"fibonacci\"\nmax_delay = \"2m\"\n"),
+        )
+        .unwrap();
+        let WorkloadSource::Synthetic { template: t, .. } = &sc.workload else {
+            panic!("synthetic")
+        };
+        assert_eq!(t.broken_rate, 0.25);
+        let r = t.restart.unwrap();
+        assert_eq!(
+            (r.attempts, r.delay_ns),
+            (1, 15_000_000_000),
+            "unset keys keep the batch default"
+        );
+        let rs = t.reschedule.unwrap();
+        assert_eq!(rs.delay_function, crate::driver::DelayFunction::Fibonacci);
+        assert_eq!((rs.attempts, rs.max_delay_ns), (1, 120_000_000_000));
+        let e = Scenario::from_toml("p.toml", &wl("[workload.restart]\nmode = \"sometimes\"\n"))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("workload.restart.mode") && e.to_string().contains("sometimes"),
+            "{e}"
+        );
+        let e = Scenario::from_toml("p.toml", &wl("[workload.reschedule]\ndelay = \"soon\"\n"))
+            .unwrap_err();
+        assert!(e.to_string().contains("workload.reschedule.delay"), "{e}");
+        let e = Scenario::from_toml("p.toml", &wl("").replace("0.25", "1.5")).unwrap_err();
+        assert!(e.to_string().contains("workload.broken_rate"), "{e}");
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub struct SyntheticSource {
     times: Vec<SimTime>,
     next: u32,
     priorities: Vec<u32>,
+    /// Jobs that are broken (every attempt fails); empty when `broken_rate` is 0.
+    broken: Vec<bool>,
 }
 
 impl SyntheticSource {
@@ -88,10 +90,20 @@ impl SyntheticSource {
                 t
             }
         };
+        // A stream of its own, so a broken rate of 0 leaves every other draw as it was.
+        let broken = if template.broken_rate > 0.0 {
+            let mut rb = rng::stream(seed, "broken");
+            (0..n)
+                .map(|_| rb.random::<f64>() < template.broken_rate)
+                .collect()
+        } else {
+            Vec::new()
+        };
         SyntheticSource {
             template,
             arrival,
             times,
+            broken,
             next: 0,
             priorities,
         }
@@ -119,9 +131,15 @@ impl SyntheticSource {
                 image_bytes: t.image_bytes,
                 run: RunPlan::Model {
                     duration: t.duration,
-                    fail_rate: t.fail_rate,
+                    fail_rate: if self.broken.get(i as usize) == Some(&true) {
+                        1.0
+                    } else {
+                        t.fail_rate
+                    },
                 },
                 node_class: None,
+                restart: t.restart,
+                reschedule: t.reschedule,
             })
             .collect();
         JobSpec {

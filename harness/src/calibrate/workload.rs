@@ -308,6 +308,8 @@ pub fn trace_of(rec: &RunRecord, dir: &Path, notes: &mut Vec<String>) -> Result<
                             image: "calibrate".into(),
                             image_bytes: 0,
                             node_class: None,
+                            restart: None,
+                            reschedule: None,
                             allocs,
                         }
                     })

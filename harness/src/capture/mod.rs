@@ -400,6 +400,8 @@ fn build_job(
             image: g.image.clone(),
             image_bytes: 0,
             node_class: g.node_class.clone(),
+            restart: None,
+            reschedule: None,
             allocs: out,
         });
     }

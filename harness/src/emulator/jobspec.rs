@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value;
-use stampede_sim::driver::{GroupSpec, JobSpec, RunPlan};
+use stampede_sim::driver::{
+    DelayFunction, GroupSpec, JobSpec, ReschedulePolicy, RestartMode, RestartPolicy, RunPlan,
+};
 use stampede_sim::scenario::{JobType, RunDuration};
 
 /// A job that cannot be accepted: the HTTP status and Nomad's plain-text body.
@@ -77,6 +79,119 @@ fn get_bool(o: &Value, k: &str, field: &str) -> Result<bool, JobError> {
         Some(Value::Bool(b)) => Ok(*b),
         Some(v) => Err(type_err(field, "bool", v)),
     }
+}
+
+/// A task group's `RestartPolicy`, missing fields from Nomad's default for the job type (as the API's
+/// canonicalisation fills them); `None` when the group has none.
+fn restart_policy(tg: &Value, job_type: JobType) -> Result<Option<RestartPolicy>, JobError> {
+    let Some(rp) = tg.get("RestartPolicy").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    if !rp.is_object() {
+        return Err(type_err(
+            "Job.TaskGroups.RestartPolicy",
+            "api.RestartPolicy",
+            rp,
+        ));
+    }
+    let f = "Job.TaskGroups.RestartPolicy";
+    let d = RestartPolicy::default_for(job_type);
+    let nonneg = |k: &str, v: Option<i64>, def: u64| -> Result<u64, JobError> {
+        match v {
+            None => Ok(def),
+            Some(x) if x >= 0 => Ok(x as u64),
+            Some(x) => Err(invalid(format!(
+                "Task group restart policy: {k} must be ≥ 0; got {x}"
+            ))),
+        }
+    };
+    let mode = match get_str(rp, "Mode", &format!("{f}.Mode"))?.as_deref() {
+        None | Some("") => d.mode,
+        Some(m) => RestartMode::parse(m).ok_or_else(|| {
+            invalid(format!(
+                "Task group restart policy: Unsupported restart mode: {m:?}"
+            ))
+        })?,
+    };
+    Ok(Some(RestartPolicy {
+        attempts: nonneg(
+            "Attempts",
+            get_int(rp, "Attempts", &format!("{f}.Attempts"))?,
+            d.attempts as u64,
+        )?
+        .min(u32::MAX as u64) as u32,
+        interval_ns: nonneg(
+            "Interval",
+            get_int(rp, "Interval", &format!("{f}.Interval"))?,
+            d.interval_ns,
+        )?,
+        delay_ns: nonneg(
+            "Delay",
+            get_int(rp, "Delay", &format!("{f}.Delay"))?,
+            d.delay_ns,
+        )?,
+        mode,
+    }))
+}
+
+/// A task group's `ReschedulePolicy`, as [`restart_policy`].
+fn reschedule_policy(tg: &Value, job_type: JobType) -> Result<Option<ReschedulePolicy>, JobError> {
+    let Some(rp) = tg.get("ReschedulePolicy").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    if !rp.is_object() {
+        return Err(type_err(
+            "Job.TaskGroups.ReschedulePolicy",
+            "api.ReschedulePolicy",
+            rp,
+        ));
+    }
+    let f = "Job.TaskGroups.ReschedulePolicy";
+    let d = ReschedulePolicy::default_for(job_type);
+    let nonneg = |k: &str, v: Option<i64>, def: u64| -> Result<u64, JobError> {
+        match v {
+            None => Ok(def),
+            Some(x) if x >= 0 => Ok(x as u64),
+            Some(x) => Err(invalid(format!(
+                "Task group reschedule policy: {k} must be ≥ 0; got {x}"
+            ))),
+        }
+    };
+    let delay_function = match get_str(rp, "DelayFunction", &format!("{f}.DelayFunction"))?.as_deref() {
+        None | Some("") => d.delay_function,
+        Some(x) => DelayFunction::parse(x).ok_or_else(|| {
+            invalid(format!("Task group reschedule policy: Invalid delay function {x:?}, must be one of [constant exponential fibonacci]"))
+        })?,
+    };
+    let unlimited = match rp.get("Unlimited") {
+        None | Some(Value::Null) => d.unlimited,
+        _ => get_bool(rp, "Unlimited", &format!("{f}.Unlimited"))?,
+    };
+    Ok(Some(ReschedulePolicy {
+        attempts: nonneg(
+            "Attempts",
+            get_int(rp, "Attempts", &format!("{f}.Attempts"))?,
+            d.attempts as u64,
+        )?
+        .min(u32::MAX as u64) as u32,
+        interval_ns: nonneg(
+            "Interval",
+            get_int(rp, "Interval", &format!("{f}.Interval"))?,
+            d.interval_ns,
+        )?,
+        delay_ns: nonneg(
+            "Delay",
+            get_int(rp, "Delay", &format!("{f}.Delay"))?,
+            d.delay_ns,
+        )?,
+        delay_function,
+        max_delay_ns: nonneg(
+            "MaxDelay",
+            get_int(rp, "MaxDelay", &format!("{f}.MaxDelay"))?,
+            d.max_delay_ns,
+        )?,
+        unlimited,
+    }))
 }
 
 fn get_arr<'a>(o: &'a Value, k: &str, field: &str) -> Result<&'a [Value], JobError> {
@@ -275,6 +390,8 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
                 fail_rate,
             },
             node_class: class,
+            restart: restart_policy(tg, job_type)?,
+            reschedule: reschedule_policy(tg, job_type)?,
         });
     }
     if groups.is_empty() {

@@ -198,6 +198,9 @@ pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result
                     RunDuration::Fixed(duration.as_nanos() as u64)
                 },
                 fail_rate: 0.0,
+                broken_rate: 0.0,
+                restart: None,
+                reschedule: None,
                 tasks: 1,
                 id_prefix: a.prefix.clone(),
             };

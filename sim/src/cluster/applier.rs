@@ -326,6 +326,8 @@ impl Applier {
                 prev: pl.prev,
                 next: None,
                 restarts: 0,
+                restart_window: TIME_NONE,
+                restarts_in_window: 0,
                 rescheduled,
                 lost: false,
                 freed: false,

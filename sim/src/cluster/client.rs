@@ -50,6 +50,35 @@ pub(super) fn queue_client_update(st: &mut State, cx: &mut Ctx, node: NodeIx, a:
     }
 }
 
+/// Whether the failed allocation `a` may be replaced at `now` under its group's reschedule policy, and after
+/// what delay. Its reschedule history is the chain of allocations it replaces (Nomad keeps it in the
+/// allocation's `RescheduleTracker`): each replacement's creation time is a reschedule event, and the
+/// delays follow the policy's delay function from the first.
+fn reschedule_delay(st: &State, now: SimTime, a: AllocIx) -> Option<u64> {
+    let al = &st.allocs[a];
+    let spec = &st.jobs[al.job].spec;
+    let policy = spec.groups[al.group as usize].reschedule_policy(spec.job_type);
+    let mut times = Vec::new();
+    let mut cur = Some(a);
+    while let Some(x) = cur {
+        let ax = &st.allocs[x];
+        if !ax.rescheduled {
+            break;
+        }
+        times.push(ax.create_time);
+        cur = ax.prev;
+    }
+    if !policy.eligible(now, &times) {
+        return None;
+    }
+    let mut delays = Vec::with_capacity(times.len());
+    for _ in 0..times.len() {
+        let d = policy.next_delay_ns(&delays);
+        delays.push(d);
+    }
+    Some(policy.next_delay_ns(&delays))
+}
+
 impl Clients {
     pub(super) fn new(rng: ChaCha8Rng) -> Self {
         Clients {
@@ -143,29 +172,32 @@ impl Clients {
                 RunPlan::Recorded(_) => true,
             },
         };
-        let restartable = al.recorded_ok.is_none() && st.jobs[j].spec.job_type == JobType::Batch;
-        if !ok && restartable && al.restarts < cx.p.restart_attempts {
-            let al = &mut st.allocs[a];
-            al.restarts += 1;
-            al.attempt += 1;
-            let att = al.attempt;
-            let run = al.run_ns;
-            let delay = cx.p.restart_delay_us * US;
-            let start = lognormal(
-                &mut self.rng,
-                cx.p.driver_start_median_us * US,
-                cx.p.driver_start_sigma,
-            );
-            if run != u64::MAX {
-                cx.push(
-                    cx.now + delay + start + run,
-                    Ev::TaskExited {
-                        alloc: a,
-                        attempt: att,
-                    },
+        // Recorded outcomes already include the task's restarts (the trace records the allocation).
+        if !ok && al.recorded_ok.is_none() {
+            let spec = &st.jobs[j].spec;
+            let policy = spec.groups[g].restart_policy(spec.job_type);
+            if let Some(wait) = self.restart_after(st, cx.now, a, &policy) {
+                let al = &mut st.allocs[a];
+                al.restarts += 1;
+                al.attempt += 1;
+                let att = al.attempt;
+                let run = al.run_ns;
+                let start = lognormal(
+                    &mut self.rng,
+                    cx.p.driver_start_median_us * US,
+                    cx.p.driver_start_sigma,
                 );
+                if run != u64::MAX {
+                    cx.push(
+                        cx.now + wait + start + run,
+                        Ev::TaskExited {
+                            alloc: a,
+                            attempt: att,
+                        },
+                    );
+                }
+                return;
             }
-            return;
         }
         let al = &mut st.allocs[a];
         al.client_side = if ok {
@@ -179,6 +211,41 @@ impl Clients {
         let img = st.jobs[j].groups[g].image;
         st.nodes[node].release_image(img, cx.now);
         queue_client_update(st, cx, node, a);
+    }
+
+    /// The restart tracker (client/allocrunner/taskrunner/restarts/restarts.go, `GetState`) after a failed
+    /// attempt: `Some(wait)` to restart after `wait`, `None` when the allocation fails. A new interval starts
+    /// when the last one has ended; within it, up to `attempts` restarts after `delay` plus a uniform jitter
+    /// of up to 25% (`jitter`); past that, mode `fail` fails the allocation and mode `delay` waits for the
+    /// interval to end.
+    fn restart_after(
+        &mut self,
+        st: &mut State,
+        now: SimTime,
+        a: AllocIx,
+        policy: &RestartPolicy,
+    ) -> Option<u64> {
+        if policy.attempts == 0 {
+            return None;
+        }
+        let al = &mut st.allocs[a];
+        if al.restart_window == TIME_NONE
+            || now >= al.restart_window.saturating_add(policy.interval_ns)
+        {
+            al.restart_window = now;
+            al.restarts_in_window = 0;
+        }
+        al.restarts_in_window += 1;
+        if al.restarts_in_window > policy.attempts {
+            return match policy.mode {
+                RestartMode::Fail => None,
+                RestartMode::Delay => {
+                    Some((al.restart_window + policy.interval_ns).saturating_sub(now))
+                }
+            };
+        }
+        let d = policy.delay_ns.max(1);
+        Some(d + (self.rng.random_range(0..d) as f64 * 0.25) as u64)
     }
 
     /// The node's 200 ms update tick: send its pending updates to the leader.
@@ -264,18 +331,16 @@ impl Clients {
                         }
                         RunPlan::Model { .. } => true,
                     };
+                    let delay = if status == ClientStatus::Failed && retry_allowed {
+                        reschedule_delay(st, cx.now, a)
+                    } else {
+                        None
+                    };
                     let slot = &mut st.jobs[j].groups[g].slots[s];
                     if slot.alloc == Some(a) {
-                        if status == ClientStatus::Failed
-                            && slot.reschedules_left > 0
-                            && retry_allowed
-                        {
-                            slot.reschedules_left -= 1;
+                        if let Some(delay) = delay {
                             slot.state = SlotState::WaitingReschedule;
-                            cx.push(
-                                cx.now + cx.p.reschedule_delay_us * US,
-                                Ev::Reschedule { alloc: a },
-                            );
+                            cx.push(cx.now + delay, Ev::Reschedule { alloc: a });
                         } else {
                             slot.state = SlotState::Done;
                         }
@@ -363,6 +428,49 @@ mod tests {
                 return t;
             }
         }
+    }
+
+    #[test]
+    fn restart_tracker_counts_attempts_per_interval_and_fails_or_delays() {
+        let mut c = testkit::cluster(1);
+        let a = c.st.allocs.next_ix();
+        c.st.allocs.push(testkit_alloc());
+        let fail = RestartPolicy {
+            attempts: 2,
+            interval_ns: 100 * SEC,
+            delay_ns: 10 * SEC,
+            mode: RestartMode::Fail,
+        };
+        let cl = &mut c.cl;
+        for t in [0, 20] {
+            let w = cl
+                .restart_after(&mut c.st, t * SEC, a, &fail)
+                .expect("restart");
+            assert!(
+                (10 * SEC..=12_500_000_000).contains(&w),
+                "delay + ≤25% jitter: {w}"
+            );
+        }
+        assert_eq!(
+            cl.restart_after(&mut c.st, 40 * SEC, a, &fail),
+            None,
+            "third failure in the interval fails"
+        );
+        // A new interval: the count starts again.
+        assert!(cl.restart_after(&mut c.st, 150 * SEC, a, &fail).is_some());
+        let delay = RestartPolicy {
+            mode: RestartMode::Delay,
+            ..fail
+        };
+        let b = c.st.allocs.next_ix();
+        c.st.allocs.push(testkit_alloc());
+        cl.restart_after(&mut c.st, 0, b, &delay).unwrap();
+        cl.restart_after(&mut c.st, 5 * SEC, b, &delay).unwrap();
+        assert_eq!(
+            cl.restart_after(&mut c.st, 30 * SEC, b, &delay),
+            Some(70 * SEC),
+            "mode delay waits for the interval to end"
+        );
     }
 
     #[test]
@@ -475,6 +583,8 @@ mod tests {
             prev: None,
             next: None,
             restarts: 0,
+            restart_window: TIME_NONE,
+            restarts_in_window: 0,
             rescheduled: false,
             lost: false,
             freed: false,

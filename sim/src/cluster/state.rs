@@ -22,7 +22,6 @@ pub(super) struct Slot {
     /// Delivery token of the plan that holds this slot while `Planned`.
     pub(super) plan_token: u64,
     pub(super) alloc: Option<AllocIx>,
-    pub(super) reschedules_left: u8,
 }
 
 #[derive(Debug, Clone)]
@@ -96,6 +95,10 @@ pub(super) struct Alloc {
     pub(super) prev: Option<AllocIx>,
     pub(super) next: Option<AllocIx>,
     pub(super) restarts: u32,
+    /// Start of the restart tracker's current interval (`TIME_NONE`: no failure yet).
+    pub(super) restart_window: SimTime,
+    /// Restarts counted in that interval.
+    pub(super) restarts_in_window: u32,
     pub(super) rescheduled: bool,
     pub(super) lost: bool,
     pub(super) freed: bool,
@@ -115,7 +118,6 @@ impl Slot {
             state: SlotState::Empty,
             plan_token: 0,
             alloc: None,
-            reschedules_left: 1,
         }
     }
 }

@@ -49,6 +49,8 @@ pub(super) fn spec(id: &str, count: u32, cpu: u32, all_at_once: bool) -> JobSpec
                 fail_rate: 0.0,
             },
             node_class: None,
+            restart: None,
+            reschedule: None,
         }],
         meta: Default::default(),
         source_json: None,

@@ -56,6 +56,15 @@ impl Trace {
                 serde_json::to_string(&j.meta)?
             };
             for g in &j.groups {
+                if g.restart.is_some() || g.reschedule.is_some() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!(
+                            "job `{}` group `{}` has a restart or reschedule policy, which the CSV trace format cannot carry: write .jsonl",
+                            j.id, g.name
+                        ),
+                    ));
+                }
                 let runs: Vec<String> = g.allocs.iter().map(|a| a.run_ns.to_string()).collect();
                 let exits: Vec<&str> = g.allocs.iter().map(|a| a.exit.as_str()).collect();
                 writeln!(
@@ -185,6 +194,8 @@ pub fn parse_csv_named(text: &str, origin: &str) -> Result<Trace, TraceError> {
             image: col(12).to_string(),
             image_bytes: num(13)?,
             node_class: opt(14),
+            restart: None,
+            reschedule: None,
             allocs,
         };
         let job = TraceJob {

@@ -8,8 +8,9 @@ use serde_json::{Map, Value};
 
 use super::{
     Exit, Trace, TraceAlloc, TraceError, TraceGroup, TraceHeader, TraceJob, TraceSource,
-    TRACE_VERSION,
+    TRACE_VERSION, TRACE_VERSION_MIN,
 };
+use crate::driver::{DelayFunction, ReschedulePolicy, RestartMode, RestartPolicy};
 use crate::scenario::JobType;
 
 /// Parses a whole JSON Lines trace held in memory. Errors name the input as `trace`; use
@@ -497,10 +498,10 @@ fn parse_header(v: &Value, cx: &Cx) -> Result<TraceHeader, TraceError> {
         "meta",
     ])?;
     let version = o.u32("stampede_trace")?;
-    if version != TRACE_VERSION {
+    if !(TRACE_VERSION_MIN..=TRACE_VERSION).contains(&version) {
         return Err(cx.field(
             "stampede_trace",
-            format!("version {version} is not supported (this build reads {TRACE_VERSION})"),
+            format!("version {version} is not supported (this build reads {TRACE_VERSION_MIN} to {TRACE_VERSION})"),
         ));
     }
     let src = o.str("source")?;
@@ -545,8 +546,59 @@ fn parse_job(v: &Value, cx: &Cx) -> Result<TraceJob, TraceError> {
             "image",
             "image_bytes",
             "node_class",
+            "restart",
+            "reschedule",
             "allocs",
         ])?;
+        let restart = match g.get("restart") {
+            None => None,
+            Some(v) => {
+                let r = g.sub(v, g.path("restart"))?;
+                r.check_keys(&["attempts", "interval_ns", "delay_ns", "mode"])?;
+                let m = r.str("mode")?;
+                let mode = RestartMode::parse(m)
+                    .ok_or_else(|| cx.field(r.path("mode"), format!("`{m}`: use fail or delay")))?;
+                Some(RestartPolicy {
+                    attempts: r.u32("attempts")?,
+                    interval_ns: r.u64("interval_ns")?,
+                    delay_ns: r.u64("delay_ns")?,
+                    mode,
+                })
+            }
+        };
+        let reschedule = match g.get("reschedule") {
+            None => None,
+            Some(v) => {
+                let r = g.sub(v, g.path("reschedule"))?;
+                r.check_keys(&[
+                    "attempts",
+                    "interval_ns",
+                    "delay_ns",
+                    "delay_function",
+                    "max_delay_ns",
+                    "unlimited",
+                ])?;
+                let f = r.str("delay_function")?;
+                let delay_function = DelayFunction::parse(f).ok_or_else(|| {
+                    cx.field(
+                        r.path("delay_function"),
+                        format!("`{f}`: use constant, exponential or fibonacci"),
+                    )
+                })?;
+                let unlimited = match r.req("unlimited")? {
+                    Value::Bool(b) => *b,
+                    _ => return Err(cx.field(r.path("unlimited"), "must be true or false")),
+                };
+                Some(ReschedulePolicy {
+                    attempts: r.u32("attempts")?,
+                    interval_ns: r.u64("interval_ns")?,
+                    delay_ns: r.u64("delay_ns")?,
+                    delay_function,
+                    max_delay_ns: r.u64("max_delay_ns")?,
+                    unlimited,
+                })
+            }
+        };
         let mut allocs = Vec::new();
         for (k, a) in g.arr("allocs")?.iter().enumerate() {
             let a = g.sub(a, g.path(&format!("allocs[{k}]")))?;
@@ -568,6 +620,8 @@ fn parse_job(v: &Value, cx: &Cx) -> Result<TraceJob, TraceError> {
             image: g.str("image")?.to_string(),
             image_bytes: g.u64("image_bytes")?,
             node_class: g.opt_str("node_class")?.map(str::to_string),
+            restart,
+            reschedule,
             allocs,
         });
     }

@@ -24,7 +24,7 @@
 //!
 //! | field            | type            | meaning |
 //! |------------------|-----------------|---------|
-//! | `stampede_trace` | integer         | format version, must be `1` ([`TRACE_VERSION`]) |
+//! | `stampede_trace` | integer         | format version: `2` is written ([`TRACE_VERSION`]); `1` (no policies) is still read |
 //! | `name`           | string          | name of the trace |
 //! | `source`         | string          | `synth`, `record` or `swf` |
 //! | `seed`           | integer or null | seed of a synthetic trace (`null`/absent otherwise) |
@@ -58,6 +58,8 @@
 //! | `image`      | string  | image the main task runs |
 //! | `image_bytes`| integer | image size, **bytes** (0 = present on every node) |
 //! | `node_class` | string  | optional: `${node.class}` constraint |
+//! | `restart`    | object  | optional (version 2): Nomad's `restart` block: `attempts`, `interval_ns`, `delay_ns`, `mode` (`fail`/`delay`); absent = the job type's default. Applies to modelled runs; recorded outcomes already include the task's restarts |
+//! | `reschedule` | object  | optional (version 2): Nomad's `reschedule` block: `attempts`, `interval_ns`, `delay_ns`, `delay_function` (`constant`/`exponential`/`fibonacci`), `max_delay_ns`, `unlimited`; absent = the job type's default. Replacements also stop when the recorded ones run out |
 //! | `allocs`     | array   | recorded outcomes `{"run_ns": integer, "exit": "ok"|"failed"}` ([`TraceAlloc`]): `run_ns` is the run time of the task, **ns**. Allocation `i` (`0 ≤ i < count`) ran as entry `i % len`; entries at index `≥ count` are, in order, the outcomes of replacement allocations (reschedules after a failure or a lost node). At least one entry for `batch`; a `service` group may have none (it runs until stopped). |
 //!
 //! Example (the header and one job):
@@ -72,7 +74,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::driver::{GroupSpec, JobSpec, RunPlan};
+use crate::driver::{GroupSpec, JobSpec, ReschedulePolicy, RestartPolicy, RunPlan};
 use crate::scenario::{JobType, RunDuration};
 
 pub mod csv;
@@ -84,7 +86,10 @@ pub mod synth;
 pub use format::{parse_jsonl, parse_jsonl_named, TraceReader};
 
 /// Version of the trace format this build reads and writes.
-pub const TRACE_VERSION: u32 = 1;
+pub const TRACE_VERSION: u32 = 2;
+
+/// Oldest trace format version still read (version 1 lacks the groups' `restart` and `reschedule`).
+pub const TRACE_VERSION_MIN: u32 = 1;
 
 /// Where a trace came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -200,6 +205,12 @@ pub struct TraceGroup {
     /// `${node.class}` constraint, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_class: Option<String>,
+    /// Restart policy (version 2; absent: the job type's default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart: Option<RestartPolicy>,
+    /// Reschedule policy (version 2; absent: the job type's default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reschedule: Option<ReschedulePolicy>,
     /// Recorded outcomes: allocation `i < count` ran as entry `i % len`; entries at `≥ count` are the
     /// outcomes of replacement allocations, in order.
     pub allocs: Vec<TraceAlloc>,
@@ -307,6 +318,8 @@ impl TraceJob {
                     image_bytes: g.image_bytes,
                     run,
                     node_class: g.node_class.clone(),
+                    restart: g.restart,
+                    reschedule: g.reschedule,
                 }
             })
             .collect();

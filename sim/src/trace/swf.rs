@@ -248,6 +248,8 @@ pub fn import_swf(
                 image: "swf".into(),
                 image_bytes: 0,
                 node_class: None,
+                restart: None,
+                reschedule: None,
                 allocs: vec![TraceAlloc {
                     run_ns: (run_s * 1e9).round().min(u64::MAX as f64) as u64,
                     exit,

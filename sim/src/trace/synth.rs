@@ -349,6 +349,8 @@ impl Gen<'_> {
                 image: c.image.to_string(),
                 image_bytes: c.image_bytes,
                 node_class: None,
+                restart: None,
+                reschedule: None,
                 allocs,
             }],
         }

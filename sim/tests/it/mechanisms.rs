@@ -4,7 +4,7 @@
 //! EBS fsync is slower than instance-store NVMe, heavy load fills the pipeline the way PR #28249 reports, and
 //! a failing test costs the attempts its policy allows.
 
-use stampede_sim::record::RunRecord;
+use stampede_sim::record::{AllocStatus, RunRecord};
 use stampede_sim::scenario::Scenario;
 
 use crate::scenarios::run;
@@ -248,6 +248,80 @@ fn a_failing_test_costs_the_attempts_its_policy_allows() {
     }
     let end = rec.allocs.iter().filter_map(|a| a.done_ns).max().unwrap();
     assert!(end >= 2 * 53_000_000_000 + 5_000_000_000, "{end}");
+}
+
+#[test]
+fn job_policies_and_broken_tests_cost_what_the_policies_allow() {
+    // Half the jobs are broken (every attempt fails); the group allows 1 restart after 10 s and 2
+    // reschedules with an exponential delay from 4 s: a broken job runs 3 allocations × 2 attempts, and its
+    // second replacement waits twice as long as the first.
+    let rec = run(
+        &flood(
+            "instance_type = \"m5.4xlarge\"",
+            "jobs = 20\nbroken_rate = 0.5\nduration = \"2s\"\n\
+             [workload.arrival]\nmode = \"all_at_once\"\n\
+             [workload.restart]\nattempts = 1\ndelay = \"10s\"\n\
+             [workload.reschedule]\nattempts = 2\ndelay = \"4s\"\ndelay_function = \"exponential\"",
+            "",
+        ),
+        1,
+    );
+    let s = &rec.meta.summary;
+    let broken: std::collections::BTreeSet<&str> = rec
+        .allocs
+        .iter()
+        .filter(|a| a.status == AllocStatus::Failed)
+        .map(|a| a.job_id.as_str())
+        .collect();
+    let b = broken.len() as u64;
+    assert!((4..=16).contains(&b), "about half of 20 jobs broken: {b}");
+    assert_eq!(
+        s.allocs_failed,
+        3 * b,
+        "3 allocations fail per broken job: {s:?}"
+    );
+    assert_eq!(s.allocs_rescheduled, 2 * b, "2 reschedules per broken job");
+    assert_eq!(
+        rec.allocs
+            .iter()
+            .filter(|a| a.status == AllocStatus::Complete)
+            .count() as u64,
+        20 - b,
+        "the others complete first time"
+    );
+    for a in rec
+        .allocs
+        .iter()
+        .filter(|a| a.status == AllocStatus::Failed)
+    {
+        // 2 attempts of 2 s with one restart delay of 10–12.5 s (Nomad's 25% jitter).
+        let life = a.done_ns.unwrap() - a.running_ns.unwrap();
+        assert!(
+            (14_000_000_000..17_000_000_000).contains(&life),
+            "{} lived {life} ns",
+            a.alloc_id
+        );
+    }
+    // Each replacement is placed ≥ its delay after the allocation it replaces failed: 4 s, then 8 s.
+    let by_id: std::collections::BTreeMap<&str, _> = rec
+        .allocs
+        .iter()
+        .map(|a| (a.alloc_id.as_str(), a))
+        .collect();
+    let mut gaps = Vec::new();
+    for a in rec.allocs.iter().filter(|a| a.rescheduled) {
+        let prev = by_id[a.replaces.as_str()];
+        let gap = a.placed_ns.unwrap() - prev.done_ns.unwrap();
+        let second = prev.rescheduled;
+        gaps.push((second, gap));
+        let min = if second { 8_000_000_000 } else { 4_000_000_000 };
+        assert!(gap >= min, "replacement {} after {gap} ns", a.alloc_id);
+    }
+    assert_eq!(
+        gaps.iter().filter(|g| g.0).count() as u64,
+        b,
+        "one second replacement each"
+    );
 }
 
 #[test]
