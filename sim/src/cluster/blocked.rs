@@ -10,6 +10,10 @@ pub(super) struct Blocked {
     pub(super) unblock_scheduled: bool,
     /// Capacity changed since the last unblock was scheduled (Nomad's `missedUnblock` check).
     pub(super) pending_since_block: bool,
+    /// Worker items still running the failed passes of the last release (0: none in flight).
+    churn_items: u32,
+    /// Capacity changed while those passes ran: release again when they are done.
+    changed_during_churn: bool,
 }
 
 impl Blocked {
@@ -18,6 +22,8 @@ impl Blocked {
             set: BlockedEvals::default(),
             unblock_scheduled: false,
             pending_since_block: false,
+            churn_items: 0,
+            changed_during_churn: false,
         }
     }
 
@@ -28,12 +34,21 @@ impl Blocked {
         }
     }
 
-    /// A capacity change releases blocked evaluations. Nomad releases all of them and lets the broker serve
-    /// them by priority; those that still cannot place are re-blocked after a full scheduling pass. The
-    /// model releases, in the same order, the evaluations for which a first-fit check over the current free
-    /// capacity finds room for at least one allocation, and charges the scheduling passes the others would
-    /// have made (`sched_eval_base_us` + a scan of every node) to the servers' workers without simulating
-    /// them: same placements, same server CPU, none of the event storm (see CALIBRATION.md).
+    /// A capacity change releases blocked evaluations. Nomad (nomad/blocked_evals.go, `watchCapacity` →
+    /// `unblock`) releases every eligible blocked evaluation into the broker; the broker serves them by
+    /// priority, and each takes a full scheduler pass on a worker, placing what it can and re-blocking
+    /// (`Eval.Reblock`) if it still cannot place. An evaluation in the broker or on a worker is not blocked,
+    /// so a further capacity change does not release it again: under saturation the released evaluations
+    /// churn through the workers as fast as the workers can fail them.
+    ///
+    /// The model releases, in broker order, the evaluations for which a first-fit check over the current
+    /// free capacity finds room for at least one allocation (they are scheduled for real). The others'
+    /// failed passes (`sched_eval_base_us` + a scan of every node each) run as CPU items on the workers of
+    /// every server, one per worker, in parallel with real passes (which they slow down); while they run,
+    /// a capacity change does not release those evaluations again, and when they end, a capacity change
+    /// that came meanwhile releases them again (Nomad's re-block followed by `missedUnblock`). Same
+    /// placements and same server CPU as simulating each pass, without the event storm (see
+    /// CALIBRATION.md).
     pub(super) fn unblock(&mut self, st: &mut State, cx: &mut Ctx, sched: &mut Scheduler) {
         let mut free: Vec<(u32, u32)> = st
             .nodes
@@ -104,17 +119,45 @@ impl Blocked {
             }
         }
         let skipped = total - released;
-        if skipped > 0 {
-            let n = cx.res.len() as u64;
-            let per = skipped * scan_ns / n.max(1);
-            cx.charge_all(per);
+        if skipped > 0 && self.churn_items == 0 {
             cx.counters.evals_processed += skipped;
+            self.start_churn(cx, sched, skipped * scan_ns);
         }
         sched.dispatch(st, cx);
     }
 
+    /// Spreads `work_ref_ns` of failed passes over the workers of every server, one CPU item per worker.
+    fn start_churn(&mut self, cx: &mut Ctx, sched: &Scheduler, work_ref_ns: u64) {
+        let workers = sched.workers_per_server();
+        let servers = cx.res.len() as u64;
+        let items = servers * workers.max(1) as u64;
+        let per = work_ref_ns / items.max(1);
+        if per == 0 {
+            return;
+        }
+        for s in 0..servers as usize {
+            for _ in 0..workers.max(1) {
+                cx.cp.busy_workers_ns[s] += cx.scaled(s, per);
+                cx.cpu_start(s, per, CpuJob::Churn);
+                self.churn_items += 1;
+            }
+        }
+    }
+
+    /// One worker's share of the failed passes is done; when all are, the evaluations are blocked again and
+    /// a capacity change that came meanwhile releases them.
+    pub(super) fn churn_done(&mut self, cx: &mut Ctx) {
+        self.churn_items = self.churn_items.saturating_sub(1);
+        if self.churn_items == 0 && std::mem::take(&mut self.changed_during_churn) {
+            self.capacity_changed(cx);
+        }
+    }
+
     /// Capacity changed (allocations stopped, nodes joined): schedule a coalesced unblock if any eval is blocked.
     pub(super) fn capacity_changed(&mut self, cx: &mut Ctx) {
+        if self.churn_items > 0 {
+            self.changed_during_churn = true;
+        }
         self.pending_since_block = true;
         if !self.set.is_empty() && !self.unblock_scheduled {
             self.unblock_scheduled = true;
@@ -178,5 +221,44 @@ mod tests {
         assert!(bl.set.is_empty(), "released");
         assert_eq!(st.evals[e].status, EvalStatus::Pending);
         assert_eq!(sched.broker.unacked_len(), 1, "dispatched to a worker");
+    }
+
+    #[test]
+    fn failed_passes_run_on_the_workers_and_are_not_repeated_while_they_run() {
+        let mut c = testkit::cluster(1);
+        let (j, e) = testkit::add_job(&mut c.st, testkit::spec("j", 1, 600, false));
+        c.st.evals[e].status = EvalStatus::Blocked;
+        c.bl.set.block(j, e, 50, (600, 100));
+        c.st.nodes[NodeIx::new(0)].cpu_used = 500; // no room: the pass fails
+        let Cluster {
+            st, cx, sched, bl, ..
+        } = &mut c;
+        let workers = sched.workers_per_server() as u64 * cx.res.len() as u64;
+        bl.unblock(st, cx, sched);
+        assert_eq!(cx.counters.evals_processed, 1);
+        assert_eq!(bl.churn_items as u64, workers, "one item per worker");
+        assert!(
+            cx.cp.busy_workers_ns.iter().all(|&b| b > 0),
+            "worker time on every server"
+        );
+        // Capacity changes while the passes run: no second release of the same evaluation.
+        bl.capacity_changed(cx);
+        assert!(bl.unblock_scheduled);
+        bl.on_unblock(st, cx, sched);
+        assert_eq!(
+            cx.counters.evals_processed, 1,
+            "still in flight: not released again"
+        );
+        assert_eq!(bl.set.len(), 1);
+        // The passes end: the change that came meanwhile releases it again (missedUnblock).
+        let before = cx.q.len();
+        for _ in 0..workers {
+            bl.churn_done(cx);
+        }
+        assert_eq!(bl.churn_items, 0);
+        assert!(
+            bl.unblock_scheduled && cx.q.len() > before,
+            "an unblock is scheduled"
+        );
     }
 }

@@ -22,6 +22,8 @@ pub(super) enum CpuJob {
     Verify(PlanIx),
     /// The FSM apply of the entry in log slot `entry`.
     Fsm(u32),
+    /// A worker's share of the failed passes of released blocked evaluations (see `blocked.rs`).
+    Churn,
 }
 
 impl CpuJob {
@@ -30,6 +32,7 @@ impl CpuJob {
             CpuJob::Worker(p) => p.index() as u64,
             CpuJob::Verify(p) => (1 << 40) | p.index() as u64,
             CpuJob::Fsm(e) => (2 << 40) | e as u64,
+            CpuJob::Churn => 3 << 40,
         }
     }
 
@@ -38,7 +41,8 @@ impl CpuJob {
         match v >> 40 {
             0 => CpuJob::Worker(PlanIx::new(ix as u32)),
             1 => CpuJob::Verify(PlanIx::new(ix as u32)),
-            _ => CpuJob::Fsm(ix as u32),
+            2 => CpuJob::Fsm(ix as u32),
+            _ => CpuJob::Churn,
         }
     }
 }
@@ -179,6 +183,7 @@ mod tests {
             CpuJob::Worker(PlanIx::new(0)),
             CpuJob::Verify(PlanIx::new(123_456)),
             CpuJob::Fsm(7),
+            CpuJob::Churn,
         ] {
             assert_eq!(CpuJob::decode(j.encode()), j);
         }

@@ -489,6 +489,7 @@ impl Cluster {
                             fsm::applied(st, cx, rq, sched, ap, bl, cl, entry);
                             cx.fsm_next();
                         }
+                        CpuJob::Churn => bl.churn_done(cx),
                     }
                 }
                 cx.cpu_buf = done;

@@ -134,6 +134,11 @@ impl Scheduler {
     }
 
     /// Hands ready evaluations to free workers (none while no leader is elected).
+    /// Scheduler workers on each server (every server runs the same number).
+    pub(super) fn workers_per_server(&self) -> u32 {
+        (self.workers.len() / self.free_workers.len().max(1)) as u32
+    }
+
     pub(super) fn dispatch(&mut self, st: &mut State, cx: &mut Ctx) {
         if cx.now < cx.election_until {
             return;
