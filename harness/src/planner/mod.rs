@@ -657,31 +657,13 @@ pub fn plan_with(
                 .fold(0.0, f64::max),
         });
     }
-    let cheapest = |of: &mut dyn Iterator<Item = &Candidate>| -> Option<Recommended> {
-        of.filter(|c| c.meets)
-            .min_by(|a, b| {
-                a.usd_per_day
-                    .total_cmp(&b.usd_per_day)
-                    .then(a.nodes.cmp(&b.nodes))
-                    .then(a.servers.cmp(&b.servers))
-            })
-            .map(|c| Recommended {
-                instance_type: c.instance_type.clone(),
-                nodes: c.nodes,
-                usd_per_day: c.usd_per_day,
-                confidence: c.confidence,
-                measured_max: c.measured_max,
-                server_type: c.server_type.clone(),
-                servers: c.servers,
-            })
-    };
-    let recommended = cheapest(&mut candidates.iter());
+    let recommended = cheapest(candidates.iter());
     let server_configs = configs
         .iter()
         .map(|c| {
             let sc = &server_scenarios[c];
             let mine = |x: &&Candidate| x.server_type == c.instance_type && x.servers == c.count;
-            let best = cheapest(&mut candidates.iter().filter(mine));
+            let best = cheapest(candidates.iter().filter(mine));
             let is_rec = recommended
                 .as_ref()
                 .is_some_and(|r| r.server_type == c.instance_type && r.servers == c.count);
@@ -731,6 +713,26 @@ pub fn plan_with(
     })
 }
 
+/// The cheapest candidate meeting the SLO (ties: fewer client nodes, then fewer servers).
+fn cheapest<'a>(of: impl Iterator<Item = &'a Candidate>) -> Option<Recommended> {
+    of.filter(|c| c.meets)
+        .min_by(|a, b| {
+            a.usd_per_day
+                .total_cmp(&b.usd_per_day)
+                .then(a.nodes.cmp(&b.nodes))
+                .then(a.servers.cmp(&b.servers))
+        })
+        .map(|c| Recommended {
+            instance_type: c.instance_type.clone(),
+            nodes: c.nodes,
+            usd_per_day: c.usd_per_day,
+            confidence: c.confidence,
+            measured_max: c.measured_max,
+            server_type: c.server_type.clone(),
+            servers: c.servers,
+        })
+}
+
 /// Why server configuration `c` was or was not recommended: the recommendation; a configuration that
 /// meets the objective but costs more; or one that missed it with every client fleet tried — its best
 /// measurement, its servers' CPU peak there, and whether other servers met the objective with no more
@@ -771,14 +773,28 @@ fn server_verdict(
     }) else {
         return "no result: every evaluation of these servers is absent".into();
     };
-    let largest = mine.iter().map(|x| x.nodes).max().unwrap_or(0);
+    let (smallest, largest) = (
+        mine.iter().map(|x| x.nodes).min().unwrap_or(0),
+        mine.iter().map(|x| x.nodes).max().unwrap_or(0),
+    );
     let fmt = |v: f64| crate::report::plan::fmt_measure(v, slo.metric);
+    let at = format!("{} × {} clients", closest.nodes, closest.instance_type);
+    let closest_text = if closest.measured_max.is_finite() {
+        format!(
+            "closest {} with {at} (objective ≤ {})",
+            fmt(closest.measured_max),
+            fmt(slo.threshold)
+        )
+    } else if closest.seeds.iter().any(|r| r.stopped_early) {
+        format!(
+            "even with {at} the replay was stopped early, once the objective (≤ {}) was out of reach",
+            fmt(slo.threshold)
+        )
+    } else {
+        format!("even with {at} work was left unplaced or unfinished")
+    };
     let mut s = format!(
-        "missed the objective with every client fleet tried (up to {largest} nodes): closest {} with {} × {} clients (objective ≤ {}); server CPU peaked at {:.0}% of its cores",
-        fmt(closest.measured_max),
-        closest.nodes,
-        closest.instance_type,
-        fmt(slo.threshold),
+        "missed the objective with every client fleet tried ({smallest} to {largest} nodes): {closest_text}; server CPU peaked at {:.0}% of its cores",
         closest.server_cpu_pct_max,
     );
     // Other servers meeting it with the same client type and no more nodes: these servers are the limit.
@@ -806,4 +822,107 @@ fn server_verdict(
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cand(server: (&str, u32), nodes: u32, measured: f64, usd: f64, cpu: f64) -> Candidate {
+        let met = measured <= 3000.0;
+        Candidate {
+            instance_type: "m5.4xlarge".into(),
+            nodes,
+            seeds: vec![SeedResult {
+                seed: 1,
+                measured,
+                met,
+                node_hours: 1.0,
+                span_hours: 1.0,
+                unplaced: 0,
+                stopped_early: !measured.is_finite(),
+                server_cpu_pct_max: cpu,
+            }],
+            measured_mean: measured,
+            measured_max: measured,
+            confidence: if met { 1.0 } else { 0.0 },
+            meets: met,
+            node_hours_per_day: 24.0,
+            usd_per_day: usd,
+            server_type: server.0.into(),
+            servers: server.1,
+            server_usd_per_day: 0.0,
+            server_cpu_pct_max: cpu,
+        }
+    }
+
+    fn cfg(t: &str, n: u32) -> ServerConfig {
+        ServerConfig {
+            instance_type: t.into(),
+            count: n,
+        }
+    }
+
+    #[test]
+    fn the_cheapest_configuration_wins_over_every_server_configuration() {
+        let cs = vec![
+            cand(("c5.4xlarge", 3), 10, 2000.0, 150.0, 30.0),
+            cand(("c5.xlarge", 3), 10, 2500.0, 113.0, 70.0),
+            cand(("c5.xlarge", 3), 8, 3500.0, 100.0, 90.0),
+            cand(("c5.xlarge", 5), 10, 2400.0, 121.0, 60.0),
+        ];
+        let r = cheapest(cs.iter()).unwrap();
+        assert_eq!(
+            (r.server_type.as_str(), r.servers, r.nodes),
+            ("c5.xlarge", 3, 10)
+        );
+        // Equal cost: fewer client nodes, then fewer servers.
+        let tie = vec![
+            cand(("c5.xlarge", 5), 10, 2000.0, 100.0, 30.0),
+            cand(("c5.xlarge", 3), 10, 2000.0, 100.0, 30.0),
+        ];
+        assert_eq!(cheapest(tie.iter()).unwrap().servers, 3);
+        assert!(cheapest(cs.iter().filter(|c| !c.meets)).is_none());
+    }
+
+    #[test]
+    fn verdicts_say_why_a_server_configuration_was_not_recommended() {
+        let slo = parse_slo("queue_wait.p95 <= 3s").unwrap();
+        let cs = vec![
+            cand(("c5.xlarge", 1), 8, f64::INFINITY, 60.0, 93.0),
+            cand(("c5.xlarge", 1), 32, 3900.0, 200.0, 94.0),
+            cand(("c5.4xlarge", 1), 8, 3100.0, 70.0, 40.0),
+            cand(("c5.4xlarge", 1), 11, 2700.0, 97.0, 36.0),
+            cand(("c6i.8xlarge", 1), 11, 2500.0, 130.0, 20.0),
+        ];
+        let rec = cheapest(cs.iter());
+        let small = cfg("c5.xlarge", 1);
+        let v = server_verdict(&small, &cs, None, rec.as_ref(), &slo);
+        assert_eq!(
+            v,
+            "missed the objective with every client fleet tried (8 to 32 nodes): closest 3.9 s with 32 × \
+             m5.4xlarge clients (objective ≤ 3.0 s); server CPU peaked at 94% of its cores; 1 × c5.4xlarge \
+             servers met it with 11 × m5.4xlarge clients (server CPU peak 36%): the servers are the bottleneck"
+        );
+        let big = cfg("c5.4xlarge", 1);
+        let best = cheapest(cs.iter().filter(|c| c.server_type == "c5.4xlarge"));
+        let v = server_verdict(&big, &cs, best.as_ref(), rec.as_ref(), &slo);
+        assert!(v.starts_with("recommended"), "{v}");
+        let huge = cfg("c6i.8xlarge", 1);
+        let best = cheapest(cs.iter().filter(|c| c.server_type == "c6i.8xlarge"));
+        let v = server_verdict(&huge, &cs, best.as_ref(), rec.as_ref(), &slo);
+        assert_eq!(
+            v,
+            "meets the objective with 11 × m5.4xlarge clients at $130.00/day, $33.00/day more than the \
+             recommendation"
+        );
+        // Every replay stopped early: no measurement to quote, and said so.
+        let only_early = vec![cs[0].clone()];
+        let v = server_verdict(&small, &only_early, None, None, &slo);
+        assert!(
+            v.contains("the replay was stopped early, once the objective (≤ 3.0 s) was out of reach"),
+            "{v}"
+        );
+        assert!(!v.contains("bottleneck"), "no other servers to compare: {v}");
+    }
 }

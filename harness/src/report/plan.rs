@@ -71,8 +71,8 @@ pub fn plan_markdown(p: &PlanResult) -> String {
         if !first.pinned.is_empty() && p.server_configs.len() > 1 {
             let _ = writeln!(
                 s,
-                "The scenario pins {} in `[cluster]`: they stay as set for every server type.\n",
-                first.pinned.join(", ")
+                "The scenario pins `{}` in `[cluster]`: kept as set for every server type, not taken from it.\n",
+                first.pinned.join("`, `")
             );
         }
     }
