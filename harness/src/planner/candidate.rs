@@ -98,12 +98,13 @@ pub(crate) fn evaluate(ctx: &Ctx, w: &Work) -> Result<SeedResult> {
         early_stop,
         ..Default::default()
     };
-    let (rec, stats) = runner::run_scenario(&sc, source, &opts, &mut |_| {}).with_context(|| {
-        format!(
-            "simulating {nodes} × {instance_type} with {} servers (seed {seed})",
-            w.server()
-        )
-    })?;
+    let (rec, stats) =
+        runner::run_scenario(&sc, source, &opts, &mut |_| {}).with_context(|| {
+            format!(
+                "simulating {nodes} × {instance_type} with {} servers (seed {seed})",
+                w.server()
+            )
+        })?;
     let s = &rec.meta.summary;
     let mut measured = ctx.slo.metric.value(s);
     // Work that never ran counts as an SLO miss.
@@ -134,11 +135,7 @@ pub(crate) fn evaluate(ctx: &Ctx, w: &Work) -> Result<SeedResult> {
 }
 
 /// Runs `jobs` on `threads` threads; results in input order.
-pub(crate) fn run_parallel(
-    ctx: &Ctx,
-    jobs: &[Work],
-    threads: usize,
-) -> Result<Vec<SeedResult>> {
+pub(crate) fn run_parallel(ctx: &Ctx, jobs: &[Work], threads: usize) -> Result<Vec<SeedResult>> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<SeedResult>>>> =
         Mutex::new((0..jobs.len()).map(|_| None).collect());

@@ -450,8 +450,14 @@ pub fn plan_with(
     let mut server_scenarios: BTreeMap<ServerConfig, Scenario> = BTreeMap::new();
     for c in &configs {
         let sc = servers::scenario_with_servers(&args.scenario, &base, c)?;
-        price_per_hour(&prices, &sc, &base.pools[0].instance_type, args.on_demand, sizing)
-            .with_context(|| format!("--server-types: pricing {c} servers"))?;
+        price_per_hour(
+            &prices,
+            &sc,
+            &base.pools[0].instance_type,
+            args.on_demand,
+            sizing,
+        )
+        .with_context(|| format!("--server-types: pricing {c} servers"))?;
         server_scenarios.insert(c.clone(), sc);
     }
     for it in &types {
@@ -651,10 +657,7 @@ pub fn plan_with(
             server_type: sv.instance_type.clone(),
             servers: sv.count,
             server_usd_per_day: round2(server_price * 24.0),
-            server_cpu_pct_max: res
-                .iter()
-                .map(|r| r.server_cpu_pct_max)
-                .fold(0.0, f64::max),
+            server_cpu_pct_max: res.iter().map(|r| r.server_cpu_pct_max).fold(0.0, f64::max),
         });
     }
     let recommended = cheapest(candidates.iter());
@@ -920,9 +923,14 @@ mod tests {
         let only_early = vec![cs[0].clone()];
         let v = server_verdict(&small, &only_early, None, None, &slo);
         assert!(
-            v.contains("the replay was stopped early, once the objective (≤ 3.0 s) was out of reach"),
+            v.contains(
+                "the replay was stopped early, once the objective (≤ 3.0 s) was out of reach"
+            ),
             "{v}"
         );
-        assert!(!v.contains("bottleneck"), "no other servers to compare: {v}");
+        assert!(
+            !v.contains("bottleneck"),
+            "no other servers to compare: {v}"
+        );
     }
 }

@@ -125,8 +125,8 @@ pub fn scenario_with_servers(path: &Path, own: &Scenario, c: &ServerConfig) -> R
 pub fn pinned_keys(path: &Path) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading scenario {}", path.display()))?;
-    let doc: toml::Table = toml::from_str(&text)
-        .with_context(|| format!("parsing scenario {}", path.display()))?;
+    let doc: toml::Table =
+        toml::from_str(&text).with_context(|| format!("parsing scenario {}", path.display()))?;
     let cluster = doc.get("cluster").and_then(|v| v.as_table());
     Ok(TYPE_DERIVED_KEYS
         .iter()
@@ -175,7 +175,12 @@ jobs = 1
         let got: Vec<String> = c.iter().map(|c| c.to_string()).collect();
         assert_eq!(
             got,
-            ["3 × c5.xlarge", "5 × c5.xlarge", "3 × c5.4xlarge", "5 × c5.4xlarge"]
+            [
+                "3 × c5.xlarge",
+                "5 × c5.xlarge",
+                "3 × c5.4xlarge",
+                "5 × c5.4xlarge"
+            ]
         );
         let e = server_configs(&base(), &["c5.huge".to_string()], &[])
             .unwrap_err()
