@@ -868,7 +868,7 @@ mod tests {
 
     #[test]
     fn the_cheapest_configuration_wins_over_every_server_configuration() {
-        let cs = vec![
+        let cs = [
             cand(("c5.4xlarge", 3), 10, 2000.0, 150.0, 30.0),
             cand(("c5.xlarge", 3), 10, 2500.0, 113.0, 70.0),
             cand(("c5.xlarge", 3), 8, 3500.0, 100.0, 90.0),
@@ -880,7 +880,7 @@ mod tests {
             ("c5.xlarge", 3, 10)
         );
         // Equal cost: fewer client nodes, then fewer servers.
-        let tie = vec![
+        let tie = [
             cand(("c5.xlarge", 5), 10, 2000.0, 100.0, 30.0),
             cand(("c5.xlarge", 3), 10, 2000.0, 100.0, 30.0),
         ];
