@@ -1,6 +1,7 @@
 //! `stampede plan --server-types … --server-counts …`: server sizing. A small server that cannot keep up
 //! with a flood of small jobs loses to a bigger one however many clients it gets; when both keep up, the
-//! cheaper one wins; bad flags fail naming the flag; a work unit of `plan --on-nomad` carries the servers.
+//! cheaper one wins; bad flags fail naming the flag; a work unit of `plan --on-nomad` carries the servers;
+//! the calibration reaches every server configuration's simulations.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -426,5 +427,65 @@ fn a_work_unit_carries_the_servers_to_the_worker() {
     assert_ne!(
         got[0].server_cpu_pct_max, got[1].server_cpu_pct_max,
         "the two server types were simulated as such"
+    );
+}
+
+/// `plan --calibration` simulates the candidates with the calibrated parameters (it once reached only the
+/// scenario used for pricing): a calibration with a 20 s driver start delays every start by about that much.
+#[test]
+fn plan_calibration_reaches_the_simulated_candidates() {
+    let d = tempfile::tempdir().unwrap();
+    let sc = tiny(d.path());
+    let cal = d.path().join("calibration.toml");
+    std::fs::write(
+        &cal,
+        r#"[calibration]
+date = "2026-11-29T00:00:00Z"
+tool_version = "test"
+seeds = 1
+loss = "hand-written for a test"
+intervals = "none"
+loss_start = 1.0
+loss_fitted = 0.5
+dof = 1
+birge_ratio = 1.0
+evaluations = 1
+simulations = 1
+wall_s = 0.0
+
+[[runs]]
+path = "runs/a"
+run_id = "a"
+source = "nomad"
+sha256 = "00"
+allocs = 10
+
+[params.driver_start_median_us]
+value = 20000000.0
+default = 0.0
+fitted = 20000000.0
+interval = [19000000.0, 21000000.0]
+constrained = true
+scale = "log"
+bounds = [1000.0, 60000000.0]
+figures = ["placed_to_running.p50"]
+note = "test"
+"#,
+    )
+    .unwrap();
+    let plan = |extra: &[&str]| {
+        let out = d.path().join(format!("plan{}", extra.len()));
+        let mut a = sized_plan_args(&sc, &out, ("2", "2", "2"), extra);
+        a[5] = "submit_to_running.p95 <= 600s".into();
+        assert_eq!(a[4], "--slo");
+        stampede::run(Opts::parse_from(a)).unwrap();
+        let p = read_json(&out.join("plan.json"));
+        p["candidates"][0]["measured_max"].as_f64().unwrap()
+    };
+    let plain = plan(&[]);
+    let calibrated = plan(&["--calibration", cal.to_str().unwrap()]);
+    assert!(
+        calibrated >= plain + 15_000.0,
+        "p95 submit → running: {plain} ms uncalibrated, {calibrated} ms with a 20 s driver start"
     );
 }
