@@ -448,9 +448,10 @@ pub fn plan_with(
     };
     let prices = PriceTable::embedded_with_overrides(args.prices.as_deref())?;
     let mut server_scenarios: BTreeMap<ServerConfig, Scenario> = BTreeMap::new();
+    let mut server_usd_per_day: BTreeMap<ServerConfig, f64> = BTreeMap::new();
     for c in &configs {
         let sc = servers::scenario_with_servers(&args.scenario, &base, c)?;
-        price_per_hour(
+        let (_, per_hour) = price_per_hour(
             &prices,
             &sc,
             &base.pools[0].instance_type,
@@ -458,6 +459,7 @@ pub fn plan_with(
             sizing,
         )
         .with_context(|| format!("--server-types: pricing {c} servers"))?;
+        server_usd_per_day.insert(c.clone(), round2(per_hour * 24.0));
         server_scenarios.insert(c.clone(), sc);
     }
     for it in &types {
@@ -680,10 +682,7 @@ pub fn plan_with(
                 storage: sc.cluster.storage.clone(),
                 num_schedulers: sc.cluster.num_schedulers,
                 pinned: pinned.clone(),
-                usd_per_day: candidates
-                    .iter()
-                    .find(mine)
-                    .map_or(0.0, |x| x.server_usd_per_day),
+                usd_per_day: server_usd_per_day[c],
                 meets: best.is_some(),
                 best,
                 recommended: is_rec,
