@@ -2,6 +2,12 @@
 //!
 //! Source: AWS instance-type pages (vCPU, GiB, sustained all-core clock) as of 2026. Nomad's
 //! `cpu.totalcompute` = vCPUs × per-core MHz, which is what a node offers the scheduler.
+//!
+//! Server candidates for `stampede plan --server-types` (added 2026-11-29): c5.xlarge (4 vCPU, 8 GiB;
+//! C5 page: Skylake-SP 8124M, sustained all-core turbo up to 3.4 GHz), c6i.2xlarge / c6i.8xlarge (8 / 32
+//! vCPU, 16 / 64 GiB; C6i page: Ice Lake 8375C, all-core turbo 3.5 GHz), i4i.4xlarge (16 vCPU, 128 GiB,
+//! 1 × 3,750 GB Nitro SSD; I4i page: Ice Lake, all-core turbo 3.5 GHz). Figures as those pages state them,
+//! transcribed without network access here, so re-check against the pages before relying on a digit.
 
 /// Static facts about one instance type.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,6 +64,7 @@ pub const INSTANCE_TYPES: &[InstanceType] = &[
     it!("t3.2xlarge", 8, 32.0, 2500, 0),
     it!("t3a.xlarge", 4, 16.0, 2200, 0),
     it!("t3a.2xlarge", 8, 32.0, 2200, 0),
+    it!("c5.xlarge", 4, 8.0, 3400, 0),
     it!("c5.2xlarge", 8, 16.0, 3400, 0),
     it!("c5.4xlarge", 16, 32.0, 3400, 0),
     it!("r5.2xlarge", 8, 64.0, 3100, 0),
@@ -68,7 +75,10 @@ pub const INSTANCE_TYPES: &[InstanceType] = &[
     it!("i3.16xlarge", 64, 488.0, 2300, 15200),
     it!("m6i.2xlarge", 8, 32.0, 3500, 0),
     it!("m6i.4xlarge", 16, 64.0, 3500, 0),
+    it!("c6i.2xlarge", 8, 16.0, 3500, 0),
     it!("c6i.4xlarge", 16, 32.0, 3500, 0),
+    it!("c6i.8xlarge", 32, 64.0, 3500, 0),
+    it!("i4i.4xlarge", 16, 128.0, 3500, 3750),
 ];
 
 /// Looks up an instance type by name.

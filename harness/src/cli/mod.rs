@@ -62,8 +62,8 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Record, synthesise, import and inspect CI traffic traces.
     Trace(trace::TraceArgs),
-    /// Search fleet sizes for the cheapest one that meets an SLO.
-    Plan(plan::PlanArgs),
+    /// Search server configurations and client fleet sizes for the cheapest cluster that meets an SLO.
+    Plan(Box<plan::PlanArgs>),
     /// One work unit of `plan --on-nomad` (the task Nomad runs; not for direct use).
     #[command(hide = true)]
     PlanWorker(plan::PlanWorkerArgs),
@@ -95,7 +95,7 @@ pub fn run(opts: Opts) -> anyhow::Result<u8> {
         Command::Report(a) => report::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Trace(a) => trace::run(a),
-        Command::Plan(a) => plan::run(a),
+        Command::Plan(a) => plan::run(*a),
         Command::UpgradeCheck(a) => upgrade::run(a),
         Command::PlanWorker(a) => plan::run_worker(a),
         Command::RunWorker(a) => run_worker::run(a),

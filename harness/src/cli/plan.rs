@@ -1,5 +1,6 @@
-//! `stampede plan`: search fleet sizes per instance type for the cheapest fleet that meets an SLO. The
-//! search is [`crate::planner`]; its files are rendered by [`crate::report::plan`].
+//! `stampede plan`: search server configurations and client fleet sizes per instance type for the
+//! cheapest cluster that meets an SLO. The search is [`crate::planner`]; its files are rendered by
+//! [`crate::report::plan`].
 
 use std::path::PathBuf;
 
@@ -27,6 +28,14 @@ pub struct PlanArgs {
     /// Instance types to consider (default: the pool's own type).
     #[arg(long, value_delimiter = ',')]
     pub instance_types: Vec<String>,
+    /// Server instance types to consider, e.g. `c5.xlarge,c5.4xlarge` (default: the scenario's own server
+    /// type). Cores, memory, clock, storage and scheduler workers follow each type unless the scenario pins
+    /// them in `[cluster]`; servers are priced on demand.
+    #[arg(long, value_delimiter = ',')]
+    pub server_types: Vec<String>,
+    /// Server counts to consider, e.g. `3,5` (default: the scenario's own count; 1 to 7, Nomad runs 3 or 5).
+    #[arg(long, value_delimiter = ',')]
+    pub server_counts: Vec<u32>,
     /// Largest fleet to consider.
     #[arg(long, default_value_t = 200)]
     pub max_nodes: u32,
@@ -137,6 +146,8 @@ impl PlanArgs {
             trace: self.trace.clone(),
             slo: parse_slo(&self.slo)?,
             instance_types: self.instance_types.clone(),
+            server_types: self.server_types.clone(),
+            server_counts: self.server_counts.clone(),
             max_nodes: self.max_nodes,
             min_nodes: self.min_nodes,
             grid: self.grid,

@@ -180,6 +180,44 @@ mod tests {
     }
 
     #[test]
+    fn embedded_prices_every_server_candidate_in_every_region() {
+        let t = PriceTable::embedded();
+        let regions: std::collections::BTreeSet<&str> =
+            t.entries().map(|((_, r), _)| r.as_str()).collect();
+        assert_eq!(regions.len(), 10, "{regions:?}");
+        for ty in [
+            "c5.xlarge",
+            "c5.2xlarge",
+            "c5.4xlarge",
+            "c6i.2xlarge",
+            "c6i.4xlarge",
+            "c6i.8xlarge",
+            "m5.2xlarge",
+            "m5.4xlarge",
+            "m6i.4xlarge",
+            "r5.2xlarge",
+            "i3.4xlarge",
+            "i3.8xlarge",
+            "i3.16xlarge",
+            "i4i.4xlarge",
+        ] {
+            assert!(
+                stampede_sim::instances::lookup(ty).is_some(),
+                "{ty} is in the instance table"
+            );
+            for r in &regions {
+                let p = t.require(ty, r).unwrap();
+                assert!(p.spot < p.on_demand && p.on_demand > 0.0, "{ty} {r}");
+            }
+        }
+        // Twice the instance, twice the price (c6i doubles linearly within the family).
+        let od = |ty: &str| t.require(ty, "us-east-1").unwrap().on_demand;
+        assert_eq!(od("c6i.8xlarge"), 2.0 * od("c6i.4xlarge"));
+        assert_eq!(od("c6i.4xlarge"), 2.0 * od("c6i.2xlarge"));
+        assert_eq!(od("c5.2xlarge"), 2.0 * od("c5.xlarge"));
+    }
+
+    #[test]
     fn bad_rows_name_the_line() {
         let e = PriceTable::parse("instance_type,region,on_demand_usd_per_h,spot_usd_per_h,interruption_bucket\nm5.xlarge,us-east-1,abc,0.1,<5%\n", "p.csv").unwrap_err();
         assert_eq!(

@@ -106,7 +106,7 @@ pub struct WorkUnit {
     pub autoscale: bool,
     /// Worker threads.
     pub threads: u32,
-    /// The evaluations: (instance type, nodes, seed).
+    /// The evaluations: (server type, server count, client instance type, nodes, seed).
     pub work: Vec<Work>,
 }
 
@@ -120,6 +120,7 @@ pub struct WireSeedResult {
     span_hours_bits: u64,
     unplaced: u64,
     stopped_early: bool,
+    server_cpu_pct_max_bits: u64,
 }
 
 impl From<&SeedResult> for WireSeedResult {
@@ -132,6 +133,7 @@ impl From<&SeedResult> for WireSeedResult {
             span_hours_bits: r.span_hours.to_bits(),
             unplaced: r.unplaced,
             stopped_early: r.stopped_early,
+            server_cpu_pct_max_bits: r.server_cpu_pct_max.to_bits(),
         }
     }
 }
@@ -146,6 +148,7 @@ impl From<&WireSeedResult> for SeedResult {
             span_hours: f64::from_bits(r.span_hours_bits),
             unplaced: r.unplaced,
             stopped_early: r.stopped_early,
+            server_cpu_pct_max: f64::from_bits(r.server_cpu_pct_max_bits),
         }
     }
 }
@@ -192,6 +195,9 @@ pub fn run_worker(unit_path: &Path, out: &Path) -> Result<WorkResult> {
         trace: unit.trace.clone(),
         slo: parse_slo(&unit.slo)?,
         instance_types: Vec::new(),
+        // The servers of each evaluation travel in its `Work`.
+        server_types: Vec::new(),
+        server_counts: Vec::new(),
         max_nodes: 1,
         min_nodes: 1,
         grid: 2,

@@ -1,5 +1,7 @@
-//! One candidate fleet: the scenario re-typed and re-sized, one simulated seed of it, and its prices.
+//! One candidate: the scenario with its servers set, its client pool re-typed and re-sized, one simulated
+//! seed of it, and its prices.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -8,13 +10,15 @@ use anyhow::{Context, Result};
 use stampede_sim::runner::{self, RunOptions};
 use stampede_sim::scenario::Scenario;
 
-use super::{SeedResult, Slo};
+use super::servers::ServerConfig;
+use super::{SeedResult, Slo, Work};
 use crate::cost::prices::PriceTable;
 use crate::files;
 
 /// What every evaluation of one search shares.
 pub(crate) struct Ctx {
-    pub(crate) base: Scenario,
+    /// The scenario (calibration applied) per server configuration evaluated.
+    pub(crate) bases: BTreeMap<ServerConfig, Scenario>,
     pub(crate) slo: Slo,
     pub(crate) autoscale: bool,
     pub(crate) trace: Option<PathBuf>,
@@ -60,13 +64,15 @@ pub(crate) fn scenario_for(
     Ok(sc)
 }
 
-pub(crate) fn evaluate(
-    ctx: &Ctx,
-    instance_type: &str,
-    nodes: u32,
-    seed: u64,
-) -> Result<SeedResult> {
-    let sc = scenario_for(&ctx.base, instance_type, nodes, ctx.autoscale)?;
+pub(crate) fn evaluate(ctx: &Ctx, w: &Work) -> Result<SeedResult> {
+    let (instance_type, nodes, seed) = (w.instance_type.as_str(), w.nodes, w.seed);
+    let base = ctx.bases.get(&w.server()).with_context(|| {
+        format!(
+            "no scenario prepared for {} servers (internal: the context lacks it)",
+            w.server()
+        )
+    })?;
+    let sc = scenario_for(base, instance_type, nodes, ctx.autoscale)?;
     let source = match &ctx.trace {
         Some(_) => {
             let f = ctx
@@ -92,8 +98,13 @@ pub(crate) fn evaluate(
         early_stop,
         ..Default::default()
     };
-    let (rec, stats) = runner::run_scenario(&sc, source, &opts, &mut |_| {})
-        .with_context(|| format!("simulating {nodes} × {instance_type} (seed {seed})"))?;
+    let (rec, stats) =
+        runner::run_scenario(&sc, source, &opts, &mut |_| {}).with_context(|| {
+            format!(
+                "simulating {nodes} × {instance_type} with {} servers (seed {seed})",
+                w.server()
+            )
+        })?;
     let s = &rec.meta.summary;
     let mut measured = ctx.slo.metric.value(s);
     // Work that never ran counts as an SLO miss.
@@ -119,15 +130,12 @@ pub(crate) fn evaluate(
         span_hours: rec.meta.duration_s / 3600.0,
         unplaced: stats.unplaced,
         stopped_early: stats.stopped_early,
+        server_cpu_pct_max: s.servers.cpu_pct_max,
     })
 }
 
-/// Runs `jobs` (instance type, nodes, seed) on `threads` threads; results in input order.
-pub(crate) fn run_parallel(
-    ctx: &Ctx,
-    jobs: &[(String, u32, u64)],
-    threads: usize,
-) -> Result<Vec<SeedResult>> {
+/// Runs `jobs` on `threads` threads; results in input order.
+pub(crate) fn run_parallel(ctx: &Ctx, jobs: &[Work], threads: usize) -> Result<Vec<SeedResult>> {
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<Result<SeedResult>>>> =
         Mutex::new((0..jobs.len()).map(|_| None).collect());
@@ -138,8 +146,7 @@ pub(crate) fn run_parallel(
                 if i >= jobs.len() {
                     break;
                 }
-                let (it, n, seed) = &jobs[i];
-                let r = evaluate(ctx, it, *n, *seed);
+                let r = evaluate(ctx, &jobs[i]);
                 results.lock().expect("lock")[i] = Some(r);
             });
         }
@@ -152,11 +159,15 @@ pub(crate) fn run_parallel(
         .collect()
 }
 
+/// (price of one client node of type `it`, price of all the servers of `sc`), USD per hour, in the first
+/// pool's region. Servers are priced on demand (they are never spot). A server type without a price costs
+/// 0 unless `require_server` (server sizing compares server prices, so there a missing one is an error).
 pub(crate) fn price_per_hour(
     prices: &PriceTable,
     sc: &Scenario,
     it: &str,
     on_demand: bool,
+    require_server: bool,
 ) -> Result<(f64, f64)> {
     let region = &sc.pools[0].region;
     let p = prices.require(it, region)?;
@@ -165,9 +176,11 @@ pub(crate) fn price_per_hour(
     } else {
         p.spot
     };
-    let servers = match prices.get(&sc.cluster.instance_type, region) {
-        Some(sp) => sp.on_demand * sc.cluster.servers as f64,
-        None => 0.0,
+    let server = if require_server {
+        Some(prices.require(&sc.cluster.instance_type, region)?)
+    } else {
+        prices.get(&sc.cluster.instance_type, region)
     };
+    let servers = server.map_or(0.0, |sp| sp.on_demand * sc.cluster.servers as f64);
     Ok((node, servers))
 }

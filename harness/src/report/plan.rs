@@ -46,38 +46,99 @@ pub fn plan_markdown(p: &PlanResult) -> String {
         Some(r) => {
             let _ = writeln!(
                 s,
-                "**Recommended: {} × {}, ${:.2}/day**, met by {:.0}% of seeds (worst measured {}).\n",
+                "**Recommended: {} × {} with {} × {} servers, ${:.2}/day**, met by {:.0}% of seeds (worst measured {}).\n",
                 r.nodes,
                 r.instance_type,
+                r.servers,
+                r.server_type,
                 r.usd_per_day,
                 r.confidence * 100.0,
                 fmt_measure(r.measured_max, p.slo.metric)
             );
         }
         None => {
-            let _ = writeln!(s, "**No candidate met the objective.** Raise `--max-nodes`, try other instance types, or relax the SLO.\n");
+            let _ = writeln!(s, "**No candidate met the objective.** Raise `--max-nodes`, try other instance types or larger servers (`--server-types`), or relax the SLO.\n");
         }
     }
-    let _ = writeln!(s, "| instance type | nodes | meets | confidence | measured mean | measured max | node-h/day | $/day |");
-    let _ = writeln!(s, "|---|---:|:---:|---:|---:|---:|---:|---:|");
-    for c in &p.candidates {
+    for n in &p.notes {
+        let _ = writeln!(s, "- warning: {n}");
+    }
+    if !p.notes.is_empty() {
+        let _ = writeln!(s);
+    }
+    let _ = writeln!(s, "## Servers\n");
+    if let Some(first) = p.server_configs.first() {
+        if !first.pinned.is_empty() && p.server_configs.len() > 1 {
+            let _ = writeln!(
+                s,
+                "The scenario pins `{}` in `[cluster]`: kept as set for every server type, not taken from it.\n",
+                first.pinned.join("`, `")
+            );
+        }
+    }
+    let _ = writeln!(s, "| servers | vCPU × MHz | memory GiB | storage | schedulers | servers $/day | best client fleet | $/day | verdict |");
+    let _ = writeln!(s, "|---|---:|---:|---|---:|---:|---|---:|---|");
+    for c in &p.server_configs {
+        let (fleet, usd) = match &c.best {
+            Some(b) => (
+                format!("{} × {}", b.nodes, b.instance_type),
+                format!("{:.2}", b.usd_per_day),
+            ),
+            None => ("none meets".into(), "–".into()),
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0}% | {} | {} | {:.1} | {:.2} |",
-            c.instance_type,
-            c.nodes,
-            if c.meets { "yes" } else { "no" },
-            c.confidence * 100.0,
-            fmt_measure(c.measured_mean, p.slo.metric),
-            fmt_measure(c.measured_max, p.slo.metric),
-            c.node_hours_per_day,
-            c.usd_per_day
+            "| {}{} × {} | {} × {} | {} | {} | {} | {:.2} | {} | {} | {} |",
+            if c.recommended { "**→** " } else { "" },
+            c.servers,
+            c.server_type,
+            c.cores,
+            c.mhz_per_core,
+            crate::report::tables::num(c.memory_gib),
+            c.storage,
+            c.num_schedulers,
+            c.usd_per_day,
+            fleet,
+            usd,
+            c.verdict.replace('|', "\\|")
         );
+    }
+    let _ = writeln!(s);
+    for c in &p.server_configs {
+        let _ = writeln!(
+            s,
+            "## Client fleets with {} × {} servers\n",
+            c.servers, c.server_type
+        );
+        let _ = writeln!(s, "| instance type | nodes | meets | confidence | measured mean | measured max | server CPU max | node-h/day | $/day |");
+        let _ = writeln!(s, "|---|---:|:---:|---:|---:|---:|---:|---:|---:|");
+        for x in p
+            .candidates
+            .iter()
+            .filter(|x| x.server_type == c.server_type && x.servers == c.servers)
+        {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.0}% | {} | {} | {:.0}% | {:.1} | {:.2} |",
+                x.instance_type,
+                x.nodes,
+                if x.meets { "yes" } else { "no" },
+                x.confidence * 100.0,
+                fmt_measure(x.measured_mean, p.slo.metric),
+                fmt_measure(x.measured_max, p.slo.metric),
+                x.server_cpu_pct_max,
+                x.node_hours_per_day,
+                x.usd_per_day
+            );
+        }
+        let _ = writeln!(s);
     }
     s
 }
 
-fn fmt_measure(v: f64, metric: Metric) -> String {
+/// A measured value of `metric` for people: latencies in seconds, "missed (work left over)" for work that
+/// never ran.
+pub(crate) fn fmt_measure(v: f64, metric: Metric) -> String {
     if !v.is_finite() {
         "missed (work left over)".into()
     } else {
@@ -125,24 +186,45 @@ fn panel<'a, 's>(
     Ok(chart)
 }
 
-/// One line (with points) per instance type of `y` per candidate.
+/// A line of the chart: (server type, server count, client instance type).
+type Line = (String, u32, String);
+
+/// The lines of a plan in candidate order, and whether labels must name the servers (more than one server
+/// configuration).
+fn line_keys(p: &PlanResult) -> (Vec<Line>, bool) {
+    let mut keys: Vec<Line> = Vec::new();
+    for c in &p.candidates {
+        let k = (c.server_type.clone(), c.servers, c.instance_type.clone());
+        if !keys.contains(&k) {
+            keys.push(k);
+        }
+    }
+    (keys, p.server_configs.len() > 1)
+}
+
+/// One line (with points) per (servers, instance type) of `y` per candidate.
 fn lines(
     chart: &mut Panel<'_, '_>,
     p: &PlanResult,
-    types: &[String],
+    keys: &(Vec<Line>, bool),
     y: impl Fn(&Candidate) -> f64,
 ) -> DrawResult {
-    for (i, t) in types.iter().enumerate() {
+    for (i, (st, sn, t)) in keys.0.iter().enumerate() {
         let col = color(i);
         let pts: Vec<(f64, f64)> = p
             .candidates
             .iter()
-            .filter(|c| &c.instance_type == t)
+            .filter(|c| &c.instance_type == t && &c.server_type == st && c.servers == *sn)
             .map(|c| (c.nodes as f64, y(c)))
             .collect();
+        let label = if keys.1 {
+            format!("{t}, {sn} × {st} servers")
+        } else {
+            t.clone()
+        };
         chart
             .draw_series(LineSeries::new(pts.clone(), col.stroke_width(2)))?
-            .label(t.clone())
+            .label(label)
             .legend(legend_line(col, 3));
         chart.draw_series(
             pts.into_iter()
@@ -153,7 +235,7 @@ fn lines(
 }
 
 /// SVG chart on the shared chart set-up ([`crate::report::charts`]): SLO metric (worst over seeds) and
-/// cost per day vs fleet size, one line per instance type.
+/// cost per day vs fleet size, one line per (server configuration, client instance type).
 pub fn plan_svg(p: &PlanResult) -> Result<String> {
     svg((1000, 700), |root| {
         let (top, bottom) = root.split_vertically(350);
@@ -170,12 +252,7 @@ pub fn plan_svg(p: &PlanResult) -> Result<String> {
             .map(|c| c.measured_max / unit)
             .filter(|v| v.is_finite())
             .fold(p.slo.threshold / unit, f64::max);
-        let mut types: Vec<String> = p
-            .candidates
-            .iter()
-            .map(|c| c.instance_type.clone())
-            .collect();
-        types.dedup();
+        let keys = line_keys(p);
         let y_desc = match p.slo.metric.unit() {
             Unit::Ms => "seconds (latency)".to_string(),
             Unit::S => "seconds".to_string(),
@@ -194,7 +271,7 @@ pub fn plan_svg(p: &PlanResult) -> Result<String> {
         ))?
         .label("objective")
         .legend(legend_line(RED, 1));
-        lines(&mut c1, p, &types, |c| {
+        lines(&mut c1, p, &keys, |c| {
             if c.measured_max.is_finite() {
                 c.measured_max / unit
             } else {
@@ -209,14 +286,17 @@ pub fn plan_svg(p: &PlanResult) -> Result<String> {
             .fold(1.0, f64::max);
         let caption = "Cost per day vs fleet size (pool + servers)";
         let mut c2 = panel(&bottom, caption, "USD per day", x_max, max_usd * 1.1)?;
-        lines(&mut c2, p, &types, |c| c.usd_per_day)?;
+        lines(&mut c2, p, &keys, |c| c.usd_per_day)?;
         if let Some(r) = &p.recommended {
             c2.draw_series(std::iter::once(Circle::new(
                 (r.nodes as f64, r.usd_per_day),
                 7,
                 GREEN.stroke_width(3),
             )))?
-            .label(format!("recommended: {} × {}", r.nodes, r.instance_type))
+            .label(format!(
+                "recommended: {} × {}, {} × {} servers",
+                r.nodes, r.instance_type, r.servers, r.server_type
+            ))
             .legend(|(x, y)| Circle::new((x + 7, y), 5, GREEN.stroke_width(2)));
         }
         legend(&mut c2, SeriesLabelPosition::UpperRight)

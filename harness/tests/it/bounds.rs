@@ -141,6 +141,8 @@ fn plan_max_nodes_is_bounded() {
         trace: None,
         slo: stampede::planner::parse_slo("queue_wait.p95 <= 60s").unwrap(),
         instance_types: Vec::new(),
+        server_types: Vec::new(),
+        server_counts: Vec::new(),
         max_nodes: 4_000_000_000,
         min_nodes: 1,
         grid: 4,

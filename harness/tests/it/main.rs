@@ -14,6 +14,7 @@ mod mock_nomad;
 mod nomad;
 mod parsers;
 mod plan;
+mod plan_servers;
 mod real_calibrate;
 mod real_cluster;
 mod real_conformance;

@@ -39,6 +39,8 @@ fn request(scenario: PathBuf, slo: &str) -> PlanRequest {
         trace: None,
         slo: parse_slo(slo).unwrap(),
         instance_types: Vec::new(),
+        server_types: Vec::new(),
+        server_counts: Vec::new(),
         max_nodes: 24,
         min_nodes: 1,
         grid: 4,

@@ -291,6 +291,27 @@ mod tests {
         CpuSpec::for_instance(name, vcpus, mhz).expect(name)
     }
 
+    /// Every type of the instance table (the server candidates of `plan --server-types` included) has a
+    /// known micro-architecture, so its core speed never falls back to a guess.
+    #[test]
+    fn every_instance_type_has_a_generation() {
+        for t in crate::instances::INSTANCE_TYPES {
+            assert!(Microarch::for_instance(t.name).is_some(), "{}", t.name);
+        }
+        assert_eq!(
+            Microarch::for_instance("c5.xlarge"),
+            Some(Microarch::Skylake)
+        );
+        assert_eq!(
+            Microarch::for_instance("c6i.8xlarge"),
+            Some(Microarch::IceLake)
+        );
+        assert_eq!(
+            Microarch::for_instance("i4i.4xlarge"),
+            Some(Microarch::IceLake)
+        );
+    }
+
     /// Runs `jobs` items of `work` each started at 0; returns the completion time of the last.
     fn makespan(spec: CpuSpec, jobs: u64, work: u64) -> u64 {
         let mut c = CpuServer::new(spec);
