@@ -10,7 +10,7 @@ pub(super) struct Blocked {
     pub(super) unblock_scheduled: bool,
     /// Capacity changed since the last unblock was scheduled (Nomad's `missedUnblock` check).
     pub(super) pending_since_block: bool,
-    /// Worker items still running the failed passes of the last release (0: none in flight).
+    /// 1 while the failed passes of the last release are running, else 0.
     churn_items: u32,
     /// Capacity changed while those passes ran: release again when they are done.
     changed_during_churn: bool,
@@ -126,26 +126,30 @@ impl Blocked {
         sched.dispatch(st, cx);
     }
 
-    /// Spreads `work_ref_ns` of failed passes over the workers of every server, one CPU item per worker.
+    /// Runs `work_ref_ns` of failed passes on the workers of every server: each server's share loads its
+    /// CPU (as background, like other bulk work) and counts as worker time; the passes end when the
+    /// slowest server's workers, all busy in parallel (at most one core each), are through them.
     fn start_churn(&mut self, cx: &mut Ctx, sched: &Scheduler, work_ref_ns: u64) {
-        let workers = sched.workers_per_server();
-        let servers = cx.res.len() as u64;
-        let items = servers * workers.max(1) as u64;
-        let per = work_ref_ns / items.max(1);
+        let servers = cx.res.len();
+        let per = work_ref_ns / servers.max(1) as u64;
         if per == 0 {
             return;
         }
-        for s in 0..servers as usize {
-            for _ in 0..workers.max(1) {
-                cx.cp.busy_workers_ns[s] += cx.scaled(s, per);
-                cx.cpu_start(s, per, CpuJob::Churn);
-                self.churn_items += 1;
-            }
+        let workers = sched.workers_per_server().max(1) as u64;
+        let mut longest = 0;
+        for s in 0..servers {
+            let real = cx.scaled(s, per);
+            cx.cp.busy_workers_ns[s] += real;
+            cx.charge_fluid(s, real);
+            let par = workers.min(cx.res[s].cores.max(1) as u64);
+            longest = longest.max(real / par);
         }
+        self.churn_items = 1;
+        cx.push(cx.now + longest.max(1), Ev::ChurnDone);
     }
 
-    /// One worker's share of the failed passes is done; when all are, the evaluations are blocked again and
-    /// a capacity change that came meanwhile releases them.
+    /// The failed passes are done: the evaluations are blocked again, and a capacity change that came
+    /// meanwhile releases them.
     pub(super) fn churn_done(&mut self, cx: &mut Ctx) {
         self.churn_items = self.churn_items.saturating_sub(1);
         if self.churn_items == 0 && std::mem::take(&mut self.changed_during_churn) {
@@ -233,10 +237,9 @@ mod tests {
         let Cluster {
             st, cx, sched, bl, ..
         } = &mut c;
-        let workers = sched.workers_per_server() as u64 * cx.res.len() as u64;
         bl.unblock(st, cx, sched);
         assert_eq!(cx.counters.evals_processed, 1);
-        assert_eq!(bl.churn_items as u64, workers, "one item per worker");
+        assert_eq!(bl.churn_items, 1, "passes in flight");
         assert!(
             cx.cp.busy_workers_ns.iter().all(|&b| b > 0),
             "worker time on every server"
@@ -252,9 +255,7 @@ mod tests {
         assert_eq!(bl.set.len(), 1);
         // The passes end: the change that came meanwhile releases it again (missedUnblock).
         let before = cx.q.len();
-        for _ in 0..workers {
-            bl.churn_done(cx);
-        }
+        bl.churn_done(cx);
         assert_eq!(bl.churn_items, 0);
         assert!(
             bl.unblock_scheduled && cx.q.len() > before,

@@ -1,8 +1,8 @@
 //! The servers' CPUs: every piece of server work that sits on a critical path (a scheduler worker's pass,
 //! the plan applier's evaluate + sign, the FSM apply of an entry) is an item on its server's processor-shared
 //! cores (`crate::model::cpu::CpuServer`), so it takes `work / core speed` when the server has room and
-//! longer when demand exceeds its cores. Work off the critical path (heartbeats, RPC decode, failed
-//! blocked-eval passes, snapshots, the followers' FSM, Go GC and runtime overhead) is fluid background load,
+//! longer when demand exceeds its cores. Work off the critical path (heartbeats, RPC decode, the failed
+//! passes of released blocked evals, snapshots, the followers' FSM, Go GC and runtime overhead) is fluid background load,
 //! set each second from the previous second's amount.
 //!
 //! An item carries what to do when it completes ([`CpuJob`]). The server's next completion is armed as one
@@ -22,8 +22,6 @@ pub(super) enum CpuJob {
     Verify(PlanIx),
     /// The FSM apply of the entry in log slot `entry`.
     Fsm(u32),
-    /// A worker's share of the failed passes of released blocked evaluations (see `blocked.rs`).
-    Churn,
 }
 
 impl CpuJob {
@@ -32,7 +30,6 @@ impl CpuJob {
             CpuJob::Worker(p) => p.index() as u64,
             CpuJob::Verify(p) => (1 << 40) | p.index() as u64,
             CpuJob::Fsm(e) => (2 << 40) | e as u64,
-            CpuJob::Churn => 3 << 40,
         }
     }
 
@@ -41,8 +38,7 @@ impl CpuJob {
         match v >> 40 {
             0 => CpuJob::Worker(PlanIx::new(ix as u32)),
             1 => CpuJob::Verify(PlanIx::new(ix as u32)),
-            2 => CpuJob::Fsm(ix as u32),
-            _ => CpuJob::Churn,
+            _ => CpuJob::Fsm(ix as u32),
         }
     }
 }
@@ -183,7 +179,6 @@ mod tests {
             CpuJob::Worker(PlanIx::new(0)),
             CpuJob::Verify(PlanIx::new(123_456)),
             CpuJob::Fsm(7),
-            CpuJob::Churn,
         ] {
             assert_eq!(CpuJob::decode(j.encode()), j);
         }

@@ -46,6 +46,8 @@ pub(super) enum Ev {
     // -- blocked evaluations
     /// The coalesced unblock after a capacity change.
     Unblock,
+    /// The failed passes of the last release of blocked evaluations are done (see `blocked.rs`).
+    ChurnDone,
 
     // -- clients
     /// The node of `alloc` notices it.

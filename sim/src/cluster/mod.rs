@@ -461,6 +461,7 @@ impl Cluster {
             Ev::NackTimeout { eval, seq } => sched.nack_timeout(st, cx, eval, seq),
             Ev::Redeliver { eval } => sched.redeliver(st, cx, eval),
             Ev::Unblock => bl.on_unblock(st, cx, sched),
+            Ev::ChurnDone => bl.churn_done(cx),
             Ev::AllocNotice { alloc } => cl.alloc_notice(st, cx, alloc),
             Ev::TaskStarted { alloc } => cl.task_started(st, cx, alloc),
             Ev::TaskExited { alloc, attempt } => cl.task_exited(st, cx, alloc, attempt),
@@ -489,7 +490,6 @@ impl Cluster {
                             fsm::applied(st, cx, rq, sched, ap, bl, cl, entry);
                             cx.fsm_next();
                         }
-                        CpuJob::Churn => bl.churn_done(cx),
                     }
                 }
                 cx.cpu_buf = done;
