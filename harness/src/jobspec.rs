@@ -785,6 +785,7 @@ mod tests {
             broken_rate: 0.0,
             restart: None,
             reschedule: None,
+            max_run_ns: None,
             tasks: 1,
             id_prefix: "p-".into(),
         };

@@ -226,6 +226,10 @@ pub struct GroupSpec {
     pub restart: Option<RestartPolicy>,
     /// Reschedule policy (`None`: the job type's default).
     pub reschedule: Option<ReschedulePolicy>,
+    /// `max_run_duration` (Nomad ≥ 2.0.3, batch): the client stops the allocation this long after its alloc
+    /// runner started, whatever its tasks' state, and reports it complete
+    /// (client/allocrunner/max_run_duration_hook.go; PR #27803), ns.
+    pub max_run_ns: Option<u64>,
 }
 
 impl GroupSpec {

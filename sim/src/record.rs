@@ -161,6 +161,9 @@ pub struct ControlPlane {
     pub evals_processed: u64,
     /// Most plans dispatched to Raft and not yet applied at once (the pipeline depth reached).
     pub max_plans_in_flight: u32,
+    /// Batch allocations stopped by their `max_run_duration` (Nomad ≥ 2.0.3); absent when none.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub allocs_timed_out: u64,
     /// Workload-identity signatures made by the plan applier.
     pub identity_signatures: u64,
     /// Raft entries committed.
@@ -675,6 +678,10 @@ pub enum RecordError {
         /// Underlying error.
         source: std::io::Error,
     },
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
 }
 
 /// An optional integer as a CSV cell (empty when absent), formatted without allocating.

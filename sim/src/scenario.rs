@@ -225,6 +225,8 @@ pub struct RawWorkload {
     pub fail_rate: Option<f64>,
     /// Fraction of jobs whose every attempt fails (a deterministically broken test; default 0).
     pub broken_rate: Option<f64>,
+    /// Batch groups' `max_run_duration`, e.g. `"30m"` (Nomad ≥ 2.0.3).
+    pub max_run_duration: Option<String>,
     /// `[workload.restart]`: the groups' restart policy (default: Nomad's for the job type).
     pub restart: Option<RawRestart>,
     /// `[workload.reschedule]`: the groups' reschedule policy (default: Nomad's for the job type).
@@ -458,6 +460,8 @@ pub struct JobTemplate {
     pub restart: Option<crate::driver::RestartPolicy>,
     /// Reschedule policy (`None`: Nomad's default for the job type).
     pub reschedule: Option<crate::driver::ReschedulePolicy>,
+    /// `max_run_duration` of the batch groups, ns (Nomad ≥ 2.0.3).
+    pub max_run_ns: Option<u64>,
     /// Tasks per group.
     pub tasks: u32,
     /// Job ID prefix.
@@ -1288,6 +1292,25 @@ impl Scenario {
                     })
                 }
             };
+            let max_run_ns = match &rw.max_run_duration {
+                None => None,
+                Some(v) => {
+                    if job_type != JobType::Batch {
+                        return Err(cx.err(
+                            t,
+                            None,
+                            "max_run_duration",
+                            "applies to batch jobs only (Nomad's max_run_duration)",
+                        ));
+                    }
+                    let ns = crate::duration::parse_duration_ns(v)
+                        .map_err(|e| cx.err(t, None, "max_run_duration", e))?;
+                    if ns == 0 {
+                        return Err(cx.err(t, None, "max_run_duration", "must be above 0"));
+                    }
+                    Some(ns)
+                }
+            };
             let tasks = rw.tasks.unwrap_or(1);
             if !(1..=64).contains(&tasks) {
                 return Err(cx.err(t, None, "tasks", format!("{tasks}: use 1..=64")));
@@ -1407,6 +1430,7 @@ impl Scenario {
                     broken_rate,
                     restart,
                     reschedule,
+                    max_run_ns,
                     tasks,
                     id_prefix: rw.id_prefix.clone().unwrap_or_else(|| format!("{name}-")),
                 },
@@ -1490,6 +1514,22 @@ impl Scenario {
             heartbeats: rs.heartbeats.unwrap_or(true),
             stop_when_idle: rs.stop_when_idle.unwrap_or(true),
         };
+
+        if let WorkloadSource::Synthetic { template, .. } = &workload {
+            if template.max_run_ns.is_some()
+                && !cluster.profile().is_ok_and(|p| p.batch_max_run_duration)
+            {
+                return Err(cx.err(
+                    "workload",
+                    None,
+                    "max_run_duration",
+                    format!(
+                        "Nomad {} has no max_run_duration (it came in 2.0.3): set [cluster] nomad_version",
+                        cluster.nomad_version
+                    ),
+                ));
+            }
+        }
 
         let params = raw.params.unwrap_or_default();
         if let Err((key, msg)) = params.validate() {
@@ -1580,6 +1620,7 @@ fn resolve_bare_key(k: &str) -> Option<&'static str> {
         "duration",
         "fail_rate",
         "broken_rate",
+        "max_run_duration",
         "tasks",
         "id_prefix",
         "trace",

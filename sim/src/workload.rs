@@ -140,6 +140,7 @@ impl SyntheticSource {
                 node_class: None,
                 restart: t.restart,
                 reschedule: t.reschedule,
+                max_run_ns: t.max_run_ns,
             })
             .collect();
         JobSpec {

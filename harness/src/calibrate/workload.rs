@@ -310,6 +310,7 @@ pub fn trace_of(rec: &RunRecord, dir: &Path, notes: &mut Vec<String>) -> Result<
                             node_class: None,
                             restart: None,
                             reschedule: None,
+                            max_run_ns: None,
                             allocs,
                         }
                     })

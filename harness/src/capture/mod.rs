@@ -402,6 +402,7 @@ fn build_job(
             node_class: g.node_class.clone(),
             restart: None,
             reschedule: None,
+            max_run_ns: None,
             allocs: out,
         });
     }

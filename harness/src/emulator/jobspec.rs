@@ -194,6 +194,17 @@ fn reschedule_policy(tg: &Value, job_type: JobType) -> Result<Option<RescheduleP
     }))
 }
 
+/// A task group's `MaxRunDuration` (ns; Nomad ≥ 2.0.3), if set.
+fn max_run_ns(tg: &Value) -> Result<Option<u64>, JobError> {
+    match get_int(tg, "MaxRunDuration", "Job.TaskGroups.MaxRunDuration")? {
+        None => Ok(None),
+        Some(x) if x > 0 => Ok(Some(x as u64)),
+        Some(x) => Err(invalid(format!(
+            "Task group max_run_duration must be positive; got {x}"
+        ))),
+    }
+}
+
 fn get_arr<'a>(o: &'a Value, k: &str, field: &str) -> Result<&'a [Value], JobError> {
     match o.get(k) {
         None | Some(Value::Null) => Ok(&[]),
@@ -392,6 +403,7 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
             node_class: class,
             restart: restart_policy(tg, job_type)?,
             reschedule: reschedule_policy(tg, job_type)?,
+            max_run_ns: max_run_ns(tg)?,
         });
     }
     if groups.is_empty() {

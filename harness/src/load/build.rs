@@ -201,6 +201,7 @@ pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result
                 broken_rate: 0.0,
                 restart: None,
                 reschedule: None,
+                max_run_ns: None,
                 tasks: 1,
                 id_prefix: a.prefix.clone(),
             };

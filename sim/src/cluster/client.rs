@@ -98,6 +98,15 @@ impl Clients {
             return;
         }
         st.allocs[a].received = cx.now;
+        // Nomad ≥ 2.0.3 batch timeout: the alloc runner's max-run hook starts its timer now.
+        let spec = &st.jobs[j].spec;
+        if let (Some(d), JobType::Batch, true) = (
+            spec.groups[g].max_run_ns,
+            spec.job_type,
+            cx.ver.batch_max_run_duration,
+        ) {
+            cx.push(cx.now + d, Ev::MaxRunExpired { alloc: a });
+        }
         let img = st.jobs[j].groups[g].image;
         let bytes = st.image_bytes[img as usize];
         let gc = cx.p.image_gc_after_us * US;
@@ -391,6 +400,22 @@ impl Clients {
     }
 
     /// A stopped allocation's task was killed on its node.
+    /// The allocation's `max_run_duration` ran out: its tasks are killed and it is reported complete
+    /// (`allocRunner.EnforceMaxRunDurationTimeout`), unless it already ended or was stopped.
+    pub(super) fn max_run_expired(&mut self, st: &mut State, cx: &mut Ctx, a: AllocIx) {
+        let al = &st.allocs[a];
+        let live = al.desired == DesiredStatus::Run
+            && !st.nodes[al.node].dead
+            && !matches!(
+                al.client_side,
+                ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+            );
+        if live {
+            cx.counters.allocs_timed_out += 1;
+            self.alloc_killed(st, cx, a);
+        }
+    }
+
     pub(super) fn alloc_killed(&mut self, st: &mut State, cx: &mut Ctx, a: AllocIx) {
         let al = &mut st.allocs[a];
         if !st.nodes[al.node].dead

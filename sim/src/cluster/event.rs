@@ -62,6 +62,8 @@ pub(super) enum Ev {
     ServerFlush,
     /// The reschedule delay of failed `alloc` ran out.
     Reschedule { alloc: AllocIx },
+    /// The batch `alloc`'s `max_run_duration` ran out on its node (it is stopped and reported complete).
+    MaxRunExpired { alloc: AllocIx },
     /// The stopped `alloc`'s task was killed on its node.
     AllocKilled { alloc: AllocIx },
 

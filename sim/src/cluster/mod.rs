@@ -120,6 +120,8 @@ pub struct Counters {
     pub evals_processed: u64,
     /// Evaluations that got blocked.
     pub evals_blocked: u64,
+    /// Batch allocations stopped by their `max_run_duration`.
+    pub allocs_timed_out: u64,
     /// Evaluations that failed.
     pub evals_failed: u64,
     /// Nacks (delivery timeouts).
@@ -469,6 +471,7 @@ impl Cluster {
             Ev::ServerFlush => cl.server_flush(st, cx),
             Ev::Reschedule { alloc } => cl.reschedule(st, cx, alloc),
             Ev::AllocKilled { alloc } => cl.alloc_killed(st, cx, alloc),
+            Ev::MaxRunExpired { alloc } => cl.max_run_expired(st, cx, alloc),
             Ev::NodeDeath { node } => fl.on_node_death(st, cx, node),
             Ev::NodeDetected { node } => fl.node_detected(st, cx, node),
             Ev::SpotNotice { node } => fl.on_spot_notice_expired(st, cx, node),
@@ -662,6 +665,7 @@ impl Cluster {
             evals_by_trigger: by_trigger,
             evals_processed: cx.counters.evals_processed,
             max_plans_in_flight: cp.max_plans_in_flight,
+            allocs_timed_out: cx.counters.allocs_timed_out,
             identity_signatures: cp.signatures,
             raft_entries: cx.raft.entries,
             raft_leader_writes: cx.raft.leader_writes(),

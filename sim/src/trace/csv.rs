@@ -56,11 +56,11 @@ impl Trace {
                 serde_json::to_string(&j.meta)?
             };
             for g in &j.groups {
-                if g.restart.is_some() || g.reschedule.is_some() {
+                if g.restart.is_some() || g.reschedule.is_some() || g.max_run_ns.is_some() {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidInput,
                         format!(
-                            "job `{}` group `{}` has a restart or reschedule policy, which the CSV trace format cannot carry: write .jsonl",
+                            "job `{}` group `{}` has a restart or reschedule policy or a max_run_duration, which the CSV trace format cannot carry: write .jsonl",
                             j.id, g.name
                         ),
                     ));
@@ -196,6 +196,7 @@ pub fn parse_csv_named(text: &str, origin: &str) -> Result<Trace, TraceError> {
             node_class: opt(14),
             restart: None,
             reschedule: None,
+            max_run_ns: None,
             allocs,
         };
         let job = TraceJob {

@@ -548,6 +548,7 @@ fn parse_job(v: &Value, cx: &Cx) -> Result<TraceJob, TraceError> {
             "node_class",
             "restart",
             "reschedule",
+            "max_run_ns",
             "allocs",
         ])?;
         let restart = match g.get("restart") {
@@ -622,6 +623,7 @@ fn parse_job(v: &Value, cx: &Cx) -> Result<TraceJob, TraceError> {
             node_class: g.opt_str("node_class")?.map(str::to_string),
             restart,
             reschedule,
+            max_run_ns: g.opt_u64("max_run_ns")?,
             allocs,
         });
     }

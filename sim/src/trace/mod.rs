@@ -59,6 +59,7 @@
 //! | `image_bytes`| integer | image size, **bytes** (0 = present on every node) |
 //! | `node_class` | string  | optional: `${node.class}` constraint |
 //! | `restart`    | object  | optional (version 2): Nomad's `restart` block: `attempts`, `interval_ns`, `delay_ns`, `mode` (`fail`/`delay`); absent = the job type's default. Applies to modelled runs; recorded outcomes already include the task's restarts |
+//! | `max_run_ns` | integer | optional (version 2): Nomad ≥ 2.0.3 `max_run_duration` of a batch group, **ns**: the allocation is stopped (and reported complete) this long after its client started it |
 //! | `reschedule` | object  | optional (version 2): Nomad's `reschedule` block: `attempts`, `interval_ns`, `delay_ns`, `delay_function` (`constant`/`exponential`/`fibonacci`), `max_delay_ns`, `unlimited`; absent = the job type's default. Replacements also stop when the recorded ones run out |
 //! | `allocs`     | array   | recorded outcomes `{"run_ns": integer, "exit": "ok"|"failed"}` ([`TraceAlloc`]): `run_ns` is the run time of the task, **ns**. Allocation `i` (`0 ≤ i < count`) ran as entry `i % len`; entries at index `≥ count` are, in order, the outcomes of replacement allocations (reschedules after a failure or a lost node). At least one entry for `batch`; a `service` group may have none (it runs until stopped). |
 //!
@@ -211,6 +212,9 @@ pub struct TraceGroup {
     /// Reschedule policy (version 2; absent: the job type's default).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reschedule: Option<ReschedulePolicy>,
+    /// `max_run_duration` (version 2), ns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_run_ns: Option<u64>,
     /// Recorded outcomes: allocation `i < count` ran as entry `i % len`; entries at `≥ count` are the
     /// outcomes of replacement allocations, in order.
     pub allocs: Vec<TraceAlloc>,
@@ -320,6 +324,7 @@ impl TraceJob {
                     node_class: g.node_class.clone(),
                     restart: g.restart,
                     reschedule: g.reschedule,
+                    max_run_ns: g.max_run_ns,
                 }
             })
             .collect();

@@ -250,6 +250,7 @@ pub fn import_swf(
                 node_class: None,
                 restart: None,
                 reschedule: None,
+                max_run_ns: None,
                 allocs: vec![TraceAlloc {
                     run_ns: (run_s * 1e9).round().min(u64::MAX as f64) as u64,
                     exit,

@@ -351,6 +351,7 @@ impl Gen<'_> {
                 node_class: None,
                 restart: None,
                 reschedule: None,
+                max_run_ns: None,
                 allocs,
             }],
         }

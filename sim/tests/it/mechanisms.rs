@@ -325,6 +325,26 @@ fn job_policies_and_broken_tests_cost_what_the_policies_allow() {
 }
 
 #[test]
+fn batch_max_run_duration_stops_allocations_from_2_0_3_on() {
+    // 10-minute tests with a 60 s max_run_duration: Nomad ≥ 2.0.3 stops each 60 s after its client started
+    // it and reports it complete (PR #27803); Nomad 1.6 has no such setting, so the scenario is refused.
+    let wl = "jobs = 12\nmax_run_duration = \"60s\"\n[workload.arrival]\nmode = \"all_at_once\"";
+    let rec = run(&flood("nomad_version = \"2.0.5\"", wl, ""), 1);
+    let cp = rec.meta.control_plane.as_ref().expect("control plane");
+    assert_eq!(cp.allocs_timed_out, 12);
+    for a in &rec.allocs {
+        assert_eq!(a.status, AllocStatus::Complete, "{a:?}");
+        let life = a.done_ns.unwrap() - a.placed_ns.unwrap();
+        assert!(
+            (60_000_000_000..61_000_000_000).contains(&life),
+            "stopped about 60 s after placement: {life} ns"
+        );
+    }
+    let refused = std::panic::catch_unwind(|| flood("nomad_version = \"1.6\"", wl, ""));
+    assert!(refused.is_err(), "1.6 has no max_run_duration");
+}
+
+#[test]
 fn versions_differ_where_nomad_changed() {
     // The same flood on 1.0 and 1.6: identities are signed from 1.4 (the client-update batching of 1.6 is
     // tested in cluster/client.rs).

@@ -51,6 +51,7 @@ fn job(id: &str, count: u32, cpu: u32, run_s: u64, all_at_once: bool) -> JobSpec
             node_class: None,
             restart: None,
             reschedule: None,
+            max_run_ns: None,
         }],
         meta: Default::default(),
         source_json: None,
