@@ -480,6 +480,49 @@ mod tests {
     }
 
     #[test]
+    fn restart_reschedule_and_max_run_duration_are_read() {
+        let j = parse(
+            r#"{"Job":{"ID":"p","Type":"batch","TaskGroups":[{"Name":"g",
+            "RestartPolicy":{"Attempts":1,"Delay":2000000000,"Mode":"delay","Interval":60000000000},
+            "ReschedulePolicy":{"Attempts":4,"DelayFunction":"fibonacci"},
+            "MaxRunDuration":30000000000,
+            "Tasks":[{"Name":"t","Config":{"command":"sleep","args":["9"]}}]}]}}"#,
+        )
+        .unwrap();
+        let g = &j.groups[0];
+        assert_eq!(
+            g.restart,
+            Some(RestartPolicy {
+                attempts: 1,
+                interval_ns: 60_000_000_000,
+                delay_ns: 2_000_000_000,
+                mode: RestartMode::Delay
+            })
+        );
+        let r = g.reschedule.unwrap();
+        assert_eq!(
+            (r.attempts, r.delay_function),
+            (4, DelayFunction::Fibonacci)
+        );
+        assert_eq!(
+            r.delay_ns, 5_000_000_000,
+            "unset fields take the batch default"
+        );
+        assert_eq!(g.max_run_ns, Some(30_000_000_000));
+        let none =
+            parse(r#"{"Job":{"ID":"q","TaskGroups":[{"Name":"g","Tasks":[{"Name":"t"}]}]}}"#)
+                .unwrap();
+        assert_eq!(
+            (none.groups[0].restart, none.groups[0].reschedule),
+            (None, None)
+        );
+        let e = parse(r#"{"Job":{"ID":"b","TaskGroups":[{"Name":"g","RestartPolicy":{"Mode":"sometimes"},"Tasks":[{"Name":"t"}]}]}}"#).unwrap_err();
+        assert!(e.msg.contains("sometimes"), "{}", e.msg);
+        let e = parse(r#"{"Job":{"ID":"b","TaskGroups":[{"Name":"g","ReschedulePolicy":{"Attempts":"x"},"Tasks":[{"Name":"t"}]}]}}"#).unwrap_err();
+        assert!(e.msg.contains("ReschedulePolicy.Attempts"), "{}", e.msg);
+    }
+
+    #[test]
     fn defaults_and_meta_duration() {
         let j = parse(r#"{"Job":{"ID":"s","Meta":{"stampede_duration":"2s"},"TaskGroups":[{"Name":"g","Tasks":[{"Name":"t","Config":{"image":"alpine","command":"sleep","args":["99"]}}]}]}}"#).unwrap();
         assert_eq!(j.job_type, JobType::Service);
