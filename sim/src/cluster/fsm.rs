@@ -87,45 +87,17 @@ impl Ctx {
 
     /// Identity-token bytes stored with an allocation of `tasks` tasks (none before 1.4).
     pub(super) fn identity_bytes(&self, tasks: u64) -> u64 {
-        if self.ver.signing == Signing::None {
-            0
-        } else {
-            tasks * self.p.identity_token_bytes
-        }
+        crate::model::costs::identity_bytes(&self.p, &self.ver, tasks)
     }
 
-    /// Bytes of an allocation of `tasks` tasks without its job.
-    fn alloc_bytes(&self, tasks: u64) -> u64 {
-        self.p.alloc_base_bytes + tasks * self.p.alloc_task_bytes + self.identity_bytes(tasks)
-    }
-
-    fn kib_ns(&self, bytes: u64) -> u64 {
-        bytes * self.p.fsm_copy_per_kib_ns / 1024
-    }
-
-    /// FSM work of one allocation in a plan result ([src] `state_store.go:upsertAllocsImpl`: lookups, an
-    /// insert into every allocs-table index, the decoded alloc, a job-summary copy), reference-core ns.
+    /// FSM work of one allocation in a plan result, reference-core ns (`model/costs.rs`).
     pub(super) fn plan_alloc_ns(&self, tasks: u64) -> u64 {
-        let p = &self.p;
-        p.fsm_plan_alloc_base_ns
-            + self.ver.alloc_indexes as u64 * p.fsm_index_insert_ns
-            + self.kib_ns(self.alloc_bytes(tasks))
-            + p.fsm_summary_copy_ns
+        crate::model::costs::plan_alloc_ns(&self.p, &self.ver, tasks)
     }
 
-    /// FSM work of one allocation in a client update ([src] `nestedUpdateAllocFromClient`: `exist.Copy()`
-    /// deep-copies the alloc with its embedded job, then the summary and every index), reference-core ns.
+    /// FSM work of one allocation in a client update, reference-core ns (`model/costs.rs`).
     pub(super) fn client_alloc_ns(&self, tasks: u64, job_bytes: u64) -> u64 {
-        let p = &self.p;
-        let job = if self.ver.client_update_copies_job {
-            job_bytes
-        } else {
-            0
-        };
-        p.fsm_client_alloc_base_ns
-            + self.ver.alloc_indexes as u64 * p.fsm_index_insert_ns
-            + self.kib_ns(self.alloc_bytes(tasks) + job)
-            + p.fsm_summary_copy_ns
+        crate::model::costs::client_alloc_ns(&self.p, &self.ver, tasks, job_bytes)
     }
 
     /// Appends an entry to the leader's log; starts a disk write if the disk is idle.
