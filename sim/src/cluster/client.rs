@@ -587,37 +587,6 @@ mod tests {
     }
 
     fn testkit_alloc() -> Alloc {
-        Alloc {
-            job: JobIx::new(0),
-            group: 0,
-            slot: 0,
-            node: NodeIx::new(0),
-            eval: EvalIx::new(0),
-            cpu: 1,
-            mem: 1,
-            create_time: 0,
-            modify_time: 0,
-            received: TIME_NONE,
-            started: TIME_NONE,
-            finished: TIME_NONE,
-            create_index: 0,
-            modify_index: 0,
-            client_side: ClientStatus::Running,
-            server_status: ClientStatus::Pending,
-            desired: DesiredStatus::Run,
-            prev: None,
-            next: None,
-            restarts: 0,
-            restart_window: TIME_NONE,
-            restarts_in_window: 0,
-            rescheduled: false,
-            lost: false,
-            freed: false,
-            alloc_time_ns: 0,
-            nodes_evaluated: 0,
-            run_ns: 0,
-            recorded_ok: None,
-            attempt: 0,
-        }
+        testkit::alloc(JobIx::new(0), NodeIx::new(0))
     }
 }

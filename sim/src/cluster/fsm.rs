@@ -49,6 +49,11 @@ pub(super) enum Entry {
     NodeDrain {
         node: NodeIx,
     },
+    /// The leader's periodic job GC reaps these jobs with their evaluations and allocations
+    /// (`JobBatchDeregister`; `gc.rs`).
+    JobGc {
+        jobs: Vec<JobIx>,
+    },
 }
 
 impl Ctx {
@@ -71,6 +76,8 @@ impl Ctx {
                 }
                 Entry::EvalUpdate { .. } | Entry::EvalCreate { .. } => 600,
                 Entry::NodeStatus { .. } | Entry::NodeDrain { .. } => 300,
+                // A job ID and namespace per reaped job. [est]
+                Entry::JobGc { jobs } => jobs.len() as u64 * 100,
             }
     }
 
@@ -80,6 +87,8 @@ impl Ctx {
         US * p.fsm_entry_base_us
             + match e {
                 Entry::Register { .. } => US * p.fsm_register_job_us,
+                // Deleting a job is about as much memdb work as inserting one. [est]
+                Entry::JobGc { jobs } => jobs.len() as u64 * US * p.fsm_register_job_us,
                 Entry::Plan { fsm_ns, .. } | Entry::ClientUpdate { fsm_ns, .. } => *fsm_ns,
                 _ => 0,
             }
@@ -232,6 +241,11 @@ pub(super) fn applied(
             fleet::apply_node_status(st, cx, sched, bl, node, status, index)
         }
         Entry::NodeDrain { node } => fleet::apply_node_drain(st, cx, sched, bl, node, index),
+        Entry::JobGc { jobs } => {
+            let mut g = std::mem::take(&mut st.gc);
+            g.apply(st, &jobs);
+            st.gc = g;
+        }
     }
     if cx.raft.snapshot_due(cx.now, &cx.p) {
         let b = cx
@@ -297,6 +311,7 @@ fn apply_register(
                 version: 0,
                 stopped: false,
                 purged: false,
+                collected: false,
                 groups,
                 allocs: Vec::new(),
                 parent,

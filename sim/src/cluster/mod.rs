@@ -47,6 +47,7 @@ mod ctx;
 mod event;
 mod fleet;
 mod fsm;
+mod gc;
 mod metrics;
 mod requests;
 mod scheduler;
@@ -220,6 +221,7 @@ impl Cluster {
                 node_allocs: Arena::new(),
                 plans: Arena::new(),
                 free_plans: Vec::new(),
+                gc: gc::JobGc::default(),
                 unplaced: 0,
                 unplaced_cpu: 0,
                 unplaced_mem: 0,
@@ -479,7 +481,14 @@ impl Cluster {
             Ev::AutoscaleTick { pool } => fl.autoscale(st, cx, cl, pool),
             Ev::NodeReady { node } => fleet::on_node_ready(st, cx, bl, node),
             Ev::ElectionDone => fleet::election_done(st, cx, rq, sched, ap),
-            Ev::Second => tel.second(st, cx, sched, ap, bl),
+            Ev::Second => {
+                if cx.now % gc::JOB_GC_INTERVAL_NS == 0 {
+                    let mut g = std::mem::take(&mut st.gc);
+                    g.pass(st, cx);
+                    st.gc = g;
+                }
+                tel.second(st, cx, sched, ap, bl)
+            }
             Ev::CpuDone { server, gen } => {
                 let mut done = std::mem::take(&mut cx.cpu_buf);
                 done.clear();

@@ -43,6 +43,8 @@ pub(super) struct Job {
     pub(super) version: u64,
     pub(super) stopped: bool,
     pub(super) purged: bool,
+    /// Reaped by the leader's job GC (`gc.rs`): no longer in Nomad's state.
+    pub(super) collected: bool,
     pub(super) groups: Vec<GroupRt>,
     pub(super) allocs: Vec<AllocIx>,
     pub(super) parent: Option<JobIx>,
@@ -195,6 +197,8 @@ pub(super) struct State {
     pub(super) plans: Arena<PlanIx, Option<Plan>>,
     /// Free plan slots.
     pub(super) free_plans: Vec<PlanIx>,
+    /// The leader's job GC.
+    pub(super) gc: gc::JobGc,
     /// Allocations wanted and not placed.
     pub(super) unplaced: u64,
     /// CPU of the unplaced allocations, MHz.

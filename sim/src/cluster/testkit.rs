@@ -74,6 +74,7 @@ pub(super) fn add_job(st: &mut State, spec: JobSpec) -> (JobIx, EvalIx) {
         version: 0,
         stopped: false,
         purged: false,
+        collected: false,
         groups,
         allocs: Vec::new(),
         parent: None,
@@ -114,4 +115,40 @@ pub(super) fn plan(st: &mut State, e: EvalIx, token: u64, nodes: &[u32]) -> Plan
         failed_tgs: Vec::new(),
     };
     st.plans.push(Some(plan))
+}
+
+/// An allocation of `job` on `node`, running on the client, pending at the servers.
+pub(super) fn alloc(job: JobIx, node: NodeIx) -> Alloc {
+    Alloc {
+        job,
+        group: 0,
+        slot: 0,
+        node,
+        eval: EvalIx::new(0),
+        cpu: 1,
+        mem: 1,
+        create_time: 0,
+        modify_time: 0,
+        received: TIME_NONE,
+        started: TIME_NONE,
+        finished: TIME_NONE,
+        create_index: 0,
+        modify_index: 0,
+        client_side: ClientStatus::Running,
+        server_status: ClientStatus::Pending,
+        desired: DesiredStatus::Run,
+        prev: None,
+        next: None,
+        restarts: 0,
+        restart_window: TIME_NONE,
+        restarts_in_window: 0,
+        rescheduled: false,
+        lost: false,
+        freed: false,
+        alloc_time_ns: 0,
+        nodes_evaluated: 0,
+        run_ns: 0,
+        recorded_ok: None,
+        attempt: 0,
+    }
 }

@@ -345,6 +345,35 @@ fn batch_max_run_duration_stops_allocations_from_2_0_3_on() {
 }
 
 #[test]
+fn job_gc_stops_the_state_growing_after_its_threshold() {
+    // Six hours of short batch jobs at a steady rate: until job_gc_threshold (4 h) every finished job stays
+    // in the servers' state and memory grows linearly; from then on the leader reaps what is 4 h old every
+    // 5 min, so memory levels off.
+    let rec = run(
+        &flood(
+            "",
+            "jobs = 4320\nduration = \"60s\"\n[workload.arrival]\nmode = \"open_loop\"\nrate_per_s = 0.2\nburst = 1",
+            "",
+        ),
+        1,
+    );
+    let rss = |t: u64| {
+        rec.metrics
+            .iter()
+            .find(|m| m.t_s == t && m.leader)
+            .and_then(|m| m.rss_bytes)
+            .unwrap_or_else(|| panic!("rss at {t} s"))
+    };
+    let early = rss(3_600 * 2) - rss(3_600); // one hour of growth without GC
+    let late = rss(3_600 * 5 + 1_800) - rss(3_600 * 4 + 1_800); // one hour with GC
+    assert!(early > 0.0, "state grows before the threshold");
+    assert!(
+        late.abs() < early * 0.2,
+        "levelled off after 4 h: {late} B/h vs {early} B/h before"
+    );
+}
+
+#[test]
 fn versions_differ_where_nomad_changed() {
     // The same flood on 1.0 and 1.6: identities are signed from 1.4 (the client-update batching of 1.6 is
     // tested in cluster/client.rs).
