@@ -400,7 +400,8 @@ impl ProvisionSpec {
             .collect::<anyhow::Result<Vec<_>>>()?;
         let prices = PriceTable::embedded_with_overrides(self.prices.as_deref())?;
         let regions: Vec<String> = self.regions.iter().map(|r| r.trim().to_string()).collect();
-        let plan = ProvisionPlan::build(&self.run_id, &regions, self.capacity_gib, &types, &prices)?;
+        let plan =
+            ProvisionPlan::build(&self.run_id, &regions, self.capacity_gib, &types, &prices)?;
         if let Some(c) = self.max_hourly_cost {
             if !c.is_finite() || c < 0.0 {
                 bail!("--max-hourly-cost {c} must be a non-negative number of USD per hour");
@@ -567,7 +568,9 @@ mod tests {
         assert_eq!(m["eu-west-1"], "ami-1");
         let e = ami_map(&["xyz".into()], &regions).unwrap_err().to_string();
         assert!(e.contains("--ami xyz"), "{e}");
-        let e = ami_map(&["us-east-1=xyz".into()], &regions).unwrap_err().to_string();
+        let e = ami_map(&["us-east-1=xyz".into()], &regions)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("`xyz` is not an AMI id"), "{e}");
         assert!(ami_map(&["narnia=ami-3".into()], &regions).is_err());
     }
@@ -589,7 +592,10 @@ mod tests {
         let regions: Vec<&str> = r.plan.regions.iter().map(|p| p.region.as_str()).collect();
         assert_eq!(regions, ["us-east-1", "eu-west-1"]);
         // The AMI map is keyed like the plan (an untrimmed key would miss the region).
-        assert_eq!(r.amis.keys().collect::<Vec<_>>(), ["eu-west-1", "us-east-1"]);
+        assert_eq!(
+            r.amis.keys().collect::<Vec<_>>(),
+            ["eu-west-1", "us-east-1"]
+        );
         assert_eq!(r.guardrails, Guardrails::default());
         assert_eq!(r.plan.regions[0].types[0].instances_if_only, 60);
     }
