@@ -351,7 +351,7 @@ pub async fn provision(req: &ProvisionRequest) -> anyhow::Result<ProvisionedFlee
             "launch-template",
             region,
             Some(&lt_name),
-            &[lt_id.clone()],
+            std::slice::from_ref(&lt_id),
         )?;
 
         let mut cfg = FleetLaunchTemplateConfigRequest::builder().launch_template_specification(
