@@ -174,6 +174,22 @@ fn run_tag(run_id: &str) -> Tag {
     Tag::builder().key(RUN_ID_TAG).value(run_id).build()
 }
 
+/// The run tag on resources of type `rt` created by a call.
+fn run_tagged(rt: ResourceType, run_id: &str) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(rt)
+        .tags(run_tag(run_id))
+        .build()
+}
+
+/// The run tag on resources of type `rt` launched from a launch template.
+fn run_tagged_by_template(rt: ResourceType, run_id: &str) -> LaunchTemplateTagSpecificationRequest {
+    LaunchTemplateTagSpecificationRequest::builder()
+        .resource_type(rt)
+        .tags(run_tag(run_id))
+        .build()
+}
+
 fn base64(data: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
@@ -297,18 +313,8 @@ pub async fn provision(req: &ProvisionRequest) -> anyhow::Result<ProvisionedFlee
                     .http_tokens(LaunchTemplateHttpTokensState::Required)
                     .build(),
             )
-            .tag_specifications(
-                LaunchTemplateTagSpecificationRequest::builder()
-                    .resource_type(ResourceType::Instance)
-                    .tags(run_tag(run_id))
-                    .build(),
-            )
-            .tag_specifications(
-                LaunchTemplateTagSpecificationRequest::builder()
-                    .resource_type(ResourceType::Volume)
-                    .tags(run_tag(run_id))
-                    .build(),
-            );
+            .tag_specifications(run_tagged_by_template(ResourceType::Instance, run_id))
+            .tag_specifications(run_tagged_by_template(ResourceType::Volume, run_id));
         if let Some(ud) = &req.user_data {
             data = data.user_data(base64(ud.as_bytes()));
         }
@@ -325,12 +331,7 @@ pub async fn provision(req: &ProvisionRequest) -> anyhow::Result<ProvisionedFlee
             .create_launch_template()
             .launch_template_name(&lt_name)
             .launch_template_data(data.build())
-            .tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::LaunchTemplate)
-                    .tags(run_tag(run_id))
-                    .build(),
-            )
+            .tag_specifications(run_tagged(ResourceType::LaunchTemplate, run_id))
             .send()
             .await
             .map_err(|e| {
@@ -350,7 +351,7 @@ pub async fn provision(req: &ProvisionRequest) -> anyhow::Result<ProvisionedFlee
             "launch-template",
             region,
             Some(&lt_name),
-            &[lt_id.clone()],
+            std::slice::from_ref(&lt_id),
         )?;
 
         let mut cfg = FleetLaunchTemplateConfigRequest::builder().launch_template_specification(
@@ -386,18 +387,8 @@ pub async fn provision(req: &ProvisionRequest) -> anyhow::Result<ProvisionedFlee
                     .allocation_strategy(SpotAllocationStrategy::CapacityOptimized)
                     .build(),
             )
-            .tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::Fleet)
-                    .tags(run_tag(run_id))
-                    .build(),
-            )
-            .tag_specifications(
-                TagSpecification::builder()
-                    .resource_type(ResourceType::Instance)
-                    .tags(run_tag(run_id))
-                    .build(),
-            )
+            .tag_specifications(run_tagged(ResourceType::Fleet, run_id))
+            .tag_specifications(run_tagged(ResourceType::Instance, run_id))
             .send()
             .await
             .map_err(|e| {

@@ -2,7 +2,7 @@
 //!
 //! | module | what | feature |
 //! |---|---|---|
-//! | [`plan`] | the typed plan: capacity per region, instance/cost bounds, guardrails, `--dry-run` text | always |
+//! | [`plan`] | the request ([`ProvisionSpec`]) and the typed plan it resolves to: capacity per region, instance/cost bounds, guardrails, AMIs, `--dry-run` text | always |
 //! | [`journal`] | the fsynced JSON-lines journal written before every create call | always |
 //! | `ec2` | provision / teardown / inventory / interruption poller against EC2 and Auto Scaling | `aws` |
 //!
@@ -25,7 +25,9 @@ pub use ec2::{
     ProvisionedInstance, ProvisionedRegion, RegionClients, RegionInventory, RegionTeardown,
     TeardownReport,
 };
-pub use plan::{Guardrails, InstanceChoice, ProvisionPlan, RUN_ID_TAG};
+pub use plan::{
+    Guardrails, InstanceChoice, ProvisionPlan, ProvisionSpec, ResolvedProvision, RUN_ID_TAG,
+};
 
 /// The message of a real AWS call in a build without the `aws` feature.
 pub const NO_AWS_FEATURE: &str =

@@ -15,7 +15,9 @@
 //! The guardrails (`--max-instances`, `--max-hourly-cost`) are checked against the bounds, so a request
 //! that *could* exceed the budget is refused before any call is made.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
@@ -353,6 +355,97 @@ impl ProvisionPlan {
     }
 }
 
+/// A provisioning request as the user states it (`stampede provision` flags, `run --provision`, a test),
+/// before validation: strings as typed, nothing resolved.
+#[derive(Debug, Clone, Default)]
+pub struct ProvisionSpec {
+    /// Run id (validated by [`validate_run_id`]).
+    pub run_id: String,
+    /// Regions as given; surrounding spaces are trimmed.
+    pub regions: Vec<String>,
+    /// Client RAM to provision in each region, GiB.
+    pub capacity_gib: u32,
+    /// Instance types: `TYPE` (known to stampede) or `TYPE:GiB` ([`InstanceChoice::parse`]).
+    pub instance_types: Vec<String>,
+    /// AMI values: one `ami-…` for every region or `REGION=ami-…` pairs ([`ami_map`]).
+    pub ami: Vec<String>,
+    /// Price table overrides (CSV) on top of the embedded table.
+    pub prices: Option<PathBuf>,
+    /// Guardrail: most instances the plan may launch (all regions).
+    pub max_instances: Option<u32>,
+    /// Guardrail: most USD per hour the plan may cost (all regions, spot prices).
+    pub max_hourly_cost: Option<f64>,
+}
+
+/// A validated [`ProvisionSpec`]: the plan, its guardrails and the AMI chosen per region (regions without
+/// one use the newest own `stampede-nomad-client-*` image).
+#[derive(Debug, Clone)]
+pub struct ResolvedProvision {
+    /// The plan (capacity, instance and cost bounds per region).
+    pub plan: ProvisionPlan,
+    /// The budget the plan is checked against ([`ProvisionPlan::check`]).
+    pub guardrails: Guardrails,
+    /// Region → AMI id.
+    pub amis: BTreeMap<String, String>,
+}
+
+impl ProvisionSpec {
+    /// Validates the request into a plan. No IO but reading the price-table overrides; the guardrails are
+    /// *not* checked here (a dry run prints the plan first), see [`ProvisionPlan::check`].
+    pub fn resolve(&self) -> anyhow::Result<ResolvedProvision> {
+        let types = self
+            .instance_types
+            .iter()
+            .map(|t| InstanceChoice::parse(t))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        let prices = PriceTable::embedded_with_overrides(self.prices.as_deref())?;
+        let regions: Vec<String> = self.regions.iter().map(|r| r.trim().to_string()).collect();
+        let plan =
+            ProvisionPlan::build(&self.run_id, &regions, self.capacity_gib, &types, &prices)?;
+        if let Some(c) = self.max_hourly_cost {
+            if !c.is_finite() || c < 0.0 {
+                bail!("--max-hourly-cost {c} must be a non-negative number of USD per hour");
+            }
+        }
+        let amis = ami_map(&self.ami, &regions)?;
+        Ok(ResolvedProvision {
+            plan,
+            guardrails: Guardrails {
+                max_instances: self.max_instances,
+                max_hourly_cost: self.max_hourly_cost,
+            },
+            amis,
+        })
+    }
+}
+
+/// `--ami` values into a region → AMI map: `ami-…` applies to every one of `regions`, `REGION=ami-…` to
+/// that region (a later value overrides an earlier one for the same region).
+pub fn ami_map(values: &[String], regions: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    for v in values {
+        let v = v.trim();
+        match v.split_once('=') {
+            Some((r, a)) => {
+                validate_region(r)?;
+                if !a.starts_with("ami-") {
+                    bail!("--ami {v}: `{a}` is not an AMI id (ami-…)");
+                }
+                m.insert(r.to_string(), a.to_string());
+            }
+            None => {
+                if !v.starts_with("ami-") {
+                    bail!("--ami {v}: not an AMI id (ami-…) nor REGION=ami-…");
+                }
+                for r in regions {
+                    m.insert(r.clone(), v.to_string());
+                }
+            }
+        }
+    }
+    Ok(m)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -462,5 +555,80 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("twice"));
+    }
+
+    #[test]
+    fn ami_forms() {
+        let regions = vec!["us-east-1".to_string(), "eu-west-1".to_string()];
+        let m = ami_map(&["ami-1".into()], &regions).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m["eu-west-1"], "ami-1");
+        let m = ami_map(&["ami-1".into(), "us-east-1=ami-2".into()], &regions).unwrap();
+        assert_eq!(m["us-east-1"], "ami-2");
+        assert_eq!(m["eu-west-1"], "ami-1");
+        let e = ami_map(&["xyz".into()], &regions).unwrap_err().to_string();
+        assert!(e.contains("--ami xyz"), "{e}");
+        let e = ami_map(&["us-east-1=xyz".into()], &regions)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`xyz` is not an AMI id"), "{e}");
+        assert!(ami_map(&["narnia=ami-3".into()], &regions).is_err());
+    }
+
+    fn spec() -> ProvisionSpec {
+        ProvisionSpec {
+            run_id: "r1".into(),
+            regions: vec!["us-east-1".into(), " eu-west-1".into()],
+            capacity_gib: 960,
+            instance_types: vec!["m5.xlarge".into(), "m5.2xlarge".into()],
+            ami: vec!["ami-1".into()],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn spec_resolves_with_trimmed_regions_for_plan_and_amis() {
+        let r = spec().resolve().unwrap();
+        let regions: Vec<&str> = r.plan.regions.iter().map(|p| p.region.as_str()).collect();
+        assert_eq!(regions, ["us-east-1", "eu-west-1"]);
+        // The AMI map is keyed like the plan (an untrimmed key would miss the region).
+        assert_eq!(
+            r.amis.keys().collect::<Vec<_>>(),
+            ["eu-west-1", "us-east-1"]
+        );
+        assert_eq!(r.guardrails, Guardrails::default());
+        assert_eq!(r.plan.regions[0].types[0].instances_if_only, 60);
+    }
+
+    #[test]
+    fn spec_refuses_bad_inputs_before_any_call() {
+        let bad_cost = ProvisionSpec {
+            max_hourly_cost: Some(f64::NAN),
+            ..spec()
+        };
+        let e = bad_cost.resolve().unwrap_err().to_string();
+        assert!(e.contains("--max-hourly-cost"), "{e}");
+        let bad_type = ProvisionSpec {
+            instance_types: vec!["zz.huge".into()],
+            ..spec()
+        };
+        assert!(bad_type.resolve().is_err());
+        let bad_id = ProvisionSpec {
+            run_id: "Bad_Id".into(),
+            ..spec()
+        };
+        assert!(bad_id.resolve().unwrap_err().to_string().contains("run id"));
+        let missing_prices = ProvisionSpec {
+            prices: Some("/nonexistent/prices.csv".into()),
+            ..spec()
+        };
+        let e = format!("{:#}", missing_prices.resolve().unwrap_err());
+        assert!(e.contains("/nonexistent/prices.csv"), "{e}");
+        let guarded = ProvisionSpec {
+            max_instances: Some(1),
+            ..spec()
+        };
+        let r = guarded.resolve().unwrap();
+        assert!(r.plan.check(&r.guardrails).is_err());
     }
 }

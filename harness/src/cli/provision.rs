@@ -1,7 +1,7 @@
 //! `stampede provision` / `stampede teardown`: spot client capacity on EC2, safe by construction.
 //!
-//! The flags become a [`ProvisionPlan`] before any call; the guardrails are checked against the plan's upper
-//! bounds; `--dry-run` prints the plan and stops. The AWS calls need the `aws` cargo feature; without it
+//! The flags become a [`ProvisionSpec`], which the library resolves into a [`ProvisionPlan`] before any
+//! call; the guardrails are checked against the plan's upper bounds; `--dry-run` prints the plan and stops. The AWS calls need the `aws` cargo feature; without it
 //! everything up to the plan still works and a real call fails with [`crate::aws::NO_AWS_FEATURE`].
 
 use std::path::PathBuf;
@@ -9,9 +9,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::aws::plan::{validate_region, validate_run_id};
-use crate::aws::{Guardrails, InstanceChoice, ProvisionPlan};
-use crate::cost::prices::PriceTable;
+use crate::aws::plan::{validate_region, validate_run_id, ProvisionSpec, ResolvedProvision};
+use crate::aws::ProvisionPlan;
 
 /// Arguments of `stampede provision`.
 #[derive(Debug, clap::Args)]
@@ -91,63 +90,29 @@ pub struct TeardownArgs {
     pub json: bool,
 }
 
-/// Flags validated into a plan (no IO but reading the price table).
-fn plan_of(args: &ProvisionArgs) -> anyhow::Result<(ProvisionPlan, Guardrails)> {
-    let types = args
-        .instance_types
-        .iter()
-        .map(|t| InstanceChoice::parse(t))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let prices = PriceTable::embedded_with_overrides(args.prices.as_deref())?;
-    let regions: Vec<String> = args.regions.iter().map(|r| r.trim().to_string()).collect();
-    let plan = ProvisionPlan::build(&args.run_id, &regions, args.capacity_gib, &types, &prices)?;
-    if let Some(c) = args.max_hourly_cost {
-        if !c.is_finite() || c < 0.0 {
-            bail!("--max-hourly-cost {c} must be a non-negative number of USD per hour");
+impl ProvisionArgs {
+    /// The flags as a library request.
+    fn spec(&self) -> ProvisionSpec {
+        ProvisionSpec {
+            run_id: self.run_id.clone(),
+            regions: self.regions.clone(),
+            capacity_gib: self.capacity_gib,
+            instance_types: self.instance_types.clone(),
+            ami: self.ami.clone(),
+            prices: self.prices.clone(),
+            max_instances: self.max_instances,
+            max_hourly_cost: self.max_hourly_cost,
         }
     }
-    Ok((
-        plan,
-        Guardrails {
-            max_instances: args.max_instances,
-            max_hourly_cost: args.max_hourly_cost,
-        },
-    ))
-}
-
-/// `--ami` values into a region → AMI map.
-fn ami_map(
-    values: &[String],
-    regions: &[String],
-) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
-    let mut m = std::collections::BTreeMap::new();
-    for v in values {
-        let v = v.trim();
-        match v.split_once('=') {
-            Some((r, a)) => {
-                validate_region(r)?;
-                if !a.starts_with("ami-") {
-                    bail!("--ami {v}: `{a}` is not an AMI id (ami-…)");
-                }
-                m.insert(r.to_string(), a.to_string());
-            }
-            None => {
-                if !v.starts_with("ami-") {
-                    bail!("--ami {v}: not an AMI id (ami-…) nor REGION=ami-…");
-                }
-                for r in regions {
-                    m.insert(r.clone(), v.to_string());
-                }
-            }
-        }
-    }
-    Ok(m)
 }
 
 /// Runs provision.
 pub fn run_provision(args: ProvisionArgs) -> anyhow::Result<u8> {
-    let (plan, guard) = plan_of(&args)?;
-    let amis = ami_map(&args.ami, &args.regions)?;
+    let ResolvedProvision {
+        plan,
+        guardrails: guard,
+        amis,
+    } = args.spec().resolve()?;
     if args.dry_run {
         if args.json {
             println!(
@@ -312,20 +277,4 @@ fn real_teardown(args: TeardownArgs) -> anyhow::Result<u8> {
         );
     }
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ami_forms() {
-        let regions = vec!["us-east-1".to_string(), "eu-west-1".to_string()];
-        let m = ami_map(&["ami-1".into()], &regions).unwrap();
-        assert_eq!(m.len(), 2);
-        let m = ami_map(&["us-east-1=ami-2".into()], &regions).unwrap();
-        assert_eq!(m["us-east-1"], "ami-2");
-        assert!(ami_map(&["xyz".into()], &regions).is_err());
-        assert!(ami_map(&["us-east-1=xyz".into()], &regions).is_err());
-    }
 }

@@ -160,27 +160,23 @@ impl CsvAppender {
     }
     /// Appends metric rows and flushes.
     pub fn append_metrics(&mut self, rows: &[MetricRow]) -> Result<()> {
-        for r in rows {
-            r.write_csv(&mut self.w)
-                .with_context(|| format!("writing {}", self.partial.display()))?;
-        }
-        self.rows += rows.len() as u64;
-        self.flush()
+        self.append(rows, |r, w| r.write_csv(w))
     }
     /// Appends allocation rows and flushes.
     pub fn append_allocs(&mut self, rows: &[AllocRow]) -> Result<()> {
-        for r in rows {
-            r.write_csv(&mut self.w)
-                .with_context(|| format!("writing {}", self.partial.display()))?;
-        }
-        self.rows += rows.len() as u64;
-        self.flush()
+        self.append(rows, |r, w| r.write_csv(w))
     }
     /// Appends node rows and flushes.
     pub fn append_nodes(&mut self, rows: &[NodeRow]) -> Result<()> {
+        self.append(rows, |r, w| r.write_csv(w))
+    }
+    fn append<R>(
+        &mut self,
+        rows: &[R],
+        write: impl Fn(&R, &mut BufWriter<File>) -> std::io::Result<()>,
+    ) -> Result<()> {
         for r in rows {
-            r.write_csv(&mut self.w)
-                .with_context(|| format!("writing {}", self.partial.display()))?;
+            write(r, &mut self.w).with_context(|| format!("writing {}", self.partial.display()))?;
         }
         self.rows += rows.len() as u64;
         self.flush()

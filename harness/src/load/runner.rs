@@ -153,6 +153,43 @@ async fn within<T>(
     }
 }
 
+/// The final polls (reconcile, nodes): a poll that fails or is cut off by the run's time bound gives no items and a
+/// note saying what the record then holds, so what the stream measured is kept.
+struct FinalPoll<'a> {
+    client: &'a NomadClient,
+    until: Instant,
+    notes: &'a mut Vec<String>,
+    /// A poll was cut off by the time bound.
+    cut: bool,
+}
+
+impl FinalPoll<'_> {
+    async fn poll<T: serde::de::DeserializeOwned>(
+        &mut self,
+        path: &str,
+        q: ListQuery,
+        what: &str,
+        fallback: &str,
+    ) -> Vec<T> {
+        let never = CancellationToken::new();
+        match within(self.until, &never, list_filtered(self.client, path, q)).await {
+            Ok(Ok(v)) => v,
+            Ok(Err(e)) => {
+                self.notes
+                    .push(format!("{what} failed ({e:#}); {fallback}"));
+                Vec::new()
+            }
+            Err(_) => {
+                self.cut = true;
+                self.notes.push(format!(
+                    "{what} cut off by the run's time bound; {fallback}"
+                ));
+                Vec::new()
+            }
+        }
+    }
+}
+
 /// Files of a run record (and its reports) in a record directory; removed when a new run starts there, so
 /// a run that dies (SIGKILL) cannot leave the previous run's record looking like its own.
 const RECORD_FILES: [&str; 6] = [
@@ -515,7 +552,7 @@ async fn run_inner(
     let never = CancellationToken::new();
     let mut post_cut = false;
 
-    // Reconcile with a final paginated poll. A failing poll does not throw away what the stream measured:
+    // FinalPoll with a final paginated poll. A failing poll does not throw away what the stream measured:
     // the record is written with a note saying it holds stream data only.
     let mut notes = Vec::new();
     let before = timeline.lock().unwrap_or_else(|p| p.into_inner()).len();
@@ -532,47 +569,34 @@ async fn run_inner(
             post_until.duration_since(Instant::now()).as_secs_f64()
         ));
     }
-    let allocs: Vec<AllocStub> = match within(
-        post_until,
-        &never,
-        list_filtered(client, "/v1/allocations", aq),
-    )
-    .await
-    {
-        Ok(Ok(a)) => a,
-        Ok(Err(e)) => {
-            notes.push(format!("reconcile poll of allocations failed ({e:#}); allocation rows come from the event stream only"));
-            Vec::new()
-        }
-        Err(_) => {
-            post_cut = true;
-            notes.push("reconcile poll of allocations cut off by the run's time bound; allocation rows come from the event stream only".into());
-            Vec::new()
-        }
+    let mut reconcile = FinalPoll {
+        client,
+        until: post_until,
+        notes: &mut notes,
+        cut: false,
     };
+    let allocs: Vec<AllocStub> = reconcile
+        .poll(
+            "/v1/allocations",
+            aq,
+            "reconcile poll of allocations",
+            "allocation rows come from the event stream only",
+        )
+        .await;
     let eq = ListQuery {
         filter: Some(filter),
         per_page: Some(plan.per_page),
         ..Default::default()
     };
-    let evals: Vec<Evaluation> = match within(
-        post_until,
-        &never,
-        list_filtered(client, "/v1/evaluations", eq),
-    )
-    .await
-    {
-        Ok(Ok(e)) => e,
-        Ok(Err(e)) => {
-            notes.push(format!("reconcile poll of evaluations failed ({e:#}); evaluation counts come from the event stream only"));
-            Vec::new()
-        }
-        Err(_) => {
-            post_cut = true;
-            notes.push("reconcile poll of evaluations cut off by the run's time bound; evaluation counts come from the event stream only".into());
-            Vec::new()
-        }
-    };
+    let evals: Vec<Evaluation> = reconcile
+        .poll(
+            "/v1/evaluations",
+            eq,
+            "reconcile poll of evaluations",
+            "evaluation counts come from the event stream only",
+        )
+        .await;
+    post_cut |= reconcile.cut;
     {
         let mut tl = timeline.lock().unwrap_or_else(|p| p.into_inner());
         for a in &allocs {
@@ -610,21 +634,16 @@ async fn run_inner(
         per_page: Some(plan.per_page),
         ..Default::default()
     };
-    let nodes: Vec<NodeStub> =
-        match within(post_until, &never, list_filtered(client, "/v1/nodes", nq)).await {
-            Ok(Ok(n)) => n,
-            Ok(Err(e)) => {
-                notes.push(format!("listing nodes failed ({e:#}); nodes.csv is empty"));
-                Vec::new()
-            }
-            Err(_) => {
-                post_cut = true;
-                notes.push(
-                    "listing nodes cut off by the run's time bound; nodes.csv is empty".into(),
-                );
-                Vec::new()
-            }
-        };
+    let mut poll = FinalPoll {
+        client,
+        until: post_until,
+        notes: &mut notes,
+        cut: false,
+    };
+    let nodes: Vec<NodeStub> = poll
+        .poll("/v1/nodes", nq, "listing nodes", "nodes.csv is empty")
+        .await;
+    post_cut |= poll.cut;
     let node_rows: Vec<NodeRow> = nodes
         .iter()
         .map(|n| NodeRow {

@@ -293,7 +293,7 @@ mod moto {
     fn set_test_credentials() {
         static ONCE: std::sync::Once = std::sync::Once::new();
         // Set once, before any AWS client of this process exists; every moto test calls this first.
-        ONCE.call_once(|| unsafe_env());
+        ONCE.call_once(unsafe_env);
     }
 
     #[allow(unused_unsafe)]

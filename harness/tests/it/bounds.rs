@@ -9,12 +9,14 @@ use clap::Parser;
 use stampede::emulator::{self, EmulatorConfig};
 use stampede::Opts;
 
+use crate::common::argv;
+
 fn repo(p: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
 }
 
-fn parse_err(args: &[&str]) -> String {
-    Opts::try_parse_from(args.iter().copied())
+fn parse_err<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> String {
+    Opts::try_parse_from(args.iter().map(|a| a.as_ref()))
         .map(|_| String::new())
         .unwrap_or_else(|e| e.to_string())
 }
@@ -25,31 +27,10 @@ fn huge_durations_are_clear_errors_not_instant_overflow() {
     let smoke = smoke.to_str().unwrap();
     let huge = "18446744073709551615s";
     for args in [
-        vec!["stampede", "run", "--scenario", smoke, "--timeout", huge],
-        vec![
-            "stampede",
-            "run",
-            "--scenario",
-            smoke,
-            "--drain-timeout",
-            huge,
-        ],
-        vec![
-            "stampede",
-            "emulate",
-            "--scenario",
-            smoke,
-            "--heartbeat",
-            huge,
-        ],
-        vec![
-            "stampede",
-            "emulate",
-            "--scenario",
-            smoke,
-            "--heartbeat",
-            "31days",
-        ],
+        argv!("stampede run --scenario", smoke, "--timeout", huge),
+        argv!("stampede run --scenario", smoke, "--drain-timeout", huge),
+        argv!("stampede emulate --scenario", smoke, "--heartbeat", huge),
+        argv!("stampede emulate --scenario", smoke, "--heartbeat 31days"),
     ] {
         let e = parse_err(&args);
         assert!(
@@ -58,14 +39,11 @@ fn huge_durations_are_clear_errors_not_instant_overflow() {
         );
     }
     // 30 days itself is accepted.
-    assert!(Opts::try_parse_from([
-        "stampede",
-        "emulate",
-        "--scenario",
+    assert!(Opts::try_parse_from(argv!(
+        "stampede emulate --scenario",
         smoke,
-        "--heartbeat",
-        "30days"
-    ])
+        "--heartbeat 30days"
+    ))
     .is_ok());
 }
 
@@ -137,22 +115,9 @@ fn hcl_counts_are_bounded_naming_file_and_line() {
 #[test]
 fn plan_max_nodes_is_bounded() {
     let req = stampede::planner::PlanRequest {
-        scenario: repo("scenarios/smoke.toml"),
-        trace: None,
-        slo: stampede::planner::parse_slo("queue_wait.p95 <= 60s").unwrap(),
-        instance_types: Vec::new(),
-        server_types: Vec::new(),
-        server_counts: Vec::new(),
         max_nodes: 4_000_000_000,
-        min_nodes: 1,
-        grid: 4,
-        seeds: 1,
-        seed: 1,
-        autoscale: false,
-        on_demand: false,
-        prices: None,
         threads: Some(1),
-        calibration: None,
+        ..crate::plan::request(repo("scenarios/smoke.toml"), "queue_wait.p95 <= 60s")
     };
     let e = stampede::planner::plan(&req, &mut |_| {}).unwrap_err();
     assert!(
@@ -163,16 +128,13 @@ fn plan_max_nodes_is_bounded() {
 
 fn sim_record(dir: &Path) -> PathBuf {
     let out = dir.join("rec");
-    let code = stampede::run(Opts::parse_from([
-        "stampede",
-        "sim",
-        "--scenario",
-        repo("scenarios/smoke.toml").to_str().unwrap(),
+    let code = stampede::run(Opts::parse_from(argv!(
+        "stampede sim --scenario",
+        &repo("scenarios/smoke.toml"),
         "--out",
-        out.to_str().unwrap(),
-        "--scale",
-        "0.05",
-    ]))
+        &out,
+        "--scale 0.05"
+    )))
     .unwrap();
     assert_eq!(code, 0);
     out
@@ -208,15 +170,10 @@ fn report_of_an_absurd_duration_is_an_error_not_an_allocation() {
 fn trace_synth_format_must_match_the_extension() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("x.jsonl");
-    let e = stampede::run(Opts::parse_from([
-        "stampede",
-        "trace",
-        "synth",
-        "--format",
-        "csv",
-        "--out",
-        out.to_str().unwrap(),
-    ]))
+    let e = stampede::run(Opts::parse_from(argv!(
+        "stampede trace synth --format csv --out",
+        &out
+    )))
     .unwrap_err();
     assert!(
         format!("{e:#}").contains("--format csv contradicts the extension"),
@@ -228,24 +185,14 @@ fn trace_synth_format_must_match_the_extension() {
 #[test]
 fn trace_synth_to_dev_null_and_dev_full_keeps_the_devices() {
     use std::os::unix::fs::FileTypeExt;
-    let code = stampede::run(Opts::parse_from([
-        "stampede",
-        "trace",
-        "synth",
-        "--format",
-        "csv",
-        "--out",
-        "/dev/null",
-    ]))
+    let code = stampede::run(Opts::parse_from(argv!(
+        "stampede trace synth --format csv --out /dev/null"
+    )))
     .unwrap();
     assert_eq!(code, 0);
-    let e = stampede::run(Opts::parse_from([
-        "stampede",
-        "trace",
-        "synth",
-        "--out",
-        "/dev/full",
-    ]))
+    let e = stampede::run(Opts::parse_from(argv!(
+        "stampede trace synth --out /dev/full"
+    )))
     .unwrap_err();
     assert!(format!("{e:#}").contains("/dev/full"), "{e:#}");
     for dev in ["/dev/null", "/dev/full"] {

@@ -1,11 +1,12 @@
 //! `stampede compare`: regression / no regression on hand-made records, repetitions and spread, and bad input
 //! (missing files, schema versions, scenarios, threshold syntax), all through `stampede::run`.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
 use stampede_sim::record::RunRecord;
 
+use crate::common::{argv, cli};
 use crate::report::{make_record, write, Shape};
 
 fn small(seed: u64, slowdown: f64) -> RunRecord {
@@ -19,10 +20,12 @@ fn small(seed: u64, slowdown: f64) -> RunRecord {
     })
 }
 
-fn run(args: &[&str]) -> anyhow::Result<u8> {
-    let mut v = vec!["stampede", "compare"];
-    v.extend_from_slice(args);
-    stampede::run(stampede::Opts::parse_from(v))
+/// `stampede compare ARGS…` in process.
+fn run<S: AsRef<OsStr>>(args: &[S]) -> anyhow::Result<u8> {
+    let v: Vec<&OsStr> = std::iter::once(OsStr::new("compare"))
+        .chain(args.iter().map(|a| a.as_ref()))
+        .collect();
+    cli(&v)
 }
 
 fn p(d: &Path) -> &str {
@@ -71,12 +74,12 @@ fn same_record_passes_and_slower_record_fails() {
         1
     );
     assert_eq!(
-        run(&[
-            p(&base),
-            p(&same),
+        run(&argv!(
+            &base,
+            &same,
             "--fail-if",
-            "servers.cpu_pct_max > 1000"
-        ])
+            String::from("servers.cpu_pct_max > 1000")
+        ))
         .unwrap(),
         0
     );
@@ -181,15 +184,7 @@ fn thresholds_file_and_html() {
     )
     .unwrap();
     let html = f.root.join("cmp.html");
-    let code = run(&[
-        p(&base),
-        p(&slow),
-        "--thresholds",
-        p(&th),
-        "--html",
-        p(&html),
-    ])
-    .unwrap();
+    let code = run(&argv!(&base, &slow, "--thresholds", &th, "--html", &html)).unwrap();
     assert_eq!(code, 1);
     let page = std::fs::read_to_string(&html).unwrap();
     // Kept for people to open.

@@ -1,29 +1,13 @@
 //! `stampede cost`: the cost model on hand-made records and scenarios with hand-computed answers.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use clap::Parser;
+use crate::common::{argv, bin_output, cli, fixture};
 use stampede::cost::prices::PriceTable;
 use stampede::cost::{run_cost, CostOptions, DAYS_PER_MONTH};
 use stampede::files::record::write_record;
-use stampede::Opts;
 use stampede_sim::record::{
     AllocRow, AllocStatus, FleetEntry, NodeRow, RunEvent, RunMeta, RunRecord, ScenarioInfo,
     ServerInfo, Source, Summary, SCHEMA_VERSION,
 };
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/traces")
-        .join(name)
-}
-
-fn stampede(args: &[&str]) -> anyhow::Result<u8> {
-    let mut v = vec!["stampede"];
-    v.extend_from_slice(args);
-    stampede::run(Opts::try_parse_from(v)?)
-}
 
 fn close(a: f64, b: f64) -> bool {
     (a - b).abs() < 1e-9
@@ -163,7 +147,8 @@ fn record() -> RunRecord {
 
 #[test]
 fn run_cost_matches_the_hand_computation() {
-    let prices = PriceTable::embedded_with_overrides(Some(&fixture("prices_round.csv"))).unwrap();
+    let prices =
+        PriceTable::embedded_with_overrides(Some(&fixture("traces/prices_round.csv"))).unwrap();
     let c = run_cost(&record(), &prices, &CostOptions::default()).unwrap();
     // m5.xlarge spot: 2 h + 1 h = 3 instance-hours × 0.10 = 0.30 USD (on demand: × 0.20 = 0.60).
     let m5 = c
@@ -238,17 +223,8 @@ fn cost_cli_writes_cost_json_and_rejects_bad_input() {
     let d = tempfile::tempdir().unwrap();
     let dir = d.path().join("run");
     write_record(&dir, &record()).unwrap();
-    let prices = fixture("prices_round.csv");
-    assert_eq!(
-        stampede(&[
-            "cost",
-            dir.to_str().unwrap(),
-            "--prices",
-            prices.to_str().unwrap()
-        ])
-        .unwrap(),
-        0
-    );
+    let prices = fixture("traces/prices_round.csv");
+    assert_eq!(cli(&argv!("cost", &dir, "--prices", &prices)).unwrap(), 0);
     let v: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("cost.json")).unwrap()).unwrap();
     assert!(close(v["usd_total"].as_f64().unwrap(), 21.2));
@@ -260,15 +236,13 @@ fn cost_cli_writes_cost_json_and_rejects_bad_input() {
 
     let out = d.path().join("elsewhere.json");
     assert_eq!(
-        stampede(&[
+        cli(&argv!(
             "cost",
-            dir.to_str().unwrap(),
+            &dir,
             "--out",
-            out.to_str().unwrap(),
-            "--interruption-rate",
-            "m5.xlarge=0.3",
-            "--json"
-        ])
+            &out,
+            "--interruption-rate m5.xlarge=0.3 --json"
+        ))
         .unwrap(),
         0
     );
@@ -284,21 +258,10 @@ fn cost_cli_writes_cost_json_and_rejects_bad_input() {
         v["usd_total"]
     );
 
-    let bin = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_stampede"))
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    let o = bin(&[
-        "cost",
-        dir.to_str().unwrap(),
-        "--interruption-rate",
-        "m5.xlarge=often",
-    ]);
+    let o = bin_output(&argv!("cost", &dir, "--interruption-rate m5.xlarge=often"));
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--interruption-rate `m5.xlarge=often`"));
-    let o = bin(&["cost", d.path().join("missing").to_str().unwrap()]);
+    let o = bin_output(&["cost", d.path().join("missing").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("run.json"));
     // A type the table does not know is an error naming it, not a silent zero.
@@ -306,7 +269,7 @@ fn cost_cli_writes_cost_json_and_rejects_bad_input() {
     r.nodes[0].instance_type = "x9.huge".into();
     let bad = d.path().join("bad");
     write_record(&bad, &r).unwrap();
-    let o = bin(&["cost", bad.to_str().unwrap()]);
+    let o = bin_output(&["cost", bad.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("no price for x9.huge in us-east-1"),
@@ -320,16 +283,9 @@ fn cost_cli_writes_cost_json_and_rejects_bad_input() {
 fn scenario_fleet_cost_per_hour() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("fleet.json");
-    let sc = fixture("fleet.toml");
+    let sc = fixture("traces/fleet.toml");
     assert_eq!(
-        stampede(&[
-            "cost",
-            "--scenario",
-            sc.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap()
-        ])
-        .unwrap(),
+        cli(&argv!("cost --scenario", &sc, "--out", &out)).unwrap(),
         0
     );
     let v: serde_json::Value =
@@ -360,11 +316,10 @@ fn scenario_fleet_cost_per_hour() {
         10.0 * 0.075 / DAYS_PER_MONTH
     ));
 
-    let e = stampede(&[
-        "cost",
-        "--scenario",
-        fixture("fleet_unpriced.toml").to_str().unwrap(),
-    ])
+    let e = cli(&argv!(
+        "cost --scenario",
+        &fixture("traces/fleet_unpriced.toml")
+    ))
     .unwrap_err();
     let e = format!("{e:#}");
     assert!(
@@ -372,10 +327,5 @@ fn scenario_fleet_cost_per_hour() {
             && e.contains("no price for m5.xlarge in mars-north-1"),
         "{e}"
     );
-    assert!(stampede(&[
-        "cost",
-        "--scenario",
-        fixture("missing.toml").to_str().unwrap()
-    ])
-    .is_err());
+    assert!(cli(&argv!("cost --scenario", &fixture("traces/missing.toml"))).is_err());
 }

@@ -13,6 +13,8 @@ use stampede::{Command, Opts};
 use stampede_sim::record::AllocStatus;
 use stampede_sim::scenario::Scenario;
 
+use crate::common::argv;
+
 fn fixture() -> Scenario {
     let p = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -37,40 +39,18 @@ async fn run_against_emulator(
     cfg.faults = faults;
     let h = emulator::start(cfg).await.unwrap();
     let url = format!("http://{}", h.addr);
-    let opts = Opts::parse_from([
-        "stampede",
-        "run",
-        "--addr",
+    let opts = Opts::parse_from(argv!(
+        "stampede run --addr",
         &url,
         "--jobs",
         &jobs.to_string(),
-        "--count",
-        "3",
-        "--type",
-        "batch",
-        "--cpu",
-        "200",
-        "--memory",
-        "128",
-        "--duration",
-        "2s",
+        "--count 3 --type batch --cpu 200 --memory 128 --duration 2s",
         "--rate",
         rate,
-        "--burst",
-        "4",
-        "--seed",
-        "5",
-        "--max-attempts",
-        "8",
-        "--timeout",
-        "60s",
-        "--drain-timeout",
-        "40s",
-        "--quiet",
-        "--no-report",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+        "--burst 4 --seed 5 --max-attempts 8 --timeout 60s",
+        "--drain-timeout 40s --quiet --no-report --out",
+        &out
+    ));
     let Command::Run(args) = opts.command else {
         panic!()
     };
@@ -249,40 +229,14 @@ async fn record_against_emulator_then_replay() {
     let recorder = tokio::spawn(stampede::capture::record(rc));
     tokio::time::sleep(Duration::from_millis(300)).await;
     let out = dir.path().join("run");
-    let opts = Opts::parse_from([
-        "stampede",
-        "run",
-        "--addr",
+    let opts = Opts::parse_from(argv!(
+        "stampede run --addr",
         &url,
-        "--jobs",
-        "25",
-        "--count",
-        "2",
-        "--groups",
-        "2",
-        "--type",
-        "batch",
-        "--cpu",
-        "300",
-        "--memory",
-        "256",
-        "--duration",
-        "1s",
-        "--priority",
-        "70",
-        "--rate",
-        "25",
-        "--seed",
-        "9",
-        "--prefix",
-        "rec-",
-        "--timeout",
-        "60s",
-        "--quiet",
-        "--no-report",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+        "--jobs 25 --count 2 --groups 2 --type batch --cpu 300 --memory 256",
+        "--duration 1s --priority 70 --rate 25 --seed 9 --prefix rec-",
+        "--timeout 60s --quiet --no-report --out",
+        &out
+    ));
     let Command::Run(args) = opts.command else {
         panic!()
     };

@@ -4,93 +4,56 @@
 //! emulator, so exit codes and stderr are the ones a CI job sees.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use stampede_sim::record::Outcome;
+use stampede_sim::record::{Outcome, RunMeta};
 
+use crate::common::{argv, bin, bin_async, cli, read_record, repo, run_bin};
 use crate::mock_nomad::{MockConfig, MockNomad};
 use crate::report::{make_record, write, Shape};
-
-/// The binary, killed if the test drops it (a failing assert must not leave it running).
-fn bin() -> tokio::process::Command {
-    let mut c = tokio::process::Command::new(env!("CARGO_BIN_EXE_stampede"));
-    c.env_remove("NOMAD_ADDR")
-        .env_remove("NOMAD_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    c
-}
-
-struct Ran {
-    code: Option<i32>,
-    stderr: String,
-    took: Duration,
-}
-
-/// Runs the binary to the end, bounded (a hang fails the test instead of wedging it).
-async fn run_bin(args: &[&str], bound: Duration) -> Ran {
-    let t = Instant::now();
-    let child = bin().args(args).spawn().unwrap();
-    let out = tokio::time::timeout(bound, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("stampede {args:?} did not end within {bound:?}"))
-        .unwrap();
-    Ran {
-        code: out.status.code(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        took: t.elapsed(),
-    }
-}
 
 fn outcome_of(dir: &Path) -> Outcome {
     stampede::files::record::read_meta(dir).unwrap().outcome
 }
 
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
+/// `stampede run` against the mock with `flags`, its record in `out`.
+fn run_args(m: &MockNomad, flags: &str, out: &Path) -> Vec<String> {
+    let mut v = argv!("run --addr", &m.addr);
+    v.extend(flags.split_whitespace().map(String::from));
+    v.extend(argv!("--out", out));
+    v
 }
+
+/// The record in `dir` ended with `outcome` and has a note starting with `note`.
+fn assert_outcome_and_note(dir: &Path, outcome: Outcome, note: &str) -> RunMeta {
+    let meta = stampede::files::record::read_meta(dir).unwrap();
+    assert_eq!(meta.outcome, outcome);
+    assert!(
+        meta.notes.iter().any(|n| n.starts_with(note)),
+        "no note `{note}…`: {:?}",
+        meta.notes
+    );
+    meta
+}
+
+const MINUTE: Duration = Duration::from_secs(60);
+const HALF_MINUTE: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_exit_2_when_every_submission_is_refused_with_400_and_no_retries() {
     // The embedded emulator validates like Nomad: priority 1000 is an HTTP 400 for every job.
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rec");
-    let r = run_bin(
-        &[
-            "run",
-            "--priority",
-            "1000",
-            "--jobs",
-            "4",
-            "--workers",
-            "2",
-            "--no-report",
-            "--out",
-            s(&out),
-        ],
-        Duration::from_secs(60),
-    )
-    .await;
-    assert_eq!(r.code, Some(2), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("0 of 4 jobs submitted, 4 failed"),
-        "counts on stderr: {}",
-        r.stderr
+    let args = argv!(
+        "run --priority 1000 --jobs 4 --workers 2 --no-report --out",
+        &out
     );
-    assert!(r.stderr.contains("priority"), "the reason: {}", r.stderr);
-    let meta = stampede::files::record::read_meta(&out).unwrap();
-    assert_eq!(meta.outcome, Outcome::Partial);
-    assert!(
-        meta.notes
-            .iter()
-            .any(|n| n.starts_with("submission: 0 retries")),
-        "a 400 is never retried: {:?}",
-        meta.notes
-    );
+    run_bin(&args, MINUTE)
+        .await
+        .exits(2)
+        .says(&["0 of 4 jobs submitted, 4 failed", "priority"]);
+    // A 400 is never retried.
+    assert_outcome_and_note(&out, Outcome::Partial, "submission: 0 retries");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,32 +66,15 @@ async fn run_exit_2_when_jobs_endpoint_answers_500_and_3_when_half_fail() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("all500");
-    let r = run_bin(
-        &[
-            "run",
-            "--addr",
-            &m.addr,
-            "--jobs",
-            "3",
-            "--workers",
-            "1",
-            "--max-attempts",
-            "2",
-            "--no-report",
-            "--no-metrics",
-            "--out",
-            s(&out),
-        ],
-        Duration::from_secs(60),
-    )
-    .await;
-    assert_eq!(r.code, Some(2), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("0 of 3 jobs submitted, 3 failed"),
-        "{}",
-        r.stderr
+    let args = run_args(
+        &m,
+        "--jobs 3 --workers 1 --max-attempts 2 --no-report --no-metrics",
+        &out,
     );
-    assert!(r.stderr.contains("HTTP 500"), "{}", r.stderr);
+    run_bin(&args, MINUTE)
+        .await
+        .exits(2)
+        .says(&["0 of 3 jobs submitted, 3 failed", "HTTP 500"]);
     assert_eq!(m.state.lock().unwrap().register_calls, 6, "2 attempts each");
 
     // Every second register fails for good (no retries): the run is partial → 3.
@@ -138,59 +84,27 @@ async fn run_exit_2_when_jobs_endpoint_answers_500_and_3_when_half_fail() {
     })
     .await;
     let out = dir.path().join("half");
-    let r = run_bin(
-        &[
-            "run",
-            "--addr",
-            &m.addr,
-            "--jobs",
-            "4",
-            "--workers",
-            "1",
-            "--max-attempts",
-            "1",
-            "--no-report",
-            "--no-metrics",
-            "--quiet",
-            "--out",
-            s(&out),
-        ],
-        Duration::from_secs(60),
-    )
-    .await;
-    assert_eq!(r.code, Some(3), "{}", r.stderr);
-    assert!(
-        r.stderr
-            .contains("outcome partial: 2 of 4 jobs submitted, 2 failed, 0 never sent"),
-        "counts on stderr even with --quiet: {}",
-        r.stderr
+    let args = run_args(
+        &m,
+        "--jobs 4 --workers 1 --max-attempts 1 --no-report --no-metrics --quiet",
+        &out,
     );
+    // Counts on stderr even with --quiet.
+    run_bin(&args, MINUTE)
+        .await
+        .exits(3)
+        .says(&["outcome partial: 2 of 4 jobs submitted, 2 failed, 0 never sent"]);
     assert_eq!(outcome_of(&out), Outcome::Partial);
 
     // A clean run of the same shape: 0 and outcome complete.
     let m = MockNomad::start(MockConfig::default()).await;
     let out = dir.path().join("ok");
-    let r = run_bin(
-        &[
-            "run",
-            "--addr",
-            &m.addr,
-            "--jobs",
-            "4",
-            "--workers",
-            "2",
-            "--no-report",
-            "--no-metrics",
-            "--quiet",
-            "--out",
-            s(&out),
-            "--drain-timeout",
-            "20s",
-        ],
-        Duration::from_secs(60),
-    )
-    .await;
-    assert_eq!(r.code, Some(0), "{}", r.stderr);
+    let args = run_args(
+        &m,
+        "--jobs 4 --workers 2 --no-report --no-metrics --quiet --drain-timeout 20s",
+        &out,
+    );
+    run_bin(&args, MINUTE).await.exits(0);
     assert_eq!(outcome_of(&out), Outcome::Complete);
 }
 
@@ -205,35 +119,20 @@ async fn run_timeout_bounds_the_whole_run_against_a_slow_server() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rec");
-    let r = run_bin(
-        &[
-            "run",
-            "--addr",
-            &m.addr,
-            "--jobs",
-            "40",
-            "--workers",
-            "1",
-            "--timeout",
-            "5s",
-            "--algorithm",
-            "spread",
-            "--no-report",
-            "--out",
-            s(&out),
-        ],
-        Duration::from_secs(60),
-    )
-    .await;
-    assert_eq!(r.code, Some(3), "{}", r.stderr);
+    let args = run_args(
+        &m,
+        "--jobs 40 --workers 1 --timeout 5s --algorithm spread --no-report",
+        &out,
+    );
+    let r = run_bin(&args, MINUTE).await;
+    r.exits(3)
+        .says(&["--timeout 5s ran out", "outcome timed-out"]);
     assert!(
         r.took < Duration::from_secs(12),
         "--timeout 5s ran {:?}: {}",
         r.took,
         r.stderr
     );
-    assert!(r.stderr.contains("--timeout 5s ran out"), "{}", r.stderr);
-    assert!(r.stderr.contains("outcome timed-out"), "{}", r.stderr);
     let meta = stampede::files::record::read_meta(&out).unwrap();
     assert_eq!(meta.outcome, Outcome::TimedOut);
     assert!(meta.summary.jobs_submitted < 40);
@@ -254,39 +153,16 @@ async fn run_drain_timeout_is_reported_and_exits_3() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rec");
-    let r = run_bin(
-        &[
-            "run",
-            "--addr",
-            &m.addr,
-            "--jobs",
-            "2",
-            "--drain-timeout",
-            "2s",
-            "--no-report",
-            "--no-metrics",
-            "--out",
-            s(&out),
-        ],
-        Duration::from_secs(60),
-    )
-    .await;
-    assert_eq!(r.code, Some(3), "{}", r.stderr);
-    assert!(r.stderr.contains("--drain-timeout ran out"), "{}", r.stderr);
-    assert!(
-        r.stderr.contains("0 of 2 allocations placed"),
-        "{}",
-        r.stderr
+    let args = run_args(
+        &m,
+        "--jobs 2 --drain-timeout 2s --no-report --no-metrics",
+        &out,
     );
-    let meta = stampede::files::record::read_meta(&out).unwrap();
-    assert_eq!(meta.outcome, Outcome::TimedOut);
-    assert!(
-        meta.notes
-            .iter()
-            .any(|n| n.starts_with("--drain-timeout 2s ran out")),
-        "{:?}",
-        meta.notes
-    );
+    run_bin(&args, MINUTE)
+        .await
+        .exits(3)
+        .says(&["--drain-timeout ran out", "0 of 2 allocations placed"]);
+    assert_outcome_and_note(&out, Outcome::TimedOut, "--drain-timeout 2s ran out");
 }
 
 fn kill(pid: u32, sig: &str) {
@@ -303,20 +179,12 @@ async fn run_sigterm_and_sighup_restore_the_scheduler_and_write_an_interrupted_r
         let m = MockNomad::start(MockConfig::default()).await;
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("rec");
-        let mut child = bin()
-            .args([
-                "run",
-                "--addr",
-                &m.addr,
-                "--jobs",
-                "1000",
-                "--rate",
-                "20",
-                "--algorithm",
-                "spread",
-                "--out",
-                s(&out),
-            ])
+        let mut child = bin_async()
+            .args(run_args(
+                &m,
+                "--jobs 1000 --rate 20 --algorithm spread",
+                &out,
+            ))
             .spawn()
             .unwrap();
         // Wait until the run has switched the algorithm and submitted something.
@@ -356,7 +224,7 @@ async fn run_sigterm_and_sighup_restore_the_scheduler_and_write_an_interrupted_r
             "binpack",
             "{sig}: --algorithm restored"
         );
-        let rec = stampede::files::record::read_record(&out).unwrap();
+        let rec = read_record(&out);
         assert_eq!(rec.meta.outcome, Outcome::Interrupted, "{sig}");
         assert!(rec.meta.summary.jobs_submitted >= 5 && rec.meta.summary.jobs_submitted < 1000);
         let md = std::fs::read_to_string(out.join("summary.md")).unwrap();
@@ -381,19 +249,8 @@ async fn run_starting_invalidates_the_previous_record_even_after_sigkill() {
     write(&out, &make_record(&Shape::default()));
     assert!(stampede::files::record::read_record(&out).is_ok());
     std::fs::write(out.join("summary.md"), "old").unwrap();
-    let mut child = bin()
-        .args([
-            "run",
-            "--addr",
-            &m.addr,
-            "--jobs",
-            "1000",
-            "--rate",
-            "20",
-            "--quiet",
-            "--out",
-            s(&out),
-        ])
+    let mut child = bin_async()
+        .args(run_args(&m, "--jobs 1000 --rate 20 --quiet", &out))
         .spawn()
         .unwrap();
     let t = Instant::now();
@@ -412,7 +269,7 @@ async fn run_starting_invalidates_the_previous_record_even_after_sigkill() {
     ] {
         assert!(!out.join(f).exists(), "{f} of the previous run survived");
     }
-    let e = stampede::run(stampede::Opts::parse_from(["stampede", "report", s(&out)]));
+    let e = cli(&argv!("report", &out));
     assert!(
         e.is_err(),
         "report of a killed run must not render the old record"
@@ -423,13 +280,11 @@ async fn run_starting_invalidates_the_previous_record_even_after_sigkill() {
 async fn run_rejects_a_run_id_that_escapes_reports() {
     let dir = tempfile::tempdir().unwrap();
     for id in ["../../x", "a/b", ".hidden", ""] {
-        let r = run_bin(
-            &["run", "--run-id", id, "--jobs", "1"],
-            Duration::from_secs(30),
-        )
-        .await;
-        assert_eq!(r.code, Some(2), "{id}: {}", r.stderr);
-        assert!(r.stderr.contains("--run-id"), "{id}: {}", r.stderr);
+        let args = argv!("run --run-id", id, "--jobs 1");
+        run_bin(&args, HALF_MINUTE)
+            .await
+            .exits(2)
+            .says(&["--run-id"]);
     }
     let _ = dir;
     assert!(stampede::cli::run::validate_run_id("20261129T033320Z").is_ok());
@@ -443,22 +298,17 @@ fn compare_refuses_an_incomplete_record_unless_allowed() {
     let mut rec = make_record(&Shape::default());
     rec.meta.outcome = Outcome::Interrupted;
     let new = write(&tmp.path().join("new"), &rec);
-    let cmp = |extra: &[&str]| {
-        let mut v = vec!["stampede", "compare", s(&base), s(&new)];
-        v.extend_from_slice(extra);
-        stampede::run(stampede::Opts::parse_from(v))
-    };
-    let e = format!("{:#}", cmp(&[]).unwrap_err());
+    let e = format!("{:#}", cli(&argv!("compare", &base, &new)).unwrap_err());
     assert!(
         e.contains("incomplete run (outcome `interrupted`") && e.contains("--allow-incomplete"),
         "{e}"
     );
-    assert_eq!(cmp(&["--allow-incomplete"]).unwrap(), 0);
+    assert_eq!(
+        cli(&argv!("compare", &base, &new, "--allow-incomplete")).unwrap(),
+        0
+    );
     // The binary maps the refusal to exit 2.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
-        .args(["compare", s(&base), s(&new)])
-        .output()
-        .unwrap();
+    let out = bin().args(argv!("compare", &base, &new)).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
@@ -484,20 +334,9 @@ async fn run_no_peer_scrape_never_asks_for_peers() {
         let m = MockNomad::start(MockConfig::default()).await;
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("rec");
-        let mut args = vec![
-            "run",
-            "--addr",
-            &m.addr,
-            "--jobs",
-            "1",
-            "--quiet",
-            "--no-report",
-            "--out",
-            s(&out),
-        ];
-        args.extend(flag);
-        let r = run_bin(&args, Duration::from_secs(60)).await;
-        assert_eq!(r.code, Some(0), "{flag:?}: {}", r.stderr);
+        let mut args = run_args(&m, "--jobs 1 --quiet --no-report", &out);
+        args.extend(flag.map(String::from));
+        run_bin(&args, MINUTE).await.exits(0);
         let calls = m.state.lock().unwrap().peer_calls;
         assert_eq!(
             calls > 0,
@@ -514,17 +353,13 @@ async fn trace_record_writes_its_trace_on_sigterm() {
     let m = MockNomad::start(MockConfig::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("t.jsonl");
-    let mut child = bin()
-        .args([
-            "trace",
-            "record",
-            "--addr",
+    let mut child = bin_async()
+        .args(argv!(
+            "trace record --addr",
             &m.addr,
-            "--duration",
-            "1h",
-            "--out",
-            s(&out),
-        ])
+            "--duration 1h --out",
+            &out
+        ))
         .spawn()
         .unwrap();
     let t = Instant::now();
@@ -548,27 +383,16 @@ async fn trace_record_writes_its_trace_on_sigterm() {
 /// and job-shape flags a scenario would override are refused (exit 2) instead of ignored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_scenario_honours_jobs_and_refuses_shape_flags() {
-    let smoke =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scenarios/smoke.toml");
+    let smoke = repo().join("scenarios/smoke.toml");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("r");
-    let r = run_bin(
-        &[
-            "run",
-            "--scenario",
-            s(&smoke),
-            "--jobs",
-            "5",
-            "--quiet",
-            "--no-report",
-            "--timeout",
-            "90s",
-            "--out",
-            s(&out),
-        ],
-        Duration::from_secs(120),
-    )
-    .await;
+    let args = argv!(
+        "run --scenario",
+        &smoke,
+        "--jobs 5 --quiet --no-report --timeout 90s --out",
+        &out
+    );
+    let r = run_bin(&args, 2 * MINUTE).await;
     assert!(matches!(r.code, Some(0 | 3)), "{:?} {}", r.code, r.stderr);
     let meta = stampede::files::record::read_meta(&out).unwrap();
     assert_eq!(meta.summary.jobs_submitted, 5, "{}", r.stderr);
@@ -578,25 +402,17 @@ async fn run_scenario_honours_jobs_and_refuses_shape_flags() {
         "5 jobs × the scenario's count 4"
     );
     for flag in [["--count", "3"], ["--cpu", "200"], ["--type", "service"]] {
-        let r = run_bin(
-            &["run", "--scenario", s(&smoke), flag[0], flag[1], "--quiet"],
-            Duration::from_secs(30),
-        )
-        .await;
-        assert_eq!(r.code, Some(2), "{flag:?}: {}", r.stderr);
-        assert!(
-            r.stderr.contains(flag[0]) && r.stderr.contains("--scenario"),
-            "{flag:?}: {}",
-            r.stderr
-        );
+        let args = argv!("run --scenario", &smoke, flag[0], flag[1], "--quiet");
+        run_bin(&args, HALF_MINUTE)
+            .await
+            .exits(2)
+            .says(&[flag[0], "--scenario"]);
     }
-    let r = run_bin(
-        &["run", "--scenario", s(&smoke), "--jobs", "0", "--quiet"],
-        Duration::from_secs(30),
-    )
-    .await;
-    assert_eq!(r.code, Some(2), "{}", r.stderr);
-    assert!(r.stderr.contains("between 1 and"), "{}", r.stderr);
+    let args = argv!("run --scenario", &smoke, "--jobs 0 --quiet");
+    run_bin(&args, HALF_MINUTE)
+        .await
+        .exits(2)
+        .says(&["between 1 and"]);
 }
 
 /// Issue 13 finding 5: `trace synth --days` has a documented upper bound (30 days, the longest span
@@ -607,17 +423,12 @@ async fn trace_synth_days_is_bounded() {
     let out = dir.path().join("t.jsonl");
     for days in ["31", "4294967295", "0"] {
         let r = run_bin(
-            &["trace", "synth", "--days", days, "--out", s(&out)],
-            Duration::from_secs(30),
+            &argv!("trace synth --days", days, "--out", &out),
+            HALF_MINUTE,
         )
         .await;
-        assert_eq!(r.code, Some(2), "--days {days}: {}", r.stderr);
-        assert!(
-            r.stderr
-                .contains(&format!("--days {days}: must be between 1 and 30")),
-            "{}",
-            r.stderr
-        );
+        r.exits(2)
+            .says(&[&format!("--days {days}: must be between 1 and 30")]);
         assert!(r.took < Duration::from_secs(10));
         assert!(!out.exists(), "nothing written for --days {days}");
     }
@@ -632,31 +443,14 @@ async fn run_wait_placed_and_done() {
     let mut finished = Vec::new();
     for wait in ["placed", "done"] {
         let out = dir.path().join(wait);
-        let r = run_bin(
-            &[
-                "run",
-                "--jobs",
-                "10",
-                "--count",
-                "2",
-                "--type",
-                "batch",
-                "--duration",
-                "20s",
-                "--wait",
-                wait,
-                "--quiet",
-                "--no-report",
-                "--timeout",
-                "120s",
-                "--out",
-                s(&out),
-            ],
-            Duration::from_secs(150),
-        )
-        .await;
-        assert_eq!(r.code, Some(0), "--wait {wait}: {}", r.stderr);
-        let rec = stampede::files::record::read_record(&out).unwrap();
+        let args = argv!(
+            "run --jobs 10 --count 2 --type batch --duration 20s --wait",
+            wait,
+            "--quiet --no-report --timeout 120s --out",
+            &out
+        );
+        run_bin(&args, Duration::from_secs(150)).await.exits(0);
+        let rec = read_record(&out);
         assert_eq!(rec.meta.outcome, Outcome::Complete);
         assert_eq!(rec.meta.summary.allocs_placed, 20);
         assert!(rec
@@ -669,13 +463,10 @@ async fn run_wait_placed_and_done() {
     assert_eq!(finished[0], 0, "--wait placed does not wait for 20 s tasks");
     assert_eq!(finished[1], 20, "--wait done waits for every task");
     // A bad value names the flag and the choices (exit 2).
-    let r = run_bin(&["run", "--wait", "finished"], Duration::from_secs(30)).await;
-    assert_eq!(r.code, Some(2));
-    assert!(
-        r.stderr.contains("--wait") && r.stderr.contains("placed, running, done"),
-        "{}",
-        r.stderr
-    );
+    run_bin(&argv!("run --wait finished"), HALF_MINUTE)
+        .await
+        .exits(2)
+        .says(&["--wait", "placed, running, done"]);
 }
 
 /// `stampede bench soak` (issue 13, "a soak benchmark command"): starts `stampede emulate` and a run as
@@ -684,20 +475,12 @@ async fn run_wait_placed_and_done() {
 async fn bench_soak_samples_both_processes_and_stops_them() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("soak");
-    let child = bin()
-        .args([
-            "bench",
-            "soak",
-            "--minutes",
-            "0.2",
-            "--rate",
-            "20",
-            "--sample-every",
-            "1s",
-            "--run-arg=--duration=1s",
-            "--out",
-            s(&out),
-        ])
+    let child = bin_async()
+        .args(argv!(
+            "bench soak --minutes 0.2 --rate 20 --sample-every 1s",
+            "--run-arg=--duration=1s --out",
+            &out
+        ))
         .spawn()
         .unwrap();
     let o = tokio::time::timeout(Duration::from_secs(180), child.wait_with_output())
@@ -735,11 +518,8 @@ async fn bench_soak_samples_both_processes_and_stops_them() {
     let meta = stampede::files::record::read_meta(&out.join("run")).unwrap();
     assert_eq!(meta.summary.jobs_submitted, 240);
     // Bad input: exit 2, naming the flag.
-    let r = run_bin(
-        &["bench", "soak", "--minutes", "0", "--out", s(&out)],
-        Duration::from_secs(30),
-    )
-    .await;
-    assert_eq!(r.code, Some(2), "{}", r.stderr);
-    assert!(r.stderr.contains("--minutes 0"), "{}", r.stderr);
+    run_bin(&argv!("bench soak --minutes 0 --out", &out), HALF_MINUTE)
+        .await
+        .exits(2)
+        .says(&["--minutes 0"]);
 }

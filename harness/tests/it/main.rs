@@ -3,6 +3,7 @@
 mod aws;
 mod bounds;
 mod calibrate;
+mod common;
 mod compare;
 mod cost;
 mod e2e;

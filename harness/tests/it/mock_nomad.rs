@@ -579,6 +579,18 @@ fn prefix_filter(f: Option<&str>) -> Option<String> {
     Some(out)
 }
 
+/// The objects whose `JobID` matches the request's `filter` (`JobID matches "^prefix"`), all without one.
+fn of_jobs(objs: &[Value], req: &Req) -> Vec<Value> {
+    let pre = prefix_filter(req.q("filter"));
+    objs.iter()
+        .filter(|o| {
+            pre.as_ref()
+                .is_none_or(|p| o["JobID"].as_str().unwrap_or("").starts_with(p.as_str()))
+        })
+        .cloned()
+        .collect()
+}
+
 fn page(items: Vec<Value>, req: &Req, index: u64) -> Vec<u8> {
     let per: usize = req
         .q("per_page")
@@ -799,32 +811,8 @@ async fn handle(
             s.deregistered.push(id);
             json_resp(&json!({"EvalID":"","Index":index}), index, &[])
         }
-        ("GET", "/v1/allocations") => {
-            let pre = prefix_filter(req.q("filter"));
-            let items: Vec<Value> = s
-                .allocs
-                .iter()
-                .filter(|a| {
-                    pre.as_ref()
-                        .is_none_or(|p| a["JobID"].as_str().unwrap_or("").starts_with(p.as_str()))
-                })
-                .cloned()
-                .collect();
-            page(items, req, index)
-        }
-        ("GET", "/v1/evaluations") => {
-            let pre = prefix_filter(req.q("filter"));
-            let items: Vec<Value> = s
-                .evals
-                .iter()
-                .filter(|a| {
-                    pre.as_ref()
-                        .is_none_or(|p| a["JobID"].as_str().unwrap_or("").starts_with(p.as_str()))
-                })
-                .cloned()
-                .collect();
-            page(items, req, index)
-        }
+        ("GET", "/v1/allocations") => page(of_jobs(&s.allocs, req), req, index),
+        ("GET", "/v1/evaluations") => page(of_jobs(&s.evals, req), req, index),
         ("GET", "/v1/nodes") => {
             let items: Vec<Value> = (0..3).map(|i| json!({"ID": format!("{:08x}-0000-4000-8000-00000000000{i}", 1), "Name": format!("n{i}"), "Datacenter": "dc1", "NodePool": "default", "Status": "ready"})).collect();
             page(items, req, index)

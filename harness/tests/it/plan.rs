@@ -6,9 +6,15 @@ use clap::Parser;
 use stampede::planner::{self, parse_slo, PlanRequest};
 use stampede::Opts;
 
-/// 40 one-minute jobs of 2 GHz arriving at once: a fleet that holds them all at once has no queue wait; a
-/// much smaller one makes the last jobs wait a whole run time or more.
-const SCENARIO: &str = r#"name = "plan-small"
+use crate::common::argv;
+
+/// `jobs` one-minute jobs of 2 GHz arriving at once on m5 fleets: a fleet that holds them all at once has
+/// no queue wait; a much smaller one makes the last jobs wait a whole run time or more. Written to
+/// `dir/<name>.toml`.
+pub fn write_scenario(dir: &Path, name: &str, jobs: u32) -> PathBuf {
+    let p = dir.join(format!("{name}.toml"));
+    let text = format!(
+        r#"name = "{name}"
 seed = 1
 [cluster]
 servers = 1
@@ -17,7 +23,7 @@ instance_type = "m5.large"
 instance_type = "m5.xlarge"
 count = 4
 [workload]
-jobs = 40
+jobs = {jobs}
 type = "batch"
 count = 1
 cpu_mhz = 2000
@@ -25,15 +31,18 @@ memory_mb = 256
 duration = "60s"
 [workload.arrival]
 mode = "all_at_once"
-"#;
-
-fn scenario(dir: &Path) -> PathBuf {
-    let p = dir.join("plan-small.toml");
-    std::fs::write(&p, SCENARIO).unwrap();
+"#
+    );
+    std::fs::write(&p, text).unwrap();
     p
 }
 
-fn request(scenario: PathBuf, slo: &str) -> PlanRequest {
+fn scenario(dir: &Path) -> PathBuf {
+    write_scenario(dir, "plan-small", 40)
+}
+
+/// A small search (up to 24 nodes, 4 grid points, one seed, 2 threads).
+pub fn request(scenario: PathBuf, slo: &str) -> PlanRequest {
     PlanRequest {
         scenario,
         trace: None,
@@ -93,25 +102,16 @@ fn cli_writes_plan_files_and_exits_by_verdict() {
     let sc = scenario(d.path());
     let out = d.path().join("plan");
     let run = |slo: &str, max: &str| {
-        stampede::run(Opts::parse_from([
-            "stampede",
-            "plan",
-            "--scenario",
-            sc.to_str().unwrap(),
+        stampede::run(Opts::parse_from(argv!(
+            "stampede plan --scenario",
+            &sc,
             "--slo",
             slo,
             "--max-nodes",
             max,
-            "--grid",
-            "3",
-            "--seeds",
-            "1",
-            "--threads",
-            "2",
-            "--quiet",
-            "--out",
-            out.to_str().unwrap(),
-        ]))
+            "--grid 3 --seeds 1 --threads 2 --quiet --out",
+            &out
+        )))
     };
     assert_eq!(run("submit_to_running_p95_ms <= 30000", "24").unwrap(), 0);
     let json: serde_json::Value =

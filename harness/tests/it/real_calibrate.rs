@@ -12,6 +12,8 @@ use stampede::calibrate::{self, CalibrateRequest, FitOptions};
 
 use super::real_cluster::{ClusterOpts, RealCluster};
 
+use crate::common::argv;
+
 fn run(
     c: &RealCluster,
     dir: &Path,
@@ -24,28 +26,19 @@ fn run(
     let out = dir.join(id);
     let st = c
         .stampede(true)
-        .args([
-            "run",
-            "--jobs",
+        .args(argv!(
+            "run --jobs",
             jobs,
             "--count",
             count,
-            "--cpu",
-            "10",
-            "--memory",
-            "16",
-            "--duration",
-            "2s",
-            "--rate",
+            "--cpu 10 --memory 16 --duration 2s --rate",
             rate,
             "--burst",
             burst,
-            "--driver",
-            "raw_exec",
-            "--run-id",
+            "--driver raw_exec --run-id",
             id,
-            "--out",
-        ])
+            "--out"
+        ))
         .arg(&out)
         .args(["--no-report", "--quiet", "--cleanup", "--timeout", "300s"])
         .status()

@@ -8,15 +8,10 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::common::{argv, repo};
+
 /// Serialises the real-cluster tests of this binary (and the emulator calibration test, which measures in real time).
 pub static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
 
 /// `tools/nomad/build.sh`: the Nomad binary's path (builds it on first use: slow, once per machine).
 pub fn nomad_bin() -> PathBuf {
@@ -78,7 +73,7 @@ pub struct RealCluster {
     _serial: MutexGuard<'static, ()>,
 }
 
-fn script(args: &[&str]) -> Output {
+fn script<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Output {
     Command::new("bash")
         .arg(repo().join("tools/nomad/cluster.sh"))
         .args(args)
@@ -105,9 +100,9 @@ impl RealCluster {
             o.nodesim.to_string(),
             std::process::id().to_string(),
         );
-        let mut args = vec![
+        let mut args = argv!(
             "start",
-            dir.to_str().unwrap(),
+            &dir,
             "--servers",
             &servers,
             "--clients",
@@ -116,11 +111,10 @@ impl RealCluster {
             &nodesim,
             "--owner",
             &owner,
-            "--ttl",
-            "900",
-        ];
+            "--ttl 900"
+        );
         if o.tls {
-            args.push("--tls");
+            args.push("--tls".into());
         }
         let out = script(&args);
         assert!(

@@ -5,51 +5,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use stampede_sim::record::RunRecord;
 
+use crate::common::{ok, read_record, spawn_piped, wait_bounded};
 use crate::real_cluster::{ClusterOpts, RealCluster};
-
-fn ok(what: &str, out: &Output) -> String {
-    let so = String::from_utf8_lossy(&out.stdout).into_owned();
-    let se = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{so}\n{se}",
-        out.status
-    );
-    so + &se
-}
-
-/// Spawns a command with piped output; [`wait_bounded`] collects it.
-fn spawn(mut c: Command) -> std::process::Child {
-    c.stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning")
-}
-
-/// Waits for a child with a time bound (kills it and panics on overrun).
-fn wait_bounded(child: std::process::Child, limit: Duration, what: &str) -> Output {
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(o) => o.expect("waiting"),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("{what} did not finish within {limit:?}");
-        }
-    }
-}
-
-fn read_record(dir: &Path) -> RunRecord {
-    stampede::files::record::read_record(dir).unwrap_or_else(|e| panic!("{}: {e:#}", dir.display()))
-}
 
 /// (job number, task group) → allocations, for records whose job IDs are `<prefix><number>`.
 fn alloc_set(rec: &RunRecord, prefix: &str) -> BTreeMap<(u64, String), usize> {
@@ -114,7 +76,11 @@ fn two_shard_flood_merges_to_the_one_generator_run() {
     cmd.args(flood_args("one-")).arg("--out").arg(&single);
     ok(
         "one-generator run",
-        &wait_bounded(spawn(cmd), Duration::from_secs(240), "one-generator run"),
+        &wait_bounded(
+            spawn_piped(cmd),
+            Duration::from_secs(240),
+            "one-generator run",
+        ),
     );
 
     // Two generators, started together 8 s from now.
@@ -131,7 +97,7 @@ fn two_shard_flood_merges_to_the_one_generator_run() {
                 .args(["--shard", &format!("{i}/2"), "--start-at", &start_at])
                 .arg("--out")
                 .arg(out.join(format!("shard{i}")));
-            spawn(cmd)
+            spawn_piped(cmd)
         })
         .collect();
     for (i, k) in kids.into_iter().enumerate() {
@@ -279,7 +245,11 @@ fn two_shard_flood_merges_to_the_one_generator_run() {
         .args(["--as-nomad-job", "2"])
         .arg("--out")
         .arg(&nj);
-    let o = wait_bounded(spawn(cmd), Duration::from_secs(300), "run --as-nomad-job");
+    let o = wait_bounded(
+        spawn_piped(cmd),
+        Duration::from_secs(300),
+        "run --as-nomad-job",
+    );
     let printed = ok("run --as-nomad-job 2", &o);
     let j = read_record(&nj);
     let s = &j.meta.summary;
@@ -334,36 +304,6 @@ fn two_shard_flood_merges_to_the_one_generator_run() {
         );
     }
     assert!(!printed.contains(&c.token));
-}
-
-/// Jobs of 2 GHz arriving at once on m5 fleets: small fleets make the last jobs wait whole run times.
-fn plan_scenario(dir: &Path, jobs: u32) -> std::path::PathBuf {
-    let p = dir.join("plan.toml");
-    std::fs::write(
-        &p,
-        format!(
-            r#"name = "plan-on-nomad"
-seed = 1
-[cluster]
-servers = 1
-instance_type = "m5.large"
-[[pools]]
-instance_type = "m5.xlarge"
-count = 4
-[workload]
-jobs = {jobs}
-type = "batch"
-count = 1
-cpu_mhz = 2000
-memory_mb = 256
-duration = "60s"
-[workload.arrival]
-mode = "all_at_once"
-"#
-        ),
-    )
-    .unwrap();
-    p
 }
 
 fn plan_args(scenario: &Path, out: &Path) -> Vec<String> {
@@ -432,7 +372,7 @@ fn worker_pids(cluster_dir: &Path) -> Vec<u32> {
 fn plan_on_nomad_equals_the_local_plan_and_survives_a_killed_worker() {
     let tmp = tempfile::tempdir().unwrap();
     // 3,000 jobs: one evaluation takes ~0.4 s in a debug build, so a worker lives long enough to be killed.
-    let scen = plan_scenario(tmp.path(), 3000);
+    let scen = crate::plan::write_scenario(tmp.path(), "plan-on-nomad", 3000);
 
     // The local plan.
     let local = tmp.path().join("local");
@@ -469,7 +409,11 @@ fn plan_on_nomad_equals_the_local_plan_and_survives_a_killed_worker() {
     cmd.args(plan_args(&scen, &on))
         .args(NOMAD_FLAGS)
         .args(["--parallel", "4"]);
-    let o = wait_bounded(spawn(cmd), Duration::from_secs(600), "plan --on-nomad");
+    let o = wait_bounded(
+        spawn_piped(cmd),
+        Duration::from_secs(600),
+        "plan --on-nomad",
+    );
     let nomad_s = t.elapsed().as_secs_f64();
     assert!(
         matches!(o.status.code(), Some(0 | 1)),
@@ -502,7 +446,7 @@ fn plan_on_nomad_equals_the_local_plan_and_survives_a_killed_worker() {
     cmd.args(plan_args(&scen, &killed))
         .args(NOMAD_FLAGS)
         .args(["--parallel", "2"]);
-    let child = spawn(cmd);
+    let child = spawn_piped(cmd);
     // Kill the first worker found alive (not a zombie about to be reaped) with SIGKILL.
     let end = std::time::Instant::now() + Duration::from_secs(120);
     'kill: loop {
@@ -581,7 +525,7 @@ fn plan_on_nomad_equals_the_local_plan_and_survives_a_killed_worker() {
     let mut cmd = c.stampede(true);
     cmd.args(small(&bad)).args(NOMAD_FLAGS);
     let o = wait_bounded(
-        spawn(cmd),
+        spawn_piped(cmd),
         Duration::from_secs(300),
         "plan with failing workers",
     );
@@ -600,7 +544,11 @@ fn plan_on_nomad_equals_the_local_plan_and_survives_a_killed_worker() {
     cmd.args(small(&partial))
         .args(NOMAD_FLAGS)
         .arg("--allow-partial");
-    let o = wait_bounded(spawn(cmd), Duration::from_secs(300), "plan --allow-partial");
+    let o = wait_bounded(
+        spawn_piped(cmd),
+        Duration::from_secs(300),
+        "plan --allow-partial",
+    );
     let pp = plan_json(&partial);
     assert_eq!(
         o.status.code(),
@@ -682,7 +630,7 @@ fn plan_on_nomad_equals_the_local_plan_and_survives_a_killed_worker() {
         .args(NOMAD_FLAGS)
         .args(["--parallel", "3"]);
     let o = wait_bounded(
-        spawn(cmd),
+        spawn_piped(cmd),
         Duration::from_secs(600),
         "trace plan --on-nomad",
     );

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::common::argv;
 use crate::real_cluster::{ClusterOpts, RealCluster};
 
 const NODES: usize = 1000;
@@ -75,34 +76,11 @@ fn thousand_simulated_nodes_heartbeat_and_run_allocations() {
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().join("on-sim");
     let mut cmd = c.stampede(true);
-    cmd.args([
-        "run",
-        "--jobs",
-        "10",
-        "--count",
-        "10",
-        "--driver",
-        "mock_driver",
-        "--duration",
-        "2s",
-        "--cpu",
-        "100",
-        "--memory",
-        "64",
-        "--workers",
-        "4",
-        "--algorithm",
-        "spread",
-        "--cleanup",
-        "--quiet",
-        "--no-report",
-        "--timeout",
-        "3m",
-        "--drain-timeout",
-        "2m",
-        "--run-id",
-        "nodesim",
-    ])
+    cmd.args(argv!(
+        "run --jobs 10 --count 10 --driver mock_driver --duration 2s",
+        "--cpu 100 --memory 64 --workers 4 --algorithm spread --cleanup",
+        "--quiet --no-report --timeout 3m --drain-timeout 2m --run-id nodesim"
+    ))
     .arg("--out")
     .arg(&dir);
     let o = cmd.output().unwrap();

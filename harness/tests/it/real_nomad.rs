@@ -6,48 +6,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use stampede_sim::record::{AllocStatus, Source};
 
-use crate::real_cluster::{files_under, repo, ClusterOpts, RealCluster};
-
-fn ok(what: &str, out: &Output) -> String {
-    let so = String::from_utf8_lossy(&out.stdout).into_owned();
-    let se = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{so}\n{se}",
-        out.status
-    );
-    so + &se
-}
-
-/// Runs a command with a time bound (kills it and panics on overrun).
-fn bounded(mut c: Command, limit: Duration) -> Output {
-    let child = c
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawning");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(o) => o.expect("waiting"),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("command did not finish within {limit:?}: {c:?}");
-        }
-    }
-}
-
-fn read_record(dir: &Path) -> stampede_sim::record::RunRecord {
-    stampede::files::record::read_record(dir).unwrap_or_else(|e| panic!("{}: {e:#}", dir.display()))
-}
+use crate::common::{argv, ok, read_record, repo, run_bounded};
+use crate::real_cluster::{files_under, ClusterOpts, RealCluster};
 
 /// No file under `dir` and no captured output contains the token.
 fn assert_no_token(token: &str, dir: &Path, outputs: &[&str]) {
@@ -114,20 +79,12 @@ fn harness_against_real_nomad() {
     assert_eq!(String::from_utf8_lossy(&anon.stdout), "403", "ACLs are on");
 
     // 1. Without the token the run fails clearly (403 named), exit non-zero, nothing placed.
-    let o = bounded(
+    let o = run_bounded(
         {
             let mut cmd = c.stampede(false);
-            cmd.args([
-                "run",
-                "--jobs",
-                "2",
-                "--driver",
-                "raw_exec",
-                "--quiet",
-                "--no-report",
-            ])
-            .arg("--out")
-            .arg(out.join("no-token"));
+            cmd.args(argv!("run --jobs 2 --driver raw_exec --quiet --no-report"))
+                .arg("--out")
+                .arg(out.join("no-token"));
             cmd
         },
         Duration::from_secs(60),
@@ -143,36 +100,14 @@ fn harness_against_real_nomad() {
     let sched_before = c.get("/v1/operator/scheduler/configuration");
     let alg_before = sched_before["SchedulerConfig"]["SchedulerAlgorithm"].clone();
     let reg = out.join("register");
-    let o = bounded(
+    let o = run_bounded(
         {
             let mut cmd = c.stampede(true);
-            cmd.args([
-                "run",
-                "--jobs",
-                "12",
-                "--count",
-                "3",
-                "--driver",
-                "raw_exec",
-                "--duration",
-                "2s",
-                "--cpu",
-                "50",
-                "--memory",
-                "32",
-                "--algorithm",
-                "spread",
-                "--spread-block",
-                "--workers",
-                "4",
-                "--cleanup",
-                "--run-id",
-                "real-register",
-                "--timeout",
-                "3m",
-                "--drain-timeout",
-                "90s",
-            ])
+            cmd.args(argv!(
+                "run --jobs 12 --count 3 --driver raw_exec --duration 2s --cpu 50",
+                "--memory 32 --algorithm spread --spread-block --workers 4",
+                "--cleanup --run-id real-register --timeout 3m --drain-timeout 90s"
+            ))
             .arg("--out")
             .arg(&reg);
             cmd
@@ -259,32 +194,17 @@ fn harness_against_real_nomad() {
 
     // 3. Dispatch mode with the raw_exec jobspec from jobs/ (parsed by the server's /v1/jobs/parse).
     let disp = out.join("dispatch");
-    let o = bounded(
+    let o = run_bounded(
         {
             let mut cmd = c.stampede(true);
             cmd.arg("run")
                 .arg("--jobspec")
                 .arg(repo().join("jobs/ci-test-raw-exec.nomad.hcl"))
-                .args([
-                    "--dispatch",
-                    "--jobs",
-                    "4",
-                    "--var",
-                    "test_seconds=1",
-                    "--var",
-                    "cpu=100",
-                    "--var",
-                    "memory=64",
-                    "--workers",
-                    "2",
-                    "--cleanup",
-                    "--run-id",
-                    "real-dispatch",
-                    "--timeout",
-                    "3m",
-                    "--drain-timeout",
-                    "90s",
-                ])
+                .args(argv!(
+                    "--dispatch --jobs 4 --var test_seconds=1 --var cpu=100 --var memory=64",
+                    "--workers 2 --cleanup --run-id real-dispatch --timeout 3m",
+                    "--drain-timeout 90s"
+                ))
                 .arg("--out")
                 .arg(&disp);
             cmd
@@ -324,14 +244,9 @@ fn harness_against_real_nomad() {
     let trace = out.join("real.jsonl");
     let mut rec_cmd = c.stampede(true);
     rec_cmd
-        .args([
-            "trace",
-            "record",
-            "--duration",
-            "60s",
-            "--prefix",
-            "stampede-real-traced-",
-        ])
+        .args(argv!(
+            "trace record --duration 60s --prefix stampede-real-traced-"
+        ))
         .arg("--out")
         .arg(&trace)
         .stdout(Stdio::piped())
@@ -339,32 +254,14 @@ fn harness_against_real_nomad() {
     let recorder = rec_cmd.spawn().unwrap();
     std::thread::sleep(Duration::from_secs(2));
     let traced = out.join("traced");
-    let o = bounded(
+    let o = run_bounded(
         {
             let mut cmd = c.stampede(true);
-            cmd.args([
-                "run",
-                "--jobs",
-                "6",
-                "--count",
-                "2",
-                "--driver",
-                "raw_exec",
-                "--duration",
-                "1s",
-                "--cpu",
-                "50",
-                "--memory",
-                "32",
-                "--rate",
-                "3",
-                "--run-id",
-                "real-traced",
-                "--timeout",
-                "2m",
-                "--drain-timeout",
-                "60s",
-            ])
+            cmd.args(argv!(
+                "run --jobs 6 --count 2 --driver raw_exec --duration 1s --cpu 50",
+                "--memory 32 --rate 3 --run-id real-traced --timeout 2m",
+                "--drain-timeout 60s"
+            ))
             .arg("--out")
             .arg(&traced);
             cmd
@@ -391,7 +288,7 @@ fn harness_against_real_nomad() {
             );
         }
     }
-    let o = bounded(
+    let o = run_bounded(
         {
             let mut cmd = c.stampede(false);
             cmd.args(["trace", "inspect"]).arg(&trace);
@@ -403,7 +300,7 @@ fn harness_against_real_nomad() {
 
     // 6. The real records pass report and compare like any other.
     for d in [&reg, &traced] {
-        let o = bounded(
+        let o = run_bounded(
             {
                 let mut cmd = c.stampede(false);
                 cmd.arg("report").arg(d);
@@ -414,7 +311,7 @@ fn harness_against_real_nomad() {
         ok("stampede report", &o);
         assert!(d.join("summary.md").is_file() && d.join("report.html").is_file());
     }
-    let o = bounded(
+    let o = run_bounded(
         {
             let mut cmd = c.stampede(false);
             cmd.arg("compare")
@@ -426,7 +323,7 @@ fn harness_against_real_nomad() {
         Duration::from_secs(60),
     );
     ok("stampede compare of two real records", &o);
-    let o = bounded(
+    let o = run_bounded(
         {
             let mut cmd = c.stampede(false);
             cmd.arg("compare")

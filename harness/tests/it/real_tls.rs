@@ -4,17 +4,16 @@
 //! client certificate, and `NOMAD_SKIP_VERIFY` does what it does for the `nomad` CLI (checked against the
 //! real CLI with the same environment).
 
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
+use crate::common::{argv, run_bounded};
 use crate::real_cluster::{nomad_bin, ClusterOpts, RealCluster};
 
 fn other_ca(dir: &std::path::Path) -> std::path::PathBuf {
     let ca = dir.join("other-ca.pem");
     let st = Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
+        .args(argv!("req -x509 -newkey rsa:2048 -nodes -days 1"))
         .args(["-subj", "/CN=not the cluster's CA"])
         .arg("-keyout")
         .arg(dir.join("other-ca-key.pem"))
@@ -58,26 +57,6 @@ fn apply(c: &mut Command, v: Variant, wrong_ca: &std::path::Path) {
             c.env_remove("NOMAD_CLIENT_CERT")
                 .env_remove("NOMAD_CLIENT_KEY")
                 .env("NOMAD_SKIP_VERIFY", "true");
-        }
-    }
-}
-
-fn run_bounded(mut c: Command, limit: Duration) -> Output {
-    let child = c
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(o) => o.unwrap(),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("did not finish within {limit:?}: {c:?}");
         }
     }
 }
@@ -130,27 +109,11 @@ fn tls_with_verify_https_client() {
 
         let dir = tmp.path().join(format!("{v:?}"));
         let mut s = c.stampede(true);
-        s.args([
-            "run",
-            "--jobs",
-            "3",
-            "--driver",
-            "raw_exec",
-            "--duration",
-            "1s",
-            "--cpu",
-            "50",
-            "--memory",
-            "32",
-            "--workers",
-            "3",
-            "--timeout",
-            "2m",
-            "--drain-timeout",
-            "60s",
-            "--cleanup",
-            "--no-report",
-        ])
+        s.args(argv!(
+            "run --jobs 3 --driver raw_exec --duration 1s --cpu 50 --memory 32",
+            "--workers 3 --timeout 2m --drain-timeout 60s --cleanup",
+            "--no-report"
+        ))
         .arg("--run-id")
         .arg(format!("tls-{v:?}").to_lowercase())
         .arg("--out")

@@ -11,6 +11,7 @@ use stampede::capture::{record, RecordConfig, RecordSummary};
 use stampede::nomad::{NomadClient, NomadConnArgs};
 use stampede_sim::trace::{parse_jsonl, Exit, Trace};
 
+use crate::common::argv;
 use crate::mock_nomad::{MockConfig, MockNomad};
 
 /// One submitted job, as the test expects to find it in the trace.
@@ -396,35 +397,26 @@ async fn cli_killed_keeps_the_partial_file() {
 #[test]
 fn cli_bad_input_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
+    let run = |args: &[String]| {
+        crate::common::bin()
             .args(["trace", "record"])
             .args(args)
-            .env_remove("NOMAD_ADDR")
             .output()
             .unwrap()
     };
     let csv = dir.path().join("x.csv");
-    let o = run(&[
-        "--addr",
-        "http://127.0.0.1:9",
-        "--duration",
-        "1s",
-        "--out",
-        csv.to_str().unwrap(),
-    ]);
+    let o = run(&argv!(
+        "--addr http://127.0.0.1:9 --duration 1s --out",
+        &csv
+    ));
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("x.csv: the recorded trace is JSON Lines"));
     let out = dir.path().join("x.jsonl");
     // Port 9 (discard) on loopback: nothing listens.
-    let o = run(&[
-        "--addr",
-        "http://127.0.0.1:9",
-        "--duration",
-        "1s",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run(&argv!(
+        "--addr http://127.0.0.1:9 --duration 1s --out",
+        &out
+    ));
     assert_eq!(o.status.code(), Some(2));
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(
@@ -432,18 +424,12 @@ fn cli_bad_input_is_a_clear_error() {
         "{e}"
     );
     assert!(!out.exists());
-    let o = run(&[
-        "--addr",
-        "http://127.0.0.1:9",
-        "--namespace",
-        "*",
-        "--duration",
-        "1s",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = run(&argv!(
+        "--addr http://127.0.0.1:9 --namespace * --duration 1s --out",
+        &out
+    ));
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--namespace '*' is not supported"));
-    let o = run(&["--duration", "soon", "--out", out.to_str().unwrap()]);
+    let o = run(&argv!("--duration soon --out", &out));
     assert_eq!(o.status.code(), Some(2));
 }

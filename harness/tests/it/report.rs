@@ -15,6 +15,8 @@ use stampede_sim::record::{
 };
 use stampede_sim::summary::SummaryInputs;
 
+use crate::common::argv;
+
 /// Shape of a hand-made record.
 #[derive(Debug, Clone)]
 pub struct Shape {
@@ -665,15 +667,12 @@ fn report_command_writes_files_and_errors_on_bad_input() {
     assert!(dir.join("summary.md").is_file() && dir.join("report.html").is_file());
     assert!(!dir.join("summary.json").exists());
     let out = tmp.path().join("out");
-    let code = stampede::run(stampede::Opts::parse_from([
-        "stampede",
-        "report",
-        dir.to_str().unwrap(),
-        "--format",
-        "json,csv",
-        "--out",
-        out.to_str().unwrap(),
-    ]))
+    let code = stampede::run(stampede::Opts::parse_from(argv!(
+        "stampede report",
+        &dir,
+        "--format json,csv --out",
+        &out
+    )))
     .unwrap();
     assert_eq!(code, 0);
     assert!(out.join("summary.json").is_file() && out.join("summary.csv").is_file());
@@ -708,19 +707,12 @@ fn chromium(args: &[String], timeout: Duration) -> (String, String) {
     assert!(bin.exists(), "/usr/bin/chromium is missing: install it with `apt-get update && apt-get install -y chromium`");
     let profile = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(bin);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--disable-dev-shm-usage",
-        "--enable-logging=stderr",
-        "--v=0",
-    ])
+    cmd.args(argv!(
+        "--headless --no-sandbox --disable-gpu --disable-quic",
+        "--no-first-run --disable-background-networking",
+        "--disable-component-update --disable-sync",
+        "--disable-dev-shm-usage --enable-logging=stderr --v=0"
+    ))
     .arg(format!("--user-data-dir={}", profile.path().display()))
     .args(args)
     .stdin(Stdio::null())

@@ -7,6 +7,7 @@ use stampede::load::{run_load, Pacing, RunPlan, WorkloadPlan};
 use stampede::nomad::NomadConnArgs;
 use stampede_sim::record::{AllocStatus, ScenarioInfo};
 
+use crate::common::argv;
 use crate::mock_nomad::{MockConfig, MockNomad};
 
 fn plan(addr: &str, dir: &std::path::Path, jobs: u32, count: u32, pacing: Pacing) -> RunPlan {
@@ -291,28 +292,15 @@ fn cli_run_with_jobspec_conversion_and_json_summary() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("rec");
     let spec = format!("{}/../jobs/ci-test.nomad.hcl", env!("CARGO_MANIFEST_DIR"));
-    let opts = <stampede::Opts as clap::Parser>::parse_from([
-        "stampede",
-        "run",
-        "--addr",
+    let opts = <stampede::Opts as clap::Parser>::parse_from(argv!(
+        "stampede run --addr",
         &m.addr,
         "--jobspec",
         &spec,
-        "--jobs",
-        "4",
-        "--workers",
-        "2",
-        "--quiet",
-        "--prefix",
-        "cli-",
-        "--out",
-        out.to_str().unwrap(),
-        "--seed",
-        "3",
-        "--drain-timeout",
-        "10s",
-        "--dispatch",
-    ]);
+        "--jobs 4 --workers 2 --quiet --prefix cli- --out",
+        &out,
+        "--seed 3 --drain-timeout 10s --dispatch"
+    ));
     let t = std::time::Instant::now();
     let code = stampede::run(opts).unwrap();
     assert_eq!(code, 0);
@@ -342,17 +330,14 @@ fn cli_run_with_jobspec_conversion_and_json_summary() {
         2
     );
     // Without --dispatch a parameterized jobspec is refused with a clear error.
-    let opts = <stampede::Opts as clap::Parser>::parse_from([
-        "stampede",
-        "run",
-        "--addr",
+    let opts = <stampede::Opts as clap::Parser>::parse_from(argv!(
+        "stampede run --addr",
         &m.addr,
         "--jobspec",
         &spec,
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+        "--quiet --out",
+        &out
+    ));
     let e = format!("{:#}", stampede::run(opts).unwrap_err());
     assert!(
         e.contains("ci-test.nomad.hcl") && e.contains("--dispatch"),
@@ -369,17 +354,9 @@ fn cli_without_address_runs_against_the_embedded_emulator() {
     let dir = tempfile::tempdir().unwrap();
     // The real binary, so the "embedded emulator" announcement can be checked on stderr.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_stampede"))
-        .args([
-            "run",
-            "--jobs",
-            "3",
-            "--count",
-            "2",
-            "--duration",
-            "1s",
-            "--no-report",
-            "--out",
-        ])
+        .args(argv!(
+            "run --jobs 3 --count 2 --duration 1s --no-report --out"
+        ))
         .arg(dir.path())
         .env_remove("NOMAD_ADDR")
         .output()
@@ -407,18 +384,15 @@ async fn scenario_workload_open_loop_with_slo() {
     )
     .unwrap();
     let out = dir.path().join("rec");
-    let opts = <stampede::Opts as clap::Parser>::parse_from([
-        "stampede",
-        "run",
-        "--addr",
+    let opts = <stampede::Opts as clap::Parser>::parse_from(argv!(
+        "stampede run --addr",
         &m.addr,
         "--scenario",
-        sc.to_str().unwrap(),
-        "--quiet",
-        "--out",
-        out.to_str().unwrap(),
-        "--no-metrics",
-    ]);
+        &sc,
+        "--quiet --out",
+        &out,
+        "--no-metrics"
+    ));
     let stampede::Command::Run(args) = opts.command else {
         panic!("not run")
     };

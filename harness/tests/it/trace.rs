@@ -1,36 +1,16 @@
 //! `stampede trace` and the trace data model: calibration of the synthetic monorepo day, round trips,
 //! SWF import, malformed input, fuzzing of the parsers.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use clap::Parser;
 use proptest::prelude::*;
-use stampede::Opts;
 use stampede_sim::trace::csv::parse_csv_named;
 use stampede_sim::trace::fit::trace_stats;
 use stampede_sim::trace::swf::{import_swf, SwfOptions};
 use stampede_sim::trace::synth::{synth_monorepo, SynthProfile};
 use stampede_sim::trace::{parse_jsonl, parse_jsonl_named, Exit};
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/traces")
-        .join(name)
-}
-
-fn stampede(args: &[&str]) -> anyhow::Result<u8> {
-    let mut v = vec!["stampede"];
-    v.extend_from_slice(args);
-    stampede::run(Opts::try_parse_from(v)?)
-}
-
-fn bin(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_stampede"))
-        .args(args)
-        .output()
-        .expect("run stampede")
-}
+use crate::common::{argv, bin_output, cli, fixture};
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap()
@@ -146,18 +126,10 @@ fn synth_cli_is_deterministic_and_round_trips() {
     let a = d.path().join("a.jsonl");
     let b = d.path().join("b.jsonl");
     let c = d.path().join("c.jsonl");
-    let out = bin(&[
-        "trace",
-        "synth",
-        "--profile",
-        "monorepo",
-        "--days",
-        "1",
-        "--seed",
-        "11",
-        "--out",
-        a.to_str().unwrap(),
-    ]);
+    let out = bin_output(&argv!(
+        "trace synth --profile monorepo --days 1 --seed 11 --out",
+        &a
+    ));
     assert!(
         out.status.success(),
         "{}",
@@ -167,30 +139,8 @@ fn synth_cli_is_deterministic_and_round_trips() {
         String::from_utf8_lossy(&out.stdout).starts_with("seed 11:"),
         "the seed is printed"
     );
-    assert_eq!(
-        stampede(&[
-            "trace",
-            "synth",
-            "--seed",
-            "11",
-            "--out",
-            b.to_str().unwrap()
-        ])
-        .unwrap(),
-        0
-    );
-    assert_eq!(
-        stampede(&[
-            "trace",
-            "synth",
-            "--seed",
-            "12",
-            "--out",
-            c.to_str().unwrap()
-        ])
-        .unwrap(),
-        0
-    );
+    assert_eq!(cli(&argv!("trace synth --seed 11 --out", &b)).unwrap(), 0);
+    assert_eq!(cli(&argv!("trace synth --seed 12 --out", &c)).unwrap(), 0);
     let (ta, tb, tc) = (read(&a), read(&b), read(&c));
     assert_eq!(ta, tb, "same seed, same bytes");
     assert_ne!(ta, tc, "different seed, different trace");
@@ -204,7 +154,7 @@ fn synth_cli_is_deterministic_and_round_trips() {
     let csv = d.path().join("a.csv");
     let back = d.path().join("back.jsonl");
     assert_eq!(
-        stampede(&[
+        cli(&[
             "trace",
             "convert",
             a.to_str().unwrap(),
@@ -214,7 +164,7 @@ fn synth_cli_is_deterministic_and_round_trips() {
         0
     );
     assert_eq!(
-        stampede(&[
+        cli(&[
             "trace",
             "convert",
             csv.to_str().unwrap(),
@@ -232,17 +182,7 @@ fn synth_cli_is_deterministic_and_round_trips() {
     // --format csv writes CSV whatever the extension.
     let f = d.path().join("x.txt");
     assert_eq!(
-        stampede(&[
-            "trace",
-            "synth",
-            "--seed",
-            "11",
-            "--format",
-            "csv",
-            "--out",
-            f.to_str().unwrap()
-        ])
-        .unwrap(),
+        cli(&argv!("trace synth --seed 11 --format csv --out", &f)).unwrap(),
         0
     );
     assert_eq!(parse_csv_named(&read(&f), "x").unwrap(), parsed);
@@ -252,17 +192,9 @@ fn synth_cli_is_deterministic_and_round_trips() {
 fn swf_fixture_imports_with_the_documented_mapping() {
     let d = tempfile::tempdir().unwrap();
     let out = d.path().join("small.jsonl");
-    let swf = fixture("small.swf");
+    let swf = fixture("traces/small.swf");
     assert_eq!(
-        stampede(&[
-            "trace",
-            "import",
-            "--swf",
-            swf.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap()
-        ])
-        .unwrap(),
+        cli(&argv!("trace import --swf", &swf, "--out", &out)).unwrap(),
         0
     );
     let t = parse_jsonl(&read(&out)).unwrap();
@@ -337,10 +269,10 @@ fn swf_fixture_imports_with_the_documented_mapping() {
 #[test]
 fn malformed_inputs_fail_with_file_and_line() {
     let d = tempfile::tempdir().unwrap();
-    let o = bin(&[
+    let o = bin_output(&[
         "trace",
         "inspect",
-        fixture("bad_count.jsonl").to_str().unwrap(),
+        fixture("traces/bad_count.jsonl").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -351,23 +283,21 @@ fn malformed_inputs_fail_with_file_and_line() {
         "{err}"
     );
 
-    let o = bin(&[
+    let o = bin_output(&[
         "trace",
         "inspect",
-        fixture("out_of_order.jsonl").to_str().unwrap(),
+        fixture("traces/out_of_order.jsonl").to_str().unwrap(),
     ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("out_of_order.jsonl:3: field `submit_ns`"));
 
     let out = d.path().join("x.jsonl");
-    let o = bin(&[
-        "trace",
-        "import",
-        "--swf",
-        fixture("bad_fields.swf").to_str().unwrap(),
+    let o = bin_output(&argv!(
+        "trace import --swf",
+        &fixture("traces/bad_fields.swf"),
         "--out",
-        out.to_str().unwrap(),
-    ]);
+        &out
+    ));
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr)
         .contains("bad_fields.swf:3: expected 18 whitespace-separated fields, found 15"));
@@ -375,18 +305,7 @@ fn malformed_inputs_fail_with_file_and_line() {
 
     // A truncated trace is refused.
     let full = d.path().join("full.jsonl");
-    assert_eq!(
-        stampede(&[
-            "trace",
-            "synth",
-            "--seed",
-            "3",
-            "--out",
-            full.to_str().unwrap()
-        ])
-        .unwrap(),
-        0
-    );
+    assert_eq!(cli(&argv!("trace synth --seed 3 --out", &full)).unwrap(), 0);
     let text = read(&full);
     let cut: String = text.lines().take(100).map(|l| format!("{l}\n")).collect();
     let e = parse_jsonl_named(&cut, "cut.jsonl")
@@ -395,7 +314,7 @@ fn malformed_inputs_fail_with_file_and_line() {
     assert!(e.starts_with("cut.jsonl: the header announces"), "{e}");
 
     // Unknown extensions, profiles and an unreachable recorder address are clear errors.
-    let e = stampede(&[
+    let e = cli(&[
         "trace",
         "convert",
         full.to_str().unwrap(),
@@ -403,25 +322,11 @@ fn malformed_inputs_fail_with_file_and_line() {
     ])
     .unwrap_err();
     assert!(format!("{e:#}").contains("unknown trace extension"));
-    assert!(stampede(&[
-        "trace",
-        "synth",
-        "--profile",
-        "nope",
-        "--out",
-        out.to_str().unwrap()
-    ])
-    .is_err());
-    let e = stampede(&[
-        "trace",
-        "record",
-        "--addr",
-        "http://127.0.0.1:9",
-        "--duration",
-        "24h",
-        "--out",
-        out.to_str().unwrap(),
-    ])
+    assert!(cli(&argv!("trace synth --profile nope --out", &out)).is_err());
+    let e = cli(&argv!(
+        "trace record --addr http://127.0.0.1:9 --duration 24h --out",
+        &out
+    ))
     .unwrap_err();
     assert!(format!("{e:#}").contains("asking http://127.0.0.1:9 for its version"));
 }
@@ -430,19 +335,8 @@ fn malformed_inputs_fail_with_file_and_line() {
 fn inspect_reports_fits_and_totals() {
     let d = tempfile::tempdir().unwrap();
     let f = d.path().join("t.jsonl");
-    assert_eq!(
-        stampede(&[
-            "trace",
-            "synth",
-            "--seed",
-            "5",
-            "--out",
-            f.to_str().unwrap()
-        ])
-        .unwrap(),
-        0
-    );
-    let o = bin(&["trace", "inspect", f.to_str().unwrap(), "--json"]);
+    assert_eq!(cli(&argv!("trace synth --seed 5 --out", &f)).unwrap(), 0);
+    let o = bin_output(&["trace", "inspect", f.to_str().unwrap(), "--json"]);
     assert!(o.status.success());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let t = parse_jsonl(&read(&f)).unwrap();
@@ -459,26 +353,13 @@ fn inspect_reports_fits_and_totals() {
     let pt = &v["durations"]["pareto_tail"];
     assert!((pt["alpha"].as_f64().unwrap() - 1.8).abs() < 0.5, "{pt}");
     assert!(pt["ks"].as_f64().unwrap() < 0.05, "{pt}");
-    let q = bin(&[
-        "trace",
-        "inspect",
-        f.to_str().unwrap(),
-        "--json",
-        "--tail-quantile",
-        "0.9",
-    ]);
+    let q = bin_output(&argv!("trace inspect", &f, "--json --tail-quantile 0.9"));
     let vq: serde_json::Value = serde_json::from_slice(&q.stdout).unwrap();
     assert_eq!(vq["durations"]["tail_quantile"].as_f64(), Some(0.9));
     assert_eq!(
-        bin(&[
-            "trace",
-            "inspect",
-            f.to_str().unwrap(),
-            "--tail-quantile",
-            "1.5"
-        ])
-        .status
-        .code(),
+        bin_output(&argv!("trace inspect", &f, "--tail-quantile 1.5"))
+            .status
+            .code(),
         Some(2)
     );
     assert_eq!(
@@ -490,7 +371,7 @@ fn inspect_reports_fits_and_totals() {
             .sum::<u64>(),
         t.jobs.len() as u64
     );
-    let text = bin(&["trace", "inspect", f.to_str().unwrap()]);
+    let text = bin_output(&["trace", "inspect", f.to_str().unwrap()]);
     let s = String::from_utf8_lossy(&text.stdout);
     assert!(
         s.contains("lognormal fit (MLE)")

@@ -1,6 +1,6 @@
 //! `stampede upgrade-check` through the binary: records of both sides, the verdict, the exit code.
 
-use std::process::Command;
+use crate::common::{argv, bin};
 
 fn scenario(dir: &std::path::Path) -> std::path::PathBuf {
     // A CI flood at saturation: count-1 batch jobs of 4 tasks, servers on fast instance-store NVMe.
@@ -35,12 +35,8 @@ rate_per_s = 1500
     p
 }
 
-fn upgrade(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_stampede"))
-        .arg("upgrade-check")
-        .args(args)
-        .output()
-        .unwrap()
+fn upgrade(args: &[String]) -> std::process::Output {
+    bin().arg("upgrade-check").args(args).output().unwrap()
 }
 
 #[test]
@@ -51,18 +47,12 @@ fn rs256_signing_is_a_regression_and_pipelining_is_not() {
     // 1.6 → 1.7: identities switch from Ed25519 to RS256, signed serially on the plan applier, 4 per
     // allocation here: the applier becomes the bottleneck.
     let out1 = tmp.path().join("u1");
-    let o = upgrade(&[
+    let o = upgrade(&argv!(
         "--scenario",
         sc,
-        "--from",
-        "1.6",
-        "--to",
-        "1.7",
-        "--seeds",
-        "2",
-        "-o",
-        out1.to_str().unwrap(),
-    ]);
+        "--from 1.6 --to 1.7 --seeds 2 -o",
+        &out1
+    ));
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(
         o.status.code(),
@@ -89,22 +79,13 @@ fn rs256_signing_is_a_regression_and_pipelining_is_not() {
     assert_eq!(verdict["regression"], true);
     // 2.0.5 without and with a pipeline of 8 on gp3 disks (commit-bound): the pipeline hides commit latency.
     let out2 = tmp.path().join("u2");
-    let o = upgrade(&[
+    let o = upgrade(&argv!(
         "--scenario",
         sc,
-        "--from",
-        "2.0.5",
-        "--to",
-        "2.0.5",
-        "--set",
-        "plan_apply_pipeline=8",
-        "--set-both",
-        "tasks=1",
-        "--seeds",
-        "1",
-        "-o",
-        out2.to_str().unwrap(),
-    ]);
+        "--from 2.0.5 --to 2.0.5 --set plan_apply_pipeline=8 --set-both tasks=1",
+        "--seeds 1 -o",
+        &out2
+    ));
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -113,18 +94,12 @@ fn rs256_signing_is_a_regression_and_pipelining_is_not() {
         String::from_utf8_lossy(&o.stderr)
     );
     // A setting the version lacks is refused before any simulation, naming the side and the key.
-    let o = upgrade(&[
+    let o = upgrade(&argv!(
         "--scenario",
         sc,
-        "--from",
-        "1.10",
-        "--to",
-        "2.0.5",
-        "--from-set",
-        "plan_apply_pipeline=8",
-        "-o",
-        tmp.path().join("u3").to_str().unwrap(),
-    ]);
+        "--from 1.10 --to 2.0.5 --from-set plan_apply_pipeline=8 -o",
+        &tmp.path().join("u3")
+    ));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(

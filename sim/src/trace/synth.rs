@@ -1,6 +1,9 @@
 //! A synthetic monorepo CI workload, calibrated to the published figures of one real deployment (a health
-//! insurer's monorepo CI on Nomad, HashiConf talk) and Google TAP's statistics; see
-//! `shared/reference/ci-traffic.md` and each [`SynthProfile`] field for the source of every number.
+//! insurer's monorepo CI on Nomad + Docker, as presented in a HashiConf talk: ~900,000 build jobs in 30
+//! days, a few hundred per minute at peak, a nightly build of ~4,500 targets taking ~97 compute-hours,
+//! 2,800 MHz / 3.5 GB per test) and Google TAP's flakiness statistics (~1.5% of test runs flaky, ~16% of
+//! tests flaky at some rate: J. Micco, "Flaky Tests at Google and How We Mitigate Them", Google Testing
+//! Blog, 2016). Each [`SynthProfile`] field quotes the figure it comes from or is marked an assumption.
 //!
 //! # The model
 //!
