@@ -12,7 +12,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use hcl::eval::{Context as HclContext, Evaluate};
 use hcl::{Block, Body, Expression, Structure};
 use serde_json::{json, Map, Value};
-use stampede_sim::driver::{DelayFunction, RestartMode};
+use stampede_sim::api::{DelayFunction, RestartMode};
 use stampede_sim::scenario::{JobTemplate, RunDuration};
 
 /// The job JSON for copy `id` of a template. Batch tasks sleep their duration (median for log-normal);

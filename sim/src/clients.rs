@@ -10,7 +10,7 @@
 
 use rand::Rng;
 
-use crate::driver::{NodeStatus, SimTime};
+use crate::api::{NodeStatus, SimTime};
 use crate::params::ModelParams;
 
 /// One cached image on a node.

@@ -10,7 +10,7 @@ use std::collections::BinaryHeap;
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
-use crate::driver::SimTime;
+use crate::api::SimTime;
 
 struct Entry<E> {
     time: SimTime,

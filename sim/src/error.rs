@@ -1,6 +1,6 @@
 //! The simulator's error type.
 
-use crate::driver::SimTime;
+use crate::api::SimTime;
 
 /// Everything that can go wrong in a simulation. Every variant is fatal to the run it occurs in
 /// (the simulator never continues after one), and carries the simulated time or input location.

@@ -7,7 +7,7 @@
 //! ## Public surface
 //! - [`runner::run_scenario`]: run a whole scenario as fast as possible into a [`record::RunRecord`].
 //! - [`cluster::Cluster`]: the simulated cluster driven step by step (the emulator's backend): submit
-//!   requests, advance time, inject faults, read Nomad-shaped views ([`driver`]).
+//!   requests, advance time, inject faults, read Nomad-shaped views ([`api`]).
 //! - [`scenario::Scenario`], [`trace`], [`workload`]: the inputs; [`record`], [`summary`]: the outputs;
 //!   [`SimError`]: every error.
 //!
@@ -15,7 +15,7 @@
 //! | module | what |
 //! |---|---|
 //! | [`cluster`] | the core, one file per subsystem: requests, Raft log and FSM, scheduler workers, plan applier, blocked evals, clients, fleet and faults, metrics, views |
-//! | [`driver`] | the driving interface types in Nomad's shapes: job specs, request outcomes, views, change batches |
+//! | [`api`] | the driving interface types in Nomad's shapes: job specs, request outcomes, views, change batches |
 //! | [`runner`] | run a scenario to completion, produce a [`record::RunRecord`] |
 //! | [`engine`] | integer-ns clock, `(time, seq)` event queue, tie-shuffle |
 //! | [`rng`] | one root seed, named per-component ChaCha8 streams, seed-derived IDs |
@@ -50,10 +50,10 @@
 //! of several scenarios.
 #![deny(missing_docs)]
 
+pub mod api;
 pub(crate) mod broker;
 pub(crate) mod clients;
 pub mod cluster;
-pub mod driver;
 pub mod duration;
 pub mod engine;
 pub mod error;

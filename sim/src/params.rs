@@ -165,7 +165,7 @@ params! {
     heartbeat_cpu_us: u64 = 60;
     /// Spot interruption notice, µs. [doc AWS] 2 min.
     spot_notice_us: u64 = 120_000_000;
-    // Restart and reschedule policies are per job (driver.rs `RestartPolicy`, `ReschedulePolicy`), with
+    // Restart and reschedule policies are per job (api.rs `RestartPolicy`, `ReschedulePolicy`), with
     // Nomad's defaults per job type.
 
     // ---- control plane, misc ----

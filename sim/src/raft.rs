@@ -15,7 +15,7 @@ use std::collections::VecDeque;
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::driver::SimTime;
+use crate::api::SimTime;
 use crate::model::commit::{RaftCommit, RaftSetup};
 use crate::model::storage::{DiskProfile, LogStoreKind, StorageClass};
 use crate::params::ModelParams;

@@ -3,8 +3,8 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
+use crate::api::{RequestOutcome, SimTime};
 use crate::cluster::{Cluster, ClusterOptions};
-use crate::driver::{RequestOutcome, SimTime};
 use crate::error::SimError;
 use crate::record::{
     RunMeta, RunRecord, ScenarioInfo, ServerInfo, Source, SCHEMA_VERSION, SIM_EPOCH_UNIX_NS,

@@ -457,9 +457,9 @@ pub struct JobTemplate {
     /// deterministically), so each costs what its restart and reschedule policies allow.
     pub broken_rate: f64,
     /// Restart policy (`None`: Nomad's default for the job type).
-    pub restart: Option<crate::driver::RestartPolicy>,
+    pub restart: Option<crate::api::RestartPolicy>,
     /// Reschedule policy (`None`: Nomad's default for the job type).
-    pub reschedule: Option<crate::driver::ReschedulePolicy>,
+    pub reschedule: Option<crate::api::ReschedulePolicy>,
     /// `max_run_duration` of the batch groups, ns (Nomad ≥ 2.0.3).
     pub max_run_ns: Option<u64>,
     /// Tasks per group.
@@ -1242,20 +1242,20 @@ impl Scenario {
                 None => None,
                 Some(r) => {
                     let tr = "workload.restart";
-                    let d = crate::driver::RestartPolicy::default_for(job_type);
+                    let d = crate::api::RestartPolicy::default_for(job_type);
                     let mode = match r.mode.as_deref() {
                         None => d.mode,
-                        Some(m) => crate::driver::RestartMode::parse(m).ok_or_else(|| {
+                        Some(m) => crate::api::RestartMode::parse(m).ok_or_else(|| {
                             cx.err(tr, None, "mode", format!("`{m}`: use `fail` or `delay`"))
                         })?,
                     };
-                    let p = crate::driver::RestartPolicy {
+                    let p = crate::api::RestartPolicy {
                         attempts: r.attempts.unwrap_or(d.attempts),
                         interval_ns: dur(tr, "interval", &r.interval, d.interval_ns)?,
                         delay_ns: dur(tr, "delay", &r.delay, d.delay_ns)?,
                         mode,
                     };
-                    if p.mode == crate::driver::RestartMode::Delay && p.interval_ns == 0 {
+                    if p.mode == crate::api::RestartMode::Delay && p.interval_ns == 0 {
                         return Err(cx.err(
                             tr,
                             None,
@@ -1270,10 +1270,10 @@ impl Scenario {
                 None => None,
                 Some(r) => {
                     let tr = "workload.reschedule";
-                    let d = crate::driver::ReschedulePolicy::default_for(job_type);
+                    let d = crate::api::ReschedulePolicy::default_for(job_type);
                     let delay_function = match r.delay_function.as_deref() {
                         None => d.delay_function,
-                        Some(f) => crate::driver::DelayFunction::parse(f).ok_or_else(|| {
+                        Some(f) => crate::api::DelayFunction::parse(f).ok_or_else(|| {
                             cx.err(
                                 tr,
                                 None,
@@ -1282,7 +1282,7 @@ impl Scenario {
                             )
                         })?,
                     };
-                    Some(crate::driver::ReschedulePolicy {
+                    Some(crate::api::ReschedulePolicy {
                         attempts: r.attempts.unwrap_or(d.attempts),
                         interval_ns: dur(tr, "interval", &r.interval, d.interval_ns)?,
                         delay_ns: dur(tr, "delay", &r.delay, d.delay_ns)?,
@@ -1790,7 +1790,7 @@ count = 3
             "unset keys keep the batch default"
         );
         let rs = t.reschedule.unwrap();
-        assert_eq!(rs.delay_function, crate::driver::DelayFunction::Fibonacci);
+        assert_eq!(rs.delay_function, crate::api::DelayFunction::Fibonacci);
         assert_eq!((rs.attempts, rs.max_delay_ns), (1, 120_000_000_000));
         let e = Scenario::from_toml("p.toml", &wl("[workload.restart]\nmode = \"sometimes\"\n"))
             .unwrap_err();

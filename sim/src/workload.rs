@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rand::Rng;
 
-use crate::driver::{GroupSpec, JobSpec, RunPlan, SimTime};
+use crate::api::{GroupSpec, JobSpec, RunPlan, SimTime};
 use crate::rng;
 use crate::scenario::{Arrival, JobTemplate};
 

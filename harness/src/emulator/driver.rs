@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use stampede_sim::api::{JobSpec, RequestId, RequestOutcome, SimTime};
 use stampede_sim::cluster::Cluster;
-use stampede_sim::driver::{JobSpec, RequestId, RequestOutcome, SimTime};
 use stampede_sim::error::SimError;
 use stampede_sim::record::AllocRow;
 use stampede_sim::scenario::Algorithm;

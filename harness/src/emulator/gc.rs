@@ -44,7 +44,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-use stampede_sim::driver::{
+use stampede_sim::api::{
     AllocView, ClientStatus, DesiredStatus, EvalStatus, JobStatus, JobView, SimTime,
 };
 use stampede_sim::scenario::JobType;

@@ -19,7 +19,7 @@ use axum::routing::{any, get, post, put};
 use axum::Router;
 use rand::Rng;
 use serde_json::{json, Map, Value};
-use stampede_sim::driver::RequestOutcome;
+use stampede_sim::api::RequestOutcome;
 use stampede_sim::scenario::Algorithm;
 use tokio::sync::oneshot;
 

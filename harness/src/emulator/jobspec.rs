@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use serde_json::Value;
-use stampede_sim::driver::{
+use stampede_sim::api::{
     DelayFunction, GroupSpec, JobSpec, ReschedulePolicy, RestartMode, RestartPolicy, RunPlan,
 };
 use stampede_sim::scenario::{JobType, RunDuration};

@@ -12,7 +12,7 @@
 use std::fmt::Write;
 
 use serde_json::{json, Value};
-use stampede_sim::driver::ServerGauges;
+use stampede_sim::api::ServerGauges;
 
 use super::render;
 

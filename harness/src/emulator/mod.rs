@@ -43,8 +43,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use rand::SeedableRng;
+use stampede_sim::api::ServerGauges;
 use stampede_sim::cluster::{Cluster, ClusterOptions};
-use stampede_sim::driver::ServerGauges;
 use stampede_sim::scenario::Scenario;
 use tokio::sync::{mpsc, watch};
 

@@ -1,10 +1,10 @@
-//! Views of the simulator core ([`stampede_sim::driver`]) rendered as Nomad's JSON objects.
+//! Views of the simulator core ([`stampede_sim::api`]) rendered as Nomad's JSON objects.
 //!
 //! Every function takes `base_ns`, the Unix time (ns) of the core's t = 0, and returns Nomad-shaped JSON
 //! (PascalCase keys, Unix-ns integer times, RFC 3339 task times, `null` for zero times).
 
 use serde_json::{json, Map, Value};
-use stampede_sim::driver::{AllocView, ClientStatus, EvalView, JobView, NodeView, SimTime};
+use stampede_sim::api::{AllocView, ClientStatus, EvalView, JobView, NodeView, SimTime};
 
 /// Emulated Nomad version (`/v1/agent/self` `config.Version.Version`, node `Version`).
 pub const VERSION: &str = "1.9.0-stampede-emulator";

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use bytes::Bytes;
 use serde_json::{json, Value};
-use stampede_sim::driver::{AllocView, ChangeBatch, EvalView, JobView, NodeView};
+use stampede_sim::api::{AllocView, ChangeBatch, EvalView, JobView, NodeView};
 
 use super::render;
 
@@ -166,7 +166,7 @@ impl Store {
             };
         for j in b.jobs {
             let mut payload = json!({"Job": render::job_full(&j, base_ns)});
-            if b.kind == stampede_sim::driver::ChangeKind::JobDeregistered
+            if b.kind == stampede_sim::api::ChangeKind::JobDeregistered
                 && b.purged_jobs.contains(&j.spec.id)
             {
                 payload["Deleted"] = json!(true);
@@ -179,7 +179,7 @@ impl Store {
                 Value::Null,
                 payload,
             ));
-            if b.kind == stampede_sim::driver::ChangeKind::JobRegistered {
+            if b.kind == stampede_sim::api::ChangeKind::JobRegistered {
                 self.purged.remove(&j.spec.id);
             }
             if !self.purged.contains_key(&j.spec.id) {

@@ -1,7 +1,7 @@
 //! The simulation core: one Nomad cluster — servers, eval broker, scheduler workers, plan applier, Raft,
 //! clients and faults — driven by a `(time, seq)` event queue.
 //!
-//! The same core serves both drivers ([`crate::driver`]): [`crate::runner`] runs a scenario to completion as
+//! The same core serves both drivers ([`crate::api`]): [`crate::runner`] runs a scenario to completion as
 //! fast as possible, and the emulator advances it in real time, submitting requests and reading the
 //! [`ChangeBatch`]es it emits. The pipeline of one job follows Nomad's ([src] `nomad/job_endpoint.go`,
 //! `nomad/eval_broker.go`, `nomad/worker.go`, `nomad/plan_apply.go`, `client/client.go`):
@@ -64,9 +64,9 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, StandardNormal};
 
+use crate::api::*;
 use crate::broker::{BlockedEvals, EvalBroker};
 use crate::clients::{detection_delay_ns, mean_heartbeat_ttl_ns, CachedImage, Node};
-use crate::driver::*;
 use crate::engine::EventQueue;
 use crate::error::SimError;
 use crate::ids::{AllocIx, Arena, EvalIx, Idx, JobIx, NodeIx, PlanIx, WorkerIx};

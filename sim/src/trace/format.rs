@@ -10,7 +10,7 @@ use super::{
     Exit, Trace, TraceAlloc, TraceError, TraceGroup, TraceHeader, TraceJob, TraceSource,
     TRACE_VERSION, TRACE_VERSION_MIN,
 };
-use crate::driver::{DelayFunction, ReschedulePolicy, RestartMode, RestartPolicy};
+use crate::api::{DelayFunction, ReschedulePolicy, RestartMode, RestartPolicy};
 use crate::scenario::JobType;
 
 /// Parses a whole JSON Lines trace held in memory. Errors name the input as `trace`; use
@@ -736,7 +736,7 @@ mod tests {
         let s = t.jobs[0].to_job_spec();
         assert_eq!(s.meta.get("change").map(String::as_str), Some("c1"));
         match &s.groups[0].run {
-            crate::driver::RunPlan::Recorded(v) => {
+            crate::api::RunPlan::Recorded(v) => {
                 assert_eq!(**v, vec![(7, true), (9, false), (4, true)])
             }
             other => panic!("{other:?}"),

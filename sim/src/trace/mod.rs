@@ -75,7 +75,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::driver::{GroupSpec, JobSpec, ReschedulePolicy, RestartPolicy, RunPlan};
+use crate::api::{GroupSpec, JobSpec, ReschedulePolicy, RestartPolicy, RunPlan};
 use crate::scenario::{JobType, RunDuration};
 
 pub mod csv;

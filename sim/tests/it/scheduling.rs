@@ -1,8 +1,8 @@
 //! Scheduling mechanics: partial commit, blocked evals and unblocking, AllAtOnce, limit iterator in
 //! practice, spread vs binpack placement.
 
+use stampede_sim::api::{ChangeKind, EvalStatus, GroupSpec, JobSpec, RunPlan};
 use stampede_sim::cluster::{Cluster, ClusterOptions};
-use stampede_sim::driver::{ChangeKind, EvalStatus, GroupSpec, JobSpec, RunPlan};
 use stampede_sim::scenario::{JobType, RunDuration, Scenario};
 
 fn scenario(extra: &str) -> Scenario {
