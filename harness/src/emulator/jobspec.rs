@@ -81,115 +81,79 @@ fn get_bool(o: &Value, k: &str, field: &str) -> Result<bool, JobError> {
     }
 }
 
+/// A task group's policy object `key` (`RestartPolicy`, `ReschedulePolicy`), or `None` when absent.
+fn policy_object<'a>(
+    tg: &'a Value,
+    key: &str,
+    go_type: &str,
+) -> Result<Option<&'a Value>, JobError> {
+    match tg.get(key).filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(rp) if rp.is_object() => Ok(Some(rp)),
+        Some(rp) => Err(type_err(&format!("Job.TaskGroups.{key}"), go_type, rp)),
+    }
+}
+
+/// A non-negative integer field `k` of policy `rp` (`what` names the policy in errors), or `def` when unset.
+fn policy_field(rp: &Value, key: &str, what: &str, k: &str, def: u64) -> Result<u64, JobError> {
+    match get_int(rp, k, &format!("Job.TaskGroups.{key}.{k}"))? {
+        None => Ok(def),
+        Some(x) if x >= 0 => Ok(x as u64),
+        Some(x) => Err(invalid(format!(
+            "Task group {what}: {k} must be ≥ 0; got {x}"
+        ))),
+    }
+}
+
 /// A task group's `RestartPolicy`, missing fields from Nomad's default for the job type (as the API's
 /// canonicalisation fills them); `None` when the group has none.
 fn restart_policy(tg: &Value, job_type: JobType) -> Result<Option<RestartPolicy>, JobError> {
-    let Some(rp) = tg.get("RestartPolicy").filter(|v| !v.is_null()) else {
+    const K: &str = "RestartPolicy";
+    const W: &str = "restart policy";
+    let Some(rp) = policy_object(tg, K, "api.RestartPolicy")? else {
         return Ok(None);
     };
-    if !rp.is_object() {
-        return Err(type_err(
-            "Job.TaskGroups.RestartPolicy",
-            "api.RestartPolicy",
-            rp,
-        ));
-    }
-    let f = "Job.TaskGroups.RestartPolicy";
     let d = RestartPolicy::default_for(job_type);
-    let nonneg = |k: &str, v: Option<i64>, def: u64| -> Result<u64, JobError> {
-        match v {
-            None => Ok(def),
-            Some(x) if x >= 0 => Ok(x as u64),
-            Some(x) => Err(invalid(format!(
-                "Task group restart policy: {k} must be ≥ 0; got {x}"
-            ))),
-        }
-    };
-    let mode = match get_str(rp, "Mode", &format!("{f}.Mode"))?.as_deref() {
+    let mode = match get_str(rp, "Mode", "Job.TaskGroups.RestartPolicy.Mode")?.as_deref() {
         None | Some("") => d.mode,
-        Some(m) => RestartMode::parse(m).ok_or_else(|| {
-            invalid(format!(
-                "Task group restart policy: Unsupported restart mode: {m:?}"
-            ))
-        })?,
+        Some(m) => RestartMode::parse(m)
+            .ok_or_else(|| invalid(format!("Task group {W}: Unsupported restart mode: {m:?}")))?,
     };
     Ok(Some(RestartPolicy {
-        attempts: nonneg(
-            "Attempts",
-            get_int(rp, "Attempts", &format!("{f}.Attempts"))?,
-            d.attempts as u64,
-        )?
-        .min(u32::MAX as u64) as u32,
-        interval_ns: nonneg(
-            "Interval",
-            get_int(rp, "Interval", &format!("{f}.Interval"))?,
-            d.interval_ns,
-        )?,
-        delay_ns: nonneg(
-            "Delay",
-            get_int(rp, "Delay", &format!("{f}.Delay"))?,
-            d.delay_ns,
-        )?,
+        attempts: policy_field(rp, K, W, "Attempts", d.attempts as u64)?.min(u32::MAX as u64)
+            as u32,
+        interval_ns: policy_field(rp, K, W, "Interval", d.interval_ns)?,
+        delay_ns: policy_field(rp, K, W, "Delay", d.delay_ns)?,
         mode,
     }))
 }
 
 /// A task group's `ReschedulePolicy`, as [`restart_policy`].
 fn reschedule_policy(tg: &Value, job_type: JobType) -> Result<Option<ReschedulePolicy>, JobError> {
-    let Some(rp) = tg.get("ReschedulePolicy").filter(|v| !v.is_null()) else {
+    const K: &str = "ReschedulePolicy";
+    const W: &str = "reschedule policy";
+    let Some(rp) = policy_object(tg, K, "api.ReschedulePolicy")? else {
         return Ok(None);
     };
-    if !rp.is_object() {
-        return Err(type_err(
-            "Job.TaskGroups.ReschedulePolicy",
-            "api.ReschedulePolicy",
-            rp,
-        ));
-    }
-    let f = "Job.TaskGroups.ReschedulePolicy";
     let d = ReschedulePolicy::default_for(job_type);
-    let nonneg = |k: &str, v: Option<i64>, def: u64| -> Result<u64, JobError> {
-        match v {
-            None => Ok(def),
-            Some(x) if x >= 0 => Ok(x as u64),
-            Some(x) => Err(invalid(format!(
-                "Task group reschedule policy: {k} must be ≥ 0; got {x}"
-            ))),
-        }
-    };
-    let delay_function = match get_str(rp, "DelayFunction", &format!("{f}.DelayFunction"))?.as_deref() {
-        None | Some("") => d.delay_function,
-        Some(x) => DelayFunction::parse(x).ok_or_else(|| {
-            invalid(format!("Task group reschedule policy: Invalid delay function {x:?}, must be one of [constant exponential fibonacci]"))
-        })?,
-    };
+    let delay_function =
+        match get_str(rp, "DelayFunction", "Job.TaskGroups.ReschedulePolicy.DelayFunction")?.as_deref() {
+            None | Some("") => d.delay_function,
+            Some(x) => DelayFunction::parse(x).ok_or_else(|| {
+                invalid(format!("Task group {W}: Invalid delay function {x:?}, must be one of [constant exponential fibonacci]"))
+            })?,
+        };
     let unlimited = match rp.get("Unlimited") {
         None | Some(Value::Null) => d.unlimited,
-        _ => get_bool(rp, "Unlimited", &format!("{f}.Unlimited"))?,
+        _ => get_bool(rp, "Unlimited", "Job.TaskGroups.ReschedulePolicy.Unlimited")?,
     };
     Ok(Some(ReschedulePolicy {
-        attempts: nonneg(
-            "Attempts",
-            get_int(rp, "Attempts", &format!("{f}.Attempts"))?,
-            d.attempts as u64,
-        )?
-        .min(u32::MAX as u64) as u32,
-        interval_ns: nonneg(
-            "Interval",
-            get_int(rp, "Interval", &format!("{f}.Interval"))?,
-            d.interval_ns,
-        )?,
-        delay_ns: nonneg(
-            "Delay",
-            get_int(rp, "Delay", &format!("{f}.Delay"))?,
-            d.delay_ns,
-        )?,
+        attempts: policy_field(rp, K, W, "Attempts", d.attempts as u64)?.min(u32::MAX as u64)
+            as u32,
+        interval_ns: policy_field(rp, K, W, "Interval", d.interval_ns)?,
+        delay_ns: policy_field(rp, K, W, "Delay", d.delay_ns)?,
         delay_function,
-        max_delay_ns: nonneg(
-            "MaxDelay",
-            get_int(rp, "MaxDelay", &format!("{f}.MaxDelay"))?,
-            d.max_delay_ns,
-        )?,
+        max_delay_ns: policy_field(rp, K, W, "MaxDelay", d.max_delay_ns)?,
         unlimited,
     }))
 }
