@@ -98,7 +98,12 @@ impl Ev {
     pub(super) fn background(&self) -> bool {
         matches!(
             self,
-            Ev::Second | Ev::AutoscaleTick { .. } | Ev::NodeDeath { .. } | Ev::Fault { .. }
+            Ev::Second
+                | Ev::AutoscaleTick { .. }
+                | Ev::NodeDeath { .. }
+                | Ev::Fault { .. }
+                // A timeout whose allocation already finished must not keep the run going.
+                | Ev::MaxRunExpired { .. }
         )
     }
 }

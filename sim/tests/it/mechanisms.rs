@@ -340,6 +340,10 @@ fn batch_max_run_duration_stops_allocations_from_2_0_3_on() {
             "stopped about 60 s after placement: {life} ns"
         );
     }
+    // A timeout that outlives its (finished) allocation does not keep the run going.
+    let short = "jobs = 4\nduration = \"5s\"\nmax_run_duration = \"45m\"\n[workload.arrival]\nmode = \"all_at_once\"";
+    let rec = run(&flood("nomad_version = \"2.0.5\"", short, ""), 1);
+    assert!(rec.meta.duration_s < 120.0, "ran {} s", rec.meta.duration_s);
     let refused = std::panic::catch_unwind(|| flood("nomad_version = \"1.6\"", wl, ""));
     assert!(refused.is_err(), "1.6 has no max_run_duration");
 }
