@@ -524,18 +524,11 @@ mod moto {
         let st = state.path().to_str().unwrap();
         let out_dir = tempfile::tempdir().unwrap();
         let rt = rt();
-        let fixture = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/emulator-small.toml"
-        );
-        let sc = stampede_sim::scenario::Scenario::from_toml(
-            fixture,
-            &std::fs::read_to_string(fixture).unwrap(),
-        )
-        .unwrap();
-        let mut cfg = stampede::emulator::EmulatorConfig::new(sc);
-        cfg.listen = "127.0.0.1:0".parse().unwrap();
-        let emu = rt.block_on(stampede::emulator::start(cfg)).unwrap();
+        let emu = rt
+            .block_on(stampede::emulator::start(crate::common::small_emulator(
+                1.0,
+            )))
+            .unwrap();
         let addr = format!("http://{}", emu.addr);
         let moto_url = moto.url.clone();
         // The interruption: terminate one instance of the run once it has some (polled: on a loaded machine
@@ -663,18 +656,11 @@ mod moto {
         let st = state.path().to_str().unwrap();
         let out_dir = tempfile::tempdir().unwrap();
         let rt = rt();
-        let fixture = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/emulator-small.toml"
-        );
-        let sc = stampede_sim::scenario::Scenario::from_toml(
-            fixture,
-            &std::fs::read_to_string(fixture).unwrap(),
-        )
-        .unwrap();
-        let mut cfg = stampede::emulator::EmulatorConfig::new(sc);
-        cfg.listen = "127.0.0.1:0".parse().unwrap();
-        let emu = rt.block_on(stampede::emulator::start(cfg)).unwrap();
+        let emu = rt
+            .block_on(stampede::emulator::start(crate::common::small_emulator(
+                1.0,
+            )))
+            .unwrap();
         let addr = format!("http://{}", emu.addr);
         // A long run (10,000 jobs at 20/s ≈ 8 min) that only SIGTERM ends early.
         let mut child = Command::new(env!("CARGO_BIN_EXE_stampede"))

@@ -176,6 +176,16 @@ pub fn fixture(rel: &str) -> PathBuf {
         .join(rel)
 }
 
+/// An emulator configuration for the small test cluster (`emulator-small.toml`) on a free loopback port,
+/// at `speed` times real time.
+pub fn small_emulator(speed: f64) -> stampede::emulator::EmulatorConfig {
+    let sc = stampede::files::load_scenario(&fixture("emulator-small.toml"), 1.0).unwrap();
+    let mut c = stampede::emulator::EmulatorConfig::new(sc);
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.speed = speed;
+    c
+}
+
 /// Reads a run record, failing the test with the directory and the reason.
 pub fn read_record(dir: &Path) -> RunRecord {
     stampede::files::record::read_record(dir).unwrap_or_else(|e| panic!("{}: {e:#}", dir.display()))

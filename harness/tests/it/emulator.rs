@@ -10,18 +10,8 @@ use serde_json::{json, Value};
 use stampede::emulator::{self, EmulatorConfig, EmulatorHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
 fn config(speed: f64) -> EmulatorConfig {
-    let sc = stampede::files::load_scenario(&fixture("emulator-small.toml"), 1.0).unwrap();
-    let mut c = EmulatorConfig::new(sc);
-    c.listen = "127.0.0.1:0".parse().unwrap();
-    c.speed = speed;
-    c
+    crate::common::small_emulator(speed)
 }
 
 async fn start(c: EmulatorConfig) -> (EmulatorHandle, Client) {

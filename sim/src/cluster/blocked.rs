@@ -10,8 +10,8 @@ pub(super) struct Blocked {
     pub(super) unblock_scheduled: bool,
     /// Capacity changed since the last unblock was scheduled (Nomad's `missedUnblock` check).
     pub(super) pending_since_block: bool,
-    /// 1 while the failed passes of the last release are running, else 0.
-    churn_items: u32,
+    /// The failed passes of the last release are still running.
+    churning: bool,
     /// Capacity changed while those passes ran: release again when they are done.
     changed_during_churn: bool,
 }
@@ -22,7 +22,7 @@ impl Blocked {
             set: BlockedEvals::default(),
             unblock_scheduled: false,
             pending_since_block: false,
-            churn_items: 0,
+            churning: false,
             changed_during_churn: false,
         }
     }
@@ -119,7 +119,7 @@ impl Blocked {
             }
         }
         let skipped = total - released;
-        if skipped > 0 && self.churn_items == 0 {
+        if skipped > 0 && !self.churning {
             cx.counters.evals_processed += skipped;
             self.start_churn(cx, sched, skipped * scan_ns);
         }
@@ -144,22 +144,22 @@ impl Blocked {
             let par = workers.min(cx.res[s].cores.max(1) as u64);
             longest = longest.max(real / par);
         }
-        self.churn_items = 1;
+        self.churning = true;
         cx.push(cx.now + longest.max(1), Ev::ChurnDone);
     }
 
     /// The failed passes are done: the evaluations are blocked again, and a capacity change that came
     /// meanwhile releases them.
     pub(super) fn churn_done(&mut self, cx: &mut Ctx) {
-        self.churn_items = self.churn_items.saturating_sub(1);
-        if self.churn_items == 0 && std::mem::take(&mut self.changed_during_churn) {
+        self.churning = false;
+        if std::mem::take(&mut self.changed_during_churn) {
             self.capacity_changed(cx);
         }
     }
 
     /// Capacity changed (allocations stopped, nodes joined): schedule a coalesced unblock if any eval is blocked.
     pub(super) fn capacity_changed(&mut self, cx: &mut Ctx) {
-        if self.churn_items > 0 {
+        if self.churning {
             self.changed_during_churn = true;
         }
         self.pending_since_block = true;
@@ -239,7 +239,7 @@ mod tests {
         } = &mut c;
         bl.unblock(st, cx, sched);
         assert_eq!(cx.counters.evals_processed, 1);
-        assert_eq!(bl.churn_items, 1, "passes in flight");
+        assert!(bl.churning, "passes in flight");
         assert!(
             cx.cp.busy_workers_ns.iter().all(|&b| b > 0),
             "worker time on every server"
@@ -256,7 +256,7 @@ mod tests {
         // The passes end: the change that came meanwhile releases it again (missedUnblock).
         let before = cx.q.len();
         bl.churn_done(cx);
-        assert_eq!(bl.churn_items, 0);
+        assert!(!bl.churning);
         assert!(
             bl.unblock_scheduled && cx.q.len() > before,
             "an unblock is scheduled"

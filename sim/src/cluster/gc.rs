@@ -128,17 +128,19 @@ mod tests {
             s.state = SlotState::Done;
         }
         let mut gc = JobGc::default();
-        c.cx.now = JOB_GC_THRESHOLD_NS; // the alloc changed 10 s ago less than 4 h: too recent
+        c.cx.now = JOB_GC_THRESHOLD_NS; // the alloc changed 4 h − 10 s ago: too recent
+        let index = c.cx.raft_index;
         gc.pass(&mut c.st, &mut c.cx);
         assert_eq!(
             gc.waiting,
             vec![j],
             "old enough to look at, not yet collectable"
         );
-        assert!(c.cx.raft.entries == 0 || c.cx.free_entries.is_empty());
+        assert_eq!(c.cx.raft_index, index, "nothing to reap: no Raft entry");
         c.cx.now = JOB_GC_THRESHOLD_NS + 20 * SEC;
         gc.pass(&mut c.st, &mut c.cx);
         assert!(gc.waiting.is_empty(), "reaped");
+        assert_eq!(c.cx.raft_index, index + 1, "one reap entry");
         gc.apply(&mut c.st, &[j]);
         assert_eq!(
             c.st.nodes[NodeIx::new(0)].total_allocs,
