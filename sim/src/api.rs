@@ -103,6 +103,28 @@ impl DelayFunction {
 }
 
 impl RestartPolicy {
+    /// Nomad's checks ([src] nomad/structs/structs.go, `RestartPolicy.Validate`): an interval of at least
+    /// 5 s (`RestartPolicyMinInterval`), room for `attempts` delays in it, and no `delay` mode without
+    /// attempts. The error says which, in Nomad's words.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.attempts == 0 && self.mode == RestartMode::Delay {
+            return Err("restart policy \"delay\" with 0 attempts is ambiguous".into());
+        }
+        if self.interval_ns < 5 * SEC_NS {
+            return Err(format!(
+                "interval can not be less than 5s (got {} ns)",
+                self.interval_ns
+            ));
+        }
+        if (self.attempts as u64).saturating_mul(self.delay_ns) > self.interval_ns {
+            return Err(format!(
+                "Nomad can't restart the task group {} times in an interval of {} ns with a delay of {} ns",
+                self.attempts, self.interval_ns, self.delay_ns
+            ));
+        }
+        Ok(())
+    }
+
     /// Nomad's default for a job type (nomad/structs/structs.go, `DefaultBatchJobRestartPolicy`,
     /// `DefaultServiceJobRestartPolicy`).
     pub fn default_for(t: JobType) -> RestartPolicy {

@@ -1255,14 +1255,7 @@ impl Scenario {
                         delay_ns: dur(tr, "delay", &r.delay, d.delay_ns)?,
                         mode,
                     };
-                    if p.mode == crate::api::RestartMode::Delay && p.interval_ns == 0 {
-                        return Err(cx.err(
-                            tr,
-                            None,
-                            "interval",
-                            "mode = \"delay\" needs an interval above 0",
-                        ));
-                    }
+                    p.validate().map_err(|e| cx.err(tr, None, "interval", e))?;
                     Some(p)
                 }
             };
@@ -1798,6 +1791,18 @@ count = 3
             e.to_string().contains("workload.restart.mode") && e.to_string().contains("sometimes"),
             "{e}"
         );
+        let e = Scenario::from_toml("p.toml", &wl("[workload.restart]\ninterval = \"1s\"\n"))
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("less than 5s"),
+            "Nomad's minimum interval: {e}"
+        );
+        let e = Scenario::from_toml(
+            "p.toml",
+            &wl("[workload.restart]\nattempts = 9\ndelay = \"1h\"\ninterval = \"2h\"\n"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("can't restart"), "{e}");
         let e = Scenario::from_toml("p.toml", &wl("[workload.reschedule]\ndelay = \"soon\"\n"))
             .unwrap_err();
         assert!(e.to_string().contains("workload.reschedule.delay"), "{e}");

@@ -119,13 +119,16 @@ fn restart_policy(tg: &Value, job_type: JobType) -> Result<Option<RestartPolicy>
         Some(m) => RestartMode::parse(m)
             .ok_or_else(|| invalid(format!("Task group {W}: Unsupported restart mode: {m:?}")))?,
     };
-    Ok(Some(RestartPolicy {
+    let p = RestartPolicy {
         attempts: policy_field(rp, K, W, "Attempts", d.attempts as u64)?.min(u32::MAX as u64)
             as u32,
         interval_ns: policy_field(rp, K, W, "Interval", d.interval_ns)?,
         delay_ns: policy_field(rp, K, W, "Delay", d.delay_ns)?,
         mode,
-    }))
+    };
+    p.validate()
+        .map_err(|e| invalid(format!("Task group {W}: {e}")))?;
+    Ok(Some(p))
 }
 
 /// A task group's `ReschedulePolicy`, as [`restart_policy`].

@@ -559,12 +559,15 @@ fn parse_job(v: &Value, cx: &Cx) -> Result<TraceJob, TraceError> {
                 let m = r.str("mode")?;
                 let mode = RestartMode::parse(m)
                     .ok_or_else(|| cx.field(r.path("mode"), format!("`{m}`: use fail or delay")))?;
-                Some(RestartPolicy {
+                let p = RestartPolicy {
                     attempts: r.u32("attempts")?,
                     interval_ns: r.u64("interval_ns")?,
                     delay_ns: r.u64("delay_ns")?,
                     mode,
-                })
+                };
+                p.validate()
+                    .map_err(|e| cx.field(r.path("interval_ns"), e))?;
+                Some(p)
             }
         };
         let reschedule = match g.get("reschedule") {
