@@ -178,6 +178,43 @@ impl<'a, I, T> IntoIterator for &'a mut Arena<I, T> {
     }
 }
 
+macro_rules! niche_u64 {
+    ($($(#[$doc:meta])* $name:ident, $new:ident;)*) => {$(
+        $(#[$doc])*
+        ///
+        /// Stored as the bitwise complement in a `NonZeroU64`, so `Option<Self>` has a niche and costs no
+        /// more than the number itself (allocations carry several of these; C2M holds two million
+        /// allocations). The one value it cannot hold, `u64::MAX` ns, is 584 years.
+        /// (No derived ordering: the complement would sort backwards; compare [`Self::get`].)
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub struct $name(std::num::NonZeroU64);
+
+        impl $name {
+            /// The value `ns`.
+            #[inline]
+            pub const fn $new(ns: u64) -> Self {
+                match std::num::NonZeroU64::new(!ns) {
+                    Some(v) => $name(v),
+                    None => panic!("nanosecond overflow"),
+                }
+            }
+
+            /// The value in ns.
+            #[inline]
+            pub const fn get(self) -> u64 {
+                !self.0.get()
+            }
+        }
+    )*};
+}
+
+niche_u64! {
+    /// A point in simulated time (ns since t = 0) that may not have happened yet: `Option<Stamp>`.
+    Stamp, at;
+    /// A duration in ns that may be unbounded: `Option<Nanos>` (`None`: runs until stopped).
+    Nanos, ns;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,5 +236,16 @@ mod tests {
             a.iter_enumerated().map(|(i, _)| i.index()).sum::<usize>(),
             1
         );
+    }
+
+    #[test]
+    fn stamps_round_trip_and_cost_nothing_as_options() {
+        for t in [0, 1, 1_000_000_007, u64::MAX - 1] {
+            assert_eq!(Stamp::at(t).get(), t);
+            assert_eq!(Nanos::ns(t).get(), t);
+        }
+        assert_eq!(std::mem::size_of::<Option<Stamp>>(), 8);
+        assert_eq!(std::mem::size_of::<Option<Nanos>>(), 8);
+        assert_ne!(Some(Stamp::at(0)), None);
     }
 }

@@ -273,17 +273,17 @@ impl Applier {
             let (run_ns, recorded_ok) = match &g.run {
                 RunPlan::Model { duration, .. } => (
                     match *duration {
-                        RunDuration::Forever => u64::MAX,
-                        RunDuration::Fixed(d) => d,
+                        RunDuration::Forever => None,
+                        RunDuration::Fixed(d) => Some(Nanos::ns(d)),
                         RunDuration::LogNormal { median_ns, sigma } => {
-                            lognormal(&mut cl.rng, median_ns, sigma)
+                            Some(Nanos::ns(lognormal(&mut cl.rng, median_ns, sigma)))
                         }
                     },
                     None,
                 ),
                 RunPlan::Recorded(v) => {
                     if v.is_empty() {
-                        (0, Some(true))
+                        (Some(Nanos::ns(0)), Some(true))
                     } else {
                         // A replacement of a failed allocation replays the next recorded replacement
                         // outcome (entries at `count + k`); first attempts (and replacements of lost
@@ -300,7 +300,7 @@ impl Applier {
                             pl.slot as usize % v.len()
                         };
                         let (d, ok) = v[idx];
-                        (d, Some(ok))
+                        (Some(Nanos::ns(d)), Some(ok))
                     }
                 }
             };
@@ -315,9 +315,9 @@ impl Applier {
                 mem: g.memory_mb,
                 create_time: plan.create_time,
                 modify_time: plan.create_time,
-                received: TIME_NONE,
-                started: TIME_NONE,
-                finished: TIME_NONE,
+                received: None,
+                started: None,
+                finished: None,
                 create_index: index,
                 modify_index: index,
                 client_side: ClientStatus::Pending,
@@ -326,7 +326,7 @@ impl Applier {
                 prev: pl.prev,
                 next: None,
                 restarts: 0,
-                restart_window: TIME_NONE,
+                restart_window: None,
                 restarts_in_window: 0,
                 rescheduled,
                 lost: false,

@@ -97,7 +97,7 @@ impl Clients {
         if st.nodes[node].dead || desired != DesiredStatus::Run {
             return;
         }
-        st.allocs[a].received = cx.now;
+        st.allocs[a].received = Some(Stamp::at(cx.now));
         // Nomad ≥ 2.0.3 batch timeout: the alloc runner's max-run hook starts its timer now.
         let spec = &st.jobs[j].spec;
         if let (Some(d), JobType::Batch, true) = (
@@ -146,8 +146,8 @@ impl Clients {
         {
             return;
         }
-        if al.started == TIME_NONE {
-            al.started = cx.now;
+        if al.started.is_none() {
+            al.started = Some(Stamp::at(cx.now));
         }
         let first = al.client_side != ClientStatus::Running;
         al.client_side = ClientStatus::Running;
@@ -156,8 +156,8 @@ impl Clients {
             st.running_now += 1;
             queue_client_update(st, cx, node, a);
         }
-        if run != u64::MAX {
-            cx.push(cx.now + run, Ev::TaskExited { alloc: a, attempt });
+        if let Some(run) = run {
+            cx.push(cx.now + run.get(), Ev::TaskExited { alloc: a, attempt });
         }
     }
 
@@ -196,9 +196,9 @@ impl Clients {
                     cx.p.driver_start_median_us * US,
                     cx.p.driver_start_sigma,
                 );
-                if run != u64::MAX {
+                if let Some(run) = run {
                     cx.push(
-                        cx.now + wait + start + run,
+                        cx.now + wait + start + run.get(),
                         Ev::TaskExited {
                             alloc: a,
                             attempt: att,
@@ -214,7 +214,7 @@ impl Clients {
         } else {
             ClientStatus::Failed
         };
-        al.finished = cx.now;
+        al.finished = Some(Stamp::at(cx.now));
         let node = al.node;
         st.running_now -= 1;
         let img = st.jobs[j].groups[g].image;
@@ -238,19 +238,19 @@ impl Clients {
             return None;
         }
         let al = &mut st.allocs[a];
-        if al.restart_window == TIME_NONE
-            || now >= al.restart_window.saturating_add(policy.interval_ns)
-        {
-            al.restart_window = now;
-            al.restarts_in_window = 0;
-        }
+        let window = match al.restart_window {
+            Some(w) if now < w.get().saturating_add(policy.interval_ns) => w.get(),
+            _ => {
+                al.restart_window = Some(Stamp::at(now));
+                al.restarts_in_window = 0;
+                now
+            }
+        };
         al.restarts_in_window += 1;
         if al.restarts_in_window > policy.attempts {
             return match policy.mode {
                 RestartMode::Fail => None,
-                RestartMode::Delay => {
-                    Some((al.restart_window + policy.interval_ns).saturating_sub(now))
-                }
+                RestartMode::Delay => Some((window + policy.interval_ns).saturating_sub(now)),
             };
         }
         let d = policy.delay_ns.max(1);
@@ -426,7 +426,7 @@ impl Clients {
         {
             let was_running = al.client_side == ClientStatus::Running;
             al.client_side = ClientStatus::Complete;
-            al.finished = cx.now;
+            al.finished = Some(Stamp::at(cx.now));
             let (node, job, g) = (al.node, al.job, al.group);
             if was_running {
                 st.running_now -= 1;

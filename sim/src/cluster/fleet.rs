@@ -388,8 +388,8 @@ pub(super) fn apply_node_status(
             al.lost = true;
             al.desired = DesiredStatus::Stop;
             al.modify_index = index;
-            if al.finished == TIME_NONE {
-                al.finished = cx.now;
+            if al.finished.is_none() {
+                al.finished = Some(Stamp::at(cx.now));
             }
             st.release_alloc(a, cx.now);
             changed.push(a);

@@ -69,7 +69,7 @@ use crate::broker::{BlockedEvals, EvalBroker};
 use crate::clients::{detection_delay_ns, mean_heartbeat_ttl_ns, CachedImage, Node};
 use crate::engine::EventQueue;
 use crate::error::SimError;
-use crate::ids::{AllocIx, Arena, EvalIx, Idx, JobIx, NodeIx, PlanIx, WorkerIx};
+use crate::ids::{AllocIx, Arena, EvalIx, Idx, JobIx, Nanos, NodeIx, PlanIx, Stamp, WorkerIx};
 use crate::model::versions::{Signing, VersionProfile};
 use crate::params::ModelParams;
 use crate::raft::{Committed, RaftModel};
@@ -90,7 +90,7 @@ use fsm::Entry;
 use metrics::Telemetry;
 use requests::{Request, Requests};
 use scheduler::{Plan, Scheduler, Worker};
-use state::{Alloc, GroupRt, Job, Slot, SlotState, State, TriggeredBy, TIME_NONE};
+use state::{Alloc, GroupRt, Job, Slot, SlotState, State, TriggeredBy};
 use views::ChangeSet;
 
 const US: u64 = 1_000;

@@ -84,9 +84,9 @@ pub(super) struct Alloc {
     pub(super) mem: u32,
     pub(super) create_time: SimTime,
     pub(super) modify_time: SimTime,
-    pub(super) received: SimTime,
-    pub(super) started: SimTime,
-    pub(super) finished: SimTime,
+    pub(super) received: Option<Stamp>,
+    pub(super) started: Option<Stamp>,
+    pub(super) finished: Option<Stamp>,
     pub(super) create_index: u64,
     pub(super) modify_index: u64,
     /// Truth on the node.
@@ -97,8 +97,8 @@ pub(super) struct Alloc {
     pub(super) prev: Option<AllocIx>,
     pub(super) next: Option<AllocIx>,
     pub(super) restarts: u32,
-    /// Start of the restart tracker's current interval (`TIME_NONE`: no failure yet).
-    pub(super) restart_window: SimTime,
+    /// Start of the restart tracker's current interval (`None`: no failure yet).
+    pub(super) restart_window: Option<Stamp>,
     /// Restarts counted in that interval.
     pub(super) restarts_in_window: u32,
     pub(super) rescheduled: bool,
@@ -106,12 +106,11 @@ pub(super) struct Alloc {
     pub(super) freed: bool,
     pub(super) alloc_time_ns: u32,
     pub(super) nodes_evaluated: u32,
-    pub(super) run_ns: u64,
+    /// How long each attempt runs (`None`: until stopped).
+    pub(super) run_ns: Option<Nanos>,
     pub(super) recorded_ok: Option<bool>,
     pub(super) attempt: u32,
 }
-
-pub(super) const TIME_NONE: SimTime = u64::MAX;
 
 impl Slot {
     /// A slot that wants a placement.

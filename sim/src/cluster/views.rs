@@ -33,7 +33,7 @@ impl Cluster {
         let st = &self.st;
         let a = &st.allocs[AllocIx::from_usize(i)];
         let j = &st.jobs[a.job];
-        let some = |t: SimTime| if t == TIME_NONE { None } else { Some(t) };
+        let some = |t: Option<Stamp>| t.map(Stamp::get);
         let status = if a.lost {
             crate::record::AllocStatus::Lost
         } else {
@@ -216,9 +216,7 @@ impl Cluster {
             }
             for g in &job.groups {
                 for slot in &g.slots {
-                    let started = slot
-                        .alloc
-                        .is_some_and(|a| st.allocs[a].started != TIME_NONE);
+                    let started = slot.alloc.is_some_and(|a| st.allocs[a].started.is_some());
                     match slot.state {
                         SlotState::Empty | SlotState::Planned | SlotState::WaitingReschedule => {
                             late += 1
@@ -230,8 +228,10 @@ impl Cluster {
             }
             for &a in &job.allocs {
                 let al = &st.allocs[a];
-                if al.started != TIME_NONE
-                    && al.started - job.intended_submit.min(al.started) > threshold_ns
+                if al
+                    .started
+                    .map(Stamp::get)
+                    .is_some_and(|s| s - job.intended_submit.min(s) > threshold_ns)
                 {
                     late += 1;
                 }
@@ -375,7 +375,7 @@ pub(super) fn alloc_view(st: &State, a: AllocIx) -> AllocView {
     let g = &job.spec.groups[al.group as usize];
     let nd = &st.nodes[al.node];
     let known = al.server_status != ClientStatus::Pending;
-    let some = |t: SimTime| if t == TIME_NONE { None } else { Some(t) };
+    let some = |t: Option<Stamp>| t.map(Stamp::get);
     AllocView {
         id: rng::uuid(st.seed, IdKind::Alloc, a.raw() as u64),
         eval_id: st.eval_id(al.eval),
