@@ -5,6 +5,7 @@
 //! | [`plan`] | the request ([`ProvisionSpec`]) and the typed plan it resolves to: capacity per region, instance/cost bounds, guardrails, AMIs, `--dry-run` text | always |
 //! | [`journal`] | the fsynced JSON-lines journal written before every create call | always |
 //! | `ec2` | provision / teardown / inventory / interruption poller against EC2 and Auto Scaling | `aws` |
+//! | `session` | whole sessions shared by `provision`, `teardown` and `run --provision`: guardrails, provision, wait for nodes; teardown and its summary | `aws` |
 //!
 //! Safety rules: a run id is required and tags every resource (`stampede:run-id`) in the create call itself;
 //! the guardrails are checked against *upper bounds* before any call; the journal is fsynced before each
@@ -15,6 +16,8 @@ pub mod plan;
 
 #[cfg(feature = "aws")]
 mod ec2;
+#[cfg(feature = "aws")]
+pub mod session;
 #[cfg(feature = "aws")]
 pub mod spot_prices;
 

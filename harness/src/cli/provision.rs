@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use crate::aws::plan::{validate_region, validate_run_id, ProvisionSpec, ResolvedProvision};
-use crate::aws::ProvisionPlan;
 
 /// Arguments of `stampede provision`.
 #[derive(Debug, clap::Args)]
@@ -108,24 +107,21 @@ impl ProvisionArgs {
 
 /// Runs provision.
 pub fn run_provision(args: ProvisionArgs) -> anyhow::Result<u8> {
-    let ResolvedProvision {
-        plan,
-        guardrails: guard,
-        amis,
-    } = args.spec().resolve()?;
+    let resolved = args.spec().resolve()?;
     if args.dry_run {
+        let plan = &resolved.plan;
         if args.json {
             println!(
                 "{}",
-                serde_json::to_string_pretty(&plan).context("serialising the plan")?
+                serde_json::to_string_pretty(plan).context("serialising the plan")?
             );
         } else {
             print!("{}", plan.render());
         }
-        plan.check(&guard)?;
+        plan.check(&resolved.guardrails)?;
         return Ok(0);
     }
-    plan.check(&guard)?;
+    resolved.plan.check(&resolved.guardrails)?;
     if !args.no_wait && args.nomad_addr.is_none() {
         bail!("give --nomad-addr (or NOMAD_ADDR) to wait for the nodes to register, or --no-wait");
     }
@@ -136,14 +132,13 @@ pub fn run_provision(args: ProvisionArgs) -> anyhow::Result<u8> {
         ),
         None => None,
     };
-    real_provision(args, plan, amis, user_data)
+    real_provision(args, resolved, user_data)
 }
 
 #[cfg(not(feature = "aws"))]
 fn real_provision(
     _args: ProvisionArgs,
-    _plan: ProvisionPlan,
-    _amis: std::collections::BTreeMap<String, String>,
+    _resolved: ResolvedProvision,
     _user_data: Option<String>,
 ) -> anyhow::Result<u8> {
     bail!("{}", crate::aws::NO_AWS_FEATURE)
@@ -152,65 +147,35 @@ fn real_provision(
 #[cfg(feature = "aws")]
 fn real_provision(
     args: ProvisionArgs,
-    plan: ProvisionPlan,
-    amis: std::collections::BTreeMap<String, String>,
+    resolved: ResolvedProvision,
     user_data: Option<String>,
 ) -> anyhow::Result<u8> {
-    use crate::aws::{AwsTarget, ProvisionRequest};
-    let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    let req = ProvisionRequest {
-        plan,
-        ami: amis,
+    use crate::aws::session::{bring_up, FleetRequest, NodeWait};
+    let req = FleetRequest {
         user_data,
         asg: args.asg.clone(),
         state_dir: args.state_dir.clone(),
-        target: AwsTarget {
-            endpoint_url: args.endpoint_url.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        wait: match (&args.nomad_addr, args.no_wait) {
+            (Some(addr), false) => Some(NodeWait {
+                nomad_addr: addr.clone(),
+                timeout: args.wait_timeout,
+            }),
+            _ => None,
         },
     };
-    let fleet = rt.block_on(crate::aws::provision(&req))?;
-    for r in &fleet.regions {
-        let what = match (&r.fleet_id, &r.asg_name) {
-            (Some(f), _) => format!("fleet {f}"),
-            (None, Some(a)) => format!("ASG {a} desired {} GiB", r.target_gib),
-            _ => String::new(),
-        };
-        eprintln!(
-            "{}: {what}: {} instances, {} of {} GiB{}",
-            r.region,
-            r.instances.len(),
-            r.launched_gib,
-            r.target_gib,
-            if r.fleet_errors.is_empty() {
-                String::new()
-            } else {
-                format!("; errors: {}", r.fleet_errors.join("; "))
-            }
-        );
+    let up = bring_up(resolved, &req)?;
+    for line in up.summary_lines(&args.state_dir) {
+        eprintln!("{line}");
     }
-    eprintln!(
-        "provisioned {} nodes in {} regions in {:.2} s; manifest {}",
-        fleet.expected_nodes,
-        fleet.regions.len(),
-        fleet.provision_seconds,
-        crate::aws::journal::manifest_path(&args.state_dir, &fleet.run_id).display()
-    );
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&fleet).context("serialising the manifest")?
+            serde_json::to_string_pretty(&up.fleet).context("serialising the manifest")?
         );
     }
-    if !args.no_wait {
-        let addr = args.nomad_addr.as_deref().unwrap_or_default();
-        let token = std::env::var("NOMAD_TOKEN").ok();
-        let n = rt.block_on(crate::aws::wait_for_nodes(
-            addr,
-            token.as_deref(),
-            fleet.expected_nodes,
-            args.wait_timeout,
-        ))?;
-        eprintln!("{n} nodes ready at {addr}");
+    if let (Some(n), Some(w)) = (up.ready_nodes, &req.wait) {
+        eprintln!("{n} nodes ready at {}", w.nomad_addr);
     }
     Ok(0)
 }
@@ -231,50 +196,21 @@ fn real_teardown(_args: TeardownArgs) -> anyhow::Result<u8> {
 
 #[cfg(feature = "aws")]
 fn real_teardown(args: TeardownArgs) -> anyhow::Result<u8> {
-    use crate::aws::AwsTarget;
-    let rt = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    let target = AwsTarget {
-        endpoint_url: args.endpoint_url.clone(),
-    };
-    let regions = (!args.regions.is_empty()).then_some(args.regions.as_slice());
-    let rep = rt.block_on(crate::aws::teardown(
+    let rep = crate::aws::session::tear_down(
         &args.run_id,
-        regions,
-        &target,
+        &args.regions,
+        args.endpoint_url.clone(),
         &args.state_dir,
-    ))?;
-    for w in &rep.warnings {
-        eprintln!("warning: {w}");
+    )?;
+    for line in rep.summary_lines() {
+        eprintln!("{line}");
     }
-    for r in &rep.removed {
-        eprintln!(
-            "{}: terminated {} instances, deleted {} fleets, {} launch templates, {} ASGs",
-            r.region,
-            r.instances_terminated.len(),
-            r.fleets_deleted.len(),
-            r.launch_templates_deleted.len(),
-            r.asgs_deleted.len()
-        );
-    }
-    let (i, f, l, a) = rep.totals();
-    eprintln!(
-        "teardown of run {}: searched {} regions in {:.2} s; removed {i} instances, {f} fleets, {l} launch templates, {a} ASGs",
-        rep.run_id,
-        rep.regions_searched.len(),
-        rep.seconds
-    );
     if args.json {
         println!(
             "{}",
             serde_json::to_string_pretty(&rep).context("serialising the teardown report")?
         );
     }
-    if !rep.remaining.is_empty() {
-        let left: Vec<String> = rep.remaining.iter().map(|r| r.to_string()).collect();
-        bail!(
-            "teardown incomplete, still live: {}; run it again",
-            left.join("; ")
-        );
-    }
+    rep.ensure_complete()?;
     Ok(0)
 }

@@ -377,38 +377,50 @@ fn run_provisioned(args: RunArgs, stop: tokio_util::sync::CancellationToken) -> 
     }
     #[cfg(feature = "aws")]
     {
-        use crate::cli::provision::{run_provision, run_teardown, ProvisionArgs, TeardownArgs};
+        use crate::aws::plan::ProvisionSpec;
+        use crate::aws::session::{bring_up, tear_down, FleetRequest, NodeWait};
         let run_id = args.run_id.clone().expect("clap requires --run-id");
-        let prov = ProvisionArgs {
+        let spec = ProvisionSpec {
             run_id: run_id.clone(),
             regions: args.regions.clone(),
             capacity_gib: args.capacity_gib.expect("clap requires --capacity-gib"),
             instance_types: args.instance_types.clone(),
-            endpoint_url: args.endpoint_url.clone(),
             ami: args.ami.clone(),
-            user_data: None,
-            asg: args.asg.clone(),
+            prices: None,
             max_instances: args.max_instances,
             max_hourly_cost: args.max_hourly_cost,
-            dry_run: false,
-            prices: None,
-            no_wait: args.conn.address.is_none(),
-            nomad_addr: args.conn.address.clone(),
-            wait_timeout: std::time::Duration::from_secs(15 * 60),
-            state_dir: args.state_dir.clone(),
-            json: false,
         };
-        let teardown = || {
-            run_teardown(TeardownArgs {
-                run_id: run_id.clone(),
-                regions: args.regions.clone(),
-                endpoint_url: args.endpoint_url.clone(),
-                state_dir: args.state_dir.clone(),
-                json: false,
-            })
+        let req = FleetRequest {
+            user_data: None,
+            asg: args.asg.clone(),
+            state_dir: args.state_dir.clone(),
+            endpoint_url: args.endpoint_url.clone(),
+            wait: args.conn.address.clone().map(|nomad_addr| NodeWait {
+                nomad_addr,
+                timeout: std::time::Duration::from_secs(15 * 60),
+            }),
+        };
+        let teardown = || -> Result<()> {
+            let rep = tear_down(
+                &run_id,
+                &args.regions,
+                args.endpoint_url.clone(),
+                &args.state_dir,
+            )?;
+            for line in rep.summary_lines() {
+                eprintln!("{line}");
+            }
+            rep.ensure_complete()
+        };
+        let provision = || -> Result<()> {
+            let up = bring_up(spec.resolve()?, &req)?;
+            for line in up.summary_lines(&args.state_dir) {
+                eprintln!("{line}");
+            }
+            Ok(())
         };
         // Guardrail refusals and provisioning errors still tear down whatever was created.
-        if let Err(e) = run_provision(prov) {
+        if let Err(e) = provision() {
             let _ = teardown();
             return Err(e.context("provisioning the client fleet (torn down again)"));
         }
