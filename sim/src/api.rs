@@ -749,6 +749,18 @@ pub struct ServerGauges {
     pub plan_evaluate_ms: f64,
     /// Mean plan apply (submit→applied) time over the last second, ms.
     pub plan_apply_ms: f64,
+    /// Cumulative plans submitted to the applier (leader; 0 on followers).
+    pub plans_submitted_total: f64,
+    /// Cumulative evaluations processed by workers (all servers', on the leader; 0 on followers).
+    pub evals_processed_total: f64,
+    /// Cumulative leader log writes (group commits; leader; 0 on followers).
+    pub raft_leader_writes_total: f64,
+    /// Cumulative CPU seconds of this server's scheduler workers.
+    pub workers_busy_s: f64,
+    /// Cumulative CPU seconds of this server's plan applier.
+    pub applier_busy_s: f64,
+    /// Cumulative CPU seconds of this server's FSM applies on the critical path.
+    pub fsm_busy_s: f64,
 }
 
 #[cfg(test)]

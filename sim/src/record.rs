@@ -122,8 +122,9 @@ pub struct RunMeta {
     /// Free-form notes (e.g. "event stream reconnected 3 times"), in the order they were made.
     #[serde(default)]
     pub notes: Vec<String>,
-    /// What the control plane did (simulated runs: exact totals from the model; absent on real and emulated
-    /// runs until Nomad's metrics are mapped).
+    /// What the control plane did (simulated runs: exact totals from the model; real and emulated runs:
+    /// what Nomad's Prometheus counters give, see [`ControlPlane`]; absent when the servers were scraped in
+    /// the JSON form or not at all).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub control_plane: Option<ControlPlane>,
     /// The calibration (`stampede calibrate` output, given with `--calibration`) whose parameter values a
@@ -134,55 +135,75 @@ pub struct RunMeta {
 }
 
 /// Control-plane totals of a run: what the schedulers, the plan applier, Raft and the FSM did.
+///
+/// Simulated runs fill every field from the model. Real (and emulated) runs fill what Nomad's Prometheus
+/// metrics give, as differences of the cumulative counters between the first and the last scrape of each
+/// server (`source = "prometheus"`); the fields Nomad has no metric for are absent, never zero.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlPlane {
-    /// Nomad version modelled (`[cluster] nomad_version`).
+    /// Where the figures come from: absent for the model, `prometheus` for a measured cluster.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub source: String,
+    /// Nomad version (modelled: `[cluster] nomad_version`; measured: the leader's `/v1/agent/self`).
     pub nomad_version: String,
-    /// `plan_apply_pipeline` in force.
-    pub plan_apply_pipeline: u32,
-    /// Raft log store (`boltdb` or `wal`).
+    /// `plan_apply_pipeline` in force (absent when measured: not exposed by Nomad).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_apply_pipeline: Option<u32>,
+    /// Raft log store: `boltdb`, `wal`, or (measured, no log-store metric seen) `unknown`.
     pub log_store: String,
-    /// Storage class of the servers' disks.
+    /// Storage class of the servers' disks (`unknown` when measured).
     pub storage: String,
-    /// Plans the workers submitted to the plan applier.
+    /// Plans the workers submitted to the plan applier (measured: `nomad.plan.submit` count).
     pub plans_submitted: u64,
     /// Plans with at least one node rejected by the applier (or refused for a stale token).
-    pub plans_rejected: u64,
-    /// Nodes rejected by the plan applier, summed over plans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plans_rejected: Option<u64>,
+    /// Nodes rejected by the plan applier, summed over plans (measured: `nomad.plan.node_rejected`).
     pub plan_nodes_rejected: u64,
     /// Scheduler passes made again after a partially rejected plan (`RefreshIndex`).
-    pub replans: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replans: Option<u64>,
     /// `plans_rejected / plans_submitted`.
-    pub conflict_fraction: f64,
-    /// Evaluations created, by trigger (`job-register`, `node-update`, `alloc-failure`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conflict_fraction: Option<f64>,
+    /// Evaluations created, by trigger (`job-register`, `node-update`, `alloc-failure`, …); measured: the
+    /// run's evaluations still listed by `/v1/evaluations` at the end.
     pub evals_by_trigger: BTreeMap<String, u64>,
-    /// Evaluations delivered to workers (scheduler passes, re-plans excluded).
+    /// Evaluations delivered to workers (scheduler passes, re-plans excluded; measured:
+    /// `nomad.worker.invoke_scheduler.<type>` counts).
     pub evals_processed: u64,
     /// Most plans dispatched to Raft and not yet applied at once (the pipeline depth reached).
-    pub max_plans_in_flight: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_plans_in_flight: Option<u32>,
     /// Batch allocations stopped by their `max_run_duration` (Nomad ≥ 2.0.3); absent when none.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub allocs_timed_out: u64,
     /// Workload-identity signatures made by the plan applier.
-    pub identity_signatures: u64,
-    /// Raft entries committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_signatures: Option<u64>,
+    /// Raft entries committed (measured: the leaders' `raft.apply` counts).
     pub raft_entries: u64,
-    /// Leader log writes (group commits).
+    /// Leader log writes (group commits; measured: `raft.leader.dispatchLog` count).
     pub raft_leader_writes: u64,
     /// Most entries in one leader write.
-    pub raft_max_group: u32,
-    /// fsyncs on the leader.
-    pub raft_leader_fsyncs: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raft_max_group: Option<u32>,
+    /// fsyncs on the leader (measured: the log store's batch commits on the server that led).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raft_leader_fsyncs: Option<u64>,
     /// fsyncs on all followers.
-    pub raft_follower_fsyncs: u64,
-    /// Mean commit latency (append → quorum), ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raft_follower_fsyncs: Option<u64>,
+    /// Mean commit latency (append → quorum), ms (measured: `raft.commitTime`).
     pub raft_commit_ms_mean: f64,
     /// Per server, seconds of CPU spent by each activity.
     pub servers: Vec<ServerBusy>,
 }
 
-/// CPU seconds one server spent per activity.
+/// Seconds one server spent per activity: CPU seconds in the model; measured, the wall time of Nomad's own
+/// timers (a worker pass is `nomad.worker.invoke_scheduler` less `nomad.worker.submit_plan`, the applier
+/// `nomad.plan.evaluate`, the FSM every `nomad.fsm.*` apply) and the process's CPU seconds as the total.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerBusy {
@@ -192,9 +213,10 @@ pub struct ServerBusy {
     pub workers_s: f64,
     /// Plan applier: evaluate and sign.
     pub applier_s: f64,
-    /// FSM applies on this server's critical path (the leader's).
+    /// FSM applies on this server's critical path (the leader's; measured: every apply on the server).
     pub fsm_s: f64,
-    /// Everything (the above, the followers' FSM, heartbeats, RPC, snapshots), before runtime overhead.
+    /// Everything (the above, the followers' FSM, heartbeats, RPC, snapshots), before runtime overhead
+    /// (measured: `process_cpu_seconds_total`).
     pub total_s: f64,
 }
 

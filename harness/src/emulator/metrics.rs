@@ -191,7 +191,12 @@ pub fn prometheus(g: &ServerGauges, store_ms: f64) -> String {
         g.plan_node_rejected_total,
         true,
     );
-    metric("nomad_raft_apply", "counter", g.raft_applied_total, true);
+    // hashicorp/raft counts `raft.apply` and times `raft.commitTime` on the leader only (api.go `Apply`,
+    // raft.go `processLogs`); the control-plane timers as Nomad names them (see
+    // `crate::nomad::metrics::ControlCounters`), from the model's cumulative totals.
+    if g.leader {
+        metric("nomad_raft_apply", "counter", g.raft_applied_total, true);
+    }
     metric(
         "nomad_raft_lastIndex",
         "gauge",
@@ -216,6 +221,36 @@ pub fn prometheus(g: &ServerGauges, store_ms: f64) -> String {
         g.placements_total,
         true,
     );
+    for (name, count, sum_ms) in [
+        ("nomad_nomad_plan_submit", g.plans_submitted_total, None),
+        (
+            "nomad_nomad_worker_invoke_scheduler_batch",
+            g.evals_processed_total,
+            Some(g.workers_busy_s * 1e3),
+        ),
+        (
+            "nomad_nomad_plan_evaluate",
+            g.plans_submitted_total,
+            Some(g.applier_busy_s * 1e3),
+        ),
+        (
+            "nomad_nomad_fsm_apply_plan_results",
+            0.0,
+            Some(g.fsm_busy_s * 1e3),
+        ),
+        (
+            "nomad_raft_leader_dispatchLog",
+            g.raft_leader_writes_total,
+            None,
+        ),
+    ] {
+        let _ = writeln!(s, "# HELP {name} {name}");
+        let _ = writeln!(s, "# TYPE {name} summary");
+        if let Some(ms) = sum_ms {
+            let _ = writeln!(s, "{name}_sum{{host=\"{h}\"}} {ms}");
+        }
+        let _ = writeln!(s, "{name}_count{{host=\"{h}\"}} {count}");
+    }
     let _ = writeln!(s, "# HELP nomad_raft_commitTime nomad_raft_commitTime");
     let _ = writeln!(s, "# TYPE nomad_raft_commitTime summary");
     for q in ["0.5", "0.9", "0.99"] {

@@ -612,18 +612,19 @@ async fn run_inner(
     stop_snap.cancel();
     stop_progress.cancel();
     let mut scrape_task = scrape_task;
-    let (metric_rows, appender, server_events) = match tokio::time::timeout(
-        Duration::from_secs(10),
-        &mut scrape_task,
-    )
-    .await
-    {
+    let scraped = match tokio::time::timeout(Duration::from_secs(10), &mut scrape_task).await {
         Ok(r) => r.context("metrics task")??,
         Err(_) => {
             scrape_task.abort();
             bail!("the metrics scraper did not stop within 10 s (a /v1/metrics target hangs); rerun with --no-metrics");
         }
     };
+    let crate::load::scraper::ScrapeOutput {
+        rows: metric_rows,
+        appender,
+        events: server_events,
+        spans: server_spans,
+    } = scraped;
     let _ = snap_task.await;
     if let Some(t) = progress_task {
         let _ = t.await;
@@ -807,6 +808,19 @@ async fn run_inner(
     if let Some(a) = &plan.algorithm {
         scenario.algorithm = a.clone();
     }
+    // Control-plane totals from the servers' cumulative metrics; evaluations per trigger from the listing.
+    let mut by_trigger: std::collections::BTreeMap<String, u64> = Default::default();
+    for e in &evals {
+        *by_trigger.entry(e.triggered_by.clone()).or_default() += 1;
+    }
+    for s in server_spans.iter().filter(|s| !s.complete) {
+        notes.push(format!(
+            "control_plane: the final metrics scrape of server {} failed; its counters stop at its last good scrape",
+            s.name
+        ));
+    }
+    let control_plane =
+        crate::nomad::metrics::control_plane(&server_spans, &metric_rows, &version, by_trigger);
     let meta = RunMeta {
         schema_version: record::SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -823,7 +837,7 @@ async fn run_inner(
         summary,
         events: server_events,
         notes,
-        control_plane: None,
+        control_plane,
         calibration: None,
     };
     record_io::write_run_json(&dir, &meta)?;

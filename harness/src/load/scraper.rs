@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::timeline::Timeline;
 use crate::files::record::CsvAppender;
-use crate::nomad::metrics::ServerSnapshot;
+use crate::nomad::metrics::{ServerSnapshot, ServerSpan};
 use crate::nomad::{prometheus, NomadClient};
 
 /// One scraped server.
@@ -28,6 +28,8 @@ pub struct Target {
     cores: f64,
     prometheus: bool,
     prev: Option<(Instant, ServerSnapshot)>,
+    /// The run's first successful scrape (the control-plane baseline).
+    first: Option<ServerSnapshot>,
 }
 
 /// Finds the servers to scrape: every server in `/v1/status/peers` (reached on the HTTP port of the given
@@ -64,6 +66,7 @@ pub async fn discover_with(client: &NomadClient, peer_scrape: bool) -> Vec<Targe
                     cores: 1.0,
                     prometheus: true,
                     prev: None,
+                    first: None,
                 });
             }
         }
@@ -90,6 +93,7 @@ pub async fn discover_with(client: &NomadClient, peer_scrape: bool) -> Vec<Targe
             cores: 1.0,
             prometheus: true,
             prev: None,
+            first: None,
         });
     }
     for t in &mut out {
@@ -149,9 +153,17 @@ async fn current_leader(targets: &[Target]) -> Option<String> {
     None
 }
 
-/// What the scraper produced: the metric rows (also appended to `metrics.csv`), the appender, and the
-/// leader changes it saw (`leader_change` events for `run.json`).
-pub type ScrapeOutput = (Vec<MetricRow>, CsvAppender, Vec<RunEvent>);
+/// What the scraper produced.
+pub struct ScrapeOutput {
+    /// The metric rows (also appended to `metrics.csv`).
+    pub rows: Vec<MetricRow>,
+    /// The `metrics.csv` appender.
+    pub appender: CsvAppender,
+    /// The leader changes it saw (`leader_change` events for `run.json`).
+    pub events: Vec<RunEvent>,
+    /// Each server's first and last scrape (the control-plane totals are their differences).
+    pub spans: Vec<ServerSpan>,
+}
 
 /// Scrapes every second until `stop`, appending rows. Each second it also asks who the leader is, so rows
 /// carry the leader of that second and every change becomes a `leader_change` event.
@@ -172,17 +184,20 @@ pub async fn run_scraper(
     // sub-second run has a row.
     for t in targets.iter_mut() {
         if let Some(snap) = scrape(t).await {
+            t.first = Some(snap.clone());
             t.prev = Some((Instant::now(), snap));
         }
     }
     let mut last = false;
     let mut last_t_s = None;
+    let mut last_at = Instant::now();
     while !last {
         tokio::select! {
             _ = stop.cancelled() => last = true,
             _ = tick.tick() => {}
         }
         let now = Instant::now();
+        last_at = now;
         let t_s = now
             .saturating_duration_since(t0)
             .as_secs_f64()
@@ -237,11 +252,43 @@ pub async fn run_scraper(
                 0.0
             });
             rows.push(row);
+            if t.first.is_none() {
+                t.first = Some(snap.clone());
+            }
             t.prev = Some((now, snap));
         }
         last_placed = p.placed;
         out.append_metrics(&rows)?;
         rows_all.extend(rows);
     }
-    Ok((rows_all, out, events))
+    // The control-plane totals are differences to the last scrape: a server whose final scrape failed
+    // (2 s timeout on a loaded server) gets up to two more tries, with a longer timeout.
+    let mut spans = Vec::new();
+    for mut t in targets {
+        let mut fresh = t.prev.as_ref().is_some_and(|(at, _)| *at >= last_at);
+        for _ in 0..2 {
+            if fresh {
+                break;
+            }
+            t.client = t.client.clone().with_timeout(Duration::from_secs(5));
+            if let Some(snap) = scrape(&mut t).await {
+                t.prev = Some((Instant::now(), snap));
+                fresh = true;
+            }
+        }
+        if let (Some(first), Some((_, last))) = (t.first, t.prev) {
+            spans.push(ServerSpan {
+                name: t.name,
+                first,
+                last,
+                complete: fresh,
+            });
+        }
+    }
+    Ok(ScrapeOutput {
+        rows: rows_all,
+        appender: out,
+        events,
+        spans,
+    })
 }

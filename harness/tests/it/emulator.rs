@@ -1215,3 +1215,69 @@ async fn periodic_gc_follows_the_job_threshold() {
     assert_eq!(c.get("/job/pgc-tick-1").await.status, 200);
     h.shutdown().await;
 }
+
+/// Issue 11 §7: a run against the emulator records the control plane from its Prometheus counters, named
+/// as Nomad names them: the run's 10 jobs of 2 give at least 10 plans and scheduler passes (a few more for
+/// re-plans and the allocation-update evaluations of batch jobs, not hundreds).
+#[test]
+fn run_records_control_plane_from_prometheus() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let h = rt
+        .block_on(emulator::start(crate::common::small_emulator(20.0)))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("cp");
+    let url = format!("http://{}", h.addr);
+    let code = crate::common::cli(&crate::common::argv!(
+        "run --addr",
+        &url,
+        "--jobs 10 --count 2 --cpu 20 --memory 16 --duration 1s --rate 20 --run-id cp",
+        "--out",
+        &out,
+        "--no-report --quiet --timeout 120s"
+    ))
+    .unwrap();
+    assert_eq!(code, 0);
+    rt.block_on(h.shutdown());
+    let rec = crate::common::read_record(&out);
+    // The measured block is valid against the committed schema (optional fields absent).
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../reports/schema/run.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let export: Value = serde_json::from_slice(
+        &stampede::report::render(stampede::report::ExportFormat::Json, &rec).unwrap(),
+    )
+    .unwrap();
+    let errs: Vec<String> = validator
+        .iter_errors(&export)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect();
+    assert!(errs.is_empty(), "schema violations: {errs:#?}");
+    assert!(export.to_string().contains("\"source\":\"prometheus\""));
+    let cp = rec.meta.control_plane.expect("control_plane");
+    assert_eq!(cp.source, "prometheus");
+    assert!((10..=30).contains(&cp.plans_submitted), "{cp:?}");
+    assert!((10..=40).contains(&cp.evals_processed), "{cp:?}");
+    assert!((20..=2_000).contains(&cp.raft_entries), "{cp:?}");
+    assert!(cp.raft_leader_writes >= 1 && cp.raft_leader_writes <= cp.raft_entries);
+    assert_eq!(cp.evals_by_trigger.get("job-register"), Some(&10), "{cp:?}");
+    assert_eq!(cp.log_store, "boltdb");
+    assert!(cp.raft_leader_fsyncs.is_some_and(|f| f >= 1), "{cp:?}");
+    assert!(
+        cp.servers.iter().map(|s| s.workers_s).sum::<f64>() > 0.0,
+        "{cp:?}"
+    );
+    assert!(
+        cp.servers.iter().map(|s| s.fsm_s).sum::<f64>() > 0.0,
+        "{cp:?}"
+    );
+}

@@ -191,6 +191,48 @@ fn harness_against_real_nomad() {
     assert!(raft > 1000.0, "Raft bytes written by the leader: {raft}");
     assert!(fsyncs >= 1.0, "leader fsyncs: {fsyncs}");
     assert!(s.servers.raft_bytes_written_total > 0.0 && s.servers.fsyncs_total > 0.0);
+    // Control plane from Nomad's cumulative metrics (issue 11 §7): 12 jobs → at least 12 plans and 12
+    // scheduler passes; Raft committed their entries; the FSM and the workers took time; per trigger from
+    // the evaluation listing; no model-only field is invented.
+    let cp = rec
+        .meta
+        .control_plane
+        .as_ref()
+        .expect("control_plane from Prometheus");
+    assert_eq!(cp.source, "prometheus");
+    assert!(cp.nomad_version.contains("1.6."), "{cp:?}");
+    assert!((12..=40).contains(&cp.plans_submitted), "{cp:?}");
+    assert!((12..=60).contains(&cp.evals_processed), "{cp:?}");
+    assert!(
+        cp.evals_by_trigger
+            .get("job-register")
+            .copied()
+            .unwrap_or(0)
+            >= 12,
+        "{cp:?}"
+    );
+    assert!(
+        cp.raft_entries >= 24 && cp.raft_leader_writes >= 1,
+        "{cp:?}"
+    );
+    assert!(cp.raft_leader_writes <= cp.raft_entries, "{cp:?}");
+    assert_eq!(cp.log_store, "boltdb", "{cp:?}");
+    assert!(cp.raft_leader_fsyncs.is_some_and(|f| f >= 1), "{cp:?}");
+    assert!(
+        cp.raft_commit_ms_mean > 0.0 && cp.raft_commit_ms_mean < 5_000.0,
+        "{cp:?}"
+    );
+    assert!(cp.plans_rejected.is_none() && cp.max_plans_in_flight.is_none());
+    assert_eq!(cp.servers.len(), 3);
+    assert!(
+        cp.servers.iter().map(|b| b.fsm_s).sum::<f64>() > 0.0,
+        "{cp:?}"
+    );
+    assert!(
+        cp.servers.iter().map(|b| b.workers_s).sum::<f64>() > 0.0,
+        "{cp:?}"
+    );
+    assert!(cp.servers.iter().all(|b| b.total_s > 0.0), "{cp:?}");
 
     // 3. Dispatch mode with the raw_exec jobspec from jobs/ (parsed by the server's /v1/jobs/parse).
     let disp = out.join("dispatch");

@@ -64,6 +64,24 @@ impl Cluster {
                     raft_commit_time_ms: cx.raft.commit_ns_sum as f64 / entries / 1e6,
                     plan_evaluate_ms: 0.0,
                     plan_apply_ms: 0.0,
+                    plans_submitted_total: if leader {
+                        cx.cp.plans_submitted as f64
+                    } else {
+                        0.0
+                    },
+                    evals_processed_total: if leader {
+                        cx.counters.evals_processed as f64
+                    } else {
+                        0.0
+                    },
+                    raft_leader_writes_total: if leader {
+                        cx.raft.leader_writes() as f64
+                    } else {
+                        0.0
+                    },
+                    workers_busy_s: cx.cp.busy_workers_ns[i] as f64 / 1e9,
+                    applier_busy_s: cx.cp.busy_applier_ns[i] as f64 / 1e9,
+                    fsm_busy_s: cx.cp.busy_fsm_ns[i] as f64 / 1e9,
                 }
             })
             .collect()

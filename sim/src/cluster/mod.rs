@@ -659,28 +659,29 @@ impl Cluster {
         let s = |ns: u64| ns as f64 / 1e9;
         crate::record::ControlPlane {
             nomad_version: cx.ver.version.to_string(),
-            plan_apply_pipeline: cx.ver.plan_apply_pipeline,
+            source: String::new(),
+            plan_apply_pipeline: Some(cx.ver.plan_apply_pipeline),
             log_store: cx.ver.log_store.name().to_string(),
             storage: self.storage.clone(),
             plans_submitted: cp.plans_submitted,
-            plans_rejected: cp.plans_rejected,
+            plans_rejected: Some(cp.plans_rejected),
             plan_nodes_rejected: cx.counters.plan_node_rejections,
-            replans: cp.replans,
-            conflict_fraction: if cp.plans_submitted == 0 {
+            replans: Some(cp.replans),
+            conflict_fraction: Some(if cp.plans_submitted == 0 {
                 0.0
             } else {
                 cp.plans_rejected as f64 / cp.plans_submitted as f64
-            },
+            }),
             evals_by_trigger: by_trigger,
             evals_processed: cx.counters.evals_processed,
-            max_plans_in_flight: cp.max_plans_in_flight,
+            max_plans_in_flight: Some(cp.max_plans_in_flight),
             allocs_timed_out: cx.counters.allocs_timed_out,
-            identity_signatures: cp.signatures,
+            identity_signatures: Some(cp.signatures),
             raft_entries: cx.raft.entries,
             raft_leader_writes: cx.raft.leader_writes(),
-            raft_max_group: cx.raft.max_group(),
-            raft_leader_fsyncs: cx.raft.fsyncs,
-            raft_follower_fsyncs: cx.raft.follower_fsyncs(),
+            raft_max_group: Some(cx.raft.max_group()),
+            raft_leader_fsyncs: Some(cx.raft.fsyncs),
+            raft_follower_fsyncs: Some(cx.raft.follower_fsyncs()),
             raft_commit_ms_mean: cx.raft.commit_ns_sum as f64 / cx.raft.entries.max(1) as f64 / 1e6,
             servers: cx
                 .res

@@ -81,10 +81,11 @@ nomad_version = "2.0.5""#;
     let cp1 = d1.meta.control_plane.as_ref().unwrap();
     let cp8 = d8.meta.control_plane.as_ref().unwrap();
     assert_eq!(
-        cp1.max_plans_in_flight, 1,
+        cp1.max_plans_in_flight.unwrap(),
+        1,
         "depth 1: one plan in Raft at a time"
     );
-    assert!(cp8.max_plans_in_flight > 1, "{cp8:?}");
+    assert!(cp8.max_plans_in_flight.unwrap() > 1, "{cp8:?}");
     assert!(
         r8 > 1.5 * r1,
         "depth 8 {r8:.0}/s vs depth 1 {r1:.0}/s on gp3"
@@ -111,9 +112,9 @@ rate_per_s = 4000"#,
     );
     let cp = rec.meta.control_plane.unwrap();
     assert!(
-        (6..=10).contains(&cp.max_plans_in_flight),
+        (6..=10).contains(&cp.max_plans_in_flight.unwrap()),
         "depth reached {}",
-        cp.max_plans_in_flight
+        cp.max_plans_in_flight.unwrap()
     );
 }
 
@@ -130,7 +131,7 @@ nomad_version = "1.7""#;
         );
         let cp = rec.meta.control_plane.clone().unwrap();
         assert_eq!(
-            cp.identity_signatures,
+            cp.identity_signatures.unwrap(),
             3000 * tasks as u64,
             "one per alloc × task"
         );
@@ -218,7 +219,7 @@ fn ebs_fsync_is_slower_than_instance_store_nvme() {
     );
     assert_eq!(cpn.log_store, "boltdb");
     assert_eq!(
-        cpn.raft_leader_fsyncs,
+        cpn.raft_leader_fsyncs.unwrap(),
         2 * cpn.raft_leader_writes,
         "boltdb fsyncs twice per write"
     );
@@ -396,11 +397,13 @@ rate_per_s = 100"#;
     );
     assert_eq!(cp10.nomad_version, "1.0");
     assert_eq!(
-        cp10.identity_signatures, 0,
+        cp10.identity_signatures.unwrap(),
+        0,
         "no workload identities before 1.4"
     );
     assert_eq!(
-        cp16.identity_signatures, 1000,
+        cp16.identity_signatures.unwrap(),
+        1000,
         "Ed25519 identities from 1.4"
     );
 }
