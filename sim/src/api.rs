@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::scenario::{JobType, RunDuration};
+use crate::placement::GroupPlacement;
 
 /// Simulated time: ns since t = 0.
 pub type SimTime = u64;
@@ -252,9 +253,28 @@ pub struct GroupSpec {
     /// runner started, whatever its tasks' state, and reports it complete
     /// (client/allocrunner/max_run_duration_hook.go; PR #27803), ns.
     pub max_run_ns: Option<u64>,
+    /// Constraints, affinities, `distinct_hosts`, ports and ephemeral disk (`None`: none, 300 MB disk).
+    pub placement: Option<Arc<GroupPlacement>>,
 }
 
+/// The placement of a group that asks for nothing beyond CPU and memory.
+static NO_PLACEMENT: GroupPlacement = GroupPlacement {
+    constraints: Vec::new(),
+    affinities: Vec::new(),
+    distinct_hosts: crate::placement::DistinctHosts::Off,
+    ports: crate::placement::Ports {
+        static_ports: Vec::new(),
+        dynamic: 0,
+    },
+    disk_mb: None,
+};
+
 impl GroupSpec {
+    /// The group's placement requirements (defaults when it has none).
+    pub fn placement(&self) -> &GroupPlacement {
+        self.placement.as_deref().unwrap_or(&NO_PLACEMENT)
+    }
+
     /// The restart policy in force for a job of type `t`.
     pub fn restart_policy(&self, t: JobType) -> RestartPolicy {
         self.restart
@@ -290,6 +310,8 @@ pub struct JobSpec {
     pub meta: BTreeMap<String, String>,
     /// The original Nomad JSON job, if the submitter sent one (echoed back by the emulator).
     pub source_json: Option<Arc<String>>,
+    /// Node pool (Nomad ≥ 1.6; `None`: `default`, `all`: every node).
+    pub node_pool: Option<String>,
 }
 
 impl JobSpec {

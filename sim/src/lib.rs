@@ -63,6 +63,7 @@ pub mod limits;
 pub mod metric;
 pub(crate) mod model;
 pub mod params;
+pub mod placement;
 pub(crate) mod raft;
 pub mod ranking;
 pub mod record;

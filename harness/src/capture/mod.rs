@@ -403,6 +403,7 @@ fn build_job(
             restart: None,
             reschedule: None,
             max_run_ns: None,
+            placement: None,
             allocs: out,
         });
     }
@@ -416,6 +417,7 @@ fn build_job(
             change: shape.meta.get("change").cloned(),
             datacenters: shape.datacenters.clone(),
             meta: shape.meta.clone(),
+            node_pool: None,
             groups,
         },
         truncated,
