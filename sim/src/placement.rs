@@ -671,7 +671,7 @@ pub struct CompiledGroup {
 impl CompiledGroup {
     /// Compiles `g`'s constraints and affinities against `pools` (one [`NodeFacts`] per fleet pool);
     /// `pool_allowed` is the job's node-pool filter per fleet pool.
-    pub fn new(g: &GroupPlacement, pools: &[NodeFacts], pool_allowed: &[bool]) -> CompiledGroup {
+    pub fn new(g: &GroupPlacement, pools: &[&NodeFacts], pool_allowed: &[bool]) -> CompiledGroup {
         let cs: Vec<Compiled> = g
             .constraints
             .iter()
@@ -841,14 +841,14 @@ mod tests {
             ],
             ..Default::default()
         };
-        let cg = CompiledGroup::new(&g, &[a.clone(), b.clone()], &[true, true]);
+        let cg = CompiledGroup::new(&g, &[&a, &b], &[true, true]);
         assert_eq!(cg.pool_ok, vec![true, false]);
         assert_eq!(cg.escaped.len(), 1);
         assert!(cg.feasible(0, &a, ("x", "n-1")));
         assert!(!cg.feasible(0, &a, ("x", "n-2")), "escaped constraint per node");
         assert_eq!(cg.affinity_score(0, &a, ("", "")), Some(0.5));
         assert_eq!(cg.affinity_score(1, &b, ("", "")), None, "+50 −50 = 0 adds no score");
-        let none = CompiledGroup::new(&GroupPlacement::default(), &[a], &[false]);
+        let none = CompiledGroup::new(&GroupPlacement::default(), &[&a], &[false]);
         assert_eq!(none.pool_ok, vec![false], "node pool filter");
     }
 

@@ -45,6 +45,7 @@ mod client;
 mod cpu;
 mod ctx;
 mod event;
+mod feasible;
 mod fleet;
 mod fsm;
 mod gc;
@@ -207,6 +208,7 @@ impl Cluster {
                     .iter()
                     .map(|p| PoolRt {
                         cfg: p.clone(),
+                        facts: feasible::pool_facts(p),
                         nodes: Vec::new(),
                         booting: 0,
                     })
@@ -222,6 +224,8 @@ impl Cluster {
                 plans: Arena::new(),
                 free_plans: Vec::new(),
                 gc: gc::JobGc::default(),
+                ports: Vec::new(),
+                alloc_ports: BTreeMap::new(),
                 unplaced: 0,
                 unplaced_cpu: 0,
                 unplaced_mem: 0,
