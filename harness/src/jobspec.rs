@@ -13,6 +13,7 @@ use hcl::eval::{Context as HclContext, Evaluate};
 use hcl::{Block, Body, Expression, Structure};
 use serde_json::{json, Map, Value};
 use stampede_sim::api::{DelayFunction, RestartMode};
+use stampede_sim::placement::{DistinctHosts, GroupPlacement};
 use stampede_sim::scenario::{JobTemplate, RunDuration};
 
 /// The job JSON for copy `id` of a template. Batch tasks sleep their duration (median for log-normal);
@@ -62,6 +63,10 @@ pub fn job_from_template(id: &str, t: &JobTemplate, datacenters: &[String]) -> V
                 "MaxDelay": r.max_delay_ns, "Unlimited": r.unlimited,
             });
         }
+        // A scenario's placement rules go to Nomad as its JSON API spells them.
+        if let Some(p) = &t.placement {
+            placement_json(g, p);
+        }
     }
     let mut job = json!({
         "ID": id, "Name": id, "Type": t.job_type.as_str(), "Priority": t.priority,
@@ -70,10 +75,61 @@ pub fn job_from_template(id: &str, t: &JobTemplate, datacenters: &[String]) -> V
     if t.spread_block {
         job["Spreads"] = json!([{"Attribute": "${node.unique.id}", "Weight": 100}]);
     }
+    if let Some(np) = &t.node_pool {
+        job["NodePool"] = json!(np);
+    }
+    if t
+        .placement
+        .as_ref()
+        .is_some_and(|p| p.distinct_hosts == DistinctHosts::Job)
+    {
+        job["Constraints"] = json!([{"Operand": "distinct_hosts", "RTarget": "true"}]);
+    }
     if t.job_type.as_str() == "service" {
         job["Update"] = json!({"MaxParallel": 0});
     }
     job
+}
+
+/// Writes a group's placement into its job JSON: `Constraints`, `Affinities` (`LTarget`, `Operand`,
+/// `RTarget`, `Weight`), a group-level `distinct_hosts` constraint, `Networks[0]` with `ReservedPorts`
+/// (labels `s0`, `s1`, …) and `DynamicPorts` (`d0`, …), and `EphemeralDisk.SizeMB`.
+fn placement_json(g: &mut Value, p: &GroupPlacement) {
+    let mut cons: Vec<Value> = p
+        .constraints
+        .iter()
+        .map(|c| json!({"LTarget": c.attribute, "Operand": c.operator.as_str(), "RTarget": c.value}))
+        .collect();
+    if p.distinct_hosts == DistinctHosts::Group {
+        cons.push(json!({"Operand": "distinct_hosts", "RTarget": "true"}));
+    }
+    if !cons.is_empty() {
+        g["Constraints"] = json!(cons);
+    }
+    if !p.affinities.is_empty() {
+        g["Affinities"] = json!(p
+            .affinities
+            .iter()
+            .map(|a| json!({"LTarget": a.attribute, "Operand": a.operator.as_str(),
+                            "RTarget": a.value, "Weight": a.weight}))
+            .collect::<Vec<_>>());
+    }
+    if !p.ports.is_empty() {
+        let reserved: Vec<Value> = p
+            .ports
+            .static_ports
+            .iter()
+            .enumerate()
+            .map(|(i, v)| json!({"Label": format!("s{i}"), "Value": v}))
+            .collect();
+        let dynamic: Vec<Value> = (0..p.ports.dynamic)
+            .map(|i| json!({"Label": format!("d{i}")}))
+            .collect();
+        g["Networks"] = json!([{"Mode": "host", "ReservedPorts": reserved, "DynamicPorts": dynamic}]);
+    }
+    if let Some(d) = p.disk_mb {
+        g["EphemeralDisk"] = json!({"SizeMB": d});
+    }
 }
 
 /// Returns a generated job (from [`job_from_template`]) with every task moved to `driver`, keeping its
@@ -788,6 +844,8 @@ mod tests {
             max_run_ns: None,
             tasks: 1,
             id_prefix: "p-".into(),
+            placement: None,
+            node_pool: None,
         };
         let job = job_from_template("x", &t, &["dc1".to_string()]);
         assert_eq!(job["TaskGroups"][0]["Tasks"][0]["Driver"], "docker");

@@ -679,8 +679,14 @@ pub struct NodeView {
     pub datacenter: String,
     /// Node class.
     pub node_class: String,
-    /// Node pool.
+    /// Fleet pool (the scenario's `[[pools]]` entry).
     pub pool: String,
+    /// Nomad node pool (`default` unless the fleet pool sets one).
+    pub node_pool: String,
+    /// Attributes, meta and class as constraints see them (shared by the fleet pool's nodes).
+    pub facts: Arc<crate::placement::NodeFacts>,
+    /// Disk for allocations, MB.
+    pub disk_mb: u32,
     /// Instance type.
     pub instance_type: String,
     /// Region.

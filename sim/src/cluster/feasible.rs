@@ -43,7 +43,7 @@ impl JobPlace {
         if trivial && npool.is_none() {
             return None;
         }
-        let facts: Vec<&NodeFacts> = pools.iter().map(|p| &p.facts).collect();
+        let facts: Vec<&NodeFacts> = pools.iter().map(|p| &*p.facts).collect();
         let groups = spec
             .groups
             .iter()

@@ -7,7 +7,7 @@ pub(super) struct PoolRt {
     /// Its configuration.
     pub(super) cfg: PoolConfig,
     /// What its nodes offer to constraints (`${attr.*}`, `${meta.*}`, class, datacenter, node pool).
-    pub(super) facts: crate::placement::NodeFacts,
+    pub(super) facts: Arc<crate::placement::NodeFacts>,
     /// Every node of the pool that ever joined.
     pub(super) nodes: Vec<NodeIx>,
     /// Nodes booting (autoscaling).

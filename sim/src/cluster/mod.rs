@@ -208,7 +208,7 @@ impl Cluster {
                     .iter()
                     .map(|p| PoolRt {
                         cfg: p.clone(),
-                        facts: feasible::pool_facts(p),
+                        facts: Arc::new(feasible::pool_facts(p)),
                         nodes: Vec::new(),
                         booting: 0,
                     })
