@@ -274,7 +274,52 @@ fn table_block(
     Ok(m)
 }
 
+/// HCL `constraint` → JSON, with the jobspec's shorthands (`distinct_hosts = true`, `regexp = "…"`,
+/// `version = "…"`, `semver = "…"`, `set_contains = "…"`, as jobspec2's `decodeConstraint` expands them).
 fn constraint(src: &Src, b: &Block, line: usize) -> Result<Value> {
+    const SHORT: [&str; 6] = [
+        "distinct_hosts",
+        "regexp",
+        "version",
+        "semver",
+        "set_contains",
+        "set_contains_any",
+    ];
+    let mut body = b.body.clone();
+    let mut short = None;
+    body.0.retain(|s| match s {
+        Structure::Attribute(a) if SHORT.contains(&a.key.as_str()) => {
+            short = Some((a.key.to_string(), to_json(&a.expr)));
+            false
+        }
+        _ => true,
+    });
+    let mut m = Map::new();
+    convert_attrs(
+        src,
+        &body,
+        &[
+            ("attribute", "LTarget", P),
+            ("value", "RTarget", P),
+            ("operator", "Operand", P),
+        ],
+        line,
+        &mut m,
+    )?;
+    if let Some((op, v)) = short {
+        m.insert("Operand".into(), json!(op));
+        let v = match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        m.insert("RTarget".into(), json!(v));
+    }
+    m.entry("Operand").or_insert(json!("="));
+    Ok(Value::Object(m))
+}
+
+/// HCL `affinity` → JSON (`Weight` defaults to 50, as the jobspec's).
+fn affinity(src: &Src, b: &Block, line: usize) -> Result<Value> {
     let mut m = table_block(
         src,
         b,
@@ -283,9 +328,45 @@ fn constraint(src: &Src, b: &Block, line: usize) -> Result<Value> {
             ("attribute", "LTarget", P),
             ("value", "RTarget", P),
             ("operator", "Operand", P),
+            ("weight", "Weight", P),
         ],
     )?;
     m.entry("Operand").or_insert(json!("="));
+    m.entry("Weight").or_insert(json!(50));
+    Ok(Value::Object(m))
+}
+
+/// HCL group `network { mode = "…" port "http" { static = 8080 } port "x" {} }` → `Networks[0]` with
+/// `ReservedPorts` (ports with `static`) and `DynamicPorts`.
+fn network(src: &Src, b: &Block, line: usize) -> Result<Value> {
+    let mut m = Map::new();
+    convert_attrs(src, &b.body, &[("mode", "Mode", P)], line, &mut m)?;
+    let (mut reserved, mut dynamic) = (Vec::new(), Vec::new());
+    for p in b.body.blocks() {
+        if p.identifier.as_str() != "port" {
+            return Err(src.unsupported("network block", p.identifier.as_str(), line));
+        }
+        let mut pm = Map::new();
+        pm.insert("Label".into(), json!(label(p)));
+        convert_attrs(
+            src,
+            &p.body,
+            &[
+                ("static", "Value", P),
+                ("to", "To", P),
+                ("host_network", "HostNetwork", P),
+            ],
+            line,
+            &mut pm,
+        )?;
+        if pm.contains_key("Value") {
+            reserved.push(Value::Object(pm));
+        } else {
+            dynamic.push(Value::Object(pm));
+        }
+    }
+    m.insert("ReservedPorts".into(), json!(reserved));
+    m.insert("DynamicPorts".into(), json!(dynamic));
     Ok(Value::Object(m))
 }
 
@@ -419,6 +500,7 @@ fn task(src: &Src, b: &Block, line: usize) -> Result<Value> {
                 m.insert("RestartPolicy".into(), restart(src, blk, line)?);
             }
             "constraint" => push(&mut m, "Constraints", constraint(src, blk, line)?),
+            "affinity" => push(&mut m, "Affinities", affinity(src, blk, line)?),
             other => return Err(src.unsupported("task block", other, line)),
         }
     }
@@ -493,6 +575,8 @@ fn group(src: &Src, b: &Block, line: usize) -> Result<Value> {
                 m.insert("Meta".into(), map_block(blk));
             }
             "constraint" => push(&mut m, "Constraints", constraint(src, blk, line)?),
+            "affinity" => push(&mut m, "Affinities", affinity(src, blk, line)?),
+            "network" => push(&mut m, "Networks", network(src, blk, line)?),
             "spread" => push(&mut m, "Spreads", spread(src, blk, line)?),
             other => return Err(src.unsupported("group block", other, line)),
         }
@@ -786,6 +870,7 @@ pub fn hcl_to_job(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Re
                 m.insert("Reschedule".into(), reschedule(&src, blk, jline)?);
             }
             "constraint" => push(&mut m, "Constraints", constraint(&src, blk, jline)?),
+            "affinity" => push(&mut m, "Affinities", affinity(&src, blk, jline)?),
             "spread" => push(&mut m, "Spreads", spread(&src, blk, jline)?),
             "parameterized" => {
                 let mut r = Map::new();
