@@ -78,8 +78,7 @@ pub fn job_from_template(id: &str, t: &JobTemplate, datacenters: &[String]) -> V
     if let Some(np) = &t.node_pool {
         job["NodePool"] = json!(np);
     }
-    if t
-        .placement
+    if t.placement
         .as_ref()
         .is_some_and(|p| p.distinct_hosts == DistinctHosts::Job)
     {
@@ -98,7 +97,9 @@ fn placement_json(g: &mut Value, p: &GroupPlacement) {
     let mut cons: Vec<Value> = p
         .constraints
         .iter()
-        .map(|c| json!({"LTarget": c.attribute, "Operand": c.operator.as_str(), "RTarget": c.value}))
+        .map(
+            |c| json!({"LTarget": c.attribute, "Operand": c.operator.as_str(), "RTarget": c.value}),
+        )
         .collect();
     if p.distinct_hosts == DistinctHosts::Group {
         cons.push(json!({"Operand": "distinct_hosts", "RTarget": "true"}));
@@ -110,8 +111,10 @@ fn placement_json(g: &mut Value, p: &GroupPlacement) {
         g["Affinities"] = json!(p
             .affinities
             .iter()
-            .map(|a| json!({"LTarget": a.attribute, "Operand": a.operator.as_str(),
-                            "RTarget": a.value, "Weight": a.weight}))
+            .map(
+                |a| json!({"LTarget": a.attribute, "Operand": a.operator.as_str(),
+                            "RTarget": a.value, "Weight": a.weight})
+            )
             .collect::<Vec<_>>());
     }
     if !p.ports.is_empty() {
@@ -125,7 +128,8 @@ fn placement_json(g: &mut Value, p: &GroupPlacement) {
         let dynamic: Vec<Value> = (0..p.ports.dynamic)
             .map(|i| json!({"Label": format!("d{i}")}))
             .collect();
-        g["Networks"] = json!([{"Mode": "host", "ReservedPorts": reserved, "DynamicPorts": dynamic}]);
+        g["Networks"] =
+            json!([{"Mode": "host", "ReservedPorts": reserved, "DynamicPorts": dynamic}]);
     }
     if let Some(d) = p.disk_mb {
         g["EphemeralDisk"] = json!({"SizeMB": d});

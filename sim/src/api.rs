@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use crate::scenario::{JobType, RunDuration};
 use crate::placement::GroupPlacement;
+use crate::scenario::{JobType, RunDuration};
 
 /// Simulated time: ns since t = 0.
 pub type SimTime = u64;

@@ -92,7 +92,9 @@ impl Operator {
             "semver" => Operator::Semver,
             "distinct_hosts" => Operator::DistinctHosts,
             "distinct_property" => {
-                return Err("operator `distinct_property` is not modelled (distinct_hosts is)".into())
+                return Err(
+                    "operator `distinct_property` is not modelled (distinct_hosts is)".into(),
+                )
             }
             other => {
                 return Err(format!(
@@ -207,7 +209,12 @@ pub struct Affinity {
 
 impl Affinity {
     /// A checked affinity (as [`Constraint::new`], and Nomad's weight bounds).
-    pub fn new(attribute: &str, operator: &str, value: &str, weight: i32) -> Result<Affinity, String> {
+    pub fn new(
+        attribute: &str,
+        operator: &str,
+        value: &str,
+        weight: i32,
+    ) -> Result<Affinity, String> {
         let c = Constraint::new(attribute, operator, value)?;
         if c.operator == Operator::DistinctHosts {
             return Err("`distinct_hosts` is a constraint, not an affinity".into());
@@ -424,7 +431,8 @@ impl Target {
             _ => {
                 if let Some(a) = t.strip_prefix("${attr.").and_then(|r| r.strip_suffix('}')) {
                     Target::Attr(a.to_string())
-                } else if let Some(m) = t.strip_prefix("${meta.").and_then(|r| r.strip_suffix('}')) {
+                } else if let Some(m) = t.strip_prefix("${meta.").and_then(|r| r.strip_suffix('}'))
+                {
                     Target::Meta(m.to_string())
                 } else {
                     Target::Unknown
@@ -756,7 +764,8 @@ mod tests {
         };
         f.meta.insert("tier".into(), "large".into());
         f.meta.insert("tags".into(), "ssd, gpu,fast".into());
-        f.attributes.insert("driver.docker.version".into(), "24.0.7".into());
+        f.attributes
+            .insert("driver.docker.version".into(), "24.0.7".into());
         f
     }
 
@@ -770,13 +779,23 @@ mod tests {
         assert!(ok("${attr.kernel.name}", "==", "linux"));
         assert!(!ok("${attr.kernel.name}", "=", "windows"));
         assert!(!ok("${attr.nope}", "=", ""), "= needs both found");
-        assert!(ok("${attr.nope}", "!=", "x"), "!= on a missing attribute holds");
+        assert!(
+            ok("${attr.nope}", "!=", "x"),
+            "!= on a missing attribute holds"
+        );
         assert!(ok("${node.class}", "!=", "gpu"));
         assert!(ok("${attr.cpu.numcores}", ">=", "4"));
-        assert!(!ok("${attr.cpu.numcores}", ">", "10"), "integers, not lexical");
+        assert!(
+            !ok("${attr.cpu.numcores}", ">", "10"),
+            "integers, not lexical"
+        );
         assert!(ok("${attr.cpu.numcores}", "<", "10"));
         assert!(ok("${meta.tier}", ">", "abc"), "lexical fallback");
-        assert!(ok("${attr.platform.aws.instance-type}", "regexp", "^m6g\\."));
+        assert!(ok(
+            "${attr.platform.aws.instance-type}",
+            "regexp",
+            "^m6g\\."
+        ));
         assert!(ok("${meta.tags}", "set_contains", "gpu,ssd"));
         assert!(!ok("${meta.tags}", "set_contains", "gpu,tpu"));
         assert!(ok("${meta.tags}", "set_contains_any", "tpu,fast"));
@@ -820,8 +839,14 @@ mod tests {
         assert!(r.matches(&Version::parse("1.2.9").unwrap(), false));
         assert!(!r.matches(&Version::parse("1.3.0").unwrap(), false));
         let r = VersionRange::parse(">= 1.0").unwrap();
-        assert!(!r.matches(&Version::parse("1.5.0-beta1").unwrap(), false), "prerelease");
-        assert!(r.matches(&Version::parse("1.5.0-beta1").unwrap(), true), "semver orders it");
+        assert!(
+            !r.matches(&Version::parse("1.5.0-beta1").unwrap(), false),
+            "prerelease"
+        );
+        assert!(
+            r.matches(&Version::parse("1.5.0-beta1").unwrap(), true),
+            "semver orders it"
+        );
         assert!(Version::parse("v2.0.5").is_some() && Version::parse("x").is_none());
     }
 
@@ -845,9 +870,16 @@ mod tests {
         assert_eq!(cg.pool_ok, vec![true, false]);
         assert_eq!(cg.escaped.len(), 1);
         assert!(cg.feasible(0, &a, ("x", "n-1")));
-        assert!(!cg.feasible(0, &a, ("x", "n-2")), "escaped constraint per node");
+        assert!(
+            !cg.feasible(0, &a, ("x", "n-2")),
+            "escaped constraint per node"
+        );
         assert_eq!(cg.affinity_score(0, &a, ("", "")), Some(0.5));
-        assert_eq!(cg.affinity_score(1, &b, ("", "")), None, "+50 −50 = 0 adds no score");
+        assert_eq!(
+            cg.affinity_score(1, &b, ("", "")),
+            None,
+            "+50 −50 = 0 adds no score"
+        );
         let none = CompiledGroup::new(&GroupPlacement::default(), &[&a], &[false]);
         assert_eq!(none.pool_ok, vec![false], "node pool filter");
     }

@@ -1190,9 +1190,7 @@ impl Scenario {
                     ));
                 }
             }
-            let disk_mb = rp
-                .disk_mb
-                .unwrap_or(crate::placement::DEFAULT_NODE_DISK_MB);
+            let disk_mb = rp.disk_mb.unwrap_or(crate::placement::DEFAULT_NODE_DISK_MB);
             if disk_mb == 0 {
                 return Err(cx.err("pools", ix, "disk_mb", "must be at least 1"));
             }
@@ -1230,7 +1228,9 @@ impl Scenario {
                     "pools",
                     ix,
                     "node_pool",
-                    format!("`{node_pool}` cannot hold nodes (Nomad's built-in `all` pool, or empty)"),
+                    format!(
+                        "`{node_pool}` cannot hold nodes (Nomad's built-in `all` pool, or empty)"
+                    ),
                 ));
             }
             let mut attributes = crate::placement::default_attributes(
@@ -1720,10 +1720,19 @@ fn workload_placement(
     for (i, c) in rw.constraint.iter().flatten().enumerate() {
         let tc = "workload.constraint";
         if c.weight.is_some() {
-            return Err(cx.err(tc, Some(i), "weight", "constraints have no weight (affinities do)"));
+            return Err(cx.err(
+                tc,
+                Some(i),
+                "weight",
+                "constraints have no weight (affinities do)",
+            ));
         }
         let op = c.operator.as_deref().unwrap_or("=");
-        let k = if c.operator.is_some() { "operator" } else { "attribute" };
+        let k = if c.operator.is_some() {
+            "operator"
+        } else {
+            "attribute"
+        };
         let con = Constraint::new(
             c.attribute.as_deref().unwrap_or(""),
             op,
@@ -1743,23 +1752,30 @@ fn workload_placement(
         let w = a
             .weight
             .ok_or_else(|| cx.err(ta, Some(i), "weight", "required (−100..=100, not 0)"))?;
-        let k = if a.operator.is_some() { "operator" } else { "attribute" };
+        let k = if a.operator.is_some() {
+            "operator"
+        } else {
+            "attribute"
+        };
         let af = Affinity::new(
             a.attribute.as_deref().unwrap_or(""),
             a.operator.as_deref().unwrap_or("="),
             a.value.as_deref().unwrap_or(""),
             w,
         )
-        .map_err(|e| cx.err(ta, Some(i), if e.contains("weight") { "weight" } else { k }, e))?;
+        .map_err(|e| {
+            cx.err(
+                ta,
+                Some(i),
+                if e.contains("weight") { "weight" } else { k },
+                e,
+            )
+        })?;
         p.affinities.push(af);
     }
     match &rw.distinct_hosts {
-        None => {}
-        Some(toml::Value::Boolean(b)) => {
-            if *b {
-                p.distinct_hosts = DistinctHosts::Group;
-            }
-        }
+        None | Some(toml::Value::Boolean(false)) => {}
+        Some(toml::Value::Boolean(true)) => p.distinct_hosts = DistinctHosts::Group,
         Some(toml::Value::String(s)) if s == "group" => p.distinct_hosts = DistinctHosts::Group,
         Some(toml::Value::String(s)) if s == "job" => p.distinct_hosts = DistinctHosts::Job,
         Some(v) => {

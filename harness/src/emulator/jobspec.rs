@@ -374,8 +374,8 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
         let mut placement = place.into_placement();
         placement.ports = group_ports(tg)?;
         placement.disk_mb = ephemeral_disk(tg)?;
-        let placement = (!placement.is_trivial() || placement.disk_mb.is_some())
-            .then(|| Arc::new(placement));
+        let placement =
+            (!placement.is_trivial() || placement.disk_mb.is_some()).then(|| Arc::new(placement));
         groups.push(GroupSpec {
             name,
             count: count as u32,

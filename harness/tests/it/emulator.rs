@@ -1245,18 +1245,27 @@ async fn constraints_and_reserved_ports_shape_placement() {
         if e["Status"] == "complete" {
             break e;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "eval never completed: {e}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "eval never completed: {e}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(
         eval["FailedTGAllocs"].get("g").is_some(),
         "the group is reported failed: {eval}"
     );
-    assert!(!eval["BlockedEval"].as_str().unwrap_or("").is_empty(), "{eval}");
+    assert!(
+        !eval["BlockedEval"].as_str().unwrap_or("").is_empty(),
+        "{eval}"
+    );
     let allocs = c.get("/job/web/allocations").await.json();
     let allocs = allocs.as_array().unwrap();
     assert_eq!(allocs.len(), 4, "4 nodes of class big, port 8080 once each");
-    let mut nodes: Vec<&str> = allocs.iter().map(|a| a["NodeID"].as_str().unwrap()).collect();
+    let mut nodes: Vec<&str> = allocs
+        .iter()
+        .map(|a| a["NodeID"].as_str().unwrap())
+        .collect();
     nodes.sort_unstable();
     nodes.dedup();
     assert_eq!(nodes.len(), 4, "no node holds 8080 twice");
@@ -1269,7 +1278,8 @@ async fn constraints_and_reserved_ports_shape_placement() {
     }
     // A constraint no node meets: nothing placed, the eval blocked.
     let mut win = service_job("win", 2);
-    win["Constraints"] = json!([{"LTarget": "${attr.kernel.name}", "RTarget": "windows", "Operand": "="}]);
+    win["Constraints"] =
+        json!([{"LTarget": "${attr.kernel.name}", "RTarget": "windows", "Operand": "="}]);
     let reg = c.register(win).await;
     let eval_id = reg["EvalID"].as_str().unwrap().to_string();
     let t0 = Instant::now();
@@ -1279,15 +1289,24 @@ async fn constraints_and_reserved_ports_shape_placement() {
             assert!(e["FailedTGAllocs"].get("g").is_some(), "{e}");
             break;
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "eval never completed: {e}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "eval never completed: {e}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let allocs = c.get("/job/win/allocations").await.json();
     assert_eq!(allocs.as_array().unwrap().len(), 0);
     // Bad constraints are refused, naming the field.
     for (c_json, want) in [
-        (json!({"LTarget": "${attr.x}", "RTarget": "y", "Operand": "like"}), "unknown operator `like`"),
-        (json!({"LTarget": "${attr.x}", "RTarget": "(", "Operand": "regexp"}), "regexp `(`"),
+        (
+            json!({"LTarget": "${attr.x}", "RTarget": "y", "Operand": "like"}),
+            "unknown operator `like`",
+        ),
+        (
+            json!({"LTarget": "${attr.x}", "RTarget": "(", "Operand": "regexp"}),
+            "regexp `(`",
+        ),
     ] {
         let mut j = service_job("bad", 1);
         j["TaskGroups"][0]["Constraints"] = json!([c_json]);

@@ -9,7 +9,9 @@
 //! costs one indexed load plus the checks that escape the class (`${node.unique.*}`).
 
 use super::*;
-use crate::placement::{node_pool_matches, CompiledGroup, DistinctHosts, GroupPlacement, NodeFacts};
+use crate::placement::{
+    node_pool_matches, CompiledGroup, DistinctHosts, GroupPlacement, NodeFacts,
+};
 
 /// A job's compiled placement requirements.
 #[derive(Debug)]
@@ -116,7 +118,8 @@ pub(super) fn ports_fit(
         + plan_statics.iter().filter(in_range).count()
         + ask.static_ports.iter().filter(in_range).count();
     let size = (range.1 - range.0) as usize + 1;
-    let free = size.saturating_sub(statics_in_range + used.dynamic as usize + plan_dynamic as usize);
+    let free =
+        size.saturating_sub(statics_in_range + used.dynamic as usize + plan_dynamic as usize);
     ask.dynamic as usize <= free
 }
 
@@ -217,7 +220,10 @@ mod tests {
         };
         assert!(ports_fit(None, (20000, 32000), &ask, &[], 0));
         assert!(!ports_fit(Some(&used), (20000, 32000), &ask, &[], 0));
-        assert!(!ports_fit(None, (20000, 32000), &ask, &[8080], 0), "the plan's own");
+        assert!(
+            !ports_fit(None, (20000, 32000), &ask, &[8080], 0),
+            "the plan's own"
+        );
         let dynamic = Ports {
             static_ports: vec![],
             dynamic: 2,
@@ -229,6 +235,9 @@ mod tests {
             statics: vec![101, 102],
             dynamic: 2,
         };
-        assert!(!ports_fit(Some(&s), (100, 104), &dynamic, &[], 0), "statics in range count");
+        assert!(
+            !ports_fit(Some(&s), (100, 104), &dynamic, &[], 0),
+            "statics in range count"
+        );
     }
 }

@@ -340,7 +340,8 @@ impl Scheduler {
                 )
             {
                 ov.add_job_alloc(al.node);
-                if place.is_some_and(|p| p.groups[al.group as usize].distinct == DistinctHosts::Group)
+                if place
+                    .is_some_and(|p| p.groups[al.group as usize].distinct == DistinctHosts::Group)
                 {
                     ov.groups_on.insert((al.group, al.node));
                 }

@@ -685,7 +685,9 @@ fn parse_placement(g: &Obj) -> Result<Option<crate::placement::GroupPlacement>, 
                 let w = w
                     .as_i64()
                     .filter(|w| (-100..=100).contains(w))
-                    .ok_or_else(|| g.cx.field(c.path("weight"), format!("`{w}`: use −100..=100")))?;
+                    .ok_or_else(|| {
+                        g.cx.field(c.path("weight"), format!("`{w}`: use −100..=100"))
+                    })?;
                 p.affinities
                     .push(Affinity::new(a, op, v, w as i32).map_err(at)?);
             } else {
@@ -697,7 +699,11 @@ fn parse_placement(g: &Obj) -> Result<Option<crate::placement::GroupPlacement>, 
         p.distinct_hosts = match d {
             "group" => DistinctHosts::Group,
             "job" => DistinctHosts::Job,
-            _ => return Err(g.cx.field(g.path("distinct_hosts"), format!("`{d}`: use group or job"))),
+            _ => {
+                return Err(g
+                    .cx
+                    .field(g.path("distinct_hosts"), format!("`{d}`: use group or job")))
+            }
         };
     }
     if let Some(v) = g.get("ports") {
@@ -708,7 +714,12 @@ fn parse_placement(g: &Obj) -> Result<Option<crate::placement::GroupPlacement>, 
             let port = x
                 .as_u64()
                 .and_then(|x| u16::try_from(x).ok())
-                .ok_or_else(|| g.cx.field(format!("{}[{i}]", o.path("static")), format!("`{x}`: use 1..=65535")))?;
+                .ok_or_else(|| {
+                    g.cx.field(
+                        format!("{}[{i}]", o.path("static")),
+                        format!("`{x}`: use 1..=65535"),
+                    )
+                })?;
             ports.static_ports.push(port);
         }
         ports.dynamic = o.opt_u64("dynamic")?.unwrap_or(0).min(u32::MAX as u64) as u32;

@@ -184,7 +184,14 @@ value = "gpu"
     assert_eq!(placed(&rec), 80);
     assert_eq!(per_pool(&rec).get("gpu"), None, "{:?}", per_pool(&rec));
     // Without the constraint both classes are used.
-    let rec = run(&scenario("1.6", TWO_POOLS, "jobs = 40\ncount = 2\ncpu_mhz = 200\nduration = \"30s\""), 1);
+    let rec = run(
+        &scenario(
+            "1.6",
+            TWO_POOLS,
+            "jobs = 40\ncount = 2\ncpu_mhz = 200\nduration = \"30s\"",
+        ),
+        1,
+    );
     assert!(per_pool(&rec).get("gpu").copied().unwrap_or(0) > 10);
 }
 
@@ -225,9 +232,14 @@ fn distinct_hosts_never_puts_two_allocations_of_a_group_on_one_node() {
         2,
     );
     assert_eq!(max_per_node_per_job(&rec), 1);
-    assert_eq!(placed(&rec), 5 * 10, "10 nodes: 2 of each job's 12 stay unplaced");
+    assert_eq!(
+        placed(&rec),
+        5 * 10,
+        "10 nodes: 2 of each job's 12 stay unplaced"
+    );
     // The constraint spelled as Nomad's operator works the same.
-    let w = format!("{base}[[workload.constraint]]\noperator = \"distinct_hosts\"\nvalue = \"true\"\n");
+    let w =
+        format!("{base}[[workload.constraint]]\noperator = \"distinct_hosts\"\nvalue = \"true\"\n");
     let rec = run(&scenario("1.6", TWO_POOLS, &w), 2);
     assert_eq!(max_per_node_per_job(&rec), 1);
 }
@@ -239,7 +251,11 @@ fn a_static_port_never_doubles_on_a_node() {
     assert_eq!(max_per_node(&rec), 1, "8080 once per node");
     assert_eq!(placed(&rec), 10, "10 nodes, 10 of the 30 jobs");
     let rec = run(
-        &scenario("1.6", TWO_POOLS, "jobs = 30\ntype = \"service\"\ncount = 1\ncpu_mhz = 100\n"),
+        &scenario(
+            "1.6",
+            TWO_POOLS,
+            "jobs = 30\ntype = \"service\"\ncount = 1\ncpu_mhz = 100\n",
+        ),
         1,
     );
     assert_eq!(placed(&rec), 30, "without the port all fit");
@@ -291,7 +307,10 @@ instance_type = "m5.xlarge"
 count = 4
 "#;
     let base = "jobs = 20\ncount = 2\ncpu_mhz = 100\nduration = \"20m\"\n";
-    let rec = run(&scenario("1.6", pools, &format!("{base}node_pool = \"ci\"\n")), 1);
+    let rec = run(
+        &scenario("1.6", pools, &format!("{base}node_pool = \"ci\"\n")),
+        1,
+    );
     assert_eq!(placed(&rec), 40);
     assert_eq!(per_pool(&rec).keys().collect::<Vec<_>>(), vec!["ci"]);
     let rec = run(&scenario("1.6", pools, base), 1);
@@ -300,7 +319,10 @@ count = 4
         vec!["rest"],
         "a job without a node pool runs in `default`"
     );
-    let rec = run(&scenario("1.6", pools, &format!("{base}node_pool = \"all\"\n")), 1);
+    let rec = run(
+        &scenario("1.6", pools, &format!("{base}node_pool = \"all\"\n")),
+        1,
+    );
     assert_eq!(per_pool(&rec).len(), 2, "`all` matches every node");
 }
 
@@ -313,7 +335,9 @@ fn bad_inputs_name_the_file_line_and_key() {
         "jobs = 1\n[[workload.constraint]]\nattribute = \"${attr.kernel.name}\"\noperator = \"like\"\nvalue = \"linux\"",
     );
     assert!(
-        e.starts_with("placement.toml:12: workload.constraint[0].operator: unknown operator `like`"),
+        e.starts_with(
+            "placement.toml:12: workload.constraint[0].operator: unknown operator `like`"
+        ),
         "{e}"
     );
     let e = err(
