@@ -2113,6 +2113,56 @@ count = 3
     }
 
     #[test]
+    fn pools_carry_fingerprinted_attributes_meta_node_pool_and_disk() {
+        let s = Scenario::from_toml(
+            "t.toml",
+            r#"
+[[pools]]
+instance_type = "m5.xlarge"
+count = 1
+meta = { "ci.tier" = "large" }
+attributes = { "kernel.name" = "darwin" }
+node_pool = "ci"
+disk_mb = 5000
+[[pools]]
+instance_type = "c7g.xlarge"
+cpu_mhz = 10000
+memory_mb = 8192
+count = 1
+[workload]
+jobs = 1
+disk_mb = 400
+node_pool = "ci"
+[[workload.constraint]]
+attribute = "${attr.cpu.arch}"
+value = "amd64"
+"#,
+        )
+        .unwrap();
+        let a = &s.pools[0].attributes;
+        assert_eq!(a["kernel.name"], "darwin", "the scenario's own win");
+        assert_eq!(a["cpu.arch"], "amd64");
+        assert_eq!(a["cpu.numcores"], "4");
+        assert_eq!(a["platform.aws.instance-type"], "m5.xlarge");
+        assert_eq!(a["nomad.version"], "1.6");
+        assert_eq!(s.pools[0].meta["ci.tier"], "large");
+        assert_eq!(
+            (s.pools[0].node_pool.as_str(), s.pools[0].disk_mb),
+            ("ci", 5000)
+        );
+        assert_eq!(s.pools[1].attributes["cpu.arch"], "arm64", "Graviton");
+        assert_eq!(s.pools[1].node_pool, "default");
+        assert_eq!(s.pools[1].disk_mb, 102_400);
+        assert_eq!(s.pools[1].dynamic_ports, (20_000, 32_000));
+        let WorkloadSource::Synthetic { template, .. } = &s.workload else {
+            panic!("synthetic")
+        };
+        let p = template.placement.as_ref().unwrap();
+        assert_eq!((p.disk_mb, p.constraints.len()), (Some(400), 1));
+        assert_eq!(template.node_pool.as_deref(), Some("ci"));
+    }
+
+    #[test]
     fn silent_acceptance_is_gone() {
         // Out-of-range [params] name the file, the line and the key.
         for (line, key) in [

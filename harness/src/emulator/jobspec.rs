@@ -704,6 +704,48 @@ mod tests {
     }
 
     #[test]
+    fn placement_rules_are_read_and_merged_from_job_group_and_task() {
+        let j = parse(
+            r#"{"Job":{"ID":"p","NodePool":"ci",
+            "Constraints":[{"LTarget":"${attr.kernel.name}","RTarget":"linux","Operand":"="},
+                           {"Operand":"distinct_hosts","RTarget":"true"}],
+            "Affinities":[{"LTarget":"${meta.tier}","RTarget":"large","Operand":"=","Weight":30}],
+            "TaskGroups":[{"Name":"g",
+              "Constraints":[{"LTarget":"${attr.cpu.numcores}","RTarget":"4","Operand":">="}],
+              "Networks":[{"ReservedPorts":[{"Label":"http","Value":8080}],"DynamicPorts":[{"Label":"a"},{"Label":"b"}]}],
+              "EphemeralDisk":{"SizeMB":150},
+              "Tasks":[{"Name":"t","Constraints":[{"LTarget":"${node.class}","RTarget":"gpu","Operand":"!="}]}]}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(j.node_pool.as_deref(), Some("ci"));
+        let p = j.groups[0].placement();
+        let ops: Vec<&str> = p.constraints.iter().map(|c| c.operator.as_str()).collect();
+        assert_eq!(ops, vec!["=", ">=", "!="], "job, group, task");
+        assert_eq!(p.affinities[0].weight, 30);
+        assert_eq!(p.distinct_hosts, DistinctHosts::Job);
+        assert_eq!(
+            (p.ports.static_ports.clone(), p.ports.dynamic),
+            (vec![8080], 2)
+        );
+        assert_eq!(p.disk_mb(), 150);
+        let none =
+            parse(r#"{"Job":{"ID":"q","TaskGroups":[{"Name":"g","Tasks":[{"Name":"t"}]}]}}"#)
+                .unwrap();
+        assert_eq!(none.groups[0].placement, None);
+        assert_eq!(none.groups[0].placement().disk_mb(), 300);
+        let e = parse(r#"{"Job":{"ID":"b","TaskGroups":[{"Name":"g","Affinities":[{"LTarget":"${attr.x}","RTarget":"y","Weight":0}],"Tasks":[{"Name":"t"}]}]}}"#).unwrap_err();
+        assert!(
+            e.msg.contains("Job.TaskGroups.Affinities[0]") && e.msg.contains("weight"),
+            "{}",
+            e.msg
+        );
+        let e = parse(r#"{"Job":{"ID":"b","TaskGroups":[{"Name":"g","Networks":[{"ReservedPorts":[{"Value":70000}]}],"Tasks":[{"Name":"t"}]}]}}"#).unwrap_err();
+        assert!(e.msg.contains("invalid port 70000"), "{}", e.msg);
+        let e = parse(r#"{"Job":{"ID":"b","TaskGroups":[{"Name":"g","EphemeralDisk":{"SizeMB":5},"Tasks":[{"Name":"t"}]}]}}"#).unwrap_err();
+        assert!(e.msg.contains("minimum DiskMB value is 10"), "{}", e.msg);
+    }
+
+    #[test]
     fn sleep_args() {
         assert_eq!(sleep_arg_ns("2.5"), Some(2_500_000_000));
         assert_eq!(sleep_arg_ns("1m"), Some(60_000_000_000));

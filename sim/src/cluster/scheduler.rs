@@ -406,8 +406,8 @@ impl Scheduler {
                 // Constraints (class verdicts cached per fleet pool, unique targets per node),
                 // distinct_hosts and ports (feasible.rs).
                 let pool = nd.pool as usize;
-                let unique = (nd.id.as_str(), nd.name.as_str());
                 if let Some(cg) = cg {
+                    let unique = (nd.id.as_str(), nd.name.as_str());
                     if !cg.feasible(pool, &pools[pool].facts, unique) {
                         return NO;
                     }
@@ -433,7 +433,7 @@ impl Scheduler {
                     k += 1.0;
                 }
                 if let Some(af) =
-                    cg.and_then(|c| c.affinity_score(pool, &pools[pool].facts, unique))
+                    cg.and_then(|c| c.affinity_score(pool, &pools[pool].facts, (&nd.id, &nd.name)))
                 {
                     sum += af;
                     k += 1.0;
