@@ -416,3 +416,31 @@ fn trace_format_3_carries_placement_and_csv_refuses_it() {
     let t2 = parse_jsonl_named(&format!("{v2}\n{job2}\n"), "v2.jsonl").unwrap();
     assert_eq!(t2.jobs[0].groups[0].placement, None);
 }
+
+#[test]
+fn a_job_naming_a_node_pool_is_refused_before_1_6_and_when_the_pool_does_not_exist() {
+    let pools = "[[pools]]\ninstance_type = \"m5.xlarge\"\ncount = 1\n";
+    let job = |pool: &str| {
+        let mut j = stampede_sim::trace::parse_jsonl_named(
+            &format!(
+                "{}\n{}\n",
+                r#"{"stampede_trace":3,"name":"t","source":"synth","start_unix_ns":0,"jobs":1}"#,
+                r#"{"submit_ns":0,"id":"j","type":"batch","priority":50,"groups":[{"name":"g","count":1,"cpu_mhz":100,"memory_mb":64,"tasks":["t"],"image":"i","image_bytes":0,"allocs":[{"run_ns":1,"exit":"ok"}]}]}"#
+            ),
+            "t.jsonl",
+        )
+        .unwrap()
+        .jobs[0]
+            .to_job_spec();
+        j.node_pool = Some(pool.into());
+        j
+    };
+    let mut old = Cluster::new(&scenario("1.5", pools, "jobs = 1"), 1, Default::default()).unwrap();
+    let e = old.submit_register(job("ci"), 0).unwrap_err().to_string();
+    assert!(e.contains("no node pools") && e.contains("1.5"), "{e}");
+    let mut new = Cluster::new(&scenario("1.6", pools, "jobs = 1"), 1, Default::default()).unwrap();
+    let e = new.submit_register(job("gpu"), 0).unwrap_err().to_string();
+    assert!(e.contains("nonexistent node pool \"gpu\""), "{e}");
+    assert!(new.submit_register(job("all"), 0).is_ok());
+    assert!(new.submit_register(job("default"), 0).is_ok());
+}
