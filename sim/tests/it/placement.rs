@@ -444,3 +444,67 @@ fn a_job_naming_a_node_pool_is_refused_before_1_6_and_when_the_pool_does_not_exi
     assert!(new.submit_register(job("all"), 0).is_ok());
     assert!(new.submit_register(job("default"), 0).is_ok());
 }
+
+/// Nomad releases a blocked eval only on capacity of a node class it is eligible for
+/// (`BlockedEvals.Unblock` with the eval's class eligibility): a job whose constraint no class meets takes
+/// no failed scheduler pass however much capacity frees up elsewhere.
+#[test]
+fn an_eval_blocked_on_an_impossible_constraint_is_not_released_by_unrelated_capacity() {
+    let sc = scenario("1.6", TWO_POOLS, "jobs = 1");
+    let mut c = Cluster::new(&sc, 1, ClusterOptions::default()).unwrap();
+    let spec = |id: &str, constraint: Option<&str>, secs: u64| JobSpec {
+        id: id.into(),
+        job_type: JobType::Batch,
+        priority: 50,
+        datacenters: vec!["*".into()],
+        all_at_once: false,
+        spread_block: false,
+        parameterized: false,
+        groups: vec![GroupSpec {
+            name: "g".into(),
+            count: 1,
+            cpu_mhz: 100,
+            memory_mb: 64,
+            tasks: vec!["t".into()],
+            image: "img".into(),
+            image_bytes: 0,
+            run: RunPlan::Model {
+                duration: RunDuration::Fixed(secs * S),
+                fail_rate: 0.0,
+            },
+            node_class: None,
+            restart: None,
+            reschedule: None,
+            max_run_ns: None,
+            placement: constraint.map(|v| {
+                Arc::new(GroupPlacement {
+                    constraints: vec![Constraint::new("${node.class}", "=", v).unwrap()],
+                    ..Default::default()
+                })
+            }),
+        }],
+        meta: Default::default(),
+        source_json: None,
+        node_pool: None,
+    };
+    c.submit_register(spec("never", Some("tpu"), 10), 0)
+        .unwrap();
+    c.advance_to(10 * S).unwrap();
+    assert_eq!(c.blocked_now(), 1);
+    let before = c.counters().evals_processed;
+    // Twenty short jobs come and go: every completion is a capacity change.
+    for i in 0..20 {
+        c.submit_register(spec(&format!("short-{i}"), None, 2), c.now())
+            .unwrap();
+        let t = c.now() + 5 * S;
+        c.advance_to(t).unwrap();
+    }
+    c.advance_to(c.now() + 60 * S).unwrap();
+    assert_eq!(c.blocked_now(), 1, "still blocked");
+    assert_eq!(
+        c.counters().evals_processed - before,
+        20,
+        "one pass per short job, none for the blocked eval"
+    );
+    assert_eq!(c.unplaced(), 1);
+}
