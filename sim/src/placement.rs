@@ -6,7 +6,8 @@
 //! `ConstraintChecker.Feasible` → `meetsConstraint` → `resolveTarget` + `checkConstraint` (operators `=`,
 //! `==`, `is`, `!=`, `not`, `<`, `<=`, `>`, `>=` through `checkOrder` — integers, then floats, then
 //! lexical —, `is_set`, `is_not_set`, `version`, `semver`, `regexp`, `set_contains`/`set_contains_all`,
-//! `set_contains_any`); `distinct_hosts` is `DistinctHostsIterator.satisfiesDistinctHosts`. Affinities are
+//! `set_contains_any`); `distinct_hosts` is `DistinctHostsIterator.satisfiesDistinctHosts`,
+//! `distinct_property` `DistinctPropertyIterator` with `propertyset.go`. Affinities are
 //! `scheduler/rank.go: NodeAffinityIterator.Next` (score = Σ weights of the matching affinities / Σ |weights|,
 //! appended to the node's scores only when non-zero) with `matchesAffinity` → `checkAffinity` (the same
 //! operators). Ports are `nomad/structs/network.go: NetworkIndex.AssignPorts` (a reserved port that is in use
@@ -71,6 +72,9 @@ pub enum Operator {
     Semver,
     /// `distinct_hosts` (no other allocation of the group, or of the job at job level, on the node).
     DistinctHosts,
+    /// `distinct_property`: at most `value` (default 1) allocations of the group per value of the
+    /// attribute (`feasible.go: DistinctPropertyIterator`, `propertyset.go`).
+    DistinctProperty,
 }
 
 impl Operator {
@@ -91,11 +95,7 @@ impl Operator {
             "version" => Operator::Version,
             "semver" => Operator::Semver,
             "distinct_hosts" => Operator::DistinctHosts,
-            "distinct_property" => {
-                return Err(
-                    "operator `distinct_property` is not modelled (distinct_hosts is)".into(),
-                )
-            }
+            "distinct_property" => Operator::DistinctProperty,
             other => {
                 return Err(format!(
                     "unknown operator `{other}`: use =, !=, <, <=, >, >=, regexp, set_contains, \
@@ -122,6 +122,7 @@ impl Operator {
             Operator::Version => "version",
             Operator::Semver => "semver",
             Operator::DistinctHosts => "distinct_hosts",
+            Operator::DistinctProperty => "distinct_property",
         }
     }
 }
@@ -160,6 +161,24 @@ impl Constraint {
         Ok(c)
     }
 
+    /// The per-value limit of a `distinct_property` (`value`, default 1; `propertyset.go:
+    /// setConstraint` parses it as an unsigned integer).
+    pub fn property_limit(&self) -> Result<u32, String> {
+        if self.value.is_empty() {
+            return Ok(1);
+        }
+        self.value
+            .parse::<u32>()
+            .ok()
+            .filter(|&n| n >= 1)
+            .ok_or_else(|| {
+                format!(
+                    "distinct_property limit `{}`: use a whole number ≥ 1",
+                    self.value
+                )
+            })
+    }
+
     /// Checks what [`Constraint::new`] checks (for values built field by field).
     pub fn validate(&self) -> Result<(), String> {
         for t in [&self.attribute, &self.value] {
@@ -179,6 +198,12 @@ impl Constraint {
                 VersionRange::parse(&self.value)?;
             }
             Operator::DistinctHosts => {}
+            Operator::DistinctProperty => {
+                if self.attribute.is_empty() {
+                    return Err("`distinct_property` needs an attribute".into());
+                }
+                self.property_limit()?;
+            }
             Operator::IsSet | Operator::IsNotSet => {
                 if self.attribute.is_empty() {
                     return Err(format!("`{}` needs an attribute", self.operator.as_str()));
@@ -216,8 +241,14 @@ impl Affinity {
         weight: i32,
     ) -> Result<Affinity, String> {
         let c = Constraint::new(attribute, operator, value)?;
-        if c.operator == Operator::DistinctHosts {
-            return Err("`distinct_hosts` is a constraint, not an affinity".into());
+        if matches!(
+            c.operator,
+            Operator::DistinctHosts | Operator::DistinctProperty
+        ) {
+            return Err(format!(
+                "`{}` is a constraint, not an affinity",
+                c.operator.as_str()
+            ));
         }
         if weight == 0 || !(-100..=100).contains(&weight) {
             return Err(format!(
@@ -449,7 +480,7 @@ impl Target {
     }
 
     /// The value on a node, if the node has it (`unique`: `(id, name)` of the node).
-    fn resolve<'a>(&'a self, f: &'a NodeFacts, unique: (&'a str, &'a str)) -> Option<&'a str> {
+    pub fn resolve<'a>(&'a self, f: &'a NodeFacts, unique: (&'a str, &'a str)) -> Option<&'a str> {
         match self {
             Target::Literal(s) => Some(s),
             Target::NodeId => Some(unique.0),
@@ -506,7 +537,7 @@ impl Compiled {
         let l = self.l.resolve(f, unique);
         let r = self.r.resolve(f, unique);
         match self.op {
-            Operator::DistinctHosts => true,
+            Operator::DistinctHosts | Operator::DistinctProperty => true,
             // reflect.DeepEqual over the resolved values: "" when not found.
             Operator::Eq => l.is_some() && r.is_some() && l == r,
             Operator::Ne => l.unwrap_or("") != r.unwrap_or(""),
@@ -683,7 +714,12 @@ impl CompiledGroup {
         let cs: Vec<Compiled> = g
             .constraints
             .iter()
-            .filter(|c| c.operator != Operator::DistinctHosts)
+            .filter(|c| {
+                !matches!(
+                    c.operator,
+                    Operator::DistinctHosts | Operator::DistinctProperty
+                )
+            })
             .map(Compiled::new)
             .collect();
         let (escaped, class): (Vec<Compiled>, Vec<Compiled>) =

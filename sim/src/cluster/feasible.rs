@@ -10,7 +10,7 @@
 
 use super::*;
 use crate::placement::{
-    node_pool_matches, CompiledGroup, DistinctHosts, GroupPlacement, NodeFacts,
+    node_pool_matches, CompiledGroup, DistinctHosts, GroupPlacement, NodeFacts, Operator, Target,
 };
 
 /// A job's compiled placement requirements.
@@ -31,6 +31,8 @@ pub(super) struct GroupPlace {
     pub(super) distinct: DistinctHosts,
     /// The group's placement (ports), shared with its allocations.
     pub(super) spec: Option<Arc<GroupPlacement>>,
+    /// `distinct_property` constraints: the property and the allocations allowed per value.
+    pub(super) props: Vec<(Target, u32)>,
 }
 
 impl JobPlace {
@@ -57,6 +59,12 @@ impl JobPlace {
                     cg,
                     distinct: p.distinct_hosts,
                     spec: g.placement.clone().filter(|p| !p.ports.is_empty()),
+                    props: p
+                        .constraints
+                        .iter()
+                        .filter(|c| c.operator == Operator::DistinctProperty)
+                        .map(|c| (Target::parse(&c.attribute), c.property_limit().unwrap_or(1)))
+                        .collect(),
                 }
             })
             .collect();

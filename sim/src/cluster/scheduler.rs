@@ -347,6 +347,36 @@ impl Scheduler {
                 }
             }
         }
+        // `distinct_property`: allocations of each group per property value, existing and planned
+        // (`propertyset.go: propertySet.PopulateProposed`); built only for groups that have one.
+        let mut prop_counts: Vec<Vec<BTreeMap<String, u32>>> = Vec::new();
+        if let Some(p) = place.filter(|p| p.groups.iter().any(|g| !g.props.is_empty())) {
+            prop_counts = p
+                .groups
+                .iter()
+                .map(|g| vec![BTreeMap::new(); g.props.len()])
+                .collect();
+            for &a in &st.jobs[j].allocs {
+                let al = &st.allocs[a];
+                if al.desired != DesiredStatus::Run
+                    || matches!(
+                        al.server_status,
+                        ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+                    )
+                {
+                    continue;
+                }
+                let nd = &st.nodes[al.node];
+                let facts = &st.pools[nd.pool as usize].facts;
+                for (k, (t, _)) in p.groups[al.group as usize].props.iter().enumerate() {
+                    if let Some(v) = t.resolve(facts, (&nd.id, &nd.name)) {
+                        *prop_counts[al.group as usize][k]
+                            .entry(v.to_string())
+                            .or_default() += 1;
+                    }
+                }
+            }
+        }
         let mut cursor = 0usize;
         let algorithm = st.algorithm;
         let mut failed_groups: Vec<u16> = Vec::new();
@@ -369,6 +399,8 @@ impl Scheduler {
             let ports_ask = gp.and_then(|p| p.spec.as_deref()).map(|p| &p.ports);
             let distinct = gp.map_or(DistinctHosts::Off, |p| p.distinct);
             let st_ports = &st.ports;
+            let props = gp.map_or(&[][..], |p| p.props.as_slice());
+            let counts = &prop_counts;
             let class = g.node_class.as_deref();
             let count = g.count;
             let nodes = &st.nodes;
@@ -418,6 +450,17 @@ impl Scheduler {
                     DistinctHosts::Group if ovr.groups_on.contains(&(gi, nix)) => return NO,
                     _ => {}
                 }
+                for (k, (t, limit)) in props.iter().enumerate() {
+                    let facts = &pools[pool].facts;
+                    match t.resolve(facts, (&nd.id, &nd.name)) {
+                        None => return NO,
+                        Some(v) => {
+                            if counts[gi as usize][k].get(v).copied().unwrap_or(0) >= *limit {
+                                return NO;
+                            }
+                        }
+                    }
+                }
                 if let Some(ask) = ports_ask {
                     let (ps, pd) = ovr.plan_ports(nix);
                     let range = pools[pool].cfg.dynamic_ports;
@@ -458,6 +501,17 @@ impl Scheduler {
                     ov.place(ni, cpu, mem, disk);
                     if distinct == DistinctHosts::Group {
                         ov.groups_on.insert((gi, ni));
+                    }
+                    if !props.is_empty() {
+                        let nd = &st.nodes[ni];
+                        let facts = &st.pools[nd.pool as usize].facts;
+                        for (k, (t, _)) in props.iter().enumerate() {
+                            if let Some(v) = t.resolve(facts, (&nd.id, &nd.name)) {
+                                *prop_counts[gi as usize][k]
+                                    .entry(v.to_string())
+                                    .or_default() += 1;
+                            }
+                        }
                     }
                     if let Some(ask) = ports_ask {
                         let e = ov.ports.entry(ni).or_default();

@@ -508,3 +508,38 @@ fn an_eval_blocked_on_an_impossible_constraint_is_not_released_by_unrelated_capa
     );
     assert_eq!(c.unplaced(), 1);
 }
+
+#[test]
+fn distinct_property_caps_allocations_per_property_value() {
+    let pools = r#"
+[[pools]]
+name = "rack-a"
+instance_type = "m5.xlarge"
+count = 3
+meta = { rack = "a" }
+[[pools]]
+name = "rack-b"
+instance_type = "m5.xlarge"
+count = 3
+meta = { rack = "b" }
+"#;
+    let w = "jobs = 3\ntype = \"service\"\ncount = 6\ncpu_mhz = 100\n[[workload.constraint]]\nattribute = \"${meta.rack}\"\noperator = \"distinct_property\"\nvalue = \"2\"\n";
+    let rec = run(&scenario("1.6", pools, w), 1);
+    assert_eq!(placed(&rec), 3 * 4, "2 per rack value, 2 racks, per job");
+    let pools_of = pool_of(&rec);
+    let mut per: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for a in rec.allocs.iter().filter(|a| a.placed_ns.is_some()) {
+        *per.entry((&a.job_id, pools_of[&a.node_id].as_str()))
+            .or_default() += 1;
+    }
+    assert!(per.values().all(|&n| n == 2), "{per:?}");
+    let e = err(
+        "1.6",
+        pools,
+        "jobs = 1\n[[workload.constraint]]\nattribute = \"${meta.rack}\"\noperator = \"distinct_property\"\nvalue = \"zero\"",
+    );
+    assert!(
+        e.contains("workload.constraint[0]") && e.contains("zero"),
+        "{e}"
+    );
+}
