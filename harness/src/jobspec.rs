@@ -13,6 +13,7 @@ use hcl::eval::{Context as HclContext, Evaluate};
 use hcl::{Block, Body, Expression, Structure};
 use serde_json::{json, Map, Value};
 use stampede_sim::api::{DelayFunction, RestartMode};
+use stampede_sim::placement::{DistinctHosts, GroupPlacement};
 use stampede_sim::scenario::{JobTemplate, RunDuration};
 
 /// The job JSON for copy `id` of a template. Batch tasks sleep their duration (median for log-normal);
@@ -62,6 +63,10 @@ pub fn job_from_template(id: &str, t: &JobTemplate, datacenters: &[String]) -> V
                 "MaxDelay": r.max_delay_ns, "Unlimited": r.unlimited,
             });
         }
+        // A scenario's placement rules go to Nomad as its JSON API spells them.
+        if let Some(p) = &t.placement {
+            placement_json(g, p);
+        }
     }
     let mut job = json!({
         "ID": id, "Name": id, "Type": t.job_type.as_str(), "Priority": t.priority,
@@ -70,10 +75,65 @@ pub fn job_from_template(id: &str, t: &JobTemplate, datacenters: &[String]) -> V
     if t.spread_block {
         job["Spreads"] = json!([{"Attribute": "${node.unique.id}", "Weight": 100}]);
     }
+    if let Some(np) = &t.node_pool {
+        job["NodePool"] = json!(np);
+    }
+    if t.placement
+        .as_ref()
+        .is_some_and(|p| p.distinct_hosts == DistinctHosts::Job)
+    {
+        job["Constraints"] = json!([{"Operand": "distinct_hosts", "RTarget": "true"}]);
+    }
     if t.job_type.as_str() == "service" {
         job["Update"] = json!({"MaxParallel": 0});
     }
     job
+}
+
+/// Writes a group's placement into its job JSON: `Constraints`, `Affinities` (`LTarget`, `Operand`,
+/// `RTarget`, `Weight`), a group-level `distinct_hosts` constraint, `Networks[0]` with `ReservedPorts`
+/// (labels `s0`, `s1`, …) and `DynamicPorts` (`d0`, …), and `EphemeralDisk.SizeMB`.
+fn placement_json(g: &mut Value, p: &GroupPlacement) {
+    let mut cons: Vec<Value> = p
+        .constraints
+        .iter()
+        .map(
+            |c| json!({"LTarget": c.attribute, "Operand": c.operator.as_str(), "RTarget": c.value}),
+        )
+        .collect();
+    if p.distinct_hosts == DistinctHosts::Group {
+        cons.push(json!({"Operand": "distinct_hosts", "RTarget": "true"}));
+    }
+    if !cons.is_empty() {
+        g["Constraints"] = json!(cons);
+    }
+    if !p.affinities.is_empty() {
+        g["Affinities"] = json!(p
+            .affinities
+            .iter()
+            .map(
+                |a| json!({"LTarget": a.attribute, "Operand": a.operator.as_str(),
+                            "RTarget": a.value, "Weight": a.weight})
+            )
+            .collect::<Vec<_>>());
+    }
+    if !p.ports.is_empty() {
+        let reserved: Vec<Value> = p
+            .ports
+            .static_ports
+            .iter()
+            .enumerate()
+            .map(|(i, v)| json!({"Label": format!("s{i}"), "Value": v}))
+            .collect();
+        let dynamic: Vec<Value> = (0..p.ports.dynamic)
+            .map(|i| json!({"Label": format!("d{i}")}))
+            .collect();
+        g["Networks"] =
+            json!([{"Mode": "host", "ReservedPorts": reserved, "DynamicPorts": dynamic}]);
+    }
+    if let Some(d) = p.disk_mb {
+        g["EphemeralDisk"] = json!({"SizeMB": d});
+    }
 }
 
 /// Returns a generated job (from [`job_from_template`]) with every task moved to `driver`, keeping its
@@ -218,7 +278,52 @@ fn table_block(
     Ok(m)
 }
 
+/// HCL `constraint` → JSON, with the jobspec's shorthands (`distinct_hosts = true`, `regexp = "…"`,
+/// `version = "…"`, `semver = "…"`, `set_contains = "…"`, as jobspec2's `decodeConstraint` expands them).
 fn constraint(src: &Src, b: &Block, line: usize) -> Result<Value> {
+    const SHORT: [&str; 6] = [
+        "distinct_hosts",
+        "regexp",
+        "version",
+        "semver",
+        "set_contains",
+        "set_contains_any",
+    ];
+    let mut body = b.body.clone();
+    let mut short = None;
+    body.0.retain(|s| match s {
+        Structure::Attribute(a) if SHORT.contains(&a.key.as_str()) => {
+            short = Some((a.key.to_string(), to_json(&a.expr)));
+            false
+        }
+        _ => true,
+    });
+    let mut m = Map::new();
+    convert_attrs(
+        src,
+        &body,
+        &[
+            ("attribute", "LTarget", P),
+            ("value", "RTarget", P),
+            ("operator", "Operand", P),
+        ],
+        line,
+        &mut m,
+    )?;
+    if let Some((op, v)) = short {
+        m.insert("Operand".into(), json!(op));
+        let v = match v {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        m.insert("RTarget".into(), json!(v));
+    }
+    m.entry("Operand").or_insert(json!("="));
+    Ok(Value::Object(m))
+}
+
+/// HCL `affinity` → JSON (`Weight` defaults to 50, as the jobspec's).
+fn affinity(src: &Src, b: &Block, line: usize) -> Result<Value> {
     let mut m = table_block(
         src,
         b,
@@ -227,9 +332,45 @@ fn constraint(src: &Src, b: &Block, line: usize) -> Result<Value> {
             ("attribute", "LTarget", P),
             ("value", "RTarget", P),
             ("operator", "Operand", P),
+            ("weight", "Weight", P),
         ],
     )?;
     m.entry("Operand").or_insert(json!("="));
+    m.entry("Weight").or_insert(json!(50));
+    Ok(Value::Object(m))
+}
+
+/// HCL group `network { mode = "…" port "http" { static = 8080 } port "x" {} }` → `Networks[0]` with
+/// `ReservedPorts` (ports with `static`) and `DynamicPorts`.
+fn network(src: &Src, b: &Block, line: usize) -> Result<Value> {
+    let mut m = Map::new();
+    convert_attrs(src, &b.body, &[("mode", "Mode", P)], line, &mut m)?;
+    let (mut reserved, mut dynamic) = (Vec::new(), Vec::new());
+    for p in b.body.blocks() {
+        if p.identifier.as_str() != "port" {
+            return Err(src.unsupported("network block", p.identifier.as_str(), line));
+        }
+        let mut pm = Map::new();
+        pm.insert("Label".into(), json!(label(p)));
+        convert_attrs(
+            src,
+            &p.body,
+            &[
+                ("static", "Value", P),
+                ("to", "To", P),
+                ("host_network", "HostNetwork", P),
+            ],
+            line,
+            &mut pm,
+        )?;
+        if pm.contains_key("Value") {
+            reserved.push(Value::Object(pm));
+        } else {
+            dynamic.push(Value::Object(pm));
+        }
+    }
+    m.insert("ReservedPorts".into(), json!(reserved));
+    m.insert("DynamicPorts".into(), json!(dynamic));
     Ok(Value::Object(m))
 }
 
@@ -363,6 +504,7 @@ fn task(src: &Src, b: &Block, line: usize) -> Result<Value> {
                 m.insert("RestartPolicy".into(), restart(src, blk, line)?);
             }
             "constraint" => push(&mut m, "Constraints", constraint(src, blk, line)?),
+            "affinity" => push(&mut m, "Affinities", affinity(src, blk, line)?),
             other => return Err(src.unsupported("task block", other, line)),
         }
     }
@@ -437,6 +579,8 @@ fn group(src: &Src, b: &Block, line: usize) -> Result<Value> {
                 m.insert("Meta".into(), map_block(blk));
             }
             "constraint" => push(&mut m, "Constraints", constraint(src, blk, line)?),
+            "affinity" => push(&mut m, "Affinities", affinity(src, blk, line)?),
+            "network" => push(&mut m, "Networks", network(src, blk, line)?),
             "spread" => push(&mut m, "Spreads", spread(src, blk, line)?),
             other => return Err(src.unsupported("group block", other, line)),
         }
@@ -730,6 +874,7 @@ pub fn hcl_to_job(file: &str, text: &str, vars: &BTreeMap<String, String>) -> Re
                 m.insert("Reschedule".into(), reschedule(&src, blk, jline)?);
             }
             "constraint" => push(&mut m, "Constraints", constraint(&src, blk, jline)?),
+            "affinity" => push(&mut m, "Affinities", affinity(&src, blk, jline)?),
             "spread" => push(&mut m, "Spreads", spread(&src, blk, jline)?),
             "parameterized" => {
                 let mut r = Map::new();
@@ -788,6 +933,8 @@ mod tests {
             max_run_ns: None,
             tasks: 1,
             id_prefix: "p-".into(),
+            placement: None,
+            node_pool: None,
         };
         let job = job_from_template("x", &t, &["dc1".to_string()]);
         assert_eq!(job["TaskGroups"][0]["Tasks"][0]["Driver"], "docker");

@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::placement::GroupPlacement;
 use crate::scenario::{JobType, RunDuration};
 
 /// Simulated time: ns since t = 0.
@@ -252,9 +253,28 @@ pub struct GroupSpec {
     /// runner started, whatever its tasks' state, and reports it complete
     /// (client/allocrunner/max_run_duration_hook.go; PR #27803), ns.
     pub max_run_ns: Option<u64>,
+    /// Constraints, affinities, `distinct_hosts`, ports and ephemeral disk (`None`: none, 300 MB disk).
+    pub placement: Option<Arc<GroupPlacement>>,
 }
 
+/// The placement of a group that asks for nothing beyond CPU and memory.
+static NO_PLACEMENT: GroupPlacement = GroupPlacement {
+    constraints: Vec::new(),
+    affinities: Vec::new(),
+    distinct_hosts: crate::placement::DistinctHosts::Off,
+    ports: crate::placement::Ports {
+        static_ports: Vec::new(),
+        dynamic: 0,
+    },
+    disk_mb: None,
+};
+
 impl GroupSpec {
+    /// The group's placement requirements (defaults when it has none).
+    pub fn placement(&self) -> &GroupPlacement {
+        self.placement.as_deref().unwrap_or(&NO_PLACEMENT)
+    }
+
     /// The restart policy in force for a job of type `t`.
     pub fn restart_policy(&self, t: JobType) -> RestartPolicy {
         self.restart
@@ -290,6 +310,8 @@ pub struct JobSpec {
     pub meta: BTreeMap<String, String>,
     /// The original Nomad JSON job, if the submitter sent one (echoed back by the emulator).
     pub source_json: Option<Arc<String>>,
+    /// Node pool (Nomad ≥ 1.6; `None`: `default`, `all`: every node).
+    pub node_pool: Option<String>,
 }
 
 impl JobSpec {
@@ -657,8 +679,14 @@ pub struct NodeView {
     pub datacenter: String,
     /// Node class.
     pub node_class: String,
-    /// Node pool.
+    /// Fleet pool (the scenario's `[[pools]]` entry).
     pub pool: String,
+    /// Nomad node pool (`default` unless the fleet pool sets one).
+    pub node_pool: String,
+    /// Attributes, meta and class as constraints see them (shared by the fleet pool's nodes).
+    pub facts: Arc<crate::placement::NodeFacts>,
+    /// Disk for allocations, MB.
+    pub disk_mb: u32,
     /// Instance type.
     pub instance_type: String,
     /// Region.

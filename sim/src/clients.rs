@@ -47,6 +47,10 @@ pub struct Node {
     pub cpu_used: u32,
     /// Memory in use, MB.
     pub mem_used: u32,
+    /// Disk for allocations, MB (`NodeResources.Disk.DiskMB`).
+    pub disk_cap: u32,
+    /// Ephemeral disk in use, MB.
+    pub disk_used: u32,
     /// Status as the servers see it.
     pub status: NodeStatus,
     /// Scheduling eligibility.
@@ -211,6 +215,8 @@ mod tests {
             mem_cap: 1000,
             cpu_used: 0,
             mem_used: 0,
+            disk_cap: 1000,
+            disk_used: 0,
             status: NodeStatus::Ready,
             eligible: true,
             drain: false,

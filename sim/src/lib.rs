@@ -21,6 +21,7 @@
 //! | [`rng`] | one root seed, named per-component ChaCha8 streams, seed-derived IDs |
 //! | [`scenario`], [`params`], [`instances`], [`duration`] | scenario files, calibrated model parameters, EC2 types, durations |
 //! | [`ranking`] | shuffle, limit iterator, binpack/spread fit scores, anti-affinity |
+//! | [`placement`] | constraints, affinities, `distinct_hosts`, ports, disk, node pools and node attributes as Nomad's feasibility checks see them |
 //! | [`workload`] | the `JobSource` interface: synthetic arrivals and trace replay |
 //! | [`record`], [`summary`] | the run record and its summary |
 //! | [`trace`] | recorded CI traffic format |
@@ -63,6 +64,7 @@ pub mod limits;
 pub mod metric;
 pub(crate) mod model;
 pub mod params;
+pub mod placement;
 pub(crate) mod raft;
 pub mod ranking;
 pub mod record;

@@ -169,6 +169,45 @@ pub struct RawPool {
     pub interruption_rate_per_month: Option<f64>,
     /// Autoscaling policy (default: fixed size).
     pub autoscale: Option<RawAutoscale>,
+    /// Node attributes (`${attr.*}`) on top of the fingerprinted defaults (`kernel.name`, `cpu.arch`,
+    /// `cpu.numcores`, `cpu.totalcompute`, `memory.totalbytes`, `platform.aws.instance-type`, …).
+    pub attributes: Option<BTreeMap<String, String>>,
+    /// Client `meta` (`${meta.*}`; default none).
+    pub meta: Option<BTreeMap<String, String>>,
+    /// Nomad node pool of the nodes (Nomad ≥ 1.6; default `default`).
+    pub node_pool: Option<String>,
+    /// Disk Nomad offers for allocations per node, MB (default 100 GiB: an estimate of a CI node's root
+    /// volume, where Nomad's data dir lives).
+    pub disk_mb: Option<u32>,
+    /// Client `min_dynamic_port` (default 20000).
+    pub min_dynamic_port: Option<u16>,
+    /// Client `max_dynamic_port` (default 32000).
+    pub max_dynamic_port: Option<u16>,
+}
+
+/// Raw `[[workload.constraint]]` / `[[workload.affinity]]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConstraint {
+    /// Left target, e.g. `${attr.kernel.name}`.
+    pub attribute: Option<String>,
+    /// Operator (default `=`).
+    pub operator: Option<String>,
+    /// Right target.
+    pub value: Option<String>,
+    /// Affinity weight, −100..=100, not 0 (affinities only).
+    pub weight: Option<i32>,
+}
+
+/// Raw `[workload] ports = { static = [..], dynamic = N }`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPorts {
+    /// Static host ports per allocation.
+    #[serde(rename = "static")]
+    pub static_ports: Option<Vec<u16>>,
+    /// Dynamic host ports per allocation.
+    pub dynamic: Option<u32>,
 }
 
 /// Raw `[pools.autoscale]`.
@@ -239,6 +278,18 @@ pub struct RawWorkload {
     pub arrival: Option<RawArrival>,
     /// A recorded trace to replay instead of the synthetic job shape (path relative to the scenario).
     pub trace: Option<String>,
+    /// `[[workload.constraint]]`: constraints of every group.
+    pub constraint: Option<Vec<RawConstraint>>,
+    /// `[[workload.affinity]]`: affinities of every group.
+    pub affinity: Option<Vec<RawConstraint>>,
+    /// `distinct_hosts`: `true` or `"group"` (no two allocations of a group on one node), `"job"`.
+    pub distinct_hosts: Option<toml::Value>,
+    /// Host ports per allocation.
+    pub ports: Option<RawPorts>,
+    /// Ephemeral disk per allocation, MB (default 300, Nomad's).
+    pub disk_mb: Option<u32>,
+    /// Node pool of the jobs (Nomad ≥ 1.6; default `default`, `all` = every node).
+    pub node_pool: Option<String>,
 }
 
 /// Raw `[workload.arrival]`.
@@ -466,6 +517,10 @@ pub struct JobTemplate {
     pub tasks: u32,
     /// Job ID prefix.
     pub id_prefix: String,
+    /// Constraints, affinities, distinct_hosts, ports and disk of every group (`None`: none, 300 MB disk).
+    pub placement: Option<std::sync::Arc<crate::placement::GroupPlacement>>,
+    /// Node pool of the jobs (`None`: `default`).
+    pub node_pool: Option<String>,
 }
 
 /// Where the jobs come from.
@@ -598,6 +653,16 @@ pub struct PoolConfig {
     pub interruption_rate_per_month: f64,
     /// Autoscaling, if any.
     pub autoscale: Option<AutoscaleConfig>,
+    /// Node attributes: the fingerprinted defaults with the scenario's own on top.
+    pub attributes: BTreeMap<String, String>,
+    /// Client meta.
+    pub meta: BTreeMap<String, String>,
+    /// Nomad node pool.
+    pub node_pool: String,
+    /// Disk for allocations per node, MB.
+    pub disk_mb: u32,
+    /// Dynamic host port range, inclusive.
+    pub dynamic_ports: (u16, u16),
 }
 
 /// Kind of scripted fault.
@@ -1125,6 +1190,60 @@ impl Scenario {
                     ));
                 }
             }
+            let disk_mb = rp.disk_mb.unwrap_or(crate::placement::DEFAULT_NODE_DISK_MB);
+            if disk_mb == 0 {
+                return Err(cx.err("pools", ix, "disk_mb", "must be at least 1"));
+            }
+            let (min_port, max_port) = (
+                rp.min_dynamic_port
+                    .unwrap_or(crate::placement::DEFAULT_MIN_DYNAMIC_PORT),
+                rp.max_dynamic_port
+                    .unwrap_or(crate::placement::DEFAULT_MAX_DYNAMIC_PORT),
+            );
+            if min_port == 0 || min_port > max_port {
+                return Err(cx.err(
+                    "pools",
+                    ix,
+                    "min_dynamic_port",
+                    format!("{min_port}..={max_port} is not a port range"),
+                ));
+            }
+            let node_pool = rp
+                .node_pool
+                .clone()
+                .unwrap_or_else(|| crate::placement::NODE_POOL_DEFAULT.into());
+            if rp.node_pool.is_some() && !profile.node_pools {
+                return Err(cx.err(
+                    "pools",
+                    ix,
+                    "node_pool",
+                    format!(
+                        "Nomad {} has no node pools (they came in 1.6.0): set [cluster] nomad_version",
+                        cluster.nomad_version
+                    ),
+                ));
+            }
+            if node_pool.is_empty() || node_pool == crate::placement::NODE_POOL_ALL {
+                return Err(cx.err(
+                    "pools",
+                    ix,
+                    "node_pool",
+                    format!(
+                        "`{node_pool}` cannot hold nodes (Nomad's built-in `all` pool, or empty)"
+                    ),
+                ));
+            }
+            let mut attributes = crate::placement::default_attributes(
+                &it,
+                known.map_or(0, |t| t.vcpus),
+                cpu_mhz,
+                memory_mb,
+                disk_mb,
+                &cluster.nomad_version,
+            );
+            for (k, v) in rp.attributes.clone().unwrap_or_default() {
+                attributes.insert(k, v);
+            }
             pools.push(PoolConfig {
                 name: rp
                     .name
@@ -1143,6 +1262,11 @@ impl Scenario {
                 prepulled_images: rp.prepulled_images.clone().unwrap_or_default(),
                 interruption_rate_per_month: rate,
                 autoscale,
+                attributes,
+                meta: rp.meta.clone().unwrap_or_default(),
+                node_pool,
+                disk_mb,
+                dynamic_ports: (min_port, max_port),
             });
         }
         {
@@ -1357,6 +1481,7 @@ impl Scenario {
                     ))
                 }
             };
+            let (placement, node_pool) = workload_placement(&cx, &rw, &pools, &cluster)?;
             let cpu_mhz = pos("cpu_mhz", rw.cpu_mhz, 100)?;
             let memory_mb = pos("memory_mb", rw.memory_mb, 64)?;
             if !pools.iter().any(|p| {
@@ -1426,6 +1551,8 @@ impl Scenario {
                     max_run_ns,
                     tasks,
                     id_prefix: rw.id_prefix.clone().unwrap_or_else(|| format!("{name}-")),
+                    placement,
+                    node_pool,
                 },
                 arrival,
             }
@@ -1572,6 +1699,148 @@ impl Scenario {
     }
 }
 
+/// The synthetic workload's placement keys (`[[workload.constraint]]`, `[[workload.affinity]]`,
+/// `distinct_hosts`, `ports`, `disk_mb`, `node_pool`), checked as Nomad's job validation checks them.
+#[allow(clippy::type_complexity)]
+fn workload_placement(
+    cx: &Ctx,
+    rw: &RawWorkload,
+    pools: &[PoolConfig],
+    cluster: &ClusterConfig,
+) -> Result<
+    (
+        Option<std::sync::Arc<crate::placement::GroupPlacement>>,
+        Option<String>,
+    ),
+    ScenarioError,
+> {
+    use crate::placement::{Affinity, Constraint, DistinctHosts, GroupPlacement, Ports};
+    let t = "workload";
+    let mut p = GroupPlacement::default();
+    for (i, c) in rw.constraint.iter().flatten().enumerate() {
+        let tc = "workload.constraint";
+        if c.weight.is_some() {
+            return Err(cx.err(
+                tc,
+                Some(i),
+                "weight",
+                "constraints have no weight (affinities do)",
+            ));
+        }
+        let op = c.operator.as_deref().unwrap_or("=");
+        let k = if c.operator.is_some() {
+            "operator"
+        } else {
+            "attribute"
+        };
+        let con = Constraint::new(
+            c.attribute.as_deref().unwrap_or(""),
+            op,
+            c.value.as_deref().unwrap_or(""),
+        )
+        .map_err(|e| cx.err(tc, Some(i), k, e))?;
+        if con.operator == crate::placement::Operator::DistinctHosts {
+            if con.value != "false" {
+                p.distinct_hosts = DistinctHosts::Group;
+            }
+        } else {
+            p.constraints.push(con);
+        }
+    }
+    for (i, a) in rw.affinity.iter().flatten().enumerate() {
+        let ta = "workload.affinity";
+        let w = a
+            .weight
+            .ok_or_else(|| cx.err(ta, Some(i), "weight", "required (−100..=100, not 0)"))?;
+        let k = if a.operator.is_some() {
+            "operator"
+        } else {
+            "attribute"
+        };
+        let af = Affinity::new(
+            a.attribute.as_deref().unwrap_or(""),
+            a.operator.as_deref().unwrap_or("="),
+            a.value.as_deref().unwrap_or(""),
+            w,
+        )
+        .map_err(|e| {
+            cx.err(
+                ta,
+                Some(i),
+                if e.contains("weight") { "weight" } else { k },
+                e,
+            )
+        })?;
+        p.affinities.push(af);
+    }
+    match &rw.distinct_hosts {
+        None | Some(toml::Value::Boolean(false)) => {}
+        Some(toml::Value::Boolean(true)) => p.distinct_hosts = DistinctHosts::Group,
+        Some(toml::Value::String(s)) if s == "group" => p.distinct_hosts = DistinctHosts::Group,
+        Some(toml::Value::String(s)) if s == "job" => p.distinct_hosts = DistinctHosts::Job,
+        Some(v) => {
+            return Err(cx.err(
+                t,
+                None,
+                "distinct_hosts",
+                format!("{v}: use true, false, \"group\" or \"job\""),
+            ))
+        }
+    }
+    if let Some(rp) = &rw.ports {
+        let ports = Ports {
+            static_ports: rp.static_ports.clone().unwrap_or_default(),
+            dynamic: rp.dynamic.unwrap_or(0),
+        };
+        ports.validate().map_err(|e| cx.err(t, None, "ports", e))?;
+        p.ports = ports;
+    }
+    if let Some(d) = rw.disk_mb {
+        if d == 0 {
+            return Err(cx.err(t, None, "disk_mb", "must be at least 1"));
+        }
+        if !pools.iter().any(|pc| pc.disk_mb >= d) {
+            return Err(cx.err(
+                t,
+                None,
+                "disk_mb",
+                format!("{d} MB: no pool's nodes have that much disk (pools' disk_mb)"),
+            ));
+        }
+        p.disk_mb = Some(d);
+    }
+    let node_pool = match &rw.node_pool {
+        None => None,
+        Some(np) => {
+            if !cluster.profile().is_ok_and(|v| v.node_pools) {
+                return Err(cx.err(
+                    t,
+                    None,
+                    "node_pool",
+                    format!(
+                        "Nomad {} has no node pools (they came in 1.6.0): set [cluster] nomad_version",
+                        cluster.nomad_version
+                    ),
+                ));
+            }
+            if np != crate::placement::NODE_POOL_ALL
+                && np != crate::placement::NODE_POOL_DEFAULT
+                && !pools.iter().any(|pc| &pc.node_pool == np)
+            {
+                return Err(cx.err(
+                    t,
+                    None,
+                    "node_pool",
+                    format!("node pool `{np}` doesn't exist: no [[pools]] entry has node_pool = \"{np}\""),
+                ));
+            }
+            Some(np.clone())
+        }
+    };
+    let trivial = p.is_trivial() && p.disk_mb.is_none();
+    Ok(((!trivial).then(|| std::sync::Arc::new(p)), node_pool))
+}
+
 /// A TOML syntax error of `file` with its line.
 fn syntax_error(file: &str, src: &str, e: &toml::de::Error) -> ScenarioError {
     let line = e
@@ -1617,6 +1886,9 @@ fn resolve_bare_key(k: &str) -> Option<&'static str> {
         "tasks",
         "id_prefix",
         "trace",
+        "disk_mb",
+        "node_pool",
+        "distinct_hosts",
     ];
     if ModelParams::NAMES.contains(&k) {
         Some("params")
@@ -1648,6 +1920,7 @@ const STRING_KEYS: &[&str] = &[
     "name",
     "description",
     "jitter",
+    "node_pool",
 ];
 
 /// A `--set` value as TOML (`8`, `0.5`, `true`, `"x"`, `[1, 2]`), else the text as a string.
@@ -1837,6 +2110,56 @@ count = 3
             "count = 10\n[pools.autoscale]\nmin = 5\nmax = 2",
         );
         assert!(Scenario::from_toml("t.toml", &bad).is_err());
+    }
+
+    #[test]
+    fn pools_carry_fingerprinted_attributes_meta_node_pool_and_disk() {
+        let s = Scenario::from_toml(
+            "t.toml",
+            r#"
+[[pools]]
+instance_type = "m5.xlarge"
+count = 1
+meta = { "ci.tier" = "large" }
+attributes = { "kernel.name" = "darwin" }
+node_pool = "ci"
+disk_mb = 5000
+[[pools]]
+instance_type = "c7g.xlarge"
+cpu_mhz = 10000
+memory_mb = 8192
+count = 1
+[workload]
+jobs = 1
+disk_mb = 400
+node_pool = "ci"
+[[workload.constraint]]
+attribute = "${attr.cpu.arch}"
+value = "amd64"
+"#,
+        )
+        .unwrap();
+        let a = &s.pools[0].attributes;
+        assert_eq!(a["kernel.name"], "darwin", "the scenario's own win");
+        assert_eq!(a["cpu.arch"], "amd64");
+        assert_eq!(a["cpu.numcores"], "4");
+        assert_eq!(a["platform.aws.instance-type"], "m5.xlarge");
+        assert_eq!(a["nomad.version"], "1.6");
+        assert_eq!(s.pools[0].meta["ci.tier"], "large");
+        assert_eq!(
+            (s.pools[0].node_pool.as_str(), s.pools[0].disk_mb),
+            ("ci", 5000)
+        );
+        assert_eq!(s.pools[1].attributes["cpu.arch"], "arm64", "Graviton");
+        assert_eq!(s.pools[1].node_pool, "default");
+        assert_eq!(s.pools[1].disk_mb, 102_400);
+        assert_eq!(s.pools[1].dynamic_ports, (20_000, 32_000));
+        let WorkloadSource::Synthetic { template, .. } = &s.workload else {
+            panic!("synthetic")
+        };
+        let p = template.placement.as_ref().unwrap();
+        assert_eq!((p.disk_mb, p.constraints.len()), (Some(400), 1));
+        assert_eq!(template.node_pool.as_deref(), Some("ci"));
     }
 
     #[test]

@@ -141,6 +141,7 @@ impl SyntheticSource {
                 restart: t.restart,
                 reschedule: t.reschedule,
                 max_run_ns: t.max_run_ns,
+                placement: t.placement.clone(),
             })
             .collect();
         JobSpec {
@@ -154,6 +155,7 @@ impl SyntheticSource {
             groups,
             meta: BTreeMap::new(),
             source_json: None::<Arc<String>>,
+            node_pool: t.node_pool.clone(),
         }
     }
 }

@@ -286,6 +286,7 @@ pub fn trace_of(rec: &RunRecord, dir: &Path, notes: &mut Vec<String>) -> Result<
                 change: None,
                 datacenters: Vec::new(),
                 meta: BTreeMap::new(),
+                node_pool: None,
                 groups: groups
                     .into_iter()
                     .map(|(name, g)| {
@@ -311,6 +312,7 @@ pub fn trace_of(rec: &RunRecord, dir: &Path, notes: &mut Vec<String>) -> Result<
                             restart: None,
                             reschedule: None,
                             max_run_ns: None,
+                            placement: None,
                             allocs,
                         }
                     })

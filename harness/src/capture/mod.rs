@@ -166,6 +166,8 @@ struct GroupShape {
     tasks: Vec<String>,
     image: String,
     node_class: Option<String>,
+    /// Constraints, affinities, distinct_hosts, ports and disk, as the emulator's job reader finds them.
+    placement: Option<stampede_sim::placement::GroupPlacement>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +177,7 @@ struct JobShape {
     submit_ns: i64,
     datacenters: Vec<String>,
     meta: BTreeMap<String, String>,
+    node_pool: Option<String>,
     groups: Vec<GroupShape>,
 }
 
@@ -287,6 +290,9 @@ fn job_shape(job: &Value) -> std::result::Result<JobShape, String> {
     }
     let priority = as_u32(&job["Priority"], 50).clamp(1, 100);
     let job_class = node_class_of(&job["Constraints"]);
+    // Placement rules as the emulator reads them (job, group and task levels merged); a job it cannot
+    // read records none rather than failing the capture.
+    let parsed = crate::emulator::jobspec::from_job(job).ok();
     let mut groups = Vec::new();
     for g in job["TaskGroups"].as_array().into_iter().flatten() {
         let name = g["Name"].as_str().unwrap_or("").to_string();
@@ -315,6 +321,10 @@ fn job_shape(job: &Value) -> std::result::Result<JobShape, String> {
             .or_else(|| cfg["command"].as_str())
             .unwrap_or("")
             .to_string();
+        let placement = parsed
+            .as_ref()
+            .and_then(|p| p.groups.iter().find(|pg| pg.name == name))
+            .and_then(|pg| pg.placement.as_deref().cloned());
         groups.push(GroupShape {
             name,
             count,
@@ -325,6 +335,7 @@ fn job_shape(job: &Value) -> std::result::Result<JobShape, String> {
             node_class: node_class_of(&g["Constraints"])
                 .or(task_class)
                 .or_else(|| job_class.clone()),
+            placement,
         });
     }
     if groups.is_empty() {
@@ -344,6 +355,7 @@ fn job_shape(job: &Value) -> std::result::Result<JobShape, String> {
             })
             .unwrap_or_default(),
         meta: string_map(&job["Meta"]),
+        node_pool: parsed.and_then(|p| p.node_pool),
         groups,
     })
 }
@@ -403,6 +415,7 @@ fn build_job(
             restart: None,
             reschedule: None,
             max_run_ns: None,
+            placement: g.placement.clone(),
             allocs: out,
         });
     }
@@ -416,6 +429,7 @@ fn build_job(
             change: shape.meta.get("change").cloned(),
             datacenters: shape.datacenters.clone(),
             meta: shape.meta.clone(),
+            node_pool: shape.node_pool.clone(),
             groups,
         },
         truncated,
@@ -912,6 +926,15 @@ mod tests {
         assert_eq!(g.tasks, vec!["test", "log"]);
         assert_eq!(s.meta.get("change").map(String::as_str), Some("c1"));
         assert!(!s.meta.contains_key("n"), "non-string meta is skipped");
+        // Placement rules are recorded (trace format 3).
+        let placed = json!({"ID": "p", "Type": "batch", "NodePool": "ci", "TaskGroups": [{"Name": "g",
+            "Count": 1, "EphemeralDisk": {"SizeMB": 100},
+            "Constraints": [{"LTarget": "${attr.cpu.arch}", "RTarget": "amd64", "Operand": "="}],
+            "Tasks": [{"Name": "t"}]}]});
+        let ps = job_shape(&placed).unwrap();
+        assert_eq!(ps.node_pool.as_deref(), Some("ci"));
+        let p = ps.groups[0].placement.as_ref().unwrap();
+        assert_eq!((p.constraints.len(), p.disk_mb), (1, Some(100)));
         let sys =
             json!({"Type": "system", "TaskGroups": [{"Name": "g", "Tasks": [{"Name": "t"}]}]});
         assert!(job_shape(&sys).unwrap_err().contains("system"));

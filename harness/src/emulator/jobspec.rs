@@ -15,6 +15,9 @@ use serde_json::Value;
 use stampede_sim::api::{
     DelayFunction, GroupSpec, JobSpec, ReschedulePolicy, RestartMode, RestartPolicy, RunPlan,
 };
+use stampede_sim::placement::{
+    Affinity, Constraint, DistinctHosts, GroupPlacement, Operator, Ports,
+};
 use stampede_sim::scenario::{JobType, RunDuration};
 
 /// A job that cannot be accepted: the HTTP status and Nomad's plain-text body.
@@ -266,6 +269,12 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
     let parameterized = matches!(job.get("ParameterizedJob"), Some(Value::Object(_)));
     let meta = get_meta(job, "Job.Meta")?;
     let job_class = node_class(job, "Job.Constraints")?;
+    let job_place = placement_rules(job, "Job")?;
+    let node_pool = match get_str(job, "NodePool", "Job.NodePool")? {
+        None => None,
+        Some(p) if p.is_empty() => None,
+        Some(p) => Some(p),
+    };
     let mut groups = Vec::new();
     for (gi, tg) in get_arr(job, "TaskGroups", "Job.TaskGroups")?
         .iter()
@@ -286,6 +295,8 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
         }
         let gmeta = get_meta(tg, "Job.TaskGroups.Meta")?;
         let class = node_class(tg, "Job.TaskGroups.Constraints")?.or_else(|| job_class.clone());
+        let mut place = job_place.clone();
+        place.merge(placement_rules(tg, "Job.TaskGroups")?);
         let (mut cpu, mut mem) = (0u32, 0u32);
         let mut tasks = Vec::new();
         let mut image = String::new();
@@ -321,6 +332,11 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
             if sleep.is_none() {
                 sleep = sleep_duration(&config);
             }
+            // Task constraints and affinities join the group's (`taskGroupConstraints`,
+            // `NodeAffinityIterator.SetTaskGroup`); distinct_hosts is a job or group constraint only.
+            let mut tp = placement_rules(t, "Job.TaskGroups.Tasks")?;
+            tp.distinct_hosts = DistinctHosts::Off;
+            place.merge(tp);
             tasks.push(tname);
         }
         if tasks.is_empty() {
@@ -355,6 +371,11 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
                 })?,
             None => 0.0,
         };
+        let mut placement = place.into_placement();
+        placement.ports = group_ports(tg)?;
+        placement.disk_mb = ephemeral_disk(tg)?;
+        let placement =
+            (!placement.is_trivial() || placement.disk_mb.is_some()).then(|| Arc::new(placement));
         groups.push(GroupSpec {
             name,
             count: count as u32,
@@ -371,6 +392,7 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
             restart: restart_policy(tg, job_type)?,
             reschedule: reschedule_policy(tg, job_type)?,
             max_run_ns: max_run_ns(tg)?,
+            placement,
         });
     }
     if groups.is_empty() {
@@ -402,7 +424,122 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
         groups,
         meta,
         source_json: Some(Arc::new(job.to_string())),
+        node_pool,
     })
+}
+
+/// Constraints, affinities and `distinct_hosts` read from one level (job, group or task).
+#[derive(Debug, Clone, Default)]
+struct Rules {
+    constraints: Vec<Constraint>,
+    affinities: Vec<Affinity>,
+    distinct_hosts: DistinctHosts,
+}
+
+impl Rules {
+    /// Appends a lower level's rules (Nomad merges job, group and task ones; the narrower
+    /// `distinct_hosts` scope does not widen a job-level one).
+    fn merge(&mut self, o: Rules) {
+        self.constraints.extend(o.constraints);
+        self.affinities.extend(o.affinities);
+        if self.distinct_hosts == DistinctHosts::Off {
+            self.distinct_hosts = o.distinct_hosts;
+        }
+    }
+
+    fn into_placement(self) -> GroupPlacement {
+        GroupPlacement {
+            constraints: self.constraints,
+            affinities: self.affinities,
+            distinct_hosts: self.distinct_hosts,
+            ..Default::default()
+        }
+    }
+}
+
+/// `Constraints` and `Affinities` of a job (`level` = `Job`), group or task object, checked as Nomad's
+/// `Constraint.Validate`/`Affinity.Validate` (unknown operand, a regexp that does not compile, a bad
+/// version range, an affinity weight outside −100..=100 or 0).
+fn placement_rules(o: &Value, level: &str) -> Result<Rules, JobError> {
+    let mut r = Rules::default();
+    let field = format!("{level}.Constraints");
+    for (i, c) in get_arr(o, "Constraints", &field)?.iter().enumerate() {
+        let l = get_str(c, "LTarget", &field)?.unwrap_or_default();
+        let op = get_str(c, "Operand", &field)?.unwrap_or_default();
+        let rt = get_str(c, "RTarget", &field)?.unwrap_or_default();
+        let con = Constraint::new(&l, &op, &rt)
+            .map_err(|e| invalid(format!("{field}[{i}] validation failed: {e}")))?;
+        if con.operator == Operator::DistinctHosts {
+            // `DistinctHostsIterator.hasDistinctHostsConstraint`: "" or a true value enables it, as does
+            // an unparsable one.
+            if !matches!(rt.as_str(), "false" | "0" | "f" | "F" | "FALSE" | "False") {
+                r.distinct_hosts = if level == "Job" {
+                    DistinctHosts::Job
+                } else {
+                    DistinctHosts::Group
+                };
+            }
+        } else {
+            r.constraints.push(con);
+        }
+    }
+    let field = format!("{level}.Affinities");
+    for (i, a) in get_arr(o, "Affinities", &field)?.iter().enumerate() {
+        let l = get_str(a, "LTarget", &field)?.unwrap_or_default();
+        let op = get_str(a, "Operand", &field)?.unwrap_or_default();
+        let rt = get_str(a, "RTarget", &field)?.unwrap_or_default();
+        let w = get_int(a, "Weight", &format!("{field}.Weight"))?.unwrap_or(50);
+        let w = i32::try_from(w).unwrap_or(i32::MAX);
+        r.affinities.push(
+            Affinity::new(&l, &op, &rt, w)
+                .map_err(|e| invalid(format!("{field}[{i}] validation failed: {e}")))?,
+        );
+    }
+    Ok(r)
+}
+
+/// A group's host ports: `Networks[0].ReservedPorts[].Value` (static) and `Networks[0].DynamicPorts`
+/// (the scheduler assigns only the group's first network, `GenericStack.Select`).
+fn group_ports(tg: &Value) -> Result<Ports, JobError> {
+    let nets = get_arr(tg, "Networks", "Job.TaskGroups.Networks")?;
+    let Some(n) = nets.first() else {
+        return Ok(Ports::default());
+    };
+    let mut p = Ports::default();
+    for rp in get_arr(n, "ReservedPorts", "Job.TaskGroups.Networks.ReservedPorts")? {
+        let v = get_int(rp, "Value", "Job.TaskGroups.Networks.ReservedPorts.Value")?.unwrap_or(0);
+        let port = u16::try_from(v).ok().filter(|&v| v > 0).ok_or_else(|| {
+            invalid(format!(
+                "Task group network validation failed: invalid port {v} (out of range)"
+            ))
+        })?;
+        p.static_ports.push(port);
+    }
+    p.dynamic = get_arr(n, "DynamicPorts", "Job.TaskGroups.Networks.DynamicPorts")?.len() as u32;
+    p.validate()
+        .map_err(|e| invalid(format!("Task group network validation failed: {e}")))?;
+    Ok(p)
+}
+
+/// A group's `EphemeralDisk.SizeMB`, if set.
+fn ephemeral_disk(tg: &Value) -> Result<Option<u32>, JobError> {
+    match tg.get("EphemeralDisk").filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(d) if d.is_object() => {
+            match get_int(d, "SizeMB", "Job.TaskGroups.EphemeralDisk.SizeMB")? {
+                None => Ok(None),
+                Some(x) if x >= 10 => Ok(Some(x.min(u32::MAX as i64) as u32)),
+                Some(x) => Err(invalid(format!(
+                    "Task group ephemeral disk validation failed: minimum DiskMB value is 10; got {x}"
+                ))),
+            }
+        }
+        Some(d) => Err(type_err(
+            "Job.TaskGroups.EphemeralDisk",
+            "api.EphemeralDisk",
+            d,
+        )),
+    }
 }
 
 /// The node class a `Constraints` list pins (`${node.class} = X`), if any.
@@ -564,6 +701,48 @@ mod tests {
             "{}",
             e.msg
         );
+    }
+
+    #[test]
+    fn placement_rules_are_read_and_merged_from_job_group_and_task() {
+        let j = parse(
+            r#"{"Job":{"ID":"p","NodePool":"ci",
+            "Constraints":[{"LTarget":"${attr.kernel.name}","RTarget":"linux","Operand":"="},
+                           {"Operand":"distinct_hosts","RTarget":"true"}],
+            "Affinities":[{"LTarget":"${meta.tier}","RTarget":"large","Operand":"=","Weight":30}],
+            "TaskGroups":[{"Name":"g",
+              "Constraints":[{"LTarget":"${attr.cpu.numcores}","RTarget":"4","Operand":">="}],
+              "Networks":[{"ReservedPorts":[{"Label":"http","Value":8080}],"DynamicPorts":[{"Label":"a"},{"Label":"b"}]}],
+              "EphemeralDisk":{"SizeMB":150},
+              "Tasks":[{"Name":"t","Constraints":[{"LTarget":"${node.class}","RTarget":"gpu","Operand":"!="}]}]}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(j.node_pool.as_deref(), Some("ci"));
+        let p = j.groups[0].placement();
+        let ops: Vec<&str> = p.constraints.iter().map(|c| c.operator.as_str()).collect();
+        assert_eq!(ops, vec!["=", ">=", "!="], "job, group, task");
+        assert_eq!(p.affinities[0].weight, 30);
+        assert_eq!(p.distinct_hosts, DistinctHosts::Job);
+        assert_eq!(
+            (p.ports.static_ports.clone(), p.ports.dynamic),
+            (vec![8080], 2)
+        );
+        assert_eq!(p.disk_mb(), 150);
+        let none =
+            parse(r#"{"Job":{"ID":"q","TaskGroups":[{"Name":"g","Tasks":[{"Name":"t"}]}]}}"#)
+                .unwrap();
+        assert_eq!(none.groups[0].placement, None);
+        assert_eq!(none.groups[0].placement().disk_mb(), 300);
+        let e = parse(r#"{"Job":{"ID":"b","TaskGroups":[{"Name":"g","Affinities":[{"LTarget":"${attr.x}","RTarget":"y","Weight":0}],"Tasks":[{"Name":"t"}]}]}}"#).unwrap_err();
+        assert!(
+            e.msg.contains("Job.TaskGroups.Affinities[0]") && e.msg.contains("weight"),
+            "{}",
+            e.msg
+        );
+        let e = parse(r#"{"Job":{"ID":"b","TaskGroups":[{"Name":"g","Networks":[{"ReservedPorts":[{"Value":70000}]}],"Tasks":[{"Name":"t"}]}]}}"#).unwrap_err();
+        assert!(e.msg.contains("invalid port 70000"), "{}", e.msg);
+        let e = parse(r#"{"Job":{"ID":"b","TaskGroups":[{"Name":"g","EphemeralDisk":{"SizeMB":5},"Tasks":[{"Name":"t"}]}]}}"#).unwrap_err();
+        assert!(e.msg.contains("minimum DiskMB value is 10"), "{}", e.msg);
     }
 
     #[test]

@@ -310,7 +310,7 @@ fn drivers(base_ns: u64, t: SimTime) -> Value {
 pub fn node_stub(n: &NodeView, base_ns: u64) -> Value {
     json!({
         "ID": n.id, "Name": n.name, "Address": n.address, "Datacenter": n.datacenter,
-        "NodeClass": n.node_class, "NodePool": n.pool, "Version": VERSION, "Drain": n.drain,
+        "NodeClass": n.node_class, "NodePool": n.node_pool, "Version": VERSION, "Drain": n.drain,
         "SchedulingEligibility": if n.eligible { "eligible" } else { "ineligible" },
         "Status": n.status.as_str(), "StatusDescription": "", "Drivers": drivers(base_ns, n.status_updated_at),
         "LastDrain": null, "CreateIndex": n.create_index, "ModifyIndex": n.modify_index,
@@ -320,17 +320,34 @@ pub fn node_stub(n: &NodeView, base_ns: u64) -> Value {
 /// The full `Node` (`GET /v1/node/:id`, and sanitized in events).
 pub fn node_full(n: &NodeView, base_ns: u64) -> Value {
     let mut v = node_stub(n, base_ns);
+    // The fleet pool's attributes (fingerprinted defaults plus the scenario's) and meta, as constraints
+    // see them; the emulator's own version and the region's zone on top.
+    let mut attrs: Map<String, Value> = n
+        .facts
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    attrs.insert("nomad.version".into(), json!(VERSION));
+    attrs.insert(
+        "platform.aws.placement.availability-zone".into(),
+        json!(n.region),
+    );
+    let mut meta: Map<String, Value> = n
+        .facts
+        .meta
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
+    meta.insert("stampede_pool".into(), json!(n.pool));
     let extra = json!({
         "HTTPAddr": format!("{}:4646", n.address), "TLSEnabled": false,
-        "Attributes": {"cpu.numcores": n.cores.to_string(), "cpu.totalcompute": n.cpu_mhz.to_string(),
-                       "memory.totalbytes": (n.memory_mb as u64 * 1024 * 1024).to_string(),
-                       "platform.aws.instance-type": n.instance_type, "platform.aws.placement.availability-zone": n.region,
-                       "nomad.version": VERSION, "kernel.name": "linux"},
+        "Attributes": attrs,
         "NodeResources": {"Cpu": {"CpuShares": n.cpu_mhz, "TotalCpuCores": n.cores, "ReservableCpuCores": null},
-                          "Memory": {"MemoryMB": n.memory_mb}, "Disk": {"DiskMB": 100_000}, "Networks": null},
+                          "Memory": {"MemoryMB": n.memory_mb}, "Disk": {"DiskMB": n.disk_mb}, "Networks": null},
         "ReservedResources": {"Cpu": {"CpuShares": n.reserved_cpu_mhz}, "Memory": {"MemoryMB": n.reserved_memory_mb},
                               "Disk": {"DiskMB": 0}},
-        "Meta": {"stampede_pool": n.pool}, "Events": [],
+        "Meta": meta, "Events": [],
         "StatusUpdatedAt": unix_ns(base_ns, n.status_updated_at) / 1_000_000_000,
     });
     if let (Value::Object(m), Value::Object(e)) = (&mut v, extra) {

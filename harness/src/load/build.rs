@@ -204,6 +204,8 @@ pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result
                 max_run_ns: None,
                 tasks: 1,
                 id_prefix: a.prefix.clone(),
+                placement: None,
+                node_pool: None,
             };
             (
                 jobspec::with_driver(

@@ -1281,3 +1281,108 @@ fn run_records_control_plane_from_prometheus() {
         "{cp:?}"
     );
 }
+
+/// Issue 11 §6: a job's `Constraints`, `Affinities`, `Networks[0].ReservedPorts` and `EphemeralDisk` are
+/// read and scheduled as Nomad does: a `${node.class}` constraint keeps every allocation on that class, a
+/// static port never doubles on a node (the rest stay queued, the eval blocked with the group in
+/// `FailedTGAllocs`), and a constraint no node meets places nothing. Bad ones are refused with Nomad's
+/// status and a message naming the field.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn constraints_and_reserved_ports_shape_placement() {
+    let (h, c) = start(config(20.0)).await;
+    let ported = json!({"ID": "web", "Name": "web", "Type": "service", "Priority": 50,
+        "Datacenters": ["dc1", "dc2"],
+        "Constraints": [{"LTarget": "${attr.kernel.name}", "RTarget": "linux", "Operand": "="}],
+        "TaskGroups": [{"Name": "g", "Count": 6,
+            "Constraints": [{"LTarget": "${node.class}", "RTarget": "big", "Operand": "="}],
+            "Affinities": [{"LTarget": "${attr.cpu.numcores}", "RTarget": "8", "Operand": ">=", "Weight": 50}],
+            "Networks": [{"Mode": "host", "ReservedPorts": [{"Label": "http", "Value": 8080}],
+                          "DynamicPorts": [{"Label": "admin"}]}],
+            "EphemeralDisk": {"SizeMB": 500},
+            "Tasks": [{"Name": "t", "Driver": "raw_exec",
+                "Config": {"command": "/bin/sleep", "args": ["3600"]},
+                "Resources": {"CPU": 100, "MemoryMB": 64}}]}]});
+    let reg = c.register(ported).await;
+    let eval_id = reg["EvalID"].as_str().unwrap().to_string();
+    // The scheduler places what fits, then blocks the rest.
+    let t0 = Instant::now();
+    let eval = loop {
+        let e = c.get(&format!("/evaluation/{eval_id}")).await.json();
+        if e["Status"] == "complete" {
+            break e;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "eval never completed: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        eval["FailedTGAllocs"].get("g").is_some(),
+        "the group is reported failed: {eval}"
+    );
+    assert!(
+        !eval["BlockedEval"].as_str().unwrap_or("").is_empty(),
+        "{eval}"
+    );
+    let allocs = c.get("/job/web/allocations").await.json();
+    let allocs = allocs.as_array().unwrap();
+    assert_eq!(allocs.len(), 4, "4 nodes of class big, port 8080 once each");
+    let mut nodes: Vec<&str> = allocs
+        .iter()
+        .map(|a| a["NodeID"].as_str().unwrap())
+        .collect();
+    nodes.sort_unstable();
+    nodes.dedup();
+    assert_eq!(nodes.len(), 4, "no node holds 8080 twice");
+    for n in nodes {
+        let node = c.get(&format!("/node/{n}")).await.json();
+        assert_eq!(node["NodeClass"], "big", "{node}");
+        assert_eq!(node["Attributes"]["kernel.name"], "linux");
+        assert_eq!(node["Attributes"]["cpu.arch"], "amd64");
+        assert_eq!(node["NodePool"], "default");
+    }
+    // A constraint no node meets: nothing placed, the eval blocked.
+    let mut win = service_job("win", 2);
+    win["Constraints"] =
+        json!([{"LTarget": "${attr.kernel.name}", "RTarget": "windows", "Operand": "="}]);
+    let reg = c.register(win).await;
+    let eval_id = reg["EvalID"].as_str().unwrap().to_string();
+    let t0 = Instant::now();
+    loop {
+        let e = c.get(&format!("/evaluation/{eval_id}")).await.json();
+        if e["Status"] == "complete" {
+            assert!(e["FailedTGAllocs"].get("g").is_some(), "{e}");
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "eval never completed: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let allocs = c.get("/job/win/allocations").await.json();
+    assert_eq!(allocs.as_array().unwrap().len(), 0);
+    // Bad constraints are refused, naming the field.
+    for (c_json, want) in [
+        (
+            json!({"LTarget": "${attr.x}", "RTarget": "y", "Operand": "like"}),
+            "unknown operator `like`",
+        ),
+        (
+            json!({"LTarget": "${attr.x}", "RTarget": "(", "Operand": "regexp"}),
+            "regexp `(`",
+        ),
+    ] {
+        let mut j = service_job("bad", 1);
+        j["TaskGroups"][0]["Constraints"] = json!([c_json]);
+        let r = c.post("/jobs", &json!({ "Job": j }).to_string()).await;
+        assert_eq!(r.status, 500, "{}", r.text);
+        assert!(
+            r.text.contains("Job.TaskGroups.Constraints[0]") && r.text.contains(want),
+            "{}",
+            r.text
+        );
+    }
+    h.shutdown().await;
+}

@@ -71,17 +71,17 @@ impl Applier {
             let spec = st.jobs[plan.job].spec.clone();
             for (i, pl) in plan.placements.iter().enumerate() {
                 let g = &spec.groups[pl.group as usize];
-                let nd = &mut st.nodes[pl.node];
+                let nd = &st.nodes[pl.node];
                 if reject_node.contains(&pl.node) {
                     continue;
                 }
+                // AllocsFit over CPU, memory, disk and ports (feasible.rs, `State::fits_now`).
                 if nd.status == NodeStatus::Ready
                     && nd.eligible
                     && !nd.drain
-                    && nd.fits(g.cpu_mhz, g.memory_mb)
+                    && st.fits_now(pl.node, g)
                 {
-                    nd.cpu_used += g.cpu_mhz;
-                    nd.mem_used += g.memory_mb;
+                    st.reserve(pl.node, g);
                     plan.accepted[i] = true;
                 } else {
                     reject_node.push(pl.node);
@@ -91,20 +91,14 @@ impl Applier {
             if !reject_node.is_empty() {
                 for (i, pl) in plan.placements.iter().enumerate() {
                     if plan.accepted[i] && reject_node.contains(&pl.node) {
-                        let g = &spec.groups[pl.group as usize];
-                        let nd = &mut st.nodes[pl.node];
-                        nd.cpu_used -= g.cpu_mhz;
-                        nd.mem_used -= g.memory_mb;
+                        st.unreserve(pl.node, &spec.groups[pl.group as usize]);
                         plan.accepted[i] = false;
                     }
                 }
                 if plan.all_at_once {
                     for (i, pl) in plan.placements.iter().enumerate() {
                         if plan.accepted[i] {
-                            let g = &spec.groups[pl.group as usize];
-                            let nd = &mut st.nodes[pl.node];
-                            nd.cpu_used -= g.cpu_mhz;
-                            nd.mem_used -= g.memory_mb;
+                            st.unreserve(pl.node, &spec.groups[pl.group as usize]);
                             plan.accepted[i] = false;
                         }
                     }
@@ -313,6 +307,7 @@ impl Applier {
                 eval: plan.eval,
                 cpu: g.cpu_mhz,
                 mem: g.memory_mb,
+                disk: g.placement().disk_mb(),
                 create_time: plan.create_time,
                 modify_time: plan.create_time,
                 received: None,
@@ -337,6 +332,9 @@ impl Applier {
                 recorded_ok,
                 attempt: 0,
             });
+            if let Some(p) = g.placement.as_ref().filter(|p| !p.ports.is_empty()) {
+                st.alloc_ports.insert(a, p.clone());
+            }
             if let Some(p) = pl.prev {
                 st.allocs[p].next = Some(a);
             }

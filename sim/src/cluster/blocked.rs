@@ -56,6 +56,19 @@ impl Blocked {
             .filter(|n| n.schedulable() && !n.dead)
             .map(|n| (n.cpu_cap - n.cpu_used, n.mem_cap - n.mem_used))
             .collect();
+        // The fleet pool of each entry of `free`, for jobs with constraints or a node pool: Nomad releases
+        // a blocked eval only on a change to a node class it is eligible for (or escaped), so the first
+        // fit of such a job only looks at nodes its class-level constraints admit.
+        let free_pool: Vec<u32> = if self.set.is_empty() {
+            Vec::new()
+        } else {
+            st.nodes
+                .iter()
+                .filter(|n| n.schedulable() && !n.dead)
+                .map(|n| n.pool)
+                .collect()
+        };
+        let mut ineligible = 0u64;
         let scan_ns = cx.p.sched_eval_base_us * US
             + st.nodes
                 .iter()
@@ -85,7 +98,17 @@ impl Blocked {
             // First fit of the job's wanted allocations into the free capacity.
             let mut fits_any = false;
             let jb = &st.jobs[job];
-            for (g, jg) in jb.spec.groups.iter().zip(&jb.groups) {
+            let place = jb.place.as_deref();
+            if let Some(p) = place {
+                let any_class = (0..jb.groups.len())
+                    .any(|g| free_pool.iter().any(|&pool| p.class_eligible(g, pool)));
+                if !any_class {
+                    // No eligible class among the nodes: the eval stays blocked without a pass.
+                    ineligible += 1;
+                    continue;
+                }
+            }
+            for (gi, (g, jg)) in jb.spec.groups.iter().zip(&jb.groups).enumerate() {
                 if g.cpu_mhz > max_cpu || g.memory_mb > max_mem {
                     continue;
                 }
@@ -95,10 +118,16 @@ impl Blocked {
                     .filter(|s| s.state == SlotState::Empty)
                     .count();
                 for _ in 0..wanted {
-                    let Some(slot) = free
-                        .iter_mut()
-                        .find(|f| f.0 >= g.cpu_mhz && f.1 >= g.memory_mb)
-                    else {
+                    let slot = match place {
+                        None => free
+                            .iter_mut()
+                            .find(|f| f.0 >= g.cpu_mhz && f.1 >= g.memory_mb),
+                        Some(p) => free.iter_mut().zip(&free_pool).find_map(|(f, &pool)| {
+                            (f.0 >= g.cpu_mhz && f.1 >= g.memory_mb && p.class_eligible(gi, pool))
+                                .then_some(f)
+                        }),
+                    };
+                    let Some(slot) = slot else {
                         break;
                     };
                     slot.0 -= g.cpu_mhz;
@@ -118,7 +147,7 @@ impl Blocked {
                 released += 1;
             }
         }
-        let skipped = total - released;
+        let skipped = total - released - ineligible;
         if skipped > 0 && !self.churning {
             cx.counters.evals_processed += skipped;
             self.start_churn(cx, sched, skipped * scan_ns);

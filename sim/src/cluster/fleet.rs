@@ -6,6 +6,8 @@ use super::*;
 pub(super) struct PoolRt {
     /// Its configuration.
     pub(super) cfg: PoolConfig,
+    /// What its nodes offer to constraints (`${attr.*}`, `${meta.*}`, class, datacenter, node pool).
+    pub(super) facts: Arc<crate::placement::NodeFacts>,
     /// Every node of the pool that ever joined.
     pub(super) nodes: Vec<NodeIx>,
     /// Nodes booting (autoscaling).
@@ -107,6 +109,8 @@ impl Fleet {
             mem_cap: pc.memory_mb - pc.reserved_memory_mb,
             cpu_used: 0,
             mem_used: 0,
+            disk_cap: pc.disk_mb,
+            disk_used: 0,
             status: NodeStatus::Initializing,
             eligible: true,
             drain: false,

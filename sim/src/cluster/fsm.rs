@@ -285,6 +285,7 @@ fn apply_register(
             let job = &mut st.jobs[j];
             job.version += 1;
             job.spec = spec.clone();
+            job.place = feasible::JobPlace::compile(&spec, &st.pools);
             job.modify_index = index;
             job.job_modify_index = index;
             job.stopped = false;
@@ -316,6 +317,7 @@ fn apply_register(
                 allocs: Vec::new(),
                 parent,
                 dispatch_count: 0,
+                place: feasible::JobPlace::compile(&spec, &st.pools),
             });
             st.job_by_id.insert(id.clone(), j);
             cx.counters.jobs_registered += 1;

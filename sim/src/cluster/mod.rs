@@ -45,6 +45,7 @@ mod client;
 mod cpu;
 mod ctx;
 mod event;
+mod feasible;
 mod fleet;
 mod fsm;
 mod gc;
@@ -207,6 +208,7 @@ impl Cluster {
                     .iter()
                     .map(|p| PoolRt {
                         cfg: p.clone(),
+                        facts: Arc::new(feasible::pool_facts(p)),
                         nodes: Vec::new(),
                         booting: 0,
                     })
@@ -222,6 +224,8 @@ impl Cluster {
                 plans: Arena::new(),
                 free_plans: Vec::new(),
                 gc: gc::JobGc::default(),
+                ports: Vec::new(),
+                alloc_ports: BTreeMap::new(),
                 unplaced: 0,
                 unplaced_cpu: 0,
                 unplaced_mem: 0,
@@ -328,6 +332,28 @@ impl Cluster {
         intended: SimTime,
     ) -> Result<RequestId, SimError> {
         requests::validate_job(&spec)?;
+        if let Some(np) = spec
+            .node_pool
+            .as_deref()
+            .filter(|p| *p != crate::placement::NODE_POOL_DEFAULT)
+        {
+            if !self.cx.ver.node_pools {
+                return Err(SimError::InvalidJob(format!(
+                    "1 error occurred:\n\t* job {:?} names node pool {np:?}, but Nomad {} has no node pools (they came in 1.6.0)\n\n",
+                    spec.id, self.cx.ver.version
+                )));
+            }
+            // A pool exists once a client registers in it (or it is `all`):
+            // nomad/job_endpoint_hook_node_pool.go, `jobNodePoolValidatingHook.Validate`.
+            if np != crate::placement::NODE_POOL_ALL
+                && !self.st.pools.iter().any(|p| p.cfg.node_pool == np)
+            {
+                return Err(SimError::InvalidJob(format!(
+                    "1 error occurred:\n\t* job {:?} is in nonexistent node pool {np:?}\n\n",
+                    spec.id
+                )));
+            }
+        }
         let req = Request::Register {
             spec: Arc::new(spec),
             intended,

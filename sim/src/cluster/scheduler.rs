@@ -1,6 +1,7 @@
 //! Scheduler workers: dequeue from the broker, compute plans, react to plan results; nack timers.
 
 use super::*;
+use crate::placement::DistinctHosts;
 
 #[derive(Debug, Clone)]
 pub(super) struct Placement {
@@ -61,17 +62,22 @@ pub(super) struct Scheduler {
 /// and only the plan applier reserves resources for real. Dense per-node vectors, reset in O(touched).
 #[derive(Debug, Default)]
 pub(super) struct Overlay {
-    /// Per node: `[cpu, mem, job allocations]` (one bounds check, one cache line per candidate).
-    per_node: Vec<[u32; 3]>,
+    /// Per node: `[cpu, mem, job allocations, disk]` (one bounds check, one cache line per candidate).
+    per_node: Vec<[u32; 4]>,
     /// Nodes with `job_allocs > 0` (usage is only ever added on such nodes).
     touched: Vec<NodeIx>,
+    /// `(group, node)` of the job's allocations (existing and planned), kept only for a job with
+    /// group-level `distinct_hosts` (`DistinctHostsIterator.satisfiesDistinctHosts`).
+    groups_on: BTreeSet<(u16, NodeIx)>,
+    /// Host ports the plan takes per node: `(static ports, dynamic count)`.
+    ports: BTreeMap<NodeIx, (Vec<u16>, u32)>,
 }
 
 impl Overlay {
     /// Makes room for `nodes` nodes.
     pub(super) fn ensure(&mut self, nodes: usize) {
         if self.per_node.len() < nodes {
-            self.per_node.resize(nodes, [0; 3]);
+            self.per_node.resize(nodes, [0; 4]);
         }
     }
 
@@ -84,19 +90,28 @@ impl Overlay {
         e[2] += 1;
     }
 
-    /// Adds a planned placement of `cpu`/`mem` on `node`.
-    pub(super) fn place(&mut self, node: NodeIx, cpu: u32, mem: u32) {
+    /// Adds a planned placement of `cpu`/`mem`/`disk` on `node`.
+    pub(super) fn place(&mut self, node: NodeIx, cpu: u32, mem: u32, disk: u32) {
         let e = &mut self.per_node[node.index()];
         e[0] += cpu;
         e[1] += mem;
+        e[3] += disk;
         self.add_job_alloc(node);
     }
 
-    /// What the plan adds on `node`: `(cpu, mem, job allocations)`.
+    /// What the plan adds on `node`: `(cpu, mem, job allocations, disk)`.
     #[inline]
-    pub(super) fn at(&self, node: usize) -> (u32, u32, u32) {
-        let [c, m, j] = self.per_node[node];
-        (c, m, j)
+    pub(super) fn at(&self, node: usize) -> (u32, u32, u32, u32) {
+        let [c, m, j, d] = self.per_node[node];
+        (c, m, j, d)
+    }
+
+    /// Ports the plan already takes on `node`.
+    #[inline]
+    pub(super) fn plan_ports(&self, node: NodeIx) -> (&[u16], u32) {
+        self.ports
+            .get(&node)
+            .map_or((&[][..], 0), |(s, d)| (s.as_slice(), *d))
     }
 
     /// Nodes holding at least one of the job's allocations.
@@ -107,8 +122,10 @@ impl Overlay {
     /// Clears everything the last plan added.
     pub(super) fn reset(&mut self) {
         for n in self.touched.drain(..) {
-            self.per_node[n.index()] = [0; 3];
+            self.per_node[n.index()] = [0; 4];
         }
+        self.groups_on.clear();
+        self.ports.clear();
     }
 }
 
@@ -282,8 +299,16 @@ impl Scheduler {
                     .collect()
             };
         self.order.clear();
+        // Node pool (Nomad ≥ 1.6): filtered with the datacenters before the shuffle, as
+        // `scheduler/util.go: readyNodesInDCsAndPool` does.
+        let place = st.jobs[j].place.as_deref();
+        let npool_ok = |pool: u32| place.is_none_or(|p| p.pool_admits(pool));
         for (i, n) in st.nodes.iter_enumerated() {
-            if n.schedulable() && !n.dead && (dc_filter.is_empty() || dc_filter.contains(&n.dc)) {
+            if n.schedulable()
+                && !n.dead
+                && (dc_filter.is_empty() || dc_filter.contains(&n.dc))
+                && npool_ok(n.pool)
+            {
                 self.order.push(i);
             }
         }
@@ -295,6 +320,7 @@ impl Scheduler {
                 && n.eligible
                 && !n.drain
                 && (dc_filter.is_empty() || dc_filter.contains(&n.dc))
+                && npool_ok(n.pool)
             {
                 self.order.push(i);
             }
@@ -314,6 +340,41 @@ impl Scheduler {
                 )
             {
                 ov.add_job_alloc(al.node);
+                if place
+                    .is_some_and(|p| p.groups[al.group as usize].distinct == DistinctHosts::Group)
+                {
+                    ov.groups_on.insert((al.group, al.node));
+                }
+            }
+        }
+        // `distinct_property`: allocations of each group per property value, existing and planned
+        // (`propertyset.go: propertySet.PopulateProposed`); built only for groups that have one.
+        let mut prop_counts: Vec<Vec<BTreeMap<String, u32>>> = Vec::new();
+        if let Some(p) = place.filter(|p| p.groups.iter().any(|g| !g.props.is_empty())) {
+            prop_counts = p
+                .groups
+                .iter()
+                .map(|g| vec![BTreeMap::new(); g.props.len()])
+                .collect();
+            for &a in &st.jobs[j].allocs {
+                let al = &st.allocs[a];
+                if al.desired != DesiredStatus::Run
+                    || matches!(
+                        al.server_status,
+                        ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+                    )
+                {
+                    continue;
+                }
+                let nd = &st.nodes[al.node];
+                let facts = &st.pools[nd.pool as usize].facts;
+                for (k, (t, _)) in p.groups[al.group as usize].props.iter().enumerate() {
+                    if let Some(v) = t.resolve(facts, (&nd.id, &nd.name)) {
+                        *prop_counts[al.group as usize][k]
+                            .entry(v.to_string())
+                            .or_default() += 1;
+                    }
+                }
             }
         }
         let mut cursor = 0usize;
@@ -324,14 +385,22 @@ impl Scheduler {
                 continue;
             }
             let g = &spec.groups[gi as usize];
-            let (cpu, mem) = (g.cpu_mhz, g.memory_mb);
+            let (cpu, mem, disk) = (g.cpu_mhz, g.memory_mb, g.placement().disk_mb());
+            let gp = place.map(|p| &p.groups[gi as usize]);
+            let cg = gp.and_then(|p| p.cg.as_ref());
+            let has_affinity = cg.is_some_and(|c| c.affinity_total > 0.0);
             let lim = ranking::limit(
                 spec.job_type,
-                spec.spread_block,
+                spec.spread_block || has_affinity,
                 g.count,
                 n,
                 cx.ver.node_limit.unwrap_or(u32::MAX),
             );
+            let ports_ask = gp.and_then(|p| p.spec.as_deref()).map(|p| &p.ports);
+            let distinct = gp.map_or(DistinctHosts::Off, |p| p.distinct);
+            let st_ports = &st.ports;
+            let props = gp.map_or(&[][..], |p| p.props.as_slice());
+            let counts = &prop_counts;
             let class = g.node_class.as_deref();
             let count = g.count;
             let nodes = &st.nodes;
@@ -355,20 +424,61 @@ impl Scheduler {
                 node_work +=
                     node_base + nd.total_allocs as u64 * scan + nd.live_allocs as u64 * live_ns;
                 // Free capacity as the plan sees it: the state plus the plan's own placements.
-                let (oc, om, jobs_here) = ovr.at(ni);
+                let (oc, om, jobs_here, od) = ovr.at(ni);
+                const NO: Candidate = Candidate {
+                    fits: false,
+                    score: 0.0,
+                };
                 if !nd.fits(cpu + oc, mem + om)
+                    || nd.disk_used + od + disk > nd.disk_cap
                     || class.is_some_and(|c| pools[nd.pool as usize].cfg.node_class != c)
                 {
-                    return Candidate {
-                        fits: false,
-                        score: 0.0,
-                    };
+                    return NO;
+                }
+                // Constraints (class verdicts cached per fleet pool, unique targets per node),
+                // distinct_hosts and ports (feasible.rs).
+                let pool = nd.pool as usize;
+                if let Some(cg) = cg {
+                    let unique = (nd.id.as_str(), nd.name.as_str());
+                    if !cg.feasible(pool, &pools[pool].facts, unique) {
+                        return NO;
+                    }
+                }
+                match distinct {
+                    DistinctHosts::Off => {}
+                    DistinctHosts::Job if jobs_here > 0 => return NO,
+                    DistinctHosts::Group if ovr.groups_on.contains(&(gi, nix)) => return NO,
+                    _ => {}
+                }
+                for (k, (t, limit)) in props.iter().enumerate() {
+                    let facts = &pools[pool].facts;
+                    match t.resolve(facts, (&nd.id, &nd.name)) {
+                        None => return NO,
+                        Some(v) => {
+                            if counts[gi as usize][k].get(v).copied().unwrap_or(0) >= *limit {
+                                return NO;
+                            }
+                        }
+                    }
+                }
+                if let Some(ask) = ports_ask {
+                    let (ps, pd) = ovr.plan_ports(nix);
+                    let range = pools[pool].cfg.dynamic_ports;
+                    if !feasible::ports_fit(st_ports.get(ni), range, ask, ps, pd) {
+                        return NO;
+                    }
                 }
                 let (fc, fm) = nd.free_after(cpu + oc, mem + om);
                 let mut sum = ranking::fit_score(algorithm, fc, fm);
                 let mut k = 1.0;
                 if let Some(aa) = ranking::anti_affinity(jobs_here, count) {
                     sum += aa;
+                    k += 1.0;
+                }
+                if let Some(af) =
+                    cg.and_then(|c| c.affinity_score(pool, &pools[pool].facts, (&nd.id, &nd.name)))
+                {
+                    sum += af;
                     k += 1.0;
                 }
                 if spread_block {
@@ -388,7 +498,26 @@ impl Scheduler {
             match sel.chosen {
                 Some(pos) => {
                     let ni = order[pos];
-                    ov.place(ni, cpu, mem);
+                    ov.place(ni, cpu, mem, disk);
+                    if distinct == DistinctHosts::Group {
+                        ov.groups_on.insert((gi, ni));
+                    }
+                    if !props.is_empty() {
+                        let nd = &st.nodes[ni];
+                        let facts = &st.pools[nd.pool as usize].facts;
+                        for (k, (t, _)) in props.iter().enumerate() {
+                            if let Some(v) = t.resolve(facts, (&nd.id, &nd.name)) {
+                                *prop_counts[gi as usize][k]
+                                    .entry(v.to_string())
+                                    .or_default() += 1;
+                            }
+                        }
+                    }
+                    if let Some(ask) = ports_ask {
+                        let e = ov.ports.entry(ni).or_default();
+                        e.0.extend_from_slice(&ask.static_ports);
+                        e.1 += ask.dynamic;
+                    }
                     plan.placements.push(Placement {
                         group: gi,
                         slot,

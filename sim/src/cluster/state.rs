@@ -49,6 +49,8 @@ pub(super) struct Job {
     pub(super) allocs: Vec<AllocIx>,
     pub(super) parent: Option<JobIx>,
     pub(super) dispatch_count: u64,
+    /// Compiled placement requirements (`None`: CPU, memory and disk only).
+    pub(super) place: Option<Box<feasible::JobPlace>>,
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +84,8 @@ pub(super) struct Alloc {
     pub(super) eval: EvalIx,
     pub(super) cpu: u32,
     pub(super) mem: u32,
+    /// Ephemeral disk, MB.
+    pub(super) disk: u32,
     pub(super) create_time: SimTime,
     pub(super) modify_time: SimTime,
     pub(super) received: Option<Stamp>,
@@ -198,6 +202,10 @@ pub(super) struct State {
     pub(super) free_plans: Vec<PlanIx>,
     /// The leader's job GC.
     pub(super) gc: gc::JobGc,
+    /// Host ports in use per node (empty until a job asks for ports).
+    pub(super) ports: Vec<feasible::NodePorts>,
+    /// The placement (ports) of each live allocation that holds host ports.
+    pub(super) alloc_ports: BTreeMap<AllocIx, Arc<crate::placement::GroupPlacement>>,
     /// Allocations wanted and not placed.
     pub(super) unplaced: u64,
     /// CPU of the unplaced allocations, MHz.
@@ -290,9 +298,16 @@ impl State {
         let nd = &mut self.nodes[al.node];
         nd.cpu_used -= al.cpu;
         nd.mem_used -= al.mem;
+        nd.disk_used -= al.disk;
         nd.live_allocs -= 1;
         if nd.live_allocs == 0 {
             nd.idle_since = now;
+        }
+        if !self.alloc_ports.is_empty() {
+            let node = al.node;
+            if let Some(p) = self.alloc_ports.remove(&a) {
+                self.release_ports(node, &p.ports);
+            }
         }
     }
 }

@@ -52,9 +52,11 @@ pub(super) fn spec(id: &str, count: u32, cpu: u32, all_at_once: bool) -> JobSpec
             restart: None,
             reschedule: None,
             max_run_ns: None,
+            placement: None,
         }],
         meta: Default::default(),
         source_json: None,
+        node_pool: None,
     }
 }
 
@@ -79,6 +81,7 @@ pub(super) fn add_job(st: &mut State, spec: JobSpec) -> (JobIx, EvalIx) {
         allocs: Vec::new(),
         parent: None,
         dispatch_count: 0,
+        place: None,
     });
     let e = st.create_eval(j, TriggeredBy::JobRegister, None, 1, 0);
     (j, e)
@@ -127,6 +130,7 @@ pub(super) fn alloc(job: JobIx, node: NodeIx) -> Alloc {
         eval: EvalIx::new(0),
         cpu: 1,
         mem: 1,
+        disk: 0,
         create_time: 0,
         modify_time: 0,
         received: None,

@@ -429,6 +429,9 @@ pub(super) fn node_view(st: &State, n: NodeIx) -> NodeView {
         datacenter: pc.datacenter.clone(),
         node_class: pc.node_class.clone(),
         pool: pc.name.clone(),
+        node_pool: pc.node_pool.clone(),
+        facts: st.pools[nd.pool as usize].facts.clone(),
+        disk_mb: nd.disk_cap,
         instance_type: pc.instance_type.clone(),
         region: pc.region.clone(),
         address: format!(

@@ -14,6 +14,7 @@
 //! | `raft_max_rpcs_in_flight` | AppendEntries pipeline depth | 128 ≤ 1.5 (raft < 1.5), 2 ≥ 1.6 | [src] raft `net_transport.go` (#541) |
 //! | `node_limit` | nodes scored per placement with spread/affinity | all < 1.0.16/1.1.10/1.2.4, then 100, configurable ≥ 2.0.1 | [src] `scheduler/stack.go:GenericStack.SetTaskGroup` (#11712, #27650) |
 //! | `batch_max_run_duration` | `max_run_duration` on batch groups | ≥ 2.0.3 | [src] `client/allocrunner/max_run_duration_hook.go` |
+//! | `node_pools` | `node_pool` on jobs and clients | ≥ 1.6.0 | [src] `nomad/structs/node_pool.go`, `scheduler/util.go:readyNodesInDCsAndPool` |
 //! | `alloc_indexes` | memdb indexes on the allocs table | 6 < 1.3, 8 < 1.5, 9 ≥ 1.5 | [src] `nomad/state/schema.go:allocTableSchema` |
 //! | `client_update_copies_job` | client updates deep-copy the alloc with its job | all | [src] `state_store.go:nestedUpdateAllocFromClient` |
 //!
@@ -237,6 +238,9 @@ pub(crate) struct VersionProfile {
     pub(crate) node_limit_configurable: bool,
     /// Whether batch groups may set `max_run_duration` (≥ 2.0.3).
     pub(crate) batch_max_run_duration: bool,
+    /// Node pools (`node_pool` on jobs and clients; ≥ 1.6.0, [src] `nomad/structs/node_pool.go`,
+    /// `scheduler/util.go: readyNodesInDCsAndPool`).
+    pub(crate) node_pools: bool,
     /// memdb indexes on the allocs table (each plan-result insert updates all of them).
     pub(crate) alloc_indexes: u32,
     /// Client updates deep-copy the alloc including its embedded job (every version read).
@@ -289,6 +293,7 @@ impl VersionProfile {
             node_limit: node_limit_fixed.then_some(100),
             node_limit_configurable: v.at_least(2, 0, 1),
             batch_max_run_duration: v.at_least(2, 0, 3),
+            node_pools: v.at_least(1, 6, 0),
             alloc_indexes: if v.at_least(1, 5, 0) {
                 9
             } else if v.at_least(1, 3, 0) {

@@ -65,6 +65,15 @@ impl Trace {
                         ),
                     ));
                 }
+                if g.placement.is_some() || j.node_pool.is_some() {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!(
+                            "job `{}` group `{}` has constraints, affinities, distinct_hosts, ports, disk_mb or a node_pool, which the CSV trace format cannot carry: write .jsonl",
+                            j.id, g.name
+                        ),
+                    ));
+                }
                 let runs: Vec<String> = g.allocs.iter().map(|a| a.run_ns.to_string()).collect();
                 let exits: Vec<&str> = g.allocs.iter().map(|a| a.exit.as_str()).collect();
                 writeln!(
@@ -197,6 +206,7 @@ pub fn parse_csv_named(text: &str, origin: &str) -> Result<Trace, TraceError> {
             restart: None,
             reschedule: None,
             max_run_ns: None,
+            placement: None,
             allocs,
         };
         let job = TraceJob {
@@ -207,6 +217,7 @@ pub fn parse_csv_named(text: &str, origin: &str) -> Result<Trace, TraceError> {
             change: opt(4),
             datacenters: list(5),
             meta,
+            node_pool: None,
             groups: Vec::new(),
         };
         match jobs.last_mut() {

@@ -529,6 +529,7 @@ fn parse_job(v: &Value, cx: &Cx) -> Result<TraceJob, TraceError> {
         "change",
         "datacenters",
         "meta",
+        "node_pool",
         "groups",
     ])?;
     let ty = o.str("type")?;
@@ -550,6 +551,11 @@ fn parse_job(v: &Value, cx: &Cx) -> Result<TraceJob, TraceError> {
             "reschedule",
             "max_run_ns",
             "allocs",
+            "constraints",
+            "affinities",
+            "distinct_hosts",
+            "ports",
+            "disk_mb",
         ])?;
         let restart = match g.get("restart") {
             None => None,
@@ -627,6 +633,7 @@ fn parse_job(v: &Value, cx: &Cx) -> Result<TraceJob, TraceError> {
             restart,
             reschedule,
             max_run_ns: g.opt_u64("max_run_ns")?,
+            placement: parse_placement(&g)?,
             allocs,
         });
     }
@@ -638,10 +645,91 @@ fn parse_job(v: &Value, cx: &Cx) -> Result<TraceJob, TraceError> {
         change: o.opt_str("change")?.map(str::to_string),
         datacenters: o.strings("datacenters", false)?,
         meta: o.string_map("meta")?,
+        node_pool: o.opt_str("node_pool")?.map(str::to_string),
         groups,
     };
     validate_job(&job).map_err(|(f, m)| cx.field(f, m))?;
     Ok(job)
+}
+
+/// A group's placement fields (version 3): `constraints` and `affinities` (`{"attribute", "operator",
+/// "value"[, "weight"]}`), `distinct_hosts` (`"group"`/`"job"`), `ports` (`{"static": [..], "dynamic": n}`),
+/// `disk_mb`; `None` when the group has none of them.
+fn parse_placement(g: &Obj) -> Result<Option<crate::placement::GroupPlacement>, TraceError> {
+    use crate::placement::{Affinity, Constraint, DistinctHosts, GroupPlacement, Ports};
+    let keys = [
+        "constraints",
+        "affinities",
+        "distinct_hosts",
+        "ports",
+        "disk_mb",
+    ];
+    if keys.iter().all(|k| g.get(k).is_none()) {
+        return Ok(None);
+    }
+    let mut p = GroupPlacement::default();
+    for (key, affinity) in [("constraints", false), ("affinities", true)] {
+        for (i, c) in g.opt_arr(key)?.into_iter().flatten().enumerate() {
+            let c = g.sub(c, g.path(&format!("{key}[{i}]")))?;
+            let mut allowed = vec!["attribute", "operator", "value"];
+            if affinity {
+                allowed.push("weight");
+            }
+            c.check_keys(&allowed)?;
+            let a = c.opt_str("attribute")?.unwrap_or("");
+            let op = c.opt_str("operator")?.unwrap_or("=");
+            let v = c.opt_str("value")?.unwrap_or("");
+            let at = |e: String| g.cx.field(c.path("operator"), e);
+            if affinity {
+                let w = c.req("weight")?;
+                let w = w
+                    .as_i64()
+                    .filter(|w| (-100..=100).contains(w))
+                    .ok_or_else(|| {
+                        g.cx.field(c.path("weight"), format!("`{w}`: use −100..=100"))
+                    })?;
+                p.affinities
+                    .push(Affinity::new(a, op, v, w as i32).map_err(at)?);
+            } else {
+                p.constraints.push(Constraint::new(a, op, v).map_err(at)?);
+            }
+        }
+    }
+    if let Some(d) = g.opt_str("distinct_hosts")? {
+        p.distinct_hosts = match d {
+            "group" => DistinctHosts::Group,
+            "job" => DistinctHosts::Job,
+            _ => {
+                return Err(g
+                    .cx
+                    .field(g.path("distinct_hosts"), format!("`{d}`: use group or job")))
+            }
+        };
+    }
+    if let Some(v) = g.get("ports") {
+        let o = g.sub(v, g.path("ports"))?;
+        o.check_keys(&["static", "dynamic"])?;
+        let mut ports = Ports::default();
+        for (i, x) in o.opt_arr("static")?.into_iter().flatten().enumerate() {
+            let port = x
+                .as_u64()
+                .and_then(|x| u16::try_from(x).ok())
+                .ok_or_else(|| {
+                    g.cx.field(
+                        format!("{}[{i}]", o.path("static")),
+                        format!("`{x}`: use 1..=65535"),
+                    )
+                })?;
+            ports.static_ports.push(port);
+        }
+        ports.dynamic = o.opt_u64("dynamic")?.unwrap_or(0).min(u32::MAX as u64) as u32;
+        ports
+            .validate()
+            .map_err(|e| g.cx.field(g.path("ports"), e))?;
+        p.ports = ports;
+    }
+    p.disk_mb = g.opt_u64("disk_mb")?.map(|d| d.min(u32::MAX as u64) as u32);
+    Ok(Some(p))
 }
 
 /// Semantic checks shared by every reader: returns the failing field path and the reason.

@@ -24,7 +24,7 @@
 //!
 //! | field            | type            | meaning |
 //! |------------------|-----------------|---------|
-//! | `stampede_trace` | integer         | format version: `2` is written ([`TRACE_VERSION`]); `1` (no policies) is still read |
+//! | `stampede_trace` | integer         | format version: `3` is written ([`TRACE_VERSION`]); `2` (no placement fields) and `1` (no policies either) are still read |
 //! | `name`           | string          | name of the trace |
 //! | `source`         | string          | `synth`, `record` or `swf` |
 //! | `seed`           | integer or null | seed of a synthetic trace (`null`/absent otherwise) |
@@ -44,6 +44,7 @@
 //! | `change`     | string  | optional: the change (commit/patch set, or nightly batch) the job belongs to; jobs of one change form a fan-out burst |
 //! | `datacenters`| array   | optional: datacenters the job may run in (absent or empty = all) |
 //! | `meta`       | object  | optional: job meta, string → string |
+//! | `node_pool`  | string  | optional (version 3): Nomad ≥ 1.6 node pool (`all`: every node; absent: `default`) |
 //! | `groups`     | array   | task groups, at least one ([`TraceGroup`]) |
 //!
 //! Each element of `groups`:
@@ -60,6 +61,11 @@
 //! | `node_class` | string  | optional: `${node.class}` constraint |
 //! | `restart`    | object  | optional (version 2): Nomad's `restart` block: `attempts`, `interval_ns`, `delay_ns`, `mode` (`fail`/`delay`); absent = the job type's default. Applies to modelled runs; recorded outcomes already include the task's restarts |
 //! | `max_run_ns` | integer | optional (version 2): Nomad ≥ 2.0.3 `max_run_duration` of a batch group, **ns**: the allocation is stopped (and reported complete) this long after its client started it |
+//! | `constraints` | array | optional (version 3): `{"attribute": "${attr.kernel.name}", "operator": "=", "value": "linux"}` (job-level ones merged in); operators as Nomad's (`=`, `!=`, `<`…, `regexp`, `set_contains`, `set_contains_any`, `is_set`, `is_not_set`, `version`, `semver`) |
+//! | `affinities` | array  | optional (version 3): as `constraints` plus `weight` (−100..=100, not 0) |
+//! | `distinct_hosts` | string | optional (version 3): `group` or `job` (Nomad's `distinct_hosts` at group or job level) |
+//! | `ports`      | object  | optional (version 3): `{"static": [8080], "dynamic": 2}` host ports per allocation |
+//! | `disk_mb`    | integer | optional (version 3): ephemeral disk per allocation, MB (absent: Nomad's 300) |
 //! | `reschedule` | object  | optional (version 2): Nomad's `reschedule` block: `attempts`, `interval_ns`, `delay_ns`, `delay_function` (`constant`/`exponential`/`fibonacci`), `max_delay_ns`, `unlimited`; absent = the job type's default. Replacements also stop when the recorded ones run out |
 //! | `allocs`     | array   | recorded outcomes `{"run_ns": integer, "exit": "ok"|"failed"}` ([`TraceAlloc`]): `run_ns` is the run time of the task, **ns**. Allocation `i` (`0 ≤ i < count`) ran as entry `i % len`; entries at index `≥ count` are, in order, the outcomes of replacement allocations (reschedules after a failure or a lost node). At least one entry for `batch`; a `service` group may have none (it runs until stopped). |
 //!
@@ -76,6 +82,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::api::{GroupSpec, JobSpec, ReschedulePolicy, RestartPolicy, RunPlan};
+use crate::placement::GroupPlacement;
 use crate::scenario::{JobType, RunDuration};
 
 pub mod csv;
@@ -87,7 +94,7 @@ pub mod synth;
 pub use format::{parse_jsonl, parse_jsonl_named, TraceReader};
 
 /// Version of the trace format this build reads and writes.
-pub const TRACE_VERSION: u32 = 2;
+pub const TRACE_VERSION: u32 = 3;
 
 /// Oldest trace format version still read (version 1 lacks the groups' `restart` and `reschedule`).
 pub const TRACE_VERSION_MIN: u32 = 1;
@@ -215,6 +222,9 @@ pub struct TraceGroup {
     /// `max_run_duration` (version 2), ns.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_run_ns: Option<u64>,
+    /// Constraints, affinities, `distinct_hosts`, ports, `disk_mb` (version 3; absent: none, 300 MB disk).
+    #[serde(flatten)]
+    pub placement: Option<GroupPlacement>,
     /// Recorded outcomes: allocation `i < count` ran as entry `i % len`; entries at `≥ count` are the
     /// outcomes of replacement allocations, in order.
     pub allocs: Vec<TraceAlloc>,
@@ -286,6 +296,9 @@ pub struct TraceJob {
     /// Job meta.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub meta: BTreeMap<String, String>,
+    /// Node pool (version 3; absent: `default`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_pool: Option<String>,
     /// Task groups.
     pub groups: Vec<TraceGroup>,
 }
@@ -325,6 +338,7 @@ impl TraceJob {
                     restart: g.restart,
                     reschedule: g.reschedule,
                     max_run_ns: g.max_run_ns,
+                    placement: g.placement.clone().map(Arc::new),
                 }
             })
             .collect();
@@ -343,6 +357,7 @@ impl TraceJob {
             groups,
             meta,
             source_json: None,
+            node_pool: self.node_pool.clone(),
         }
     }
 

@@ -239,6 +239,7 @@ pub fn import_swf(
             change: None,
             datacenters: Vec::new(),
             meta,
+            node_pool: None,
             groups: vec![TraceGroup {
                 name: "main".into(),
                 count,
@@ -251,6 +252,7 @@ pub fn import_swf(
                 restart: None,
                 reschedule: None,
                 max_run_ns: None,
+                placement: None,
                 allocs: vec![TraceAlloc {
                     run_ns: (run_s * 1e9).round().min(u64::MAX as f64) as u64,
                     exit,

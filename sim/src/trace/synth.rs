@@ -343,6 +343,7 @@ impl Gen<'_> {
             change: Some(c.change.to_string()),
             datacenters: Vec::new(),
             meta: BTreeMap::new(),
+            node_pool: None,
             groups: vec![TraceGroup {
                 name: "ci".into(),
                 count: 1,
@@ -355,6 +356,7 @@ impl Gen<'_> {
                 restart: None,
                 reschedule: None,
                 max_run_ns: None,
+                placement: None,
                 allocs,
             }],
         }

@@ -3,6 +3,7 @@
 mod determinism;
 mod golden;
 mod mechanisms;
+mod placement;
 mod record_digests;
 mod scenarios;
 mod scheduling;

@@ -52,9 +52,11 @@ fn job(id: &str, count: u32, cpu: u32, run_s: u64, all_at_once: bool) -> JobSpec
             restart: None,
             reschedule: None,
             max_run_ns: None,
+            placement: None,
         }],
         meta: Default::default(),
         source_json: None,
+        node_pool: None,
     }
 }
 
