@@ -399,6 +399,7 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
         all_at_once,
         spread_block,
         parameterized,
+        periodic,
         groups,
         meta,
         source_json: Some(Arc::new(job.to_string())),

@@ -336,6 +336,7 @@ impl Applier {
                 run_ns,
                 recorded_ok,
                 attempt: 0,
+                collected: false,
             });
             if let Some(p) = pl.prev {
                 st.allocs[p].next = Some(a);

@@ -245,7 +245,7 @@ impl Scheduler {
                 plan.stops.push((a, false));
             } else {
                 let nd = &st.nodes[al.node];
-                if nd.drain && nd.status == NodeStatus::Ready {
+                if nd.drain && nd.status == NodeStatus::Ready && !system::per_node(spec.job_type) {
                     plan.stops.push((a, false));
                     replace.push((al.group, al.slot, Some(a), true));
                 }
@@ -253,6 +253,9 @@ impl Scheduler {
         }
         if stopped {
             return (plan, cost);
+        }
+        if system::per_node(spec.job_type) {
+            return self.compute_system_plan(st, cx, plan, cost, token);
         }
         // Placements: every empty slot, plus migrations.
         let mut wanted: Vec<(u16, u32, Option<AllocIx>, bool)> = Vec::new();
@@ -508,6 +511,8 @@ impl Scheduler {
             let max = match st.jobs[j].spec.job_type {
                 JobType::Batch => cx.p.batch_max_attempts,
                 JobType::Service => cx.p.service_max_attempts,
+                // [src] scheduler/scheduler_system.go `maxSystemScheduleAttempts` = 5 (system and sysbatch).
+                JobType::System | JobType::SysBatch => 5,
             };
             if wk.attempts < max {
                 // RefreshIndex: re-plan on fresh state, on the same worker.

@@ -30,6 +30,8 @@ pub(super) struct GroupRt {
     pub(super) image: u32,
     /// Recorded replacement outcomes used so far (trace replay: entries at `count + k`).
     pub(super) replacements_used: u32,
+    /// System and sysbatch jobs: the slot of each node placed on (`system.rs`).
+    pub(super) pinned: BTreeMap<NodeIx, u32>,
 }
 
 pub(super) struct Job {
@@ -49,6 +51,8 @@ pub(super) struct Job {
     pub(super) allocs: Vec<AllocIx>,
     pub(super) parent: Option<JobIx>,
     pub(super) dispatch_count: u64,
+    /// Evaluations of the job, in creation order (for the GC: `gc.rs`).
+    pub(super) evals: Vec<EvalIx>,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +75,8 @@ pub(super) struct Eval {
     pub(super) job_modify_index: u64,
     pub(super) queued: u32,
     pub(super) failed_tgs: Vec<u16>,
+    /// Reaped by the leader's job or evaluation GC: no longer in Nomad's state (`gc.rs`).
+    pub(super) collected: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -109,6 +115,8 @@ pub(super) struct Alloc {
     pub(super) run_ns: u64,
     pub(super) recorded_ok: Option<bool>,
     pub(super) attempt: u32,
+    /// Reaped by the leader's job or evaluation GC (`gc.rs`).
+    pub(super) collected: bool,
 }
 
 pub(super) const TIME_NONE: SimTime = u64::MAX;
@@ -125,12 +133,19 @@ impl Slot {
 }
 
 impl GroupRt {
+    /// The task group of a new job of type `t`: `count` empty slots, or none for a system or sysbatch job
+    /// (its slots are added per node: `system.rs`).
+    pub(super) fn for_job(t: JobType, count: u32) -> GroupRt {
+        GroupRt::new(if system::per_node(t) { 0 } else { count })
+    }
+
     /// A task group of `count` empty slots.
     pub(super) fn new(count: u32) -> GroupRt {
         GroupRt {
             slots: (0..count).map(|_| Slot::empty()).collect(),
             image: 0,
             replacements_used: 0,
+            pinned: BTreeMap::new(),
         }
     }
 }
@@ -150,6 +165,8 @@ pub(super) enum TriggeredBy {
     AllocFailure,
     /// The blocked evaluation of a job (created when an evaluation could not place everything).
     QueuedAllocs,
+    /// A periodic job launched a child (`nomad/periodic.go:Server.DispatchJob`).
+    PeriodicJob,
 }
 
 impl TriggeredBy {
@@ -162,6 +179,7 @@ impl TriggeredBy {
             TriggeredBy::NodeDrain => "node-drain",
             TriggeredBy::AllocFailure => "alloc-failure",
             TriggeredBy::QueuedAllocs => "queued-allocs",
+            TriggeredBy::PeriodicJob => "periodic-job",
         }
     }
 }
@@ -199,6 +217,12 @@ pub(super) struct State {
     pub(super) free_plans: Vec<PlanIx>,
     /// The leader's job GC.
     pub(super) gc: gc::JobGc,
+    /// The leader's evaluation GC.
+    pub(super) egc: gc::EvalGc,
+    /// System jobs (type `system`), in registration order (`system.rs`).
+    pub(super) system_jobs: Vec<JobIx>,
+    /// The leader's periodic dispatcher (`periodic.rs`).
+    pub(super) periodic: periodic::Periodic,
     /// Allocations wanted and not placed.
     pub(super) unplaced: u64,
     /// CPU of the unplaced allocations, MHz.
@@ -274,7 +298,9 @@ impl State {
             job_modify_index: jmi,
             queued: 0,
             failed_tgs: Vec::new(),
+            collected: false,
         });
+        self.jobs[job].evals.push(e);
         e
     }
 

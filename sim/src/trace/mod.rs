@@ -340,6 +340,7 @@ impl TraceJob {
             all_at_once: false,
             spread_block: false,
             parameterized: false,
+            periodic: None,
             groups,
             meta,
             source_json: None,
