@@ -2,6 +2,7 @@
 
 mod determinism;
 mod golden;
+mod jobtypes;
 mod mechanisms;
 mod record_digests;
 mod scenarios;
