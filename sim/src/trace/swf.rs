@@ -239,6 +239,7 @@ pub fn import_swf(
             change: None,
             datacenters: Vec::new(),
             meta,
+            periodic: None,
             groups: vec![TraceGroup {
                 name: "main".into(),
                 count,

@@ -343,6 +343,7 @@ impl Gen<'_> {
             change: Some(c.change.to_string()),
             datacenters: Vec::new(),
             meta: BTreeMap::new(),
+            periodic: None,
             groups: vec![TraceGroup {
                 name: "ci".into(),
                 count: 1,
