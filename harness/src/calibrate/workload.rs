@@ -286,6 +286,7 @@ pub fn trace_of(rec: &RunRecord, dir: &Path, notes: &mut Vec<String>) -> Result<
                 change: None,
                 datacenters: Vec::new(),
                 meta: BTreeMap::new(),
+                periodic: None,
                 groups: groups
                     .into_iter()
                     .map(|(name, g)| {

@@ -416,6 +416,7 @@ fn build_job(
             change: shape.meta.get("change").cloned(),
             datacenters: shape.datacenters.clone(),
             meta: shape.meta.clone(),
+            periodic: None,
             groups,
         },
         truncated,

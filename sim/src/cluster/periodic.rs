@@ -114,7 +114,6 @@ impl Periodic {
         let mut child = (*job.spec).clone();
         child.id = format!("{}/periodic-{}", job.spec.id, EPOCH_S + (cx.now / SEC) as i64);
         child.periodic = None;
-        child.source_json = None;
         self.launches += 1;
         cx.raft_append(Entry::Register {
             req: requests::INTERNAL,
