@@ -336,7 +336,11 @@ pub struct PeriodicSpec {
 impl PeriodicSpec {
     /// Checks and parses a `periodic` block: the spec must parse and the time zone be UTC (the simulator
     /// carries no time-zone database). The error says which, in words a user can act on.
-    pub fn new(spec: &str, prohibit_overlap: bool, time_zone: &str) -> Result<PeriodicSpec, String> {
+    pub fn new(
+        spec: &str,
+        prohibit_overlap: bool,
+        time_zone: &str,
+    ) -> Result<PeriodicSpec, String> {
         if !matches!(time_zone, "" | "UTC" | "Etc/UTC") {
             return Err(format!(
                 "time_zone {time_zone:?}: only UTC is modelled (the simulated clock starts at 2020-11-17T00:00:00Z)"

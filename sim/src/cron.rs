@@ -42,9 +42,7 @@ fn field(name: &str, text: &str, lo: u32, hi: u32, names: &[&str]) -> Result<u64
             .parse()
             .map_err(|_| format!("{name} field {text:?}: {s:?} is not a number"))?;
         if v < lo || v > hi {
-            return Err(format!(
-                "{name} field {text:?}: {v} is outside {lo}-{hi}"
-            ));
+            return Err(format!("{name} field {text:?}: {v} is outside {lo}-{hi}"));
         }
         Ok(v)
     };
@@ -222,7 +220,10 @@ mod tests {
         assert_eq!(next("@daily", T0), 86_400);
         assert_eq!(next("@hourly", T0 + 1), 3600);
         assert_eq!(next("15,45 9-17/4 * * *", T0), 9 * 3600 + 15 * 60);
-        assert_eq!(next("15,45 9-17/4 * * *", T0 + 9 * 3600 + 46 * 60), 13 * 3600 + 15 * 60);
+        assert_eq!(
+            next("15,45 9-17/4 * * *", T0 + 9 * 3600 + 46 * 60),
+            13 * 3600 + 15 * 60
+        );
         // Weekdays: T0 is a Tuesday; the next Saturday is 4 days on; 7 and 0 are Sunday.
         assert_eq!(next("0 0 * * SAT", T0), 4 * 86_400);
         assert_eq!(next("0 0 * * 7", T0), 5 * 86_400);

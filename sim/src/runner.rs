@@ -140,7 +140,10 @@ pub fn run_scenario(
     let mut standing = std::collections::BTreeSet::new();
     for spec in &sc.standing_jobs {
         let id = cluster.submit_register(spec.clone(), 0).map_err(|e| {
-            SimError::InvalidJob(format!("job `{}` rejected by the simulated cluster: {e}", spec.id))
+            SimError::InvalidJob(format!(
+                "job `{}` rejected by the simulated cluster: {e}",
+                spec.id
+            ))
         })?;
         standing.insert(id);
         submitted += 1;

@@ -1714,7 +1714,9 @@ fn standing_jobs(
                 sh.table,
                 Some(sh.i),
                 "cpu_mhz",
-                format!("{cpu} MHz / {mem} MB: no pool's nodes are large enough for one allocation"),
+                format!(
+                    "{cpu} MHz / {mem} MB: no pool's nodes are large enough for one allocation"
+                ),
             ));
         }
         let priority = sh.priority.unwrap_or(50);
@@ -1741,7 +1743,10 @@ fn standing_jobs(
                 cpu_mhz: cpu,
                 memory_mb: mem,
                 tasks: vec!["t".to_string()],
-                image: sh.image.clone().unwrap_or_else(|| "alpine:3.12".to_string()),
+                image: sh
+                    .image
+                    .clone()
+                    .unwrap_or_else(|| "alpine:3.12".to_string()),
                 image_bytes: sh.image_mb.unwrap_or(3) * 1_000_000,
                 run: RunPlan::Model {
                     duration,
@@ -1835,7 +1840,12 @@ fn standing_jobs(
         let id = name(t, i, &r.name)?;
         unique(t, i, &id)?;
         let Some(spec) = r.cron.as_deref() else {
-            return Err(cx.err(t, Some(i), "cron", "required (e.g. \"0 2 * * *\" or \"@daily\")"));
+            return Err(cx.err(
+                t,
+                Some(i),
+                "cron",
+                "required (e.g. \"0 2 * * *\" or \"@daily\")",
+            ));
         };
         let periodic = PeriodicSpec::new(
             spec,
@@ -1843,7 +1853,11 @@ fn standing_jobs(
             r.time_zone.as_deref().unwrap_or("UTC"),
         )
         .map_err(|e| {
-            let key = if e.starts_with("time_zone") { "time_zone" } else { "cron" };
+            let key = if e.starts_with("time_zone") {
+                "time_zone"
+            } else {
+                "cron"
+            };
             cx.err(t, Some(i), key, e)
         })?;
         let ty = match r.job_type.as_deref().unwrap_or("batch") {
@@ -1858,24 +1872,26 @@ fn standing_jobs(
                 ))
             }
         };
-        let count = match (ty, r.count) {
-            (JobType::SysBatch, Some(_)) => {
-                return Err(cx.err(
+        let count =
+            match (ty, r.count) {
+                (JobType::SysBatch, Some(_)) => return Err(cx.err(
                     t,
                     Some(i),
                     "count",
                     "a sysbatch job runs one allocation on every eligible node; it has no count",
-                ))
-            }
-            (_, Some(0)) => return Err(cx.err(t, Some(i), "count", "must be at least 1")),
-            (_, c) => c.unwrap_or(1),
-        };
+                )),
+                (_, Some(0)) => return Err(cx.err(t, Some(i), "count", "must be at least 1")),
+                (_, c) => c.unwrap_or(1),
+            };
         if count as u64 > crate::limits::MAX_JOB_COUNT {
             return Err(cx.err(
                 t,
                 Some(i),
                 "count",
-                format!("{count} is beyond the bound of {}", crate::limits::MAX_JOB_COUNT),
+                format!(
+                    "{count} is beyond the bound of {}",
+                    crate::limits::MAX_JOB_COUNT
+                ),
             ));
         }
         let sh = Shape {

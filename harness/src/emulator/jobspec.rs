@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use stampede_sim::api::{
-    DelayFunction, GroupSpec, PeriodicSpec, JobSpec, ReschedulePolicy, RestartMode, RestartPolicy, RunPlan,
+    DelayFunction, GroupSpec, JobSpec, PeriodicSpec, ReschedulePolicy, RestartMode, RestartPolicy,
+    RunPlan,
 };
 use stampede_sim::scenario::{JobType, RunDuration};
 
@@ -454,7 +455,11 @@ fn periodic(job: &Value, job_type: JobType) -> Result<Option<PeriodicSpec>, JobE
     let tz = get_str(p, "TimeZone", "Job.Periodic.TimeZone")?.unwrap_or_default();
     PeriodicSpec::new(&spec, overlap, &tz)
         .map(Some)
-        .map_err(|e| invalid(format!("Periodic validation failed: Invalid cron spec {spec:?}: {e}")))
+        .map_err(|e| {
+            invalid(format!(
+                "Periodic validation failed: Invalid cron spec {spec:?}: {e}"
+            ))
+        })
 }
 
 /// The node class a `Constraints` list pins (`${node.class} = X`), if any.

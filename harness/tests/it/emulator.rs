@@ -1265,7 +1265,10 @@ async fn system_and_periodic_jobs() {
         {
             break j.clone();
         }
-        assert!(t0.elapsed() < Duration::from_secs(20), "a child launched: {list}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "a child launched: {list}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let id = child["ID"].as_str().unwrap();

@@ -88,7 +88,11 @@ pub(super) enum Ev {
     // -- periodic jobs
     /// A launch time of periodic parent `job` (its generation `gen`; stale generations do nothing). In the
     /// foreground up to the scenario's `periodic_until`, in the background when launches go on for ever.
-    PeriodicLaunch { job: JobIx, gen: u32, foreground: bool },
+    PeriodicLaunch {
+        job: JobIx,
+        gen: u32,
+        foreground: bool,
+    },
 
     // -- server CPUs
     /// The armed completion of server `server`'s CPU (generation `gen`; stale generations do nothing).

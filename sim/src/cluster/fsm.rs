@@ -296,7 +296,11 @@ fn apply_register(
     index: u64,
 ) {
     let id = spec.id.clone();
-    let groups: Vec<GroupRt> = spec.groups.iter().map(|g| GroupRt::for_job(spec.job_type, g.count)).collect();
+    let groups: Vec<GroupRt> = spec
+        .groups
+        .iter()
+        .map(|g| GroupRt::for_job(spec.job_type, g.count))
+        .collect();
     let images: Vec<u32> = spec
         .groups
         .iter()

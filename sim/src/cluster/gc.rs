@@ -162,7 +162,10 @@ enum Verdict {
 impl EvalGc {
     /// The periodic pass at `cx.now`: appends one reap entry for what qualifies (none: no entry).
     pub(super) fn pass(&mut self, st: &State, cx: &mut Ctx) {
-        let (thr, batch_thr) = (cx.ver.eval_gc_threshold_ns, cx.ver.batch_eval_gc_threshold_ns);
+        let (thr, batch_thr) = (
+            cx.ver.eval_gc_threshold_ns,
+            cx.ver.batch_eval_gc_threshold_ns,
+        );
         if !cx.ver.eval_gc || !cx.has_leader() || cx.now < thr {
             return;
         }
@@ -326,8 +329,8 @@ fn collectable(st: &State, j: JobIx, cutoff: SimTime) -> bool {
         .iter()
         .all(|g| g.slots.iter().all(|s| s.state == SlotState::Done));
     // `jobIsGCable`: stopped jobs, and dead batch and sysbatch jobs.
-    let gcable = job.stopped
-        || (matches!(job.spec.job_type, JobType::Batch | JobType::SysBatch) && dead);
+    let gcable =
+        job.stopped || (matches!(job.spec.job_type, JobType::Batch | JobType::SysBatch) && dead);
     gcable
         && job.allocs.iter().all(|&a| {
             let al = &st.allocs[a];

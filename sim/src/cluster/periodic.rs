@@ -112,7 +112,11 @@ impl Periodic {
             return;
         }
         let mut child = (*job.spec).clone();
-        child.id = format!("{}/periodic-{}", job.spec.id, EPOCH_S + (cx.now / SEC) as i64);
+        child.id = format!(
+            "{}/periodic-{}",
+            job.spec.id,
+            EPOCH_S + (cx.now / SEC) as i64
+        );
         child.periodic = None;
         self.launches += 1;
         cx.raft_append(Entry::Register {
@@ -167,7 +171,10 @@ mod tests {
         }
         assert_eq!(at, vec![600, 1200, 1800, 2400, 3000, 3600]);
         let daily = PeriodicSpec::new("@daily", true, "UTC").unwrap();
-        assert_eq!(Periodic::new(u64::MAX).next_after(&daily, 5 * SEC), Some(86_400 * SEC));
+        assert_eq!(
+            Periodic::new(u64::MAX).next_after(&daily, 5 * SEC),
+            Some(86_400 * SEC)
+        );
         assert_eq!(p.next_after(&daily, 0), None, "past the horizon");
     }
 }

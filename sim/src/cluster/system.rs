@@ -229,7 +229,10 @@ mod tests {
         let nodes: Vec<u32> = plan.placements.iter().map(|p| p.node.raw()).collect();
         assert_eq!(nodes, vec![0, 1], "one per eligible node");
         assert_eq!(st.jobs[j].groups[0].slots.len(), 2);
-        assert_eq!(st.unplaced, 0, "system slots stay out of the unplaced queue");
+        assert_eq!(
+            st.unplaced, 0,
+            "system slots stay out of the unplaced queue"
+        );
         // Same token: both slots are planned, nothing more to place.
         let (again, _) = sched.compute_plan(st, cx, e, WorkerIx::new(0), 1);
         assert!(again.placements.is_empty());

@@ -62,7 +62,11 @@ pub(super) fn spec(id: &str, count: u32, cpu: u32, all_at_once: bool) -> JobSpec
 /// Puts a registered job (all slots empty) and its pending evaluation straight into state.
 pub(super) fn add_job(st: &mut State, spec: JobSpec) -> (JobIx, EvalIx) {
     let j = st.jobs.next_ix();
-    let groups = spec.groups.iter().map(|g| GroupRt::for_job(spec.job_type, g.count)).collect();
+    let groups = spec
+        .groups
+        .iter()
+        .map(|g| GroupRt::for_job(spec.job_type, g.count))
+        .collect();
     st.job_by_id.insert(spec.id.clone(), j);
     st.jobs.push(Job {
         spec: Arc::new(spec),

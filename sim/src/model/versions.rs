@@ -431,7 +431,9 @@ impl VersionProfile {
             "eval_gc_threshold_s" => {
                 let n = num(365 * 86_400)?;
                 if n == 0 {
-                    return Err(bad("must be at least 1 (use eval_gc = false to turn it off)"));
+                    return Err(bad(
+                        "must be at least 1 (use eval_gc = false to turn it off)",
+                    ));
                 }
                 self.eval_gc_threshold_ns = n * 1_000_000_000;
             }

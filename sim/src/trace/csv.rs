@@ -165,13 +165,12 @@ pub fn parse_csv_named(text: &str, origin: &str) -> Result<Trace, TraceError> {
         };
         let opt =
             |k: usize| -> Option<String> { Some(col(k).to_string()).filter(|s| !s.is_empty()) };
-        let job_type = JobType::parse(col(2))
-            .ok_or_else(|| {
-                cx.field(
-                    "type",
-                    format!("`{}`: use batch, service, system or sysbatch", col(2)),
-                )
-            })?;
+        let job_type = JobType::parse(col(2)).ok_or_else(|| {
+            cx.field(
+                "type",
+                format!("`{}`: use batch, service, system or sysbatch", col(2)),
+            )
+        })?;
         let meta: BTreeMap<String, String> = if col(6).is_empty() {
             BTreeMap::new()
         } else {

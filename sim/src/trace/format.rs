@@ -886,7 +886,9 @@ mod tests {
     /// Version 3: system, sysbatch and periodic jobs round-trip; older versions still read; bad ones named.
     #[test]
     fn job_types_and_periodic_round_trip_and_bad_ones_are_named() {
-        let hdr = HDR.replace("\"stampede_trace\":1", "\"stampede_trace\":3").replace("\"jobs\":2", "\"jobs\":3");
+        let hdr = HDR
+            .replace("\"stampede_trace\":1", "\"stampede_trace\":3")
+            .replace("\"jobs\":2", "\"jobs\":3");
         let sys = r#"{"submit_ns":0,"id":"agent","type":"system","priority":50,"groups":[{"name":"g","count":1,"cpu_mhz":200,"memory_mb":128,"tasks":["a"],"image":"i","image_bytes":0,"allocs":[]}]}"#;
         let nightly = r#"{"submit_ns":0,"id":"nightly","type":"batch","priority":50,"periodic":{"cron":"0 2 * * *","prohibit_overlap":true},"groups":[{"name":"g","count":4,"cpu_mhz":100,"memory_mb":64,"tasks":["t"],"image":"i","image_bytes":0,"allocs":[{"run_ns":5,"exit":"ok"}]}]}"#;
         let warm = r#"{"submit_ns":1,"id":"warm","type":"sysbatch","priority":50,"groups":[{"name":"g","count":1,"cpu_mhz":100,"memory_mb":64,"tasks":["t"],"image":"i","image_bytes":0,"allocs":[{"run_ns":5,"exit":"ok"}]}]}"#;
@@ -906,17 +908,47 @@ mod tests {
         assert!(e.contains("periodic") && e.contains(".jsonl"), "{e}");
         // Bad inputs name the line and the field.
         for (line, field, want) in [
-            (sys.replace("\"count\":1", "\"count\":2"), "groups[0].count", "count must be 1"),
-            (nightly.replace("0 2 * * *", "0 2 * *"), "periodic.cron", "4 fields"),
-            (nightly.replace("\"prohibit_overlap\":true", "\"time_zone\":\"CET\""), "periodic.time_zone", "only UTC"),
-            (nightly.replace("\"batch\"", "\"service\""), "periodic", "cannot be periodic"),
-            (sys.replace("\"system\"", "\"daemon\""), "type", "batch, service, system or sysbatch"),
-            (warm.replace(",\"allocs\":[{\"run_ns\":5,\"exit\":\"ok\"}]", ",\"allocs\":[]"), "groups[0].allocs", "recorded outcome"),
+            (
+                sys.replace("\"count\":1", "\"count\":2"),
+                "groups[0].count",
+                "count must be 1",
+            ),
+            (
+                nightly.replace("0 2 * * *", "0 2 * *"),
+                "periodic.cron",
+                "4 fields",
+            ),
+            (
+                nightly.replace("\"prohibit_overlap\":true", "\"time_zone\":\"CET\""),
+                "periodic.time_zone",
+                "only UTC",
+            ),
+            (
+                nightly.replace("\"batch\"", "\"service\""),
+                "periodic",
+                "cannot be periodic",
+            ),
+            (
+                sys.replace("\"system\"", "\"daemon\""),
+                "type",
+                "batch, service, system or sysbatch",
+            ),
+            (
+                warm.replace(
+                    ",\"allocs\":[{\"run_ns\":5,\"exit\":\"ok\"}]",
+                    ",\"allocs\":[]",
+                ),
+                "groups[0].allocs",
+                "recorded outcome",
+            ),
         ] {
             let e = parse_jsonl_named(&text(&[&hdr, sys, &line, warm]), "day.jsonl")
                 .unwrap_err()
                 .to_string();
-            assert!(e.starts_with(&format!("day.jsonl:3: field `{field}`: ")), "{e}");
+            assert!(
+                e.starts_with(&format!("day.jsonl:3: field `{field}`: ")),
+                "{e}"
+            );
             assert!(e.contains(want), "{e}");
         }
         // A version 2 trace (no new fields) still reads.

@@ -70,11 +70,15 @@ memory_mb = 128
     );
     let cp = rec.meta.control_plane.as_ref().unwrap();
     assert!(
-        cp.evals_by_trigger.get("node-update").copied().unwrap_or(0) as usize >= rec.nodes.len() - 2,
+        cp.evals_by_trigger.get("node-update").copied().unwrap_or(0) as usize
+            >= rec.nodes.len() - 2,
         "a node-update evaluation per joining node: {:?}",
         cp.evals_by_trigger
     );
-    assert_eq!(rec.meta.summary.allocs_placed, rec.meta.summary.allocs_desired);
+    assert_eq!(
+        rec.meta.summary.allocs_placed,
+        rec.meta.summary.allocs_desired
+    );
 }
 
 /// Batch allocations running in the first wave (before the first ones finish).
@@ -275,7 +279,7 @@ fn eval_gc_lowers_the_modelled_state_over_a_long_run() {
             .iter()
             .filter(|m| m.leader)
             .filter_map(|m| m.rss_bytes)
-            .last()
+            .next_back()
             .unwrap()
     };
     let (a, b) = (last_rss(&on), last_rss(&off));
