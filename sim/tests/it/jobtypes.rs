@@ -356,3 +356,56 @@ fn bad_job_type_inputs_name_the_file_line_and_key() {
     assert_eq!(e.key, "workload.type");
     assert!(e.to_string().contains("[[workload.system]]"), "{e}");
 }
+
+#[test]
+fn a_trace_replay_gets_the_scenarios_agents_and_its_own_periodic_parent() {
+    use stampede_sim::runner::{self, RunOptions};
+    use stampede_sim::workload::TraceSource;
+    let sc = scenario(
+        r#"
+name = "replay"
+[[pools]]
+instance_type = "m5.xlarge"
+count = 3
+[workload]
+trace = "day.jsonl"
+[[workload.system]]
+name = "agent"
+cpu_mhz = 100
+[sim]
+periodic_until = "3h"
+"#,
+    );
+    let trace = stampede_sim::trace::parse_jsonl(concat!(
+        r#"{"stampede_trace":3,"name":"t","source":"record","start_unix_ns":0,"jobs":2}"#,
+        "\n",
+        r#"{"submit_ns":0,"id":"hourly","type":"batch","priority":50,"periodic":{"cron":"@hourly","prohibit_overlap":false},"groups":[{"name":"g","count":2,"cpu_mhz":100,"memory_mb":64,"tasks":["t"],"image":"i","image_bytes":0,"allocs":[{"run_ns":60000000000,"exit":"ok"}]}]}"#,
+        "\n",
+        r#"{"submit_ns":5000000000,"id":"ci-1","type":"batch","priority":50,"groups":[{"name":"g","count":1,"cpu_mhz":100,"memory_mb":64,"tasks":["t"],"image":"i","image_bytes":0,"allocs":[{"run_ns":1000000000,"exit":"ok"}]}]}"#,
+        "\n"
+    ))
+    .unwrap();
+    let src = Box::new(TraceSource::new(std::sync::Arc::new(trace), "day.jsonl"));
+    let opts = RunOptions {
+        seed: 1,
+        tool_version: "test".into(),
+        ..Default::default()
+    };
+    let (rec, _) = runner::run_scenario(&sc, src, &opts, &mut |_| {}).unwrap();
+    let agents = per_node(&rec, "agent");
+    assert_eq!(agents.len(), 3, "{agents:?}");
+    let mut children: Vec<&str> = rec
+        .allocs
+        .iter()
+        .map(|a| a.job_id.as_str())
+        .filter(|j| j.starts_with("hourly/periodic-"))
+        .collect();
+    children.dedup();
+    assert_eq!(children.len(), 3, "launches at 1 h, 2 h, 3 h: {children:?}");
+    assert!(rec
+        .allocs
+        .iter()
+        .filter(|a| a.job_id.starts_with("hourly/"))
+        .all(|a| a.status == AllocStatus::Complete
+            && a.done_ns.unwrap() - a.running_ns.unwrap() >= 60_000_000_000));
+}
