@@ -141,6 +141,8 @@ fn job_dead(st: &State, j: JobIx) -> bool {
 pub(super) struct EvalGc {
     /// Next evaluation (in creation order) not yet old enough to be considered.
     cursor: u32,
+    /// The same for evaluations of batch jobs (their own threshold).
+    batch_cursor: u32,
     /// Evaluations old enough but not yet collectable, in index order.
     waiting: Vec<EvalIx>,
     /// Evaluations reaped so far.
@@ -171,13 +173,36 @@ impl EvalGc {
         }
         let cutoff = cx.now - thr;
         let batch_cutoff = batch_thr.and_then(|b| cx.now.checked_sub(b));
+        // Evaluations enter the waiting list once old enough for their threshold: batch ones through
+        // their own cursor (none before 1.4.5: the job GC reaps them with their job), so a replayed CI
+        // day's batch evaluations are not looked at every pass for 24 h.
+        let len = self.waiting.len();
+        let batch =
+            |st: &State, e: EvalIx| st.jobs[st.evals[e].job].spec.job_type == JobType::Batch;
         while (self.cursor as usize) < st.evals.len() {
             let e = EvalIx::new(self.cursor);
             if st.evals[e].create_time > cutoff {
                 break;
             }
-            self.waiting.push(e);
+            if !batch(st, e) {
+                self.waiting.push(e);
+            }
             self.cursor += 1;
+        }
+        if let Some(bc) = batch_cutoff {
+            while (self.batch_cursor as usize) < st.evals.len() {
+                let e = EvalIx::new(self.batch_cursor);
+                if st.evals[e].create_time > bc {
+                    break;
+                }
+                if batch(st, e) {
+                    self.waiting.push(e);
+                }
+                self.batch_cursor += 1;
+            }
+        }
+        if self.waiting.len() != len {
+            self.waiting.sort_unstable();
         }
         if self.waiting.is_empty() {
             return;
@@ -385,5 +410,36 @@ mod tests {
         assert_eq!((gc.jobs, gc.allocs), (1, 1));
         gc.apply(&mut c.st, &[j]);
         assert_eq!(gc.allocs, 1, "a job is reaped once");
+    }
+
+    #[test]
+    fn evaluations_are_reaped_after_their_types_threshold() {
+        let mut c = testkit::cluster(1);
+        let (_, b) = testkit::add_job(&mut c.st, testkit::spec("b", 1, 100, false));
+        let mut svc = testkit::spec("s", 1, 100, false);
+        svc.job_type = JobType::Service;
+        let (_, s) = testkit::add_job(&mut c.st, svc);
+        for e in [b, s] {
+            c.st.evals[e].status = EvalStatus::Complete; // placed nothing
+        }
+        let mut g = EvalGc::default();
+        let index = c.cx.raft_index;
+        c.cx.now = 3_000 * SEC;
+        g.pass(&c.st, &mut c.cx);
+        assert_eq!(c.cx.raft_index, index, "nothing is an hour old");
+        c.cx.now = 2 * 3_600 * SEC;
+        g.pass(&c.st, &mut c.cx);
+        assert_eq!(c.cx.raft_index, index + 1, "the service evaluation goes");
+        g.apply(&mut c.st, &[s], &[]);
+        assert!(c.st.evals[s].collected && !c.st.evals[b].collected);
+        let mut pre = EvalGc::default();
+        c.cx.now = 25 * 3_600 * SEC;
+        g.pass(&c.st, &mut c.cx);
+        assert_eq!(c.cx.raft_index, index + 2, "the batch one after 24 h");
+        c.cx.ver.batch_eval_gc_threshold_ns = None; // before 1.4.5
+        c.st.evals[b].collected = false;
+        pre.pass(&c.st, &mut c.cx);
+        assert_eq!(c.cx.raft_index, index + 2, "never before 1.4.5");
+        assert_eq!((g.evals, pre.evals), (1, 0));
     }
 }
