@@ -275,10 +275,8 @@ impl RunArgs {
                 parse_remote: a.parse_remote,
             }
         } else {
-            // The flood copies one job shape: system and sysbatch jobs (one allocation per node) are not one.
-            let job_type = JobType::parse(&a.job_type)
-                .filter(|t| matches!(t, JobType::Batch | JobType::Service))
-                .with_context(|| format!("--type {}: use batch or service", a.job_type))?;
+            let job_type =
+                JobType::parse(&a.job_type).with_context(|| format!("--type {}", a.job_type))?;
             WorkloadSpec::Adhoc {
                 groups: a.groups,
                 count: a.count,
