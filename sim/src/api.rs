@@ -127,16 +127,17 @@ impl RestartPolicy {
     }
 
     /// Nomad's default for a job type (nomad/structs/structs.go, `DefaultBatchJobRestartPolicy`,
-    /// `DefaultServiceJobRestartPolicy`).
+    /// `DefaultServiceJobRestartPolicy`; system jobs take the service one, sysbatch the batch one:
+    /// `NewRestartPolicy`, api/tasks.go `TaskGroup.Canonicalize`).
     pub fn default_for(t: JobType) -> RestartPolicy {
         match t {
-            JobType::Batch => RestartPolicy {
+            JobType::Batch | JobType::SysBatch => RestartPolicy {
                 attempts: 3,
                 interval_ns: 24 * 3600 * SEC_NS,
                 delay_ns: 15 * SEC_NS,
                 mode: RestartMode::Fail,
             },
-            JobType::Service => RestartPolicy {
+            JobType::Service | JobType::System => RestartPolicy {
                 attempts: 2,
                 interval_ns: 30 * 60 * SEC_NS,
                 delay_ns: 15 * SEC_NS,
@@ -148,9 +149,19 @@ impl RestartPolicy {
 
 impl ReschedulePolicy {
     /// Nomad's default for a job type (nomad/structs/structs.go, `DefaultBatchJobReschedulePolicy`,
-    /// `DefaultServiceJobReschedulePolicy`).
+    /// `DefaultServiceJobReschedulePolicy`). System and sysbatch jobs have none (`NewReschedulePolicy`
+    /// returns nil; api/tasks.go `NewDefaultReschedulePolicy("system")` is all zero): a failed allocation
+    /// of theirs is not replaced.
     pub fn default_for(t: JobType) -> ReschedulePolicy {
         match t {
+            JobType::System | JobType::SysBatch => ReschedulePolicy {
+                attempts: 0,
+                interval_ns: 0,
+                delay_ns: 0,
+                delay_function: DelayFunction::Constant,
+                max_delay_ns: 0,
+                unlimited: false,
+            },
             JobType::Batch => ReschedulePolicy {
                 attempts: 1,
                 interval_ns: 24 * 3600 * SEC_NS,
@@ -304,6 +315,9 @@ pub struct JobSpec {
     pub spread_block: bool,
     /// Parameterized parent: registering creates no evaluation; `dispatch` creates children.
     pub parameterized: bool,
+    /// Periodic parent: registering creates no evaluation; the leader launches children on its schedule
+    /// (`cluster/periodic.rs`).
+    pub periodic: Option<PeriodicSpec>,
     /// Groups.
     pub groups: Vec<GroupSpec>,
     /// Job meta.
@@ -315,9 +329,56 @@ pub struct JobSpec {
 }
 
 impl JobSpec {
+    /// Whether the job is a template that launches children (parameterized or periodic): registering it
+    /// creates no evaluation and no allocation.
+    pub fn launches_children(&self) -> bool {
+        self.parameterized || self.periodic.is_some()
+    }
+
     /// Allocations the job asks for.
     pub fn total_count(&self) -> u64 {
         self.groups.iter().map(|g| g.count as u64).sum()
+    }
+}
+
+/// A periodic job's `periodic` block ([src] nomad/structs/structs.go `PeriodicConfig`): a cron `spec`,
+/// `prohibit_overlap` (skip a launch while a child still runs) and the `time_zone` the spec is read in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeriodicSpec {
+    /// The cron spec as written (`SpecType` is always `cron`).
+    pub spec: String,
+    /// The parsed spec.
+    pub cron: crate::cron::Cron,
+    /// `ProhibitOverlap`.
+    pub prohibit_overlap: bool,
+    /// `TimeZone` (only UTC is modelled).
+    pub time_zone: String,
+}
+
+impl PeriodicSpec {
+    /// Checks and parses a `periodic` block: the spec must parse and the time zone be UTC (the simulator
+    /// carries no time-zone database). The error says which, in words a user can act on.
+    pub fn new(
+        spec: &str,
+        prohibit_overlap: bool,
+        time_zone: &str,
+    ) -> Result<PeriodicSpec, String> {
+        if !matches!(time_zone, "" | "UTC" | "Etc/UTC") {
+            return Err(format!(
+                "time_zone {time_zone:?}: only UTC is modelled (the simulated clock starts at 2020-11-17T00:00:00Z)"
+            ));
+        }
+        let cron = crate::cron::Cron::parse(spec).map_err(|e| format!("cron {spec:?}: {e}"))?;
+        Ok(PeriodicSpec {
+            spec: spec.trim().to_string(),
+            cron,
+            prohibit_overlap,
+            time_zone: if time_zone.is_empty() {
+                "UTC".to_string()
+            } else {
+                time_zone.to_string()
+            },
+        })
     }
 }
 

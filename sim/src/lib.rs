@@ -55,6 +55,7 @@ pub mod api;
 pub(crate) mod broker;
 pub(crate) mod clients;
 pub mod cluster;
+pub mod cron;
 pub mod duration;
 pub mod engine;
 pub mod error;

@@ -54,6 +54,9 @@ pub fn limit(
             let n = nodes.max(1) as f64;
             (n.log2().ceil() as usize).max(2)
         }
+        // The system stack checks the one node it is asked about, for every node of the pool
+        // ([src] `scheduler/scheduler_system.go:computePlacements`); `cluster/system.rs` walks them all.
+        JobType::System | JobType::SysBatch => nodes.max(1),
     }
 }
 

@@ -179,6 +179,21 @@ pub struct ControlPlane {
     /// Batch allocations stopped by their `max_run_duration` (Nomad ≥ 2.0.3); absent when none.
     #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub allocs_timed_out: u64,
+    /// Children launched by periodic jobs; absent when none.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub periodic_launches: u64,
+    /// Periodic launches skipped because a child still ran (`prohibit_overlap`); absent when none.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub periodic_skipped: u64,
+    /// Jobs reaped by the leader's job GC; absent when none.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub jobs_gc: u64,
+    /// Evaluations reaped by the leader's job and evaluation GC; absent when none.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub evals_gc: u64,
+    /// Allocations reaped by the leader's job and evaluation GC; absent when none.
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
+    pub allocs_gc: u64,
     /// Workload-identity signatures made by the plan applier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_signatures: Option<u64>,

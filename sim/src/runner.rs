@@ -135,6 +135,20 @@ pub fn run_scenario(
     let mut submitted = 0u64;
     let mut failed_submit = 0u64;
     let mut outstanding = 0u64;
+    // The scenario's standing jobs (system, sysbatch, periodic) register at t = 0, before the workload;
+    // their responses do not pace a closed loop.
+    let mut standing = std::collections::BTreeSet::new();
+    for spec in &sc.standing_jobs {
+        let id = cluster.submit_register(spec.clone(), 0).map_err(|e| {
+            SimError::InvalidJob(format!(
+                "job `{}` rejected by the simulated cluster: {e}",
+                spec.id
+            ))
+        })?;
+        standing.insert(id);
+        submitted += 1;
+        outstanding += 1;
+    }
     let mut last_report = 0u64;
     let mut last_check = 0u64;
     let mut stopped_early = false;
@@ -166,10 +180,13 @@ pub fn run_scenario(
         if let Some(&Reverse((ts, id))) = heap.peek() {
             let completed = cluster.advance_until_completion(ts)?;
             if completed {
-                for (_, t_resp, outcome) in cluster.take_completed() {
+                for (rid, t_resp, outcome) in cluster.take_completed() {
                     outstanding -= 1;
                     if let RequestOutcome::Failed(_) = outcome {
                         failed_submit += 1;
+                    }
+                    if standing.remove(&rid) {
+                        continue;
                     }
                     if let Pacing::ClosedLoop { .. } = pacing {
                         if let Some(s) = source.next_job() {
@@ -216,10 +233,13 @@ pub fn run_scenario(
             if !cluster.step()? {
                 break;
             }
-            for (_, t_resp, outcome) in cluster.take_completed() {
+            for (rid, t_resp, outcome) in cluster.take_completed() {
                 outstanding -= 1;
                 if let RequestOutcome::Failed(_) = outcome {
                     failed_submit += 1;
+                }
+                if standing.remove(&rid) {
+                    continue;
                 }
                 if let Pacing::ClosedLoop { .. } = pacing {
                     if let Some(s) = source.next_job() {

@@ -290,6 +290,67 @@ pub struct RawWorkload {
     pub disk_mb: Option<u32>,
     /// Node pool of the jobs (Nomad ≥ 1.6; default `default`, `all` = every node).
     pub node_pool: Option<String>,
+    /// `[[workload.system]]`: system and sysbatch jobs registered at t = 0 (agents on every node).
+    pub system: Option<Vec<RawSystemJob>>,
+    /// `[[workload.periodic]]`: periodic jobs registered at t = 0 (the nightly build).
+    pub periodic: Option<Vec<RawPeriodicJob>>,
+}
+
+/// Raw `[[workload.system]]`: a system job (one allocation per node, running until stopped: log shippers,
+/// cache daemons) or a sysbatch job (one allocation per node, run to completion once).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSystemJob {
+    /// Job ID (required).
+    pub name: Option<String>,
+    /// `system` (default) or `sysbatch`.
+    #[serde(rename = "type")]
+    pub job_type: Option<String>,
+    /// CPU per allocation, MHz (default 100).
+    pub cpu_mhz: Option<u32>,
+    /// Memory per allocation, MB (default 64).
+    pub memory_mb: Option<u32>,
+    /// Sysbatch run time (default `10s`); system jobs run until stopped.
+    pub duration: Option<String>,
+    /// Priority 1–100 (default 50).
+    pub priority: Option<u32>,
+    /// Image (default `alpine:3.12`).
+    pub image: Option<String>,
+    /// Image size, MB (default 3).
+    pub image_size_mb: Option<u64>,
+    /// Refused: a system job has one allocation per node, not a count.
+    pub count: Option<u32>,
+}
+
+/// Raw `[[workload.periodic]]`: a periodic batch (or sysbatch) job launched on a cron schedule.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPeriodicJob {
+    /// Parent job ID (required); children are `<name>/periodic-<unix seconds>`.
+    pub name: Option<String>,
+    /// Cron spec, 5 fields or a macro (`@daily`), read in UTC from 2020-11-17T00:00:00Z at t = 0 (required).
+    pub cron: Option<String>,
+    /// Skip a launch while a child still runs (default false).
+    pub prohibit_overlap: Option<bool>,
+    /// Time zone of the spec (only `UTC`).
+    pub time_zone: Option<String>,
+    /// `batch` (default) or `sysbatch`.
+    #[serde(rename = "type")]
+    pub job_type: Option<String>,
+    /// Allocations per child (batch; default 1).
+    pub count: Option<u32>,
+    /// CPU per allocation, MHz (default 100).
+    pub cpu_mhz: Option<u32>,
+    /// Memory per allocation, MB (default 64).
+    pub memory_mb: Option<u32>,
+    /// Run time of each allocation: a duration or `lognormal:MEDIAN:SIGMA` (default `10s`).
+    pub duration: Option<String>,
+    /// Priority 1–100 (default 50).
+    pub priority: Option<u32>,
+    /// Image (default `alpine:3.12`).
+    pub image: Option<String>,
+    /// Image size, MB (default 3).
+    pub image_size_mb: Option<u64>,
 }
 
 /// Raw `[workload.arrival]`.
@@ -337,6 +398,9 @@ pub struct RawSimSection {
     /// Stop once every job's allocations are terminal or running and nothing is queued (default true).
     /// Service jobs never finish, so a run ends when all their allocations run.
     pub stop_when_idle: Option<bool>,
+    /// Periodic jobs launch children up to this simulated time (default `24h`); a pending launch keeps the
+    /// run going until then.
+    pub periodic_until: Option<String>,
 }
 
 /// Cluster-wide scheduler algorithm.
@@ -375,6 +439,10 @@ pub enum JobType {
     Batch,
     /// Runs until stopped.
     Service,
+    /// One allocation per feasible node, running until stopped (agents: log shippers, cache daemons).
+    System,
+    /// One allocation per feasible node, run to completion once ([src] `scheduler/scheduler_sysbatch.go`).
+    SysBatch,
 }
 
 impl JobType {
@@ -383,6 +451,8 @@ impl JobType {
         match self {
             JobType::Batch => "batch",
             JobType::Service => "service",
+            JobType::System => "system",
+            JobType::SysBatch => "sysbatch",
         }
     }
     /// Parses Nomad's spelling.
@@ -390,6 +460,8 @@ impl JobType {
         match s {
             "batch" => Some(JobType::Batch),
             "service" => Some(JobType::Service),
+            "system" => Some(JobType::System),
+            "sysbatch" => Some(JobType::SysBatch),
             _ => None,
         }
     }
@@ -701,6 +773,8 @@ pub struct SimSettings {
     pub heartbeats: bool,
     /// Stop when the workload is done.
     pub stop_when_idle: bool,
+    /// Periodic launches are scheduled up to this simulated time, ns (`u64::MAX`: for ever).
+    pub periodic_until_ns: u64,
 }
 
 /// A validated scenario.
@@ -720,6 +794,9 @@ pub struct Scenario {
     pub pools: Vec<PoolConfig>,
     /// Workload.
     pub workload: WorkloadSource,
+    /// Jobs registered at t = 0 before the workload, whatever its source: the `[[workload.system]]` then
+    /// the `[[workload.periodic]]` entries, in file order.
+    pub standing_jobs: Vec<crate::api::JobSpec>,
     /// Scripted faults, by time.
     pub faults: Vec<FaultConfig>,
     /// SLOs.
@@ -1310,6 +1387,7 @@ impl Scenario {
                  `trace = \"…\"` or a synthetic job shape and `[workload.arrival]`",
             ));
         };
+        let standing_jobs = standing_jobs(&cx, &rw, &pools)?;
         let workload = if let Some(trace) = &rw.trace {
             let base = std::path::Path::new(file)
                 .parent()
@@ -1321,9 +1399,20 @@ impl Scenario {
             let t = "workload";
             let job_type = match &rw.job_type {
                 None => JobType::Batch,
-                Some(s) => JobType::parse(s).ok_or_else(|| {
-                    cx.err(t, None, "type", format!("`{s}`: use `batch` or `service`"))
-                })?,
+                Some(s) => match JobType::parse(s) {
+                    Some(j @ (JobType::Batch | JobType::Service)) => j,
+                    Some(_) => {
+                        return Err(cx.err(
+                            t,
+                            None,
+                            "type",
+                            format!("`{s}`: system and sysbatch jobs go in [[workload.system]] entries (one allocation per node); use `batch` or `service` here"),
+                        ))
+                    }
+                    None => {
+                        return Err(cx.err(t, None, "type", format!("`{s}`: use `batch` or `service`")))
+                    }
+                },
             };
             let pos = |k: &str, v: Option<u32>, d: u32| -> Result<u32, ScenarioError> {
                 let v = v.unwrap_or(d);
@@ -1633,6 +1722,13 @@ impl Scenario {
             )?,
             heartbeats: rs.heartbeats.unwrap_or(true),
             stop_when_idle: rs.stop_when_idle.unwrap_or(true),
+            periodic_until_ns: cx.dur(
+                "sim",
+                None,
+                "periodic_until",
+                &rs.periodic_until,
+                86_400_000_000_000,
+            )?,
         };
 
         if let WorkloadSource::Synthetic { template, .. } = &workload {
@@ -1664,6 +1760,7 @@ impl Scenario {
             cluster,
             pools,
             workload,
+            standing_jobs,
             faults,
             slo,
             params,
@@ -1842,6 +1939,248 @@ fn workload_placement(
 }
 
 /// A TOML syntax error of `file` with its line.
+/// The `[[workload.system]]` and `[[workload.periodic]]` entries as jobs (see [`Scenario::standing_jobs`]).
+fn standing_jobs(
+    cx: &Ctx,
+    rw: &RawWorkload,
+    pools: &[PoolConfig],
+) -> Result<Vec<crate::api::JobSpec>, ScenarioError> {
+    use crate::api::{GroupSpec, JobSpec, PeriodicSpec, RunPlan};
+    struct Shape<'a> {
+        table: &'a str,
+        i: usize,
+        cpu: Option<u32>,
+        mem: Option<u32>,
+        priority: Option<u32>,
+        image: &'a Option<String>,
+        image_mb: Option<u64>,
+    }
+    let mut ids: BTreeMap<String, (String, usize)> = BTreeMap::new();
+    let name = |table: &str, i: usize, n: &Option<String>| -> Result<String, ScenarioError> {
+        match n.as_deref().map(str::trim) {
+            None | Some("") => Err(cx.err(table, Some(i), "name", "required (the job ID)")),
+            Some(n) if n.contains(' ') || n.contains('/') => Err(cx.err(
+                table,
+                Some(i),
+                "name",
+                format!("{n:?}: a job ID has no spaces or slashes"),
+            )),
+            Some(n) => Ok(n.to_string()),
+        }
+    };
+    let job = |sh: &Shape, id: String, t: JobType, count: u32, duration: RunDuration| {
+        let cpu = sh.cpu.unwrap_or(100);
+        let mem = sh.mem.unwrap_or(64);
+        for (k, v) in [("cpu_mhz", cpu), ("memory_mb", mem)] {
+            if v == 0 {
+                return Err(cx.err(sh.table, Some(sh.i), k, "must be at least 1"));
+            }
+        }
+        if !pools.iter().any(|p| {
+            p.cpu_mhz - p.reserved_cpu_mhz >= cpu && p.memory_mb - p.reserved_memory_mb >= mem
+        }) {
+            return Err(cx.err(
+                sh.table,
+                Some(sh.i),
+                "cpu_mhz",
+                format!(
+                    "{cpu} MHz / {mem} MB: no pool's nodes are large enough for one allocation"
+                ),
+            ));
+        }
+        let priority = sh.priority.unwrap_or(50);
+        if !(1..=100).contains(&priority) {
+            return Err(cx.err(
+                sh.table,
+                Some(sh.i),
+                "priority",
+                format!("{priority} must be 1..=100"),
+            ));
+        }
+        Ok(JobSpec {
+            id,
+            job_type: t,
+            priority,
+            datacenters: vec!["*".to_string()],
+            all_at_once: false,
+            spread_block: false,
+            parameterized: false,
+            periodic: None,
+            node_pool: None,
+            groups: vec![GroupSpec {
+                name: "g".to_string(),
+                count,
+                cpu_mhz: cpu,
+                memory_mb: mem,
+                tasks: vec!["t".to_string()],
+                image: sh
+                    .image
+                    .clone()
+                    .unwrap_or_else(|| "alpine:3.12".to_string()),
+                image_bytes: sh.image_mb.unwrap_or(3) * 1_000_000,
+                run: RunPlan::Model {
+                    duration,
+                    fail_rate: 0.0,
+                },
+                node_class: None,
+                restart: None,
+                reschedule: None,
+                max_run_ns: None,
+                placement: None,
+            }],
+            meta: BTreeMap::new(),
+            source_json: None,
+        })
+    };
+    let duration = |table: &str, i: usize, v: &Option<String>| match v {
+        None => Ok(RunDuration::Fixed(10_000_000_000)),
+        Some(s) => match RunDuration::parse(s) {
+            Ok(RunDuration::Forever) => Err(cx.err(
+                table,
+                Some(i),
+                "duration",
+                "a run-to-completion job needs a finite duration",
+            )),
+            Ok(d) => Ok(d),
+            Err(e) => Err(cx.err(table, Some(i), "duration", e)),
+        },
+    };
+    let mut out = Vec::new();
+    let mut unique = |table: &str, i: usize, id: &str| -> Result<(), ScenarioError> {
+        if let Some((t, j)) = ids.insert(id.to_string(), (table.to_string(), i)) {
+            return Err(cx.err(
+                table,
+                Some(i),
+                "name",
+                format!("{id:?} is already the name of {t}[{j}]"),
+            ));
+        }
+        Ok(())
+    };
+    let t = "workload.system";
+    for (i, r) in rw.system.iter().flatten().enumerate() {
+        let id = name(t, i, &r.name)?;
+        unique(t, i, &id)?;
+        if r.count.is_some() {
+            return Err(cx.err(
+                t,
+                Some(i),
+                "count",
+                "a system job runs one allocation on every eligible node; it has no count",
+            ));
+        }
+        let ty = match r.job_type.as_deref().unwrap_or("system") {
+            "system" => JobType::System,
+            "sysbatch" => JobType::SysBatch,
+            s => {
+                return Err(cx.err(
+                    t,
+                    Some(i),
+                    "type",
+                    format!("`{s}`: use `system` or `sysbatch`"),
+                ))
+            }
+        };
+        let run = match ty {
+            JobType::System => {
+                if r.duration.is_some() {
+                    return Err(cx.err(
+                        t,
+                        Some(i),
+                        "duration",
+                        "a system job runs until stopped; only sysbatch jobs take a duration",
+                    ));
+                }
+                RunDuration::Forever
+            }
+            _ => duration(t, i, &r.duration)?,
+        };
+        let sh = Shape {
+            table: t,
+            i,
+            cpu: r.cpu_mhz,
+            mem: r.memory_mb,
+            priority: r.priority,
+            image: &r.image,
+            image_mb: r.image_size_mb,
+        };
+        out.push(job(&sh, id, ty, 1, run)?);
+    }
+    let t = "workload.periodic";
+    for (i, r) in rw.periodic.iter().flatten().enumerate() {
+        let id = name(t, i, &r.name)?;
+        unique(t, i, &id)?;
+        let Some(spec) = r.cron.as_deref() else {
+            return Err(cx.err(
+                t,
+                Some(i),
+                "cron",
+                "required (e.g. \"0 2 * * *\" or \"@daily\")",
+            ));
+        };
+        let periodic = PeriodicSpec::new(
+            spec,
+            r.prohibit_overlap.unwrap_or(false),
+            r.time_zone.as_deref().unwrap_or("UTC"),
+        )
+        .map_err(|e| {
+            let key = if e.starts_with("time_zone") {
+                "time_zone"
+            } else {
+                "cron"
+            };
+            cx.err(t, Some(i), key, e)
+        })?;
+        let ty = match r.job_type.as_deref().unwrap_or("batch") {
+            "batch" => JobType::Batch,
+            "sysbatch" => JobType::SysBatch,
+            s => {
+                return Err(cx.err(
+                    t,
+                    Some(i),
+                    "type",
+                    format!("`{s}`: a periodic job is `batch` or `sysbatch`"),
+                ))
+            }
+        };
+        let count =
+            match (ty, r.count) {
+                (JobType::SysBatch, Some(_)) => return Err(cx.err(
+                    t,
+                    Some(i),
+                    "count",
+                    "a sysbatch job runs one allocation on every eligible node; it has no count",
+                )),
+                (_, Some(0)) => return Err(cx.err(t, Some(i), "count", "must be at least 1")),
+                (_, c) => c.unwrap_or(1),
+            };
+        if count as u64 > crate::limits::MAX_JOB_COUNT {
+            return Err(cx.err(
+                t,
+                Some(i),
+                "count",
+                format!(
+                    "{count} is beyond the bound of {}",
+                    crate::limits::MAX_JOB_COUNT
+                ),
+            ));
+        }
+        let sh = Shape {
+            table: t,
+            i,
+            cpu: r.cpu_mhz,
+            mem: r.memory_mb,
+            priority: r.priority,
+            image: &r.image,
+            image_mb: r.image_size_mb,
+        };
+        let mut j = job(&sh, id, ty, count, duration(t, i, &r.duration)?)?;
+        j.periodic = Some(periodic);
+        out.push(j);
+    }
+    Ok(out)
+}
+
 fn syntax_error(file: &str, src: &str, e: &toml::de::Error) -> ScenarioError {
     let line = e
         .span()

@@ -152,6 +152,7 @@ impl SyntheticSource {
             all_at_once: t.all_at_once,
             spread_block: t.spread_block,
             parameterized: false,
+            periodic: None,
             groups,
             meta: BTreeMap::new(),
             source_json: None::<Arc<String>>,

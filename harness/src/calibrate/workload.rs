@@ -287,6 +287,7 @@ pub fn trace_of(rec: &RunRecord, dir: &Path, notes: &mut Vec<String>) -> Result<
                 datacenters: Vec::new(),
                 meta: BTreeMap::new(),
                 node_pool: None,
+                periodic: None,
                 groups: groups
                     .into_iter()
                     .map(|(name, g)| {

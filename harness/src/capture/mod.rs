@@ -283,7 +283,10 @@ fn node_class_of(constraints: &Value) -> Option<String> {
 /// The shape of a job from its `GET /v1/job/:id` JSON. `Err` names what is unsupported.
 fn job_shape(job: &Value) -> std::result::Result<JobShape, String> {
     let ty = job["Type"].as_str().unwrap_or("service");
+    // System and sysbatch jobs (one allocation per node) are not recorded: a replay places them from the
+    // scenario's `[[workload.system]]` entries on its own fleet.
     let job_type = JobType::parse(ty)
+        .filter(|t| matches!(t, JobType::Batch | JobType::Service))
         .ok_or_else(|| format!("job type `{ty}` is not recorded (only batch and service)"))?;
     if !job["ParameterizedJob"].is_null() || !job["Periodic"].is_null() {
         return Err("a parameterized or periodic parent job (its children are recorded)".into());
@@ -430,6 +433,7 @@ fn build_job(
             datacenters: shape.datacenters.clone(),
             meta: shape.meta.clone(),
             node_pool: shape.node_pool.clone(),
+            periodic: None,
             groups,
         },
         truncated,

@@ -201,13 +201,13 @@ fn alloc_gc_eligible(a: &AllocView, job: Option<&JobView>, thr: u64) -> bool {
 
 /// `jobIsGCable`.
 fn job_gcable(j: &JobView) -> bool {
-    if j.spec.parameterized {
+    if j.spec.launches_children() {
         return j.stop;
     }
     if j.status != JobStatus::Dead {
         return false;
     }
-    j.stop || j.spec.job_type == JobType::Batch
+    j.stop || matches!(j.spec.job_type, JobType::Batch | JobType::SysBatch)
 }
 
 /// `gcEval`: whether the evaluation goes, and which of its allocations go.

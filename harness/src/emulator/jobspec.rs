@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use stampede_sim::api::{
-    DelayFunction, GroupSpec, JobSpec, ReschedulePolicy, RestartMode, RestartPolicy, RunPlan,
+    DelayFunction, GroupSpec, JobSpec, PeriodicSpec, ReschedulePolicy, RestartMode, RestartPolicy,
+    RunPlan,
 };
 use stampede_sim::placement::{
     Affinity, Constraint, DistinctHosts, GroupPlacement, Operator, Ports,
@@ -247,11 +248,8 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
     let job_type = match get_str(job, "Type", "Job.Type")?.as_deref() {
         None | Some("") | Some("service") => JobType::Service,
         Some("batch") => JobType::Batch,
-        Some(t @ ("system" | "sysbatch")) => {
-            return Err(invalid(format!(
-                "job type \"{t}\" is not modelled by the stampede emulator (service and batch are)"
-            )))
-        }
+        Some("system") => JobType::System,
+        Some("sysbatch") => JobType::SysBatch,
         Some(t) => return Err(invalid(format!("Invalid job type: {t:?}"))),
     };
     let priority = get_int(job, "Priority", "Job.Priority")?.unwrap_or(50);
@@ -267,6 +265,7 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
     let spread_block = !get_arr(job, "Spreads", "Job.Spreads")?.is_empty()
         || !get_arr(job, "Spread", "Job.Spread")?.is_empty();
     let parameterized = matches!(job.get("ParameterizedJob"), Some(Value::Object(_)));
+    let periodic = periodic(job, job_type)?;
     let meta = get_meta(job, "Job.Meta")?;
     let job_class = node_class(job, "Job.Constraints")?;
     let job_place = placement_rules(job, "Job")?;
@@ -293,6 +292,13 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
                 "Task group {name} validation failed: Task group count can't be negative"
             )));
         }
+        // [src] nomad/structs/structs.go `Job.Validate` (system only; sysbatch ignores the count).
+        if job_type == JobType::System && count > 1 {
+            return Err(invalid(format!(
+                "Job task group {name} has count {count}. Count cannot exceed 1 with system scheduler"
+            )));
+        }
+        let count = if system_like(job_type) { 1 } else { count };
         let gmeta = get_meta(tg, "Job.TaskGroups.Meta")?;
         let class = node_class(tg, "Job.TaskGroups.Constraints")?.or_else(|| job_class.clone());
         let mut place = job_place.clone();
@@ -352,7 +358,9 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
                 .map_err(|e| invalid(format!("Meta stampede_duration {s:?}: {e}")))?,
             None => match sleep {
                 Some(ns) => RunDuration::Fixed(ns),
-                None if job_type == JobType::Batch => RunDuration::Fixed(10_000_000_000),
+                None if matches!(job_type, JobType::Batch | JobType::SysBatch) => {
+                    RunDuration::Fixed(10_000_000_000)
+                }
                 None => RunDuration::Forever,
             },
         };
@@ -421,6 +429,7 @@ pub fn from_job(job: &Value) -> Result<JobSpec, JobError> {
         all_at_once,
         spread_block,
         parameterized,
+        periodic,
         groups,
         meta,
         source_json: Some(Arc::new(job.to_string())),
@@ -540,6 +549,54 @@ fn ephemeral_disk(tg: &Value) -> Result<Option<u32>, JobError> {
             d,
         )),
     }
+}
+
+/// Whether jobs of type `t` run one allocation per node.
+fn system_like(t: JobType) -> bool {
+    matches!(t, JobType::System | JobType::SysBatch)
+}
+
+/// The job's `Periodic` block, checked as Nomad does ([src] nomad/structs/structs.go
+/// `PeriodicConfig.Validate`, `Job.Validate`; api/jobs.go `PeriodicConfig.Canonicalize`: `Enabled`,
+/// `SpecType` `cron` and `TimeZone` `UTC` by default). `None` when absent or disabled.
+fn periodic(job: &Value, job_type: JobType) -> Result<Option<PeriodicSpec>, JobError> {
+    let p = match job.get("Periodic") {
+        None | Some(Value::Null) => return Ok(None),
+        Some(p @ Value::Object(_)) => p,
+        Some(p) => return Err(type_err("Job.Periodic", "api.PeriodicConfig", p)),
+    };
+    let enabled = match p.get("Enabled") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => return Err(type_err("Job.Periodic.Enabled", "bool", v)),
+    };
+    if !enabled {
+        return Ok(None);
+    }
+    if !matches!(job_type, JobType::Batch | JobType::SysBatch) {
+        return Err(invalid(
+            "Periodic can only be used with \"batch\" or \"sysbatch\" scheduler",
+        ));
+    }
+    let spec_type = get_str(p, "SpecType", "Job.Periodic.SpecType")?.unwrap_or_default();
+    if !spec_type.is_empty() && spec_type != "cron" {
+        return Err(invalid(format!(
+            "Periodic validation failed: Unknown periodic specification type {spec_type:?}"
+        )));
+    }
+    let spec = get_str(p, "Spec", "Job.Periodic.Spec")?.unwrap_or_default();
+    if spec.is_empty() {
+        return Err(invalid("Periodic validation failed: Must specify a spec"));
+    }
+    let overlap = get_bool(p, "ProhibitOverlap", "Job.Periodic.ProhibitOverlap")?;
+    let tz = get_str(p, "TimeZone", "Job.Periodic.TimeZone")?.unwrap_or_default();
+    PeriodicSpec::new(&spec, overlap, &tz)
+        .map(Some)
+        .map_err(|e| {
+            invalid(format!(
+                "Periodic validation failed: Invalid cron spec {spec:?}: {e}"
+            ))
+        })
 }
 
 /// The node class a `Constraints` list pins (`${node.class} = X`), if any.

@@ -228,6 +228,8 @@ pub async fn start(cfg: EmulatorConfig) -> anyhow::Result<EmulatorHandle> {
     // The emulator runs until stopped: the simulator's budgets are for batch runs.
     sc.sim.max_time_ns = u64::MAX;
     sc.sim.max_events = u64::MAX;
+    // Periodic jobs launch for as long as the emulator runs (background events).
+    sc.sim.periodic_until_ns = u64::MAX;
     let mut cluster = Cluster::new(
         &sc,
         cfg.seed,

@@ -52,7 +52,7 @@ pub fn job_stub(j: &JobView, base_ns: u64, meta: bool) -> Value {
     let mut v = json!({
         "ID": j.spec.id, "ParentID": j.parent_id.clone().unwrap_or_default(), "Name": j.spec.id,
         "Namespace": "default", "Datacenters": datacenters(j), "Type": j.spec.job_type.as_str(),
-        "Priority": j.spec.priority, "Periodic": false, "ParameterizedJob": j.spec.parameterized,
+        "Priority": j.spec.priority, "Periodic": j.spec.periodic.is_some(), "ParameterizedJob": j.spec.parameterized,
         "Stop": j.stop, "Status": j.status.as_str(), "StatusDescription": "",
         "JobSummary": job_summary(j), "CreateIndex": j.create_index, "ModifyIndex": j.modify_index,
         "JobModifyIndex": j.job_modify_index, "SubmitTime": unix_ns(base_ns, j.submit_time),
@@ -115,7 +115,17 @@ pub fn job_full(j: &JobView, base_ns: u64) -> Value {
         "ParentID",
         json!(j.parent_id.clone().unwrap_or_default()),
     );
-    set(&mut obj, "Dispatched", json!(j.parent_id.is_some()));
+    // A periodic child (`<parent>/periodic-<unix>`, nomad/periodic.go `deriveJob`) is not a dispatched one
+    // and has no `Periodic` block of its own.
+    let periodic_child = j.parent_id.is_some() && j.spec.id.contains("/periodic-");
+    set(
+        &mut obj,
+        "Dispatched",
+        json!(j.parent_id.is_some() && !periodic_child),
+    );
+    if j.spec.periodic.is_none() {
+        set(&mut obj, "Periodic", Value::Null);
+    }
     if let Some(Value::Array(tgs)) = obj.get_mut("TaskGroups") {
         for (tg, g) in tgs.iter_mut().zip(&j.spec.groups) {
             if let Value::Object(m) = tg {

@@ -100,6 +100,13 @@ pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result
         WorkloadSpec::Scenario(p) => {
             let sc = files::read_scenario(p)?;
             slo = sc.slo.clone();
+            if let Some(j) = sc.standing_jobs.first() {
+                bail!(
+                    "{}: the scenario has system, sysbatch or periodic jobs ([[workload.system]], [[workload.periodic]]; `{}` first), which `stampede run` does not register yet: `stampede sim` and `stampede emulate` model them; against a real cluster register them with `nomad job run` first and remove them from the scenario",
+                    p.display(),
+                    j.id
+                )
+            }
             let WorkloadSource::Synthetic { template, arrival } = &sc.workload else {
                 bail!(
                     "{}: trace workloads are replayed with `stampede trace`, not `run`",

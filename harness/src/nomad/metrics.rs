@@ -351,6 +351,12 @@ pub fn control_plane(
         evals_processed: n(sched),
         max_plans_in_flight: None,
         allocs_timed_out: 0,
+        // Periodic launches and GC reaps have no Nomad metric.
+        periodic_launches: 0,
+        periodic_skipped: 0,
+        jobs_gc: 0,
+        evals_gc: 0,
+        allocs_gc: 0,
         identity_signatures: None,
         raft_entries: n(applied),
         raft_leader_writes: n(total(&|c| c.raft_dispatch)),

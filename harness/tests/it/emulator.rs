@@ -1386,3 +1386,145 @@ async fn constraints_and_reserved_ports_shape_placement() {
     }
     h.shutdown().await;
 }
+/// Issue 11 §6: a system job gets one allocation on every node (`scheduler/scheduler_system.go`); a
+/// periodic job launches children `<parent>/periodic-<unix>` that `GET /v1/jobs` lists with their
+/// `ParentID` (`nomad/periodic.go:deriveJob`); bad ones get Nomad's validation errors.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_and_periodic_jobs() {
+    let (h, c) = start(config(20.0)).await;
+    let nodes = c.get("/nodes").await.json();
+    let node_count = nodes.as_array().unwrap().len();
+    assert_eq!(node_count, 10);
+    let mut agent = service_job("agent", 1);
+    agent["Type"] = json!("system");
+    c.register(agent).await;
+    let t0 = Instant::now();
+    let per_node = loop {
+        let v = c.get("/job/agent/allocations").await.json();
+        let mut per_node: BTreeMap<String, usize> = BTreeMap::new();
+        for a in v.as_array().unwrap() {
+            *per_node
+                .entry(a["NodeID"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+        if per_node.len() == node_count {
+            break per_node;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "one alloc per node: {per_node:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(per_node.values().all(|&n| n == 1), "{per_node:?}");
+    let job = c.get("/job/agent").await.json();
+    assert_eq!(job["Type"], "system");
+    // A system job's constraints filter its nodes (scheduler_system.go's feasibility stack): one
+    // allocation on each `big` node and none elsewhere.
+    let big: std::collections::BTreeSet<String> = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["NodeClass"] == "big")
+        .map(|n| n["ID"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!big.is_empty() && big.len() < node_count, "{nodes}");
+    let mut pinned = service_job("big-agent", 1);
+    pinned["Type"] = json!("system");
+    pinned["Constraints"] = json!([{"LTarget": "${node.class}", "RTarget": "big", "Operand": "="}]);
+    c.register(pinned).await;
+    let t0 = Instant::now();
+    loop {
+        let v = c.get("/job/big-agent/allocations").await.json();
+        let on: Vec<String> = v
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["NodeID"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            on.iter().all(|n| big.contains(n)),
+            "{on:?} not all on {big:?}"
+        );
+        if on.len() == big.len() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "one alloc per big node: {on:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A periodic batch job: every minute of simulated time (3 s of wall time at speed 20).
+    let mut nightly = batch_job("nightly", 1, 1);
+    nightly["Periodic"] = json!({"Spec": "* * * * *", "SpecType": "cron", "ProhibitOverlap": true});
+    let r = c.register(nightly).await;
+    assert_eq!(r["EvalID"], "", "a periodic parent gets no evaluation: {r}");
+    let t0 = Instant::now();
+    let child = loop {
+        let list = c.get("/jobs").await.json();
+        if let Some(j) = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|j| j["ParentID"] == "nightly")
+        {
+            break j.clone();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "a child launched: {list}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let id = child["ID"].as_str().unwrap();
+    let unix: u64 = id
+        .strip_prefix("nightly/periodic-")
+        .unwrap_or_else(|| panic!("{id}"))
+        .parse()
+        .unwrap();
+    assert_eq!(unix % 60, 0, "launched on a whole minute: {id}");
+    assert_eq!(child["Periodic"], false);
+    let parent = c.get("/jobs?prefix=nightly").await.json();
+    assert!(parent
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|j| j["ID"] == "nightly" && j["Periodic"] == true));
+    let full = c.get(&format!("/job/{}", urlencode(id))).await.json();
+    assert_eq!(full["ParentID"], "nightly");
+    assert_eq!(full["Dispatched"], false);
+    assert!(full["Periodic"].is_null(), "{}", full["Periodic"]);
+    // Nomad's validation errors.
+    for (edit, want) in [
+        (
+            json!({"Type": "system", "Count": 3}),
+            "Count cannot exceed 1 with system scheduler",
+        ),
+        (
+            json!({"Type": "service", "Periodic": {"Spec": "@daily"}}),
+            "Periodic can only be used with",
+        ),
+        (
+            json!({"Type": "batch", "Periodic": {"Spec": "61 * * * *"}}),
+            "Invalid cron spec",
+        ),
+    ] {
+        let mut j = batch_job("bad", 1, 1);
+        j["Type"] = edit["Type"].clone();
+        if let Some(n) = edit.get("Count") {
+            j["TaskGroups"][0]["Count"] = n.clone();
+        }
+        if let Some(p) = edit.get("Periodic") {
+            j["Periodic"] = p.clone();
+        }
+        let r = c.post("/jobs", &json!({ "Job": j }).to_string()).await;
+        assert_eq!(r.status, 500, "{}", r.text);
+        assert!(r.text.contains(want), "{}", r.text);
+    }
+    h.shutdown().await;
+}
+
+fn urlencode(s: &str) -> String {
+    s.replace('/', "%2F")
+}

@@ -420,3 +420,39 @@ async fn scenario_workload_open_loop_with_slo() {
     submits.dedup();
     assert_eq!(submits, vec![0, 66_666_667, 133_333_333]);
 }
+
+/// Issue 11 §6: a scenario with system or periodic entries is not half-run by `stampede run` (it would
+/// register only the flood): the error names the file and the first such job, exit 2; `--type` stays
+/// batch or service (clap refuses the others).
+#[test]
+fn run_refuses_scenarios_with_system_or_periodic_jobs() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = dir.path().join("agents.toml");
+    std::fs::write(
+        &sc,
+        "name = \"agents\"\n[[pools]]\ninstance_type = \"m5.xlarge\"\ncount = 2\n[workload]\njobs = 2\n\
+         [[workload.system]]\nname = \"log-shipper\"\n",
+    )
+    .unwrap();
+    let out = crate::common::bin_output(&[
+        "run".as_ref(),
+        "--scenario".as_ref(),
+        sc.as_os_str(),
+        "--no-report".as_ref(),
+        "--out".as_ref(),
+        dir.path().join("out").as_os_str(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("agents.toml") && stderr.contains("`log-shipper`"),
+        "{stderr}"
+    );
+    let out = crate::common::bin_output(&["run", "--type", "system", "--jobs", "1", "--no-report"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("possible values: batch, service"),
+        "{stderr}"
+    );
+}

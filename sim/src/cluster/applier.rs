@@ -331,6 +331,7 @@ impl Applier {
                 run_ns,
                 recorded_ok,
                 attempt: 0,
+                collected: false,
             });
             if let Some(p) = g.placement.as_ref().filter(|p| !p.ports.is_empty()) {
                 st.alloc_ports.insert(a, p.clone());

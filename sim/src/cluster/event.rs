@@ -19,8 +19,10 @@
 //!   `Reschedule` checks that the slot still waits for it and the job is not stopped; `Redeliver` that the
 //!   eval is still pending.
 //! - `ClientFlush` of a dead node drops its pending updates.
+//! - `PeriodicLaunch { job, gen }` applies only while `gen` is the parent's current generation (a
+//!   re-register bumps it) and the parent is not stopped.
 
-use crate::ids::{AllocIx, EvalIx, NodeIx, PlanIx};
+use crate::ids::{AllocIx, EvalIx, JobIx, NodeIx, PlanIx};
 
 /// One event of the cluster core.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +85,15 @@ pub(super) enum Ev {
     /// A new leader is elected.
     ElectionDone,
 
+    // -- periodic jobs
+    /// A launch time of periodic parent `job` (its generation `gen`; stale generations do nothing). In the
+    /// foreground up to the scenario's `periodic_until`, in the background when launches go on for ever.
+    PeriodicLaunch {
+        job: JobIx,
+        gen: u32,
+        foreground: bool,
+    },
+
     // -- server CPUs
     /// The armed completion of server `server`'s CPU (generation `gen`; stale generations do nothing).
     CpuDone { server: u8, gen: u32 },
@@ -104,6 +115,7 @@ impl Ev {
                 | Ev::Fault { .. }
                 // A timeout whose allocation already finished must not keep the run going.
                 | Ev::MaxRunExpired { .. }
+                | Ev::PeriodicLaunch { foreground: false, .. }
         )
     }
 }

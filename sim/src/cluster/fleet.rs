@@ -398,10 +398,13 @@ pub(super) fn apply_node_status(
             st.release_alloc(a, cx.now);
             changed.push(a);
             let stopped = st.jobs[j].stopped;
+            let next = system::lost_slot_state(st, j);
             let slot = &mut st.jobs[j].groups[g].slots[s];
             if slot.alloc == Some(a) && slot.state == SlotState::Placed && !stopped {
-                slot.state = SlotState::Empty;
-                st.add_unplaced(j, g, 1);
+                slot.state = next;
+                if next == SlotState::Empty {
+                    st.add_unplaced(j, g, 1);
+                }
             }
             jobs.push(j);
         }
@@ -482,6 +485,7 @@ pub(super) fn on_node_ready(st: &mut State, cx: &mut Ctx, bl: &mut Blocked, n: N
     st.pools[pi].booting = st.pools[pi].booting.saturating_sub(1);
     if !st.nodes[n].dead {
         node_ready(st, cx, n);
+        system::node_registered(st, cx, n);
         bl.capacity_changed(cx);
     }
 }

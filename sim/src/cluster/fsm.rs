@@ -54,6 +54,16 @@ pub(super) enum Entry {
     JobGc {
         jobs: Vec<JobIx>,
     },
+    /// The leader's evaluation GC reaps these evaluations and allocations (`Eval.Reap`; `gc.rs`).
+    EvalGc {
+        evals: Vec<EvalIx>,
+        allocs: Vec<AllocIx>,
+    },
+    /// The node-update evaluations of the system jobs of a node that registered
+    /// (`Node.createNodeEvals` → `EvalUpdateRequest`; `system.rs`).
+    NodeEvals {
+        node: NodeIx,
+    },
 }
 
 impl Ctx {
@@ -78,6 +88,9 @@ impl Ctx {
                 Entry::NodeStatus { .. } | Entry::NodeDrain { .. } => 300,
                 // A job ID and namespace per reaped job. [est]
                 Entry::JobGc { jobs } => jobs.len() as u64 * 100,
+                // An ID per reaped object. [est]
+                Entry::EvalGc { evals, allocs } => (evals.len() + allocs.len()) as u64 * 40,
+                Entry::NodeEvals { .. } => 600,
             }
     }
 
@@ -89,6 +102,10 @@ impl Ctx {
                 Entry::Register { .. } => US * p.fsm_register_job_us,
                 // Deleting a job is about as much memdb work as inserting one. [est]
                 Entry::JobGc { jobs } => jobs.len() as u64 * US * p.fsm_register_job_us,
+                // A delete per object, about a plan-result insert's memdb work. [est]
+                Entry::EvalGc { evals, allocs } => {
+                    (evals.len() + allocs.len()) as u64 * self.plan_alloc_ns(1)
+                }
                 Entry::Plan { fsm_ns, .. } | Entry::ClientUpdate { fsm_ns, .. } => *fsm_ns,
                 _ => 0,
             }
@@ -246,6 +263,12 @@ pub(super) fn applied(
             g.apply(st, &jobs);
             st.gc = g;
         }
+        Entry::EvalGc { evals, allocs } => {
+            let mut g = std::mem::take(&mut st.egc);
+            g.apply(st, &evals, &allocs);
+            st.egc = g;
+        }
+        Entry::NodeEvals { node } => system::apply_node_evals(st, cx, sched, bl, node, index),
     }
     if cx.raft.snapshot_due(cx.now, &cx.p) {
         let b = cx
@@ -273,7 +296,11 @@ fn apply_register(
     index: u64,
 ) {
     let id = spec.id.clone();
-    let groups: Vec<GroupRt> = spec.groups.iter().map(|g| GroupRt::new(g.count)).collect();
+    let groups: Vec<GroupRt> = spec
+        .groups
+        .iter()
+        .map(|g| GroupRt::for_job(spec.job_type, g.count))
+        .collect();
     let images: Vec<u32> = spec
         .groups
         .iter()
@@ -292,7 +319,10 @@ fn apply_register(
             for (gi, g) in groups.into_iter().enumerate() {
                 if gi < job.groups.len() {
                     let old = &mut job.groups[gi];
-                    old.slots.resize(g.slots.len(), Slot::empty());
+                    // System slots are per node (`system.rs`), not per count.
+                    if old.pinned.is_empty() {
+                        old.slots.resize(g.slots.len(), Slot::empty());
+                    }
                 } else {
                     job.groups.push(g);
                 }
@@ -318,6 +348,7 @@ fn apply_register(
                 parent,
                 dispatch_count: 0,
                 place: feasible::JobPlace::compile(&spec, &st.pools),
+                evals: Vec::new(),
             });
             st.job_by_id.insert(id.clone(), j);
             cx.counters.jobs_registered += 1;
@@ -334,15 +365,23 @@ fn apply_register(
             .iter()
             .filter(|s| s.state == SlotState::Empty)
             .count() as u64;
-        if !spec.parameterized {
+        if !spec.launches_children() {
             st.add_unplaced(j, gi, empty);
             added += empty;
         }
     }
-    if !spec.parameterized {
+    if !spec.launches_children() {
         cx.counters.allocs_desired += added;
     }
-    if spec.parameterized {
+    if spec.job_type == JobType::System && !st.system_jobs.contains(&j) {
+        st.system_jobs.push(j);
+    }
+    if spec.periodic.is_some() {
+        let mut p = std::mem::take(&mut st.periodic);
+        p.add(st, cx, j);
+        st.periodic = p;
+    }
+    if spec.launches_children() {
         views::emit(
             st,
             cx,
@@ -365,7 +404,12 @@ fn apply_register(
         );
         return;
     }
-    let e = st.create_eval(j, TriggeredBy::JobRegister, None, index, cx.now);
+    let trigger = if req == requests::INTERNAL {
+        TriggeredBy::PeriodicJob
+    } else {
+        TriggeredBy::JobRegister
+    };
+    let e = st.create_eval(j, trigger, None, index, cx.now);
     views::emit(
         st,
         cx,
@@ -395,8 +439,13 @@ fn apply_register(
     };
     if let Some(pj) = parent {
         st.jobs[pj].modify_index = index;
+        if st.jobs[pj].spec.periodic.is_some() {
+            st.periodic.child_registered(pj, j);
+        }
     }
-    rq.complete(cx, req, outcome);
+    if req != requests::INTERNAL {
+        rq.complete(cx, req, outcome);
+    }
     sched.enqueue_eval(st, cx, bl, e);
 }
 

@@ -98,8 +98,8 @@ impl State {
                 .filter(|n| n.status != NodeStatus::Initializing)
                 .count() as u64,
             jobs: self.jobs.len() as u64 - self.gc.jobs,
-            allocs: self.allocs.len() as u64 - self.gc.allocs,
-            evals: self.evals.len() as u64,
+            allocs: self.allocs.len() as u64 - self.gc.allocs - self.egc.allocs,
+            evals: self.evals.len() as u64 - self.gc.evals - self.egc.evals,
         }
     }
 }

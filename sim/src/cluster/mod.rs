@@ -50,9 +50,11 @@ mod fleet;
 mod fsm;
 mod gc;
 mod metrics;
+mod periodic;
 mod requests;
 mod scheduler;
 mod state;
+mod system;
 #[cfg(test)]
 mod testkit;
 mod views;
@@ -226,6 +228,9 @@ impl Cluster {
                 gc: gc::JobGc::default(),
                 ports: Vec::new(),
                 alloc_ports: BTreeMap::new(),
+                egc: gc::EvalGc::default(),
+                system_jobs: Vec::new(),
+                periodic: periodic::Periodic::new(sc.sim.periodic_until_ns),
                 unplaced: 0,
                 unplaced_cpu: 0,
                 unplaced_mem: 0,
@@ -507,11 +512,20 @@ impl Cluster {
             Ev::AutoscaleTick { pool } => fl.autoscale(st, cx, cl, pool),
             Ev::NodeReady { node } => fleet::on_node_ready(st, cx, bl, node),
             Ev::ElectionDone => fleet::election_done(st, cx, rq, sched, ap),
+            Ev::PeriodicLaunch { job, gen, .. } => {
+                let mut p = std::mem::take(&mut st.periodic);
+                p.launch(st, cx, job, gen);
+                st.periodic = p;
+            }
             Ev::Second => {
                 if cx.now % gc::JOB_GC_INTERVAL_NS == 0 {
                     let mut g = std::mem::take(&mut st.gc);
                     g.pass(st, cx);
                     st.gc = g;
+                    // `eval_gc_interval` is 5 min too; the eval GC runs after the job GC.
+                    let mut g = std::mem::take(&mut st.egc);
+                    g.pass(st, cx);
+                    st.egc = g;
                 }
                 tel.second(st, cx, sched, ap, bl)
             }
@@ -702,6 +716,11 @@ impl Cluster {
             evals_processed: cx.counters.evals_processed,
             max_plans_in_flight: Some(cp.max_plans_in_flight),
             allocs_timed_out: cx.counters.allocs_timed_out,
+            periodic_launches: self.st.periodic.launches,
+            periodic_skipped: self.st.periodic.skipped,
+            jobs_gc: self.st.gc.jobs,
+            evals_gc: self.st.gc.evals + self.st.egc.evals,
+            allocs_gc: self.st.gc.allocs + self.st.egc.allocs,
             identity_signatures: Some(cp.signatures),
             raft_entries: cx.raft.entries,
             raft_leader_writes: cx.raft.leader_writes(),

@@ -52,6 +52,9 @@ pub(super) fn validate_job(spec: &JobSpec) -> Result<(), SimError> {
     Ok(())
 }
 
+/// The request id of entries the leader makes itself (periodic launches): no submitter waits for them.
+pub(super) const INTERNAL: u64 = 0;
+
 /// The API front: requests in flight to the leader, and those deferred during an election.
 #[derive(Debug)]
 pub(super) struct Requests {

@@ -106,6 +106,13 @@ impl Overlay {
         (c, m, j, d)
     }
 
+    /// Takes the host ports `ask` on `node` for the plan being built.
+    pub(super) fn place_ports(&mut self, node: NodeIx, ask: &crate::placement::Ports) {
+        let e = self.ports.entry(node).or_default();
+        e.0.extend_from_slice(&ask.static_ports);
+        e.1 += ask.dynamic;
+    }
+
     /// Ports the plan already takes on `node`.
     #[inline]
     pub(super) fn plan_ports(&self, node: NodeIx) -> (&[u16], u32) {
@@ -262,7 +269,7 @@ impl Scheduler {
                 plan.stops.push((a, false));
             } else {
                 let nd = &st.nodes[al.node];
-                if nd.drain && nd.status == NodeStatus::Ready {
+                if nd.drain && nd.status == NodeStatus::Ready && !system::per_node(spec.job_type) {
                     plan.stops.push((a, false));
                     replace.push((al.group, al.slot, Some(a), true));
                 }
@@ -270,6 +277,9 @@ impl Scheduler {
         }
         if stopped {
             return (plan, cost);
+        }
+        if system::per_node(spec.job_type) {
+            return self.compute_system_plan(st, cx, plan, cost, token);
         }
         // Placements: every empty slot, plus migrations.
         let mut wanted: Vec<(u16, u32, Option<AllocIx>, bool)> = Vec::new();
@@ -514,9 +524,7 @@ impl Scheduler {
                         }
                     }
                     if let Some(ask) = ports_ask {
-                        let e = ov.ports.entry(ni).or_default();
-                        e.0.extend_from_slice(&ask.static_ports);
-                        e.1 += ask.dynamic;
+                        ov.place_ports(ni, ask);
                     }
                     plan.placements.push(Placement {
                         group: gi,
@@ -637,6 +645,8 @@ impl Scheduler {
             let max = match st.jobs[j].spec.job_type {
                 JobType::Batch => cx.p.batch_max_attempts,
                 JobType::Service => cx.p.service_max_attempts,
+                // [src] scheduler/scheduler_system.go `maxSystemScheduleAttempts` = 5 (system and sysbatch).
+                JobType::System | JobType::SysBatch => 5,
             };
             if wk.attempts < max {
                 // RefreshIndex: re-plan on fresh state, on the same worker.

@@ -30,6 +30,8 @@ pub(super) struct GroupRt {
     pub(super) image: u32,
     /// Recorded replacement outcomes used so far (trace replay: entries at `count + k`).
     pub(super) replacements_used: u32,
+    /// System and sysbatch jobs: the slot of each node placed on (`system.rs`).
+    pub(super) pinned: BTreeMap<NodeIx, u32>,
 }
 
 pub(super) struct Job {
@@ -51,6 +53,8 @@ pub(super) struct Job {
     pub(super) dispatch_count: u64,
     /// Compiled placement requirements (`None`: CPU, memory and disk only).
     pub(super) place: Option<Box<feasible::JobPlace>>,
+    /// Evaluations of the job, in creation order (for the GC: `gc.rs`).
+    pub(super) evals: Vec<EvalIx>,
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +77,8 @@ pub(super) struct Eval {
     pub(super) job_modify_index: u64,
     pub(super) queued: u32,
     pub(super) failed_tgs: Vec<u16>,
+    /// Reaped by the leader's job or evaluation GC: no longer in Nomad's state (`gc.rs`).
+    pub(super) collected: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -114,6 +120,8 @@ pub(super) struct Alloc {
     pub(super) run_ns: Option<Nanos>,
     pub(super) recorded_ok: Option<bool>,
     pub(super) attempt: u32,
+    /// Reaped by the leader's job or evaluation GC (`gc.rs`).
+    pub(super) collected: bool,
 }
 
 impl Slot {
@@ -128,12 +136,19 @@ impl Slot {
 }
 
 impl GroupRt {
+    /// The task group of a new job of type `t`: `count` empty slots, or none for a system or sysbatch job
+    /// (its slots are added per node: `system.rs`).
+    pub(super) fn for_job(t: JobType, count: u32) -> GroupRt {
+        GroupRt::new(if system::per_node(t) { 0 } else { count })
+    }
+
     /// A task group of `count` empty slots.
     pub(super) fn new(count: u32) -> GroupRt {
         GroupRt {
             slots: (0..count).map(|_| Slot::empty()).collect(),
             image: 0,
             replacements_used: 0,
+            pinned: BTreeMap::new(),
         }
     }
 }
@@ -153,6 +168,8 @@ pub(super) enum TriggeredBy {
     AllocFailure,
     /// The blocked evaluation of a job (created when an evaluation could not place everything).
     QueuedAllocs,
+    /// A periodic job launched a child (`nomad/periodic.go:Server.DispatchJob`).
+    PeriodicJob,
 }
 
 impl TriggeredBy {
@@ -165,6 +182,7 @@ impl TriggeredBy {
             TriggeredBy::NodeDrain => "node-drain",
             TriggeredBy::AllocFailure => "alloc-failure",
             TriggeredBy::QueuedAllocs => "queued-allocs",
+            TriggeredBy::PeriodicJob => "periodic-job",
         }
     }
 }
@@ -206,6 +224,12 @@ pub(super) struct State {
     pub(super) ports: Vec<feasible::NodePorts>,
     /// The placement (ports) of each live allocation that holds host ports.
     pub(super) alloc_ports: BTreeMap<AllocIx, Arc<crate::placement::GroupPlacement>>,
+    /// The leader's evaluation GC.
+    pub(super) egc: gc::EvalGc,
+    /// System jobs (type `system`), in registration order (`system.rs`).
+    pub(super) system_jobs: Vec<JobIx>,
+    /// The leader's periodic dispatcher (`periodic.rs`).
+    pub(super) periodic: periodic::Periodic,
     /// Allocations wanted and not placed.
     pub(super) unplaced: u64,
     /// CPU of the unplaced allocations, MHz.
@@ -281,7 +305,9 @@ impl State {
             job_modify_index: jmi,
             queued: 0,
             failed_tgs: Vec::new(),
+            collected: false,
         });
+        self.jobs[job].evals.push(e);
         e
     }
 

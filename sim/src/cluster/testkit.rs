@@ -36,6 +36,7 @@ pub(super) fn spec(id: &str, count: u32, cpu: u32, all_at_once: bool) -> JobSpec
         all_at_once,
         spread_block: false,
         parameterized: false,
+        periodic: None,
         groups: vec![GroupSpec {
             name: "g".into(),
             count,
@@ -63,7 +64,11 @@ pub(super) fn spec(id: &str, count: u32, cpu: u32, all_at_once: bool) -> JobSpec
 /// Puts a registered job (all slots empty) and its pending evaluation straight into state.
 pub(super) fn add_job(st: &mut State, spec: JobSpec) -> (JobIx, EvalIx) {
     let j = st.jobs.next_ix();
-    let groups = spec.groups.iter().map(|g| GroupRt::new(g.count)).collect();
+    let groups = spec
+        .groups
+        .iter()
+        .map(|g| GroupRt::for_job(spec.job_type, g.count))
+        .collect();
     st.job_by_id.insert(spec.id.clone(), j);
     st.jobs.push(Job {
         spec: Arc::new(spec),
@@ -82,6 +87,7 @@ pub(super) fn add_job(st: &mut State, spec: JobSpec) -> (JobIx, EvalIx) {
         parent: None,
         dispatch_count: 0,
         place: None,
+        evals: Vec::new(),
     });
     let e = st.create_eval(j, TriggeredBy::JobRegister, None, 1, 0);
     (j, e)
@@ -154,5 +160,6 @@ pub(super) fn alloc(job: JobIx, node: NodeIx) -> Alloc {
         run_ns: Some(Nanos::ns(0)),
         recorded_ok: None,
         attempt: 0,
+        collected: false,
     }
 }

@@ -305,7 +305,7 @@ pub(super) fn job_view(st: &State, j: JobIx) -> JobView {
         summary.insert(g.name.clone(), s);
     }
     let queued: u32 = summary.values().map(|s: &GroupSummary| s.queued).sum();
-    let status = if job.spec.parameterized {
+    let status = if job.spec.launches_children() {
         if job.stopped {
             JobStatus::Dead
         } else {

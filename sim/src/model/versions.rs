@@ -17,6 +17,8 @@
 //! | `node_pools` | `node_pool` on jobs and clients | ≥ 1.6.0 | [src] `nomad/structs/node_pool.go`, `scheduler/util.go:readyNodesInDCsAndPool` |
 //! | `alloc_indexes` | memdb indexes on the allocs table | 6 < 1.3, 8 < 1.5, 9 ≥ 1.5 | [src] `nomad/state/schema.go:allocTableSchema` |
 //! | `client_update_copies_job` | client updates deep-copy the alloc with its job | all | [src] `state_store.go:nestedUpdateAllocFromClient` |
+//! | `eval_gc` / `eval_gc_threshold_s` | evaluation GC every 5 min, 1 h threshold | all | [src] `nomad/core_sched.go:CoreScheduler.evalGC`, `nomad/config.go:DefaultConfig` |
+//! | `batch_eval_gc_threshold_s` | batch evaluations of live jobs reaped after 24 h | ≥ 1.4.5 / 1.5.0 (never before) | [src] `core_sched.go:gcEval` (#15097, 2285432424) |
 //!
 //! A version without a patch (`"1.6"`) means the series' `.0` release. Versions newer than the newest
 //! source read here (2.0.5) get the 2.0.5 profile with `extrapolated = true`, so callers can warn.
@@ -247,6 +249,13 @@ pub(crate) struct VersionProfile {
     pub(crate) client_update_copies_job: bool,
     /// Plan results carry the job once, allocs normalised (≥ 0.9.2, so every modelled version).
     pub(crate) plan_normalised: bool,
+    /// The leader's evaluation GC runs (Nomad: always; `eval_gc = false` turns it off for what-ifs).
+    pub(crate) eval_gc: bool,
+    /// `eval_gc_threshold`, ns ([src] `nomad/config.go:DefaultConfig` 1 h, every version).
+    pub(crate) eval_gc_threshold_ns: u64,
+    /// `batch_eval_gc_threshold`, ns (24 h from 1.4.5 and 1.5.0; `None` before: batch evaluations of live
+    /// jobs are never reaped by eval GC).
+    pub(crate) batch_eval_gc_threshold_ns: Option<u64>,
 }
 
 impl VersionProfile {
@@ -260,6 +269,9 @@ impl VersionProfile {
         "node_limit_for_feasibility_checks",
         "alloc_indexes",
         "client_update_copies_job",
+        "eval_gc",
+        "eval_gc_threshold_s",
+        "batch_eval_gc_threshold_s",
     ];
 
     /// The defaults of `v`.
@@ -303,6 +315,12 @@ impl VersionProfile {
             },
             client_update_copies_job: true,
             plan_normalised: true,
+            eval_gc: true,
+            eval_gc_threshold_ns: 3_600 * 1_000_000_000,
+            // #15097 shipped in 1.5.0 and was backported to 1.4.5.
+            batch_eval_gc_threshold_ns: (v.at_least(1, 5, 0)
+                || (v.major == 1 && v.minor == 4 && v.at_least(1, 4, 5)))
+            .then_some(24 * 3_600 * 1_000_000_000),
         }
     }
 
@@ -407,6 +425,36 @@ impl VersionProfile {
                     "false" => false,
                     _ => return Err(bad("expected true or false")),
                 }
+            }
+            "eval_gc" => {
+                self.eval_gc = match value.trim() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(bad("expected true or false")),
+                }
+            }
+            "eval_gc_threshold_s" => {
+                let n = num(365 * 86_400)?;
+                if n == 0 {
+                    return Err(bad(
+                        "must be at least 1 (use eval_gc = false to turn it off)",
+                    ));
+                }
+                self.eval_gc_threshold_ns = n * 1_000_000_000;
+            }
+            "batch_eval_gc_threshold_s" => {
+                if self.batch_eval_gc_threshold_ns.is_none() {
+                    return Err(VersionError::NotInVersion {
+                        key: "batch_eval_gc_threshold_s",
+                        version,
+                        why: "batch_eval_gc_threshold exists from Nomad 1.4.5 and 1.5.0",
+                    });
+                }
+                let n = num(365 * 86_400)?;
+                if n == 0 {
+                    return Err(bad("must be at least 1"));
+                }
+                self.batch_eval_gc_threshold_ns = Some(n * 1_000_000_000);
             }
             _ => return Err(VersionError::UnknownKey(key.to_string())),
         }

@@ -55,6 +55,15 @@ impl Trace {
             } else {
                 serde_json::to_string(&j.meta)?
             };
+            if j.periodic.is_some() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!(
+                        "job `{}` is periodic, which the CSV trace format cannot carry: write .jsonl",
+                        j.id
+                    ),
+                ));
+            }
             for g in &j.groups {
                 if g.restart.is_some() || g.reschedule.is_some() || g.max_run_ns.is_some() {
                     return Err(std::io::Error::new(
@@ -165,8 +174,12 @@ pub fn parse_csv_named(text: &str, origin: &str) -> Result<Trace, TraceError> {
         };
         let opt =
             |k: usize| -> Option<String> { Some(col(k).to_string()).filter(|s| !s.is_empty()) };
-        let job_type = JobType::parse(col(2))
-            .ok_or_else(|| cx.field("type", format!("`{}`: use batch or service", col(2))))?;
+        let job_type = JobType::parse(col(2)).ok_or_else(|| {
+            cx.field(
+                "type",
+                format!("`{}`: use batch, service, system or sysbatch", col(2)),
+            )
+        })?;
         let meta: BTreeMap<String, String> = if col(6).is_empty() {
             BTreeMap::new()
         } else {
@@ -218,6 +231,7 @@ pub fn parse_csv_named(text: &str, origin: &str) -> Result<Trace, TraceError> {
             datacenters: list(5),
             meta,
             node_pool: None,
+            periodic: None,
             groups: Vec::new(),
         };
         match jobs.last_mut() {

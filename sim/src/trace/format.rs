@@ -530,11 +530,44 @@ fn parse_job(v: &Value, cx: &Cx) -> Result<TraceJob, TraceError> {
         "datacenters",
         "meta",
         "node_pool",
+        "periodic",
         "groups",
     ])?;
     let ty = o.str("type")?;
-    let job_type = JobType::parse(ty)
-        .ok_or_else(|| cx.field("type", format!("`{ty}`: use batch or service")))?;
+    let job_type = JobType::parse(ty).ok_or_else(|| {
+        cx.field(
+            "type",
+            format!("`{ty}`: use batch, service, system or sysbatch"),
+        )
+    })?;
+    let periodic = match o.get("periodic") {
+        None => None,
+        Some(v) => {
+            let p = o.sub(v, "periodic".to_string())?;
+            p.check_keys(&["cron", "prohibit_overlap", "time_zone"])?;
+            let prohibit_overlap = match p.get("prohibit_overlap") {
+                None => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => {
+                    return Err(cx.field(p.path("prohibit_overlap"), "must be true or false"))
+                }
+            };
+            let cron = p.str("cron")?;
+            let tz = p.opt_str("time_zone")?.unwrap_or("UTC");
+            crate::api::PeriodicSpec::new(cron, prohibit_overlap, tz).map_err(|e| {
+                let k = if e.starts_with("time_zone") {
+                    "time_zone"
+                } else {
+                    "cron"
+                };
+                cx.field(p.path(k), e)
+            })?;
+            Some(super::TracePeriodic {
+                cron: cron.trim().to_string(),
+                prohibit_overlap,
+            })
+        }
+    };
     let mut groups = Vec::new();
     for (i, g) in o.arr("groups")?.iter().enumerate() {
         let g = o.sub(g, format!("groups[{i}]"))?;
@@ -646,6 +679,7 @@ fn parse_job(v: &Value, cx: &Cx) -> Result<TraceJob, TraceError> {
         datacenters: o.strings("datacenters", false)?,
         meta: o.string_map("meta")?,
         node_pool: o.opt_str("node_pool")?.map(str::to_string),
+        periodic,
         groups,
     };
     validate_job(&job).map_err(|(f, m)| cx.field(f, m))?;
@@ -746,6 +780,15 @@ pub(crate) fn validate_job(j: &TraceJob) -> Result<(), (String, String)> {
     if j.groups.is_empty() {
         return Err(("groups".into(), "at least one group is required".into()));
     }
+    if j.periodic.is_some() && matches!(j.job_type, JobType::Service | JobType::System) {
+        return Err((
+            "periodic".into(),
+            format!(
+                "a {} job cannot be periodic (Nomad: only batch and sysbatch jobs)",
+                j.job_type.as_str()
+            ),
+        ));
+    }
     let mut total = 0u64;
     for (i, g) in j.groups.iter().enumerate() {
         let f = |k: &str| format!("groups[{i}].{k}");
@@ -777,10 +820,21 @@ pub(crate) fn validate_job(j: &TraceJob) -> Result<(), (String, String)> {
         if g.tasks.iter().any(String::is_empty) {
             return Err((f("tasks"), "task names must not be empty".into()));
         }
-        if g.allocs.is_empty() && j.job_type == JobType::Batch {
+        if g.allocs.is_empty() && matches!(j.job_type, JobType::Batch | JobType::SysBatch) {
             return Err((
                 f("allocs"),
                 "a batch group needs at least one recorded outcome".into(),
+            ));
+        }
+        // [src] nomad/structs/structs.go `Job.Validate`: "Count cannot exceed 1 with system scheduler".
+        if matches!(j.job_type, JobType::System | JobType::SysBatch) && g.count != 1 {
+            return Err((
+                f("count"),
+                format!(
+                    "{}: a {} job runs one allocation per eligible node; its count must be 1",
+                    g.count,
+                    j.job_type.as_str()
+                ),
             ));
         }
     }
@@ -915,6 +969,79 @@ mod tests {
         let e = parse_jsonl(&text(&[HDR, &J1.replace("\"priority\"", "\"prio\"")])).unwrap_err();
         assert!(e.to_string().contains("field `prio`: unknown field"), "{e}");
         assert!(parse_jsonl("").is_err());
+    }
+
+    /// Version 3: system, sysbatch and periodic jobs round-trip; older versions still read; bad ones named.
+    #[test]
+    fn job_types_and_periodic_round_trip_and_bad_ones_are_named() {
+        let hdr = HDR
+            .replace("\"stampede_trace\":1", "\"stampede_trace\":3")
+            .replace("\"jobs\":2", "\"jobs\":3");
+        let sys = r#"{"submit_ns":0,"id":"agent","type":"system","priority":50,"groups":[{"name":"g","count":1,"cpu_mhz":200,"memory_mb":128,"tasks":["a"],"image":"i","image_bytes":0,"allocs":[]}]}"#;
+        let nightly = r#"{"submit_ns":0,"id":"nightly","type":"batch","priority":50,"periodic":{"cron":"0 2 * * *","prohibit_overlap":true},"groups":[{"name":"g","count":4,"cpu_mhz":100,"memory_mb":64,"tasks":["t"],"image":"i","image_bytes":0,"allocs":[{"run_ns":5,"exit":"ok"}]}]}"#;
+        let warm = r#"{"submit_ns":1,"id":"warm","type":"sysbatch","priority":50,"groups":[{"name":"g","count":1,"cpu_mhz":100,"memory_mb":64,"tasks":["t"],"image":"i","image_bytes":0,"allocs":[{"run_ns":5,"exit":"ok"}]}]}"#;
+        let t = parse_jsonl(&text(&[&hdr, sys, nightly, warm])).unwrap();
+        assert_eq!(t.jobs[0].job_type, JobType::System);
+        assert_eq!(t.jobs[2].job_type, JobType::SysBatch);
+        let spec = t.jobs[1].to_job_spec();
+        let p = spec.periodic.as_ref().unwrap();
+        assert_eq!((p.spec.as_str(), p.prohibit_overlap), ("0 2 * * *", true));
+        let mut out = Vec::new();
+        t.write_jsonl(&mut out).unwrap();
+        let s = String::from_utf8(out).unwrap();
+        assert_eq!(parse_jsonl(&s).unwrap(), t, "round trip");
+        assert!(s.starts_with("{\"stampede_trace\":3"), "{s}");
+        // The CSV format cannot carry a periodic schedule.
+        let e = t.write_csv(Vec::new()).unwrap_err().to_string();
+        assert!(e.contains("periodic") && e.contains(".jsonl"), "{e}");
+        // Bad inputs name the line and the field.
+        for (line, field, want) in [
+            (
+                sys.replace("\"count\":1", "\"count\":2"),
+                "groups[0].count",
+                "count must be 1",
+            ),
+            (
+                nightly.replace("0 2 * * *", "0 2 * *"),
+                "periodic.cron",
+                "4 fields",
+            ),
+            (
+                nightly.replace("\"prohibit_overlap\":true", "\"time_zone\":\"CET\""),
+                "periodic.time_zone",
+                "only UTC",
+            ),
+            (
+                nightly.replace("\"batch\"", "\"service\""),
+                "periodic",
+                "cannot be periodic",
+            ),
+            (
+                sys.replace("\"system\"", "\"daemon\""),
+                "type",
+                "batch, service, system or sysbatch",
+            ),
+            (
+                warm.replace(
+                    ",\"allocs\":[{\"run_ns\":5,\"exit\":\"ok\"}]",
+                    ",\"allocs\":[]",
+                ),
+                "groups[0].allocs",
+                "recorded outcome",
+            ),
+        ] {
+            let e = parse_jsonl_named(&text(&[&hdr, sys, &line, warm]), "day.jsonl")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with(&format!("day.jsonl:3: field `{field}`: ")),
+                "{e}"
+            );
+            assert!(e.contains(want), "{e}");
+        }
+        // A version 2 trace (no new fields) still reads.
+        let v2 = HDR.replace("\"stampede_trace\":1", "\"stampede_trace\":2");
+        assert_eq!(parse_jsonl(&text(&[&v2, J1, J2])).unwrap().jobs.len(), 2);
     }
 
     #[test]

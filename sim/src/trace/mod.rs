@@ -24,7 +24,7 @@
 //!
 //! | field            | type            | meaning |
 //! |------------------|-----------------|---------|
-//! | `stampede_trace` | integer         | format version: `3` is written ([`TRACE_VERSION`]); `2` (no placement fields) and `1` (no policies either) are still read |
+//! | `stampede_trace` | integer         | format version: `3` is written ([`TRACE_VERSION`]); `2` (no placement fields, no system, sysbatch or periodic jobs) and `1` (no policies either) are still read |
 //! | `name`           | string          | name of the trace |
 //! | `source`         | string          | `synth`, `record` or `swf` |
 //! | `seed`           | integer or null | seed of a synthetic trace (`null`/absent otherwise) |
@@ -39,12 +39,13 @@
 //! |--------------|---------|---------|
 //! | `submit_ns`  | integer | submit time, **ns since trace t = 0** |
 //! | `id`         | string  | job ID (non-empty, unique within the trace is advised, not enforced) |
-//! | `type`       | string  | `batch` or `service` |
+//! | `type`       | string  | `batch`, `service`, or (version 3) `system` / `sysbatch`: one allocation per eligible node, each group's `count` must be 1 |
 //! | `priority`   | integer | Nomad job priority, 1–100 |
 //! | `change`     | string  | optional: the change (commit/patch set, or nightly batch) the job belongs to; jobs of one change form a fan-out burst |
 //! | `datacenters`| array   | optional: datacenters the job may run in (absent or empty = all) |
 //! | `meta`       | object  | optional: job meta, string → string |
 //! | `node_pool`  | string  | optional (version 3): Nomad ≥ 1.6 node pool (`all`: every node; absent: `default`) |
+//! | `periodic`   | object  | optional (version 3): the job is a periodic parent (Nomad's `periodic` block): `cron` (5-field spec or macro such as `@daily`, read in UTC), `prohibit_overlap` (bool), optional `time_zone` (only `UTC`). The leader launches a child `<id>/periodic-<unix seconds>` at each cron time, each replaying the groups' recorded outcomes ([`TracePeriodic`]) |
 //! | `groups`     | array   | task groups, at least one ([`TraceGroup`]) |
 //!
 //! Each element of `groups`:
@@ -93,7 +94,8 @@ pub mod synth;
 
 pub use format::{parse_jsonl, parse_jsonl_named, TraceReader};
 
-/// Version of the trace format this build reads and writes.
+/// Version of the trace format this build reads and writes (3: placement fields; system, sysbatch and
+/// periodic jobs).
 pub const TRACE_VERSION: u32 = 3;
 
 /// Oldest trace format version still read (version 1 lacks the groups' `restart` and `reschedule`).
@@ -299,8 +301,20 @@ pub struct TraceJob {
     /// Node pool (version 3; absent: `default`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_pool: Option<String>,
+    /// The periodic schedule of a periodic parent (version 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub periodic: Option<TracePeriodic>,
     /// Task groups.
     pub groups: Vec<TraceGroup>,
+}
+
+/// A periodic parent's schedule in a trace (Nomad's `periodic` block).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TracePeriodic {
+    /// Cron spec (5 fields or a macro), UTC.
+    pub cron: String,
+    /// Skip a launch while a child still runs.
+    pub prohibit_overlap: bool,
 }
 
 impl TraceJob {
@@ -354,6 +368,10 @@ impl TraceJob {
             all_at_once: false,
             spread_block: false,
             parameterized: false,
+            // Checked when the trace was read (`format.rs`), so this cannot fail.
+            periodic: self.periodic.as_ref().and_then(|p| {
+                crate::api::PeriodicSpec::new(&p.cron, p.prohibit_overlap, "UTC").ok()
+            }),
             groups,
             meta,
             source_json: None,

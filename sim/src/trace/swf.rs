@@ -240,6 +240,7 @@ pub fn import_swf(
             datacenters: Vec::new(),
             meta,
             node_pool: None,
+            periodic: None,
             groups: vec![TraceGroup {
                 name: "main".into(),
                 count,

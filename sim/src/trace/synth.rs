@@ -344,6 +344,7 @@ impl Gen<'_> {
             datacenters: Vec::new(),
             meta: BTreeMap::new(),
             node_pool: None,
+            periodic: None,
             groups: vec![TraceGroup {
                 name: "ci".into(),
                 count: 1,

@@ -2,6 +2,7 @@
 
 mod determinism;
 mod golden;
+mod jobtypes;
 mod mechanisms;
 mod placement;
 mod record_digests;

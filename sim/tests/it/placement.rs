@@ -117,6 +117,7 @@ fn a_constraint_no_node_satisfies_leaves_the_job_blocked_with_its_group_failed()
         all_at_once: false,
         spread_block: false,
         parameterized: false,
+        periodic: None,
         groups: vec![GroupSpec {
             name: "g".into(),
             count: 3,
@@ -460,6 +461,7 @@ fn an_eval_blocked_on_an_impossible_constraint_is_not_released_by_unrelated_capa
         all_at_once: false,
         spread_block: false,
         parameterized: false,
+        periodic: None,
         groups: vec![GroupSpec {
             name: "g".into(),
             count: 1,

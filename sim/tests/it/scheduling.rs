@@ -36,6 +36,7 @@ fn job(id: &str, count: u32, cpu: u32, run_s: u64, all_at_once: bool) -> JobSpec
         all_at_once,
         spread_block: false,
         parameterized: false,
+        periodic: None,
         groups: vec![GroupSpec {
             name: "g".into(),
             count,
