@@ -119,15 +119,6 @@ fn reap_alloc(st: &mut State, a: AllocIx) -> bool {
     true
 }
 
-/// Whether the servers consider allocation `a` terminal (`Allocation.TerminalStatus`).
-fn alloc_terminal(al: &Alloc) -> bool {
-    al.desired != DesiredStatus::Run
-        || matches!(
-            al.server_status,
-            ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
-        )
-}
-
 /// Whether every slot of job `j` is done (Nomad's job status `dead`).
 fn job_dead(st: &State, j: JobIx) -> bool {
     st.jobs[j]
@@ -298,7 +289,7 @@ fn verdict(
             .copied()
             .filter(|&a| {
                 let al = &st.allocs[a];
-                al.create_index < job.job_modify_index && al.modify_time < cut && alloc_terminal(al)
+                al.create_index < job.job_modify_index && al.modify_time < cut && al.terminal()
             })
             .collect();
         return if old.len() == allocs.len() {
@@ -319,7 +310,7 @@ fn verdict(
     let mut reap = Vec::new();
     for &a in allocs {
         let al = &st.allocs[a];
-        let eligible = alloc_terminal(al)
+        let eligible = al.terminal()
             && al.modify_time <= cut
             && (gone
                 || job.stopped
@@ -359,12 +350,7 @@ fn collectable(st: &State, j: JobIx, cutoff: SimTime) -> bool {
     gcable
         && job.allocs.iter().all(|&a| {
             let al = &st.allocs[a];
-            let terminal = al.desired != DesiredStatus::Run
-                || matches!(
-                    al.server_status,
-                    ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
-                );
-            terminal && al.modify_time <= cutoff
+            al.terminal() && al.modify_time <= cutoff
         })
 }
 

@@ -144,11 +144,7 @@ impl Periodic {
                     .any(|g| g.slots.iter().any(|s| s.state != SlotState::Done))
                     || job.allocs.iter().any(|&a| {
                         let al = &st.allocs[a];
-                        al.desired == DesiredStatus::Run
-                            && !matches!(
-                                al.server_status,
-                                ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
-                            )
+                        !al.terminal()
                     }))
         });
         !list.is_empty()

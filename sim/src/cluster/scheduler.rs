@@ -257,12 +257,7 @@ impl Scheduler {
         let mut replace: Vec<(u16, u32, Option<AllocIx>, bool)> = Vec::new();
         for &a in &st.jobs[j].allocs {
             let al = &st.allocs[a];
-            if al.desired != DesiredStatus::Run
-                || matches!(
-                    al.server_status,
-                    ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
-                )
-            {
+            if al.terminal() {
                 continue;
             }
             if stopped {
@@ -343,12 +338,7 @@ impl Scheduler {
         ov.ensure(st.nodes.len());
         for &a in &st.jobs[j].allocs {
             let al = &st.allocs[a];
-            if al.desired == DesiredStatus::Run
-                && !matches!(
-                    al.server_status,
-                    ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
-                )
-            {
+            if !al.terminal() {
                 ov.add_job_alloc(al.node);
                 if place
                     .is_some_and(|p| p.groups[al.group as usize].distinct == DistinctHosts::Group)
@@ -368,12 +358,7 @@ impl Scheduler {
                 .collect();
             for &a in &st.jobs[j].allocs {
                 let al = &st.allocs[a];
-                if al.desired != DesiredStatus::Run
-                    || matches!(
-                        al.server_status,
-                        ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
-                    )
-                {
+                if al.terminal() {
                     continue;
                 }
                 let nd = &st.nodes[al.node];

@@ -124,6 +124,19 @@ pub(super) struct Alloc {
     pub(super) collected: bool,
 }
 
+impl Alloc {
+    /// Terminal as the servers see it: not desired to run, or reported complete, failed or lost
+    /// (`Allocation.TerminalStatus`).
+    #[inline]
+    pub(super) fn terminal(&self) -> bool {
+        self.desired != DesiredStatus::Run
+            || matches!(
+                self.server_status,
+                ClientStatus::Complete | ClientStatus::Failed | ClientStatus::Lost
+            )
+    }
+}
+
 impl Slot {
     /// A slot that wants a placement.
     pub(super) fn empty() -> Slot {
