@@ -367,7 +367,7 @@ async fn run_inner(
 
     // Metrics scraper.
     let stop_scrape = root.child_token();
-    let targets = if plan.scrape_metrics {
+    let mut targets = if plan.scrape_metrics {
         within(
             deadline,
             &plan.stop,
@@ -378,6 +378,8 @@ async fn run_inner(
     } else {
         Vec::new()
     };
+    // The counters' baseline before anything is submitted (the control-plane totals are differences).
+    let _ = within(deadline, &plan.stop, scraper::baseline(&mut targets)).await;
     let leader = within(deadline, &plan.stop, client.leader())
         .await
         .ok()

@@ -153,6 +153,18 @@ async fn current_leader(targets: &[Target]) -> Option<String> {
     None
 }
 
+/// The baseline scrape of every target not yet scraped: the first point of the per-second rates and of
+/// the control-plane totals. The runner takes it before the first submission, so the totals hold every
+/// plan of the run (taken inside [`run_scraper`], it raced the first jobs: 8 of 12 plans were counted).
+pub async fn baseline(targets: &mut [Target]) {
+    for t in targets.iter_mut().filter(|t| t.prev.is_none()) {
+        if let Some(snap) = scrape(t).await {
+            t.first = Some(snap.clone());
+            t.prev = Some((Instant::now(), snap));
+        }
+    }
+}
+
 /// What the scraper produced.
 pub struct ScrapeOutput {
     /// The metric rows (also appended to `metrics.csv`).
@@ -180,14 +192,9 @@ pub async fn run_scraper(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_placed = 0u64;
     let mut leader_rpc = current_leader(&targets).await.unwrap_or_default();
-    // Baseline scrape (counters need two points), then one per second, and a final one at stop so even a
-    // sub-second run has a row.
-    for t in targets.iter_mut() {
-        if let Some(snap) = scrape(t).await {
-            t.first = Some(snap.clone());
-            t.prev = Some((Instant::now(), snap));
-        }
-    }
+    // Baseline scrape (counters need two points) unless [`baseline`] took it, then one per second, and a
+    // final one at stop so even a sub-second run has a row.
+    baseline(&mut targets).await;
     let mut last = false;
     let mut last_t_s = None;
     let mut last_at = Instant::now();
