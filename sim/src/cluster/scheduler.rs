@@ -113,12 +113,21 @@ impl Overlay {
         e.1 += ask.dynamic;
     }
 
-    /// Ports the plan already takes on `node`.
+    /// Whether host ports `ask` fit on `node` (committed usage `used`, dynamic range `range`) beside the
+    /// ports this plan already takes there ([`feasible::ports_fit`]).
     #[inline]
-    pub(super) fn plan_ports(&self, node: NodeIx) -> (&[u16], u32) {
-        self.ports
+    pub(super) fn ports_fit(
+        &self,
+        node: NodeIx,
+        used: Option<&feasible::NodePorts>,
+        range: (u16, u16),
+        ask: &crate::placement::Ports,
+    ) -> bool {
+        let (ps, pd) = self
+            .ports
             .get(&node)
-            .map_or((&[][..], 0), |(s, d)| (s.as_slice(), *d))
+            .map_or((&[][..], 0), |(s, d)| (s.as_slice(), *d));
+        feasible::ports_fit(used, range, ask, ps, pd)
     }
 
     /// Nodes holding at least one of the job's allocations.
@@ -456,12 +465,10 @@ impl Scheduler {
                         }
                     }
                 }
-                if let Some(ask) = ports_ask {
-                    let (ps, pd) = ovr.plan_ports(nix);
-                    let range = pools[pool].cfg.dynamic_ports;
-                    if !feasible::ports_fit(st_ports.get(ni), range, ask, ps, pd) {
-                        return NO;
-                    }
+                if ports_ask.is_some_and(|ask| {
+                    !ovr.ports_fit(nix, st_ports.get(ni), pools[pool].cfg.dynamic_ports, ask)
+                }) {
+                    return NO;
                 }
                 let (fc, fm) = nd.free_after(cpu + oc, mem + om);
                 let mut sum = ranking::fit_score(algorithm, fc, fm);

@@ -118,11 +118,9 @@ impl Scheduler {
                 };
                 let (oc, om, _, od) = ov.at(ni);
                 let nd = &st.nodes[nix];
-                let ports_ok = ports_ask.is_none_or(|ask| {
-                    let (ps, pd) = ov.plan_ports(nix);
-                    let range = st.pools[nd.pool as usize].cfg.dynamic_ports;
-                    feasible::ports_fit(st.ports.get(ni), range, ask, ps, pd)
-                });
+                let range = st.pools[nd.pool as usize].cfg.dynamic_ports;
+                let ports_ok =
+                    ports_ask.is_none_or(|ask| ov.ports_fit(nix, st.ports.get(ni), range, ask));
                 if !nd.fits(cpu + oc, mem + om)
                     || nd.disk_used + od + disk > nd.disk_cap
                     || !ports_ok
