@@ -218,7 +218,7 @@ fn owned_event(ev: &Event<'_>, prefix: &str) -> Option<Ev> {
                 return None;
             }
             let (mut started, mut finished) = (None::<i64>, None::<i64>);
-            for ts in a.task_states.iter().flat_map(|m| m.values()) {
+            for ts in &a.task_states {
                 if let Some(s) = ts.started_at.as_deref().and_then(rfc3339_ns) {
                     started = Some(started.map_or(s, |x| x.min(s)));
                 }

@@ -287,15 +287,9 @@ impl<'a> AllocUpdate<'a> {
         let (started, finished) = task_span(
             a.task_states
                 .iter()
-                .flat_map(|ts| ts.values())
                 .map(|t| (t.started_at.as_deref(), t.finished_at.as_deref())),
         );
-        let restarts = a
-            .task_states
-            .iter()
-            .flat_map(|ts| ts.values())
-            .map(|t| t.restarts)
-            .sum();
+        let restarts = a.task_states.iter().map(|t| t.restarts).sum();
         AllocUpdate {
             id: &a.id,
             job: &a.job_id,
