@@ -103,6 +103,9 @@ pub fn run_scenario(
     let pacing = source.pacing();
     let total = source.len_hint();
     let describe = source.describe();
+    if let Some(last) = source.last_submit_hint() {
+        cluster.reserve_metric_seconds(last / 1_000_000_000);
+    }
     // Pending submissions by time (ties by arrival order).
     let mut heap: BinaryHeap<Reverse<(SimTime, u64)>> = BinaryHeap::new();
     let mut waiting: std::collections::BTreeMap<u64, Submission> =

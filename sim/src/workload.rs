@@ -39,6 +39,11 @@ pub trait JobSource {
     fn next_job(&mut self) -> Option<Submission>;
     /// Jobs in total, if known (for progress).
     fn len_hint(&self) -> Option<u64>;
+    /// When the last job is submitted, if known: sizes the per-second metric storage once instead of
+    /// growing it by doubling (a replayed day keeps ~260,000 rows). Changes no output.
+    fn last_submit_hint(&self) -> Option<SimTime> {
+        None
+    }
     /// Human description (run record `scenario.arrival`).
     fn describe(&self) -> String;
 }
@@ -182,6 +187,9 @@ impl JobSource for SyntheticSource {
     fn len_hint(&self) -> Option<u64> {
         Some(self.template.jobs as u64)
     }
+    fn last_submit_hint(&self) -> Option<SimTime> {
+        self.times.iter().copied().max()
+    }
     fn describe(&self) -> String {
         self.arrival.describe()
     }
@@ -219,6 +227,9 @@ impl JobSource for TraceSource {
     }
     fn len_hint(&self) -> Option<u64> {
         Some(self.trace.jobs.len() as u64)
+    }
+    fn last_submit_hint(&self) -> Option<SimTime> {
+        self.trace.jobs.iter().map(|j| j.submit_ns).max()
     }
     fn describe(&self) -> String {
         format!("trace {} ({} jobs)", self.label, self.trace.jobs.len())

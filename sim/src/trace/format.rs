@@ -430,7 +430,8 @@ impl<'a> Obj<'a, '_> {
         } else {
             self.opt_arr(k)?
         };
-        let mut out = Vec::new();
+        // Exact capacity: a day's trace keeps every parsed job for the whole run.
+        let mut out = Vec::with_capacity(a.map_or(0, |a| a.len()));
         for (i, v) in a.into_iter().flatten().enumerate() {
             let s = v.as_str().ok_or_else(|| {
                 self.cx
@@ -568,7 +569,8 @@ fn parse_job(v: &Value, cx: &Cx) -> Result<TraceJob, TraceError> {
             })
         }
     };
-    let mut groups = Vec::new();
+    // Exact capacities (groups, allocations): a day's trace keeps every parsed job for the whole run.
+    let mut groups = Vec::with_capacity(o.arr("groups")?.len());
     for (i, g) in o.arr("groups")?.iter().enumerate() {
         let g = o.sub(g, format!("groups[{i}]"))?;
         g.check_keys(&[
@@ -642,7 +644,7 @@ fn parse_job(v: &Value, cx: &Cx) -> Result<TraceJob, TraceError> {
                 })
             }
         };
-        let mut allocs = Vec::new();
+        let mut allocs = Vec::with_capacity(g.arr("allocs")?.len());
         for (k, a) in g.arr("allocs")?.iter().enumerate() {
             let a = g.sub(a, g.path(&format!("allocs[{k}]")))?;
             a.check_keys(&["run_ns", "exit"])?;
