@@ -84,6 +84,64 @@ pub fn synthetic_source(sc: &Scenario, seed: u64) -> Result<Box<dyn JobSource>, 
     }
 }
 
+/// Submissions waiting for their time, earliest first (ties in arrival order).
+#[derive(Default)]
+struct Pending {
+    heap: BinaryHeap<Reverse<(SimTime, u64)>>,
+    waiting: std::collections::BTreeMap<u64, Submission>,
+    seq: u64,
+}
+
+impl Pending {
+    fn push(&mut self, t: SimTime, s: Submission) {
+        self.heap.push(Reverse((t, self.seq)));
+        self.waiting.insert(self.seq, s);
+        self.seq += 1;
+    }
+    /// When the earliest waiting submission is due.
+    fn next_time(&self) -> Option<SimTime> {
+        self.heap.peek().map(|Reverse((t, _))| *t)
+    }
+    /// Takes the earliest waiting submission (there is one: [`Pending::next_time`] said so).
+    fn pop(&mut self) -> Submission {
+        let Reverse((_, id)) = self.heap.pop().expect("a waiting submission");
+        self.waiting.remove(&id).expect("waiting submission")
+    }
+}
+
+/// Register requests still unanswered, and those answered with a failure.
+#[derive(Default)]
+struct Responses {
+    open: u64,
+    failed: u64,
+}
+
+/// Takes the answered register requests: counts them, and in a closed loop submits the next job for
+/// each workload answer (the standing jobs' answers pace nothing).
+fn settle(
+    cluster: &mut Cluster,
+    standing: &mut std::collections::BTreeSet<crate::api::RequestId>,
+    done: &mut Responses,
+    pacing: Pacing,
+    source: &mut dyn JobSource,
+    pending: &mut Pending,
+) {
+    for (rid, t_resp, outcome) in cluster.take_completed() {
+        done.open -= 1;
+        if let RequestOutcome::Failed(_) = outcome {
+            done.failed += 1;
+        }
+        if standing.remove(&rid) {
+            continue;
+        }
+        if let Pacing::ClosedLoop { .. } = pacing {
+            if let Some(s) = source.next_job() {
+                pending.push(t_resp, s);
+            }
+        }
+    }
+}
+
 /// Runs `sc` with jobs from `source` to completion and returns the record.
 pub fn run_scenario(
     sc: &Scenario,
@@ -106,38 +164,25 @@ pub fn run_scenario(
     if let Some(last) = source.last_submit_hint() {
         cluster.reserve_metric_seconds(last / 1_000_000_000);
     }
-    // Pending submissions by time (ties by arrival order).
-    let mut heap: BinaryHeap<Reverse<(SimTime, u64)>> = BinaryHeap::new();
-    let mut waiting: std::collections::BTreeMap<u64, Submission> =
-        std::collections::BTreeMap::new();
-    let mut seq = 0u64;
-    let mut push = |heap: &mut BinaryHeap<Reverse<(SimTime, u64)>>,
-                    waiting: &mut std::collections::BTreeMap<u64, Submission>,
-                    t: SimTime,
-                    s: Submission| {
-        heap.push(Reverse((t, seq)));
-        waiting.insert(seq, s);
-        seq += 1;
-    };
+    let mut pending = Pending::default();
     match pacing {
         Pacing::Timed => {
             if let Some(s) = source.next_job() {
                 let t = s.at;
-                push(&mut heap, &mut waiting, t, s);
+                pending.push(t, s);
             }
         }
         Pacing::ClosedLoop { workers } => {
             for _ in 0..workers {
                 match source.next_job() {
-                    Some(s) => push(&mut heap, &mut waiting, 0, s),
+                    Some(s) => pending.push(0, s),
                     None => break,
                 }
             }
         }
     }
     let mut submitted = 0u64;
-    let mut failed_submit = 0u64;
-    let mut outstanding = 0u64;
+    let mut done = Responses::default();
     // The scenario's standing jobs (system, sysbatch, periodic) register at t = 0, before the workload;
     // their responses do not pace a closed loop.
     let mut standing = std::collections::BTreeSet::new();
@@ -150,7 +195,7 @@ pub fn run_scenario(
         })?;
         standing.insert(id);
         submitted += 1;
-        outstanding += 1;
+        done.open += 1;
     }
     let mut last_report = 0u64;
     let mut last_check = 0u64;
@@ -180,28 +225,21 @@ pub fn run_scenario(
                 }
             }
         }
-        if let Some(&Reverse((ts, id))) = heap.peek() {
+        if let Some(ts) = pending.next_time() {
             let completed = cluster.advance_until_completion(ts)?;
             if completed {
-                for (rid, t_resp, outcome) in cluster.take_completed() {
-                    outstanding -= 1;
-                    if let RequestOutcome::Failed(_) = outcome {
-                        failed_submit += 1;
-                    }
-                    if standing.remove(&rid) {
-                        continue;
-                    }
-                    if let Pacing::ClosedLoop { .. } = pacing {
-                        if let Some(s) = source.next_job() {
-                            push(&mut heap, &mut waiting, t_resp, s);
-                        }
-                    }
-                }
+                settle(
+                    &mut cluster,
+                    &mut standing,
+                    &mut done,
+                    pacing,
+                    &mut *source,
+                    &mut pending,
+                );
                 report(&cluster, submitted, false);
                 continue;
             }
-            heap.pop();
-            let s = waiting.remove(&id).expect("waiting submission");
+            let s = pending.pop();
             cluster.advance_to(ts)?;
             let intended = if matches!(pacing, Pacing::Timed) {
                 s.at
@@ -211,7 +249,7 @@ pub fn run_scenario(
             match cluster.submit_register(s.spec, intended) {
                 Ok(_) => {
                     submitted += 1;
-                    outstanding += 1;
+                    done.open += 1;
                 }
                 Err(e) => {
                     return Err(SimError::InvalidJob(format!(
@@ -225,31 +263,25 @@ pub fn run_scenario(
                         return Err(SimError::Trace(format!("job `{}` is submitted at {} ns, before the previous job ({} ns): arrivals must be in time order", n.spec.id, n.at, ts)));
                     }
                     let t = n.at;
-                    push(&mut heap, &mut waiting, t, n);
+                    pending.push(t, n);
                 }
             }
             report(&cluster, submitted, false);
             continue;
         }
         // Everything submitted: run until the cluster is idle.
-        if outstanding > 0 || !cluster.is_idle() || cluster.can_scale_up() {
+        if done.open > 0 || !cluster.is_idle() || cluster.can_scale_up() {
             if !cluster.step()? {
                 break;
             }
-            for (rid, t_resp, outcome) in cluster.take_completed() {
-                outstanding -= 1;
-                if let RequestOutcome::Failed(_) = outcome {
-                    failed_submit += 1;
-                }
-                if standing.remove(&rid) {
-                    continue;
-                }
-                if let Pacing::ClosedLoop { .. } = pacing {
-                    if let Some(s) = source.next_job() {
-                        push(&mut heap, &mut waiting, t_resp, s);
-                    }
-                }
-            }
+            settle(
+                &mut cluster,
+                &mut standing,
+                &mut done,
+                pacing,
+                &mut *source,
+                &mut pending,
+            );
             report(&cluster, submitted, false);
             continue;
         }
@@ -277,7 +309,7 @@ pub fn run_scenario(
         opts,
         &describe,
         submitted,
-        failed_submit,
+        done.failed,
         Source::Sim,
     );
     if stopped_early {
