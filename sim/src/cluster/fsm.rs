@@ -242,16 +242,7 @@ pub(super) fn applied(
             node,
         } => {
             let e = st.create_eval(job, triggered_by, node, index, cx.now);
-            views::emit(
-                st,
-                cx,
-                index,
-                ChangeKind::EvaluationUpdated,
-                ChangeSet {
-                    evals: &[e],
-                    ..Default::default()
-                },
-            );
+            views::emit_evals(st, cx, index, &[e]);
             sched.enqueue_eval(st, cx, bl, e);
         }
         Entry::NodeStatus { node, status } => {

@@ -724,16 +724,7 @@ impl Scheduler {
         if status == EvalStatus::Failed {
             cx.counters.evals_failed += 1;
         }
-        views::emit(
-            st,
-            cx,
-            index,
-            ChangeKind::EvaluationUpdated,
-            ChangeSet {
-                evals: &changed,
-                ..Default::default()
-            },
-        );
+        views::emit_evals(st, cx, index, &changed);
         self.broker.ack(job);
         self.free_worker(st, cx, w);
     }

@@ -204,16 +204,7 @@ pub(super) fn apply_node_evals(
         .iter()
         .map(|&j| st.create_eval(j, TriggeredBy::NodeUpdate, Some(n), index, cx.now))
         .collect();
-    views::emit(
-        st,
-        cx,
-        index,
-        ChangeKind::EvaluationUpdated,
-        ChangeSet {
-            evals: &evals,
-            ..Default::default()
-        },
-    );
+    views::emit_evals(st, cx, index, &evals);
     for e in evals {
         sched.enqueue_eval(st, cx, bl, e);
     }

@@ -250,6 +250,20 @@ pub(super) struct ChangeSet<'a> {
     pub(super) nodes: &'a [NodeIx],
 }
 
+/// [`emit`] of evaluations created or updated at `index`.
+pub(super) fn emit_evals(st: &State, cx: &mut Ctx, index: u64, evals: &[EvalIx]) {
+    emit(
+        st,
+        cx,
+        index,
+        ChangeKind::EvaluationUpdated,
+        ChangeSet {
+            evals,
+            ..Default::default()
+        },
+    );
+}
+
 /// Records a change batch of `set` at Raft index `index` (only when change recording is on).
 pub(super) fn emit(st: &State, cx: &mut Ctx, index: u64, kind: ChangeKind, set: ChangeSet<'_>) {
     if !cx.record_changes {
