@@ -12,80 +12,183 @@ use anyhow::{anyhow, bail, Context, Result};
 use hcl::eval::{Context as HclContext, Evaluate};
 use hcl::{Block, Body, Expression, Structure};
 use serde_json::{json, Map, Value};
-use stampede_sim::api::{DelayFunction, RestartMode};
+use stampede_sim::api::{DelayFunction, JobSpec, RestartMode, RunPlan};
 use stampede_sim::placement::{DistinctHosts, GroupPlacement};
 use stampede_sim::scenario::{JobTemplate, RunDuration};
+
+/// Seconds a generated task sleeps for a run duration (the median of a log-normal; "forever" is 100 h, as
+/// C2M's service job did).
+fn sleep_secs(d: &RunDuration) -> u64 {
+    match d {
+        RunDuration::Forever => 360_000,
+        RunDuration::Fixed(ns) => ns.div_ceil(1_000_000_000).max(1),
+        RunDuration::LogNormal { median_ns, .. } => median_ns.div_ceil(1_000_000_000).max(1),
+    }
+}
+
+/// One generated task group: `count` copies of a docker task sleeping `secs` with the given resources,
+/// the policies as given (without them Nomad neither restarts nor reschedules: generated tasks do not
+/// fail), and the placement rules as Nomad's JSON API spells them.
+#[allow(clippy::too_many_arguments)]
+fn group_json(
+    name: &str,
+    count: u32,
+    cpu_mhz: u32,
+    memory_mb: u32,
+    image: &str,
+    secs: u64,
+    restart: Option<&stampede_sim::api::RestartPolicy>,
+    reschedule: Option<&stampede_sim::api::ReschedulePolicy>,
+    placement: Option<&GroupPlacement>,
+) -> Value {
+    let mut g = json!({
+        "Name": name,
+        "Count": count,
+        "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
+        "ReschedulePolicy": {"Attempts": 0, "Unlimited": false},
+        "EphemeralDisk": {"SizeMB": 10},
+        "Tasks": [{
+            "Name": "t",
+            "Driver": "docker",
+            "Config": {"image": image, "command": "/bin/sleep", "args": [secs.to_string()]},
+            "Resources": {"CPU": cpu_mhz, "MemoryMB": memory_mb},
+            "LogConfig": {"MaxFiles": 1, "MaxFileSizeMB": 1}
+        }]
+    });
+    if let Some(r) = restart {
+        g["RestartPolicy"] = json!({
+            "Attempts": r.attempts, "Interval": r.interval_ns, "Delay": r.delay_ns,
+            "Mode": match r.mode { RestartMode::Fail => "fail", RestartMode::Delay => "delay" },
+        });
+    }
+    if let Some(r) = reschedule {
+        g["ReschedulePolicy"] = json!({
+            "Attempts": r.attempts, "Interval": r.interval_ns, "Delay": r.delay_ns,
+            "DelayFunction": match r.delay_function {
+                DelayFunction::Constant => "constant",
+                DelayFunction::Exponential => "exponential",
+                DelayFunction::Fibonacci => "fibonacci",
+            },
+            "MaxDelay": r.max_delay_ns, "Unlimited": r.unlimited,
+        });
+    }
+    if let Some(p) = placement {
+        placement_json(&mut g, p);
+    }
+    g
+}
+
+/// The job-level keys shared by generated jobs: ID, type, priority, datacenters, groups, node pool, a
+/// job-wide `distinct_hosts`, and `Update.MaxParallel = 0` for services.
+#[allow(clippy::too_many_arguments)]
+fn job_json(
+    id: &str,
+    job_type: &str,
+    priority: u32,
+    all_at_once: bool,
+    datacenters: &[String],
+    groups: Vec<Value>,
+    node_pool: Option<&str>,
+    distinct_hosts_job: bool,
+) -> Value {
+    let mut job = json!({
+        "ID": id, "Name": id, "Type": job_type, "Priority": priority,
+        "Datacenters": datacenters, "AllAtOnce": all_at_once, "TaskGroups": groups,
+    });
+    if let Some(np) = node_pool {
+        job["NodePool"] = json!(np);
+    }
+    if distinct_hosts_job {
+        job["Constraints"] = json!([{"Operand": "distinct_hosts", "RTarget": "true"}]);
+    }
+    if job_type == "service" {
+        job["Update"] = json!({"MaxParallel": 0});
+    }
+    job
+}
 
 /// The job JSON for copy `id` of a template. Batch tasks sleep their duration (median for log-normal);
 /// service tasks sleep "forever" (as C2M's job did).
 pub fn job_from_template(id: &str, t: &JobTemplate, datacenters: &[String]) -> Value {
-    let secs = match t.duration {
-        RunDuration::Forever => 360_000,
-        RunDuration::Fixed(ns) => ns.div_ceil(1_000_000_000).max(1),
-        RunDuration::LogNormal { median_ns, .. } => median_ns.div_ceil(1_000_000_000).max(1),
-    };
+    let secs = sleep_secs(&t.duration);
     let groups: Vec<Value> = (0..t.groups.max(1))
         .map(|g| {
-            json!({
-                "Name": format!("g{g}"),
-                "Count": t.count,
-                "RestartPolicy": {"Attempts": 0, "Mode": "fail"},
-                "ReschedulePolicy": {"Attempts": 0, "Unlimited": false},
-                "EphemeralDisk": {"SizeMB": 10},
-                "Tasks": [{
-                    "Name": "t",
-                    "Driver": "docker",
-                    "Config": {"image": t.image, "command": "/bin/sleep", "args": [secs.to_string()]},
-                    "Resources": {"CPU": t.cpu_mhz, "MemoryMB": t.memory_mb},
-                    "LogConfig": {"MaxFiles": 1, "MaxFileSizeMB": 1}
-                }]
-            })
+            group_json(
+                &format!("g{g}"),
+                t.count,
+                t.cpu_mhz,
+                t.memory_mb,
+                &t.image,
+                secs,
+                t.restart.as_ref(),
+                t.reschedule.as_ref(),
+                t.placement.as_deref(),
+            )
         })
         .collect();
-    let mut groups = groups;
-    for g in &mut groups {
-        // A scenario's own policies go to Nomad as given; without them the flood keeps Nomad from
-        // restarting or rescheduling (its tasks do not fail).
-        if let Some(r) = &t.restart {
-            g["RestartPolicy"] = json!({
-                "Attempts": r.attempts, "Interval": r.interval_ns, "Delay": r.delay_ns,
-                "Mode": match r.mode { RestartMode::Fail => "fail", RestartMode::Delay => "delay" },
-            });
-        }
-        if let Some(r) = &t.reschedule {
-            g["ReschedulePolicy"] = json!({
-                "Attempts": r.attempts, "Interval": r.interval_ns, "Delay": r.delay_ns,
-                "DelayFunction": match r.delay_function {
-                    DelayFunction::Constant => "constant",
-                    DelayFunction::Exponential => "exponential",
-                    DelayFunction::Fibonacci => "fibonacci",
-                },
-                "MaxDelay": r.max_delay_ns, "Unlimited": r.unlimited,
-            });
-        }
-        // A scenario's placement rules go to Nomad as its JSON API spells them.
-        if let Some(p) = &t.placement {
-            placement_json(g, p);
-        }
-    }
-    let mut job = json!({
-        "ID": id, "Name": id, "Type": t.job_type.as_str(), "Priority": t.priority,
-        "Datacenters": datacenters, "AllAtOnce": t.all_at_once, "TaskGroups": groups,
-    });
+    let mut job = job_json(
+        id,
+        t.job_type.as_str(),
+        t.priority,
+        t.all_at_once,
+        datacenters,
+        groups,
+        t.node_pool.as_deref(),
+        t.placement
+            .as_ref()
+            .is_some_and(|p| p.distinct_hosts == DistinctHosts::Job),
+    );
     if t.spread_block {
         job["Spreads"] = json!([{"Attribute": "${node.unique.id}", "Weight": 100}]);
     }
-    if let Some(np) = &t.node_pool {
-        job["NodePool"] = json!(np);
+    job
+}
+
+/// The job JSON of a scenario's standing job (`[[workload.system]]`, `[[workload.periodic]]`) under the ID
+/// `id`: its groups as generated tasks (the group's image; a model duration's median, a recorded group's
+/// first run), its `periodic` block as Nomad's (`SpecType` cron), and its meta.
+pub fn job_from_spec(id: &str, spec: &JobSpec, datacenters: &[String]) -> Value {
+    let groups: Vec<Value> = spec
+        .groups
+        .iter()
+        .map(|g| {
+            let secs = match &g.run {
+                RunPlan::Model { duration, .. } => sleep_secs(duration),
+                RunPlan::Recorded(runs) => runs
+                    .first()
+                    .map_or(1, |(ns, _)| ns.div_ceil(1_000_000_000).max(1)),
+            };
+            group_json(
+                &g.name,
+                g.count,
+                g.cpu_mhz,
+                g.memory_mb,
+                &g.image,
+                secs,
+                g.restart.as_ref(),
+                g.reschedule.as_ref(),
+                g.placement.as_deref(),
+            )
+        })
+        .collect();
+    let mut job = job_json(
+        id,
+        spec.job_type.as_str(),
+        spec.priority,
+        spec.all_at_once,
+        datacenters,
+        groups,
+        spec.node_pool.as_deref(),
+        false,
+    );
+    if let Some(p) = &spec.periodic {
+        job["Periodic"] = json!({
+            "Enabled": true, "SpecType": "cron", "Spec": p.spec,
+            "ProhibitOverlap": p.prohibit_overlap, "TimeZone": p.time_zone,
+        });
     }
-    if t.placement
-        .as_ref()
-        .is_some_and(|p| p.distinct_hosts == DistinctHosts::Job)
-    {
-        job["Constraints"] = json!([{"Operand": "distinct_hosts", "RTarget": "true"}]);
-    }
-    if t.job_type.as_str() == "service" {
-        job["Update"] = json!({"MaxParallel": 0});
+    if !spec.meta.is_empty() {
+        job["Meta"] = json!(spec.meta);
     }
     job
 }

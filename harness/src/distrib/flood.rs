@@ -170,6 +170,7 @@ pub async fn run_worker(conn: NomadConnArgs, index: u32, out: &Path) -> Result<u
             job: spec.job.clone(),
             jobs: spec.jobs,
             dispatch: false,
+            standing: Vec::new(),
         },
         pacing: match spec.pacing {
             PacingSpec::Open {

@@ -74,6 +74,10 @@ pub struct WorkloadRequest {
     pub pacing: Pacing,
 }
 
+/// ID prefix of a scenario's standing jobs on the cluster (`stampede-standing-<name>`): the same across runs,
+/// so a second run updates them in place, as `nomad job run` would; never a user's own job ID.
+pub const STANDING_PREFIX: &str = "stampede-standing-";
+
 /// Jobs of a jobspec or ad-hoc run when `--jobs` is not given.
 pub const DEFAULT_JOBS: u32 = 100;
 
@@ -94,18 +98,26 @@ pub struct BuiltWorkload {
 /// description of a run.
 pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result<BuiltWorkload> {
     let mut slo = BTreeMap::new();
+    let mut standing = Vec::new();
     let mut pacing = a.pacing.clone();
     let jobs_flag = a.jobs.unwrap_or(DEFAULT_JOBS);
     let (job, jobs, info_name, path) = match &a.spec {
         WorkloadSpec::Scenario(p) => {
             let sc = files::read_scenario(p)?;
             slo = sc.slo.clone();
-            if let Some(j) = sc.standing_jobs.first() {
-                bail!(
-                    "{}: the scenario has system, sysbatch or periodic jobs ([[workload.system]], [[workload.periodic]]; `{}` first), which `stampede run` does not register yet: `stampede sim` and `stampede emulate` model them; against a real cluster register them with `nomad job run` first and remove them from the scenario",
-                    p.display(),
-                    j.id
-                )
+            for spec in &sc.standing_jobs {
+                let id = format!("{STANDING_PREFIX}{}", spec.id);
+                if id.starts_with(&a.prefix) {
+                    bail!(
+                        "{}: the job-ID prefix `{}` would also match the standing job `{id}` (its allocations would count as the flood's): choose another --prefix",
+                        p.display(),
+                        a.prefix
+                    )
+                }
+                standing.push(jobspec::with_driver(
+                    jobspec::job_from_spec(&id, spec, &a.datacenters),
+                    &a.driver,
+                ));
             }
             let WorkloadSource::Synthetic { template, arrival } = &sc.workload else {
                 bail!(
@@ -269,6 +281,7 @@ pub async fn build_workload(a: &WorkloadRequest, conn: &NomadConnArgs) -> Result
             job,
             jobs,
             dispatch: a.dispatch,
+            standing,
         },
         pacing,
         scenario,

@@ -57,6 +57,9 @@ pub struct WorkloadPlan {
     pub jobs: u32,
     /// Register the job once as a parameterized parent and dispatch it `jobs` times.
     pub dispatch: bool,
+    /// Jobs registered once before the flood and deregistered by `--cleanup`: a scenario's system,
+    /// sysbatch and periodic jobs (IDs `stampede-standing-<name>`; see [`super::build`]).
+    pub standing: Vec<Value>,
 }
 
 /// Everything `run_load` needs; no IO has happened yet when it is built.

@@ -365,6 +365,28 @@ async fn run_inner(
         })
     };
 
+    // The scenario's standing jobs (system, sysbatch, periodic) go in before the flood and before the
+    // counters' baseline: they hold their capacity as on the user's cluster, and their own registration is
+    // not counted as the flood's control-plane work. Their allocations are not the flood's (other IDs).
+    let mut standing_ids: Vec<String> = Vec::new();
+    for job in &plan.workload.standing {
+        let id = job["ID"].as_str().unwrap_or_default().to_string();
+        match within(deadline, &plan.stop, client.register_job(job)).await {
+            Ok(r) => {
+                r.with_context(|| format!("registering the standing job {id}"))?;
+            }
+            Err(c) => bail!(
+                "{} while registering the standing job {id}; registered before it: {standing_ids:?}",
+                if c == Cut::Timeout {
+                    format!("--timeout {}s ran out", plan.timeout.as_secs())
+                } else {
+                    "interrupted".to_string()
+                }
+            ),
+        }
+        standing_ids.push(id);
+    }
+
     // Metrics scraper.
     let stop_scrape = root.child_token();
     let mut targets = if plan.scrape_metrics {
@@ -557,6 +579,12 @@ async fn run_inner(
     // FinalPoll with a final paginated poll. A failing poll does not throw away what the stream measured:
     // the record is written with a note saying it holds stream data only.
     let mut notes = Vec::new();
+    if !standing_ids.is_empty() {
+        notes.push(format!(
+            "standing jobs registered before the flood (not in allocs.csv): {}",
+            standing_ids.join(", ")
+        ));
+    }
     let before = timeline.lock().unwrap_or_else(|p| p.into_inner()).len();
     let filter = format!("JobID matches \"^{}\"", regex_escape(&plan.prefix));
     let aq = ListQuery {
@@ -688,6 +716,13 @@ async fn run_inner(
                     .with_context(|| format!("deregistering {}", j.id))?;
                 n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
+            for id in &standing_ids {
+                client
+                    .deregister_job(id, true)
+                    .await
+                    .with_context(|| format!("deregistering the standing job {id}"))?;
+                n.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             anyhow::Ok(())
         };
         let r = within(post_until, &never, work).await;
@@ -696,8 +731,13 @@ async fn run_inner(
             Ok(r) => {
                 r?;
                 notes.push(format!(
-                    "cleanup: deregistered and purged {n} jobs with prefix `{}`",
-                    plan.prefix
+                    "cleanup: deregistered and purged {n} jobs with prefix `{}`{}",
+                    plan.prefix,
+                    if standing_ids.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" and the standing jobs {}", standing_ids.join(", "))
+                    }
                 ));
             }
             Err(_) => {

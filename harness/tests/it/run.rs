@@ -22,6 +22,7 @@ fn plan(addr: &str, dir: &std::path::Path, jobs: u32, count: u32, pacing: Pacing
             job,
             jobs,
             dispatch: false,
+            standing: Vec::new(),
         },
         pacing,
         algorithm: Some("spread".into()),
@@ -421,33 +422,94 @@ async fn scenario_workload_open_loop_with_slo() {
     assert_eq!(submits, vec![0, 66_666_667, 133_333_333]);
 }
 
-/// Issue 11 §6: a scenario with system or periodic entries is not half-run by `stampede run` (it would
-/// register only the flood): the error names the file and the first such job, exit 2; `--type` stays
-/// batch or service (clap refuses the others).
+/// Issue 11 §6: `stampede run --scenario` registers the scenario's standing jobs (system, periodic) before
+/// the flood, as `stampede-standing-<name>`: the emulated cluster runs the system job on every node while
+/// the flood is measured alone (allocs.csv holds only the flood), the periodic parent carries its cron
+/// spec, and `--cleanup` deregisters them. `--type` stays batch or service (clap refuses the others).
 #[test]
-fn run_refuses_scenarios_with_system_or_periodic_jobs() {
+fn run_registers_a_scenarios_system_and_periodic_jobs() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let h = rt
+        .block_on(stampede::emulator::start(crate::common::small_emulator(
+            20.0,
+        )))
+        .unwrap();
+    let url = format!("http://{}", h.addr);
     let dir = tempfile::tempdir().unwrap();
     let sc = dir.path().join("agents.toml");
     std::fs::write(
         &sc,
-        "name = \"agents\"\n[[pools]]\ninstance_type = \"m5.xlarge\"\ncount = 2\n[workload]\njobs = 2\n\
-         [[workload.system]]\nname = \"log-shipper\"\n",
+        "name = \"agents\"\n[[pools]]\ninstance_type = \"m5.xlarge\"\ncount = 2\n\
+         [workload]\njobs = 4\ncount = 1\ncpu_mhz = 20\nmemory_mb = 16\nduration = \"1s\"\n\
+         [[workload.system]]\nname = \"log-shipper\"\ncpu_mhz = 20\nmemory_mb = 16\n\
+         [[workload.periodic]]\nname = \"nightly\"\ncron = \"0 2 * * *\"\ncount = 1\ncpu_mhz = 20\nmemory_mb = 16\nduration = \"1s\"\n",
     )
     .unwrap();
-    let out = crate::common::bin_output(&[
-        "run".as_ref(),
-        "--scenario".as_ref(),
-        sc.as_os_str(),
-        "--no-report".as_ref(),
-        "--out".as_ref(),
-        dir.path().join("out").as_os_str(),
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let get = |path: &str| -> (u16, serde_json::Value) {
+        rt.block_on(async {
+            let r = reqwest::get(format!("{url}{path}")).await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.json().await.unwrap_or(serde_json::Value::Null))
+        })
+    };
+    let out = dir.path().join("first");
+    let code = crate::common::cli(&argv!(
+        "run --addr",
+        &url,
+        "--scenario",
+        &sc,
+        "--run-id first --out",
+        &out,
+        "--no-report --quiet --timeout 120s"
+    ))
+    .unwrap();
+    assert_eq!(code, 0);
+    let rec = crate::common::read_record(&out);
+    assert_eq!(rec.allocs.len(), 4, "only the flood is measured");
     assert!(
-        stderr.contains("agents.toml") && stderr.contains("`log-shipper`"),
-        "{stderr}"
+        rec.meta.notes.iter().any(|n| n.contains(
+            "standing jobs registered before the flood (not in allocs.csv): stampede-standing-log-shipper, stampede-standing-nightly"
+        )),
+        "{:?}",
+        rec.meta.notes
     );
+    let nodes = get("/v1/nodes").1.as_array().unwrap().len();
+    let (st, job) = get("/v1/job/stampede-standing-log-shipper");
+    assert_eq!(st, 200);
+    assert_eq!(job["Type"], "system");
+    let allocs = get("/v1/job/stampede-standing-log-shipper/allocations").1;
+    assert_eq!(allocs.as_array().unwrap().len(), nodes, "one per node");
+    let (st, nightly) = get("/v1/job/stampede-standing-nightly");
+    assert_eq!(st, 200);
+    assert_eq!(nightly["Periodic"]["Spec"], "0 2 * * *");
+    // A second run updates them in place and, with --cleanup, removes them with the flood.
+    let out2 = dir.path().join("second");
+    let code = crate::common::cli(&argv!(
+        "run --addr",
+        &url,
+        "--scenario",
+        &sc,
+        "--run-id second --out",
+        &out2,
+        "--cleanup --no-report --quiet --timeout 120s"
+    ))
+    .unwrap();
+    assert_eq!(code, 0);
+    let rec = crate::common::read_record(&out2);
+    assert!(
+        rec.meta.notes.iter().any(|n| n.contains(
+            "and the standing jobs stampede-standing-log-shipper, stampede-standing-nightly"
+        )),
+        "{:?}",
+        rec.meta.notes
+    );
+    assert_eq!(get("/v1/job/stampede-standing-log-shipper").0, 404);
+    assert_eq!(get("/v1/job/stampede-standing-nightly").0, 404);
+    rt.block_on(h.shutdown());
     let out = crate::common::bin_output(&["run", "--type", "system", "--jobs", "1", "--no-report"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
