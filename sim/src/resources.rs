@@ -3,8 +3,11 @@
 //!
 //! **CPU**: busy time is charged to the server doing the work — scheduler workers (eval compute) to their
 //! own server; plan verification, heartbeats and client-update RPC decoding to the leader; FSM apply to
-//! every server (each applies every committed entry). A second's CPU % is
-//! `busy × cpu_overhead_factor / (cores × 1 s)`, capped at 100. **Memory**: every server holds the full
+//! every server (each applies every committed entry). A second's CPU % is what Nomad's
+//! `process_cpu_seconds_total` (the Go process collector: utime + stime from procfs) gives per second over
+//! `runtime.NumCPU()` vCPUs (`helper/goruntime/runtime.go:RuntimeStats` `cpu_count`, the denominator every
+//! real run's record uses): the second's work `busy × cpu_overhead_factor` in core-equivalents mapped to
+//! the vCPUs it keeps busy ([`ServerRes::vcpus_busy`]), over the vCPUs, capped at 100. **Memory**: every server holds the full
 //! replicated state: `(mem_base + nodes·mem_per_node + jobs·mem_per_job + allocs·mem_per_alloc +
 //! evals·mem_per_eval) × mem_gc_factor` (no state GC is modelled, so RSS grows with allocations, as C2M saw).
 
@@ -16,16 +19,72 @@ use crate::record::MetricRow;
 pub struct ServerRes {
     /// Server name.
     pub name: String,
-    /// Cores.
+    /// Core-equivalents of full-load throughput, rounded up (the workers' parallelism).
     pub cores: u32,
+    /// vCPUs (`runtime.NumCPU()`, the `cores` run.json lists); 0 = `cores`, no SMT.
+    pub vcpus: u32,
+    /// Physical cores (vCPUs / 2 with SMT); 0 = `vcpus`.
+    pub physical: u32,
+    /// Full-load throughput in core-equivalents (physical + SMT siblings at their yield); 0 = `vcpus`.
+    pub capacity: f64,
     /// Busy ns charged in the current second.
     pub busy_ns: u64,
-    /// Busy ns charged over the run (× overhead → `process_cpu_seconds_total`).
+    /// Busy ns charged over the run (before runtime overhead: the control plane's `total_s`).
     pub busy_ns_total: u64,
+    /// CPU seconds the OS charged over the closed seconds (the rows' CPU % × vCPUs, summed): with the
+    /// open second's work, `process_cpu_seconds_total`.
+    pub cpu_s_closed: f64,
     /// Heartbeats handled in the current second (fractional accumulation).
     pub heartbeats: f64,
     /// Heartbeats handled over the run.
     pub heartbeats_total: f64,
+}
+
+impl ServerRes {
+    /// vCPUs kept busy while the server delivers `core_eq` core-equivalents of work, i.e. the CPU time the
+    /// OS charges per second (a thread is charged its wall time on a vCPU, whatever its hyperthread sibling
+    /// does). The scheduler spreads runnable threads over idle physical cores first (Linux CFS balances
+    /// across the SMT domain before doubling up), so up to the physical cores each core-equivalent is one
+    /// busy vCPU; past them each further busy vCPU adds only the sibling's yield, until every vCPU is busy
+    /// at full capacity. Without SMT the map is the identity.
+    pub fn vcpus_busy(&self, core_eq: f64) -> f64 {
+        let v = if self.vcpus == 0 {
+            self.cores.max(1)
+        } else {
+            self.vcpus
+        } as f64;
+        let p = if self.physical == 0 {
+            v
+        } else {
+            self.physical as f64
+        };
+        let cap = if self.capacity > 0.0 {
+            self.capacity
+        } else {
+            v
+        };
+        let busy = if core_eq <= p || cap <= p {
+            core_eq
+        } else {
+            p + (core_eq - p) * (v - p) / (cap - p)
+        };
+        busy.clamp(0.0, v)
+    }
+
+    /// `process_cpu_seconds_total` now: the closed seconds' CPU time and the open second's work (at the
+    /// light-load rate: a partial second's rate is not known yet).
+    pub fn cpu_seconds_total(&self, overhead: f64) -> f64 {
+        self.cpu_s_closed + self.busy_ns as f64 * overhead / 1e9
+    }
+
+    /// vCPUs (`runtime.NumCPU()`).
+    pub fn vcpu_count(&self) -> u32 {
+        if self.vcpus == 0 {
+            self.cores.max(1)
+        } else {
+            self.vcpus
+        }
+    }
 }
 
 /// State sizes feeding the memory model.
@@ -96,9 +155,10 @@ pub fn close_second(
     let rss = rss_bytes(p, s.state);
     for (i, sv) in servers.iter_mut().enumerate() {
         let leader = i == s.leader;
-        let cpu = (sv.busy_ns as f64 * p.cpu_overhead_factor / (sv.cores.max(1) as f64 * 1e9)
-            * 100.0)
-            .min(100.0);
+        let work = sv.busy_ns as f64 * p.cpu_overhead_factor / 1e9;
+        let os_s = sv.vcpus_busy(work);
+        sv.cpu_s_closed += os_s;
+        let cpu = (os_s / sv.vcpu_count() as f64 * 100.0).min(100.0);
         let hb = sv.heartbeats.floor();
         sv.heartbeats -= hb;
         out.push(MetricRow {
@@ -158,5 +218,35 @@ mod tests {
         let expect = 2e9 * p.cpu_overhead_factor / 4e9 * 100.0;
         assert!((rows[0].cpu_pct.unwrap() - expect).abs() < 1e-6);
         assert_eq!(s[0].busy_ns, 0);
+    }
+
+    /// An 8-vCPU SMT server (4 cores, siblings at 25 %: 5 core-equivalents): light load is a share of the
+    /// 8 vCPUs Nomad reports (`cpu_count`), as `process_cpu_seconds_total` over them measures it; past the
+    /// physical cores the siblings fill up, and full capacity is 100 %.
+    #[test]
+    fn cpu_percent_is_of_the_vcpus_with_smt_siblings_filling_last() {
+        let p = ModelParams {
+            cpu_overhead_factor: 1.0,
+            ..ModelParams::default()
+        };
+        let pct = |core_eq: f64| {
+            let mut s = vec![ServerRes {
+                name: "a".into(),
+                cores: 5,
+                vcpus: 8,
+                physical: 4,
+                capacity: 5.0,
+                busy_ns: (core_eq * 1e9) as u64,
+                ..Default::default()
+            }];
+            let mut rows = Vec::new();
+            close_second(&p, &mut s, 0, &SecondSample::default(), &mut rows);
+            rows[0].cpu_pct.unwrap()
+        };
+        assert!((pct(0.05) - 0.625).abs() < 1e-3, "{}", pct(0.05));
+        assert!((pct(4.0) - 50.0).abs() < 1e-3);
+        assert!((pct(4.5) - 75.0).abs() < 1e-3);
+        assert!((pct(5.0) - 100.0).abs() < 1e-3);
+        assert_eq!(pct(7.0), 100.0);
     }
 }

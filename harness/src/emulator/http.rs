@@ -1073,6 +1073,9 @@ async fn agent_self(State(sh): Sh, Query(q): Params, headers: HeaderMap) -> HRes
     let i = server_of(&st, &q, &headers)?;
     let name = st.servers.get(i).cloned().unwrap_or_default();
     let leader = st.has_leader && i == st.leader;
+    // `runtime.NumCPU()` of the emulated server (helper/goruntime/runtime.go:RuntimeStats): the vCPUs its
+    // CPU % is of, as in a simulated record of the same cluster.
+    let cpus = sh.cfg.scenario.cluster.cores.to_string();
     let v = json!({
         "config": {"Version": {"Version": render::VERSION, "Revision": "stampede", "VersionMetadata": "",
                                "VersionPrerelease": ""},
@@ -1092,7 +1095,7 @@ async fn agent_self(State(sh): Sh, Query(q): Params, headers: HeaderMap) -> HRes
                      "applied_index": st.raft_index.to_string(), "last_log_index": st.raft_index.to_string(),
                      "num_peers": st.servers.len().saturating_sub(1).to_string(), "protocol_version": "3"},
             "runtime": {"arch": "amd64", "os": "linux", "version": "go1.22", "goroutines": "200",
-                        "max_procs": "64", "cpu_count": "64"},
+                        "max_procs": cpus, "cpu_count": cpus},
         },
     });
     Ok(json_resp(&v, st.raft_index, &q))

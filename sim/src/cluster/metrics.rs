@@ -44,7 +44,7 @@ impl Cluster {
                 ServerGauges {
                     name: r.name.clone(),
                     leader,
-                    cpu_seconds_total: r.busy_ns_total as f64 * cx.p.cpu_overhead_factor / 1e9,
+                    cpu_seconds_total: r.cpu_seconds_total(cx.p.cpu_overhead_factor),
                     rss_bytes: rss,
                     raft_bytes_written_total: cx.raft.bytes_written as f64,
                     fsyncs_total: cx.raft.fsyncs as f64,

@@ -177,8 +177,11 @@ impl Cluster {
         let res = (0..servers)
             .map(|i| ServerRes {
                 name: format!("server-{}", i + 1),
-                // CPU % is of the server's full-load capacity (SMT siblings count as a fraction of a core).
                 cores: (cpus[i as usize].capacity_milli().div_ceil(1_000)) as u32,
+                // CPU % is of the vCPUs, as Nomad reports it (`resources` module docs).
+                vcpus: spec.vcpus,
+                physical: spec.physical(),
+                capacity: cpus[i as usize].capacity_milli() as f64 / 1_000.0,
                 ..Default::default()
             })
             .collect();

@@ -139,15 +139,21 @@ impl CpuSpec {
         })
     }
 
+    /// Physical cores: half the vCPUs with SMT, else every vCPU.
+    pub(crate) fn physical(&self) -> u32 {
+        let v = self.vcpus.max(1);
+        if self.arch.smt() && v >= 2 {
+            v / 2
+        } else {
+            v
+        }
+    }
+
     /// Core-equivalents of throughput when every vCPU is busy, ×1000.
     pub(crate) fn capacity_milli(&self) -> u64 {
         let v = self.vcpus.max(1) as u64;
-        if self.arch.smt() && v >= 2 {
-            let physical = v / 2;
-            physical * 1_000 + (v - physical) * self.smt_yield_milli as u64
-        } else {
-            v * 1_000
-        }
+        let physical = self.physical() as u64;
+        physical * 1_000 + (v - physical) * self.smt_yield_milli as u64
     }
 
     /// Speed of one core, ppm of the reference.
