@@ -160,7 +160,7 @@ params! {
     /// use was 174, 177 and 169 ms per task for 20 count-1 jobs at 1/s, one count-60 job and one count-200
     /// job (a `sleep 2` task each): ≈ 172 ms whatever the concurrency, × 0.815 ≈ 140 ms. It includes the
     /// task's stop (plugins killed and reaped); `nomad version` alone costs 50 ms of CPU here.
-    client_task_start_cpu_us: u64 = 0;
+    client_task_start_cpu_us: u64 = 140_000;
     /// Image pull bandwidth per node, bytes/s. [est] ≈ 100 MB/s from a regional registry.
     image_pull_bytes_per_s: u64 = 100_000_000;
     /// Fixed per-pull overhead (manifest, auth, extract start), µs. [est]
