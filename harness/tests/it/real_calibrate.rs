@@ -10,6 +10,14 @@
 //! not fitted: count-1 jobs start one task at a time per host, so their latencies cannot tell the start's
 //! CPU from the rest of the start. The burst and the count-200 job, which start dozens of tasks at once,
 //! are then predicted from it.
+//!
+//! What holds (runs on this 2-core machine, the table printed each time): the other rate's placement rate
+//! within ±25 % (0 %); with the start CPU the burst's and the large job's submit→running are nearer than
+//! without it in every run (without: −42 … −99 %), the large job's p99 within ±50 % (−31 … −15 %). Printed,
+//! not pinned: the burst's and the large job's placement rates (server side, −47 … +185 % and varying run
+//! to run by 4× for the large job), the large job's p50 (+24 … +68 %: processor sharing finishes equal
+//! starts together, the real clients spread them), and the burst's submit→running, which moves with
+//! whatever else loads this machine (p99 −20 … −58 %).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -134,7 +142,11 @@ fn real_calibrate_then_predict_other_shapes() {
             run(&c, d, "pbig", "1", "200", "1", "1"),
         ),
     ];
-    // The three clients share this machine's cores (one host), as do the servers (`[cluster] cores`).
+    // The three clients share this machine's cores (one host), as do the servers (`[cluster] cores`). The
+    // driver's own delay is raw_exec's, not the model default's Docker start (0.4 s): raw_exec runs no
+    // container runtime, its start is the CPU measured above plus a few client state-DB writes [est 20 ms]
+    // (the fit on the count-1 runs alone finds it unconstrained down to the table's 1 ms bound and keeps
+    // whatever it starts from).
     let sc = d.join("loopback.toml");
     std::fs::write(
         &sc,
@@ -142,7 +154,7 @@ fn real_calibrate_then_predict_other_shapes() {
             "name = \"loopback\"\n[cluster]\nservers = 3\ninstance_type = \"loopback\"\ncores = {cores}\nmemory_gib = 24\n\
              [[pools]]\nname = \"default\"\ninstance_type = \"loopback\"\ncount = {clients}\ncpu_mhz = {cpu}\nmemory_mb = {mem}\n\
              cores = {cores}\nnodes_per_host = {clients}\nspot = false\n\
-             [workload]\njobs = 1\n[params]\nclient_task_start_cpu_us = {}\n",
+             [workload]\njobs = 1\n[params]\nclient_task_start_cpu_us = {}\ndriver_start_median_us = 20000\n",
             start_cpu_us.round() as u64
         ),
     )
@@ -173,8 +185,8 @@ fn real_calibrate_then_predict_other_shapes() {
     let preds_off = calibrate::fit::predict(&replays, &off, 3, 2).unwrap();
     for p in &fit.params {
         println!(
-            "fit {}: {:.0} (default {:.0}, 95 % {:.0}..{:.0}, constrained {}): {}",
-            p.row.name, p.value, p.default, p.lo, p.hi, p.constrained, p.note
+            "fit {}: {:.3} (default {:.3}, best {:.3}, 95 % {:.3}..{:.3}, constrained {}): {}",
+            p.row.name, p.value, p.default, p.fitted, p.lo, p.hi, p.constrained, p.note
         );
     }
     println!("calibration: {applied:?}");
@@ -197,21 +209,43 @@ fn real_calibrate_then_predict_other_shapes() {
             );
         }
     }
-    let err = |run: &str, fig: &str| {
-        preds
-            .iter()
+    let err_in = |ps: &[calibrate::fit::Prediction], run: &str, fig: &str| {
+        ps.iter()
             .find(|p| p.run_id == run && p.figure.name() == fig)
             .unwrap()
             .error()
     };
-    // Another rate: its placement rate within the issue's ±25 % bar. Its submit→running is printed, not
-    // pinned: on this shared 2-core machine raw_exec task starts slow down with the machine's load (two
-    // runs of this test: +14 % and −36 % at p50), which no server-side parameter can absorb.
+    let err = |run: &str, fig: &str| err_in(&preds, run, fig);
+    // Another rate: its placement rate within the issue's ±25 % bar (0 % in every run so far).
     assert!(
         err("p35", "placement_rate").abs() <= 0.25,
         "p35 placement rate: {:+.0}%",
         err("p35", "placement_rate") * 100.0
     );
+    // Many starts at once: the start CPU on the shared host is what brings submit→running near (without
+    // it −42 … −99 %): with it each figure is nearer, in every run so far. It is not within ±25 %:
+    // processor sharing finishes equal starts together where the real clients spread them (real p50 ≈
+    // 0.5 × p99), so the large job's p50 is over- (+24 … +68 %) and its p99 under-predicted (−31 … −15 %);
+    // and the burst's starts slow down with whatever else loads this machine (servers, harness, other
+    // builds: burst p99 −20 … −58 % over four runs), which the scenario does not describe. The large
+    // job's p99 within ±50 % held in every run.
+    let big_p99 = err("pbig", "submit_to_running.p99");
+    assert!(
+        big_p99.abs() <= 0.5,
+        "pbig submit→running p99: {:+.0}%",
+        big_p99 * 100.0
+    );
+    for run in ["pburst", "pbig"] {
+        for fig in ["submit_to_running.p50", "submit_to_running.p99"] {
+            let (on, off) = (err(run, fig), err_in(&preds_off, run, fig));
+            assert!(
+                on.abs() < off.abs(),
+                "{run} {fig}: {:+.0}% with the start CPU, {:+.0}% without",
+                on * 100.0,
+                off * 100.0
+            );
+        }
+    }
     assert!(preds
         .iter()
         .all(|p| p.predicted.is_finite() && p.predicted > 0.0));
