@@ -2,8 +2,9 @@
 //!
 //! A scenario overrides any of them in its `[params]` table (same names). `sim/CALIBRATION.md` explains how
 //! the defaults were chosen; tags: **[src]** a constant read from Nomad's source, **[doc]** Nomad's docs,
-//! **[c2m]** calibrated so `scenarios/c2m.toml` reproduces the published C2M run, **[est]** an engineering
-//! estimate (documented, overridable, and the first thing to re-calibrate against a real cluster).
+//! **[c2m]** calibrated so `scenarios/c2m.toml` reproduces the published C2M run, **[real]** measured on the
+//! real loopback Nomad cluster (`tools/nomad/cluster.sh`, how in the parameter's doc), **[est]** an
+//! engineering estimate (documented, overridable, and the first thing to re-calibrate against a real cluster).
 //!
 //! **CPU costs are reference-core time**: ns or µs of work on a 3.0 GHz Skylake-SP core (IPC 1.0). The
 //! cluster divides them by the server's core speed (clock × generation, `model/cpu.rs`) and runs them on the
@@ -149,6 +150,17 @@ params! {
     driver_start_median_us: u64 = 400_000;
     /// Log-normal sigma of driver start. [est]
     driver_start_sigma: f64 = 0.4;
+    /// Client-host CPU of one task start, after the driver's delay, processor-shared on the host's cores
+    /// with every other start in progress there (`cluster/client.rs`): the alloc and task runners' hooks
+    /// and the fork/exec and Go start-up of a `nomad logmon` and a `nomad executor` (raw_exec, exec) or
+    /// `nomad docker_logger` (docker) plugin process per task, reference-core µs; 0 turns the mechanism
+    /// off. [real] 140 ms. Measured on the loopback cluster (3 raw_exec clients on one 2-core AMD EPYC VM at
+    /// 2,445 MHz, 0.815 × the reference core as a scenario describes it): the client agents' CPU (user +
+    /// system of each agent and of its reaped plugin processes and tasks, `/proc/PID/stat`) net of their idle
+    /// use was 174, 177 and 169 ms per task for 20 count-1 jobs at 1/s, one count-60 job and one count-200
+    /// job (a `sleep 2` task each): ≈ 172 ms whatever the concurrency, × 0.815 ≈ 140 ms. It includes the
+    /// task's stop (plugins killed and reaped); `nomad version` alone costs 50 ms of CPU here.
+    client_task_start_cpu_us: u64 = 140_000;
     /// Image pull bandwidth per node, bytes/s. [est] ≈ 100 MB/s from a regional registry.
     image_pull_bytes_per_s: u64 = 100_000_000;
     /// Fixed per-pull overhead (manifest, auth, extract start), µs. [est]
@@ -293,7 +305,7 @@ pub fn provenance(doc: &str) -> (String, String) {
     let tag = text.find('[').and_then(|i| {
         let j = text[i..].find(']')? + i;
         let t = &text[i + 1..j];
-        ["src", "est", "c2m", "doc"]
+        ["src", "est", "c2m", "doc", "real"]
             .iter()
             .any(|k| t.starts_with(k))
             .then(|| (i, j, t.to_string()))

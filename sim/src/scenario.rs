@@ -183,6 +183,12 @@ pub struct RawPool {
     pub min_dynamic_port: Option<u16>,
     /// Client `max_dynamic_port` (default 32000).
     pub max_dynamic_port: Option<u16>,
+    /// CPU cores (vCPUs) of one client host, which the host's task starts share (default: the instance
+    /// type's vCPUs; for an unknown type `ceil(cpu_mhz / 3000)`, reference-clock cores).
+    pub cores: Option<u32>,
+    /// Client nodes sharing one host and its `cores` (default 1; several Nomad clients on one machine, as on
+    /// a loopback test cluster or a node simulator's host).
+    pub nodes_per_host: Option<u32>,
 }
 
 /// Raw `[[workload.constraint]]` / `[[workload.affinity]]`.
@@ -735,6 +741,29 @@ pub struct PoolConfig {
     pub disk_mb: u32,
     /// Dynamic host port range, inclusive.
     pub dynamic_ports: (u16, u16),
+    /// CPU cores (vCPUs) of one host, shared by the task starts of every node on it.
+    pub cores: u32,
+    /// Client nodes per host (consecutive nodes of the pool share one host).
+    pub nodes_per_host: u32,
+}
+
+impl PoolConfig {
+    /// The CPU of one host of the pool: `cores` vCPUs at the instance type's clock and micro-architecture
+    /// (hyperthreads at their yield, `model/cpu.rs`); for an unknown type, `cores` full cores at
+    /// `cpu_mhz / cores` MHz each (Nomad fingerprints `cpu.totalcompute` = cores × MHz) of the reference
+    /// micro-architecture.
+    pub(crate) fn host_cpu_spec(&self) -> crate::model::cpu::CpuSpec {
+        use crate::model::cpu::{CpuSpec, Microarch};
+        let cores = self.cores.max(1);
+        instances::lookup(&self.instance_type)
+            .and_then(|t| CpuSpec::for_instance(&self.instance_type, cores, t.mhz_per_core))
+            .unwrap_or(CpuSpec {
+                vcpus: cores,
+                mhz: (self.cpu_mhz / cores).max(1),
+                arch: Microarch::Skylake,
+                smt_yield_milli: 1_000,
+            })
+    }
 }
 
 /// Kind of scripted fault.
@@ -1310,6 +1339,26 @@ impl Scenario {
                     ),
                 ));
             }
+            let cores = match (rp.cores, known) {
+                (Some(0), _) => return Err(cx.err("pools", ix, "cores", "must be at least 1")),
+                (Some(c), _) => c,
+                (None, Some(t)) => t.vcpus,
+                (None, None) => cpu_mhz
+                    .div_ceil(crate::model::cpu::REFERENCE_MHZ as u32)
+                    .max(1),
+            };
+            let nodes_per_host = rp.nodes_per_host.unwrap_or(1);
+            if nodes_per_host == 0 || nodes_per_host as u64 > crate::limits::MAX_NODES {
+                return Err(cx.err(
+                    "pools",
+                    ix,
+                    "nodes_per_host",
+                    format!(
+                        "{nodes_per_host} must be within 1..={}",
+                        crate::limits::MAX_NODES
+                    ),
+                ));
+            }
             let mut attributes = crate::placement::default_attributes(
                 &it,
                 known.map_or(0, |t| t.vcpus),
@@ -1344,6 +1393,8 @@ impl Scenario {
                 node_pool,
                 disk_mb,
                 dynamic_ports: (min_port, max_port),
+                cores,
+                nodes_per_host,
             });
         }
         {

@@ -142,6 +142,15 @@ pub const TABLE: &[FitParam] = &[
         default: true,
     },
     FitParam {
+        name: "client_task_start_cpu_us",
+        lo: 1_000.0,
+        hi: 5_000_000.0,
+        scale: Scale::Log,
+        figures: &[PlacedToRunningP90, PlacedToRunningP99, SubmitToRunningP99],
+        pins: "runs with many task starts at once on one client host (a burst of jobs, or one job of count in the hundreds on a few nodes) pin the client host's CPU per task start; count-1 jobs at a modest rate start one task at a time per host and leave it at its measured default, confounded with the median task start",
+        default: false,
+    },
+    FitParam {
         name: "heartbeat_cpu_us",
         lo: 1.0,
         hi: 20_000.0,

@@ -1,6 +1,30 @@
-//! Client nodes: allocation notice, image pulls, task lifecycle, 200 ms status batching.
+//! Client nodes: allocation notice, image pulls, task lifecycle, 200 ms status batching, and the CPU of the
+//! client hosts that task starts share.
+//!
+//! ## Task starts cost the host CPU
+//! A task start is the driver's delay (`driver_start_median_us`, log-normal: waiting on the container
+//! runtime, the disk, the network) followed by `client_task_start_cpu_us` of CPU work on the node's host,
+//! processor-shared ([`crate::model::cpu::CpuServer`], the model of the servers' cores) with every other
+//! start in progress on that host. The work is the client's own ([src] Nomad 1.6): the alloc runner's
+//! prerun hooks and the task runner's prestart hooks (`client/allocrunner/alloc_runner.go:Run`,
+//! `client/allocrunner/taskrunner/task_runner.go:prestart`), of which `logmon_hook.go:Prestart` forks and
+//! execs a `nomad logmon` plugin process per task (`client/logmon/plugin.go:LaunchLogMon`: go-plugin
+//! handshake, gRPC), then the driver's `StartTask`: raw_exec and exec fork and exec a `nomad executor`
+//! plugin per task (`drivers/rawexec/driver.go:StartTask` → `drivers/shared/executor/utils.go:
+//! CreateExecutor`) which then starts the task (`executor.Launch`); docker spawns a `nomad docker_logger`
+//! plugin per container (`drivers/docker/docklog/plugin.go:LaunchDockerLogger`). Each plugin is a start-up
+//! of the whole Nomad binary. One start alone takes `cost / core speed`; `n` starts at once on a host of
+//! `A` core-equivalents take `n × cost / A` when `n > A`: a burst or a large job placed on few nodes starts
+//! slower the more it asks of a host at once.
+//!
+//! Hosts: consecutive nodes of a pool share one host of the pool's `cores` in groups of `nodes_per_host`
+//! (default 1: a node is its own host), so a loopback test cluster (three clients on one machine) or a node
+//! simulator's host shares one set of cores. Each host's next completion is armed as one `HostCpuDone`
+//! event with a generation, like the servers' CPUs (`cpu.rs`). A restart (a task that failed and restarts
+//! in place) is not charged: its new executor's start is inside the restart delay.
 
 use super::*;
+use crate::model::cpu::CpuServer;
 
 pub(super) fn lognormal(rng: &mut ChaCha8Rng, median_ns: u64, sigma: f64) -> u64 {
     if sigma <= 0.0 {
@@ -18,6 +42,79 @@ pub(super) struct Clients {
     pub(super) server_batch: Vec<(AllocIx, ClientStatus)>,
     /// A server flush is scheduled.
     pub(super) server_flush_scheduled: bool,
+    /// The client hosts' CPUs.
+    pub(super) hosts: Hosts,
+}
+
+/// One client host's CPU: processor-shared cores running the task starts of its nodes.
+pub(super) struct HostCpu {
+    ps: CpuServer,
+    /// Generation of the armed completion event.
+    gen: u32,
+    /// Time the armed completion event fires, if one is armed.
+    armed: Option<SimTime>,
+}
+
+/// The client hosts, created as their first node is seen (nodes join in index order, so a node's ordinal
+/// in its pool, and with it its host, is known when it is first seen).
+#[derive(Default)]
+pub(super) struct Hosts {
+    /// Host of every node seen so far, by node index.
+    node_host: Vec<u32>,
+    /// Per pool: nodes seen so far, and the host of the last one.
+    pool_seen: Vec<(u32, u32)>,
+    /// Every host.
+    cpus: Vec<HostCpu>,
+}
+
+impl Hosts {
+    /// The host of `node`.
+    pub(super) fn host_of(&mut self, st: &State, node: NodeIx) -> u32 {
+        while self.node_host.len() <= node.index() {
+            let n = NodeIx::new(self.node_host.len() as u32);
+            let pool = st.nodes[n].pool as usize;
+            if self.pool_seen.len() < st.pools.len() {
+                self.pool_seen.resize(st.pools.len(), (0, 0));
+            }
+            let cfg = &st.pools[pool].cfg;
+            let (seen, host) = &mut self.pool_seen[pool];
+            if (*seen).is_multiple_of(cfg.nodes_per_host.max(1)) {
+                *host = self.cpus.len() as u32;
+                self.cpus.push(HostCpu {
+                    ps: CpuServer::with_capacity(cfg.host_cpu_spec(), 0),
+                    gen: 0,
+                    armed: None,
+                });
+            }
+            *seen += 1;
+            self.node_host.push(*host);
+        }
+        self.node_host[node.index()]
+    }
+
+    /// Hosts created so far.
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.cpus.len()
+    }
+
+    /// Starts `work_ref_ns` of reference-core work for `alloc` on `host` now; re-arms its completion event
+    /// when this start finishes first.
+    fn start(&mut self, cx: &mut Ctx, host: u32, alloc: AllocIx, work_ref_ns: u64) {
+        let h = &mut self.cpus[host as usize];
+        h.ps.start(cx.now, alloc.raw() as u64, work_ref_ns);
+        if let Some((t, _)) = h.ps.next_completion() {
+            if h.armed.is_none_or(|a| t < a) {
+                Self::arm(h, cx, host, t);
+            }
+        }
+    }
+
+    fn arm(h: &mut HostCpu, cx: &mut Ctx, host: u32, t: SimTime) {
+        h.gen = h.gen.wrapping_add(1);
+        h.armed = Some(t);
+        cx.push(t.max(cx.now), Ev::HostCpuDone { host, gen: h.gen });
+    }
 }
 
 /// Queues a status update of alloc `a` on `node` for the node's next flush.
@@ -85,6 +182,7 @@ impl Clients {
             rng,
             server_batch: Vec::new(),
             server_flush_scheduled: false,
+            hosts: Hosts::default(),
         }
     }
 
@@ -134,7 +232,40 @@ impl Clients {
             cx.p.driver_start_median_us * US,
             cx.p.driver_start_sigma,
         );
-        cx.push(ready_at + start, Ev::TaskStarted { alloc: a });
+        let next = if cx.p.client_task_start_cpu_us == 0 {
+            Ev::TaskStarted { alloc: a }
+        } else {
+            Ev::TaskLaunch { alloc: a }
+        };
+        cx.push(ready_at + start, next);
+    }
+
+    /// The driver is ready to start `a`'s task: its start's CPU work begins on the node's host (module
+    /// docs); the task runs when that work is done.
+    pub(super) fn task_launch(&mut self, st: &mut State, cx: &mut Ctx, a: AllocIx) {
+        let al = &st.allocs[a];
+        if st.nodes[al.node].dead || al.desired != DesiredStatus::Run {
+            return;
+        }
+        let host = self.hosts.host_of(st, al.node);
+        let work = cx.p.client_task_start_cpu_us * US;
+        self.hosts.start(cx, host, a, work);
+    }
+
+    /// The armed completion of `host`'s CPU: every start finished by now runs its task; re-arms for the next.
+    pub(super) fn host_cpu_done(&mut self, st: &mut State, cx: &mut Ctx, host: u32, gen: u32) {
+        let h = host as usize;
+        if self.hosts.cpus[h].gen != gen {
+            return;
+        }
+        self.hosts.cpus[h].armed = None;
+        while let Some(id) = self.hosts.cpus[h].ps.pop_finished(cx.now) {
+            self.task_started(st, cx, AllocIx::new(id as u32));
+        }
+        let hc = &mut self.hosts.cpus[h];
+        if let Some((t, _)) = hc.ps.next_completion() {
+            Hosts::arm(hc, cx, host, t);
+        }
     }
 
     /// The task started (or restarted).
@@ -588,5 +719,116 @@ mod tests {
 
     fn testkit_alloc() -> Alloc {
         testkit::alloc(JobIx::new(0), NodeIx::new(0))
+    }
+
+    /// A cluster of `nodes` client nodes on hosts of `host` (pool keys after `instance_type`), every task
+    /// start costing 100 ms of reference-core CPU.
+    fn host_cluster(nodes: u32, host: &str) -> Cluster {
+        let text = format!(
+            "name = \"hosts\"\n[cluster]\nservers = 3\ninstance_type = \"m5.2xlarge\"\n\
+             [[pools]]\ninstance_type = {host}\nmemory_mb = 1000\ncount = {nodes}\n\
+             [workload]\njobs = 1\n[params]\nclient_task_start_cpu_us = 100000\n"
+        );
+        let sc = Scenario::from_toml("hosts.toml", &text).expect("scenario");
+        Cluster::new(&sc, 1, ClusterOptions::default()).expect("cluster")
+    }
+
+    /// Launches one task on each of `nodes` at `now` (the driver's delay is over) and runs the hosts' CPU
+    /// events only; returns each task's start time, ns.
+    fn starts(c: &mut Cluster, nodes: &[u32]) -> Vec<SimTime> {
+        let first = c.st.allocs.len();
+        for &n in nodes {
+            let mut al = testkit::alloc(JobIx::new(0), NodeIx::new(n));
+            al.client_side = ClientStatus::Pending;
+            al.run_ns = None;
+            let a = c.st.allocs.push(al);
+            let Cluster { st, cx, cl, .. } = c;
+            cl.task_launch(st, cx, a);
+        }
+        while let Some((t, ev)) = c.cx.q.pop() {
+            if let Ev::HostCpuDone { .. } = ev {
+                c.cx.now = t;
+                c.handle(ev);
+            }
+        }
+        (first..c.st.allocs.len())
+            .map(|i| {
+                let al = &c.st.allocs[AllocIx::new(i as u32)];
+                assert_eq!(al.client_side, ClientStatus::Running, "alloc {i} started");
+                al.started.expect("started").get()
+            })
+            .collect()
+    }
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn one_start_takes_its_cpu_cost_and_ten_at_once_share_one_core() {
+        // An unknown type of 1 core at 3000 MHz: the reference core.
+        let host = "\"host\"\ncpu_mhz = 3000\ncores = 1";
+        let mut c = host_cluster(1, host);
+        assert_eq!(starts(&mut c, &[0]), vec![100 * MS]);
+        let mut c = host_cluster(1, host);
+        let t = starts(&mut c, &[0; 10]);
+        // Processor sharing: ten equal starts all finish together after 10 × 100 ms.
+        assert!(t.iter().all(|&t| t.abs_diff(1_000 * MS) <= 10), "{t:?}");
+        // Two cores halve it.
+        let mut c = host_cluster(1, "\"host\"\ncpu_mhz = 6000\ncores = 2");
+        let t = starts(&mut c, &[0; 10]);
+        assert!(t.iter().all(|&t| t.abs_diff(500 * MS) <= 10), "{t:?}");
+        // A known type: m5.large, 2 vCPUs (1 core + its hyperthread = 1.25 core-equivalents) at 3.1 GHz.
+        let mut c = host_cluster(1, "\"m5.large\"");
+        let t = starts(&mut c, &[0; 10]);
+        let want = 1_000 * MS * 1_000 / 1_250 * 3_000 / 3_100;
+        assert!(
+            t.iter().all(|&t| t.abs_diff(want) <= 10_000),
+            "{t:?} vs {want}"
+        );
+        // A start alone after the crowd is done is fast again.
+        c.cx.now = t[0];
+        let t2 = starts(&mut c, &[0]);
+        assert!(
+            (t2[0] - t[0]).abs_diff(100 * MS * 3_000 / 3_100) <= 1_000,
+            "{t2:?}"
+        );
+    }
+
+    #[test]
+    fn nodes_per_host_share_the_hosts_cores() {
+        let own = "\"host\"\ncpu_mhz = 3000\ncores = 1";
+        // Each node its own host: 5 starts on each of two nodes take 5 × 100 ms.
+        let mut c = host_cluster(2, own);
+        let t = starts(&mut c, &[0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
+        assert!(t.iter().all(|&t| t.abs_diff(500 * MS) <= 10), "{t:?}");
+        assert_eq!(c.cl.hosts.len(), 2);
+        // Two nodes on one host: the ten starts share its core.
+        let mut c = host_cluster(2, &format!("{own}\nnodes_per_host = 2"));
+        let t = starts(&mut c, &[0, 1, 0, 1, 0, 1, 0, 1, 0, 1]);
+        assert!(t.iter().all(|&t| t.abs_diff(1_000 * MS) <= 10), "{t:?}");
+        assert_eq!(c.cl.hosts.len(), 1);
+        // Five nodes by threes: hosts {0, 1, 2} and {3, 4}.
+        let mut c = host_cluster(5, &format!("{own}\nnodes_per_host = 3"));
+        let t = starts(&mut c, &[4, 3, 2]);
+        assert!(
+            t[0].abs_diff(200 * MS) <= 10 && t[1].abs_diff(200 * MS) <= 10,
+            "{t:?}"
+        );
+        assert_eq!(t[2], 100 * MS);
+        assert_eq!(c.cl.hosts.len(), 2);
+    }
+
+    #[test]
+    fn a_start_on_a_dead_node_costs_nothing() {
+        let mut c = host_cluster(1, "\"host\"\ncpu_mhz = 3000\ncores = 1");
+        c.st.nodes[NodeIx::new(0)].dead = true;
+        let mut al = testkit::alloc(JobIx::new(0), NodeIx::new(0));
+        al.client_side = ClientStatus::Pending;
+        let a = c.st.allocs.push(al);
+        let Cluster { st, cx, cl, .. } = &mut c;
+        cl.task_launch(st, cx, a);
+        assert_eq!(c.cl.hosts.len(), 0, "no host CPU started");
+        while let Some((_, ev)) = c.cx.q.pop() {
+            assert!(!matches!(ev, Ev::HostCpuDone { .. }));
+        }
     }
 }

@@ -19,6 +19,8 @@
 //!   `Reschedule` checks that the slot still waits for it and the job is not stopped; `Redeliver` that the
 //!   eval is still pending.
 //! - `ClientFlush` of a dead node drops its pending updates.
+//! - `TaskLaunch` starts no CPU work when the node is dead or the alloc no longer desired to run; a
+//!   `HostCpuDone { host, gen }` applies only while `gen` is the host's armed generation (like `CpuDone`).
 //! - `PeriodicLaunch { job, gen }` applies only while `gen` is the parent's current generation (a
 //!   re-register bumps it) and the parent is not stopped.
 
@@ -54,6 +56,10 @@ pub(super) enum Ev {
     // -- clients
     /// The node of `alloc` notices it.
     AllocNotice { alloc: AllocIx },
+    /// The driver of `alloc`'s task is ready to start it: the start's CPU work begins on the node's host.
+    TaskLaunch { alloc: AllocIx },
+    /// The armed completion of client host `host`'s CPU (generation `gen`; stale generations do nothing).
+    HostCpuDone { host: u32, gen: u32 },
     /// The task of `alloc` started.
     TaskStarted { alloc: AllocIx },
     /// The task of `alloc` (its attempt `attempt`) exited.

@@ -31,7 +31,7 @@
 //! | `scheduler.rs` | `Scheduler` (broker, workers, planning overlay) | `WorkerDone`, `NackTimeout`, `Redeliver` |
 //! | `applier.rs` | `Applier` (plan queue, pipeline) | `VerifyDone` |
 //! | `blocked.rs` | `Blocked` | `Unblock` |
-//! | `client.rs` | `Clients` | `AllocNotice`, `TaskStarted`, `TaskExited`, `ClientFlush`, `ServerFlush`, `Reschedule`, `AllocKilled` |
+//! | `client.rs` | `Clients` (and the client hosts' CPUs) | `AllocNotice`, `TaskLaunch`, `HostCpuDone`, `TaskStarted`, `TaskExited`, `ClientFlush`, `ServerFlush`, `Reschedule`, `AllocKilled` |
 //! | `fleet.rs` | `Fleet` (faults, autoscaling) | `NodeDeath`, `NodeDetected`, `SpotNotice`, `Fault`, `AutoscaleTick`, `NodeReady`, `ElectionDone` |
 //! | `metrics.rs` | `Telemetry` | `Second` |
 //! | `views.rs` | — | builds Nomad-shaped views and change batches from `State` |
@@ -501,6 +501,8 @@ impl Cluster {
             Ev::Unblock => bl.on_unblock(st, cx, sched),
             Ev::ChurnDone => bl.churn_done(cx),
             Ev::AllocNotice { alloc } => cl.alloc_notice(st, cx, alloc),
+            Ev::TaskLaunch { alloc } => cl.task_launch(st, cx, alloc),
+            Ev::HostCpuDone { host, gen } => cl.host_cpu_done(st, cx, host, gen),
             Ev::TaskStarted { alloc } => cl.task_started(st, cx, alloc),
             Ev::TaskExited { alloc, attempt } => cl.task_exited(st, cx, alloc, attempt),
             Ev::ClientFlush { node } => cl.client_flush(st, cx, node),

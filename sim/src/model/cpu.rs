@@ -182,13 +182,19 @@ const MIN_AVAILABLE_MILLI: u64 = 50;
 impl CpuServer {
     /// An idle CPU of `spec`.
     pub(crate) fn new(spec: CpuSpec) -> Self {
+        Self::with_capacity(spec, 64)
+    }
+
+    /// An idle CPU of `spec` with room for `items` runnable items before its heap grows (a client host,
+    /// of which a run may have thousands, starts empty).
+    pub(crate) fn with_capacity(spec: CpuSpec, items: usize) -> Self {
         CpuServer {
             speed_ppm: spec.speed_ppm(),
             capacity_milli: spec.capacity_milli(),
             background_milli: 0,
             v: 0,
             last: 0,
-            items: BinaryHeap::with_capacity(64),
+            items: BinaryHeap::with_capacity(items),
             seq: 0,
             busy_milli_ns: 0,
         }

@@ -1,5 +1,6 @@
 //! Integration tests of the simulator, one module per behaviour.
 
+mod client_hosts;
 mod determinism;
 mod golden;
 mod jobtypes;
