@@ -20,5 +20,15 @@ fn main() -> ExitCode {
     // or `run` holds its high-water mark, not more); the OS gets it back at exit.
     // SAFETY: sets a process-wide allocator option before any thread is started; takes no pointers.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    // No transparent huge pages for this process (what `MIMALLOC_ALLOW_THP=0` does, but mimalloc reads
+    // that option at its initialisation, before `main`). On this project's 2-core VMs the kernel zeroes a
+    // 2 MiB huge page on first touch, with compaction when memory is fragmented: full C2M spent 2.9–4.5 s
+    // of 8–12 s in the kernel with huge pages and 1.0–2.3 s without (6 alternating runs), a replayed CI
+    // day 0.07–1.3 s vs ~0.3 s. Output does not depend on it.
+    #[cfg(target_os = "linux")]
+    // SAFETY: a process-wide flag (PR_SET_THP_DISABLE = 41); takes no pointers.
+    unsafe {
+        libc::prctl(41, 1, 0, 0, 0);
+    }
     stampede::main_entry()
 }

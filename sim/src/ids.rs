@@ -101,6 +101,11 @@ impl<I: Idx, T> Arena<I, T> {
         i
     }
 
+    /// Room for `n` more items without growing (a workload that says its size up front).
+    pub fn reserve_exact(&mut self, n: usize) {
+        self.items.reserve_exact(n);
+    }
+
     /// The index the next [`Arena::push`] returns.
     #[inline]
     pub fn next_ix(&self) -> I {

@@ -164,6 +164,9 @@ pub fn run_scenario(
     if let Some(last) = source.last_submit_hint() {
         cluster.reserve_metric_seconds(last / 1_000_000_000);
     }
+    if let Some(n) = source.allocs_hint() {
+        cluster.reserve_allocs(n);
+    }
     let mut pending = Pending::default();
     match pacing {
         Pacing::Timed => {

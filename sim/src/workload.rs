@@ -44,6 +44,11 @@ pub trait JobSource {
     fn last_submit_hint(&self) -> Option<SimTime> {
         None
     }
+    /// Allocations the jobs ask for, if known: sizes the allocation arena once (C2M's 2 M allocations
+    /// otherwise grow it by doubling, copying and page-faulting ~450 MB on the way). Changes no output.
+    fn allocs_hint(&self) -> Option<u64> {
+        None
+    }
     /// Human description (run record `scenario.arrival`).
     fn describe(&self) -> String;
 }
@@ -190,6 +195,13 @@ impl JobSource for SyntheticSource {
     fn last_submit_hint(&self) -> Option<SimTime> {
         self.times.iter().copied().max()
     }
+    fn allocs_hint(&self) -> Option<u64> {
+        Some(
+            self.template.jobs as u64
+                * self.template.groups.max(1) as u64
+                * self.template.count as u64,
+        )
+    }
     fn describe(&self) -> String {
         self.arrival.describe()
     }
@@ -230,6 +242,16 @@ impl JobSource for TraceSource {
     }
     fn last_submit_hint(&self) -> Option<SimTime> {
         self.trace.jobs.iter().map(|j| j.submit_ns).max()
+    }
+    fn allocs_hint(&self) -> Option<u64> {
+        Some(
+            self.trace
+                .jobs
+                .iter()
+                .flat_map(|j| &j.groups)
+                .map(|g| g.count as u64)
+                .sum(),
+        )
     }
     fn describe(&self) -> String {
         format!("trace {} ({} jobs)", self.label, self.trace.jobs.len())

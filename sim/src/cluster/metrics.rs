@@ -29,6 +29,15 @@ impl Cluster {
             .reserve_exact(rows.saturating_sub(self.tel.rows.len()));
     }
 
+    /// Sizes the allocation arena for `n` allocations (capped at 16 M; a run that makes more, e.g. by
+    /// rescheduling, still grows as before). Changes no output.
+    pub fn reserve_allocs(&mut self, n: u64) {
+        let n = n.min(1 << 24) as usize;
+        self.st
+            .allocs
+            .reserve_exact(n.saturating_sub(self.st.allocs.len()));
+    }
+
     /// Live gauges of every server, as `/v1/metrics` would report them now.
     pub fn server_gauges(&self) -> Vec<ServerGauges> {
         let (st, cx) = (&self.st, &self.cx);
