@@ -357,7 +357,10 @@ pub fn scenario_of(rec: &RunRecord, dir: &Path) -> Result<Scenario> {
         .filter_map(|s| s.cores)
         .max()
         .ok_or_else(|| need("run.json does not give the servers' cores"))?;
-    let mut pools: BTreeMap<(String, String, u32, u32), u32> = BTreeMap::new();
+    // Keyed by instance type too: a known type gives the pool's hosts their cores (task starts share them,
+    // `client_task_start_cpu_us`); a type the table does not know (a real run's `unknown`) stays
+    // `recorded`, whose cores follow the node's CPU.
+    let mut pools: BTreeMap<(String, String, u32, u32, &'static str), u32> = BTreeMap::new();
     for n in rec.nodes.iter().filter(|n| n.joined_ns == 0) {
         if n.cpu_mhz == 0 || n.memory_mb == 0 {
             return Err(need(&format!(
@@ -365,8 +368,16 @@ pub fn scenario_of(rec: &RunRecord, dir: &Path) -> Result<Scenario> {
                 n.node_id
             )));
         }
+        let itype =
+            stampede_sim::instances::lookup(&n.instance_type).map_or("recorded", |t| t.name);
         *pools
-            .entry((n.pool.clone(), n.datacenter.clone(), n.cpu_mhz, n.memory_mb))
+            .entry((
+                n.pool.clone(),
+                n.datacenter.clone(),
+                n.cpu_mhz,
+                n.memory_mb,
+                itype,
+            ))
             .or_default() += 1;
     }
     if pools.is_empty() {
@@ -382,10 +393,11 @@ pub fn scenario_of(rec: &RunRecord, dir: &Path) -> Result<Scenario> {
             &m.scenario.algorithm
         })
     );
-    for (i, ((pool, dc, cpu, mem), count)) in pools.into_iter().enumerate() {
+    for (i, ((pool, dc, cpu, mem, itype), count)) in pools.into_iter().enumerate() {
         t.push_str(&format!(
-            "[[pools]]\nname = {}\ninstance_type = \"recorded\"\ncount = {count}\ndatacenter = {}\ncpu_mhz = {cpu}\nmemory_mb = {mem}\nspot = false\n",
+            "[[pools]]\nname = {}\ninstance_type = {}\ncount = {count}\ndatacenter = {}\ncpu_mhz = {cpu}\nmemory_mb = {mem}\nspot = false\n",
             q(&format!("{pool}-{i}")),
+            q(itype),
             q(&dc)
         ));
     }
